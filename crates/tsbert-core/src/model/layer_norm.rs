@@ -1,0 +1,34 @@
+//! Layer normalisation over the last dimension, built from differentiable ops
+//! (candle's fused `layer_norm` has no backward pass).
+
+use candle_core::{Tensor, D};
+
+use crate::error::Result;
+use crate::params::{Init, ParamStore};
+
+/// PyTorch's epsilon for `nn.LayerNorm`.
+pub const LAYER_NORM_EPS: f64 = 1e-5;
+
+/// `(x - mean) / sqrt(var + eps) * weight + bias`, with the biased variance.
+#[derive(Debug, Clone)]
+pub struct LayerNorm {
+    weight: Tensor,
+    bias: Tensor,
+}
+
+impl LayerNorm {
+    /// Creates `{prefix}.weight` (ones) and `{prefix}.bias` (zeros) of width `dim`.
+    pub fn new(params: &mut ParamStore, prefix: &str, dim: usize) -> Result<Self> {
+        let weight = params.create(&format!("{prefix}.weight"), &[dim], Init::Constant(1.0))?;
+        let bias = params.create(&format!("{prefix}.bias"), &[dim], Init::Constant(0.0))?;
+        Ok(Self { weight, bias })
+    }
+
+    /// Normalises `x` over its last dimension.
+    pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        let centered = x.broadcast_sub(&x.mean_keepdim(D::Minus1)?)?;
+        let var = centered.sqr()?.mean_keepdim(D::Minus1)?;
+        let normed = centered.broadcast_div(&(var + LAYER_NORM_EPS)?.sqrt()?)?;
+        Ok(normed.broadcast_mul(&self.weight)?.broadcast_add(&self.bias)?)
+    }
+}

@@ -1,0 +1,100 @@
+//! Named, trainable parameters in creation order.
+
+use candle_core::{DType, Device, Tensor, Var};
+
+use crate::error::{InputError, Result};
+use crate::rng::SeededRng;
+
+/// How a parameter starts.
+#[derive(Debug, Clone, Copy)]
+pub enum Init {
+    /// N(0, 1), PyTorch's default for embeddings (and the textbook's position table).
+    StandardNormal,
+    /// U(-1/√fan_in, 1/√fan_in), PyTorch's default for a linear layer's weight and bias.
+    FanIn(usize),
+    /// Every entry equal to this value (layer-norm scale 1, shift 0).
+    Constant(f64),
+}
+
+/// The model's parameters, by name, in the order they were created. Names follow the
+/// textbook's PyTorch module paths (`encoder.blks.0.attention.W_q.weight`, ...), so a
+/// checkpoint maps one to one.
+#[derive(Debug)]
+pub struct ParamStore {
+    entries: Vec<(String, Var)>,
+    rng: SeededRng,
+    dtype: DType,
+    device: Device,
+}
+
+impl ParamStore {
+    /// An empty store whose initial values are drawn from `seed`.
+    pub fn new(seed: u64, dtype: DType, device: Device) -> Self {
+        Self { entries: Vec::new(), rng: SeededRng::new(seed), dtype, device }
+    }
+
+    /// Creates the parameter `name` of `shape`, drawn as `init` says, and returns its tensor
+    /// (which shares storage with the trainable variable).
+    pub fn create(&mut self, name: &str, shape: &[usize], init: Init) -> Result<Tensor> {
+        let value = match init {
+            Init::StandardNormal => self.rng.normal(shape, 1.0, self.dtype, &self.device)?,
+            Init::FanIn(fan_in) => {
+                self.rng.uniform(shape, 1.0 / (fan_in as f64).sqrt(), self.dtype, &self.device)?
+            }
+            Init::Constant(c) => Tensor::full(c, shape, &self.device)?.to_dtype(self.dtype)?,
+        };
+        let var = Var::from_tensor(&value)?;
+        let tensor = var.as_tensor().clone();
+        self.entries.push((name.to_string(), var));
+        Ok(tensor)
+    }
+
+    /// All parameters in creation order.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &Var)> {
+        self.entries.iter().map(|(n, v)| (n.as_str(), v))
+    }
+
+    /// The parameter called `name`.
+    pub fn get(&self, name: &str) -> Result<&Var> {
+        self.entries
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v)
+            .ok_or_else(|| InputError::range("name", format!("no parameter called '{name}'")).into())
+    }
+
+    /// Replaces the values of `name` with `values` (row-major, same element count).
+    pub fn set(&self, name: &str, values: &[f32]) -> Result<()> {
+        let var = self.get(name)?;
+        let dims = var.dims().to_vec();
+        let expected: usize = dims.iter().product();
+        if values.len() != expected {
+            return Err(InputError::range(
+                "values",
+                format!("'{name}' has {expected} values ({dims:?}), got {}", values.len()),
+            )
+            .into());
+        }
+        if let Some(i) = values.iter().position(|v| !v.is_finite()) {
+            return Err(InputError::range(format!("values[{i}]"), format!("{} is not finite", values[i])).into());
+        }
+        let t = Tensor::from_slice(values, dims, &Device::Cpu)?.to_dtype(self.dtype)?.to_device(&self.device)?;
+        var.set(&t)?;
+        Ok(())
+    }
+
+    /// Total number of scalar parameters.
+    pub fn count(&self) -> usize {
+        self.entries.iter().map(|(_, v)| v.elem_count()).sum()
+    }
+
+    /// The element type of every parameter.
+    pub fn dtype(&self) -> DType {
+        self.dtype
+    }
+
+    /// The device every parameter lives on.
+    pub fn device(&self) -> &Device {
+        &self.device
+    }
+}

@@ -1,0 +1,60 @@
+//! The project's own seeded random generator. candle's CPU generator cannot be seeded, so
+//! initial weights and dropout masks are drawn here and uploaded as tensors.
+
+use candle_core::{DType, Device, Shape, Tensor};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use rand_distr::StandardNormal;
+
+use crate::error::Result;
+
+/// A reproducible stream of random numbers (ChaCha8): the same seed gives the same stream
+/// on every platform.
+#[derive(Debug, Clone)]
+pub struct SeededRng(ChaCha8Rng);
+
+impl SeededRng {
+    /// A generator started from `seed`.
+    pub fn new(seed: u64) -> Self {
+        Self(ChaCha8Rng::seed_from_u64(seed))
+    }
+
+    /// A tensor of `shape` drawn from N(0, std²).
+    pub fn normal(&mut self, shape: impl Into<Shape>, std: f64, dtype: DType, device: &Device) -> Result<Tensor> {
+        let shape = shape.into();
+        let values: Vec<f64> = (0..shape.elem_count())
+            .map(|_| std * self.0.sample::<f64, _>(StandardNormal))
+            .collect();
+        Ok(Tensor::from_vec(values, shape, &Device::Cpu)?.to_dtype(dtype)?.to_device(device)?)
+    }
+
+    /// A tensor of `shape` drawn from U(-bound, bound).
+    pub fn uniform(&mut self, shape: impl Into<Shape>, bound: f64, dtype: DType, device: &Device) -> Result<Tensor> {
+        let shape = shape.into();
+        let values: Vec<f64> = (0..shape.elem_count())
+            .map(|_| self.0.random_range(-bound..bound))
+            .collect();
+        Ok(Tensor::from_vec(values, shape, &Device::Cpu)?.to_dtype(dtype)?.to_device(device)?)
+    }
+
+    /// An inverted-dropout mask of `shape`: each entry is 0 with probability `p`, else
+    /// 1 / (1 - p), so that `x * mask` keeps the expected value of `x`.
+    pub fn dropout_mask(&mut self, shape: impl Into<Shape>, p: f64, dtype: DType, device: &Device) -> Result<Tensor> {
+        let shape = shape.into();
+        let keep = (1.0 / (1.0 - p)) as f32;
+        let values: Vec<f32> = (0..shape.elem_count())
+            .map(|_| if self.0.random::<f64>() < p { 0.0 } else { keep })
+            .collect();
+        Ok(Tensor::from_vec(values, shape, &Device::Cpu)?.to_dtype(dtype)?.to_device(device)?)
+    }
+}
+
+impl SeededRng {
+    /// A generator started from `seed` on an independent `stream`, so that two consumers of
+    /// one seed (initialisation, dropout) never share numbers.
+    pub fn with_stream(seed: u64, stream: u64) -> Self {
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        rng.set_stream(stream);
+        Self(rng)
+    }
+}

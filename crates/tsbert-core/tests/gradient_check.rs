@@ -1,0 +1,53 @@
+//! Finite-difference check of the backward pass, in f64, for every parameter (embeddings
+//! included: a forward-only op anywhere would leave them without a gradient).
+
+mod common;
+
+use candle_core::{DType, Tensor};
+use common::{random_batch, tiny_config, trainer, values};
+
+const STEP: f64 = 1e-6;
+const TOLERANCE: f64 = 1e-6;
+
+#[test]
+fn analytic_gradients_match_central_differences_for_every_parameter() {
+    let config = tiny_config(0.0);
+    let mut t = trainer(config.clone(), 21, 0.01, DType::F64);
+    let batch = random_batch(&config, 3, 7, 2, 4);
+    t.compute_gradients(&batch).unwrap();
+    let names: Vec<String> = t.params().iter().map(|(n, _)| n.to_string()).collect();
+    assert_eq!(names.len(), 5 + config.layers * 16 + 6 + 4 - 2, "every parameter kind is listed");
+    let loss = |t: &tsbert_core::Trainer| {
+        let l = t.eval_losses(&batch).unwrap();
+        l.mlm + l.nsp
+    };
+    for name in &names {
+        let var = t.params().get(name).unwrap().clone();
+        let analytic = values(&t.last_grad(name).unwrap().unwrap_or_else(|| panic!("{name} has no gradient")));
+        let original = values(var.as_tensor());
+        // the entries with the largest gradients, plus two fixed others (often zero-gradient)
+        let mut order: Vec<usize> = (0..analytic.len()).collect();
+        order.sort_by(|&a, &b| analytic[b].abs().total_cmp(&analytic[a].abs()));
+        let mut picks: Vec<usize> = order.into_iter().take(4).collect();
+        picks.extend([analytic.len() / 3, analytic.len() - 1]);
+        // The key bias adds q·b_k to every key's score alike, which softmax ignores: its true
+        // gradient is zero, and the finite differences below confirm that too.
+        if !name.ends_with("W_k.bias") {
+            assert!(analytic.iter().any(|g| g.abs() > 1e-6), "{name}: gradient is all zero");
+        }
+        for &i in &picks {
+            let mut shifted = original.clone();
+            let mut at = |delta: f64| {
+                shifted[i] = original[i] + delta;
+                var.set(&Tensor::from_slice(&shifted, var.dims(), &candle_core::Device::Cpu).unwrap()).unwrap();
+                loss(&t)
+            };
+            let numeric = (at(STEP) - at(-STEP)) / (2.0 * STEP);
+            let a = analytic[i];
+            let scale = a.abs().max(numeric.abs());
+            let err = if scale > 1e-7 { (a - numeric).abs() / scale } else { (a - numeric).abs() };
+            assert!(err < TOLERANCE, "{name}[{i}]: analytic {a:e}, numeric {numeric:e}, error {err:e}");
+        }
+        var.set(&Tensor::from_slice(&original, var.dims(), &candle_core::Device::Cpu).unwrap()).unwrap();
+    }
+}
