@@ -42,6 +42,9 @@ pub enum Error {
     /// candle failed (out of memory, a device error, ...).
     #[error("candle: {0}")]
     Candle(#[from] candle_core::Error),
+    /// A failure outside candle: a panic caught at a boundary, a state that forbids the call.
+    #[error("{0}")]
+    Internal(String),
 }
 
 /// Result with this crate's [`Error`].

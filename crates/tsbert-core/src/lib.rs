@@ -19,6 +19,7 @@ pub mod loss;
 pub mod model;
 pub mod params;
 pub mod rng;
+pub mod synthetic;
 pub mod trainer;
 
 pub use batch::Batch;

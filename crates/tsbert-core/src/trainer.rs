@@ -6,7 +6,7 @@ use candle_core::{DType, Device, Tensor};
 use crate::adam::{Adam, AdamConfig};
 use crate::batch::{Batch, Sequences};
 use crate::config::BertConfig;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::loss::{nsp_loss, weighted_mlm_loss};
 use crate::model::{BertModel, Mode};
 use crate::params::ParamStore;
@@ -135,7 +135,7 @@ impl Trainer {
     pub fn optimizer_step(&mut self) -> Result<()> {
         match &self.last_grads {
             Some(grads) => self.adam.step(&self.params, grads),
-            None => Err(candle_core::Error::Msg("optimizer_step before any gradient".into()).into()),
+            None => Err(Error::Internal("optimizer_step called before any gradient was computed".into())),
         }
     }
 

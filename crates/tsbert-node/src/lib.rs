@@ -1,1 +1,10 @@
+//! `tsbert-node`: the napi-rs binding of `tsbert-core`. A thin layer: it copies JavaScript
+//! typed arrays into owned buffers, runs the core off the JS thread (libuv's pool), and turns
+//! the core's errors into `RangeError` / `TypeError` / `Error` objects.
 
+mod errors;
+mod inputs;
+mod native_bert;
+mod tasks;
+
+pub use native_bert::NativeBert;

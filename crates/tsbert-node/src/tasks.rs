@@ -1,0 +1,55 @@
+//! Core work run on libuv's thread pool, with panics caught and errors kept typed.
+
+use std::panic::{catch_unwind, AssertUnwindSafe};
+
+use napi::bindgen_prelude::{ToNapiValue, TypeName};
+use napi::{Env, Status, Task};
+
+use crate::errors::js_error;
+
+/// A job for a worker thread.
+pub type Job<T> = Box<dyn FnOnce() -> tsbert_core::Result<T> + Send>;
+
+/// One call into the core off the JS thread. A panic becomes an `Error`; invalid input
+/// becomes the `RangeError` / `TypeError` the core asked for.
+pub struct CoreTask<T> {
+    job: Option<Job<T>>,
+    failure: Option<tsbert_core::Error>,
+}
+
+impl<T> CoreTask<T> {
+    /// Wraps `job`.
+    pub fn new(job: Job<T>) -> Self {
+        Self { job: Some(job), failure: None }
+    }
+}
+
+impl<T: ToNapiValue + TypeName + Send + 'static> Task for CoreTask<T> {
+    type Output = T;
+    type JsValue = T;
+
+    fn compute(&mut self) -> napi::Result<T> {
+        let job = self.job.take().expect("a task runs once");
+        let outcome = catch_unwind(AssertUnwindSafe(job)).unwrap_or_else(|panic| {
+            let what = panic
+                .downcast_ref::<String>()
+                .cloned()
+                .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+                .unwrap_or_else(|| "unknown panic".into());
+            Err(tsbert_core::Error::Internal(format!("internal error in tsbert (a Rust panic): {what}")))
+        });
+        outcome.map_err(|e| {
+            let message = e.to_string();
+            self.failure = Some(e);
+            napi::Error::new(Status::GenericFailure, message)
+        })
+    }
+
+    fn resolve(&mut self, _env: Env, output: T) -> napi::Result<T> {
+        Ok(output)
+    }
+
+    fn reject(&mut self, env: Env, err: napi::Error) -> napi::Result<T> {
+        Err(self.failure.take().map_or(err, |f| js_error(&env, f)))
+    }
+}
