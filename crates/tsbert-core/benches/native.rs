@@ -26,6 +26,7 @@ fn median_ms(runs: usize, mut f: impl FnMut()) -> f64 {
 }
 
 fn main() {
+    tsbert_core::allocator::keep_freed_memory();
     let (b, l, p) = (env_usize("TSBERT_BENCH_BATCH", 512), 64, 10);
     let steps = env_usize("TSBERT_BENCH_STEPS", 5);
     let config = BertConfig::textbook(20256);

@@ -11,12 +11,14 @@
 //! [`loss::pretraining_loss`] → `backward` → [`adam::Adam::step`].
 
 pub mod adam;
+pub mod allocator;
 pub mod batch;
 pub mod config;
 pub mod device;
 pub mod error;
 pub mod loss;
 pub mod model;
+pub mod ops;
 pub mod params;
 pub mod rng;
 pub mod synthetic;

@@ -4,16 +4,10 @@
 use candle_core::Tensor;
 
 use crate::error::Result;
-use crate::model::softmax::log_softmax_last_dim;
+pub use crate::ops::cross_entropy::cross_entropy_per_row;
 
 /// Keeps a zero total weight from dividing by zero, as the textbook does.
 pub const MLM_WEIGHT_EPS: f64 = 1e-8;
-
-/// `-log softmax(logits)[label]` for every row: `[N, C]` logits, `[N]` u32 labels → `[N]`.
-pub fn cross_entropy_per_row(logits: &Tensor, labels: &Tensor) -> Result<Tensor> {
-    let picked = log_softmax_last_dim(logits)?.gather(&labels.unsqueeze(1)?, 1)?.squeeze(1)?;
-    Ok(picked.neg()?)
-}
 
 /// `Σ wᵢ·CEᵢ / (Σ wᵢ + 1e-8)`: predictions with weight 0 (padding) add nothing to the loss
 /// nor to any gradient. `weights` is `[N]` in the logits' dtype.

@@ -8,3 +8,10 @@ mod native_bert;
 mod tasks;
 
 pub use native_bert::NativeBert;
+
+/// Runs once when Node loads the addon: keep freed activation memory for reuse (see
+/// `tsbert_core::allocator`).
+#[napi_derive::module_init]
+fn init() {
+    tsbert_core::allocator::keep_freed_memory();
+}

@@ -20,6 +20,18 @@ impl Linear {
         Ok(Self { weight, bias })
     }
 
+    /// `[rows, in]` → `[rows, out]` with the bias folded into the matrix product
+    /// (`[x, 1] · [W | b]ᵀ`): one output tensor instead of two, and the bias gradient comes
+    /// from the product rather than from a strided column sum. Worth it where the output is
+    /// large (the MLM head's `[predictions, vocab]` logits).
+    pub fn forward_folded(&self, x: &Tensor) -> Result<Tensor> {
+        let rows = x.dim(0)?;
+        let ones = Tensor::ones((rows, 1), x.dtype(), x.device())?;
+        let x1 = Tensor::cat(&[x, &ones], 1)?;
+        let wb = Tensor::cat(&[&self.weight, &self.bias.unsqueeze(1)?], 1)?;
+        Ok(x1.matmul(&wb.t()?)?)
+    }
+
     /// `[..., in]` → `[..., out]`. Leading dimensions are flattened into one matrix product.
     pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
         let dims = x.dims();

@@ -33,6 +33,6 @@ impl MlmHead {
     pub fn forward(&self, encoded: &Tensor, flat_positions: &Tensor) -> Result<Tensor> {
         let h = encoded.dim(2)?;
         let rows = encoded.reshape(((), h))?.index_select(flat_positions, 0)?;
-        self.output.forward(&self.ln.forward(&self.dense.forward(&rows)?.relu()?)?)
+        self.output.forward_folded(&self.ln.forward(&self.dense.forward(&rows)?.relu()?)?)
     }
 }

@@ -1,0 +1,3 @@
+//! Fused operations with their own backward pass, where composing candle ops costs too much.
+
+pub mod cross_entropy;
