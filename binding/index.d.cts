@@ -44,11 +44,44 @@ export declare class NativeBert {
    * update.
    */
   evaluate(batch: BatchInput): Promise<EvaluationOutput>
+  /** Writes the weights to `path` as safetensors (the caller renames it into place). */
+  saveWeights(path: string): Promise<void>
+  /**
+   * Replaces the weights with those of the safetensors file at `path`. Rejects, leaving
+   * the model unchanged, if the file is missing, corrupt, or not this model's shape.
+   */
+  loadWeights(path: string): Promise<void>
   /**
    * The contextual embedding of every token, dropout off: a `Float32Array` of
    * `batchSize × seqLen × hidden`.
    */
   encode(tokens: Int32Array, segments: Int32Array, validLens: Int32Array, batchSize: number, seqLen: number): Promise<Float32Array>
+}
+
+/**
+ * An immutable f32 tensor on the CPU. Every operation returns a new tensor; shape problems
+ * throw a `RangeError` naming the operation and the shapes.
+ */
+export declare class Tensor {
+  /** A tensor of `shape` holding `data` (row-major; as many values as the shape holds). */
+  static fromArray(data: Float32Array, shape: Array<number>): Tensor
+  /** The dimensions. */
+  get shape(): Array<number>
+  /** The values, row-major. */
+  toArray(): Float32Array
+  /** Matrix product over the last two dimensions. */
+  matmul(other: Tensor): Tensor
+  /** Element-wise sum, with broadcasting. */
+  add(other: Tensor): Tensor
+  /** Element-wise product, with broadcasting. */
+  mul(other: Tensor): Tensor
+  /** Softmax over the last dimension. */
+  softmax(): Tensor
+  /**
+   * Cosine similarity of every row of this tensor (`[n, d]` or `[d]`) with every row of
+   * `other`: a `[n, m]` tensor.
+   */
+  cosineSimilarity(other: Tensor): Tensor
 }
 
 /** One pretraining batch: row-major typed arrays and their sizes B, L, P. */

@@ -42,6 +42,9 @@ pub enum Error {
     /// candle failed (out of memory, a device error, ...).
     #[error("candle: {0}")]
     Candle(#[from] candle_core::Error),
+    /// A weights file that cannot be written or read back as this model's parameters.
+    #[error("{0}")]
+    Checkpoint(String),
     /// A failure outside candle: a panic caught at a boundary, a state that forbids the call.
     #[error("{0}")]
     Internal(String),

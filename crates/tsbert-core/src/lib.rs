@@ -13,6 +13,7 @@
 pub mod adam;
 pub mod allocator;
 pub mod batch;
+pub mod checkpoint;
 pub mod config;
 pub mod device;
 pub mod error;
@@ -22,6 +23,7 @@ pub mod ops;
 pub mod params;
 pub mod rng;
 pub mod synthetic;
+pub mod tensor_ops;
 pub mod trainer;
 
 pub use batch::Batch;

@@ -9,6 +9,7 @@ use tsbert_core::error::InputErrorKind;
 pub fn js_error(env: &Env, err: tsbert_core::Error) -> napi::Error {
     let (kind, status) = match &err {
         tsbert_core::Error::Input(e) => (Some(e.kind), Status::InvalidArg),
+        tsbert_core::Error::Checkpoint(_) => (None, Status::InvalidArg),
         tsbert_core::Error::Candle(_) | tsbert_core::Error::Internal(_) => (None, Status::GenericFailure),
     };
     let base = napi::Error::new(status, err.to_string());

@@ -6,8 +6,10 @@ mod errors;
 mod inputs;
 mod native_bert;
 mod tasks;
+mod tensor;
 
 pub use native_bert::NativeBert;
+pub use tensor::Tensor;
 
 /// Runs once when Node loads the addon: keep freed activation memory for reuse (see
 /// `tsbert_core::allocator`).

@@ -1,11 +1,13 @@
 //! `NativeBert`: one model and its optimizer state, owned by a JavaScript object.
 
+use std::path::Path;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use napi::bindgen_prelude::{AsyncTask, Float32Array, Object, Unknown};
 use napi::Env;
 use napi_derive::napi;
 use tsbert_core::adam::AdamConfig;
+use tsbert_core::checkpoint::{load_weights, save_weights};
 use tsbert_core::device::parse_device;
 use tsbert_core::{BertConfig, Trainer, TrainerOptions};
 
@@ -31,7 +33,7 @@ fn lock(trainer: &Mutex<Trainer>) -> tsbert_core::Result<MutexGuard<'_, Trainer>
 }
 
 /// Row-major f32 values of a tensor.
-fn to_f32(t: &candle_core::Tensor) -> tsbert_core::Result<Vec<f32>> {
+pub(crate) fn to_f32(t: &candle_core::Tensor) -> tsbert_core::Result<Vec<f32>> {
     Ok(t.flatten_all()?.to_dtype(candle_core::DType::F32)?.to_vec1::<f32>()?)
 }
 
@@ -138,6 +140,25 @@ impl NativeBert {
                 mlm_loss: out.losses.mlm,
                 nsp_loss: out.losses.nsp,
             })
+        })))
+    }
+
+    /// Writes the weights to `path` as safetensors (the caller renames it into place).
+    #[napi(ts_return_type = "Promise<void>")]
+    pub fn save_weights(&self, path: String) -> AsyncTask<CoreTask<()>> {
+        let trainer = Arc::clone(&self.trainer);
+        AsyncTask::new(CoreTask::new(Box::new(move || {
+            save_weights(lock(&trainer)?.params(), Path::new(&path))
+        })))
+    }
+
+    /// Replaces the weights with those of the safetensors file at `path`. Rejects, leaving
+    /// the model unchanged, if the file is missing, corrupt, or not this model's shape.
+    #[napi(ts_return_type = "Promise<void>")]
+    pub fn load_weights(&self, path: String) -> AsyncTask<CoreTask<()>> {
+        let trainer = Arc::clone(&self.trainer);
+        AsyncTask::new(CoreTask::new(Box::new(move || {
+            load_weights(lock(&trainer)?.params(), Path::new(&path))
         })))
     }
 

@@ -1,0 +1,82 @@
+//! Shape-checked tensor operations for post-processing embeddings (the binding's `Tensor`).
+//! Every shape problem is an [`InputError`] naming the operation and both shapes.
+
+use candle_core::{Device, Tensor, D};
+
+use crate::error::{InputError, Result};
+use crate::model::softmax::softmax_last_dim;
+
+/// A CPU tensor of `shape` holding `values` (row-major).
+pub fn from_values(values: Vec<f32>, shape: &[usize]) -> Result<Tensor> {
+    let expected: usize = shape.iter().product();
+    if values.len() != expected || shape.is_empty() {
+        return Err(InputError::range(
+            "shape",
+            format!("{shape:?} holds {expected} values, but {} were given", values.len()),
+        )
+        .into());
+    }
+    if let Some(i) = values.iter().position(|v| !v.is_finite()) {
+        return Err(InputError::range(format!("data[{i}]"), format!("{} is not finite", values[i])).into());
+    }
+    Ok(Tensor::from_vec(values, shape, &Device::Cpu)?)
+}
+
+/// Matrix product over the last two dimensions (`[..., n, k] × [..., k, m]`).
+pub fn matmul(a: &Tensor, b: &Tensor) -> Result<Tensor> {
+    let (da, db) = (a.dims(), b.dims());
+    let ok = da.len() >= 2 && db.len() == da.len() && da[da.len() - 1] == db[db.len() - 2]
+        && da[..da.len() - 2] == db[..db.len() - 2];
+    if !ok {
+        return Err(InputError::range("matmul", format!("shapes {da:?} and {db:?} do not multiply")).into());
+    }
+    Ok(a.matmul(b)?)
+}
+
+fn broadcast(op: &'static str, a: &Tensor, b: &Tensor) -> Result<()> {
+    a.shape().broadcast_shape_binary_op(b.shape(), op).map(|_| ()).map_err(|_| {
+        InputError::range(op, format!("shapes {:?} and {:?} do not broadcast", a.dims(), b.dims())).into()
+    })
+}
+
+/// Element-wise sum, with broadcasting.
+pub fn add(a: &Tensor, b: &Tensor) -> Result<Tensor> {
+    broadcast("add", a, b)?;
+    Ok(a.broadcast_add(b)?)
+}
+
+/// Element-wise product, with broadcasting.
+pub fn mul(a: &Tensor, b: &Tensor) -> Result<Tensor> {
+    broadcast("mul", a, b)?;
+    Ok(a.broadcast_mul(b)?)
+}
+
+/// Softmax over the last dimension.
+pub fn softmax(a: &Tensor) -> Result<Tensor> {
+    softmax_last_dim(a)
+}
+
+/// Cosine similarity of every row of `a` (`[n, d]` or `[d]`) with every row of `b`
+/// (`[m, d]` or `[d]`): `[n, m]`. A zero row has similarity 0 with everything.
+pub fn cosine_similarity(a: &Tensor, b: &Tensor) -> Result<Tensor> {
+    let as_rows = |t: &Tensor| -> Result<Tensor> {
+        match t.rank() {
+            1 => Ok(t.unsqueeze(0)?),
+            2 => Ok(t.clone()),
+            _ => Err(InputError::range("cosineSimilarity", format!("expects [n, d] or [d], got {:?}", t.dims())).into()),
+        }
+    };
+    let (a, b) = (as_rows(a)?, as_rows(b)?);
+    if a.dim(1)? != b.dim(1)? {
+        return Err(InputError::range(
+            "cosineSimilarity",
+            format!("rows of width {} and {} cannot be compared", a.dim(1)?, b.dim(1)?),
+        )
+        .into());
+    }
+    let unit = |t: &Tensor| -> Result<Tensor> {
+        let norm = t.sqr()?.sum_keepdim(D::Minus1)?.sqrt()?.maximum(1e-12)?;
+        Ok(t.broadcast_div(&norm)?)
+    };
+    Ok(unit(&a)?.matmul(&unit(&b)?.t()?)?)
+}
