@@ -1,0 +1,29 @@
+/**
+ * The batch layout the native `trainStep` takes.
+ *
+ * @module
+ */
+
+/** One padded batch, laid out exactly as the native `trainStep` takes it (row-major). */
+export interface Batch {
+  /** B: rows in this batch (the last batch of an epoch may be shorter). */
+  batchSize: number;
+  /** L = maxLen. */
+  seqLen: number;
+  /** P = round(0.15 · maxLen). */
+  numPreds: number;
+  /** B×L token ids, `<pad>` after each row's valid length. */
+  tokens: Int32Array;
+  /** B×L segment ids: 0 for `<cls>` a `<sep>`, 1 for b `<sep>`, 0 for padding. */
+  segments: Int32Array;
+  /** B: real tokens of each row. */
+  validLens: Int32Array;
+  /** B×P positions of the MLM predictions (0 for padding). */
+  predPositions: Int32Array;
+  /** B×P: 1 for a real prediction, 0 for padding. */
+  mlmWeights: Float32Array;
+  /** B×P original token ids at the predicted positions (0 for padding). */
+  mlmLabels: Int32Array;
+  /** B: 1 when b follows a in the corpus (isNext), 0 when b is random. */
+  nspLabels: Int32Array;
+}
