@@ -837,3 +837,5 @@ module.exports.__napiBindingTarget = __napiStampBindingTarget(nativeBinding, __n
 module.exports = nativeBinding
 module.exports.NativeBert = nativeBinding.NativeBert
 module.exports.Tensor = nativeBinding.Tensor
+module.exports.builtWithCuda = nativeBinding.builtWithCuda
+module.exports.cudaDeviceCount = nativeBinding.cudaDeviceCount

@@ -148,6 +148,12 @@ export interface BertConfigOutput {
   maxPositions: number
 }
 
+/** Whether this addon was built with candle's CUDA backend. */
+export declare function builtWithCuda(): boolean
+
+/** Number of CUDA GPUs this addon can use (0 in a CPU build); throws if the driver fails. */
+export declare function cudaDeviceCount(): number
+
 /** Everything an evaluation (dropout off) computes for a batch. */
 export interface EvaluationOutput {
   /** `[B·L·hidden]` encoder output. */

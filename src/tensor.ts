@@ -10,9 +10,12 @@
  * ```
  * @module
  */
+import type { Tensor as NativeTensor } from '../binding/index.cjs';
 import { binding } from './native.js';
 
-/** An immutable f32 CPU tensor; see the module documentation for its operations. */
-export const Tensor = binding.Tensor;
+export type { NativeTensor };
+
+/** The native tensor class (of the addon build in use); see {@link NativeTensor} for its methods. */
+export const Tensor: typeof NativeTensor = binding.Tensor;
 /** An instance of {@link Tensor}. */
-export type Tensor = InstanceType<typeof binding.Tensor>;
+export type Tensor = NativeTensor;

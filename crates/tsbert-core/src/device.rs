@@ -35,3 +35,17 @@ pub fn parse_device(name: &str) -> Result<Device> {
         }
     }
 }
+
+/// Number of CUDA GPUs this build can use: 0 without the `cuda` feature, or when the driver
+/// reports none (or fails to initialise: then the error says why).
+pub fn cuda_device_count() -> Result<usize> {
+    #[cfg(feature = "cuda")]
+    {
+        use candle_core::cuda_backend::cudarc::driver::CudaContext;
+        let count = CudaContext::device_count()
+            .map_err(|e| crate::error::Error::Internal(format!("CUDA driver: {e}")))?;
+        Ok(usize::try_from(count).unwrap_or(0))
+    }
+    #[cfg(not(feature = "cuda"))]
+    Ok(0)
+}

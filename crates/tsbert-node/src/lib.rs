@@ -11,6 +11,18 @@ mod tensor;
 pub use native_bert::NativeBert;
 pub use tensor::Tensor;
 
+/// Whether this addon was built with candle's CUDA backend.
+#[napi_derive::napi]
+pub fn built_with_cuda() -> bool {
+    cfg!(feature = "cuda")
+}
+
+/// Number of CUDA GPUs this addon can use (0 in a CPU build); throws if the driver fails.
+#[napi_derive::napi]
+pub fn cuda_device_count(env: napi::Env) -> napi::Result<u32> {
+    tsbert_core::device::cuda_device_count().map(|n| n as u32).map_err(|e| errors::js_error(&env, e))
+}
+
 /// Runs once when Node loads the addon: keep freed activation memory for reuse (see
 /// `tsbert_core::allocator`).
 #[napi_derive::module_init]

@@ -1,0 +1,62 @@
+import { execFile } from 'node:child_process';
+import { mkdtemp, readdir, readFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { describe, expect, it } from 'vitest';
+
+import { corpusFolder } from './corpus.js';
+
+const run = promisify(execFile);
+const CLI = join(import.meta.dirname, '../../src/cli.ts');
+
+/** Runs `tsbert ARGS` from the sources; resolves to { code, stdout, stderr }. */
+async function tsbert(...args: string[]) {
+  try {
+    const { stdout, stderr } = await run(process.execPath, ['--import', 'tsx', CLI, ...args], { encoding: 'utf8' });
+    return { code: 0, stdout, stderr };
+  } catch (error) {
+    const e = error as { code: number; stdout: string; stderr: string };
+    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
+  }
+}
+
+describe('the tsbert command', () => {
+  it('pretrains, saves the model and its loss plot, then encodes with it', async () => {
+    const data = await corpusFolder(200);
+    const out = join(await mkdtemp(join(tmpdir(), 'tsbert-cli-')), 'model');
+    const trained = await tsbert('pretrain', '--data', data, '--steps', '3', '--batch-size', '16', '--max-len', '24', '--hidden', '16', '--ffn-hidden', '32', '--min-freq', '1', '--out', out);
+    expect(trained.code, trained.stderr).toBe(0);
+    expect(trained.stdout).toMatch(/^MLM loss \d+\.\d{3}, NSP loss \d+\.\d{3}\n\d+\.\d sentence pairs\/sec on cpu\n/);
+    const files = await readdir(out);
+    expect(files).toContain('config.json');
+    expect(files).toContain('loss.svg');
+    const svg = await readFile(join(out, 'loss.svg'), 'utf8');
+    expect(svg.startsWith('<svg')).toBe(true);
+    expect(svg).toContain('MLM');
+    expect(svg).toContain('NSP');
+
+    const encoded = await tsbert('encode', '--model', out, 'a crane is flying', '--pair', 'he just left');
+    expect(encoded.code, encoded.stderr).toBe(0);
+    expect(encoded.stdout).toContain('tokens: <cls> a crane is flying <sep> he just left <sep>');
+    expect(encoded.stdout).toContain('shape: [1, 10, 16]');
+    expect(encoded.stdout.split('\n').filter((l) => /^\s+\d+ \S+\s+\[/.test(l))).toHaveLength(10);
+  });
+
+  it('exits non-zero with one line on stderr for bad options, a missing data path or model', async () => {
+    const cases = [
+      [['pretrain', '--data', '/no/such/data', '--steps', '1'], /^tsbert: data: '\/no\/such\/data': no such file or folder\n$/],
+      [['pretrain', '--data', '.', '--steps', 'many'], /^tsbert: option '--steps <n>' argument 'many' is invalid/],
+      [['pretrain', '--steps', '1'], /^tsbert: required option '--data <path>' not specified\n$/],
+      [['pretrain', '--data', '.', '--dropout', '1.5'], /--dropout must be in \[0, 1\)/],
+      [['encode', '--model', '/no/such/model', 'a crane'], /^tsbert: no tsbert model in '\/no\/such\/model'/],
+      [['fly'], /^tsbert: unknown command 'fly'/],
+    ] as const;
+    for (const [args, message] of cases) {
+      const r = await tsbert(...args);
+      expect(r.code, args.join(' ')).not.toBe(0);
+      expect(r.stderr, args.join(' ')).toMatch(message);
+      expect(r.stderr).not.toMatch(/\n\s+at /); // no stack trace
+    }
+  });
+});
