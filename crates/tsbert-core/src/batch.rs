@@ -155,6 +155,25 @@ impl Batch {
         })
     }
 
+    /// Rows `start..end` as a batch of their own (a data-parallel shard).
+    pub fn rows(&self, start: usize, end: usize) -> Batch {
+        let (l, p) = (self.sequences.seq_len, self.num_preds);
+        Batch {
+            sequences: Sequences {
+                batch_size: end - start,
+                seq_len: l,
+                tokens: self.sequences.tokens[start * l..end * l].to_vec(),
+                segments: self.sequences.segments[start * l..end * l].to_vec(),
+                valid_lens: self.sequences.valid_lens[start..end].to_vec(),
+            },
+            num_preds: p,
+            pred_positions: self.pred_positions[start * p..end * p].to_vec(),
+            mlm_weights: self.mlm_weights[start * p..end * p].to_vec(),
+            mlm_labels: self.mlm_labels[start * p..end * p].to_vec(),
+            nsp_labels: self.nsp_labels[start..end].to_vec(),
+        }
+    }
+
     /// NSP labels as a `[B]` u32 tensor.
     pub fn nsp_tensor(&self, device: &Device) -> Result<Tensor> {
         Ok(Tensor::from_vec(to_u32(&self.nsp_labels), self.nsp_labels.len(), device)?)

@@ -20,6 +20,7 @@ pub mod error;
 pub mod loss;
 pub mod model;
 pub mod ops;
+pub mod parallel;
 pub mod params;
 pub mod rng;
 pub mod synthetic;

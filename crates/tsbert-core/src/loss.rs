@@ -3,21 +3,42 @@
 
 use candle_core::Tensor;
 
+use crate::batch::Batch;
 use crate::error::Result;
 pub use crate::ops::cross_entropy::cross_entropy_per_row;
 
 /// Keeps a zero total weight from dividing by zero, as the textbook does.
 pub const MLM_WEIGHT_EPS: f64 = 1e-8;
 
-/// `Σ wᵢ·CEᵢ / (Σ wᵢ + 1e-8)`: predictions with weight 0 (padding) add nothing to the loss
-/// nor to any gradient. `weights` is `[N]` in the logits' dtype.
-pub fn weighted_mlm_loss(logits: &Tensor, labels: &Tensor, weights: &Tensor) -> Result<Tensor> {
-    let weighted = (cross_entropy_per_row(logits, labels)? * weights)?.sum_all()?;
-    let total = (weights.sum_all()? + MLM_WEIGHT_EPS)?;
-    Ok(weighted.div(&total)?)
+/// The denominators of both losses: `Σ wᵢ + 1e-8` over a batch's MLM predictions, and its
+/// number of rows. A shard of a data-parallel batch is scaled by the whole batch's, so the
+/// shards' losses and gradients add up to exactly those of the batch.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct LossScale {
+    /// `Σ wᵢ + 1e-8`.
+    pub mlm: f64,
+    /// B.
+    pub nsp: f64,
 }
 
-/// Mean cross-entropy of `[B, 2]` NSP logits against `[B]` u32 labels.
-pub fn nsp_loss(logits: &Tensor, labels: &Tensor) -> Result<Tensor> {
-    Ok(cross_entropy_per_row(logits, labels)?.mean_all()?)
+impl LossScale {
+    /// The denominators of `batch` itself.
+    pub fn of(batch: &Batch) -> Self {
+        let total: f64 = batch.mlm_weights.iter().map(|&w| f64::from(w)).sum();
+        Self { mlm: total + MLM_WEIGHT_EPS, nsp: batch.sequences.batch_size as f64 }
+    }
+}
+
+/// `Σ wᵢ·CEᵢ / total` (total = `Σ wᵢ + 1e-8` of the batch): predictions with weight 0
+/// (padding) add nothing to the loss nor to any gradient. `weights` is `[N]` in the logits'
+/// dtype.
+pub fn weighted_mlm_loss(logits: &Tensor, labels: &Tensor, weights: &Tensor, total: f64) -> Result<Tensor> {
+    let weighted = (cross_entropy_per_row(logits, labels)? * weights)?.sum_all()?;
+    Ok((weighted * (1.0 / total))?)
+}
+
+/// Cross-entropy of `[B, 2]` NSP logits against `[B]` u32 labels, summed and divided by
+/// `count` (the batch's rows: the mean).
+pub fn nsp_loss(logits: &Tensor, labels: &Tensor, count: f64) -> Result<Tensor> {
+    Ok((cross_entropy_per_row(logits, labels)?.sum_all()? * (1.0 / count))?)
 }

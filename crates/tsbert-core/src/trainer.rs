@@ -7,7 +7,7 @@ use crate::adam::{Adam, AdamConfig};
 use crate::batch::{Batch, Sequences};
 use crate::config::BertConfig;
 use crate::error::{Error, Result};
-use crate::loss::{nsp_loss, weighted_mlm_loss};
+use crate::loss::{nsp_loss, weighted_mlm_loss, LossScale};
 use crate::model::{BertModel, Mode};
 use crate::params::ParamStore;
 use crate::rng::SeededRng;
@@ -103,8 +103,8 @@ impl Trainer {
         BertModel::key_mask(&sequences.valid_lens(), sequences.seq_len, &like)
     }
 
-    /// Forward pass and both losses; padded predictions are skipped.
-    fn losses(&self, batch: &Batch, mode: &mut Mode) -> Result<(Tensor, Tensor)> {
+    /// Forward pass and both losses, divided by `scale`; padded predictions are skipped.
+    fn losses(&self, batch: &Batch, scale: LossScale, mode: &mut Mode) -> Result<(Tensor, Tensor)> {
         let device = self.params.device();
         let (tokens, segments) = batch.sequences.id_tensors(device)?;
         let encoded = self.model.encode(&tokens, &segments, &self.key_mask(&batch.sequences)?, mode)?;
@@ -113,18 +113,24 @@ impl Trainer {
             Tensor::zeros((), self.params.dtype(), device)?
         } else {
             let logits = self.model.mlm_logits(&encoded, &targets.flat_positions)?;
-            weighted_mlm_loss(&logits, &targets.labels, &targets.weights)?
+            weighted_mlm_loss(&logits, &targets.labels, &targets.weights, scale.mlm)?
         };
-        let nsp = nsp_loss(&self.model.nsp_logits(&encoded)?, &batch.nsp_tensor(device)?)?;
+        let nsp = nsp_loss(&self.model.nsp_logits(&encoded)?, &batch.nsp_tensor(device)?, scale.nsp)?;
         Ok((mlm, nsp))
     }
 
     /// Forward (dropout on) and backward of MLM + NSP on `batch`; the gradients are kept
     /// for [`Trainer::optimizer_step`] and [`Trainer::last_grad`]. No weight changes.
     pub fn compute_gradients(&mut self, batch: &Batch) -> Result<StepLosses> {
+        self.compute_gradients_scaled(batch, LossScale::of(batch))
+    }
+
+    /// [`Trainer::compute_gradients`] with the losses divided by `scale` rather than by
+    /// `batch`'s own denominators (a data-parallel shard passes its whole batch's).
+    pub fn compute_gradients_scaled(&mut self, batch: &Batch, scale: LossScale) -> Result<StepLosses> {
         batch.validate(&self.config)?;
         let mut rng = self.dropout_rng.clone();
-        let (mlm, nsp) = self.losses(batch, &mut Mode::Train { rng: &mut rng, p: self.config.dropout })?;
+        let (mlm, nsp) = self.losses(batch, scale, &mut Mode::Train { rng: &mut rng, p: self.config.dropout })?;
         self.dropout_rng = rng;
         let grads = (&mlm + &nsp)?.backward()?;
         self.last_grads = Some(grads);
@@ -150,7 +156,7 @@ impl Trainer {
     /// The losses of `batch` with dropout off, no gradient kept.
     pub fn eval_losses(&self, batch: &Batch) -> Result<StepLosses> {
         batch.validate(&self.config)?;
-        let (mlm, nsp) = self.losses(batch, &mut Mode::Eval)?;
+        let (mlm, nsp) = self.losses(batch, LossScale::of(batch), &mut Mode::Eval)?;
         Ok(StepLosses { mlm: scalar(&mlm)?, nsp: scalar(&nsp)? })
     }
 
@@ -162,9 +168,10 @@ impl Trainer {
         let encoded = self.encode(s)?;
         let all = batch.mlm_targets(false, self.params.dtype(), device)?;
         let mlm_logits = self.model.mlm_logits(&encoded, &all.flat_positions)?;
-        let mlm = weighted_mlm_loss(&mlm_logits, &all.labels, &all.weights)?;
+        let scale = LossScale::of(batch);
+        let mlm = weighted_mlm_loss(&mlm_logits, &all.labels, &all.weights, scale.mlm)?;
         let nsp_logits = self.model.nsp_logits(&encoded)?;
-        let nsp = nsp_loss(&nsp_logits, &batch.nsp_tensor(device)?)?;
+        let nsp = nsp_loss(&nsp_logits, &batch.nsp_tensor(device)?, scale.nsp)?;
         Ok(ForwardOutputs {
             mlm_logits: mlm_logits.reshape((s.batch_size, batch.num_preds, self.config.vocab_size))?,
             encoded,
@@ -178,6 +185,18 @@ impl Trainer {
         sequences.validate(&self.config)?;
         let (tokens, segments) = sequences.id_tensors(self.params.device())?;
         self.model.encode(&tokens, &segments, &self.key_mask(sequences)?, &mut Mode::Eval)
+    }
+
+    /// Replaces the kept gradient of parameter `name` (a data-parallel all-reduce puts the
+    /// sum over replicas here before the optimizer step).
+    pub fn replace_last_grad(&mut self, name: &str, grad: &Tensor) -> Result<()> {
+        let var = self.params.get(name)?.clone();
+        let grads = self
+            .last_grads
+            .as_mut()
+            .ok_or_else(|| Error::Internal("replace_last_grad called before any gradient was computed".into()))?;
+        grads.insert(var.as_tensor(), grad.to_device(var.device())?);
+        Ok(())
     }
 
     /// The gradient of parameter `name` from the last [`Trainer::compute_gradients`], if any.

@@ -1,0 +1,45 @@
+//! Two CPU replicas with dropout 0 take the same update as one device on the whole batch.
+
+mod common;
+
+use candle_core::{DType, Device};
+use common::{random_batch, tiny_config, trainer, values};
+use tsbert_core::adam::AdamConfig;
+use tsbert_core::parallel::DataParallel;
+use tsbert_core::TrainerOptions;
+
+fn check(replicas: usize, rows: usize) {
+    let config = tiny_config(0.0);
+    let batch = random_batch(&config, rows, 9, 2, 17);
+    let mut single = trainer(config.clone(), 4, 0.01, DType::F64);
+    let options = TrainerOptions { seed: 4, adam: AdamConfig { lr: 0.01, ..AdamConfig::default() }, dtype: DType::F64, device: Device::Cpu };
+    let mut parallel = DataParallel::new(config, options, &vec![Device::Cpu; replicas]).unwrap();
+    for step in 0..3 {
+        let (a, b) = (single.train_step(&batch).unwrap(), parallel.train_step(&batch).unwrap());
+        assert!((a.mlm - b.mlm).abs() < 1e-12 && (a.nsp - b.nsp).abs() < 1e-12, "step {step}: {a:?} vs {b:?}");
+    }
+    for replica in parallel.replicas() {
+        for (name, var) in single.params().iter() {
+            let (want, got) = (values(var.as_tensor()), values(replica.params().get(name).unwrap().as_tensor()));
+            let diff = want.iter().zip(&got).fold(0.0_f64, |m, (a, b)| m.max((a - b).abs()));
+            // the key bias's gradient is rounding noise around 0, which Adam scales to ±lr
+            let bound = if name.ends_with("W_k.bias") { 0.06 } else { 1e-10 };
+            assert!(diff <= bound, "{name}: replicas differ from one device by {diff:e}");
+        }
+    }
+}
+
+#[test]
+fn two_replicas_take_the_single_device_update() {
+    check(2, 6);
+}
+
+#[test]
+fn three_replicas_on_an_uneven_batch_take_the_single_device_update() {
+    check(3, 7);
+}
+
+#[test]
+fn more_replicas_than_rows_still_step_together() {
+    check(3, 2);
+}
