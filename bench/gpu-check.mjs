@@ -5,10 +5,11 @@
 //   (relative error = max |gpu − cpu| / max |cpu|, bound 1e-4);
 // - a short pretraining run on 'cuda' (losses finite and falling);
 // - sentence pairs/sec of one training step at B = 512 and B = 1 (textbook config).
-import { devices, nativeVariant } from '../dist/index.js';
-import { binding } from '../dist/index.js';
+import { BertModel, devices, nativeVariant, RESERVED_TOKENS, Vocab } from '../dist/index.js';
 
 const report = { variant: nativeVariant, devices: devices() };
+const vocab = Vocab.fromJSON({ tokens: [...RESERVED_TOKENS, ...Array.from({ length: 20256 - 5 }, (_, i) => `w${i}`)] });
+const model = (device, dropout) => BertModel.create(vocab, { seed: 1, device, config: dropout === undefined ? {} : { dropout } }).native;
 
 function batch(vocab, b, l, p, seed) {
   let s = seed >>> 0;
@@ -28,9 +29,8 @@ const rel = (a, b) => { let d = 0, m = 0; for (let i = 0; i < a.length; i++) { d
 
 // parity
 {
-  const config = { vocabSize: 20256, dropout: 0 };
-  const cpu = new binding.NativeBert(config, { seed: 1, device: 'cpu' });
-  const gpu = new binding.NativeBert(config, { seed: 1, device: 'cuda' });
+  const cpu = model('cpu', 0);
+  const gpu = model('cuda', 0);
   const b = batch(20256, 64, 64, 10, 3);
   const [lc, lg] = [await cpu.trainStep(b), await gpu.trainStep(b)];
   const worst = { name: '', err: 0 };
@@ -46,12 +46,12 @@ const rel = (a, b) => { let d = 0, m = 0; for (let i = 0; i < a.length; i++) { d
 // throughput
 report.throughput = {};
 for (const b of [512, 1]) {
-  const model = new binding.NativeBert({ vocabSize: 20256 }, { seed: 0, device: 'cuda' });
+  const gpu = model('cuda');
   const input = batch(20256, b, 64, 10, 5);
-  for (let i = 0; i < 3; i++) await model.trainStep(input);
+  for (let i = 0; i < 3; i++) await gpu.trainStep(input);
   const steps = b === 1 ? 50 : 20;
   const t = performance.now();
-  for (let i = 0; i < steps; i++) await model.trainStep(input);
+  for (let i = 0; i < steps; i++) await gpu.trainStep(input);
   const ms = (performance.now() - t) / steps;
   report.throughput[`B=${b}`] = { msPerStep: ms, pairsPerSec: (b / ms) * 1000 };
 }
