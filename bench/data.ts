@@ -1,7 +1,8 @@
 /**
- * `npm run bench:data`: preparing WikiText-2 into pretraining examples with tsbert's data
- * pipeline, beside the textbook's preprocessing in Python (bench/reference/preprocess.py)
- * on the same file in the same run; then batches/sec for B = 512.
+ * `npm run bench:data [-- PATH]`: preparing WikiText-2 (read + vocabulary + NSP + masking +
+ * padding) with tsbert's data pipeline, beside the textbook's preprocessing in Python
+ * (bench/reference/preprocess.py, run with the machine's python3) on the same file in the
+ * same run, each the median of three runs; then batches/sec for B = 512.
  */
 import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -9,25 +10,66 @@ import { join } from 'node:path';
 
 import { PretrainingDataset } from '../src/data/index.js';
 
+const RUNS = 3;
+const BATCH_SIZE = 512;
+const MAX_LEN = 64;
+
 const file = process.argv[2] ?? join(import.meta.dirname, '../../shared/data/wikitext-2/wiki.train.tokens');
 if (!existsSync(file)) {
-  console.log(`bench:data: ${file} is absent; nothing to measure`);
+  console.log(`bench:data: ${file} is absent (no WikiText-2 beside the repository); nothing to measure`);
   process.exit(0);
 }
 
-const started = performance.now();
-const dataset = await PretrainingDataset.fromSource(file, { maxLen: 64, seed: 0 });
-const prepare = (performance.now() - started) / 1000;
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+const seconds = (since: number) => (performance.now() - since) / 1000;
 
-const epochStart = performance.now();
+/** One preparation of the file by tsbert; the dataset and its seconds. */
+async function prepare(): Promise<[PretrainingDataset, number]> {
+  const started = performance.now();
+  const dataset = await PretrainingDataset.fromSource(file, { maxLen: MAX_LEN, seed: 0 });
+  return [dataset, seconds(started)];
+}
+
+interface PythonRun {
+  paragraphs: number;
+  vocab: number;
+  examples: number;
+  seconds: { total: number };
+}
+
+/** One preparation of the file by the Python reference. */
+function preparePython(): PythonRun {
+  const script = join(import.meta.dirname, 'reference/preprocess.py');
+  return JSON.parse(execFileSync('python3', [script, file, String(MAX_LEN)], { encoding: 'utf8' })) as PythonRun;
+}
+
+const tsRuns: number[] = [];
+let dataset: PretrainingDataset | undefined;
+for (let i = 0; i < RUNS; i++) {
+  const [made, s] = await prepare();
+  dataset = made;
+  tsRuns.push(s);
+}
+const ds = dataset!;
+const pyRuns = Array.from({ length: RUNS }, preparePython);
+
 let batches = 0;
-for (const _ of dataset.batches({ batchSize: 512 })) batches++;
-const perSec = batches / ((performance.now() - epochStart) / 1000);
+const serving = performance.now();
+for (let epoch = 0; epoch < RUNS; epoch++) for (const _ of ds.batches({ batchSize: BATCH_SIZE, epoch })) batches++;
+const perSec = batches / seconds(serving);
 
-const python = JSON.parse(execFileSync('python3', [join(import.meta.dirname, 'reference/preprocess.py'), file, '64'], { encoding: 'utf8' }));
+const remasking = performance.now();
+ds.batches({ batchSize: BATCH_SIZE, epoch: 1, remask: true }).next();
+const remask = seconds(remasking);
 
-console.log(`WikiText-2 (${file}): ${dataset.numParagraphs} paragraphs, vocabulary ${dataset.vocab.size}, ${dataset.numExamples} examples`);
-console.log(`| what | tsbert (s) | textbook Python (s) | speed-up |`);
-console.log(`| --- | ---: | ---: | ---: |`);
-console.log(`| read + vocab + NSP + mask + pad | ${prepare.toFixed(2)} | ${python.seconds.total.toFixed(2)} | ${(python.seconds.total / prepare).toFixed(1)}× |`);
-console.log(`batches of 512 served: ${perSec.toFixed(0)} batches/sec (${batches} a epoch)`);
+const [ts, py] = [median(tsRuns), median(pyRuns.map((r) => r.seconds.total))];
+console.log(`WikiText-2 ${file}, maxLen ${MAX_LEN}, minFreq 5, seed 0`);
+console.log(`tsbert: ${ds.numParagraphs} paragraphs, vocabulary ${ds.vocab.size}, ${ds.numExamples} examples`);
+console.log(`Python: ${pyRuns[0].paragraphs} paragraphs, vocabulary ${pyRuns[0].vocab}, ${pyRuns[0].examples} examples`);
+console.log('');
+console.log(`| median of ${RUNS} runs | tsbert | textbook Python | Python / tsbert |`);
+console.log('| --- | ---: | ---: | ---: |');
+console.log(`| preparation: read + vocab + NSP + masking + padding | ${ts.toFixed(2)} s | ${py.toFixed(2)} s | ${(py / ts).toFixed(1)}× |`);
+console.log('');
+console.log(`batches of ${BATCH_SIZE}: ${perSec.toFixed(0)} batches/sec (${(1000 / perSec).toFixed(2)} ms a batch, ${batches / RUNS} an epoch)`);
+console.log(`re-masking an epoch (remask: true): ${(remask * 1000).toFixed(0)} ms`);

@@ -27,3 +27,19 @@ export interface Batch {
   /** B: 1 when b follows a in the corpus (isNext), 0 when b is random. */
   nspLabels: Int32Array;
 }
+
+/** A batch of `batchSize` rows of `seqLen` tokens and `numPreds` predictions, every value 0. */
+export function emptyBatch(batchSize: number, seqLen: number, numPreds: number): Batch {
+  return {
+    batchSize,
+    seqLen,
+    numPreds,
+    tokens: new Int32Array(batchSize * seqLen),
+    segments: new Int32Array(batchSize * seqLen),
+    validLens: new Int32Array(batchSize),
+    predPositions: new Int32Array(batchSize * numPreds),
+    mlmWeights: new Float32Array(batchSize * numPreds),
+    mlmLabels: new Int32Array(batchSize * numPreds),
+    nspLabels: new Int32Array(batchSize),
+  };
+}

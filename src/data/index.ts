@@ -1,19 +1,28 @@
 /**
- * The data pipeline: WikiText-2 → paragraphs → vocabulary → NSP pairs → MLM masking →
- * padded batches. Independent of the native addon.
+ * The data pipeline: a WikiText-format corpus → paragraphs → vocabulary → NSP pairs → MLM
+ * masking → padding → seeded batches in the typed arrays the native step takes. Independent
+ * of the native addon.
  *
  * @module
  */
 export type { Batch } from './batch.js';
-export { paragraphsOf, readLines, readParagraphs, TRAIN_FILE } from './corpus.js';
-export type { CorpusSource, Paragraphs } from './corpus.js';
+export { Corpus, readCorpus, TRAIN_FILE } from './corpus.js';
+export type { CorpusSource } from './corpus.js';
 export { PretrainingDataset } from './dataset.js';
 export type { BatchOptions, DatasetOptions } from './dataset.js';
-export { maskPairs, predictionsFor } from './masking.js';
-export type { MaskedPairs } from './masking.js';
-export { nextSentencePairs, toIds } from './nsp.js';
-export type { IdParagraphs, SentencePairs } from './nsp.js';
-export { checkSeed, rngFor, roundHalfEven, shuffle, Stream } from './random.js';
-export type { Rng } from './random.js';
-export { CLS, MASK, PAD, RESERVED_TOKENS, SEP, UNK, Vocab } from './vocab.js';
-export type { VocabJSON } from './vocab.js';
+export {
+  CLS,
+  CLS_ID,
+  FIRST_WORD_ID,
+  MASK,
+  MASK_ID,
+  PAD,
+  PAD_ID,
+  RESERVED_TOKENS,
+  SEP,
+  SEP_ID,
+  UNK,
+  UNK_ID,
+  Vocab,
+} from './vocab.js';
+export type { VocabJSON, VocabOptions } from './vocab.js';

@@ -1,71 +1,73 @@
 /**
- * Masked-language-model targets: 15% of each pair's tokens (never `<cls>` or `<sep>`)
- * are chosen; each becomes `<mask>` (80%), stays (10%) or becomes a random word (10%).
+ * Masked-language-model targets, as the textbook's `_get_mlm_data_from_tokens` makes them:
+ * 15% of each pair's tokens (never `<cls>` or `<sep>`) are chosen; each becomes `<mask>`
+ * (80%), stays itself (10%) or becomes a random word (10%).
  *
  * @module
  */
 import type { SentencePairs } from './nsp.js';
 import { roundHalfEven, type Rng } from './random.js';
-import { CLS, MASK, RESERVED_TOKENS, SEP, type Vocab } from './vocab.js';
+import { CLS_ID, FIRST_WORD_ID, MASK_ID, SEP_ID, type Vocab } from './vocab.js';
 
-/** Masked token ids and padded prediction targets of every pair. */
+/** Share of a pair's tokens that are predicted. */
+export const MLM_RATE = 0.15;
+
+/** Masked token ids and the prediction targets of every pair (not yet padded). */
 export interface MaskedPairs {
-  /** P: predictions a row, round(0.15 · maxLen). */
-  numPreds: number;
-  /** count×maxLen token ids after masking. */
+  /** Token ids of every pair after masking, laid out as {@link SentencePairs.tokens}. */
   tokens: Int32Array;
-  /** count×P positions (ascending within a row, 0 for padding). */
+  /** Pair `i` predicts entries `[predStarts[i], predStarts[i + 1])` of the two arrays below; `count + 1` entries. */
+  predStarts: Int32Array;
+  /** Positions predicted within their pair, ascending within a pair. */
   predPositions: Int32Array;
-  /** count×P: 1 for a real prediction, 0 for padding. */
-  mlmWeights: Float32Array;
-  /** count×P original ids (0 for padding). */
-  mlmLabels: Int32Array;
+  /** The original ids at those positions. */
+  predLabels: Int32Array;
 }
 
-/** Predictions a row of `maxLen` tokens is padded to: round(0.15 · maxLen). */
-export function predictionsFor(maxLen: number): number {
-  return roundHalfEven(0.15 * maxLen);
+/** Predictions of a pair of `numTokens` tokens: max(1, round(0.15 · numTokens)), Python's rounding. */
+export function predictionsOf(numTokens: number): number {
+  return Math.max(1, roundHalfEven(MLM_RATE * numTokens));
 }
 
 /**
- * Chooses max(1, round(0.15 · validLen)) positions of each pair among those that are not
- * `<cls>` or `<sep>` and masks them as the textbook does; labels are the original ids.
- * A random replacement is a vocabulary word (never a reserved token).
+ * Chooses {@link predictionsOf}(length) positions of each pair at random among those that are
+ * not `<cls>` or `<sep>` (fewer if it has fewer), and masks them; the labels are the original
+ * ids. A random replacement is a vocabulary word, never a reserved token.
  */
 export function maskPairs(pairs: SentencePairs, vocab: Vocab, rng: Rng): MaskedPairs {
-  const { count, maxLen } = pairs;
-  const p = predictionsFor(maxLen);
-  const tokens = pairs.tokens.slice();
-  const predPositions = new Int32Array(count * p);
-  const mlmWeights = new Float32Array(count * p);
-  const mlmLabels = new Int32Array(count * p);
-  const [cls, sep, mask] = [vocab.idOf(CLS), vocab.idOf(SEP), vocab.idOf(MASK)];
-  const firstWord = RESERVED_TOKENS.length;
-  const words = vocab.size - firstWord;
-  const candidates = new Int32Array(maxLen);
+  const { count, starts } = pairs;
+  const source = pairs.tokens;
+  const tokens = source.slice();
+  const predStarts = new Int32Array(count + 1);
+  const predPositions = new Int32Array(source.length); // at most one prediction a token
+  const predLabels = new Int32Array(source.length);
+  const words = vocab.size - FIRST_WORD_ID;
+  const candidates = new Int32Array(pairs.maxLen);
+  let end = 0;
   for (let i = 0; i < count; i++) {
-    const row = i * maxLen;
-    const n = pairs.validLens[i];
+    const start = starts[i];
+    const n = starts[i + 1] - start;
     let c = 0;
     for (let j = 0; j < n; j++) {
-      const t = pairs.tokens[row + j];
-      if (t !== cls && t !== sep) candidates[c++] = j;
+      const t = source[start + j];
+      if (t !== CLS_ID && t !== SEP_ID) candidates[c++] = j;
     }
-    const k = Math.min(Math.max(1, roundHalfEven(0.15 * n)), c, p);
+    const k = Math.min(predictionsOf(n), c);
     for (let m = 0; m < k; m++) {
       const r = m + rng.below(c - m); // partial Fisher–Yates: k distinct positions
-      [candidates[m], candidates[r]] = [candidates[r], candidates[m]];
+      const t = candidates[m];
+      candidates[m] = candidates[r];
+      candidates[r] = t;
     }
     const chosen = candidates.subarray(0, k).sort();
     for (let m = 0; m < k; m++) {
-      const j = chosen[m];
-      const original = pairs.tokens[row + j];
-      if (rng.next() < 0.8) tokens[row + j] = mask;
-      else if (rng.next() >= 0.5 && words > 0) tokens[row + j] = firstWord + rng.below(words);
-      predPositions[i * p + m] = j;
-      mlmWeights[i * p + m] = 1;
-      mlmLabels[i * p + m] = original;
+      const at = start + chosen[m];
+      if (rng.next() < 0.8) tokens[at] = MASK_ID;
+      else if (rng.next() >= 0.5 && words > 0) tokens[at] = FIRST_WORD_ID + rng.below(words);
+      predPositions[end] = chosen[m];
+      predLabels[end++] = source[at];
     }
+    predStarts[i + 1] = end;
   }
-  return { numPreds: p, tokens, predPositions, mlmWeights, mlmLabels };
+  return { tokens, predStarts, predPositions: predPositions.slice(0, end), predLabels: predLabels.slice(0, end) };
 }

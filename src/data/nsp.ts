@@ -1,78 +1,81 @@
 /**
- * Next-sentence-prediction pairs: `<cls>` a `<sep>` b `<sep>`, b the true next sentence or a
- * random one, each with probability ½.
+ * Next-sentence-prediction pairs, as the textbook's `_get_nsp_data_from_paragraph` makes
+ * them: `<cls>` a `<sep>` b `<sep>`, b the true next sentence or a random one, each with
+ * probability ½.
  *
  * @module
  */
+import type { Corpus } from './corpus.js';
 import type { Rng } from './random.js';
-import { CLS, PAD, SEP, type Vocab } from './vocab.js';
+import { CLS_ID, SEP_ID } from './vocab.js';
 
-/** Sentence pairs in flat typed arrays, each row padded to `maxLen` with `<pad>`. */
+/** Sentence pairs end to end in flat typed arrays (not yet padded). */
 export interface SentencePairs {
   /** Number of pairs. */
   count: number;
-  /** Row length. */
+  /** The longest a pair may be, `<cls>` and `<sep>`s included. */
   maxLen: number;
-  /** count×maxLen token ids. */
+  /** Token ids of `<cls>` a `<sep>` b `<sep>` of every pair, end to end. */
   tokens: Int32Array;
-  /** count×maxLen segment ids. */
-  segments: Int32Array;
-  /** count real lengths. */
-  validLens: Int32Array;
-  /** count labels: 1 = isNext, 0 = notNext. */
+  /** Pair `i` is `tokens[starts[i], starts[i + 1])`; `count + 1` entries. */
+  starts: Int32Array;
+  /** Length of each pair's first segment, `<cls>` a `<sep>`: where segment 1 begins. */
+  firstSegmentLens: Int32Array;
+  /** Each pair's label: 1 when b follows a in the corpus (isNext), 0 when b is random (notNext). */
   isNext: Int32Array;
 }
 
-/** Paragraphs of sentences of words as token ids. */
-export type IdParagraphs = Int32Array[][];
-
-/** Maps every word of `paragraphs` to its id in `vocab`. */
-export function toIds(paragraphs: readonly (readonly (readonly string[])[])[], vocab: Vocab): IdParagraphs {
-  return paragraphs.map((p) => p.map((s) => Int32Array.from(s, (w) => vocab.idOf(w))));
-}
-
 /**
- * For each consecutive pair (a, b) of every paragraph, keeps b with probability ½ (isNext)
- * or replaces it by a random sentence of a random paragraph (notNext); pairs with
- * `len(a) + len(b) + 3 > maxLen` are skipped.
+ * For each consecutive pair (a, b) of every paragraph of `corpus`, keeps b with probability ½
+ * (isNext) or replaces it by a random sentence of a random paragraph (notNext); pairs with
+ * `len(a) + len(b) + 3 > maxLen` are skipped. `ids` are the corpus's tokens as vocabulary ids.
  */
-export function nextSentencePairs(paragraphs: IdParagraphs, vocab: Vocab, maxLen: number, rng: Rng): SentencePairs {
-  const bound = paragraphs.reduce((n, p) => n + Math.max(0, p.length - 1), 0);
-  const [cls, sep, pad] = [vocab.idOf(CLS), vocab.idOf(SEP), vocab.idOf(PAD)];
-  const tokens = new Int32Array(bound * maxLen).fill(pad);
-  const segments = new Int32Array(bound * maxLen);
-  const validLens = new Int32Array(bound);
+export function nextSentencePairs(
+  corpus: Pick<Corpus, 'sentenceStarts' | 'paragraphStarts'>,
+  ids: Int32Array,
+  maxLen: number,
+  rng: Rng,
+): SentencePairs {
+  const { sentenceStarts, paragraphStarts } = corpus;
+  const numParagraphs = paragraphStarts.length - 1;
+  const bound = sentenceStarts.length - 1 - numParagraphs; // pairs when none is skipped
+  const tokens = new Int32Array(bound * maxLen);
+  const starts = new Int32Array(bound + 1);
+  const firstSegmentLens = new Int32Array(bound);
   const isNext = new Int32Array(bound);
   let count = 0;
-  for (const paragraph of paragraphs) {
-    for (let i = 0; i + 1 < paragraph.length; i++) {
-      const a = paragraph[i];
-      let b = paragraph[i + 1];
+  let end = 0;
+  for (let p = 0; p < numParagraphs; p++) {
+    for (let a = paragraphStarts[p]; a + 1 < paragraphStarts[p + 1]; a++) {
+      let b = a + 1;
       const next = rng.next() < 0.5;
       if (!next) {
-        const other = paragraphs[rng.below(paragraphs.length)];
-        b = other[rng.below(other.length)];
+        const q = rng.below(numParagraphs);
+        b = paragraphStarts[q] + rng.below(paragraphStarts[q + 1] - paragraphStarts[q]);
       }
-      const n = a.length + b.length + 3;
-      if (n > maxLen) continue;
-      const row = count * maxLen;
-      tokens[row] = cls;
-      tokens.set(a, row + 1);
-      tokens[row + a.length + 1] = sep;
-      tokens.set(b, row + a.length + 2);
-      tokens[row + n - 1] = sep;
-      segments.fill(1, row + a.length + 2, row + n);
-      validLens[count] = n;
+      const a0 = sentenceStarts[a];
+      const a1 = sentenceStarts[a + 1];
+      const b0 = sentenceStarts[b];
+      const b1 = sentenceStarts[b + 1];
+      if (a1 - a0 + (b1 - b0) + 3 > maxLen) continue;
+      tokens[end++] = CLS_ID;
+      tokens.set(ids.subarray(a0, a1), end);
+      end += a1 - a0;
+      tokens[end++] = SEP_ID;
+      tokens.set(ids.subarray(b0, b1), end);
+      end += b1 - b0;
+      tokens[end++] = SEP_ID;
+      firstSegmentLens[count] = a1 - a0 + 2;
       isNext[count] = next ? 1 : 0;
-      count++;
+      starts[++count] = end;
     }
   }
   return {
     count,
     maxLen,
-    tokens: tokens.slice(0, count * maxLen),
-    segments: segments.slice(0, count * maxLen),
-    validLens: validLens.slice(0, count),
+    tokens: tokens.slice(0, end),
+    starts: starts.slice(0, count + 1),
+    firstSegmentLens: firstSegmentLens.slice(0, count),
     isNext: isNext.slice(0, count),
   };
 }
