@@ -10,8 +10,9 @@
 export declare const __napiBindingTarget: 'native' | 'wasm32-wasi' | 'wasm32-wasip1'
 
 /**
- * A BERT model with its Adam state. Training and encoding run off the JS thread; calls on
- * one model are serialised.
+ * A BERT model with its Adam state, on one device or data-parallel over several (one
+ * replica each, gradients summed, one identical Adam step). Training and encoding run off
+ * the JS thread; calls on one model are serialised.
  */
 export declare class NativeBert {
   /**
@@ -184,6 +185,9 @@ export interface TrainerOptionsInput {
   lr?: number
   /** L2 weight decay added to gradients; default 0. */
   weightDecay?: number
-  /** `'cpu'` (default), `'cuda'` or `'cuda:N'`. */
-  device?: string
+  /**
+   * `'cpu'` (default), `'cuda'`, `'cuda:N'`, or a list of them: one replica each,
+   * trained data-parallel.
+   */
+  device?: string | Array<string>
 }

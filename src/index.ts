@@ -20,8 +20,8 @@ export { BertModel } from './model.js';
 export type { CreateModelOptions } from './model.js';
 export { TEXTBOOK_SIZES } from './config.js';
 export type { BertConfig, ModelSizes } from './config.js';
-export { devices, resolveDevice } from './device.js';
-export type { Device, DeviceReport } from './device.js';
+export { deviceLabel, devices, resolveDevice } from './device.js';
+export type { Device, DeviceName, DeviceReport, ResolvedDevice } from './device.js';
 export { nativeVariant } from './native.js';
 export type {
   BatchInput,

@@ -10,7 +10,7 @@ import { join } from 'node:path';
 
 import { type BertConfig, type ModelSizes, TEXTBOOK_SIZES } from './config.js';
 import { Vocab } from './data/vocab.js';
-import { type Device, resolveDevice } from './device.js';
+import { type Device, type ResolvedDevice, resolveDevice } from './device.js';
 import { CheckpointError } from './errors.js';
 import { binding } from './native.js';
 
@@ -96,10 +96,10 @@ export class BertModel {
   readonly native: NativeBert;
   /** The vocabulary that maps words to this model's token ids. */
   readonly vocab: Vocab;
-  /** The device the model runs on. */
-  readonly device: Exclude<Device, 'auto'>;
+  /** The device the model runs on (several: trained data-parallel). */
+  readonly device: ResolvedDevice;
 
-  private constructor(native: NativeBert, vocab: Vocab, device: Exclude<Device, 'auto'>) {
+  private constructor(native: NativeBert, vocab: Vocab, device: ResolvedDevice) {
     this.native = native;
     this.vocab = vocab;
     this.device = device;
@@ -109,7 +109,7 @@ export class BertModel {
   static create(vocab: Vocab, options: CreateModelOptions = {}): BertModel {
     const device = resolveDevice(options.device);
     const config = { ...TEXTBOOK_SIZES, ...options.config, vocabSize: vocab.size };
-    const native = new binding.NativeBert(config, { seed: options.seed, lr: options.lr, weightDecay: options.weightDecay, device });
+    const native = new binding.NativeBert(config, { seed: options.seed, lr: options.lr, weightDecay: options.weightDecay, device: Array.isArray(device) ? [...device] : device });
     return new BertModel(native, vocab, device);
   }
 
@@ -173,7 +173,7 @@ export class BertModel {
     }
     await readChecked(dir, manifest.weights, 'weights');
     const device = resolveDevice(options.device);
-    const native = new binding.NativeBert(manifest.config, { device });
+    const native = new binding.NativeBert(manifest.config, { device: Array.isArray(device) ? [...device] : device });
     try {
       await native.loadWeights(join(dir, manifest.weights.file));
     } catch (cause) {

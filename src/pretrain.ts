@@ -6,7 +6,7 @@
 import { type ModelSizes } from './config.js';
 import { PretrainingDataset, type CorpusSource } from './data/index.js';
 import { type Batch } from './data/batch.js';
-import { type Device } from './device.js';
+import { type Device, deviceLabel } from './device.js';
 import { BertModel } from './model.js';
 import type { Vocab } from './data/vocab.js';
 
@@ -58,7 +58,7 @@ export interface PretrainSummary {
   nspLoss: number;
   /** Sentence pairs per second over the timed steps (all but the first, warm-up step). */
   pairsPerSec: number;
-  /** The device trained on. */
+  /** The device(s) trained on, e.g. `'cpu'` or `'cuda:0,cuda:1'`. */
   device: string;
   /** Whether the signal stopped the run early. */
   aborted: boolean;
@@ -147,7 +147,7 @@ export async function pretrain(options: PretrainOptions): Promise<PretrainResult
       mlmLoss: mean(history.map((r) => r.mlmLoss)),
       nspLoss: mean(history.map((r) => r.nspLoss)),
       pairsPerSec: seconds > 0 ? pairs / seconds : Number.NaN,
-      device: model.device,
+      device: deviceLabel(model.device),
       aborted: history.length < steps,
     },
   };

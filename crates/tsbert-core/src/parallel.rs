@@ -35,6 +35,22 @@ impl DataParallel {
         &self.replicas
     }
 
+    /// Replica 0: every replica holds the same weights, so it answers reads and encodes.
+    pub fn primary(&self) -> &Trainer {
+        &self.replicas[0]
+    }
+
+    /// Sets parameter `name` on every replica.
+    pub fn set_param(&self, name: &str, values: &[f32]) -> Result<()> {
+        self.replicas.iter().try_for_each(|r| r.params().set(name, values))
+    }
+
+    /// Loads a safetensors weights file into every replica (checked fully first, see
+    /// [`crate::checkpoint::load_weights`]).
+    pub fn load_weights(&self, path: &std::path::Path) -> Result<()> {
+        self.replicas.iter().try_for_each(|r| crate::checkpoint::load_weights(r.params(), path))
+    }
+
     /// Splits `batch` into contiguous shards, one a replica; each replica computes the
     /// gradients of its shard's losses scaled by the whole batch's denominators; the
     /// gradients are summed (the all-reduce, here through replica 0's device) and every

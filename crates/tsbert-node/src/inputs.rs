@@ -3,7 +3,7 @@
 use std::ops::Deref;
 
 use napi::bindgen_prelude::{Float32Array, FromNapiValue, Int32Array, Object, Unknown};
-use napi::ValueType;
+use napi::{Either, ValueType};
 use napi_derive::napi;
 use tsbert_core::batch::Sequences;
 use tsbert_core::error::InputError;
@@ -58,8 +58,9 @@ pub struct TrainerOptionsInput {
     pub lr: Option<f64>,
     /// L2 weight decay added to gradients; default 0.
     pub weight_decay: Option<f64>,
-    /// `'cpu'` (default), `'cuda'` or `'cuda:N'`.
-    pub device: Option<String>,
+    /// `'cpu'` (default), `'cuda'`, `'cuda:N'`, or a list of them: one replica each,
+    /// trained data-parallel.
+    pub device: Option<Either<String, Vec<String>>>,
 }
 
 /// One pretraining batch: row-major typed arrays and their sizes B, L, P.

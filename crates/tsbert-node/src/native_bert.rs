@@ -4,12 +4,14 @@ use std::path::Path;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use napi::bindgen_prelude::{AsyncTask, Float32Array, Object, Unknown};
-use napi::Env;
+use candle_core::Device;
+use napi::{Either, Env};
 use napi_derive::napi;
 use tsbert_core::adam::AdamConfig;
-use tsbert_core::checkpoint::{load_weights, save_weights};
+use tsbert_core::checkpoint::save_weights;
+use tsbert_core::parallel::DataParallel;
 use tsbert_core::device::parse_device;
-use tsbert_core::{BertConfig, Trainer, TrainerOptions};
+use tsbert_core::{BertConfig, TrainerOptions};
 
 use crate::errors::js_error;
 use crate::inputs::{
@@ -18,15 +20,16 @@ use crate::inputs::{
 };
 use crate::tasks::CoreTask;
 
-/// A BERT model with its Adam state. Training and encoding run off the JS thread; calls on
-/// one model are serialised.
+/// A BERT model with its Adam state, on one device or data-parallel over several (one
+/// replica each, gradients summed, one identical Adam step). Training and encoding run off
+/// the JS thread; calls on one model are serialised.
 #[napi]
 pub struct NativeBert {
-    trainer: Arc<Mutex<Trainer>>,
+    trainer: Arc<Mutex<DataParallel>>,
     config: BertConfig,
 }
 
-fn lock(trainer: &Mutex<Trainer>) -> tsbert_core::Result<MutexGuard<'_, Trainer>> {
+fn lock(trainer: &Mutex<DataParallel>) -> tsbert_core::Result<MutexGuard<'_, DataParallel>> {
     trainer
         .lock()
         .map_err(|_| tsbert_core::Error::Internal("this model is unusable after an earlier internal error".into()))
@@ -52,9 +55,14 @@ impl NativeBert {
                 weight_decay: o.weight_decay.unwrap_or(defaults.weight_decay),
                 ..defaults
             };
-            let device = parse_device(o.device.as_deref().unwrap_or("cpu"))?;
-            let options = TrainerOptions { seed: seed_of(o.seed)?, adam, dtype: candle_core::DType::F32, device };
-            let trainer = Trainer::new(config.clone(), options)?;
+            let names = match o.device {
+                None => vec!["cpu".to_string()],
+                Some(Either::A(one)) => vec![one],
+                Some(Either::B(list)) => list,
+            };
+            let devices = names.iter().map(|n| parse_device(n)).collect::<tsbert_core::Result<Vec<_>>>()?;
+            let options = TrainerOptions { seed: seed_of(o.seed)?, adam, dtype: candle_core::DType::F32, device: Device::Cpu };
+            let trainer = DataParallel::new(config.clone(), options, &devices)?;
             Ok(Self { trainer: Arc::new(Mutex::new(trainer)), config })
         };
         build().map_err(|e| js_error(&env, e))
@@ -69,14 +77,14 @@ impl NativeBert {
     /// Number of trainable scalars.
     #[napi(getter)]
     pub fn param_count(&self, env: Env) -> napi::Result<f64> {
-        Ok(lock(&self.trainer).map_err(|e| js_error(&env, e))?.params().count() as f64)
+        Ok(lock(&self.trainer).map_err(|e| js_error(&env, e))?.primary().params().count() as f64)
     }
 
     /// Parameter names in creation order (`encoder.token_embedding.weight`, ...).
     #[napi]
     pub fn param_names(&self, env: Env) -> napi::Result<Vec<String>> {
         let t = lock(&self.trainer).map_err(|e| js_error(&env, e))?;
-        Ok(t.params().iter().map(|(n, _)| n.to_string()).collect())
+        Ok(t.primary().params().iter().map(|(n, _)| n.to_string()).collect())
     }
 
     /// The shape of parameter `name`.
@@ -84,7 +92,7 @@ impl NativeBert {
     pub fn param_shape(&self, env: Env, name: String) -> napi::Result<Vec<u32>> {
         let run = || -> tsbert_core::Result<Vec<u32>> {
             let t = lock(&self.trainer)?;
-            Ok(t.params().get(&name)?.dims().iter().map(|&d| d as u32).collect())
+            Ok(t.primary().params().get(&name)?.dims().iter().map(|&d| d as u32).collect())
         };
         run().map_err(|e| js_error(&env, e))
     }
@@ -92,14 +100,14 @@ impl NativeBert {
     /// The current values of parameter `name`, row-major.
     #[napi]
     pub fn param(&self, env: Env, name: String) -> napi::Result<Float32Array> {
-        let run = || -> tsbert_core::Result<Vec<f32>> { to_f32(lock(&self.trainer)?.params().get(&name)?.as_tensor()) };
+        let run = || -> tsbert_core::Result<Vec<f32>> { to_f32(lock(&self.trainer)?.primary().params().get(&name)?.as_tensor()) };
         run().map(Float32Array::new).map_err(|e| js_error(&env, e))
     }
 
     /// Replaces the values of parameter `name` (same element count, finite).
     #[napi]
     pub fn set_param(&self, env: Env, name: String, values: Float32Array) -> napi::Result<()> {
-        let run = || -> tsbert_core::Result<()> { lock(&self.trainer)?.params().set(&name, &values) };
+        let run = || -> tsbert_core::Result<()> { lock(&self.trainer)?.set_param(&name, &values) };
         run().map_err(|e| js_error(&env, e))
     }
 
@@ -107,7 +115,7 @@ impl NativeBert {
     #[napi]
     pub fn grad(&self, env: Env, name: String) -> napi::Result<Option<Float32Array>> {
         let run = || -> tsbert_core::Result<Option<Vec<f32>>> {
-            lock(&self.trainer)?.last_grad(&name)?.as_ref().map(to_f32).transpose()
+            lock(&self.trainer)?.primary().last_grad(&name)?.as_ref().map(to_f32).transpose()
         };
         run().map(|g| g.map(Float32Array::new)).map_err(|e| js_error(&env, e))
     }
@@ -132,7 +140,7 @@ impl NativeBert {
         let (trainer, batch) = (Arc::clone(&self.trainer), read_batch(&batch));
         AsyncTask::new(CoreTask::new(Box::new(move || {
             let batch = batch?;
-            let out = lock(&trainer)?.evaluate(&batch)?;
+            let out = lock(&trainer)?.primary().evaluate(&batch)?;
             Ok(EvaluationOutput {
                 encoded: Float32Array::new(to_f32(&out.encoded)?),
                 mlm_logits: Float32Array::new(to_f32(&out.mlm_logits)?),
@@ -148,7 +156,7 @@ impl NativeBert {
     pub fn save_weights(&self, path: String) -> AsyncTask<CoreTask<()>> {
         let trainer = Arc::clone(&self.trainer);
         AsyncTask::new(CoreTask::new(Box::new(move || {
-            save_weights(lock(&trainer)?.params(), Path::new(&path))
+            save_weights(lock(&trainer)?.primary().params(), Path::new(&path))
         })))
     }
 
@@ -158,7 +166,7 @@ impl NativeBert {
     pub fn load_weights(&self, path: String) -> AsyncTask<CoreTask<()>> {
         let trainer = Arc::clone(&self.trainer);
         AsyncTask::new(CoreTask::new(Box::new(move || {
-            load_weights(lock(&trainer)?.params(), Path::new(&path))
+            lock(&trainer)?.load_weights(Path::new(&path))
         })))
     }
 
@@ -179,7 +187,7 @@ impl NativeBert {
         let seqs = read_sequences(tokens, segments, valid_lens, batch_size, seq_len);
         let trainer = Arc::clone(&self.trainer);
         AsyncTask::new(CoreTask::new(Box::new(move || {
-            let encoded = lock(&trainer)?.encode(&seqs?)?;
+            let encoded = lock(&trainer)?.primary().encode(&seqs?)?;
             Ok(Float32Array::new(to_f32(&encoded)?))
         })))
     }
