@@ -1,9 +1,7 @@
 //! Padded MLM predictions (weight 0) must not change the loss or any gradient.
 
-mod common;
-
 use candle_core::DType;
-use common::{random_batch, tiny_config, trainer, values};
+use crate::common::{random_batch, tiny_config, trainer, values};
 
 #[test]
 fn padded_predictions_change_neither_loss_nor_gradients() {

@@ -1,9 +1,7 @@
 //! Output shapes, seeding and the key-padding mask.
 
-mod common;
-
 use candle_core::DType;
-use common::{random_batch, tiny_config, trainer, values};
+use crate::common::{random_batch, tiny_config, trainer, values};
 
 #[test]
 fn outputs_have_the_documented_shapes() {

@@ -1,9 +1,7 @@
 //! Weights round-trip through safetensors; bad files are refused without touching the model.
 
-mod common;
-
 use candle_core::DType;
-use common::{tiny_config, trainer, values};
+use crate::common::{tiny_config, trainer, values};
 use tsbert_core::checkpoint::{load_weights, save_weights};
 
 fn temp_path(name: &str) -> std::path::PathBuf {

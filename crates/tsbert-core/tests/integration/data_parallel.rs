@@ -1,9 +1,7 @@
 //! Two CPU replicas with dropout 0 take the same update as one device on the whole batch.
 
-mod common;
-
 use candle_core::{DType, Device};
-use common::{random_batch, tiny_config, trainer, values};
+use crate::common::{random_batch, tiny_config, trainer, values};
 use tsbert_core::adam::AdamConfig;
 use tsbert_core::parallel::DataParallel;
 use tsbert_core::TrainerOptions;

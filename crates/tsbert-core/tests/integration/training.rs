@@ -1,9 +1,7 @@
 //! The loss falls when one fixed batch is trained; training is reproducible under a seed.
 
-mod common;
-
 use candle_core::DType;
-use common::{random_batch, tiny_config, trainer, values};
+use crate::common::{random_batch, tiny_config, trainer, values};
 
 #[test]
 fn loss_falls_steadily_over_fifty_steps_on_one_batch() {

@@ -1,10 +1,8 @@
 //! Finite-difference check of the backward pass, in f64, for every parameter (embeddings
 //! included: a forward-only op anywhere would leave them without a gradient).
 
-mod common;
-
 use candle_core::{DType, Tensor};
-use common::{random_batch, tiny_config, trainer, values};
+use crate::common::{random_batch, tiny_config, trainer, values};
 
 const STEP: f64 = 1e-6;
 const TOLERANCE: f64 = 1e-6;

@@ -1,0 +1,13 @@
+//! The core's integration tests, in one binary (one link instead of one per file).
+
+mod common;
+
+mod adam_update;
+mod checkpoint;
+mod cross_entropy;
+mod data_parallel;
+mod golden;
+mod gradient_check;
+mod mlm_padding;
+mod model_shapes;
+mod training;
