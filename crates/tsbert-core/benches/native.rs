@@ -8,6 +8,9 @@ use std::time::Instant;
 use tsbert_core::synthetic::synthetic_batch;
 use tsbert_core::{BertConfig, Trainer, TrainerOptions};
 
+#[global_allocator]
+static GLOBAL: tsbert_core::allocator::Allocator = tsbert_core::allocator::Allocator;
+
 fn env_usize(name: &str, default: usize) -> usize {
     std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
 }

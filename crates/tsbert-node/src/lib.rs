@@ -29,3 +29,7 @@ pub fn cuda_device_count(env: napi::Env) -> napi::Result<u32> {
 fn init() {
     tsbert_core::allocator::keep_freed_memory();
 }
+
+/// mimalloc, keeping freed memory for reuse (see `tsbert_core::allocator`).
+#[global_allocator]
+static GLOBAL: tsbert_core::allocator::Allocator = tsbert_core::allocator::Allocator;
