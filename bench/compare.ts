@@ -1,0 +1,97 @@
+/**
+ * `npm run bench:compare [-- --threads N]`: tsbert against the PyTorch reference
+ * (bench/reference/tsbert_ref.py, timed by bench/reference/bench_step.py) on this machine's
+ * CPU, in the same run, with the same number of threads (default: every core; tsbert through
+ * `RAYON_NUM_THREADS`, PyTorch through `torch.set_num_threads`). The textbook configuration:
+ * vocab 20256, hidden 128, FFN 256, 2 heads, 2 layers, dropout 0.2, B = 512, L = 64, P = 10,
+ * Adam lr 0.01; identical initial weights (tsbert's, loaded in PyTorch by name) and the
+ * identical batch (the first of WikiText-2's epoch 0 when the corpus is beside the
+ * repository, else a synthetic one). Times a training step (forward, loss, backward, Adam)
+ * and an encode (encoder forward, dropout off), 3 warm-ups (the first steps grow the
+ * allocators' pools) then the median of 5 each, and
+ * prints sentence pairs/sec for both implementations and their ratio. Files go to
+ * bench/out/compare/.
+ */
+import { availableParallelism } from 'node:os';
+import { writeFileSync, readFileSync, existsSync } from 'node:fs';
+import { join } from 'node:path';
+
+import { Command, InvalidArgumentError } from 'commander';
+
+import type { Batch } from '../src/data/index.js';
+import { PretrainingDataset } from '../src/data/index.js';
+
+const B = 512;
+const L = 64;
+const P = 10;
+const LR = 0.01;
+const WARMUP = 3;
+const REPEATS = 5;
+
+const positive = (value: string) => {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError('expected a positive integer');
+  return n;
+};
+const { threads } = new Command('bench:compare')
+  .option('--threads <n>', 'threads for both implementations', positive, availableParallelism())
+  .parse()
+  .opts<{ threads: number }>();
+// Read by candle (and its rayon pool) on first use: set before the addon runs anything.
+process.env.RAYON_NUM_THREADS = String(threads);
+const { binding } = await import('../src/native.js');
+const { outDir, runPython, syntheticBatch, venvPython, WIKITEXT, writeBatches } = await import('./parity.js');
+
+const python = venvPython();
+const dir = outDir('compare');
+
+let vocabSize = 20256;
+let batch: Batch;
+let source: string;
+if (existsSync(WIKITEXT)) {
+  const ds = await PretrainingDataset.fromSource(WIKITEXT, { maxLen: L, seed: 0 });
+  vocabSize = ds.vocab.size;
+  batch = ds.batches({ batchSize: B, epoch: 0, dropLast: true }).next().value as Batch;
+  source = 'the first batch of WikiText-2, epoch 0, seed 0';
+} else {
+  batch = syntheticBatch(vocabSize, B, L, P, 0);
+  source = `a synthetic batch (no WikiText-2 at ${WIKITEXT})`;
+}
+const config = { vocabSize, hidden: 128, ffnHidden: 256, heads: 2, layers: 2, dropout: 0.2, maxPositions: 1000 };
+const model = new binding.NativeBert(config, { seed: 0, lr: LR, device: 'cpu' });
+await model.saveWeights(join(dir, 'initial.safetensors'));
+writeBatches(join(dir, 'batches.safetensors'), [batch]);
+writeFileSync(join(dir, 'config.json'), JSON.stringify({ config, lr: LR, warmup: WARMUP, repeats: REPEATS }, null, 1) + '\n');
+
+console.log(`bench:compare: tsbert against PyTorch (bench/reference/tsbert_ref.py), float32 on the CPU, ${threads} thread(s) each`);
+console.log(`config: vocab ${vocabSize}, hidden 128, FFN 256, 2 heads, 2 layers, dropout 0.2; B = ${B}, L = ${L}, P = ${batch.numPreds}; Adam lr ${LR}`);
+console.log(`data: ${source}; identical initial weights; ${WARMUP} warm-up, median of ${REPEATS}`);
+
+/** Milliseconds of each of REPEATS calls after WARMUP untimed ones. */
+async function timed(fn: () => Promise<unknown>): Promise<number[]> {
+  for (let i = 0; i < WARMUP; i++) await fn();
+  const ms: number[] = [];
+  for (let i = 0; i < REPEATS; i++) {
+    const started = performance.now();
+    await fn();
+    ms.push(performance.now() - started);
+  }
+  return ms;
+}
+
+const ours = {
+  train_ms: await timed(() => model.trainStep(batch)),
+  encode_ms: await timed(() => model.encode(batch.tokens, batch.segments, batch.validLens, B, L)),
+};
+runPython(python, 'bench_step.py', ['--dir', dir, '--threads', String(threads)]);
+const torch = JSON.parse(readFileSync(join(dir, 'torch.json'), 'utf8')) as typeof ours & { threads: number; torch: string };
+
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+const pairs = (ms: number) => (B * 1000) / ms;
+console.log('');
+console.log(`| ${threads} thread(s), median of ${REPEATS} | tsbert ms | PyTorch ${torch.torch} ms | tsbert pairs/s | PyTorch pairs/s | tsbert / PyTorch |`);
+console.log('| --- | ---: | ---: | ---: | ---: | ---: |');
+for (const [label, key] of [['train step', 'train_ms'], ['encode', 'encode_ms']] as const) {
+  const [a, b] = [median(ours[key]), median(torch[key])];
+  console.log(`| ${label} | ${a.toFixed(1)} | ${b.toFixed(1)} | ${pairs(a).toFixed(1)} | ${pairs(b).toFixed(1)} | ${(b / a).toFixed(2)}× |`);
+}
