@@ -60,7 +60,7 @@ impl BertConfig {
                 format!("must be at least 5 (the reserved tokens), got {}", self.vocab_size),
             ));
         }
-        if self.hidden % self.heads != 0 {
+        if !self.hidden.is_multiple_of(self.heads) {
             return Err(InputError::range(
                 "heads",
                 format!("{} does not divide hidden = {}", self.heads, self.hidden),

@@ -72,7 +72,7 @@ fn backward<T: WithDType + Float + Send + Sync>(x: &[T], c: usize, op: &CrossEnt
         for (o, &v) in out.iter_mut().zip(row) {
             *o = g * (v - lse).exp();
         }
-        out[label] = out[label] - g;
+        out[label] -= g;
     });
     out
 }
