@@ -2,7 +2,9 @@
 # `npm run build:cuda`: builds the addon with candle's CUDA backend into
 # binding/tsbert-cuda.linux-x64-gnu.node, next to the CPU addon (src/native.ts loads the CUDA
 # one when it can and falls back to the CPU one). Uses the toolkit of scripts/setup-cuda.sh.
-# Compute capability 90 (H100/H200) unless CUDA_COMPUTE_CAP says otherwise. Incremental:
+# Compute capability 90 (H100/H200) unless CUDA_COMPUTE_CAP says otherwise. With NCCL for
+# multi-GPU gradient sums (libnccl.so.2 needed at run time, as PyTorch's CUDA wheels have it)
+# unless TSBERT_NCCL=0. Incremental:
 # its own target folder, target-cuda/, is kept between builds.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -22,6 +24,8 @@ export PATH=$root/bin:$PATH
 export CUDA_COMPUTE_CAP=${CUDA_COMPUTE_CAP:-90}
 export LIBRARY_PATH=$root/lib64:$stubs${LIBRARY_PATH:+:$LIBRARY_PATH}
 export RUSTFLAGS="${RUSTFLAGS:-} -L $root/lib64 -L $stubs"
-cargo build --release -p tsbert-node --features cuda --target-dir target-cuda
+features=cuda
+[ "${TSBERT_NCCL:-1}" = 0 ] || features=nccl
+cargo build --release -p tsbert-node --features "$features" --target-dir target-cuda
 cp target-cuda/release/libtsbert_node.so binding/tsbert-cuda.linux-x64-gnu.node
-echo "built binding/tsbert-cuda.linux-x64-gnu.node (compute capability $CUDA_COMPUTE_CAP)"
+echo "built binding/tsbert-cuda.linux-x64-gnu.node (features $features, compute capability $CUDA_COMPUTE_CAP)"

@@ -17,6 +17,7 @@ pub mod checkpoint;
 pub mod config;
 pub mod device;
 pub mod error;
+pub mod gradient_sum;
 pub mod loss;
 pub mod model;
 pub mod ops;

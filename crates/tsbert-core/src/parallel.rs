@@ -1,5 +1,6 @@
 //! Data-parallel training: one replica a device, each batch split across them, gradients
-//! summed over replicas, and one identical Adam step on every replica (the textbook's
+//! summed over replicas (NCCL all-reduce over GPUs, see [`crate::gradient_sum`]), and one
+//! identical Adam step on every replica (the textbook's
 //! `DataParallel`, done so that N replicas give the same update as one device on the whole
 //! batch).
 
@@ -8,6 +9,7 @@ use candle_core::Device;
 use crate::batch::Batch;
 use crate::config::BertConfig;
 use crate::error::{InputError, Result};
+use crate::gradient_sum::GradientSum;
 use crate::loss::LossScale;
 use crate::trainer::{StepLosses, Trainer, TrainerOptions};
 
@@ -15,6 +17,7 @@ use crate::trainer::{StepLosses, Trainer, TrainerOptions};
 #[derive(Debug)]
 pub struct DataParallel {
     replicas: Vec<Trainer>,
+    gradient_sum: GradientSum,
 }
 
 impl DataParallel {
@@ -27,7 +30,13 @@ impl DataParallel {
             .iter()
             .map(|d| Trainer::new(config.clone(), TrainerOptions { device: d.clone(), ..options.clone() }))
             .collect::<Result<Vec<_>>>()?;
-        Ok(Self { replicas })
+        let gradient_sum = GradientSum::for_devices(devices)?;
+        Ok(Self { replicas, gradient_sum })
+    }
+
+    /// How the replicas' gradients are summed.
+    pub fn gradient_sum(&self) -> &GradientSum {
+        &self.gradient_sum
     }
 
     /// The replicas (replica 0 serves encoding and parameter reads).
@@ -53,8 +62,8 @@ impl DataParallel {
 
     /// Splits `batch` into contiguous shards, one a replica; each replica computes the
     /// gradients of its shard's losses scaled by the whole batch's denominators; the
-    /// gradients are summed (the all-reduce, here through replica 0's device) and every
-    /// replica takes the same Adam step. Returns the whole batch's losses.
+    /// gradients are all-reduced (summed, the sum given to every replica) and every replica
+    /// takes the same Adam step. Returns the whole batch's losses.
     pub fn train_step(&mut self, batch: &Batch) -> Result<StepLosses> {
         batch.validate(self.replicas[0].config())?;
         let scale = LossScale::of(batch);
@@ -68,27 +77,33 @@ impl DataParallel {
                 losses.nsp += l.nsp;
             } else {
                 // fewer rows than replicas: an idle replica still needs a gradient store for
-                // the summed gradients to replace, so that it takes the same step
+                // the summed gradients to replace, so that it takes the same step; it
+                // contributes zeros to the sums
                 replica.compute_gradients_scaled(&batch.rows(0, 1), scale)?;
             }
         }
         let names: Vec<String> = self.replicas[0].params().iter().map(|(name, _)| name.to_string()).collect();
-        let home = self.replicas[0].params().device().clone();
         for name in &names {
-            let mut sum: Option<candle_core::Tensor> = None;
-            for replica in &self.replicas[..n] {
-                if let Some(g) = replica.last_grad(name)? {
-                    let g = g.to_device(&home)?;
-                    sum = Some(match sum {
-                        Some(s) => (s + g)?,
-                        None => g,
-                    });
-                }
+            let grads = self
+                .replicas
+                .iter()
+                .enumerate()
+                .map(|(r, replica)| Ok(if r < n { replica.last_grad(name)? } else { None }))
+                .collect::<Result<Vec<_>>>()?;
+            if grads.iter().all(Option::is_none) {
+                continue;
             }
-            if let Some(sum) = sum {
-                for replica in &mut self.replicas {
-                    replica.replace_last_grad(name, &sum)?;
-                }
+            let grads = grads
+                .into_iter()
+                .zip(&self.replicas)
+                .map(|(g, replica)| match g {
+                    Some(g) => Ok(g),
+                    None => Ok(replica.params().get(name)?.as_tensor().zeros_like()?),
+                })
+                .collect::<Result<Vec<_>>>()?;
+            let sums = self.gradient_sum.sum(&grads)?;
+            for (replica, sum) in self.replicas.iter_mut().zip(&sums) {
+                replica.replace_last_grad(name, sum)?;
             }
         }
         for replica in &mut self.replicas {
