@@ -27,9 +27,18 @@ run)
   cd .gpu
   xz -dc node.xz > /tmp/node && chmod +x /tmp/node
   site=$(python3 -c 'import nvidia, os; print(os.path.dirname(nvidia.__path__[0]))')/nvidia
-  export LD_LIBRARY_PATH=$site/cu13/lib:$site/cublas/lib:$site/curand/lib:$site/cuda_nvrtc/lib:$site/cuda_runtime/lib:${LD_LIBRARY_PATH:-}
+  export LD_LIBRARY_PATH=$site/cu13/lib:$site/cublas/lib:$site/curand/lib:$site/cuda_nvrtc/lib:$site/cuda_runtime/lib:$site/nccl/lib:${LD_LIBRARY_PATH:-}
   nvidia-smi --query-gpu=name,driver_version --format=csv | tee "$OUT/gpu.txt"
   /tmp/node bench/gpu-check.mjs | tee "$OUT/gpu-check.json"
+  # the PyTorch reference on the same GPU, same configuration, for the throughput ratio
+  for b in 512 1; do
+    python3 bench/reference/bench_step.py --synthetic "$b" --device cuda --out "$OUT/torch-$b.json"
+  done
+  # where the time goes: kernels of a few B = 512 steps, if nsys is on the machine
+  if command -v nsys >/dev/null; then
+    TSBERT_GPU_PROFILE=1 nsys profile -o "$OUT/tsbert" --force-overwrite true /tmp/node bench/gpu-check.mjs >/dev/null 2>&1 || true
+    nsys stats --report cuda_gpu_kern_sum "$OUT/tsbert.nsys-rep" 2>/dev/null | head -40 | tee "$OUT/kernels.txt" || true
+  fi
   ;;
 *)
   echo "usage: scripts/gpu-check.sh pack|run" >&2
