@@ -13,7 +13,7 @@
  * bench/out/compare/.
  */
 import { availableParallelism } from 'node:os';
-import { writeFileSync, readFileSync, existsSync } from 'node:fs';
+import { readFileSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
 
 import { Command, InvalidArgumentError } from 'commander';
@@ -39,8 +39,7 @@ const { threads } = new Command('bench:compare')
   .opts<{ threads: number }>();
 // Read by candle (and its rayon pool) on first use: set before the addon runs anything.
 process.env.RAYON_NUM_THREADS = String(threads);
-const { binding } = await import('../src/native.js');
-const { outDir, runPython, syntheticBatch, venvPython, WIKITEXT, writeBatches } = await import('./parity.js');
+const { outDir, runPython, startBoth, syntheticBatch, venvPython, WIKITEXT } = await import('./parity.js');
 
 const python = venvPython();
 const dir = outDir('compare');
@@ -58,10 +57,7 @@ if (existsSync(WIKITEXT)) {
   source = `a synthetic batch (no WikiText-2 at ${WIKITEXT})`;
 }
 const config = { vocabSize, hidden: 128, ffnHidden: 256, heads: 2, layers: 2, dropout: 0.2, maxPositions: 1000 };
-const model = new binding.NativeBert(config, { seed: 0, lr: LR, device: 'cpu' });
-await model.saveWeights(join(dir, 'initial.safetensors'));
-writeBatches(join(dir, 'batches.safetensors'), [batch]);
-writeFileSync(join(dir, 'config.json'), JSON.stringify({ config, lr: LR, warmup: WARMUP, repeats: REPEATS }, null, 1) + '\n');
+const model = await startBoth(dir, config, LR, [batch], { warmup: WARMUP, repeats: REPEATS });
 
 console.log(`bench:compare: tsbert against PyTorch (bench/reference/tsbert_ref.py), float32 on the CPU, ${threads} thread(s) each`);
 console.log(`config: vocab ${vocabSize}, hidden 128, FFN 256, 2 heads, 2 layers, dropout 0.2; B = ${B}, L = ${L}, P = ${batch.numPreds}; Adam lr ${LR}`);

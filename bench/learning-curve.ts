@@ -14,8 +14,7 @@ import { join } from 'node:path';
 
 import type { Batch } from '../src/data/index.js';
 import { PretrainingDataset } from '../src/data/index.js';
-import { binding } from '../src/native.js';
-import { outDir, runPython, venvPython, WIKITEXT, writeBatches } from './parity.js';
+import { outDir, runPython, startBoth, venvPython, WIKITEXT } from './parity.js';
 
 const STEPS = 200;
 const B = 64;
@@ -52,10 +51,7 @@ console.log(`learning curve: tsbert against PyTorch (bench/reference/tsbert_ref.
 console.log(`WikiText-2 ${WIKITEXT}: vocabulary ${ds.vocab.size} (minFreq 5), ${ds.numExamples} examples; the first ${STEPS} batches of epoch 0 (seed ${SEED})`);
 console.log(`config: hidden 128, FFN 256, 2 heads, 2 layers, dropout 0; B = ${B}, L = ${L}, P = ${ds.numPreds}; Adam lr ${LR}; identical initial weights (tsbert's, seed ${SEED})`);
 
-const model = new binding.NativeBert(config, { seed: SEED, lr: LR, device: 'cpu' });
-await model.saveWeights(join(dir, 'initial.safetensors'));
-writeBatches(join(dir, 'batches.safetensors'), batches);
-writeFileSync(join(dir, 'config.json'), JSON.stringify({ config, lr: LR, steps: STEPS }, null, 1) + '\n');
+const model = await startBoth(dir, config, LR, batches, { steps: STEPS });
 
 const ours: Curve = { mlm: [], nsp: [], seconds: 0 };
 const started = performance.now();

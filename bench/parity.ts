@@ -175,6 +175,19 @@ export function runPython(python: string, script: string, args: string[]): void 
   if (r.status !== 0) throw new Error(`${script} failed (${r.error?.message ?? `exit status ${r.status}, signal ${r.signal}`})`);
 }
 
+/**
+ * The shared start of the PyTorch comparisons: a tsbert model of `config` (seed 0, Adam `lr`,
+ * CPU) whose initial weights go to `dir`/initial.safetensors for PyTorch to load by name,
+ * `batches` to `dir`/batches.safetensors and `{ config, ...meta }` to `dir`/config.json.
+ */
+export async function startBoth(dir: string, config: Record<string, number>, lr: number, batches: Batch[], meta: Record<string, number>) {
+  const model = new binding.NativeBert(config as unknown as ConstructorParameters<typeof binding.NativeBert>[0], { seed: 0, lr, device: 'cpu' });
+  await model.saveWeights(join(dir, 'initial.safetensors'));
+  writeBatches(join(dir, 'batches.safetensors'), batches);
+  writeFileSync(join(dir, 'config.json'), JSON.stringify({ config, lr, ...meta }, null, 1) + '\n');
+  return model;
+}
+
 /** `dir` made if missing. */
 export function outDir(name: string): string {
   const dir = join(OUT, name);
@@ -250,10 +263,7 @@ async function main(): Promise<void> {
 
   // Our side: tsbert's own initial weights (seed 0), saved for PyTorch; the forward of batch
   // 0; the gradients and parameters of every step.
-  const model = new binding.NativeBert(config, { seed: SEED, lr: LR, device: 'cpu' });
-  await model.saveWeights(join(dir, 'initial.safetensors'));
-  writeBatches(join(dir, 'batches.safetensors'), batches);
-  writeFileSync(join(dir, 'config.json'), JSON.stringify({ config, lr: LR, steps: STEPS }, null, 1) + '\n');
+  const model = await startBoth(dir, config, LR, batches, { steps: STEPS });
 
   const names = model.paramNames();
   const ev = await model.evaluate(batches[0]);
