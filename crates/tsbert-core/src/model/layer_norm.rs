@@ -1,9 +1,11 @@
-//! Layer normalisation over the last dimension, built from differentiable ops
-//! (candle's fused `layer_norm` has no backward pass).
+//! Layer normalisation over the last dimension. candle's fused `layer_norm` has no backward
+//! pass; ours normalises in one fused kernel with a backward on the CPU
+//! ([`crate::ops::normalize`]) and from differentiable candle ops elsewhere.
 
-use candle_core::{Tensor, D};
+use candle_core::{DType, Tensor, D};
 
 use crate::error::Result;
+use crate::ops::normalize::normalize_last_dim;
 use crate::params::{Init, ParamStore};
 
 /// PyTorch's epsilon for `nn.LayerNorm`.
@@ -26,9 +28,19 @@ impl LayerNorm {
 
     /// Normalises `x` over its last dimension.
     pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        let centered = x.broadcast_sub(&x.mean_keepdim(D::Minus1)?)?;
-        let var = centered.sqr()?.mean_keepdim(D::Minus1)?;
-        let normed = centered.broadcast_div(&(var + LAYER_NORM_EPS)?.sqrt()?)?;
+        let normed = if x.device().is_cpu() && matches!(x.dtype(), DType::F32 | DType::F64) {
+            normalize_last_dim(x, LAYER_NORM_EPS)?
+        } else {
+            composed_normalize_last_dim(x)?
+        };
         Ok(normed.broadcast_mul(&self.weight)?.broadcast_add(&self.bias)?)
     }
+}
+
+/// `(x - mean) / sqrt(var + eps)` over the last dimension from differentiable candle ops (any
+/// device; the reference for the fused op).
+pub fn composed_normalize_last_dim(x: &Tensor) -> Result<Tensor> {
+    let centered = x.broadcast_sub(&x.mean_keepdim(D::Minus1)?)?;
+    let var = centered.sqr()?.mean_keepdim(D::Minus1)?;
+    Ok(centered.broadcast_div(&(var + LAYER_NORM_EPS)?.sqrt()?)?)
 }

@@ -15,6 +15,7 @@ use rayon::prelude::*;
 
 use crate::error::Result;
 use crate::model::softmax::log_softmax_last_dim;
+use crate::ops::rows::last_dim_rows;
 
 /// `-log softmax(logits)[label]` for every row: `[N, C]` logits, `[N]` u32 labels → `[N]`.
 /// Fused on the CPU (f32, f64); composed from differentiable candle ops elsewhere.
@@ -48,10 +49,8 @@ struct CrossEntropyGrad {
 /// The contiguous rows of a `[N, C]` storage.
 fn rows<'a, T: WithDType>(storage: &'a CpuStorage, layout: &Layout) -> candle_core::Result<(&'a [T], usize, usize)> {
     let (n, c) = layout.shape().dims2()?;
-    let Some((start, end)) = layout.contiguous_offsets() else {
-        candle_core::bail!("cross-entropy expects contiguous logits")
-    };
-    Ok((&T::cpu_storage_as_slice(storage)?[start..end], n, c))
+    let (x, _) = last_dim_rows(storage, layout, "cross-entropy")?;
+    Ok((x, n, c))
 }
 
 fn log_sum_exp<T: Float>(row: &[T]) -> T {

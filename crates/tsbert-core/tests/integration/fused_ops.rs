@@ -1,34 +1,97 @@
-//! The fused CPU cross-entropy agrees with the composed candle version, forward and backward.
+//! The fused CPU ops (cross-entropy, row normalisation, softmax) agree with their composed
+//! candle versions, forward and backward, in f64 and f32.
 
 use candle_core::{DType, Device, Tensor, Var};
+use tsbert_core::model::layer_norm::{composed_normalize_last_dim, LAYER_NORM_EPS};
+use tsbert_core::model::softmax::composed_softmax_last_dim;
 use tsbert_core::ops::cross_entropy::{composed_cross_entropy_per_row, cross_entropy_per_row};
+use tsbert_core::ops::normalize::normalize_last_dim;
+use tsbert_core::ops::softmax::fused_softmax_last_dim;
 
-fn check(dtype: DType, tolerance: f64) {
-    let (n, c) = (7, 11);
+type Op = dyn Fn(&Tensor) -> Tensor;
+
+/// Runs `fused` and `composed` on the same `[n, c]` input; the loss is a weighted sum of the
+/// outputs (weights vary per element so every gradient path counts). Returns (output,
+/// gradient) of each, as f64.
+fn both(dtype: DType, n: usize, c: usize, fused: &Op, composed: &Op) -> [(Vec<f64>, Vec<f64>); 2] {
     let values: Vec<f64> = (0..n * c).map(|i| ((i * 37 % 23) as f64 - 11.0) * 0.7).collect();
-    let labels = Tensor::new(&[0u32, 3, 10, 5, 5, 1, 9], &Device::Cpu).unwrap();
-    let weights = Tensor::new(&[1.0, 0.5, 0.0, 2.0, 1.0, 1.0, 3.0], &Device::Cpu).unwrap().to_dtype(dtype).unwrap();
-    let run = |fused: bool| {
+    [fused, composed].map(|op| {
         let x = Var::from_tensor(&Tensor::from_vec(values.clone(), (n, c), &Device::Cpu).unwrap().to_dtype(dtype).unwrap()).unwrap();
-        let loss = if fused { cross_entropy_per_row(&x, &labels) } else { composed_cross_entropy_per_row(&x, &labels) }.unwrap();
-        let grads = (&loss * &weights).unwrap().sum_all().unwrap().backward().unwrap();
-        let grad = grads.get(x.as_tensor()).unwrap().to_dtype(DType::F64).unwrap().flatten_all().unwrap().to_vec1::<f64>().unwrap();
-        (loss.to_dtype(DType::F64).unwrap().to_vec1::<f64>().unwrap(), grad)
-    };
-    let ((lf, gf), (lc, gc)) = (run(true), run(false));
-    for (a, b) in lf.iter().zip(&lc).chain(gf.iter().zip(&gc)) {
-        assert!((a - b).abs() <= tolerance * b.abs().max(1.0), "{a} vs {b}");
+        let y = op(x.as_tensor());
+        let w = Tensor::from_vec((0..y.elem_count()).map(|i| ((i * 13 % 7) as f64 - 3.0) * 0.5).collect::<Vec<_>>(), y.shape(), &Device::Cpu)
+            .unwrap()
+            .to_dtype(dtype)
+            .unwrap();
+        let grads = (&y * &w).unwrap().sum_all().unwrap().backward().unwrap();
+        let flat = |t: &Tensor| t.to_dtype(DType::F64).unwrap().flatten_all().unwrap().to_vec1::<f64>().unwrap();
+        (flat(&y), flat(grads.get(x.as_tensor()).unwrap()))
+    })
+}
+
+fn assert_close(a: &[f64], b: &[f64], tolerance: f64, what: &str) {
+    assert_eq!(a.len(), b.len(), "{what}: lengths");
+    for (x, y) in a.iter().zip(b) {
+        assert!((x - y).abs() <= tolerance * y.abs().max(1.0), "{what}: {x} vs {y}");
     }
-    // the zero-weight row has an all-zero gradient
-    assert!(gf[2 * c..3 * c].iter().all(|&g| g == 0.0));
+}
+
+fn check(dtype: DType, tolerance: f64, fused: &Op, composed: &Op) {
+    let [(yf, gf), (yc, gc)] = both(dtype, 7, 11, fused, composed);
+    assert_close(&yf, &yc, tolerance, "forward");
+    assert_close(&gf, &gc, tolerance, "gradient");
+}
+
+const LABELS: [u32; 7] = [0, 3, 10, 5, 5, 1, 9];
+
+fn cross_entropy(fused: bool) -> Box<Op> {
+    Box::new(move |x| {
+        let labels = Tensor::new(&LABELS, &Device::Cpu).unwrap();
+        if fused { cross_entropy_per_row(x, &labels) } else { composed_cross_entropy_per_row(x, &labels) }.unwrap()
+    })
 }
 
 #[test]
-fn fused_matches_composed_in_f64() {
-    check(DType::F64, 1e-12);
+fn cross_entropy_matches_composed() {
+    check(DType::F64, 1e-12, &cross_entropy(true), &cross_entropy(false));
+    check(DType::F32, 1e-5, &cross_entropy(true), &cross_entropy(false));
 }
 
 #[test]
-fn fused_matches_composed_in_f32() {
-    check(DType::F32, 1e-5);
+fn normalize_matches_composed() {
+    let fused = |x: &Tensor| normalize_last_dim(x, LAYER_NORM_EPS).unwrap();
+    let composed = |x: &Tensor| composed_normalize_last_dim(x).unwrap();
+    check(DType::F64, 1e-12, &fused, &composed);
+    check(DType::F32, 1e-5, &fused, &composed);
+}
+
+#[test]
+fn softmax_matches_composed() {
+    let fused = |x: &Tensor| fused_softmax_last_dim(x).unwrap();
+    let composed = |x: &Tensor| composed_softmax_last_dim(x).unwrap();
+    check(DType::F64, 1e-12, &fused, &composed);
+    check(DType::F32, 1e-5, &fused, &composed);
+}
+
+#[test]
+fn softmax_gives_masked_keys_zero_weight_and_zero_gradient() {
+    // the attention mask: scores of keys past the valid length are -1e9
+    let x = Var::from_tensor(&Tensor::new(&[[0.5f32, -1.0, -1e9, -1e9], [2.0, 1.0, 0.0, -1e9]], &Device::Cpu).unwrap()).unwrap();
+    let y = fused_softmax_last_dim(x.as_tensor()).unwrap();
+    let w = Tensor::new(&[[1.0f32, 2.0, 3.0, 4.0], [4.0, 3.0, 2.0, 1.0]], &Device::Cpu).unwrap();
+    let g = (&y * &w).unwrap().sum_all().unwrap().backward().unwrap().get(x.as_tensor()).unwrap().to_vec2::<f32>().unwrap();
+    let y = y.to_vec2::<f32>().unwrap();
+    assert_eq!((y[0][2], y[0][3], y[1][3]), (0.0, 0.0, 0.0));
+    assert_eq!((g[0][2], g[0][3], g[1][3]), (0.0, 0.0, 0.0));
+    assert!((y[0].iter().sum::<f32>() - 1.0).abs() < 1e-6);
+}
+
+#[test]
+fn cross_entropy_zero_weight_row_has_zero_gradient() {
+    let x = Var::from_tensor(&Tensor::from_vec((0..14).map(|i| i as f32 * 0.3).collect::<Vec<_>>(), (2, 7), &Device::Cpu).unwrap()).unwrap();
+    let labels = Tensor::new(&[1u32, 4], &Device::Cpu).unwrap();
+    let weights = Tensor::new(&[1.0f32, 0.0], &Device::Cpu).unwrap();
+    let loss = cross_entropy_per_row(x.as_tensor(), &labels).unwrap();
+    let g = (&loss * &weights).unwrap().sum_all().unwrap().backward().unwrap().get(x.as_tensor()).unwrap().to_vec2::<f32>().unwrap();
+    assert!(g[1].iter().all(|&v| v == 0.0));
+    assert!(g[0].iter().any(|&v| v != 0.0));
 }

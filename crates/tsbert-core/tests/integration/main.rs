@@ -4,8 +4,8 @@ mod common;
 
 mod adam_update;
 mod checkpoint;
-mod cross_entropy;
 mod data_parallel;
+mod fused_ops;
 mod golden;
 mod gradient_check;
 mod mlm_padding;

@@ -1,0 +1,98 @@
+//! Softmax over the last dimension as one CPU kernel with a one-pass backward
+//! (`dx = y · (g - Σ g·y)`), for the attention weights: composed from candle ops it makes
+//! five full-size passes and temporaries forward and more backward, on the largest
+//! activation of a block (`[B·heads, L, L]`).
+
+use candle_core::backend::BackendStorage;
+use candle_core::{CpuStorage, CustomOp1, CustomOp2, DType, Layout, Shape, Tensor, WithDType};
+use num_traits::Float;
+use rayon::prelude::*;
+
+use crate::ops::rows::{dot, last_dim_rows, max, sum, MIN_ROWS_A_TASK};
+
+fn forward<T: WithDType + Float + Send + Sync>(x: &[T], n: usize) -> Vec<T> {
+    let mut out = vec![T::zero(); x.len()];
+    out.par_chunks_mut(n).zip(x.par_chunks(n)).with_min_len(MIN_ROWS_A_TASK).for_each(|(out, row)| {
+        let top = max(row);
+        for (o, &v) in out.iter_mut().zip(row) {
+            *o = (v - top).exp();
+        }
+        let inv = T::one() / sum(out);
+        out.iter_mut().for_each(|o| *o = *o * inv);
+    });
+    out
+}
+
+fn backward<T: WithDType + Float + Send + Sync>(y: &[T], g: &[T], n: usize) -> Vec<T> {
+    let mut out = vec![T::zero(); y.len()];
+    out.par_chunks_mut(n).zip(y.par_chunks(n).zip(g.par_chunks(n))).with_min_len(MIN_ROWS_A_TASK).for_each(|(out, (y, g))| {
+        let yg = dot(y, g);
+        for ((o, &yv), &gv) in out.iter_mut().zip(y).zip(g) {
+            *o = yv * (gv - yg);
+        }
+    });
+    out
+}
+
+/// `exp(x) / Σ exp(x)` over the last dimension of a CPU f32/f64 tensor, with its backward
+/// pass. The input is made contiguous first.
+pub fn fused_softmax_last_dim(x: &Tensor) -> candle_core::Result<Tensor> {
+    x.contiguous()?.apply_op1(Softmax)
+}
+
+/// The forward op.
+struct Softmax;
+
+/// The backward op: (y, grad of y) → grad of x.
+struct SoftmaxGrad;
+
+const NAME: &str = "tsbert-softmax";
+
+impl CustomOp1 for Softmax {
+    fn name(&self) -> &'static str {
+        NAME
+    }
+
+    fn cpu_fwd(&self, storage: &CpuStorage, layout: &Layout) -> candle_core::Result<(CpuStorage, Shape)> {
+        let out = match storage.dtype() {
+            DType::F32 => {
+                let (x, n) = last_dim_rows::<f32>(storage, layout, NAME)?;
+                CpuStorage::F32(forward(x, n))
+            }
+            DType::F64 => {
+                let (x, n) = last_dim_rows::<f64>(storage, layout, NAME)?;
+                CpuStorage::F64(forward(x, n))
+            }
+            other => candle_core::bail!("{NAME}: unsupported dtype {other:?}"),
+        };
+        Ok((out, layout.shape().clone()))
+    }
+
+    fn bwd(&self, _arg: &Tensor, res: &Tensor, grad_res: &Tensor) -> candle_core::Result<Option<Tensor>> {
+        Ok(Some(res.apply_op2_no_bwd(&grad_res.contiguous()?, &SoftmaxGrad)?))
+    }
+}
+
+impl CustomOp2 for SoftmaxGrad {
+    fn name(&self) -> &'static str {
+        "tsbert-softmax-grad"
+    }
+
+    fn cpu_fwd(&self, s1: &CpuStorage, l1: &Layout, s2: &CpuStorage, l2: &Layout) -> candle_core::Result<(CpuStorage, Shape)> {
+        if l1.shape() != l2.shape() {
+            candle_core::bail!("{NAME}: backward shapes differ: {:?} {:?}", l1.shape(), l2.shape());
+        }
+        let out = match s1.dtype() {
+            DType::F32 => {
+                let ((y, n), (g, _)) = (last_dim_rows::<f32>(s1, l1, NAME)?, last_dim_rows::<f32>(s2, l2, NAME)?);
+                CpuStorage::F32(backward(y, g, n))
+            }
+            DType::F64 => {
+                let ((y, n), (g, _)) = (last_dim_rows::<f64>(s1, l1, NAME)?, last_dim_rows::<f64>(s2, l2, NAME)?);
+                CpuStorage::F64(backward(y, g, n))
+            }
+            other => candle_core::bail!("{NAME}: unsupported dtype {other:?}"),
+        };
+        Ok((out, l1.shape().clone()))
+    }
+}
