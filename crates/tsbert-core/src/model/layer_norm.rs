@@ -1,11 +1,14 @@
 //! Layer normalisation over the last dimension. candle's fused `layer_norm` has no backward
-//! pass; ours normalises in one fused kernel with a backward on the CPU
-//! ([`crate::ops::normalize`]) and from differentiable candle ops elsewhere.
+//! pass; ours normalises and applies the affine weight and bias in fused kernels with their
+//! own backward on the CPU ([`crate::ops::normalize`], [`crate::ops::row_affine`]) and from
+//! differentiable candle ops elsewhere.
 
-use candle_core::{DType, Tensor, D};
+use candle_core::{Tensor, D};
 
 use crate::error::Result;
 use crate::ops::normalize::normalize_last_dim;
+use crate::ops::row_affine::row_affine;
+use crate::ops::runs_fused;
 use crate::params::{Init, ParamStore};
 
 /// PyTorch's epsilon for `nn.LayerNorm`.
@@ -28,12 +31,11 @@ impl LayerNorm {
 
     /// Normalises `x` over its last dimension.
     pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        let normed = if x.device().is_cpu() && matches!(x.dtype(), DType::F32 | DType::F64) {
-            normalize_last_dim(x, LAYER_NORM_EPS)?
-        } else {
-            composed_normalize_last_dim(x)?
-        };
-        Ok(normed.broadcast_mul(&self.weight)?.broadcast_add(&self.bias)?)
+        if runs_fused(x) {
+            let normed = normalize_last_dim(x, LAYER_NORM_EPS)?;
+            return Ok(row_affine(&normed, &self.weight, &self.bias)?);
+        }
+        Ok(composed_normalize_last_dim(x)?.broadcast_mul(&self.weight)?.broadcast_add(&self.bias)?)
     }
 }
 

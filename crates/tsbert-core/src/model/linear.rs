@@ -3,6 +3,8 @@
 use candle_core::Tensor;
 
 use crate::error::Result;
+use crate::ops::row_affine::add_row_bias;
+use crate::ops::runs_fused;
 use crate::params::{Init, ParamStore};
 
 /// A fully connected layer; `weight` is `[out, in]` as in PyTorch.
@@ -38,10 +40,8 @@ impl Linear {
         let in_dim = dims[dims.len() - 1];
         let rows = x.elem_count() / in_dim;
         let out_dim = self.weight.dim(0)?;
-        let y = x
-            .reshape((rows, in_dim))?
-            .matmul(&self.weight.t()?)?
-            .broadcast_add(&self.bias)?;
+        let product = x.reshape((rows, in_dim))?.matmul(&self.weight.t()?)?;
+        let y = if runs_fused(&product) { add_row_bias(&product, &self.bias)? } else { product.broadcast_add(&self.bias)? };
         let mut out_dims = dims.to_vec();
         *out_dims.last_mut().expect("rank ≥ 1") = out_dim;
         Ok(y.reshape(out_dims)?)

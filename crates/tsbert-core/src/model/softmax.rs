@@ -1,9 +1,10 @@
 //! Softmax and log-softmax over the last dimension, differentiable. The row maximum is
 //! subtracted for stability and detached: the result does not depend on it.
 
-use candle_core::{DType, Tensor, D};
+use candle_core::{Tensor, D};
 
 use crate::error::Result;
+use crate::ops::runs_fused;
 use crate::ops::softmax::fused_softmax_last_dim;
 
 fn shifted(x: &Tensor) -> Result<Tensor> {
@@ -13,7 +14,7 @@ fn shifted(x: &Tensor) -> Result<Tensor> {
 /// `exp(x) / Σ exp(x)` over the last dimension: one fused kernel on the CPU (f32, f64),
 /// composed from candle ops elsewhere.
 pub fn softmax_last_dim(x: &Tensor) -> Result<Tensor> {
-    if x.device().is_cpu() && matches!(x.dtype(), DType::F32 | DType::F64) {
+    if runs_fused(x) {
         return Ok(fused_softmax_last_dim(x)?);
     }
     composed_softmax_last_dim(x)

@@ -16,11 +16,12 @@ use rayon::prelude::*;
 use crate::error::Result;
 use crate::model::softmax::log_softmax_last_dim;
 use crate::ops::rows::last_dim_rows;
+use crate::ops::runs_fused;
 
 /// `-log softmax(logits)[label]` for every row: `[N, C]` logits, `[N]` u32 labels → `[N]`.
 /// Fused on the CPU (f32, f64); composed from differentiable candle ops elsewhere.
 pub fn cross_entropy_per_row(logits: &Tensor, labels: &Tensor) -> Result<Tensor> {
-    if logits.device().is_cpu() && matches!(logits.dtype(), DType::F32 | DType::F64) {
+    if runs_fused(logits) {
         let op = CrossEntropy { labels: Arc::new(labels.to_vec1::<u32>()?) };
         Ok(logits.contiguous()?.apply_op1(op)?)
     } else {

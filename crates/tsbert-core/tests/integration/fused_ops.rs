@@ -6,6 +6,7 @@ use tsbert_core::model::layer_norm::{composed_normalize_last_dim, LAYER_NORM_EPS
 use tsbert_core::model::softmax::composed_softmax_last_dim;
 use tsbert_core::ops::cross_entropy::{composed_cross_entropy_per_row, cross_entropy_per_row};
 use tsbert_core::ops::normalize::normalize_last_dim;
+use tsbert_core::ops::row_affine::{add_row_bias, row_affine};
 use tsbert_core::ops::softmax::fused_softmax_last_dim;
 
 type Op = dyn Fn(&Tensor) -> Tensor;
@@ -94,4 +95,39 @@ fn cross_entropy_zero_weight_row_has_zero_gradient() {
     let g = (&loss * &weights).unwrap().sum_all().unwrap().backward().unwrap().get(x.as_tensor()).unwrap().to_vec2::<f32>().unwrap();
     assert!(g[1].iter().all(|&v| v == 0.0));
     assert!(g[0].iter().any(|&v| v != 0.0));
+}
+
+/// Outputs and the gradients of x, w, b of `fused` and of `composed` (x: [3, 5, 4], w, b: [4]).
+fn affine_both(dtype: DType, fused: &dyn Fn(&Tensor, &Tensor, &Tensor) -> Tensor, composed: &dyn Fn(&Tensor, &Tensor, &Tensor) -> Tensor) -> [Vec<Vec<f64>>; 2] {
+    let var = |values: Vec<f64>, shape: &[usize]| Var::from_tensor(&Tensor::from_vec(values, shape, &Device::Cpu).unwrap().to_dtype(dtype).unwrap()).unwrap();
+    [fused, composed].map(|op| {
+        let x = var((0..60).map(|i| ((i * 37 % 23) as f64 - 11.0) * 0.3).collect(), &[3, 5, 4]);
+        let w = var(vec![0.5, -1.5, 2.0, 1.0], &[4]);
+        let b = var(vec![0.1, 0.2, -0.3, 0.0], &[4]);
+        let y = op(x.as_tensor(), w.as_tensor(), b.as_tensor());
+        let loss_w = Tensor::from_vec((0..60).map(|i| ((i * 13 % 7) as f64 - 3.0) * 0.5).collect::<Vec<_>>(), (3, 5, 4), &Device::Cpu).unwrap().to_dtype(dtype).unwrap();
+        let grads = (&y * &loss_w).unwrap().sum_all().unwrap().backward().unwrap();
+        let flat = |t: &Tensor| t.to_dtype(DType::F64).unwrap().flatten_all().unwrap().to_vec1::<f64>().unwrap();
+        let grad = |v: &Var| grads.get(v.as_tensor()).map(flat).unwrap_or_default(); // none for an unused input
+        vec![flat(&y), grad(&x), grad(&w), grad(&b)]
+    })
+}
+
+#[test]
+fn row_bias_and_affine_match_broadcast_ops() {
+    for (dtype, tolerance) in [(DType::F64, 1e-12), (DType::F32, 1e-5)] {
+        let [fused, composed] = affine_both(
+            dtype,
+            &|x, w, b| row_affine(x, w, b).unwrap(),
+            &|x, w, b| x.broadcast_mul(w).unwrap().broadcast_add(b).unwrap(),
+        );
+        for (what, (f, c)) in ["output", "x gradient", "w gradient", "b gradient"].iter().zip(fused.iter().zip(&composed)) {
+            assert_close(f, c, tolerance, what);
+        }
+        // the bias alone: the weight's gradient is absent (w unused), the rest agrees
+        let [fused, composed] = affine_both(dtype, &|x, _w, b| add_row_bias(x, b).unwrap(), &|x, _w, b| x.broadcast_add(b).unwrap());
+        for (what, i) in [("output", 0), ("x gradient", 1), ("b gradient", 3)] {
+            assert_close(&fused[i], &composed[i], tolerance, what);
+        }
+    }
 }

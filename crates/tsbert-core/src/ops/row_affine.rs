@@ -1,0 +1,205 @@
+//! `x · w + b` with `w` and `b` vectors along the last dimension (a dense layer's bias, layer
+//! norm's affine), as CPU kernels whose backward sums the gradient over rows in row-major
+//! order. Composed from candle's broadcast ops, each costs a full pass forward and its
+//! parameter gradients come from strided reductions over the leading dimensions.
+
+use candle_core::backend::BackendStorage;
+use candle_core::{CpuStorage, CustomOp1, CustomOp2, CustomOp3, DType, Layout, Shape, Tensor, WithDType};
+use num_traits::Float;
+use rayon::prelude::*;
+
+use crate::ops::rows::last_dim_rows;
+
+/// Rows a task takes (short rows: 128–256 values).
+const ROWS_A_TASK: usize = 256;
+
+const NAME: &str = "tsbert-row-affine";
+
+/// `x + b` over the last dimension (CPU, f32/f64); backward: `g`, and `Σ_rows g` for `b`.
+pub fn add_row_bias(x: &Tensor, b: &Tensor) -> candle_core::Result<Tensor> {
+    x.contiguous()?.apply_op2(&b.contiguous()?, RowBias)
+}
+
+/// `x · w + b` over the last dimension (CPU, f32/f64); backward: `g · w`, `Σ_rows g · x`,
+/// `Σ_rows g`.
+pub fn row_affine(x: &Tensor, w: &Tensor, b: &Tensor) -> candle_core::Result<Tensor> {
+    x.contiguous()?.apply_op3(&w.contiguous()?, &b.contiguous()?, RowAffine)
+}
+
+/// `Σ_rows g[r] · x[r]` (or `Σ_rows g[r]` without `x`) of row-major `[.., n]` values.
+fn column_sums<T: WithDType + Float + Send + Sync>(g: &[T], x: Option<&[T]>, n: usize) -> Vec<T> {
+    let block = n * ROWS_A_TASK;
+    g.par_chunks(block)
+        .enumerate()
+        .map(|(i, gb)| {
+            let mut acc = vec![T::zero(); n];
+            for (r, grow) in gb.chunks(n).enumerate() {
+                match x {
+                    Some(x) => {
+                        let xrow = &x[i * block + r * n..][..n];
+                        acc.iter_mut().zip(grow).zip(xrow).for_each(|((s, &v), &xv)| *s = *s + v * xv);
+                    }
+                    None => acc.iter_mut().zip(grow).for_each(|(s, &v)| *s = *s + v),
+                }
+            }
+            acc
+        })
+        .reduce(
+            || vec![T::zero(); n],
+            |mut a, b| {
+                a.iter_mut().zip(&b).for_each(|(p, &q)| *p = *p + q);
+                a
+            },
+        )
+}
+
+/// `x · w + b` (or `x + b` without `w`) for every row.
+fn affine<T: WithDType + Float + Send + Sync>(x: &[T], w: Option<&[T]>, b: &[T], n: usize) -> Vec<T> {
+    let mut out = vec![T::zero(); x.len()];
+    out.par_chunks_mut(n * ROWS_A_TASK).zip(x.par_chunks(n * ROWS_A_TASK)).for_each(|(out, x)| {
+        for (orow, xrow) in out.chunks_mut(n).zip(x.chunks(n)) {
+            match w {
+                Some(w) => orow.iter_mut().zip(xrow).zip(w.iter().zip(b)).for_each(|((o, &v), (&wv, &bv))| *o = v * wv + bv),
+                None => orow.iter_mut().zip(xrow).zip(b).for_each(|((o, &v), &bv)| *o = v + bv),
+            }
+        }
+    });
+    out
+}
+
+/// The values of a vector argument of length `n`.
+fn vector<'a, T: WithDType>(s: &'a CpuStorage, l: &Layout, n: usize, what: &str) -> candle_core::Result<&'a [T]> {
+    let (v, len) = last_dim_rows::<T>(s, l, NAME)?;
+    if l.dims().len() != 1 || len != n {
+        candle_core::bail!("{NAME}: {what} has shape {:?}, expected [{n}]", l.shape());
+    }
+    Ok(v)
+}
+
+/// Runs `$run::<T>(...)` for the storage's dtype (f32 or f64) and wraps the result.
+macro_rules! by_dtype {
+    ($storage:expr, $run:ident ( $($arg:expr),* )) => {
+        match $storage.dtype() {
+            DType::F32 => CpuStorage::F32($run::<f32>($($arg),*)?),
+            DType::F64 => CpuStorage::F64($run::<f64>($($arg),*)?),
+            other => candle_core::bail!("{NAME}: unsupported dtype {other:?}"),
+        }
+    };
+}
+
+/// `x + b`.
+struct RowBias;
+
+/// `x · w + b`.
+struct RowAffine;
+
+/// `g` → `Σ_rows g`.
+struct ColumnSum;
+
+/// `(g, x)` → `Σ_rows g · x`.
+struct ColumnDot;
+
+fn bias_fwd<T: WithDType + Float + Send + Sync>(s1: &CpuStorage, l1: &Layout, s2: &CpuStorage, l2: &Layout) -> candle_core::Result<Vec<T>> {
+    let (x, n) = last_dim_rows::<T>(s1, l1, NAME)?;
+    Ok(affine(x, None, vector(s2, l2, n, "the bias")?, n))
+}
+
+fn affine_fwd<T: WithDType + Float + Send + Sync>(
+    s1: &CpuStorage,
+    l1: &Layout,
+    s2: &CpuStorage,
+    l2: &Layout,
+    s3: &CpuStorage,
+    l3: &Layout,
+) -> candle_core::Result<Vec<T>> {
+    let (x, n) = last_dim_rows::<T>(s1, l1, NAME)?;
+    Ok(affine(x, Some(vector(s2, l2, n, "the weight")?), vector(s3, l3, n, "the bias")?, n))
+}
+
+fn sum_fwd<T: WithDType + Float + Send + Sync>(s: &CpuStorage, l: &Layout) -> candle_core::Result<Vec<T>> {
+    let (g, n) = last_dim_rows::<T>(s, l, NAME)?;
+    Ok(column_sums(g, None, n))
+}
+
+fn dot_fwd<T: WithDType + Float + Send + Sync>(s1: &CpuStorage, l1: &Layout, s2: &CpuStorage, l2: &Layout) -> candle_core::Result<Vec<T>> {
+    if l1.shape() != l2.shape() {
+        candle_core::bail!("{NAME}: gradient {:?} and input {:?} differ", l1.shape(), l2.shape());
+    }
+    let ((g, n), (x, _)) = (last_dim_rows::<T>(s1, l1, NAME)?, last_dim_rows::<T>(s2, l2, NAME)?);
+    Ok(column_sums(g, Some(x), n))
+}
+
+/// The shape `[n]` of a column sum of `l`.
+fn row_shape(l: &Layout) -> Shape {
+    Shape::from(l.dims().last().copied().unwrap_or(1))
+}
+
+impl CustomOp2 for RowBias {
+    fn name(&self) -> &'static str {
+        NAME
+    }
+
+    fn cpu_fwd(&self, s1: &CpuStorage, l1: &Layout, s2: &CpuStorage, l2: &Layout) -> candle_core::Result<(CpuStorage, Shape)> {
+        Ok((by_dtype!(s1, bias_fwd(s1, l1, s2, l2)), l1.shape().clone()))
+    }
+
+    fn bwd(&self, _x: &Tensor, _b: &Tensor, _res: &Tensor, grad: &Tensor) -> candle_core::Result<(Option<Tensor>, Option<Tensor>)> {
+        let grad = grad.contiguous()?;
+        let db = grad.apply_op1_no_bwd(&ColumnSum)?;
+        Ok((Some(grad), Some(db)))
+    }
+}
+
+impl CustomOp3 for RowAffine {
+    fn name(&self) -> &'static str {
+        NAME
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+        s3: &CpuStorage,
+        l3: &Layout,
+    ) -> candle_core::Result<(CpuStorage, Shape)> {
+        Ok((by_dtype!(s1, affine_fwd(s1, l1, s2, l2, s3, l3)), l1.shape().clone()))
+    }
+
+    fn bwd(
+        &self,
+        x: &Tensor,
+        w: &Tensor,
+        b: &Tensor,
+        _res: &Tensor,
+        grad: &Tensor,
+    ) -> candle_core::Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
+        let grad = grad.contiguous()?;
+        let zero = b.zeros_like()?;
+        let dx = grad.apply_op3_no_bwd(w, &zero, &RowAffine)?;
+        let dw = grad.apply_op2_no_bwd(x, &ColumnDot)?;
+        let db = grad.apply_op1_no_bwd(&ColumnSum)?;
+        Ok((Some(dx), Some(dw), Some(db)))
+    }
+}
+
+impl CustomOp1 for ColumnSum {
+    fn name(&self) -> &'static str {
+        "tsbert-column-sum"
+    }
+
+    fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> candle_core::Result<(CpuStorage, Shape)> {
+        Ok((by_dtype!(s, sum_fwd(s, l)), row_shape(l)))
+    }
+}
+
+impl CustomOp2 for ColumnDot {
+    fn name(&self) -> &'static str {
+        "tsbert-column-dot"
+    }
+
+    fn cpu_fwd(&self, s1: &CpuStorage, l1: &Layout, s2: &CpuStorage, l2: &Layout) -> candle_core::Result<(CpuStorage, Shape)> {
+        Ok((by_dtype!(s1, dot_fwd(s1, l1, s2, l2)), row_shape(l1)))
+    }
+}
