@@ -37,7 +37,10 @@ fn main() {
     let batch = synthetic_batch(config.vocab_size, b, l, p, 1);
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
     println!("tsbert native benchmark: CPU ({threads} threads), vocab {}, B = {b}, L = {l}, P = {p}, hidden {}, {} layers", config.vocab_size, config.hidden, config.layers);
-    trainer.train_step(&batch).expect("warm-up step");
+    // three warm-up steps: the first steps grow the allocator's pools (see `allocator`)
+    for _ in 0..3 {
+        trainer.train_step(&batch).expect("warm-up step");
+    }
     let train = median_ms(steps, || {
         trainer.train_step(&batch).expect("step");
     });
