@@ -16,7 +16,10 @@ import { join } from 'node:path';
 
 import { BertModel, devices, encode, nativeVariant, pretrain, RESERVED_TOKENS, Vocab } from '../dist/index.js';
 
-const report = { variant: nativeVariant, devices: devices() };
+// TSBERT_GPU_CHECK_DEVICE=cpu runs every check with the CPU in the GPU's place: a dry run of
+// this script where there is no GPU (the figures then mean nothing).
+const GPU = process.env.TSBERT_GPU_CHECK_DEVICE ?? 'cuda';
+const report = { variant: nativeVariant, devices: devices(), checkedDevice: GPU };
 const vocab = Vocab.fromJSON({ tokens: [...RESERVED_TOKENS, ...Array.from({ length: 20256 - 5 }, (_, i) => `w${i}`)] });
 const model = (device, dropout) => BertModel.create(vocab, { seed: 1, device, config: dropout === undefined ? {} : { dropout } }).native;
 
@@ -38,7 +41,7 @@ const rel = (a, b) => { let d = 0, m = 0; for (let i = 0; i < a.length; i++) { d
 
 // TSBERT_GPU_PROFILE=1 (scripts/gpu-check.sh under nsys): only a few B = 512 steps to profile
 if (process.env.TSBERT_GPU_PROFILE === '1') {
-  const gpu = model('cuda');
+  const gpu = model(GPU);
   const input = batch(20256, 512, 64, 10, 5);
   for (let i = 0; i < 5; i++) await gpu.trainStep(input);
   process.exit(0);
@@ -47,7 +50,7 @@ if (process.env.TSBERT_GPU_PROFILE === '1') {
 // parity
 {
   const cpu = model('cpu', 0);
-  const gpu = model('cuda', 0);
+  const gpu = model(GPU, 0);
   const b = batch(20256, 64, 64, 10, 3);
   const [lc, lg] = [await cpu.trainStep(b), await gpu.trainStep(b)];
   const worst = { name: '', err: 0 };
@@ -67,7 +70,7 @@ if (process.env.TSBERT_GPU_PROFILE === '1') {
   const pick = (n) => { s = (Math.imul(s, 1664525) + 1013904223) >>> 0; return s % n; };
   const data = Array.from({ length: 300 }, () => ` ${Array.from({ length: 2 + pick(3) }, () => words[pick(words.length)]).join(' . ')} . `);
   const sizes = { hidden: 32, ffnHidden: 64, heads: 2, layers: 2, dropout: 0 };
-  const run = await pretrain({ data, steps: 30, batchSize: 32, maxLen: 24, seed: 1, config: sizes, device: 'cuda' });
+  const run = await pretrain({ data, steps: 30, batchSize: 32, maxLen: 24, seed: 1, config: sizes, device: GPU });
   const h = run.history;
   const first = h.slice(0, 5).reduce((a, r) => a + r.mlmLoss, 0) / 5, last = h.slice(-5).reduce((a, r) => a + r.mlmLoss, 0) / 5;
   const a = encode(run.model, ['a', 'crane', 'is', 'flying']);
@@ -77,7 +80,7 @@ if (process.env.TSBERT_GPU_PROFILE === '1') {
   const dir = mkdtempSync(join(tmpdir(), 'tsbert-gpu-'));
   await run.model.save(dir);
   const onCpu = await BertModel.load(dir, { device: 'cpu' });
-  const onGpu = await BertModel.load(dir, { device: 'cuda' });
+  const onGpu = await BertModel.load(dir, { device: GPU });
   const [ec, eg] = [await encode(onCpu, ['a', 'crane', 'is', 'flying']), await encode(onGpu, ['a', 'crane', 'is', 'flying'])];
   let missing;
   try { BertModel.create(run.vocab, { device: `cuda:${devices().cudaDevices}` }); } catch (e) { missing = `${e.constructor.name}: ${e.message}`; }
@@ -119,7 +122,7 @@ if (process.env.TSBERT_GPU_PROFILE === '1') {
 // throughput
 report.throughput = {};
 for (const b of [512, 1]) {
-  const gpu = model('cuda');
+  const gpu = model(GPU);
   const input = batch(20256, b, 64, 10, 5);
   for (let i = 0; i < 3; i++) await gpu.trainStep(input);
   const steps = b === 1 ? 50 : 20;
