@@ -7,7 +7,7 @@
  * Adam lr 0.01; identical initial weights (tsbert's, loaded in PyTorch by name) and the
  * identical batch (the first of WikiText-2's epoch 0 when the corpus is beside the
  * repository, else a synthetic one). Times a training step (forward, loss, backward, Adam)
- * and an encode (encoder forward, dropout off), 3 warm-ups (the first steps grow the
+ * and an encode (encoder forward, dropout off), 5 warm-ups (the first steps grow the
  * allocators' pools) then the median of 5 each, and
  * prints sentence pairs/sec for both implementations and their ratio. Files go to
  * bench/out/compare/.
@@ -25,7 +25,7 @@ const B = 512;
 const L = 64;
 const P = 10;
 const LR = 0.01;
-const WARMUP = 3;
+const WARMUP = 5;
 const REPEATS = 5;
 
 const positive = (value: string) => {
