@@ -15,7 +15,7 @@ use rayon::prelude::*;
 
 use crate::error::Result;
 use crate::model::softmax::log_softmax_last_dim;
-use crate::ops::rows::last_dim_rows;
+use crate::ops::rows::{by_dtype, last_dim_rows};
 use crate::ops::runs_fused;
 
 /// `-log softmax(logits)[label]` for every row: `[N, C]` logits, `[N]` u32 labels → `[N]`.
@@ -50,7 +50,7 @@ struct CrossEntropyGrad {
 /// The contiguous rows of a `[N, C]` storage.
 fn rows<'a, T: WithDType>(storage: &'a CpuStorage, layout: &Layout) -> candle_core::Result<(&'a [T], usize, usize)> {
     let (n, c) = layout.shape().dims2()?;
-    let (x, _) = last_dim_rows(storage, layout, "cross-entropy")?;
+    let (x, _) = last_dim_rows(storage, layout, NAME)?;
     Ok((x, n, c))
 }
 
@@ -77,6 +77,20 @@ fn backward<T: WithDType + Float + Send + Sync>(x: &[T], c: usize, op: &CrossEnt
     out
 }
 
+/// The prefix of this op's error messages.
+const NAME: &str = "cross-entropy";
+
+fn loss_fwd<T: WithDType + Float + Send + Sync>(storage: &CpuStorage, layout: &Layout, labels: &[u32]) -> candle_core::Result<Vec<T>> {
+    let (x, n, c) = rows::<T>(storage, layout)?;
+    check_labels(labels, n, c)?;
+    Ok(forward(x, c, labels))
+}
+
+fn grad_fwd<T: WithDType + Float + Send + Sync>(storage: &CpuStorage, layout: &Layout, op: &CrossEntropyGrad) -> candle_core::Result<Vec<T>> {
+    let (x, _, c) = rows::<T>(storage, layout)?;
+    Ok(backward(x, c, op))
+}
+
 fn check_labels(labels: &[u32], n: usize, c: usize) -> candle_core::Result<()> {
     if labels.len() != n {
         candle_core::bail!("cross-entropy: {} labels for {n} rows", labels.len());
@@ -93,20 +107,7 @@ impl CustomOp1 for CrossEntropy {
     }
 
     fn cpu_fwd(&self, storage: &CpuStorage, layout: &Layout) -> candle_core::Result<(CpuStorage, Shape)> {
-        let out = match storage.dtype() {
-            DType::F32 => {
-                let (x, n, c) = rows::<f32>(storage, layout)?;
-                check_labels(&self.labels, n, c)?;
-                CpuStorage::F32(forward(x, c, &self.labels))
-            }
-            DType::F64 => {
-                let (x, n, c) = rows::<f64>(storage, layout)?;
-                check_labels(&self.labels, n, c)?;
-                CpuStorage::F64(forward(x, c, &self.labels))
-            }
-            other => candle_core::bail!("cross-entropy: unsupported dtype {other:?}"),
-        };
-        Ok((out, Shape::from(self.labels.len())))
+        Ok((by_dtype!(NAME, storage, loss_fwd(storage, layout, &self.labels)), Shape::from(self.labels.len())))
     }
 
     fn bwd(&self, arg: &Tensor, res: &Tensor, grad_res: &Tensor) -> candle_core::Result<Option<Tensor>> {
@@ -125,11 +126,6 @@ impl CustomOp1 for CrossEntropyGrad {
     }
 
     fn cpu_fwd(&self, storage: &CpuStorage, layout: &Layout) -> candle_core::Result<(CpuStorage, Shape)> {
-        let out = match storage.dtype() {
-            DType::F32 => CpuStorage::F32(backward(rows::<f32>(storage, layout)?.0, layout.dims()[1], self)),
-            DType::F64 => CpuStorage::F64(backward(rows::<f64>(storage, layout)?.0, layout.dims()[1], self)),
-            other => candle_core::bail!("cross-entropy: unsupported dtype {other:?}"),
-        };
-        Ok((out, layout.shape().clone()))
+        Ok((by_dtype!(NAME, storage, grad_fwd(storage, layout, self)), layout.shape().clone()))
     }
 }

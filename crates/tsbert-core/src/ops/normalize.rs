@@ -1,14 +1,14 @@
 //! Row normalisation `(x - mean) / sqrt(var + eps)` over the last dimension as one CPU kernel
-//! with a one-pass backward: the core of layer norm (the affine weight and bias stay ordinary
-//! differentiable ops). Composed from candle ops, layer norm costs about eight full passes and
-//! temporaries forward and more backward, four times a block.
+//! with a one-pass backward: the core of layer norm (its affine weight and bias are
+//! [`crate::ops::row_affine`]). Composed from candle ops, the normalisation costs about six
+//! full passes and temporaries forward and more backward, four times a block.
 
 use candle_core::backend::BackendStorage;
-use candle_core::{CpuStorage, CustomOp1, CustomOp3, DType, Layout, Shape, Tensor, WithDType};
+use candle_core::{CpuStorage, CustomOp1, CustomOp2, Layout, Shape, Tensor, WithDType};
 use num_traits::Float;
 use rayon::prelude::*;
 
-use crate::ops::rows::{dot, last_dim_rows, sum, MIN_ROWS_A_TASK};
+use crate::ops::rows::{by_dtype, dot, last_dim_rows, sum, MIN_ROWS_A_TASK};
 
 /// Writes `x - mean` of a row into `out`; returns `1 / sqrt(var + eps)` (biased variance).
 fn center<T: Float>(row: &[T], out: &mut [T], eps: T) -> T {
@@ -24,26 +24,37 @@ fn forward<T: WithDType + Float + Send + Sync>(x: &[T], h: usize, eps: T) -> Vec
     let mut out = vec![T::zero(); x.len()];
     out.par_chunks_mut(h).zip(x.par_chunks(h)).with_min_len(MIN_ROWS_A_TASK).for_each(|(out, row)| {
         let inv = center(row, out, eps);
-        out.iter_mut().for_each(|o| *o = *o * inv);
+        out.iter_mut().for_each(|o| *o *= inv);
     });
     out
 }
 
-/// `dx = inv · (g - mean(g) - x̂ · mean(g · x̂))` for each row.
-fn backward<T: WithDType + Float + Send + Sync>(x: &[T], normed: &[T], grad: &[T], h: usize, eps: T) -> Vec<T> {
+/// `dx = inv · (g - mean(g) - x̂ · mean(g · x̂))` for each row, with `x̂ = (x - mean) · inv`
+/// recomputed from `x`.
+fn backward<T: WithDType + Float + Send + Sync>(x: &[T], grad: &[T], h: usize, eps: T) -> Vec<T> {
     let mut out = vec![T::zero(); x.len()];
     let n = T::from(h).unwrap_or_else(T::nan);
     out.par_chunks_mut(h)
-        .zip(x.par_chunks(h).zip(normed.par_chunks(h)).zip(grad.par_chunks(h)))
+        .zip(x.par_chunks(h).zip(grad.par_chunks(h)))
         .with_min_len(MIN_ROWS_A_TASK)
-        .for_each(|(out, ((row, xh), g))| {
-            let inv = center(row, out, eps); // `out` is scratch until the last loop
-            let (mean_g, mean_gx) = (sum(g) / n, dot(g, xh) / n);
-            for ((o, &gv), &xv) in out.iter_mut().zip(g).zip(xh) {
-                *o = inv * (gv - mean_g - xv * mean_gx);
+        .for_each(|(out, (row, g))| {
+            let inv = center(row, out, eps); // `out` holds x - mean until the last loop
+            let (mean_g, mean_gx) = (sum(g) / n, dot(g, out) * inv / n);
+            for (o, &gv) in out.iter_mut().zip(g) {
+                *o = inv * (gv - mean_g - *o * inv * mean_gx);
             }
         });
     out
+}
+
+fn normalize_fwd<T: WithDType + Float + Send + Sync>(s: &CpuStorage, l: &Layout, eps: f64) -> candle_core::Result<Vec<T>> {
+    let (x, h) = last_dim_rows::<T>(s, l, NAME)?;
+    Ok(forward(x, h, T::from_f64(eps)))
+}
+
+fn normalize_bwd<T: WithDType + Float + Send + Sync>(s1: &CpuStorage, l1: &Layout, s2: &CpuStorage, l2: &Layout, eps: f64) -> candle_core::Result<Vec<T>> {
+    let ((x, h), (g, _)) = (last_dim_rows::<T>(s1, l1, NAME)?, last_dim_rows::<T>(s2, l2, NAME)?);
+    Ok(backward(x, g, h, T::from_f64(eps)))
 }
 
 /// `(x - mean) / sqrt(var + eps)` over the last dimension of a CPU f32/f64 tensor, with its
@@ -57,7 +68,7 @@ struct Normalize {
     eps: f64,
 }
 
-/// The backward op: (x, x̂, grad of x̂) → grad of x.
+/// The backward op: (x, grad of x̂) → grad of x.
 struct NormalizeGrad {
     eps: f64,
 }
@@ -70,54 +81,23 @@ impl CustomOp1 for Normalize {
     }
 
     fn cpu_fwd(&self, storage: &CpuStorage, layout: &Layout) -> candle_core::Result<(CpuStorage, Shape)> {
-        let out = match storage.dtype() {
-            DType::F32 => {
-                let (x, h) = last_dim_rows::<f32>(storage, layout, NAME)?;
-                CpuStorage::F32(forward(x, h, self.eps as f32))
-            }
-            DType::F64 => {
-                let (x, h) = last_dim_rows::<f64>(storage, layout, NAME)?;
-                CpuStorage::F64(forward(x, h, self.eps))
-            }
-            other => candle_core::bail!("{NAME}: unsupported dtype {other:?}"),
-        };
-        Ok((out, layout.shape().clone()))
+        Ok((by_dtype!(NAME, storage, normalize_fwd(storage, layout, self.eps)), layout.shape().clone()))
     }
 
-    fn bwd(&self, arg: &Tensor, res: &Tensor, grad_res: &Tensor) -> candle_core::Result<Option<Tensor>> {
-        let grad = grad_res.contiguous()?;
-        Ok(Some(arg.apply_op3_no_bwd(res, &grad, &NormalizeGrad { eps: self.eps })?))
+    fn bwd(&self, arg: &Tensor, _res: &Tensor, grad_res: &Tensor) -> candle_core::Result<Option<Tensor>> {
+        Ok(Some(arg.apply_op2_no_bwd(&grad_res.contiguous()?, &NormalizeGrad { eps: self.eps })?))
     }
 }
 
-impl CustomOp3 for NormalizeGrad {
+impl CustomOp2 for NormalizeGrad {
     fn name(&self) -> &'static str {
         "tsbert-normalize-grad"
     }
 
-    fn cpu_fwd(
-        &self,
-        s1: &CpuStorage,
-        l1: &Layout,
-        s2: &CpuStorage,
-        l2: &Layout,
-        s3: &CpuStorage,
-        l3: &Layout,
-    ) -> candle_core::Result<(CpuStorage, Shape)> {
-        if l1.shape() != l2.shape() || l1.shape() != l3.shape() {
-            candle_core::bail!("{NAME}: backward shapes differ: {:?} {:?} {:?}", l1.shape(), l2.shape(), l3.shape());
+    fn cpu_fwd(&self, s1: &CpuStorage, l1: &Layout, s2: &CpuStorage, l2: &Layout) -> candle_core::Result<(CpuStorage, Shape)> {
+        if l1.shape() != l2.shape() {
+            candle_core::bail!("{NAME}: backward shapes differ: {:?} {:?}", l1.shape(), l2.shape());
         }
-        let out = match s1.dtype() {
-            DType::F32 => {
-                let ((x, h), (xh, _), (g, _)) = (last_dim_rows::<f32>(s1, l1, NAME)?, last_dim_rows::<f32>(s2, l2, NAME)?, last_dim_rows::<f32>(s3, l3, NAME)?);
-                CpuStorage::F32(backward(x, xh, g, h, self.eps as f32))
-            }
-            DType::F64 => {
-                let ((x, h), (xh, _), (g, _)) = (last_dim_rows::<f64>(s1, l1, NAME)?, last_dim_rows::<f64>(s2, l2, NAME)?, last_dim_rows::<f64>(s3, l3, NAME)?);
-                CpuStorage::F64(backward(x, xh, g, h, self.eps))
-            }
-            other => candle_core::bail!("{NAME}: unsupported dtype {other:?}"),
-        };
-        Ok((out, l1.shape().clone()))
+        Ok((by_dtype!(NAME, s1, normalize_bwd(s1, l1, s2, l2, self.eps)), l1.shape().clone()))
     }
 }

@@ -4,11 +4,11 @@
 //! parameter gradients come from strided reductions over the leading dimensions.
 
 use candle_core::backend::BackendStorage;
-use candle_core::{CpuStorage, CustomOp1, CustomOp2, CustomOp3, DType, Layout, Shape, Tensor, WithDType};
+use candle_core::{CpuStorage, CustomOp1, CustomOp2, CustomOp3, Layout, Shape, Tensor, WithDType};
 use num_traits::Float;
 use rayon::prelude::*;
 
-use crate::ops::rows::last_dim_rows;
+use crate::ops::rows::{by_dtype, last_dim_rows};
 
 /// Rows a task takes (short rows: 128–256 values).
 const ROWS_A_TASK: usize = 256;
@@ -37,9 +37,9 @@ fn column_sums<T: WithDType + Float + Send + Sync>(g: &[T], x: Option<&[T]>, n: 
                 match x {
                     Some(x) => {
                         let xrow = &x[i * block + r * n..][..n];
-                        acc.iter_mut().zip(grow).zip(xrow).for_each(|((s, &v), &xv)| *s = *s + v * xv);
+                        acc.iter_mut().zip(grow).zip(xrow).for_each(|((s, &v), &xv)| *s += v * xv);
                     }
-                    None => acc.iter_mut().zip(grow).for_each(|(s, &v)| *s = *s + v),
+                    None => acc.iter_mut().zip(grow).for_each(|(s, &v)| *s += v),
                 }
             }
             acc
@@ -47,7 +47,7 @@ fn column_sums<T: WithDType + Float + Send + Sync>(g: &[T], x: Option<&[T]>, n: 
         .reduce(
             || vec![T::zero(); n],
             |mut a, b| {
-                a.iter_mut().zip(&b).for_each(|(p, &q)| *p = *p + q);
+                a.iter_mut().zip(&b).for_each(|(p, &q)| *p += q);
                 a
             },
         )
@@ -74,17 +74,6 @@ fn vector<'a, T: WithDType>(s: &'a CpuStorage, l: &Layout, n: usize, what: &str)
         candle_core::bail!("{NAME}: {what} has shape {:?}, expected [{n}]", l.shape());
     }
     Ok(v)
-}
-
-/// Runs `$run::<T>(...)` for the storage's dtype (f32 or f64) and wraps the result.
-macro_rules! by_dtype {
-    ($storage:expr, $run:ident ( $($arg:expr),* )) => {
-        match $storage.dtype() {
-            DType::F32 => CpuStorage::F32($run::<f32>($($arg),*)?),
-            DType::F64 => CpuStorage::F64($run::<f64>($($arg),*)?),
-            other => candle_core::bail!("{NAME}: unsupported dtype {other:?}"),
-        }
-    };
 }
 
 /// `x + b`.
@@ -140,7 +129,7 @@ impl CustomOp2 for RowBias {
     }
 
     fn cpu_fwd(&self, s1: &CpuStorage, l1: &Layout, s2: &CpuStorage, l2: &Layout) -> candle_core::Result<(CpuStorage, Shape)> {
-        Ok((by_dtype!(s1, bias_fwd(s1, l1, s2, l2)), l1.shape().clone()))
+        Ok((by_dtype!(NAME, s1, bias_fwd(s1, l1, s2, l2)), l1.shape().clone()))
     }
 
     fn bwd(&self, _x: &Tensor, _b: &Tensor, _res: &Tensor, grad: &Tensor) -> candle_core::Result<(Option<Tensor>, Option<Tensor>)> {
@@ -164,7 +153,7 @@ impl CustomOp3 for RowAffine {
         s3: &CpuStorage,
         l3: &Layout,
     ) -> candle_core::Result<(CpuStorage, Shape)> {
-        Ok((by_dtype!(s1, affine_fwd(s1, l1, s2, l2, s3, l3)), l1.shape().clone()))
+        Ok((by_dtype!(NAME, s1, affine_fwd(s1, l1, s2, l2, s3, l3)), l1.shape().clone()))
     }
 
     fn bwd(
@@ -190,7 +179,7 @@ impl CustomOp1 for ColumnSum {
     }
 
     fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> candle_core::Result<(CpuStorage, Shape)> {
-        Ok((by_dtype!(s, sum_fwd(s, l)), row_shape(l)))
+        Ok((by_dtype!(NAME, s, sum_fwd(s, l)), row_shape(l)))
     }
 }
 
@@ -200,6 +189,6 @@ impl CustomOp2 for ColumnDot {
     }
 
     fn cpu_fwd(&self, s1: &CpuStorage, l1: &Layout, s2: &CpuStorage, l2: &Layout) -> candle_core::Result<(CpuStorage, Shape)> {
-        Ok((by_dtype!(s1, dot_fwd(s1, l1, s2, l2)), row_shape(l1)))
+        Ok((by_dtype!(NAME, s1, dot_fwd(s1, l1, s2, l2)), row_shape(l1)))
     }
 }

@@ -20,6 +20,20 @@ pub(crate) fn last_dim_rows<'a, T: WithDType>(
     Ok((&T::cpu_storage_as_slice(storage)?[start..end], row))
 }
 
+/// Runs `$run::<T>(args…)`, which gives a `candle_core::Result<Vec<T>>`, for the dtype of
+/// `$storage` (f32 or f64) and wraps the values in a `CpuStorage`; another dtype is an error
+/// naming the op `$op`.
+macro_rules! by_dtype {
+    ($op:expr, $storage:expr, $run:ident ( $($arg:expr),* )) => {
+        match $storage.dtype() {
+            candle_core::DType::F32 => candle_core::CpuStorage::F32($run::<f32>($($arg),*)?),
+            candle_core::DType::F64 => candle_core::CpuStorage::F64($run::<f64>($($arg),*)?),
+            other => candle_core::bail!("{}: unsupported dtype {other:?}", $op),
+        }
+    };
+}
+pub(crate) use by_dtype;
+
 /// Rows a rayon task takes at least: rows are short (64–128 values), so one a task would
 /// spend more on scheduling than on arithmetic.
 pub(crate) const MIN_ROWS_A_TASK: usize = 64;

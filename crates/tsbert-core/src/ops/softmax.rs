@@ -4,11 +4,11 @@
 //! activation of a block (`[B·heads, L, L]`).
 
 use candle_core::backend::BackendStorage;
-use candle_core::{CpuStorage, CustomOp1, CustomOp2, DType, Layout, Shape, Tensor, WithDType};
+use candle_core::{CpuStorage, CustomOp1, CustomOp2, Layout, Shape, Tensor, WithDType};
 use num_traits::Float;
 use rayon::prelude::*;
 
-use crate::ops::rows::{dot, last_dim_rows, max, sum, MIN_ROWS_A_TASK};
+use crate::ops::rows::{by_dtype, dot, last_dim_rows, max, sum, MIN_ROWS_A_TASK};
 
 fn forward<T: WithDType + Float + Send + Sync>(x: &[T], n: usize) -> Vec<T> {
     let mut out = vec![T::zero(); x.len()];
@@ -18,7 +18,7 @@ fn forward<T: WithDType + Float + Send + Sync>(x: &[T], n: usize) -> Vec<T> {
             *o = (v - top).exp();
         }
         let inv = T::one() / sum(out);
-        out.iter_mut().for_each(|o| *o = *o * inv);
+        out.iter_mut().for_each(|o| *o *= inv);
     });
     out
 }
@@ -32,6 +32,16 @@ fn backward<T: WithDType + Float + Send + Sync>(y: &[T], g: &[T], n: usize) -> V
         }
     });
     out
+}
+
+fn softmax_fwd<T: WithDType + Float + Send + Sync>(s: &CpuStorage, l: &Layout) -> candle_core::Result<Vec<T>> {
+    let (x, n) = last_dim_rows::<T>(s, l, NAME)?;
+    Ok(forward(x, n))
+}
+
+fn softmax_bwd<T: WithDType + Float + Send + Sync>(s1: &CpuStorage, l1: &Layout, s2: &CpuStorage, l2: &Layout) -> candle_core::Result<Vec<T>> {
+    let ((y, n), (g, _)) = (last_dim_rows::<T>(s1, l1, NAME)?, last_dim_rows::<T>(s2, l2, NAME)?);
+    Ok(backward(y, g, n))
 }
 
 /// `exp(x) / Σ exp(x)` over the last dimension of a CPU f32/f64 tensor, with its backward
@@ -54,18 +64,7 @@ impl CustomOp1 for Softmax {
     }
 
     fn cpu_fwd(&self, storage: &CpuStorage, layout: &Layout) -> candle_core::Result<(CpuStorage, Shape)> {
-        let out = match storage.dtype() {
-            DType::F32 => {
-                let (x, n) = last_dim_rows::<f32>(storage, layout, NAME)?;
-                CpuStorage::F32(forward(x, n))
-            }
-            DType::F64 => {
-                let (x, n) = last_dim_rows::<f64>(storage, layout, NAME)?;
-                CpuStorage::F64(forward(x, n))
-            }
-            other => candle_core::bail!("{NAME}: unsupported dtype {other:?}"),
-        };
-        Ok((out, layout.shape().clone()))
+        Ok((by_dtype!(NAME, storage, softmax_fwd(storage, layout)), layout.shape().clone()))
     }
 
     fn bwd(&self, _arg: &Tensor, res: &Tensor, grad_res: &Tensor) -> candle_core::Result<Option<Tensor>> {
@@ -82,17 +81,6 @@ impl CustomOp2 for SoftmaxGrad {
         if l1.shape() != l2.shape() {
             candle_core::bail!("{NAME}: backward shapes differ: {:?} {:?}", l1.shape(), l2.shape());
         }
-        let out = match s1.dtype() {
-            DType::F32 => {
-                let ((y, n), (g, _)) = (last_dim_rows::<f32>(s1, l1, NAME)?, last_dim_rows::<f32>(s2, l2, NAME)?);
-                CpuStorage::F32(backward(y, g, n))
-            }
-            DType::F64 => {
-                let ((y, n), (g, _)) = (last_dim_rows::<f64>(s1, l1, NAME)?, last_dim_rows::<f64>(s2, l2, NAME)?);
-                CpuStorage::F64(backward(y, g, n))
-            }
-            other => candle_core::bail!("{NAME}: unsupported dtype {other:?}"),
-        };
-        Ok((out, l1.shape().clone()))
+        Ok((by_dtype!(NAME, s1, softmax_bwd(s1, l1, s2, l2)), l1.shape().clone()))
     }
 }
