@@ -28,11 +28,6 @@ impl GradientSum {
         Ok(Self::OnDevice(devices[0].clone()))
     }
 
-    /// Whether the sums go through NCCL.
-    pub fn uses_nccl(&self) -> bool {
-        !matches!(self, Self::OnDevice(_))
-    }
-
     /// `grads[r]` is replica r's gradient of one parameter (on replica r's device); returns
     /// their sum once a replica, each on the device of its input.
     pub fn sum(&self, grads: &[Tensor]) -> Result<Vec<Tensor>> {
@@ -156,7 +151,7 @@ mod tests {
     fn sums_on_the_first_device_and_gives_every_replica_the_sum() {
         let grads: Vec<Tensor> = (1..=3).map(|k| Tensor::new(&[k as f32, 10.0 * k as f32], &Device::Cpu).unwrap()).collect();
         let sum = GradientSum::for_devices(&[Device::Cpu, Device::Cpu, Device::Cpu]).unwrap();
-        assert!(!sum.uses_nccl());
+        assert!(matches!(sum, GradientSum::OnDevice(Device::Cpu)));
         let sums = sum.sum(&grads).unwrap();
         assert_eq!(sums.len(), 3);
         for s in sums {

@@ -34,11 +34,6 @@ impl DataParallel {
         Ok(Self { replicas, gradient_sum })
     }
 
-    /// How the replicas' gradients are summed.
-    pub fn gradient_sum(&self) -> &GradientSum {
-        &self.gradient_sum
-    }
-
     /// The replicas (replica 0 serves encoding and parameter reads).
     pub fn replicas(&self) -> &[Trainer] {
         &self.replicas
