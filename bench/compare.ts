@@ -12,8 +12,9 @@
  * prints sentence pairs/sec for both implementations and their ratio. Files go to
  * bench/out/compare/.
  */
+
+import { existsSync, readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
-import { readFileSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
 
 import { Command, InvalidArgumentError } from 'commander';
@@ -59,8 +60,12 @@ if (existsSync(WIKITEXT)) {
 const config = { vocabSize, hidden: 128, ffnHidden: 256, heads: 2, layers: 2, dropout: 0.2, maxPositions: 1000 };
 const model = await startBoth(dir, config, LR, [batch], { warmup: WARMUP, repeats: REPEATS });
 
-console.log(`bench:compare: tsbert against PyTorch (bench/reference/tsbert_ref.py), float32 on the CPU, ${threads} thread(s) each`);
-console.log(`config: vocab ${vocabSize}, hidden 128, FFN 256, 2 heads, 2 layers, dropout 0.2; B = ${B}, L = ${L}, P = ${batch.numPreds}; Adam lr ${LR}`);
+console.log(
+  `bench:compare: tsbert against PyTorch (bench/reference/tsbert_ref.py), float32 on the CPU, ${threads} thread(s) each`,
+);
+console.log(
+  `config: vocab ${vocabSize}, hidden 128, FFN 256, 2 heads, 2 layers, dropout 0.2; B = ${B}, L = ${L}, P = ${batch.numPreds}; Adam lr ${LR}`,
+);
 console.log(`data: ${source}; identical initial weights; ${WARMUP} warm-up, median of ${REPEATS}`);
 
 /** Milliseconds of each of REPEATS calls after WARMUP untimed ones. */
@@ -80,14 +85,24 @@ const ours = {
   encode_ms: await timed(() => model.encode(batch.tokens, batch.segments, batch.validLens, B, L)),
 };
 runPython(python, 'bench_step.py', ['--dir', dir, '--threads', String(threads)]);
-const torch = JSON.parse(readFileSync(join(dir, 'torch.json'), 'utf8')) as typeof ours & { threads: number; torch: string };
+const torch = JSON.parse(readFileSync(join(dir, 'torch.json'), 'utf8')) as typeof ours & {
+  threads: number;
+  torch: string;
+};
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 const pairs = (ms: number) => (B * 1000) / ms;
 console.log('');
-console.log(`| ${threads} thread(s), median of ${REPEATS} | tsbert ms | PyTorch ${torch.torch} ms | tsbert pairs/s | PyTorch pairs/s | tsbert / PyTorch |`);
+console.log(
+  `| ${threads} thread(s), median of ${REPEATS} | tsbert ms | PyTorch ${torch.torch} ms | tsbert pairs/s | PyTorch pairs/s | tsbert / PyTorch |`,
+);
 console.log('| --- | ---: | ---: | ---: | ---: | ---: |');
-for (const [label, key] of [['train step', 'train_ms'], ['encode', 'encode_ms']] as const) {
+for (const [label, key] of [
+  ['train step', 'train_ms'],
+  ['encode', 'encode_ms'],
+] as const) {
   const [a, b] = [median(ours[key]), median(torch[key])];
-  console.log(`| ${label} | ${a.toFixed(1)} | ${b.toFixed(1)} | ${pairs(a).toFixed(1)} | ${pairs(b).toFixed(1)} | ${(b / a).toFixed(2)}× |`);
+  console.log(
+    `| ${label} | ${a.toFixed(1)} | ${b.toFixed(1)} | ${pairs(a).toFixed(1)} | ${pairs(b).toFixed(1)} | ${(b / a).toFixed(2)}× |`,
+  );
 }

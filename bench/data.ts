@@ -65,11 +65,17 @@ const remask = seconds(remasking);
 const [ts, py] = [median(tsRuns), median(pyRuns.map((r) => r.seconds.total))];
 console.log(`WikiText-2 ${file}, maxLen ${MAX_LEN}, minFreq 5, seed 0`);
 console.log(`tsbert: ${ds.numParagraphs} paragraphs, vocabulary ${ds.vocab.size}, ${ds.numExamples} examples`);
-console.log(`Python: ${pyRuns[0].paragraphs} paragraphs, vocabulary ${pyRuns[0].vocab}, ${pyRuns[0].examples} examples`);
+console.log(
+  `Python: ${pyRuns[0].paragraphs} paragraphs, vocabulary ${pyRuns[0].vocab}, ${pyRuns[0].examples} examples`,
+);
 console.log('');
 console.log(`| median of ${RUNS} runs | tsbert | textbook Python | Python / tsbert |`);
 console.log('| --- | ---: | ---: | ---: |');
-console.log(`| preparation: read + vocab + NSP + masking + padding | ${ts.toFixed(2)} s | ${py.toFixed(2)} s | ${(py / ts).toFixed(1)}× |`);
+console.log(
+  `| preparation: read + vocab + NSP + masking + padding | ${ts.toFixed(2)} s | ${py.toFixed(2)} s | ${(py / ts).toFixed(1)}× |`,
+);
 console.log('');
-console.log(`batches of ${BATCH_SIZE}: ${perSec.toFixed(0)} batches/sec (${(1000 / perSec).toFixed(2)} ms a batch, ${batches / RUNS} an epoch)`);
+console.log(
+  `batches of ${BATCH_SIZE}: ${perSec.toFixed(0)} batches/sec (${(1000 / perSec).toFixed(2)} ms a batch, ${batches / RUNS} an epoch)`,
+);
 console.log(`re-masking an epoch (remask: true): ${(remask * 1000).toFixed(0)} ms`);

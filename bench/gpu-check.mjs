@@ -21,23 +21,60 @@ import { BertModel, devices, encode, nativeVariant, pretrain, RESERVED_TOKENS, V
 const GPU = process.env.TSBERT_GPU_CHECK_DEVICE ?? 'cuda';
 const report = { variant: nativeVariant, devices: devices(), checkedDevice: GPU };
 const vocab = Vocab.fromJSON({ tokens: [...RESERVED_TOKENS, ...Array.from({ length: 20256 - 5 }, (_, i) => `w${i}`)] });
-const model = (device, dropout) => BertModel.create(vocab, { seed: 1, device, config: dropout === undefined ? {} : { dropout } }).native;
+const model = (device, dropout) =>
+  BertModel.create(vocab, { seed: 1, device, config: dropout === undefined ? {} : { dropout } }).native;
 
 function batch(vocab, b, l, p, seed) {
   let s = seed >>> 0;
-  const next = (lo, hi) => { s = (Math.imul(s, 1664525) + 1013904223) >>> 0; return lo + (s % (hi - lo)); };
-  const tokens = new Int32Array(b * l).fill(1), segments = new Int32Array(b * l), validLens = new Int32Array(b);
-  const predPositions = new Int32Array(b * p), mlmWeights = new Float32Array(b * p), mlmLabels = new Int32Array(b * p), nspLabels = new Int32Array(b);
+  const next = (lo, hi) => {
+    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
+    return lo + (s % (hi - lo));
+  };
+  const tokens = new Int32Array(b * l).fill(1),
+    segments = new Int32Array(b * l),
+    validLens = new Int32Array(b);
+  const predPositions = new Int32Array(b * p),
+    mlmWeights = new Float32Array(b * p),
+    mlmLabels = new Int32Array(b * p),
+    nspLabels = new Int32Array(b);
   for (let r = 0; r < b; r++) {
-    const valid = next(p + 2, l + 1); validLens[r] = valid; const split = next(1, valid);
-    for (let j = 0; j < valid; j++) { tokens[r * l + j] = next(5, vocab); segments[r * l + j] = j >= split ? 1 : 0; }
-    for (let k = 0; k < p; k++) { predPositions[r * p + k] = next(1, valid); mlmWeights[r * p + k] = 1; mlmLabels[r * p + k] = next(5, vocab); }
+    const valid = next(p + 2, l + 1);
+    validLens[r] = valid;
+    const split = next(1, valid);
+    for (let j = 0; j < valid; j++) {
+      tokens[r * l + j] = next(5, vocab);
+      segments[r * l + j] = j >= split ? 1 : 0;
+    }
+    for (let k = 0; k < p; k++) {
+      predPositions[r * p + k] = next(1, valid);
+      mlmWeights[r * p + k] = 1;
+      mlmLabels[r * p + k] = next(5, vocab);
+    }
     nspLabels[r] = r % 2;
   }
-  return { batchSize: b, seqLen: l, numPreds: p, tokens, segments, validLens, predPositions, mlmWeights, mlmLabels, nspLabels };
+  return {
+    batchSize: b,
+    seqLen: l,
+    numPreds: p,
+    tokens,
+    segments,
+    validLens,
+    predPositions,
+    mlmWeights,
+    mlmLabels,
+    nspLabels,
+  };
 }
 
-const rel = (a, b) => { let d = 0, m = 0; for (let i = 0; i < a.length; i++) { d = Math.max(d, Math.abs(a[i] - b[i])); m = Math.max(m, Math.abs(b[i])); } return m === 0 ? d : d / m; };
+const rel = (a, b) => {
+  let d = 0,
+    m = 0;
+  for (let i = 0; i < a.length; i++) {
+    d = Math.max(d, Math.abs(a[i] - b[i]));
+    m = Math.max(m, Math.abs(b[i]));
+  }
+  return m === 0 ? d : d / m;
+};
 
 // TSBERT_GPU_PROFILE=1 (scripts/gpu-check.sh under nsys): only a few B = 512 steps to profile
 if (process.env.TSBERT_GPU_PROFILE === '1') {
@@ -59,20 +96,39 @@ if (process.env.TSBERT_GPU_PROFILE === '1') {
     const err = rel(gpu.grad(name), cpu.grad(name));
     if (err > worst.err) Object.assign(worst, { name, err });
   }
-  report.parity = { cpu: lc, gpu: lg, mlmRel: Math.abs(lg.mlmLoss - lc.mlmLoss) / lc.mlmLoss, nspRel: Math.abs(lg.nspLoss - lc.nspLoss) / lc.nspLoss, worstGradient: worst };
+  report.parity = {
+    cpu: lc,
+    gpu: lg,
+    mlmRel: Math.abs(lg.mlmLoss - lc.mlmLoss) / lc.mlmLoss,
+    nspRel: Math.abs(lg.nspLoss - lc.nspLoss) / lc.nspLoss,
+    worstGradient: worst,
+  };
   report.parity.pass = report.parity.mlmRel <= 1e-4 && report.parity.nspRel <= 1e-4 && worst.err <= 1e-4;
 }
 
 // the public API on 'cuda'
 {
-  const words = ['a crane is flying over the river', 'the crane driver came to work', 'he just left the house', 'the big dog sat on the mat', 'a small bird flew over the tree'];
+  const words = [
+    'a crane is flying over the river',
+    'the crane driver came to work',
+    'he just left the house',
+    'the big dog sat on the mat',
+    'a small bird flew over the tree',
+  ];
   let s = 7;
-  const pick = (n) => { s = (Math.imul(s, 1664525) + 1013904223) >>> 0; return s % n; };
-  const data = Array.from({ length: 300 }, () => ` ${Array.from({ length: 2 + pick(3) }, () => words[pick(words.length)]).join(' . ')} . `);
+  const pick = (n) => {
+    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
+    return s % n;
+  };
+  const data = Array.from(
+    { length: 300 },
+    () => ` ${Array.from({ length: 2 + pick(3) }, () => words[pick(words.length)]).join(' . ')} . `,
+  );
   const sizes = { hidden: 32, ffnHidden: 64, heads: 2, layers: 2, dropout: 0 };
   const run = await pretrain({ data, steps: 30, batchSize: 32, maxLen: 24, seed: 1, config: sizes, device: GPU });
   const h = run.history;
-  const first = h.slice(0, 5).reduce((a, r) => a + r.mlmLoss, 0) / 5, last = h.slice(-5).reduce((a, r) => a + r.mlmLoss, 0) / 5;
+  const first = h.slice(0, 5).reduce((a, r) => a + r.mlmLoss, 0) / 5,
+    last = h.slice(-5).reduce((a, r) => a + r.mlmLoss, 0) / 5;
   const a = encode(run.model, ['a', 'crane', 'is', 'flying']);
   const b = encode(run.model, ['a', 'crane', 'driver', 'came'], ['he', 'just', 'left']);
   const [ea, eb] = [await a, await b];
@@ -81,21 +137,39 @@ if (process.env.TSBERT_GPU_PROFILE === '1') {
   await run.model.save(dir);
   const onCpu = await BertModel.load(dir, { device: 'cpu' });
   const onGpu = await BertModel.load(dir, { device: GPU });
-  const [ec, eg] = [await encode(onCpu, ['a', 'crane', 'is', 'flying']), await encode(onGpu, ['a', 'crane', 'is', 'flying'])];
+  const [ec, eg] = [
+    await encode(onCpu, ['a', 'crane', 'is', 'flying']),
+    await encode(onGpu, ['a', 'crane', 'is', 'flying']),
+  ];
   let missing;
-  try { BertModel.create(run.vocab, { device: `cuda:${devices().cudaDevices}` }); } catch (e) { missing = `${e.constructor.name}: ${e.message}`; }
+  try {
+    BertModel.create(run.vocab, { device: `cuda:${devices().cudaDevices}` });
+  } catch (e) {
+    missing = `${e.constructor.name}: ${e.message}`;
+  }
   report.api = {
     summary: run.summary,
     allFinite: h.every((r) => Number.isFinite(r.mlmLoss) && Number.isFinite(r.nspLoss)),
-    mlmFirst5: first, mlmLast5: last,
+    mlmFirst5: first,
+    mlmLast5: last,
     shapes: [ea.shape, eb.shape],
     craneDiffers: crane(ea).some((x, i) => x !== crane(eb)[i]),
     reloadIdentical: eg.data.every((x, i) => x === ea.data[i]),
     cpuVsGpuRel: rel(eg.data, ec.data),
     missingGpu: missing,
   };
-  report.api.pass = report.api.allFinite && last < first && report.api.craneDiffers && report.api.reloadIdentical &&
-    report.api.cpuVsGpuRel <= 1e-4 && JSON.stringify(report.api.shapes) === JSON.stringify([[1, 6, 32], [1, 10, 32]]) && /^RangeError/.test(missing ?? '');
+  report.api.pass =
+    report.api.allFinite &&
+    last < first &&
+    report.api.craneDiffers &&
+    report.api.reloadIdentical &&
+    report.api.cpuVsGpuRel <= 1e-4 &&
+    JSON.stringify(report.api.shapes) ===
+      JSON.stringify([
+        [1, 6, 32],
+        [1, 10, 32],
+      ]) &&
+    /^RangeError/.test(missing ?? '');
 }
 
 // data parallel over every GPU (NCCL) against one GPU
@@ -105,7 +179,8 @@ if (process.env.TSBERT_GPU_PROFILE === '1') {
     report.dataParallel = { skipped: `${n} GPU(s): NCCL needs two or more` };
   } else {
     const all = Array.from({ length: n }, (_, i) => `cuda:${i}`);
-    const one = model('cuda:0', 0), many = model(all, 0);
+    const one = model('cuda:0', 0),
+      many = model(all, 0);
     const b = batch(20256, 64, 64, 10, 9);
     const [l1, ln] = [await one.trainStep(b), await many.trainStep(b)];
     const worst = { name: '', err: 0 };
@@ -115,7 +190,10 @@ if (process.env.TSBERT_GPU_PROFILE === '1') {
       if (err > worst.err) Object.assign(worst, { name, err });
     }
     report.dataParallel = { gpus: n, one: l1, many: ln, worstGradient: worst };
-    report.dataParallel.pass = Math.abs(ln.mlmLoss - l1.mlmLoss) / l1.mlmLoss <= 1e-4 && Math.abs(ln.nspLoss - l1.nspLoss) / l1.nspLoss <= 1e-4 && worst.err <= 1e-4;
+    report.dataParallel.pass =
+      Math.abs(ln.mlmLoss - l1.mlmLoss) / l1.mlmLoss <= 1e-4 &&
+      Math.abs(ln.nspLoss - l1.nspLoss) / l1.nspLoss <= 1e-4 &&
+      worst.err <= 1e-4;
   }
 }
 

@@ -46,10 +46,24 @@ for (const b of ds.batches({ batchSize: B, epoch: 0, dropLast: true })) {
 }
 if (batches.length < STEPS) throw new Error(`epoch 0 has only ${batches.length} batches of ${B}`);
 
-const config = { vocabSize: ds.vocab.size, hidden: 128, ffnHidden: 256, heads: 2, layers: 2, dropout: 0, maxPositions: 1000 };
-console.log(`learning curve: tsbert against PyTorch (bench/reference/tsbert_ref.py), ${STEPS} steps, float32 on the CPU`);
-console.log(`WikiText-2 ${WIKITEXT}: vocabulary ${ds.vocab.size} (minFreq 5), ${ds.numExamples} examples; the first ${STEPS} batches of epoch 0 (seed ${SEED})`);
-console.log(`config: hidden 128, FFN 256, 2 heads, 2 layers, dropout 0; B = ${B}, L = ${L}, P = ${ds.numPreds}; Adam lr ${LR}; identical initial weights (tsbert's, seed ${SEED})`);
+const config = {
+  vocabSize: ds.vocab.size,
+  hidden: 128,
+  ffnHidden: 256,
+  heads: 2,
+  layers: 2,
+  dropout: 0,
+  maxPositions: 1000,
+};
+console.log(
+  `learning curve: tsbert against PyTorch (bench/reference/tsbert_ref.py), ${STEPS} steps, float32 on the CPU`,
+);
+console.log(
+  `WikiText-2 ${WIKITEXT}: vocabulary ${ds.vocab.size} (minFreq 5), ${ds.numExamples} examples; the first ${STEPS} batches of epoch 0 (seed ${SEED})`,
+);
+console.log(
+  `config: hidden 128, FFN 256, 2 heads, 2 layers, dropout 0; B = ${B}, L = ${L}, P = ${ds.numPreds}; Adam lr ${LR}; identical initial weights (tsbert's, seed ${SEED})`,
+);
 
 const model = await startBoth(dir, config, LR, batches, { steps: STEPS });
 
@@ -74,16 +88,21 @@ console.log('');
 console.log('| step | tsbert MLM | PyTorch MLM | tsbert NSP | PyTorch NSP |');
 console.log('| ---: | ---: | ---: | ---: | ---: |');
 for (const s of [1, 2, 3, 10, 25, 50, 100, 150, 200]) {
-  console.log(`| ${s} | ${f(ours.mlm[s - 1])} | ${f(torch.mlm[s - 1])} | ${f(ours.nsp[s - 1])} | ${f(torch.nsp[s - 1])} |`);
+  console.log(
+    `| ${s} | ${f(ours.mlm[s - 1])} | ${f(torch.mlm[s - 1])} | ${f(ours.nsp[s - 1])} | ${f(torch.nsp[s - 1])} |`,
+  );
 }
 const final = {
   mlm: { ours: tail(ours.mlm), torch: tail(torch.mlm) },
   nsp: { ours: tail(ours.nsp), torch: tail(torch.nsp) },
 };
 const relDiff = (x: { ours: number; torch: number }) => Math.abs(x.ours - x.torch) / x.torch;
-console.log(`| mean of steps ${STEPS - LAST + 1}–${STEPS} | ${f(final.mlm.ours)} | ${f(final.mlm.torch)} | ${f(final.nsp.ours)} | ${f(final.nsp.torch)} |`);
+console.log(
+  `| mean of steps ${STEPS - LAST + 1}–${STEPS} | ${f(final.mlm.ours)} | ${f(final.mlm.torch)} | ${f(final.nsp.ours)} | ${f(final.nsp.torch)} |`,
+);
 console.log('');
-const firstApart = (a: number[], b: number[], tol: number) => a.findIndex((x, i) => Math.abs(x - b[i]) > tol * Math.abs(b[i])) + 1;
+const firstApart = (a: number[], b: number[], tol: number) =>
+  a.findIndex((x, i) => Math.abs(x - b[i]) > tol * Math.abs(b[i])) + 1;
 console.log(
   `steps until the curves first differ by more than 0.1%: MLM ${firstApart(ours.mlm, torch.mlm, 1e-3) || 'never'}, NSP ${firstApart(ours.nsp, torch.nsp, 1e-3) || 'never'}` +
     ` (same function and data; float32 differences grow as training goes on)`,

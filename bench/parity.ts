@@ -58,7 +58,8 @@ export function writeSafetensors(path: string, tensors: Record<string, NamedTens
   let offset = 0;
   for (const [name, t] of Object.entries(tensors)) {
     const count = t.shape.reduce((a, b) => a * b, 1);
-    if (count !== t.data.length) throw new Error(`${name}: shape ${t.shape} holds ${count} values, got ${t.data.length}`);
+    if (count !== t.data.length)
+      throw new Error(`${name}: shape ${t.shape} holds ${count} values, got ${t.data.length}`);
     header[name] = { dtype: t.dtype, shape: t.shape, data_offsets: [offset, offset + t.data.byteLength] };
     offset += t.data.byteLength;
   }
@@ -67,7 +68,8 @@ export function writeSafetensors(path: string, tensors: Record<string, NamedTens
   const size = Buffer.alloc(8);
   size.writeBigUInt64LE(BigInt(Buffer.byteLength(json)));
   const parts: Uint8Array[] = [size, Buffer.from(json)];
-  for (const t of Object.values(tensors)) parts.push(new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength));
+  for (const t of Object.values(tensors))
+    parts.push(new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength));
   writeFileSync(path, Buffer.concat(parts));
 }
 
@@ -75,7 +77,10 @@ export function writeSafetensors(path: string, tensors: Record<string, NamedTens
 export function readSafetensors(path: string): Map<string, { shape: number[]; data: Float32Array }> {
   const file = readFileSync(path);
   const n = Number(file.readBigUInt64LE(0));
-  const header = JSON.parse(file.subarray(8, 8 + n).toString('utf8')) as Record<string, { dtype: string; shape: number[]; data_offsets: [number, number] }>;
+  const header = JSON.parse(file.subarray(8, 8 + n).toString('utf8')) as Record<
+    string,
+    { dtype: string; shape: number[]; data_offsets: [number, number] }
+  >;
   const out = new Map<string, { shape: number[]; data: Float32Array }>();
   for (const [name, t] of Object.entries(header)) {
     if (name === '__metadata__') continue;
@@ -95,9 +100,13 @@ export function readSafetensors(path: string): Map<string, { shape: number[]; da
  */
 export function writeBatches(path: string, batches: Batch[]): void {
   const [{ batchSize: B, seqLen: L, numPreds: P }] = batches;
-  if (batches.some((b) => b.batchSize !== B || b.seqLen !== L || b.numPreds !== P)) throw new Error('writeBatches: batches differ in shape');
+  if (batches.some((b) => b.batchSize !== B || b.seqLen !== L || b.numPreds !== P))
+    throw new Error('writeBatches: batches differ in shape');
   const N = batches.length;
-  const ints = (key: 'tokens' | 'segments' | 'validLens' | 'predPositions' | 'mlmLabels' | 'nspLabels', shape: number[]): NamedTensor => {
+  const ints = (
+    key: 'tokens' | 'segments' | 'validLens' | 'predPositions' | 'mlmLabels' | 'nspLabels',
+    shape: number[],
+  ): NamedTensor => {
     const data = new Int32Array(shape.reduce((a, b) => a * b, 1));
     batches.forEach((b, i) => data.set(b[key], (i * data.length) / N));
     return { dtype: 'I32', shape, data };
@@ -171,8 +180,11 @@ export function venvPython(): string {
 
 /** Runs `bench/reference/<script>` with the venv's python (its output shown); throws on failure. */
 export function runPython(python: string, script: string, args: string[]): void {
-  const r = spawnSync(python, [join(import.meta.dirname, 'reference', script), ...args], { stdio: ['ignore', 'inherit', 'inherit'] });
-  if (r.status !== 0) throw new Error(`${script} failed (${r.error?.message ?? `exit status ${r.status}, signal ${r.signal}`})`);
+  const r = spawnSync(python, [join(import.meta.dirname, 'reference', script), ...args], {
+    stdio: ['ignore', 'inherit', 'inherit'],
+  });
+  if (r.status !== 0)
+    throw new Error(`${script} failed (${r.error?.message ?? `exit status ${r.status}, signal ${r.signal}`})`);
 }
 
 /**
@@ -180,8 +192,18 @@ export function runPython(python: string, script: string, args: string[]): void 
  * CPU) whose initial weights go to `dir`/initial.safetensors for PyTorch to load by name,
  * `batches` to `dir`/batches.safetensors and `{ config, ...meta }` to `dir`/config.json.
  */
-export async function startBoth(dir: string, config: Record<string, number>, lr: number, batches: Batch[], meta: Record<string, number>) {
-  const model = new binding.NativeBert(config as unknown as ConstructorParameters<typeof binding.NativeBert>[0], { seed: 0, lr, device: 'cpu' });
+export async function startBoth(
+  dir: string,
+  config: Record<string, number>,
+  lr: number,
+  batches: Batch[],
+  meta: Record<string, number>,
+) {
+  const model = new binding.NativeBert(config as unknown as ConstructorParameters<typeof binding.NativeBert>[0], {
+    seed: 0,
+    lr,
+    device: 'cpu',
+  });
   await model.saveWeights(join(dir, 'initial.safetensors'));
   writeBatches(join(dir, 'batches.safetensors'), batches);
   writeFileSync(join(dir, 'config.json'), JSON.stringify({ config, lr, ...meta }, null, 1) + '\n');
@@ -219,7 +241,8 @@ const rel = (c: Cmp) => (c.scale > 0 ? c.diff / c.scale : c.diff > 0 ? Infinity 
 
 function cmp(key: string, ours: ArrayLike<number>, torch: { data: Float32Array } | undefined): Cmp {
   if (!torch) throw new Error(`torch.safetensors has no ${key}`);
-  if (ours.length !== torch.data.length) throw new Error(`${key}: ${ours.length} values here, ${torch.data.length} from PyTorch`);
+  if (ours.length !== torch.data.length)
+    throw new Error(`${key}: ${ours.length} values here, ${torch.data.length} from PyTorch`);
   let scale = 0;
   let diff = 0;
   for (let i = 0; i < ours.length; i++) {
@@ -258,7 +281,9 @@ async function main(): Promise<void> {
 
   const config = { vocabSize, ...CONFIG };
   console.log('parity: tsbert against PyTorch (bench/reference/tsbert_ref.py), float32 on the CPU, dropout 0');
-  console.log(`config: vocab ${vocabSize}, hidden ${CONFIG.hidden}, FFN ${CONFIG.ffnHidden}, ${CONFIG.heads} heads, ${CONFIG.layers} layers; B = ${B}, L = ${L}, P = ${P}; Adam lr ${LR}, ${STEPS} steps (step i on batch i)`);
+  console.log(
+    `config: vocab ${vocabSize}, hidden ${CONFIG.hidden}, FFN ${CONFIG.ffnHidden}, ${CONFIG.heads} heads, ${CONFIG.layers} layers; B = ${B}, L = ${L}, P = ${P}; Adam lr ${LR}, ${STEPS} steps (step i on batch i)`,
+  );
   console.log(`data: ${source}`);
 
   // Our side: tsbert's own initial weights (seed 0), saved for PyTorch; the forward of batch
@@ -293,9 +318,13 @@ async function main(): Promise<void> {
 
   // Forward values and losses.
   console.log('');
-  console.log('relative error of a tensor = max|ours − torch| / max|torch|; "f32 vs f64" = the same for PyTorch float32 against PyTorch float64 (the float32 noise floor)');
+  console.log(
+    'relative error of a tensor = max|ours − torch| / max|torch|; "f32 vs f64" = the same for PyTorch float32 against PyTorch float64 (the float32 noise floor)',
+  );
   console.log('');
-  console.log(`Forward, batch 0, identical initial weights (bound ${e(FORWARD_BOUND)}); losses before each step (bound ${e(UPDATE_BOUND)}):`);
+  console.log(
+    `Forward, batch 0, identical initial weights (bound ${e(FORWARD_BOUND)}); losses before each step (bound ${e(UPDATE_BOUND)}):`,
+  );
   console.log('');
   console.log('| tensor | shape | max abs torch | max abs diff | rel. error | f32 vs f64 |');
   console.log('| --- | --- | ---: | ---: | ---: | ---: |');
@@ -311,7 +340,9 @@ async function main(): Promise<void> {
   for (const [key, values, bound] of forward) {
     const t = torch.get(key);
     const c = cmp(key, values, t);
-    console.log(`| ${key} | ${t!.shape.join('×')} | ${e(c.scale)} | ${e(c.diff)} | ${judge(key, c, bound)} | ${e(floor[key])} |`);
+    console.log(
+      `| ${key} | ${t!.shape.join('×')} | ${e(c.scale)} | ${e(c.diff)} | ${judge(key, c, bound)} | ${e(floor[key])} |`,
+    );
   }
 
   // Every parameter: the gradient of step 1 (identical weights and batch), the Adam update
@@ -319,10 +350,16 @@ async function main(): Promise<void> {
   console.log('');
   console.log(`Every parameter (bound ${e(UPDATE_BOUND)}):`);
   console.log(`- gradient: of step 1, from identical weights and batch;`);
-  console.log(`- Adam update: torch.optim.Adam's steps 1..${STEPS}, each from our parameters before the step with our gradient of the step (moments carried over), against ours (worst step): the update rule on identical inputs;`);
-  console.log(`- after ${STEPS} steps: end to end, each side on its own gradients${STRICT ? '' : ' (reported; counted with --strict, see below)'}.`);
+  console.log(
+    `- Adam update: torch.optim.Adam's steps 1..${STEPS}, each from our parameters before the step with our gradient of the step (moments carried over), against ours (worst step): the update rule on identical inputs;`,
+  );
+  console.log(
+    `- after ${STEPS} steps: end to end, each side on its own gradients${STRICT ? '' : ' (reported; counted with --strict, see below)'}.`,
+  );
   console.log('');
-  console.log(`| parameter | shape | gradient | grad f32 vs f64 | Adam update | after ${STEPS} steps | after ${STEPS} f32 vs f64 |`);
+  console.log(
+    `| parameter | shape | gradient | grad f32 vs f64 | Adam update | after ${STEPS} steps | after ${STEPS} f32 vs f64 |`,
+  );
   console.log('| --- | --- | ---: | ---: | ---: | ---: | ---: |');
   const endToEnd: { name: string; err: number; floor: number }[] = [];
   const worst = { grad: { err: 0, name: '' }, adam: { err: 0, name: '' } };
@@ -344,40 +381,52 @@ async function main(): Promise<void> {
     const gradCell = key ? `noise (${e(rel(g))})` : judge(`gradient ${n}`, g, UPDATE_BOUND);
     const endCell = key ? `noise (${e(rel(end))})` : judge(`after ${STEPS} steps ${n}`, end, UPDATE_BOUND, STRICT);
     const fl = (k: string) => (key ? '–' : e(floor[k])); // the float64 gradient of W_k.bias is ~1e-19: no scale
-    console.log(`| ${n} | ${shape} | ${gradCell} | ${fl(`grad.${n}`)} | ${judge(`Adam update ${n}`, adam, UPDATE_BOUND)} | ${endCell} | ${fl(`step${STEPS}.${n}`)} |`);
+    console.log(
+      `| ${n} | ${shape} | ${gradCell} | ${fl(`grad.${n}`)} | ${judge(`Adam update ${n}`, adam, UPDATE_BOUND)} | ${endCell} | ${fl(`step${STEPS}.${n}`)} |`,
+    );
   }
 
   // The key bias, apart.
   const keyBiases = names.filter(isKeyBias);
   const otherGrad = Math.max(...names.filter((n) => !isKeyBias(n)).map((n) => maxAbs(torch.get(`grad.${n}`)!.data)));
-  const kbEnd = Math.max(...keyBiases.map((n) => cmp(n, ours[`step${STEPS}.${n}`].data, torch.get(`step${STEPS}.${n}`)).diff));
+  const kbEnd = Math.max(
+    ...keyBiases.map((n) => cmp(n, ours[`step${STEPS}.${n}`].data, torch.get(`step${STEPS}.${n}`)).diff),
+  );
   console.log('');
   console.log('attention.W_k.bias, left out of the gradient and end-to-end comparisons (its Adam update is counted):');
   console.log(
     `  its gradient is exactly 0 in exact arithmetic (adding b to every key adds q·b to all the scores of a query, and softmax is shift invariant); both sides hold float32 rounding noise:` +
       ` max|ours| ${e(Math.max(...keyBiases.map((n) => maxAbs(ours[`grad1.${n}`].data))))}, max|torch| ${e(Math.max(...keyBiases.map((n) => maxAbs(torch.get(`grad.${n}`)!.data))))}, against ${e(otherGrad)} for the largest other gradient;`,
   );
-  console.log(`  Adam's step is about lr · g/|g| whatever |g|, so the noise becomes ±lr moves of unrelated sign: after ${STEPS} steps max|ours − torch| = ${e(kbEnd)} (up to ${STEPS} × 2 × lr = ${(STEPS * 2 * LR).toFixed(2)}).`);
+  console.log(
+    `  Adam's step is about lr · g/|g| whatever |g|, so the noise becomes ±lr moves of unrelated sign: after ${STEPS} steps max|ours − torch| = ${e(kbEnd)} (up to ${STEPS} × 2 × lr = ${(STEPS * 2 * LR).toFixed(2)}).`,
+  );
 
   // End to end after STEPS steps.
   const e2e = endToEnd.reduce((a, b) => (b.err > a.err ? b : a));
   const e2eFloor = endToEnd.reduce((a, b) => (b.floor > a.floor ? b : a));
   const e2eOver = endToEnd.filter((r) => !(r.err <= UPDATE_BOUND));
   console.log('');
-  console.log(`After ${STEPS} steps end to end: worst ${e(e2e.err)} (${e2e.name}); ${e2eOver.length} of ${endToEnd.length} tensors over ${e(UPDATE_BOUND)}.`);
+  console.log(
+    `After ${STEPS} steps end to end: worst ${e(e2e.err)} (${e2e.name}); ${e2eOver.length} of ${endToEnd.length} tensors over ${e(UPDATE_BOUND)}.`,
+  );
   console.log(`  PyTorch float32 against float64 on the same run: worst ${e(e2eFloor.floor)} (${e2eFloor.name}).`);
   console.log(
-    '  Adam divides each gradient element by its own magnitude (first step: lr · g/(|g| + 1e-8)), so an element whose gradient is ~1e-8 (about 1e-6 of the tensor\'s largest, a few in every large tensor)' +
+    "  Adam divides each gradient element by its own magnitude (first step: lr · g/(|g| + 1e-8)), so an element whose gradient is ~1e-8 (about 1e-6 of the tensor's largest, a few in every large tensor)" +
       ' moves by a different fraction of lr for a float32 difference of ~1e-9 in g, far inside the gradient bound; later steps amplify likewise where the moments of successive batches cancel.' +
       ` With gradients, forward values and the update rule equal to float32 precision, the end-to-end parameters can agree only to the order of PyTorch's own float32 floor; the bound of ${e(UPDATE_BOUND)} is below it at this size.`,
   );
 
   console.log('');
-  console.log(`worst counted: forward ${e(Math.max(...forward.slice(0, 5).map(([k, v]) => rel(cmp(k, v, torch.get(k))))))}, gradient ${e(worst.grad.err)} (${worst.grad.name}), Adam update ${e(worst.adam.err)} (${worst.adam.name})`);
+  console.log(
+    `worst counted: forward ${e(Math.max(...forward.slice(0, 5).map(([k, v]) => rel(cmp(k, v, torch.get(k))))))}, gradient ${e(worst.grad.err)} (${worst.grad.name}), Adam update ${e(worst.adam.err)} (${worst.adam.name})`,
+  );
   if (failures.length === 0) {
     console.log(
       `PASS: forward values ≤ ${e(FORWARD_BOUND)}; step losses, gradients and Adam updates ≤ ${e(UPDATE_BOUND)}` +
-        (STRICT ? `; parameters after ${STEPS} steps ≤ ${e(UPDATE_BOUND)}` : `; parameters after ${STEPS} steps reported, not counted (--strict counts them)`),
+        (STRICT
+          ? `; parameters after ${STEPS} steps ≤ ${e(UPDATE_BOUND)}`
+          : `; parameters after ${STEPS} steps reported, not counted (--strict counts them)`),
     );
   } else {
     console.log(`FAIL: ${failures.length} comparisons out of bounds${STRICT ? ' (--strict)' : ''}:`);

@@ -4,17 +4,16 @@
  *
  * @module
  */
-import { writeFile, mkdir } from 'node:fs/promises';
+import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 
 import { SingleBar } from 'cli-progress';
 import { Command, InvalidArgumentError } from 'commander';
-
+import type { Device } from './device.js';
 import { encode } from './encode.js';
 import { BertModel } from './model.js';
 import { lossCurvesSvg } from './plot.js';
 import { pretrain } from './pretrain.js';
-import type { Device } from './device.js';
 
 function integer(name: string, min: number) {
   return (value: string): number => {
@@ -27,7 +26,8 @@ function integer(name: string, min: number) {
 function number(name: string, ok: (n: number) => boolean, what: string) {
   return (value: string): number => {
     const n = Number(value);
-    if (value.trim() === '' || !Number.isFinite(n) || !ok(n)) throw new InvalidArgumentError(`${name} must be ${what}.`);
+    if (value.trim() === '' || !Number.isFinite(n) || !ok(n))
+      throw new InvalidArgumentError(`${name} must be ${what}.`);
     return n;
   };
 }
@@ -72,7 +72,13 @@ async function runPretrain(flags: PretrainFlags): Promise<void> {
       steps: flags.steps,
       batchSize: flags.batchSize,
       maxLen: flags.maxLen,
-      config: { hidden: flags.hidden, layers: flags.layers, heads: flags.heads, ffnHidden: flags.ffnHidden, dropout: flags.dropout },
+      config: {
+        hidden: flags.hidden,
+        layers: flags.layers,
+        heads: flags.heads,
+        ffnHidden: flags.ffnHidden,
+        dropout: flags.dropout,
+      },
       lr: flags.lr,
       seed: flags.seed,
       minFreq: flags.minFreq,
@@ -104,7 +110,11 @@ async function runPretrain(flags: PretrainFlags): Promise<void> {
 
 async function runEncode(sentence: string, flags: { model: string; pair?: string }): Promise<void> {
   const model = await BertModel.load(flags.model);
-  const { tokens, shape, token } = await encode(model, words(sentence), flags.pair === undefined ? undefined : words(flags.pair));
+  const { tokens, shape, token } = await encode(
+    model,
+    words(sentence),
+    flags.pair === undefined ? undefined : words(flags.pair),
+  );
   console.log(`tokens: ${tokens.join(' ')}`);
   console.log(`shape: [${shape.join(', ')}]`);
   tokens.forEach((t, i) => console.log(`${String(i).padStart(3)} ${t.padEnd(12)} ${preview(token(i).data)}`));
@@ -127,8 +137,18 @@ function program(): Command {
     .option('--layers <n>', 'encoder blocks', integer('--layers', 1), 2)
     .option('--heads <n>', 'attention heads', integer('--heads', 1), 2)
     .option('--ffn-hidden <n>', 'feed-forward width', integer('--ffn-hidden', 1), 256)
-    .option('--dropout <p>', 'dropout probability', number('--dropout', (n) => n >= 0 && n < 1, 'in [0, 1)'), 0.2)
-    .option('--lr <x>', "Adam's learning rate", number('--lr', (n) => n > 0, 'a positive number'), 0.01)
+    .option(
+      '--dropout <p>',
+      'dropout probability',
+      number('--dropout', (n) => n >= 0 && n < 1, 'in [0, 1)'),
+      0.2,
+    )
+    .option(
+      '--lr <x>',
+      "Adam's learning rate",
+      number('--lr', (n) => n > 0, 'a positive number'),
+      0.01,
+    )
     .option('--seed <n>', 'random seed', integer('--seed', 0), 0)
     .option('--min-freq <n>', 'least count of a vocabulary word', integer('--min-freq', 1), 5)
     .option('--device <name>', "'auto', 'cpu', 'cuda' or 'cuda:N'", 'auto')

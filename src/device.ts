@@ -31,7 +31,9 @@ export function devices(): DeviceReport {
   }
   try {
     const cudaDevices = binding.cudaDeviceCount();
-    return cudaDevices > 0 ? { build: 'cuda', cudaDevices } : { build: 'cuda', cudaDevices, reason: 'the driver reports no GPU' };
+    return cudaDevices > 0
+      ? { build: 'cuda', cudaDevices }
+      : { build: 'cuda', cudaDevices, reason: 'the driver reports no GPU' };
   } catch (error) {
     return { build: 'cuda', cudaDevices: 0, reason: (error as Error).message };
   }
@@ -44,12 +46,15 @@ export type ResolvedDevice = DeviceName | DeviceName[];
 
 function checkName(name: unknown, report: () => DeviceReport): DeviceName {
   if (typeof name !== 'string' || !NAMES.test(name)) {
-    throw new RangeError(`device: unknown device '${String(name)}' (expected 'auto', 'cpu', 'cuda', 'cuda:N' or a list)`);
+    throw new RangeError(
+      `device: unknown device '${String(name)}' (expected 'auto', 'cpu', 'cuda', 'cuda:N' or a list)`,
+    );
   }
   if (name !== 'cpu') {
     const ordinal = name === 'cuda' ? 0 : Number(name.slice(5));
     const { cudaDevices, reason } = report();
-    if (ordinal >= cudaDevices) throw new RangeError(`device: '${name}' is not available (${reason ?? `${cudaDevices} CUDA GPU(s)`})`);
+    if (ordinal >= cudaDevices)
+      throw new RangeError(`device: '${name}' is not available (${reason ?? `${cudaDevices} CUDA GPU(s)`})`);
   }
   return name as DeviceName;
 }

@@ -3,8 +3,9 @@
  *
  * @module
  */
-import type { BertModel } from './model.js';
+
 import { CLS, SEP } from './data/vocab.js';
+import type { BertModel } from './model.js';
 
 /** One token's vector, shaped `[1, hidden]` like the textbook's `encoded[:, i, :]`. */
 export interface TokenVector {
@@ -30,7 +31,10 @@ export interface Encoding {
 
 /** `<cls>` a `<sep>` [b `<sep>`] and its segments, checked against the model's limit. */
 function frame(model: BertModel, tokensA: readonly string[], tokensB?: readonly string[]) {
-  for (const [name, words] of [['tokensA', tokensA], ['tokensB', tokensB ?? []]] as const) {
+  for (const [name, words] of [
+    ['tokensA', tokensA],
+    ['tokensB', tokensB ?? []],
+  ] as const) {
     if (!Array.isArray(words) || words.some((w) => typeof w !== 'string')) {
       throw new TypeError(`${name}: expected an array of strings`);
     }
@@ -39,7 +43,9 @@ function frame(model: BertModel, tokensA: readonly string[], tokensB?: readonly 
   const segments = tokens.map((_, i) => (i < tokensA.length + 2 ? 0 : 1));
   const limit = model.config.maxPositions;
   if (tokens.length > limit) {
-    throw new RangeError(`input: ${tokens.length} tokens with <cls> and <sep>, but this model takes at most ${limit} (maxPositions)`);
+    throw new RangeError(
+      `input: ${tokens.length} tokens with <cls> and <sep>, but this model takes at most ${limit} (maxPositions)`,
+    );
   }
   return { tokens, segments };
 }
@@ -73,7 +79,11 @@ function encodingOf(tokens: string[], segments: number[], hidden: number, data: 
  * token(0).shape;  // [1, 128] — the <cls> vector
  * ```
  */
-export async function encode(model: BertModel, tokensA: readonly string[], tokensB?: readonly string[]): Promise<Encoding> {
+export async function encode(
+  model: BertModel,
+  tokensA: readonly string[],
+  tokensB?: readonly string[],
+): Promise<Encoding> {
   const [encoding] = await encodeBatch(model, [[tokensA, tokensB]]);
   return encoding;
 }

@@ -12,17 +12,17 @@
  *
  * @packageDocumentation
  */
-export { pretrain } from './pretrain.js';
-export type { PretrainOptions, PretrainResult, PretrainSummary, StepRecord } from './pretrain.js';
-export { encode, encodeBatch } from './encode.js';
-export type { Encoding, TokenVector } from './encode.js';
-export { BertModel } from './model.js';
-export type { CreateModelOptions } from './model.js';
-export { TEXTBOOK_SIZES } from './config.js';
+
 export type { BertConfig, ModelSizes } from './config.js';
-export { deviceLabel, devices, resolveDevice } from './device.js';
+export { TEXTBOOK_SIZES } from './config.js';
+export * from './data/index.js';
 export type { Device, DeviceName, DeviceReport, ResolvedDevice } from './device.js';
-export { nativeVariant } from './native.js';
+export { deviceLabel, devices, resolveDevice } from './device.js';
+export type { Encoding, TokenVector } from './encode.js';
+export { encode, encodeBatch } from './encode.js';
+export { CheckpointError } from './errors.js';
+export type { CreateModelOptions } from './model.js';
+export { BertModel } from './model.js';
 export type {
   BatchInput,
   BertConfigInput,
@@ -33,7 +33,8 @@ export type {
   StepLossesOutput,
   TrainerOptionsInput,
 } from './native.js';
-export { CheckpointError } from './errors.js';
-export { Tensor } from './tensor.js';
+export { nativeVariant } from './native.js';
+export type { PretrainOptions, PretrainResult, PretrainSummary, StepRecord } from './pretrain.js';
+export { pretrain } from './pretrain.js';
 export type { NativeTensor } from './tensor.js';
-export * from './data/index.js';
+export { Tensor } from './tensor.js';

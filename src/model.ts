@@ -65,8 +65,18 @@ async function readManifest(dir: string): Promise<Manifest> {
     throw new CheckpointError(`'${join(dir, MANIFEST)}' is not valid JSON`, { cause });
   }
   const c = manifest?.config;
-  const sizes = c && ['vocabSize', 'hidden', 'ffnHidden', 'heads', 'layers', 'maxPositions'].every((k) => Number.isInteger(c[k as keyof BertConfig]));
-  if (manifest?.format !== 'tsbert' || manifest.version !== 1 || !sizes || typeof manifest.weights?.file !== 'string' || typeof manifest.vocab?.file !== 'string') {
+  const sizes =
+    c &&
+    ['vocabSize', 'hidden', 'ffnHidden', 'heads', 'layers', 'maxPositions'].every((k) =>
+      Number.isInteger(c[k as keyof BertConfig]),
+    );
+  if (
+    manifest?.format !== 'tsbert' ||
+    manifest.version !== 1 ||
+    !sizes ||
+    typeof manifest.weights?.file !== 'string' ||
+    typeof manifest.vocab?.file !== 'string'
+  ) {
     throw new CheckpointError(`'${join(dir, MANIFEST)}' is not a tsbert model manifest (format 1)`);
   }
   return manifest;
@@ -109,7 +119,12 @@ export class BertModel {
   static create(vocab: Vocab, options: CreateModelOptions = {}): BertModel {
     const device = resolveDevice(options.device);
     const config = { ...TEXTBOOK_SIZES, ...options.config, vocabSize: vocab.size };
-    const native = new binding.NativeBert(config, { seed: options.seed, lr: options.lr, weightDecay: options.weightDecay, device: Array.isArray(device) ? [...device] : device });
+    const native = new binding.NativeBert(config, {
+      seed: options.seed,
+      lr: options.lr,
+      weightDecay: options.weightDecay,
+      device: Array.isArray(device) ? [...device] : device,
+    });
     return new BertModel(native, vocab, device);
   }
 
@@ -166,10 +181,14 @@ export class BertModel {
     try {
       vocab = Vocab.fromJSON(JSON.parse(vocabBytes.toString('utf8')));
     } catch (cause) {
-      throw new CheckpointError(`vocabulary file '${join(dir, manifest.vocab.file)}' is not a tsbert vocabulary`, { cause });
+      throw new CheckpointError(`vocabulary file '${join(dir, manifest.vocab.file)}' is not a tsbert vocabulary`, {
+        cause,
+      });
     }
     if (vocab.size !== manifest.config.vocabSize) {
-      throw new CheckpointError(`'${dir}': the vocabulary has ${vocab.size} tokens but the config says ${manifest.config.vocabSize}`);
+      throw new CheckpointError(
+        `'${dir}': the vocabulary has ${vocab.size} tokens but the config says ${manifest.config.vocabSize}`,
+      );
     }
     await readChecked(dir, manifest.weights, 'weights');
     const device = resolveDevice(options.device);

@@ -30,7 +30,10 @@ function loadBinding(): { binding: typeof Binding; info: NativeVariant } {
       return { binding, info: { variant: 'cuda' } };
     } catch (error) {
       const e = error as NodeJS.ErrnoException;
-      reason = e.code === 'MODULE_NOT_FOUND' ? 'the CUDA build is not installed (npm run build:cuda)' : `the CUDA build did not load: ${e.message}`;
+      reason =
+        e.code === 'MODULE_NOT_FOUND'
+          ? 'the CUDA build is not installed (npm run build:cuda)'
+          : `the CUDA build did not load: ${e.message}`;
     }
   }
   return { binding: load('../binding/index.cjs') as typeof Binding, info: { variant: 'cpu', cudaUnavailable: reason } };
@@ -45,11 +48,11 @@ export const binding: typeof Binding = loaded.binding;
 export const nativeVariant: Readonly<NativeVariant> = Object.freeze(loaded.info);
 
 export type {
-  NativeBert,
   BatchInput,
   BertConfigInput,
   BertConfigOutput,
   EvaluationOutput,
+  NativeBert,
   StepLossesOutput,
   TrainerOptionsInput,
 } from '../binding/index.cjs';

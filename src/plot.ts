@@ -3,8 +3,9 @@
  *
  * @module
  */
-import { compile } from 'vega-lite';
+
 import { parse, View } from 'vega';
+import { compile } from 'vega-lite';
 
 import type { StepRecord } from './pretrain.js';
 

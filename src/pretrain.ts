@@ -3,12 +3,12 @@
  *
  * @module
  */
-import { type ModelSizes } from './config.js';
-import { PretrainingDataset, type CorpusSource } from './data/index.js';
-import { type Batch } from './data/batch.js';
+import type { ModelSizes } from './config.js';
+import type { Batch } from './data/batch.js';
+import { type CorpusSource, PretrainingDataset } from './data/index.js';
+import type { Vocab } from './data/vocab.js';
 import { type Device, deviceLabel } from './device.js';
 import { BertModel } from './model.js';
-import type { Vocab } from './data/vocab.js';
 
 /** Options of {@link pretrain}; every one but `data` has the textbook's default. */
 export interface PretrainOptions {
@@ -90,7 +90,8 @@ function* endlessBatches(dataset: PretrainingDataset, batchSize: number): Genera
       served++;
       yield batch;
     }
-    if (served === 0) throw new RangeError(`batchSize: ${batchSize} leaves no batch of ${dataset.numExamples} examples`);
+    if (served === 0)
+      throw new RangeError(`batchSize: ${batchSize} leaves no batch of ${dataset.numExamples} examples`);
   }
 }
 

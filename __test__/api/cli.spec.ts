@@ -25,7 +25,25 @@ describe('the tsbert command', () => {
   it('pretrains, saves the model and its loss plot, then encodes with it', async () => {
     const data = await corpusFolder(200);
     const out = join(await mkdtemp(join(tmpdir(), 'tsbert-cli-')), 'model');
-    const trained = await tsbert('pretrain', '--data', data, '--steps', '3', '--batch-size', '16', '--max-len', '24', '--hidden', '16', '--ffn-hidden', '32', '--min-freq', '1', '--out', out);
+    const trained = await tsbert(
+      'pretrain',
+      '--data',
+      data,
+      '--steps',
+      '3',
+      '--batch-size',
+      '16',
+      '--max-len',
+      '24',
+      '--hidden',
+      '16',
+      '--ffn-hidden',
+      '32',
+      '--min-freq',
+      '1',
+      '--out',
+      out,
+    );
     expect(trained.code, trained.stderr).toBe(0);
     expect(trained.stdout).toMatch(/^MLM loss \d+\.\d{3}, NSP loss \d+\.\d{3}\n\d+\.\d sentence pairs\/sec on cpu\n/);
     const files = await readdir(out);
@@ -45,7 +63,10 @@ describe('the tsbert command', () => {
 
   it('exits non-zero with one line on stderr for bad options, a missing data path or model', async () => {
     const cases = [
-      [['pretrain', '--data', '/no/such/data', '--steps', '1'], /^tsbert: data: '\/no\/such\/data': no such file or folder\n$/],
+      [
+        ['pretrain', '--data', '/no/such/data', '--steps', '1'],
+        /^tsbert: data: '\/no\/such\/data': no such file or folder\n$/,
+      ],
       [['pretrain', '--data', '.', '--steps', 'many'], /^tsbert: option '--steps <n>' argument 'many' is invalid/],
       [['pretrain', '--steps', '1'], /^tsbert: required option '--data <path>' not specified\n$/],
       [['pretrain', '--data', '.', '--dropout', '1.5'], /--dropout must be in \[0, 1\)/],

@@ -34,4 +34,9 @@ export async function corpusFolder(count = 300): Promise<string> {
 }
 
 /** Options of a model small enough for quick tests. */
-export const TINY = { batchSize: 32, maxLen: 24, minFreq: 1, config: { hidden: 32, ffnHidden: 64, heads: 2, layers: 2 } } as const;
+export const TINY = {
+  batchSize: 32,
+  maxLen: 24,
+  minFreq: 1,
+  config: { hidden: 32, ffnHidden: 64, heads: 2, layers: 2 },
+} as const;

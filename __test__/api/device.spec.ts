@@ -15,6 +15,8 @@ describe('devices', () => {
     expect(resolveDevice('auto')).toBe(report.cudaDevices > 0 ? 'cuda' : 'cpu');
     expect(resolveDevice('cpu')).toBe('cpu');
     expect(() => resolveDevice('tpu' as never)).toThrow(/^device: unknown device 'tpu'/);
-    expect(() => resolveDevice(`cuda:${report.cudaDevices}`)).toThrow(new RegExp(`^device: 'cuda:${report.cudaDevices}' is not available`));
+    expect(() => resolveDevice(`cuda:${report.cudaDevices}`)).toThrow(
+      new RegExp(`^device: 'cuda:${report.cudaDevices}' is not available`),
+    );
   });
 });

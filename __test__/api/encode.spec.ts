@@ -28,7 +28,13 @@ describe('encode', async () => {
     const [one] = await encodeBatch(model, [[['zebra', 'crane']]]);
     const same = await encode(model, ['<unk>', 'crane']);
     expect(Array.from(one.data)).toEqual(Array.from(same.data));
-    const [a, b] = await encodeBatch(model, [[['a', 'crane', 'is', 'flying']], [['a', 'crane', 'driver', 'came'], ['he', 'just', 'left']]]);
+    const [a, b] = await encodeBatch(model, [
+      [['a', 'crane', 'is', 'flying']],
+      [
+        ['a', 'crane', 'driver', 'came'],
+        ['he', 'just', 'left'],
+      ],
+    ]);
     expect(a.shape).toEqual([1, 6, hidden]);
     expect(b.shape).toEqual([1, 10, hidden]);
     const alone = await encode(model, ['a', 'crane', 'is', 'flying']);
@@ -37,7 +43,9 @@ describe('encode', async () => {
 
   it('names the limit when the input is too long, and bad arguments', async () => {
     const long = Array(999).fill('crane');
-    await expect(encode(model, long)).rejects.toThrow(/^input: 1001 tokens with <cls> and <sep>, but this model takes at most 1000 \(maxPositions\)/);
+    await expect(encode(model, long)).rejects.toThrow(
+      /^input: 1001 tokens with <cls> and <sep>, but this model takes at most 1000 \(maxPositions\)/,
+    );
     await expect(encode(model, 'a crane' as never)).rejects.toThrow(TypeError);
     await expect(encode(model, ['a']).then((e) => e.token(5))).rejects.toThrow(/^index: 5 is outside \[0, 3\)/);
   });

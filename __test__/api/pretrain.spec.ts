@@ -8,7 +8,13 @@ describe('pretrain', () => {
 
   it('records every step with finite losses and a summary of true means', async () => {
     const seen: number[] = [];
-    const { model, vocab, history, summary } = await pretrain({ data, steps: 4, seed: 1, ...TINY, onStep: (r) => seen.push(r.step) });
+    const { model, vocab, history, summary } = await pretrain({
+      data,
+      steps: 4,
+      seed: 1,
+      ...TINY,
+      onStep: (r) => seen.push(r.step),
+    });
     expect(history.map((r) => r.step)).toEqual([1, 2, 3, 4]);
     expect(seen).toEqual([1, 2, 3, 4]);
     for (const r of history) {
@@ -35,7 +41,14 @@ describe('pretrain', () => {
 
   it('stops after the step in flight when aborted, keeping what was trained', async () => {
     const controller = new AbortController();
-    const { history, summary } = await pretrain({ data, steps: 50, seed: 1, ...TINY, signal: controller.signal, onStep: (r) => r.step === 2 && controller.abort() });
+    const { history, summary } = await pretrain({
+      data,
+      steps: 50,
+      seed: 1,
+      ...TINY,
+      signal: controller.signal,
+      onStep: (r) => r.step === 2 && controller.abort(),
+    });
     expect(history).toHaveLength(2);
     expect(summary.aborted).toBe(true);
   });
@@ -43,7 +56,9 @@ describe('pretrain', () => {
   it('names bad options', async () => {
     await expect(pretrain({ data, steps: 0 })).rejects.toThrow(/^steps:/);
     await expect(pretrain({ data, batchSize: 2.5 })).rejects.toThrow(/^batchSize:/);
-    await expect(pretrain({ data, device: 'tpu' as never, ...TINY, steps: 1 })).rejects.toThrow(/^device: unknown device 'tpu'/);
+    await expect(pretrain({ data, device: 'tpu' as never, ...TINY, steps: 1 })).rejects.toThrow(
+      /^device: unknown device 'tpu'/,
+    );
     await expect(pretrain({ data: '/no/such/folder', steps: 1 })).rejects.toThrow(/no such file or folder/);
   });
 });

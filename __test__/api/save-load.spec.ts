@@ -32,7 +32,9 @@ describe('save and load', async () => {
     const error = await BertModel.load(dir).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(CheckpointError);
     expect((error as Error).message).toMatch(/weights file '.*\.safetensors' is corrupt or incomplete/);
-    await expect(BertModel.load(join(dir, 'absent'))).rejects.toThrow(/no tsbert model in '.*absent': cannot read config.json/);
+    await expect(BertModel.load(join(dir, 'absent'))).rejects.toThrow(
+      /no tsbert model in '.*absent': cannot read config.json/,
+    );
     await writeFile(join(dir, 'config.json'), '{"format": "tsbert", ');
     await expect(BertModel.load(dir)).rejects.toThrow(CheckpointError);
   });

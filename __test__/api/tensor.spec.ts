@@ -20,7 +20,11 @@ describe('Tensor', () => {
   });
 
   it('computes a softmax over the last dimension', () => {
-    const s = Array.from(t([0, Math.log(3), 0, 0], [2, 2]).softmax().toArray());
+    const s = Array.from(
+      t([0, Math.log(3), 0, 0], [2, 2])
+        .softmax()
+        .toArray(),
+    );
     [0.25, 0.75, 0.5, 0.5].forEach((v, i) => expect(s[i]).toBeCloseTo(v, 6));
   });
 

@@ -1,7 +1,6 @@
 import { describe, expect, it } from 'vitest';
-
-import type { Batch } from '../../src/data/index.js';
 import { batchesInOrder, takeRows } from '../../src/data/batches.js';
+import type { Batch } from '../../src/data/index.js';
 
 /** Three rows of L = 3, P = 1, each value naming its row (10 + row, or the row itself). */
 const examples: Batch = {

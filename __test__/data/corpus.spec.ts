@@ -12,26 +12,52 @@ const sorted = (ps: string[][][]) => ps.map((p) => JSON.stringify(p)).sort();
 
 describe('reading a corpus', () => {
   it('keeps the lines of at least two sentences, trimmed, lowercased, split into sentences and words', () => {
-    const lines = [' = Title = ', '', 'One sentence only .', ' The Cat sat . It  Purred . ', 'A b . C', ' . Edge', 'x .y', 'ÉCOLE Straße . ΟΔΟΣ x'];
+    const lines = [
+      ' = Title = ',
+      '',
+      'One sentence only .',
+      ' The Cat sat . It  Purred . ',
+      'A b . C',
+      ' . Edge',
+      'x .y',
+      'ÉCOLE Straße . ΟΔΟΣ x',
+    ];
     // Expected as the textbook's Python gives it: the filter looks at the raw line, so ' . Edge' is kept
     // with the single sentence '. edge'; the final '.' of the last sentence stays a word.
     expect(sorted(paragraphs(Corpus.fromLines(lines)))).toEqual(
       sorted([
-        [['the', 'cat', 'sat'], ['it', 'purred', '.']],
+        [
+          ['the', 'cat', 'sat'],
+          ['it', 'purred', '.'],
+        ],
         [['a', 'b'], ['c']],
         [['.', 'edge']],
-        [['école', 'straße'], ['οδος', 'x']],
+        [
+          ['école', 'straße'],
+          ['οδος', 'x'],
+        ],
       ]),
     );
   });
 
   it("splits words on Python's whitespace: U+FEFF is a word, U+0085 a separator", () => {
-    expect(paragraphs(Corpus.fromLines(['a\ufeff b . c\u0085d .']))).toEqual([[['a\ufeff', 'b'], ['c', 'd', '.']]]);
+    expect(paragraphs(Corpus.fromLines(['a\ufeff b . c\u0085d .']))).toEqual([
+      [
+        ['a\ufeff', 'b'],
+        ['c', 'd', '.'],
+      ],
+    ]);
   });
 
   it('counts every distinct word and keeps the sentence and paragraph bounds', () => {
     const corpus = Corpus.fromLines(['a b . b c', 'c . c a']);
-    expect(corpus.wordCounts()).toEqual(new Map([['a', 2], ['b', 2], ['c', 3]]));
+    expect(corpus.wordCounts()).toEqual(
+      new Map([
+        ['a', 2],
+        ['b', 2],
+        ['c', 3],
+      ]),
+    );
     expect(corpus.numParagraphs).toBe(2);
     expect(corpus.numSentences).toBe(4);
     expect(corpus.tokens.length).toBe(7);
@@ -44,9 +70,15 @@ describe('reading a corpus', () => {
     const corpus = Corpus.fromLines(['a b . b c', 'c . c a']);
     const vocab = Vocab.build(corpus.wordCounts(), { minFreq: 3 }); // only c (3 times), id 5
     const ids = corpus.idsIn(vocab);
-    expect(Array.from(ids, (id, k) => [corpus.words[corpus.tokens[k]], id]).sort()).toEqual(
-      [['a', 0], ['a', 0], ['b', 0], ['b', 0], ['c', 5], ['c', 5], ['c', 5]],
-    );
+    expect(Array.from(ids, (id, k) => [corpus.words[corpus.tokens[k]], id]).sort()).toEqual([
+      ['a', 0],
+      ['a', 0],
+      ['b', 0],
+      ['b', 0],
+      ['c', 5],
+      ['c', 5],
+      ['c', 5],
+    ]);
   });
 
   it('shuffles the paragraphs with the seed: the same seed, the same order; another seed, another', () => {
@@ -63,19 +95,31 @@ describe('reading a corpus', () => {
     const dir = await mkdtemp(join(tmpdir(), 'tsbert-corpus-'));
     await writeFile(join(dir, 'wiki.train.tokens'), 'a b . c\r\nd . e\rf . g\n\n = h = \n');
     const fromFile = paragraphs(await readCorpus(join(dir, 'wiki.train.tokens'), 4));
-    expect(sorted(fromFile)).toEqual(sorted([[['a', 'b'], ['c']], [['d'], ['e']], [['f'], ['g']]]));
+    expect(sorted(fromFile)).toEqual(
+      sorted([
+        [['a', 'b'], ['c']],
+        [['d'], ['e']],
+        [['f'], ['g']],
+      ]),
+    );
     expect(paragraphs(await readCorpus(dir, 4))).toEqual(fromFile);
     expect(paragraphs(await readCorpus(['a b . c', 'd . e', 'f . g'], 4))).toEqual(fromFile);
   });
 
   it('names a missing file, a folder without the train file, and a corpus without paragraphs', async () => {
-    await expect(readCorpus('/no/such/corpus.tokens')).rejects.toThrow("data: '/no/such/corpus.tokens': no such file or folder");
+    await expect(readCorpus('/no/such/corpus.tokens')).rejects.toThrow(
+      "data: '/no/such/corpus.tokens': no such file or folder",
+    );
     const dir = await mkdtemp(join(tmpdir(), 'tsbert-empty-'));
     await mkdir(join(dir, 'sub'));
     await expect(readCorpus(dir)).rejects.toThrow(`'${join(dir, 'wiki.train.tokens')}': no such file or folder`);
     await writeFile(join(dir, 'empty.tokens'), '');
-    await expect(readCorpus(join(dir, 'empty.tokens'))).rejects.toThrow(`'${join(dir, 'empty.tokens')}': no paragraph of at least two sentences`);
-    await expect(readCorpus(['one sentence .', ''])).rejects.toThrow(/the given lines: no paragraph of at least two sentences/);
+    await expect(readCorpus(join(dir, 'empty.tokens'))).rejects.toThrow(
+      `'${join(dir, 'empty.tokens')}': no paragraph of at least two sentences`,
+    );
+    await expect(readCorpus(['one sentence .', ''])).rejects.toThrow(
+      /the given lines: no paragraph of at least two sentences/,
+    );
     await expect(readCorpus(['a . b', 3 as unknown as string])).rejects.toThrow(TypeError);
     await expect(readCorpus(['a . b'], -1)).rejects.toThrow(/^seed:/);
   });

@@ -1,16 +1,22 @@
 import { describe, expect, it } from 'vitest';
 
-import { PretrainingDataset, Vocab, type Batch } from '../../src/data/index.js';
+import { type Batch, PretrainingDataset, Vocab } from '../../src/data/index.js';
 
 /** 60 paragraphs of 4 sentences of 3–5 words of 17 distinct words. */
 const lines = Array.from({ length: 60 }, (_, k) =>
-  Array.from({ length: 4 }, (_, j) => Array.from({ length: 3 + ((k + j) % 3) }, (_, i) => `Word${(k + 2 * j + i) % 17}`).join(' ')).join(' . '),
+  Array.from({ length: 4 }, (_, j) =>
+    Array.from({ length: 3 + ((k + j) % 3) }, (_, i) => `Word${(k + 2 * j + i) % 17}`).join(' '),
+  ).join(' . '),
 );
 const options = { maxLen: 20, minFreq: 1 };
 
 /** Every array of the batches, as hex. */
 const bytes = (batches: Batch[]) =>
-  batches.map((b) => [b.tokens, b.segments, b.validLens, b.predPositions, b.mlmWeights, b.mlmLabels, b.nspLabels].map((a) => Buffer.from(a.buffer).toString('hex')).join('|'));
+  batches.map((b) =>
+    [b.tokens, b.segments, b.validLens, b.predPositions, b.mlmWeights, b.mlmLabels, b.nspLabels]
+      .map((a) => Buffer.from(a.buffer).toString('hex'))
+      .join('|'),
+  );
 
 /** Each row of the batches with its masks undone (the labels put back), sorted: the examples regardless of order and masks. */
 function unmaskedRows(batches: Batch[]): string[] {
@@ -18,7 +24,9 @@ function unmaskedRows(batches: Batch[]): string[] {
   for (const b of batches) {
     for (let i = 0; i < b.batchSize; i++) {
       const tokens = Array.from(b.tokens.subarray(i * b.seqLen, (i + 1) * b.seqLen));
-      for (let m = 0; m < b.numPreds; m++) if (b.mlmWeights[i * b.numPreds + m] === 1) tokens[b.predPositions[i * b.numPreds + m]] = b.mlmLabels[i * b.numPreds + m];
+      for (let m = 0; m < b.numPreds; m++)
+        if (b.mlmWeights[i * b.numPreds + m] === 1)
+          tokens[b.predPositions[i * b.numPreds + m]] = b.mlmLabels[i * b.numPreds + m];
       const segments = Array.from(b.segments.subarray(i * b.seqLen, (i + 1) * b.seqLen));
       rows.push(JSON.stringify([tokens, segments, b.validLens[i], b.nspLabels[i]]));
     }
@@ -35,9 +43,18 @@ describe('PretrainingDataset', () => {
     expect(batches.map((b) => b.batchSize)).toEqual([...Array(11).fill(16), 4]);
     for (const b of batches) {
       expect(b).toMatchObject({ seqLen: 20, numPreds: 3 });
-      expect([b.tokens, b.segments, b.validLens, b.predPositions, b.mlmLabels, b.nspLabels].every((a) => a instanceof Int32Array)).toBe(true);
+      expect(
+        [b.tokens, b.segments, b.validLens, b.predPositions, b.mlmLabels, b.nspLabels].every(
+          (a) => a instanceof Int32Array,
+        ),
+      ).toBe(true);
       expect(b.mlmWeights).toBeInstanceOf(Float32Array);
-      expect([b.tokens.length, b.segments.length, b.validLens.length, b.nspLabels.length]).toEqual([b.batchSize * 20, b.batchSize * 20, b.batchSize, b.batchSize]);
+      expect([b.tokens.length, b.segments.length, b.validLens.length, b.nspLabels.length]).toEqual([
+        b.batchSize * 20,
+        b.batchSize * 20,
+        b.batchSize,
+        b.batchSize,
+      ]);
       expect([b.predPositions.length, b.mlmWeights.length, b.mlmLabels.length]).toEqual(Array(3).fill(b.batchSize * 3));
       for (let i = 0; i < b.batchSize; i++) {
         const n = b.validLens[i];
@@ -70,8 +87,12 @@ describe('PretrainingDataset', () => {
 
   it('masks once by default, afresh for each epoch on request', async () => {
     const ds = await PretrainingDataset.fromSource(lines, { ...options, seed: 1 });
-    const sortedRows = (batch: Batch) => Array.from({ length: batch.batchSize }, (_, i) => Array.from(batch.tokens.subarray(i * 20, (i + 1) * 20)).join(',')).sort();
-    const all = (epoch: number, remask: boolean) => ds.batches({ batchSize: ds.numExamples, epoch, remask }).next().value as Batch;
+    const sortedRows = (batch: Batch) =>
+      Array.from({ length: batch.batchSize }, (_, i) =>
+        Array.from(batch.tokens.subarray(i * 20, (i + 1) * 20)).join(','),
+      ).sort();
+    const all = (epoch: number, remask: boolean) =>
+      ds.batches({ batchSize: ds.numExamples, epoch, remask }).next().value as Batch;
     expect(sortedRows(all(1, false))).toEqual(sortedRows(all(0, false)));
     expect(sortedRows(all(0, true))).toEqual(sortedRows(all(0, false)));
     expect(sortedRows(all(1, true))).not.toEqual(sortedRows(all(0, false)));
@@ -88,8 +109,12 @@ describe('PretrainingDataset', () => {
   });
 
   it('refuses an empty corpus, a corpus with no usable pair, and bad options, naming them', async () => {
-    await expect(PretrainingDataset.fromSource(['no sentence break here', ''])).rejects.toThrow(/no paragraph of at least two sentences/);
-    await expect(PretrainingDataset.fromSource(lines, { maxLen: 8, minFreq: 1 })).rejects.toThrow(/no sentence pair fits maxLen = 8/);
+    await expect(PretrainingDataset.fromSource(['no sentence break here', ''])).rejects.toThrow(
+      /no paragraph of at least two sentences/,
+    );
+    await expect(PretrainingDataset.fromSource(lines, { maxLen: 8, minFreq: 1 })).rejects.toThrow(
+      /no sentence pair fits maxLen = 8/,
+    );
     await expect(PretrainingDataset.fromSource(lines, { maxLen: 4 })).rejects.toThrow(/^maxLen:/);
     await expect(PretrainingDataset.fromSource(lines, { maxLen: 20.5 })).rejects.toThrow(RangeError);
     await expect(PretrainingDataset.fromSource(lines, { seed: -1 })).rejects.toThrow(/^seed:/);

@@ -33,7 +33,9 @@ describe('MLM masking', () => {
     expect(lengths.map(predictionsOf)).toEqual([1, 1, 1, 2, 2, 3, 4, 4, 8]);
     const pairs = pairsOfLengths(lengths.slice(1), 50);
     const masked = maskPairs(pairs, vocab, rngFor(0, Stream.Masking));
-    expect(Array.from(masked.predStarts.subarray(1), (end, i) => end - masked.predStarts[i])).toEqual([1, 1, 2, 2, 3, 4, 4, 8]);
+    expect(Array.from(masked.predStarts.subarray(1), (end, i) => end - masked.predStarts[i])).toEqual([
+      1, 1, 2, 2, 3, 4, 4, 8,
+    ]);
   });
 
   it('never predicts <cls> or <sep>, and predicts nothing when there is nothing else', () => {
@@ -70,7 +72,8 @@ describe('MLM masking', () => {
     it('changes only the predicted positions', () => {
       const predicted = new Set<number>();
       for (let i = 0; i < pairs.count; i++) {
-        for (let m = masked.predStarts[i]; m < masked.predStarts[i + 1]; m++) predicted.add(pairs.starts[i] + masked.predPositions[m]);
+        for (let m = masked.predStarts[i]; m < masked.predStarts[i + 1]; m++)
+          predicted.add(pairs.starts[i] + masked.predPositions[m]);
       }
       const changed = Array.from(pairs.tokens.keys()).filter((k) => masked.tokens[k] !== pairs.tokens[k]);
       expect(changed.length).toBeGreaterThan(0);
@@ -97,7 +100,10 @@ describe('MLM masking', () => {
       // a random word equals the original one time in 1000: kept ≈ 0.1 + 0.1 / 1000
       expect(withinBounds(counts.mask / total, 0.8, total), `mask rate ${counts.mask / total}`).toBe(true);
       expect(withinBounds(counts.kept / total, 0.1 + 0.1 / 1000, total), `kept rate ${counts.kept / total}`).toBe(true);
-      expect(withinBounds(counts.replaced / total, 0.1 - 0.1 / 1000, total), `replaced rate ${counts.replaced / total}`).toBe(true);
+      expect(
+        withinBounds(counts.replaced / total, 0.1 - 0.1 / 1000, total),
+        `replaced rate ${counts.replaced / total}`,
+      ).toBe(true);
     });
 
     it('gives the same masks for the same stream and others for another', () => {

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 
 import { Corpus, Vocab } from '../../src/data/index.js';
 import { nextSentencePairs } from '../../src/data/nsp.js';
-import { rngFor, Stream, type Rng } from '../../src/data/random.js';
+import { type Rng, rngFor, Stream } from '../../src/data/random.js';
 import { withinBounds } from './stats.js';
 
 /** An Rng that always says isNext (next() < 0.5). */
@@ -52,13 +52,16 @@ describe('next-sentence pairs', () => {
 
   describe('over many draws', () => {
     const lines = Array.from({ length: 400 }, (_, k) =>
-      Array.from({ length: 6 }, (_, j) => Array.from({ length: 2 + ((j + k) % 5) }, (_, i) => `w${k}_${j}_${i}`).join(' ')).join(' . '),
+      Array.from({ length: 6 }, (_, j) =>
+        Array.from({ length: 2 + ((j + k) % 5) }, (_, i) => `w${k}_${j}_${i}`).join(' '),
+      ).join(' . '),
     );
     const corpus = Corpus.fromLines(lines, 1);
     const vocab = Vocab.build(corpus.wordCounts(), { minFreq: 1 });
     const corpusIds = corpus.idsIn(vocab);
     const pairs = nextSentencePairs(corpus, corpusIds, 64, rngFor(1, Stream.NextSentence));
-    const sentence = (s: number) => Array.from(corpusIds.subarray(corpus.sentenceStarts[s], corpus.sentenceStarts[s + 1])).join(',');
+    const sentence = (s: number) =>
+      Array.from(corpusIds.subarray(corpus.sentenceStarts[s], corpus.sentenceStarts[s + 1])).join(',');
 
     it('keeps the true next sentence half of the time', () => {
       expect(pairs.count).toBe(400 * 5);

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 
-import { checkSeed, rngFor, roundHalfEven, shuffle, Stream } from '../../src/data/random.js';
+import { checkSeed, rngFor, roundHalfEven, Stream, shuffle } from '../../src/data/random.js';
 
 describe('seeded randomness', () => {
   it("rounds halves to even like Python's round", () => {

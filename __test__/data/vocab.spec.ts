@@ -1,6 +1,19 @@
 import { describe, expect, it } from 'vitest';
 
-import { CLS, CLS_ID, MASK, MASK_ID, PAD, PAD_ID, RESERVED_TOKENS, SEP, SEP_ID, UNK, UNK_ID, Vocab } from '../../src/data/index.js';
+import {
+  CLS,
+  CLS_ID,
+  MASK,
+  MASK_ID,
+  PAD,
+  PAD_ID,
+  RESERVED_TOKENS,
+  SEP,
+  SEP_ID,
+  UNK,
+  UNK_ID,
+  Vocab,
+} from '../../src/data/index.js';
 
 describe('Vocab', () => {
   const sentences = [
@@ -19,17 +32,50 @@ describe('Vocab', () => {
 
   it('orders words by count, most frequent first, after the reserved tokens (which keep their ids)', () => {
     // a: 3, c: 3, b: 2, d: 1, e: 1; the <unk> and <sep> of the text are not words
-    expect(Vocab.build(sentences, { minFreq: 1 }).toJSON().tokens).toEqual(['<unk>', '<pad>', '<mask>', '<cls>', '<sep>', 'a', 'c', 'b', 'd', 'e']);
+    expect(Vocab.build(sentences, { minFreq: 1 }).toJSON().tokens).toEqual([
+      '<unk>',
+      '<pad>',
+      '<mask>',
+      '<cls>',
+      '<sep>',
+      'a',
+      'c',
+      'b',
+      'd',
+      'e',
+    ]);
   });
 
   it('breaks ties by code point, as Python sorts strings (not by UTF-16 unit)', () => {
-    const counts = new Map([['\u{1F600}', 2], ['z', 2], ['\uFF21', 2], ['a', 2], ['é', 2], ['zz', 3]]);
+    const counts = new Map([
+      ['\u{1F600}', 2],
+      ['z', 2],
+      ['\uFF21', 2],
+      ['a', 2],
+      ['é', 2],
+      ['zz', 3],
+    ]);
     // U+1F600 is after U+FF21 in code points, before it in UTF-16 units (its lead surrogate is U+D83D)
-    expect(Vocab.build(counts, { minFreq: 1 }).toJSON().tokens.slice(5)).toEqual(['zz', 'a', 'z', 'é', '\uFF21', '\u{1F600}']);
+    expect(Vocab.build(counts, { minFreq: 1 }).toJSON().tokens.slice(5)).toEqual([
+      'zz',
+      'a',
+      'z',
+      'é',
+      '\uFF21',
+      '\u{1F600}',
+    ]);
   });
 
   it('builds the same vocabulary from word counts as from the sentences', () => {
-    const counts = new Map([['b', 2], ['a', 3], ['c', 3], ['d', 1], ['e', 1], ['<unk>', 1], ['<sep>', 1]]);
+    const counts = new Map([
+      ['b', 2],
+      ['a', 3],
+      ['c', 3],
+      ['d', 1],
+      ['e', 1],
+      ['<unk>', 1],
+      ['<sep>', 1],
+    ]);
     expect(Vocab.build(counts, { minFreq: 1 }).toJSON()).toEqual(Vocab.build(sentences, { minFreq: 1 }).toJSON());
   });
 

@@ -1,7 +1,6 @@
 import { describe, expect, it } from 'vitest';
-
-import { binding } from '../../src/native.js';
 import { pretrain } from '../../src/index.js';
+import { binding } from '../../src/native.js';
 import { paragraphs, TINY } from '../api/corpus.js';
 import { syntheticBatch } from './synthetic.js';
 
@@ -26,9 +25,17 @@ describe('data-parallel training through the addon', () => {
   });
 
   it('pretrain accepts a list of devices and reports it', async () => {
-    const { summary, history } = await pretrain({ data: paragraphs(100), steps: 2, seed: 1, ...TINY, device: ['cpu', 'cpu'] });
+    const { summary, history } = await pretrain({
+      data: paragraphs(100),
+      steps: 2,
+      seed: 1,
+      ...TINY,
+      device: ['cpu', 'cpu'],
+    });
     expect(summary.device).toBe('cpu,cpu');
     expect(history.every((r) => Number.isFinite(r.mlmLoss))).toBe(true);
-    await expect(pretrain({ data: paragraphs(10), steps: 1, device: [] })).rejects.toThrow(/^device: the list of devices is empty/);
+    await expect(pretrain({ data: paragraphs(10), steps: 1, device: [] })).rejects.toThrow(
+      /^device: the list of devices is empty/,
+    );
   });
 });

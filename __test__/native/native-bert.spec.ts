@@ -9,7 +9,15 @@ const tiny = { vocabSize: 40, hidden: 16, ffnHidden: 32, heads: 2, layers: 2, dr
 describe('NativeBert', () => {
   it('reports its configuration with textbook defaults filled in', () => {
     const model = new NativeBert({ vocabSize: 100 });
-    expect(model.config).toEqual({ vocabSize: 100, hidden: 128, ffnHidden: 256, heads: 2, layers: 2, dropout: 0.2, maxPositions: 1000 });
+    expect(model.config).toEqual({
+      vocabSize: 100,
+      hidden: 128,
+      ffnHidden: 256,
+      heads: 2,
+      layers: 2,
+      dropout: 0.2,
+      maxPositions: 1000,
+    });
     expect(model.paramNames()).toContain('encoder.pos_embedding');
     expect(model.paramShape('encoder.pos_embedding')).toEqual([1000, 128]);
     const total = model.paramNames().reduce((sum, n) => sum + model.paramShape(n).reduce((a, b) => a * b, 1), 0);
@@ -43,7 +51,11 @@ describe('NativeBert', () => {
   });
 
   it('gives bit-identical models and training for one seed, different ones for another', async () => {
-    const [a, b, c] = [new NativeBert(tiny, { seed: 42 }), new NativeBert(tiny, { seed: 42 }), new NativeBert(tiny, { seed: 43 })];
+    const [a, b, c] = [
+      new NativeBert(tiny, { seed: 42 }),
+      new NativeBert(tiny, { seed: 42 }),
+      new NativeBert(tiny, { seed: 43 }),
+    ];
     for (const name of a.paramNames()) expect(a.param(name)).toEqual(b.param(name));
     expect(a.param('encoder.token_embedding.weight')).not.toEqual(c.param('encoder.token_embedding.weight'));
     const batch = syntheticBatch(tiny.vocabSize, 4, 12, 2, 9);
@@ -71,30 +83,123 @@ describe('NativeBert input checks', () => {
   const model = new NativeBert(tiny, { seed: 1 });
   const good = () => syntheticBatch(tiny.vocabSize, 2, 8, 2, 3);
   const cases: [string, (b: ReturnType<typeof good>) => void][] = [
-    ['tokens[3]', (b) => { b.tokens[3] = 40; }],
-    ['tokens[0]', (b) => { b.tokens[0] = -2; }],
-    ['segments[2]', (b) => { b.segments[2] = 2; }],
-    ['validLens[1]', (b) => { b.validLens[1] = 9; }],
-    ['validLens[0]', (b) => { b.validLens[0] = 0; }],
-    ['predPositions[1]', (b) => { b.predPositions[1] = 8; }],
-    ['mlmLabels[2]', (b) => { b.mlmLabels[2] = 1000; }],
-    ['nspLabels[0]', (b) => { b.nspLabels[0] = 2; }],
-    ['mlmWeights[0]', (b) => { b.mlmWeights[0] = Number.POSITIVE_INFINITY; }],
-    ['tokens', (b) => { b.tokens = b.tokens.slice(1); }],
-    ['segments', (b) => { b.segments = new Int32Array(3); }],
-    ['validLens', (b) => { b.validLens = new Int32Array(3).fill(2); }],
-    ['predPositions', (b) => { b.predPositions = b.predPositions.slice(1); }],
-    ['mlmWeights', (b) => { b.mlmWeights = new Float32Array(1); }],
-    ['mlmLabels', (b) => { b.mlmLabels = new Int32Array(5); }],
-    ['nspLabels', (b) => { b.nspLabels = new Int32Array(0); }],
-    ['seqLen', (b) => { b.seqLen = 33; }],
-    ['batchSize', (b) => { b.batchSize = 0; }],
+    [
+      'tokens[3]',
+      (b) => {
+        b.tokens[3] = 40;
+      },
+    ],
+    [
+      'tokens[0]',
+      (b) => {
+        b.tokens[0] = -2;
+      },
+    ],
+    [
+      'segments[2]',
+      (b) => {
+        b.segments[2] = 2;
+      },
+    ],
+    [
+      'validLens[1]',
+      (b) => {
+        b.validLens[1] = 9;
+      },
+    ],
+    [
+      'validLens[0]',
+      (b) => {
+        b.validLens[0] = 0;
+      },
+    ],
+    [
+      'predPositions[1]',
+      (b) => {
+        b.predPositions[1] = 8;
+      },
+    ],
+    [
+      'mlmLabels[2]',
+      (b) => {
+        b.mlmLabels[2] = 1000;
+      },
+    ],
+    [
+      'nspLabels[0]',
+      (b) => {
+        b.nspLabels[0] = 2;
+      },
+    ],
+    [
+      'mlmWeights[0]',
+      (b) => {
+        b.mlmWeights[0] = Number.POSITIVE_INFINITY;
+      },
+    ],
+    [
+      'tokens',
+      (b) => {
+        b.tokens = b.tokens.slice(1);
+      },
+    ],
+    [
+      'segments',
+      (b) => {
+        b.segments = new Int32Array(3);
+      },
+    ],
+    [
+      'validLens',
+      (b) => {
+        b.validLens = new Int32Array(3).fill(2);
+      },
+    ],
+    [
+      'predPositions',
+      (b) => {
+        b.predPositions = b.predPositions.slice(1);
+      },
+    ],
+    [
+      'mlmWeights',
+      (b) => {
+        b.mlmWeights = new Float32Array(1);
+      },
+    ],
+    [
+      'mlmLabels',
+      (b) => {
+        b.mlmLabels = new Int32Array(5);
+      },
+    ],
+    [
+      'nspLabels',
+      (b) => {
+        b.nspLabels = new Int32Array(0);
+      },
+    ],
+    [
+      'seqLen',
+      (b) => {
+        b.seqLen = 33;
+      },
+    ],
+    [
+      'batchSize',
+      (b) => {
+        b.batchSize = 0;
+      },
+    ],
   ];
   for (const [field, corrupt] of cases) {
     it(`rejects a bad ${field} with a RangeError naming it`, async () => {
       const batch = good();
       corrupt(batch);
-      const error = await model.trainStep(batch).then(() => null, (e: unknown) => e);
+      const error = await model.trainStep(batch).then(
+        () => null,
+        (e: unknown) => e,
+      );
       expect(error).toBeInstanceOf(RangeError);
       expect((error as Error).message.startsWith(`${field}:`), (error as Error).message).toBe(true);
     });
@@ -106,7 +211,9 @@ describe('NativeBert input checks', () => {
     bad[5] = 99;
     await expect(model.encode(bad, b.segments, b.validLens, 2, 8)).rejects.toThrow(RangeError);
     await expect(model.encode(bad, b.segments, b.validLens, 2, 8)).rejects.toThrow(/^tokens\[5\]: 99 is out of range/);
-    await expect(model.encode(b.tokens, b.segments, b.validLens, 3, 8)).rejects.toThrow(/^tokens: has length 16, expected 24/);
+    await expect(model.encode(b.tokens, b.segments, b.validLens, 3, 8)).rejects.toThrow(
+      /^tokens: has length 16, expected 24/,
+    );
     const { mlmLoss } = await model.trainStep(good());
     expect(Number.isFinite(mlmLoss)).toBe(true);
   });
@@ -120,14 +227,19 @@ describe('NativeBert input checks', () => {
   for (const [field, value, message] of typeCases) {
     it(`rejects a ${field} of the wrong type with a TypeError naming it`, async () => {
       const batch = { ...good(), [field]: value } as never;
-      const error = await model.trainStep(batch).then(() => null, (e: unknown) => e);
+      const error = await model.trainStep(batch).then(
+        () => null,
+        (e: unknown) => e,
+      );
       expect(error).toBeInstanceOf(TypeError);
       expect((error as Error).message).toMatch(message);
     });
   }
 
   it('rejects a negative or fractional size with a RangeError naming it', async () => {
-    await expect(model.trainStep({ ...good(), numPreds: -1 })).rejects.toThrow(/^numPreds: -1 is not a non-negative integer/);
+    await expect(model.trainStep({ ...good(), numPreds: -1 })).rejects.toThrow(
+      /^numPreds: -1 is not a non-negative integer/,
+    );
     await expect(model.trainStep({ ...good(), seqLen: 2.5 })).rejects.toThrow(RangeError);
     const b = good();
     await expect(model.encode(b.tokens, b.segments, b.validLens, -2, 8)).rejects.toThrow(/^batchSize:/);

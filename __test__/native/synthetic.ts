@@ -36,5 +36,16 @@ export function syntheticBatch(vocabSize: number, b: number, l: number, p: numbe
     }
     nspLabels[row] = row % 2;
   }
-  return { batchSize: b, seqLen: l, numPreds: p, tokens, segments, validLens, predPositions, mlmWeights, mlmLabels, nspLabels };
+  return {
+    batchSize: b,
+    seqLen: l,
+    numPreds: p,
+    tokens,
+    segments,
+    validLens,
+    predPositions,
+    mlmWeights,
+    mlmLabels,
+    nspLabels,
+  };
 }

@@ -47,7 +47,10 @@ describe.skipIf(!supported)('the packed packages', () => {
     expect(installed.some((f) => f.endsWith('.node'))).toBe(false); // the .node comes from the platform package
 
     await writeFile(join(app, 'crane.mjs'), example("import { pretrain, encode } from 'tsbert';"));
-    await writeFile(join(app, 'crane.cjs'), `(async () => {${example("const { pretrain, encode } = require('tsbert');")}})();`);
+    await writeFile(
+      join(app, 'crane.cjs'),
+      `(async () => {${example("const { pretrain, encode } = require('tsbert');")}})();`,
+    );
     const expected = { single: [1, 6, 16], pair: [1, 10, 16], cls: [1, 16], device: 'cpu' };
     for (const script of ['crane.mjs', 'crane.cjs']) {
       const { stdout } = await exec(process.execPath, [script], { cwd: app, env });

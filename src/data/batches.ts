@@ -28,7 +28,12 @@ export function takeRows(examples: Batch, rows: ArrayLike<number>): Batch {
  * The rows of `examples` in `order`, `batchSize` at a time; the last, shorter batch is served
  * unless `dropLast`.
  */
-export function* batchesInOrder(examples: Batch, order: Int32Array, batchSize: number, dropLast: boolean): Generator<Batch> {
+export function* batchesInOrder(
+  examples: Batch,
+  order: Int32Array,
+  batchSize: number,
+  dropLast: boolean,
+): Generator<Batch> {
   for (let start = 0; start < order.length; start += batchSize) {
     if (dropLast && start + batchSize > order.length) return;
     yield takeRows(examples, order.subarray(start, start + batchSize));

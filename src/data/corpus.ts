@@ -8,7 +8,7 @@
 import { readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 
-import { rngFor, shuffle, Stream } from './random.js';
+import { rngFor, Stream, shuffle } from './random.js';
 import type { Vocab } from './vocab.js';
 
 /** A WikiText-format file, a folder holding {@link TRAIN_FILE}, or paragraph lines. */
@@ -46,7 +46,13 @@ export class Corpus {
   /** Paragraph `p` is sentences `[paragraphStarts[p], paragraphStarts[p + 1])`; one entry more than paragraphs. */
   readonly paragraphStarts: Int32Array;
 
-  private constructor(words: string[], counts: number[], tokens: number[], sentenceStarts: number[], paragraphStarts: number[]) {
+  private constructor(
+    words: string[],
+    counts: number[],
+    tokens: number[],
+    sentenceStarts: number[],
+    paragraphStarts: number[],
+  ) {
     this.words = words;
     this.counts = Int32Array.from(counts);
     this.tokens = Int32Array.from(tokens);
@@ -68,7 +74,8 @@ export class Corpus {
     if (kept.length === 0) throw new Error(`data: ${origin}: no paragraph of at least two sentences (' . ')`);
     shuffle(kept, rngFor(seed, Stream.Paragraphs));
     const index = new Map<string, number>();
-    const [words, counts, tokens, sentenceStarts, paragraphStarts]: [string[], number[], number[], number[], number[]] = [[], [], [], [], []];
+    const [words, counts, tokens, sentenceStarts, paragraphStarts]: [string[], number[], number[], number[], number[]] =
+      [[], [], [], [], []];
     for (const line of kept) {
       paragraphStarts.push(sentenceStarts.length);
       for (const sentence of line.replace(EDGES, '').toLowerCase().split(SENTENCE_BREAK)) {
@@ -104,10 +111,13 @@ export class Corpus {
 
   /** Paragraph `p` as sentences of words. */
   paragraph(p: number): string[][] {
-    if (!Number.isInteger(p) || p < 0 || p >= this.numParagraphs) throw new RangeError(`paragraph: ${p} is outside [0, ${this.numParagraphs})`);
+    if (!Number.isInteger(p) || p < 0 || p >= this.numParagraphs)
+      throw new RangeError(`paragraph: ${p} is outside [0, ${this.numParagraphs})`);
     const sentences: string[][] = [];
     for (let s = this.paragraphStarts[p]; s < this.paragraphStarts[p + 1]; s++) {
-      sentences.push(Array.from(this.tokens.subarray(this.sentenceStarts[s], this.sentenceStarts[s + 1]), (w) => this.words[w]));
+      sentences.push(
+        Array.from(this.tokens.subarray(this.sentenceStarts[s], this.sentenceStarts[s + 1]), (w) => this.words[w]),
+      );
     }
     return sentences;
   }

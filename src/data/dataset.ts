@@ -10,7 +10,7 @@ import { type Corpus, type CorpusSource, readCorpus } from './corpus.js';
 import { maskPairs } from './masking.js';
 import { nextSentencePairs, type SentencePairs } from './nsp.js';
 import { padPairs } from './padding.js';
-import { checkSeed, rngFor, shuffle, Stream } from './random.js';
+import { checkSeed, rngFor, Stream, shuffle } from './random.js';
 import { Vocab } from './vocab.js';
 
 /** How examples are made. */
@@ -70,11 +70,13 @@ export class PretrainingDataset {
    */
   static fromCorpus(corpus: Corpus, options: DatasetOptions = {}): PretrainingDataset {
     const maxLen = options.maxLen ?? 64;
-    if (!Number.isInteger(maxLen) || maxLen < 5) throw new RangeError(`maxLen: expected an integer ≥ 5, got ${String(maxLen)}`);
+    if (!Number.isInteger(maxLen) || maxLen < 5)
+      throw new RangeError(`maxLen: expected an integer ≥ 5, got ${String(maxLen)}`);
     const seed = checkSeed(options.seed ?? 0);
     const vocab = options.vocab ?? Vocab.build(corpus.wordCounts(), { minFreq: options.minFreq });
     const pairs = nextSentencePairs(corpus, corpus.idsIn(vocab), maxLen, rngFor(seed, Stream.NextSentence));
-    if (pairs.count === 0) throw new Error(`data: no sentence pair fits maxLen = ${maxLen} (len(a) + len(b) + 3 ≤ maxLen)`);
+    if (pairs.count === 0)
+      throw new Error(`data: no sentence pair fits maxLen = ${maxLen} (len(a) + len(b) + 3 ≤ maxLen)`);
     return new PretrainingDataset(vocab, corpus.numParagraphs, seed, pairs);
   }
 
@@ -100,10 +102,15 @@ export class PretrainingDataset {
    */
   batches(options: BatchOptions): Generator<Batch> {
     const { batchSize, epoch = 0, dropLast = false, remask = false } = options;
-    if (!Number.isInteger(batchSize) || batchSize < 1) throw new RangeError(`batchSize: expected a positive integer, got ${String(batchSize)}`);
-    if (!Number.isInteger(epoch) || epoch < 0) throw new RangeError(`epoch: expected an integer ≥ 0, got ${String(epoch)}`);
+    if (!Number.isInteger(batchSize) || batchSize < 1)
+      throw new RangeError(`batchSize: expected a positive integer, got ${String(batchSize)}`);
+    if (!Number.isInteger(epoch) || epoch < 0)
+      throw new RangeError(`epoch: expected an integer ≥ 0, got ${String(epoch)}`);
     const examples = remask && epoch > 0 ? this.maskedAndPadded(epoch) : this.examples;
-    const order = shuffle(Int32Array.from({ length: this.numExamples }, (_, i) => i), rngFor(this.seed, Stream.BatchOrder, epoch));
+    const order = shuffle(
+      Int32Array.from({ length: this.numExamples }, (_, i) => i),
+      rngFor(this.seed, Stream.BatchOrder, epoch),
+    );
     return batchesInOrder(examples, order, batchSize, dropLast);
   }
 

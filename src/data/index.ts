@@ -6,10 +6,11 @@
  * @module
  */
 export type { Batch } from './batch.js';
-export { Corpus, readCorpus, TRAIN_FILE } from './corpus.js';
 export type { CorpusSource } from './corpus.js';
-export { PretrainingDataset } from './dataset.js';
+export { Corpus, readCorpus, TRAIN_FILE } from './corpus.js';
 export type { BatchOptions, DatasetOptions } from './dataset.js';
+export { PretrainingDataset } from './dataset.js';
+export type { VocabJSON, VocabOptions } from './vocab.js';
 export {
   CLS,
   CLS_ID,
@@ -25,4 +26,3 @@ export {
   UNK_ID,
   Vocab,
 } from './vocab.js';
-export type { VocabJSON, VocabOptions } from './vocab.js';

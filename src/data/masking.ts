@@ -6,7 +6,7 @@
  * @module
  */
 import type { SentencePairs } from './nsp.js';
-import { roundHalfEven, type Rng } from './random.js';
+import { type Rng, roundHalfEven } from './random.js';
 import { CLS_ID, FIRST_WORD_ID, MASK_ID, SEP_ID, type Vocab } from './vocab.js';
 
 /** Share of a pair's tokens that are predicted. */

@@ -6,7 +6,7 @@
  * @module
  */
 import { type Batch, emptyBatch } from './batch.js';
-import { MLM_RATE, type MaskedPairs } from './masking.js';
+import { type MaskedPairs, MLM_RATE } from './masking.js';
 import type { SentencePairs } from './nsp.js';
 import { roundHalfEven } from './random.js';
 import { PAD_ID } from './vocab.js';

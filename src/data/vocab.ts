@@ -78,7 +78,8 @@ export class Vocab {
    */
   static build(source: Iterable<readonly string[]> | ReadonlyMap<string, number>, options: VocabOptions = {}): Vocab {
     const minFreq = options.minFreq ?? 5;
-    if (!Number.isInteger(minFreq) || minFreq < 1) throw new RangeError(`minFreq: expected a positive integer, got ${String(minFreq)}`);
+    if (!Number.isInteger(minFreq) || minFreq < 1)
+      throw new RangeError(`minFreq: expected a positive integer, got ${String(minFreq)}`);
     let counts: ReadonlyMap<string, number>;
     if (source instanceof Map) {
       counts = source;
@@ -105,7 +106,8 @@ export class Vocab {
       tokens.every((t) => typeof t === 'string') &&
       RESERVED_TOKENS.every((t, i) => tokens[i] === t) &&
       new Set(tokens).size === tokens.length;
-    if (!valid) throw new TypeError('vocab: expected { tokens: string[] } starting with the reserved tokens, without duplicates');
+    if (!valid)
+      throw new TypeError('vocab: expected { tokens: string[] } starting with the reserved tokens, without duplicates');
     return new Vocab([...tokens]);
   }
 
@@ -121,7 +123,8 @@ export class Vocab {
 
   /** The token of `id`; a `RangeError` outside `[0, size)`. */
   tokenOf(id: number): string {
-    if (!Number.isInteger(id) || id < 0 || id >= this.tokens.length) throw new RangeError(`id: ${id} is outside [0, ${this.tokens.length})`);
+    if (!Number.isInteger(id) || id < 0 || id >= this.tokens.length)
+      throw new RangeError(`id: ${id} is outside [0, ${this.tokens.length})`);
     return this.tokens[id];
   }
 

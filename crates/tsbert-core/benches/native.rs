@@ -36,7 +36,10 @@ fn main() {
     let mut trainer = Trainer::new(config.clone(), TrainerOptions::default()).expect("model");
     let batch = synthetic_batch(config.vocab_size, b, l, p, 1);
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-    println!("tsbert native benchmark: CPU ({threads} threads), vocab {}, B = {b}, L = {l}, P = {p}, hidden {}, {} layers", config.vocab_size, config.hidden, config.layers);
+    println!(
+        "tsbert native benchmark: CPU ({threads} threads), vocab {}, B = {b}, L = {l}, P = {p}, hidden {}, {} layers",
+        config.vocab_size, config.hidden, config.layers
+    );
     // three warm-up steps: the first steps grow the allocator's pools (see `allocator`)
     for _ in 0..3 {
         trainer.train_step(&batch).expect("warm-up step");

@@ -84,16 +84,11 @@ impl Adam {
         let v_scale = 1.0 / (1.0 - beta2.powi(t));
         for ((_, var), moments) in params.iter().zip(self.moments.iter_mut()) {
             let Some(grad) = grads.get(var.as_tensor()) else { continue };
-            let grad = if weight_decay > 0.0 {
-                (grad + (var.as_tensor() * weight_decay)?)?
-            } else {
-                grad.clone()
-            };
+            let grad = if weight_decay > 0.0 { (grad + (var.as_tensor() * weight_decay)?)? } else { grad.clone() };
             let (m, v) = match moments.take() {
-                Some((m, v)) => (
-                    ((m * beta1)? + (&grad * (1.0 - beta1))?)?,
-                    ((v * beta2)? + (grad.sqr()? * (1.0 - beta2))?)?,
-                ),
+                Some((m, v)) => {
+                    (((m * beta1)? + (&grad * (1.0 - beta1))?)?, ((v * beta2)? + (grad.sqr()? * (1.0 - beta2))?)?)
+                }
                 None => ((&grad * (1.0 - beta1))?, (grad.sqr()? * (1.0 - beta2))?),
             };
             let denom = ((&v * v_scale)?.sqrt()? + eps)?;

@@ -48,10 +48,9 @@ fn check_len(field: &str, len: usize, expected: usize, what: &str) -> Result<(),
 fn check_each(field: &str, values: &[i32], lo: i32, hi: i32, what: &str) -> Result<(), InputError> {
     match values.iter().position(|&v| v < lo || v >= hi) {
         None => Ok(()),
-        Some(i) => Err(InputError::range(
-            format!("{field}[{i}]"),
-            format!("{} is out of range [{lo}, {hi}){what}", values[i]),
-        )),
+        Some(i) => {
+            Err(InputError::range(format!("{field}[{i}]"), format!("{} is out of range [{lo}, {hi}){what}", values[i])))
+        }
     }
 }
 

@@ -34,7 +34,10 @@ pub fn load_weights(params: &ParamStore, path: &Path) -> Result<()> {
     for (name, var) in params.iter() {
         let t = tensors.remove(name).ok_or_else(|| corrupt(path, format!("parameter '{name}' is missing")))?;
         if t.dims() != var.dims() {
-            return Err(corrupt(path, format!("'{name}' has shape {:?}, the model expects {:?}", t.dims(), var.dims())));
+            return Err(corrupt(
+                path,
+                format!("'{name}' has shape {:?}, the model expects {:?}", t.dims(), var.dims()),
+            ));
         }
         if !t.dtype().is_float() {
             return Err(corrupt(path, format!("'{name}' holds {:?}, not floats", t.dtype())));

@@ -28,15 +28,7 @@ pub struct BertConfig {
 impl BertConfig {
     /// The textbook configuration for a vocabulary of `vocab_size` ids.
     pub fn textbook(vocab_size: usize) -> Self {
-        Self {
-            vocab_size,
-            hidden: 128,
-            ffn_hidden: 256,
-            heads: 2,
-            layers: 2,
-            dropout: 0.2,
-            max_positions: 1000,
-        }
+        Self { vocab_size, hidden: 128, ffn_hidden: 256, heads: 2, layers: 2, dropout: 0.2, max_positions: 1000 }
     }
 
     /// Checks that the sizes make a model: every size positive, `heads` divides `hidden`,
@@ -61,10 +53,7 @@ impl BertConfig {
             ));
         }
         if !self.hidden.is_multiple_of(self.heads) {
-            return Err(InputError::range(
-                "heads",
-                format!("{} does not divide hidden = {}", self.heads, self.hidden),
-            ));
+            return Err(InputError::range("heads", format!("{} does not divide hidden = {}", self.heads, self.hidden)));
         }
         if !(0.0..1.0).contains(&self.dropout) {
             return Err(InputError::range("dropout", format!("must be in [0, 1), got {}", self.dropout)));

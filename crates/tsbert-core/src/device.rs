@@ -42,8 +42,8 @@ pub fn cuda_device_count() -> Result<usize> {
     #[cfg(feature = "cuda")]
     {
         use candle_core::cuda_backend::cudarc::driver::CudaContext;
-        let count = CudaContext::device_count()
-            .map_err(|e| crate::error::Error::Internal(format!("CUDA driver: {e}")))?;
+        let count =
+            CudaContext::device_count().map_err(|e| crate::error::Error::Internal(format!("CUDA driver: {e}")))?;
         Ok(usize::try_from(count).unwrap_or(0))
     }
     #[cfg(not(feature = "cuda"))]

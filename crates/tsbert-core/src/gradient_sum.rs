@@ -101,7 +101,11 @@ pub mod nccl {
         /// once a GPU. One NCCL group call, so a single thread can drive every GPU.
         pub fn all_reduce(&self, grads: &[Tensor]) -> Result<Vec<Tensor>> {
             if grads.len() != self.0.len() {
-                return Err(Error::Internal(format!("all-reduce of {} tensors over {} GPUs", grads.len(), self.0.len())));
+                return Err(Error::Internal(format!(
+                    "all-reduce of {} tensors over {} GPUs",
+                    grads.len(),
+                    self.0.len()
+                )));
             }
             // The inputs live until after the group ends: NCCL launches its kernels there,
             // and a freed CUDA buffer is released in stream order.
@@ -149,7 +153,8 @@ mod tests {
 
     #[test]
     fn sums_on_the_first_device_and_gives_every_replica_the_sum() {
-        let grads: Vec<Tensor> = (1..=3).map(|k| Tensor::new(&[k as f32, 10.0 * k as f32], &Device::Cpu).unwrap()).collect();
+        let grads: Vec<Tensor> =
+            (1..=3).map(|k| Tensor::new(&[k as f32, 10.0 * k as f32], &Device::Cpu).unwrap()).collect();
         let sum = GradientSum::for_devices(&[Device::Cpu, Device::Cpu, Device::Cpu]).unwrap();
         assert!(matches!(sum, GradientSum::OnDevice(Device::Cpu)));
         let sums = sum.sum(&grads).unwrap();

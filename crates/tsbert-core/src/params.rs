@@ -38,9 +38,7 @@ impl ParamStore {
     pub fn create(&mut self, name: &str, shape: &[usize], init: Init) -> Result<Tensor> {
         let value = match init {
             Init::StandardNormal => self.rng.normal(shape, 1.0, self.dtype, &self.device)?,
-            Init::FanIn(fan_in) => {
-                self.rng.uniform(shape, 1.0 / (fan_in as f64).sqrt(), self.dtype, &self.device)?
-            }
+            Init::FanIn(fan_in) => self.rng.uniform(shape, 1.0 / (fan_in as f64).sqrt(), self.dtype, &self.device)?,
             Init::Constant(c) => Tensor::full(c, shape, &self.device)?.to_dtype(self.dtype)?,
         };
         let var = Var::from_tensor(&value)?;

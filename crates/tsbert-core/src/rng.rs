@@ -22,18 +22,14 @@ impl SeededRng {
     /// A tensor of `shape` drawn from N(0, std²).
     pub fn normal(&mut self, shape: impl Into<Shape>, std: f64, dtype: DType, device: &Device) -> Result<Tensor> {
         let shape = shape.into();
-        let values: Vec<f64> = (0..shape.elem_count())
-            .map(|_| std * self.0.sample::<f64, _>(StandardNormal))
-            .collect();
+        let values: Vec<f64> = (0..shape.elem_count()).map(|_| std * self.0.sample::<f64, _>(StandardNormal)).collect();
         Ok(Tensor::from_vec(values, shape, &Device::Cpu)?.to_dtype(dtype)?.to_device(device)?)
     }
 
     /// A tensor of `shape` drawn from U(-bound, bound).
     pub fn uniform(&mut self, shape: impl Into<Shape>, bound: f64, dtype: DType, device: &Device) -> Result<Tensor> {
         let shape = shape.into();
-        let values: Vec<f64> = (0..shape.elem_count())
-            .map(|_| self.0.random_range(-bound..bound))
-            .collect();
+        let values: Vec<f64> = (0..shape.elem_count()).map(|_| self.0.random_range(-bound..bound)).collect();
         Ok(Tensor::from_vec(values, shape, &Device::Cpu)?.to_dtype(dtype)?.to_device(device)?)
     }
 
@@ -42,9 +38,8 @@ impl SeededRng {
     pub fn dropout_mask(&mut self, shape: impl Into<Shape>, p: f64, dtype: DType, device: &Device) -> Result<Tensor> {
         let shape = shape.into();
         let keep = (1.0 / (1.0 - p)) as f32;
-        let values: Vec<f32> = (0..shape.elem_count())
-            .map(|_| if self.0.random::<f64>() < p { 0.0 } else { keep })
-            .collect();
+        let values: Vec<f32> =
+            (0..shape.elem_count()).map(|_| if self.0.random::<f64>() < p { 0.0 } else { keep }).collect();
         Ok(Tensor::from_vec(values, shape, &Device::Cpu)?.to_dtype(dtype)?.to_device(device)?)
     }
 }

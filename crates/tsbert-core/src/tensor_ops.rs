@@ -25,7 +25,9 @@ pub fn from_values(values: Vec<f32>, shape: &[usize]) -> Result<Tensor> {
 /// Matrix product over the last two dimensions (`[..., n, k] × [..., k, m]`).
 pub fn matmul(a: &Tensor, b: &Tensor) -> Result<Tensor> {
     let (da, db) = (a.dims(), b.dims());
-    let ok = da.len() >= 2 && db.len() == da.len() && da[da.len() - 1] == db[db.len() - 2]
+    let ok = da.len() >= 2
+        && db.len() == da.len()
+        && da[da.len() - 1] == db[db.len() - 2]
         && da[..da.len() - 2] == db[..db.len() - 2];
     if !ok {
         return Err(InputError::range("matmul", format!("shapes {da:?} and {db:?} do not multiply")).into());
@@ -34,9 +36,10 @@ pub fn matmul(a: &Tensor, b: &Tensor) -> Result<Tensor> {
 }
 
 fn broadcast(op: &'static str, a: &Tensor, b: &Tensor) -> Result<()> {
-    a.shape().broadcast_shape_binary_op(b.shape(), op).map(|_| ()).map_err(|_| {
-        InputError::range(op, format!("shapes {:?} and {:?} do not broadcast", a.dims(), b.dims())).into()
-    })
+    a.shape()
+        .broadcast_shape_binary_op(b.shape(), op)
+        .map(|_| ())
+        .map_err(|_| InputError::range(op, format!("shapes {:?} and {:?} do not broadcast", a.dims(), b.dims())).into())
 }
 
 /// Element-wise sum, with broadcasting.
@@ -63,7 +66,9 @@ pub fn cosine_similarity(a: &Tensor, b: &Tensor) -> Result<Tensor> {
         match t.rank() {
             1 => Ok(t.unsqueeze(0)?),
             2 => Ok(t.clone()),
-            _ => Err(InputError::range("cosineSimilarity", format!("expects [n, d] or [d], got {:?}", t.dims())).into()),
+            _ => {
+                Err(InputError::range("cosineSimilarity", format!("expects [n, d] or [d], got {:?}", t.dims())).into())
+            }
         }
     };
     let (a, b) = (as_rows(a)?, as_rows(b)?);

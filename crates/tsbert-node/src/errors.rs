@@ -20,4 +20,3 @@ pub fn js_error(env: &Env, err: tsbert_core::Error) -> napi::Error {
     };
     napi::Error::from_unknown_without_coercion(value)
 }
-

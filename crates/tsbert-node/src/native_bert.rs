@@ -3,14 +3,14 @@
 use std::path::Path;
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use napi::bindgen_prelude::{AsyncTask, Float32Array, Object, Unknown};
 use candle_core::Device;
+use napi::bindgen_prelude::{AsyncTask, Float32Array, Object, Unknown};
 use napi::{Either, Env};
 use napi_derive::napi;
 use tsbert_core::adam::AdamConfig;
 use tsbert_core::checkpoint::save_weights;
-use tsbert_core::parallel::DataParallel;
 use tsbert_core::device::parse_device;
+use tsbert_core::parallel::DataParallel;
 use tsbert_core::{BertConfig, TrainerOptions};
 
 use crate::errors::js_error;
@@ -61,7 +61,8 @@ impl NativeBert {
                 Some(Either::B(list)) => list,
             };
             let devices = names.iter().map(|n| parse_device(n)).collect::<tsbert_core::Result<Vec<_>>>()?;
-            let options = TrainerOptions { seed: seed_of(o.seed)?, adam, dtype: candle_core::DType::F32, device: Device::Cpu };
+            let options =
+                TrainerOptions { seed: seed_of(o.seed)?, adam, dtype: candle_core::DType::F32, device: Device::Cpu };
             let trainer = DataParallel::new(config.clone(), options, &devices)?;
             Ok(Self { trainer: Arc::new(Mutex::new(trainer)), config })
         };
@@ -100,7 +101,9 @@ impl NativeBert {
     /// The current values of parameter `name`, row-major.
     #[napi]
     pub fn param(&self, env: Env, name: String) -> napi::Result<Float32Array> {
-        let run = || -> tsbert_core::Result<Vec<f32>> { to_f32(lock(&self.trainer)?.primary().params().get(&name)?.as_tensor()) };
+        let run = || -> tsbert_core::Result<Vec<f32>> {
+            to_f32(lock(&self.trainer)?.primary().params().get(&name)?.as_tensor())
+        };
         run().map(Float32Array::new).map_err(|e| js_error(&env, e))
     }
 
@@ -165,9 +168,7 @@ impl NativeBert {
     #[napi(ts_return_type = "Promise<void>")]
     pub fn load_weights(&self, path: String) -> AsyncTask<CoreTask<()>> {
         let trainer = Arc::clone(&self.trainer);
-        AsyncTask::new(CoreTask::new(Box::new(move || {
-            lock(&trainer)?.load_weights(Path::new(&path))
-        })))
+        AsyncTask::new(CoreTask::new(Box::new(move || lock(&trainer)?.load_weights(Path::new(&path)))))
     }
 
     /// The contextual embedding of every token, dropout off: a `Float32Array` of

@@ -29,9 +29,7 @@ impl BertModel {
     /// Creates every parameter of `config` in `params`.
     pub fn new(params: &mut ParamStore, config: &BertConfig) -> Result<Self> {
         let embeddings = Embeddings::new(params, config)?;
-        let blocks = (0..config.layers)
-            .map(|i| EncoderBlock::new(params, i, config))
-            .collect::<Result<Vec<_>>>()?;
+        let blocks = (0..config.layers).map(|i| EncoderBlock::new(params, i, config)).collect::<Result<Vec<_>>>()?;
         let mlm = MlmHead::new(params, config)?;
         let nsp = NspHead::new(params, config)?;
         Ok(Self { embeddings, blocks, mlm, nsp })

@@ -41,7 +41,11 @@ impl Linear {
         let rows = x.elem_count() / in_dim;
         let out_dim = self.weight.dim(0)?;
         let product = x.reshape((rows, in_dim))?.matmul(&self.weight.t()?)?;
-        let y = if runs_fused(&product) { add_row_bias(&product, &self.bias)? } else { product.broadcast_add(&self.bias)? };
+        let y = if runs_fused(&product) {
+            add_row_bias(&product, &self.bias)?
+        } else {
+            product.broadcast_add(&self.bias)?
+        };
         let mut out_dims = dims.to_vec();
         *out_dims.last_mut().expect("rank ≥ 1") = out_dim;
         Ok(y.reshape(out_dims)?)

@@ -80,13 +80,21 @@ fn backward<T: WithDType + Float + Send + Sync>(x: &[T], c: usize, op: &CrossEnt
 /// The prefix of this op's error messages.
 const NAME: &str = "cross-entropy";
 
-fn loss_fwd<T: WithDType + Float + Send + Sync>(storage: &CpuStorage, layout: &Layout, labels: &[u32]) -> candle_core::Result<Vec<T>> {
+fn loss_fwd<T: WithDType + Float + Send + Sync>(
+    storage: &CpuStorage,
+    layout: &Layout,
+    labels: &[u32],
+) -> candle_core::Result<Vec<T>> {
     let (x, n, c) = rows::<T>(storage, layout)?;
     check_labels(labels, n, c)?;
     Ok(forward(x, c, labels))
 }
 
-fn grad_fwd<T: WithDType + Float + Send + Sync>(storage: &CpuStorage, layout: &Layout, op: &CrossEntropyGrad) -> candle_core::Result<Vec<T>> {
+fn grad_fwd<T: WithDType + Float + Send + Sync>(
+    storage: &CpuStorage,
+    layout: &Layout,
+    op: &CrossEntropyGrad,
+) -> candle_core::Result<Vec<T>> {
     let (x, _, c) = rows::<T>(storage, layout)?;
     Ok(backward(x, c, op))
 }

@@ -34,25 +34,34 @@ fn forward<T: WithDType + Float + Send + Sync>(x: &[T], h: usize, eps: T) -> Vec
 fn backward<T: WithDType + Float + Send + Sync>(x: &[T], grad: &[T], h: usize, eps: T) -> Vec<T> {
     let mut out = vec![T::zero(); x.len()];
     let n = T::from(h).unwrap_or_else(T::nan);
-    out.par_chunks_mut(h)
-        .zip(x.par_chunks(h).zip(grad.par_chunks(h)))
-        .with_min_len(MIN_ROWS_A_TASK)
-        .for_each(|(out, (row, g))| {
+    out.par_chunks_mut(h).zip(x.par_chunks(h).zip(grad.par_chunks(h))).with_min_len(MIN_ROWS_A_TASK).for_each(
+        |(out, (row, g))| {
             let inv = center(row, out, eps); // `out` holds x - mean until the last loop
             let (mean_g, mean_gx) = (sum(g) / n, dot(g, out) * inv / n);
             for (o, &gv) in out.iter_mut().zip(g) {
                 *o = inv * (gv - mean_g - *o * inv * mean_gx);
             }
-        });
+        },
+    );
     out
 }
 
-fn normalize_fwd<T: WithDType + Float + Send + Sync>(s: &CpuStorage, l: &Layout, eps: f64) -> candle_core::Result<Vec<T>> {
+fn normalize_fwd<T: WithDType + Float + Send + Sync>(
+    s: &CpuStorage,
+    l: &Layout,
+    eps: f64,
+) -> candle_core::Result<Vec<T>> {
     let (x, h) = last_dim_rows::<T>(s, l, NAME)?;
     Ok(forward(x, h, T::from_f64(eps)))
 }
 
-fn normalize_bwd<T: WithDType + Float + Send + Sync>(s1: &CpuStorage, l1: &Layout, s2: &CpuStorage, l2: &Layout, eps: f64) -> candle_core::Result<Vec<T>> {
+fn normalize_bwd<T: WithDType + Float + Send + Sync>(
+    s1: &CpuStorage,
+    l1: &Layout,
+    s2: &CpuStorage,
+    l2: &Layout,
+    eps: f64,
+) -> candle_core::Result<Vec<T>> {
     let ((x, h), (g, _)) = (last_dim_rows::<T>(s1, l1, NAME)?, last_dim_rows::<T>(s2, l2, NAME)?);
     Ok(backward(x, g, h, T::from_f64(eps)))
 }
@@ -94,7 +103,13 @@ impl CustomOp2 for NormalizeGrad {
         "tsbert-normalize-grad"
     }
 
-    fn cpu_fwd(&self, s1: &CpuStorage, l1: &Layout, s2: &CpuStorage, l2: &Layout) -> candle_core::Result<(CpuStorage, Shape)> {
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+    ) -> candle_core::Result<(CpuStorage, Shape)> {
         if l1.shape() != l2.shape() {
             candle_core::bail!("{NAME}: backward shapes differ: {:?} {:?}", l1.shape(), l2.shape());
         }

@@ -59,7 +59,9 @@ fn affine<T: WithDType + Float + Send + Sync>(x: &[T], w: Option<&[T]>, b: &[T],
     out.par_chunks_mut(n * ROWS_A_TASK).zip(x.par_chunks(n * ROWS_A_TASK)).for_each(|(out, x)| {
         for (orow, xrow) in out.chunks_mut(n).zip(x.chunks(n)) {
             match w {
-                Some(w) => orow.iter_mut().zip(xrow).zip(w.iter().zip(b)).for_each(|((o, &v), (&wv, &bv))| *o = v * wv + bv),
+                Some(w) => {
+                    orow.iter_mut().zip(xrow).zip(w.iter().zip(b)).for_each(|((o, &v), (&wv, &bv))| *o = v * wv + bv)
+                }
                 None => orow.iter_mut().zip(xrow).zip(b).for_each(|((o, &v), &bv)| *o = v + bv),
             }
         }
@@ -88,7 +90,12 @@ struct ColumnSum;
 /// `(g, x)` → `Σ_rows g · x`.
 struct ColumnDot;
 
-fn bias_fwd<T: WithDType + Float + Send + Sync>(s1: &CpuStorage, l1: &Layout, s2: &CpuStorage, l2: &Layout) -> candle_core::Result<Vec<T>> {
+fn bias_fwd<T: WithDType + Float + Send + Sync>(
+    s1: &CpuStorage,
+    l1: &Layout,
+    s2: &CpuStorage,
+    l2: &Layout,
+) -> candle_core::Result<Vec<T>> {
     let (x, n) = last_dim_rows::<T>(s1, l1, NAME)?;
     Ok(affine(x, None, vector(s2, l2, n, "the bias")?, n))
 }
@@ -110,7 +117,12 @@ fn sum_fwd<T: WithDType + Float + Send + Sync>(s: &CpuStorage, l: &Layout) -> ca
     Ok(column_sums(g, None, n))
 }
 
-fn dot_fwd<T: WithDType + Float + Send + Sync>(s1: &CpuStorage, l1: &Layout, s2: &CpuStorage, l2: &Layout) -> candle_core::Result<Vec<T>> {
+fn dot_fwd<T: WithDType + Float + Send + Sync>(
+    s1: &CpuStorage,
+    l1: &Layout,
+    s2: &CpuStorage,
+    l2: &Layout,
+) -> candle_core::Result<Vec<T>> {
     if l1.shape() != l2.shape() {
         candle_core::bail!("{NAME}: gradient {:?} and input {:?} differ", l1.shape(), l2.shape());
     }
@@ -128,11 +140,23 @@ impl CustomOp2 for RowBias {
         NAME
     }
 
-    fn cpu_fwd(&self, s1: &CpuStorage, l1: &Layout, s2: &CpuStorage, l2: &Layout) -> candle_core::Result<(CpuStorage, Shape)> {
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+    ) -> candle_core::Result<(CpuStorage, Shape)> {
         Ok((by_dtype!(NAME, s1, bias_fwd(s1, l1, s2, l2)), l1.shape().clone()))
     }
 
-    fn bwd(&self, _x: &Tensor, _b: &Tensor, _res: &Tensor, grad: &Tensor) -> candle_core::Result<(Option<Tensor>, Option<Tensor>)> {
+    fn bwd(
+        &self,
+        _x: &Tensor,
+        _b: &Tensor,
+        _res: &Tensor,
+        grad: &Tensor,
+    ) -> candle_core::Result<(Option<Tensor>, Option<Tensor>)> {
         let grad = grad.contiguous()?;
         let db = grad.apply_op1_no_bwd(&ColumnSum)?;
         Ok((Some(grad), Some(db)))
@@ -188,7 +212,13 @@ impl CustomOp2 for ColumnDot {
         "tsbert-column-dot"
     }
 
-    fn cpu_fwd(&self, s1: &CpuStorage, l1: &Layout, s2: &CpuStorage, l2: &Layout) -> candle_core::Result<(CpuStorage, Shape)> {
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+    ) -> candle_core::Result<(CpuStorage, Shape)> {
         Ok((by_dtype!(NAME, s1, dot_fwd(s1, l1, s2, l2)), row_shape(l1)))
     }
 }

@@ -25,12 +25,14 @@ fn forward<T: WithDType + Float + Send + Sync>(x: &[T], n: usize) -> Vec<T> {
 
 fn backward<T: WithDType + Float + Send + Sync>(y: &[T], g: &[T], n: usize) -> Vec<T> {
     let mut out = vec![T::zero(); y.len()];
-    out.par_chunks_mut(n).zip(y.par_chunks(n).zip(g.par_chunks(n))).with_min_len(MIN_ROWS_A_TASK).for_each(|(out, (y, g))| {
-        let yg = dot(y, g);
-        for ((o, &yv), &gv) in out.iter_mut().zip(y).zip(g) {
-            *o = yv * (gv - yg);
-        }
-    });
+    out.par_chunks_mut(n).zip(y.par_chunks(n).zip(g.par_chunks(n))).with_min_len(MIN_ROWS_A_TASK).for_each(
+        |(out, (y, g))| {
+            let yg = dot(y, g);
+            for ((o, &yv), &gv) in out.iter_mut().zip(y).zip(g) {
+                *o = yv * (gv - yg);
+            }
+        },
+    );
     out
 }
 
@@ -39,7 +41,12 @@ fn softmax_fwd<T: WithDType + Float + Send + Sync>(s: &CpuStorage, l: &Layout) -
     Ok(forward(x, n))
 }
 
-fn softmax_bwd<T: WithDType + Float + Send + Sync>(s1: &CpuStorage, l1: &Layout, s2: &CpuStorage, l2: &Layout) -> candle_core::Result<Vec<T>> {
+fn softmax_bwd<T: WithDType + Float + Send + Sync>(
+    s1: &CpuStorage,
+    l1: &Layout,
+    s2: &CpuStorage,
+    l2: &Layout,
+) -> candle_core::Result<Vec<T>> {
     let ((y, n), (g, _)) = (last_dim_rows::<T>(s1, l1, NAME)?, last_dim_rows::<T>(s2, l2, NAME)?);
     Ok(backward(y, g, n))
 }
@@ -77,7 +84,13 @@ impl CustomOp2 for SoftmaxGrad {
         "tsbert-softmax-grad"
     }
 
-    fn cpu_fwd(&self, s1: &CpuStorage, l1: &Layout, s2: &CpuStorage, l2: &Layout) -> candle_core::Result<(CpuStorage, Shape)> {
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+    ) -> candle_core::Result<(CpuStorage, Shape)> {
         if l1.shape() != l2.shape() {
             candle_core::bail!("{NAME}: backward shapes differ: {:?} {:?}", l1.shape(), l2.shape());
         }

@@ -26,7 +26,8 @@ fn check(wd: f64) {
     let mut adam = Adam::new(AdamConfig { lr, weight_decay: wd, ..AdamConfig::default() }, &params).unwrap();
     for g in [g1, g2] {
         // loss = Σ g·p has gradient g
-        let grads = (p.clone() * Tensor::new(&g, &Device::Cpu).unwrap()).unwrap().sum_all().unwrap().backward().unwrap();
+        let grads =
+            (p.clone() * Tensor::new(&g, &Device::Cpu).unwrap()).unwrap().sum_all().unwrap().backward().unwrap();
         adam.step(&params, &grads).unwrap();
     }
     let got = p.to_vec1::<f64>().unwrap();

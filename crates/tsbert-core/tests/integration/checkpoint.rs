@@ -1,7 +1,7 @@
 //! Weights round-trip through safetensors; bad files are refused without touching the model.
 
-use candle_core::DType;
 use crate::common::{tiny_config, trainer, values};
+use candle_core::DType;
 use tsbert_core::checkpoint::{load_weights, save_weights};
 
 fn temp_path(name: &str) -> std::path::PathBuf {

@@ -1,7 +1,7 @@
 //! Two CPU replicas with dropout 0 take the same update as one device on the whole batch.
 
-use candle_core::{DType, Device};
 use crate::common::{random_batch, tiny_config, trainer, values};
+use candle_core::{DType, Device};
 use tsbert_core::adam::AdamConfig;
 use tsbert_core::parallel::DataParallel;
 use tsbert_core::TrainerOptions;
@@ -10,7 +10,12 @@ fn check(replicas: usize, rows: usize) {
     let config = tiny_config(0.0);
     let batch = random_batch(&config, rows, 9, 2, 17);
     let mut single = trainer(config.clone(), 4, 0.01, DType::F64);
-    let options = TrainerOptions { seed: 4, adam: AdamConfig { lr: 0.01, ..AdamConfig::default() }, dtype: DType::F64, device: Device::Cpu };
+    let options = TrainerOptions {
+        seed: 4,
+        adam: AdamConfig { lr: 0.01, ..AdamConfig::default() },
+        dtype: DType::F64,
+        device: Device::Cpu,
+    };
     let mut parallel = DataParallel::new(config, options, &vec![Device::Cpu; replicas]).unwrap();
     for step in 0..3 {
         let (a, b) = (single.train_step(&batch).unwrap(), parallel.train_step(&batch).unwrap());

@@ -17,12 +17,18 @@ type Op = dyn Fn(&Tensor) -> Tensor;
 fn both(dtype: DType, n: usize, c: usize, fused: &Op, composed: &Op) -> [(Vec<f64>, Vec<f64>); 2] {
     let values: Vec<f64> = (0..n * c).map(|i| ((i * 37 % 23) as f64 - 11.0) * 0.7).collect();
     [fused, composed].map(|op| {
-        let x = Var::from_tensor(&Tensor::from_vec(values.clone(), (n, c), &Device::Cpu).unwrap().to_dtype(dtype).unwrap()).unwrap();
+        let x =
+            Var::from_tensor(&Tensor::from_vec(values.clone(), (n, c), &Device::Cpu).unwrap().to_dtype(dtype).unwrap())
+                .unwrap();
         let y = op(x.as_tensor());
-        let w = Tensor::from_vec((0..y.elem_count()).map(|i| ((i * 13 % 7) as f64 - 3.0) * 0.5).collect::<Vec<_>>(), y.shape(), &Device::Cpu)
-            .unwrap()
-            .to_dtype(dtype)
-            .unwrap();
+        let w = Tensor::from_vec(
+            (0..y.elem_count()).map(|i| ((i * 13 % 7) as f64 - 3.0) * 0.5).collect::<Vec<_>>(),
+            y.shape(),
+            &Device::Cpu,
+        )
+        .unwrap()
+        .to_dtype(dtype)
+        .unwrap();
         let grads = (&y * &w).unwrap().sum_all().unwrap().backward().unwrap();
         let flat = |t: &Tensor| t.to_dtype(DType::F64).unwrap().flatten_all().unwrap().to_vec1::<f64>().unwrap();
         (flat(&y), flat(grads.get(x.as_tensor()).unwrap()))
@@ -76,10 +82,12 @@ fn softmax_matches_composed() {
 #[test]
 fn softmax_gives_masked_keys_zero_weight_and_zero_gradient() {
     // the attention mask: scores of keys past the valid length are -1e9
-    let x = Var::from_tensor(&Tensor::new(&[[0.5f32, -1.0, -1e9, -1e9], [2.0, 1.0, 0.0, -1e9]], &Device::Cpu).unwrap()).unwrap();
+    let x = Var::from_tensor(&Tensor::new(&[[0.5f32, -1.0, -1e9, -1e9], [2.0, 1.0, 0.0, -1e9]], &Device::Cpu).unwrap())
+        .unwrap();
     let y = fused_softmax_last_dim(x.as_tensor()).unwrap();
     let w = Tensor::new(&[[1.0f32, 2.0, 3.0, 4.0], [4.0, 3.0, 2.0, 1.0]], &Device::Cpu).unwrap();
-    let g = (&y * &w).unwrap().sum_all().unwrap().backward().unwrap().get(x.as_tensor()).unwrap().to_vec2::<f32>().unwrap();
+    let g =
+        (&y * &w).unwrap().sum_all().unwrap().backward().unwrap().get(x.as_tensor()).unwrap().to_vec2::<f32>().unwrap();
     let y = y.to_vec2::<f32>().unwrap();
     assert_eq!((y[0][2], y[0][3], y[1][3]), (0.0, 0.0, 0.0));
     assert_eq!((g[0][2], g[0][3], g[1][3]), (0.0, 0.0, 0.0));
@@ -88,24 +96,49 @@ fn softmax_gives_masked_keys_zero_weight_and_zero_gradient() {
 
 #[test]
 fn cross_entropy_zero_weight_row_has_zero_gradient() {
-    let x = Var::from_tensor(&Tensor::from_vec((0..14).map(|i| i as f32 * 0.3).collect::<Vec<_>>(), (2, 7), &Device::Cpu).unwrap()).unwrap();
+    let x = Var::from_tensor(
+        &Tensor::from_vec((0..14).map(|i| i as f32 * 0.3).collect::<Vec<_>>(), (2, 7), &Device::Cpu).unwrap(),
+    )
+    .unwrap();
     let labels = Tensor::new(&[1u32, 4], &Device::Cpu).unwrap();
     let weights = Tensor::new(&[1.0f32, 0.0], &Device::Cpu).unwrap();
     let loss = cross_entropy_per_row(x.as_tensor(), &labels).unwrap();
-    let g = (&loss * &weights).unwrap().sum_all().unwrap().backward().unwrap().get(x.as_tensor()).unwrap().to_vec2::<f32>().unwrap();
+    let g = (&loss * &weights)
+        .unwrap()
+        .sum_all()
+        .unwrap()
+        .backward()
+        .unwrap()
+        .get(x.as_tensor())
+        .unwrap()
+        .to_vec2::<f32>()
+        .unwrap();
     assert!(g[1].iter().all(|&v| v == 0.0));
     assert!(g[0].iter().any(|&v| v != 0.0));
 }
 
 /// Outputs and the gradients of x, w, b of `fused` and of `composed` (x: [3, 5, 4], w, b: [4]).
-fn affine_both(dtype: DType, fused: &dyn Fn(&Tensor, &Tensor, &Tensor) -> Tensor, composed: &dyn Fn(&Tensor, &Tensor, &Tensor) -> Tensor) -> [Vec<Vec<f64>>; 2] {
-    let var = |values: Vec<f64>, shape: &[usize]| Var::from_tensor(&Tensor::from_vec(values, shape, &Device::Cpu).unwrap().to_dtype(dtype).unwrap()).unwrap();
+fn affine_both(
+    dtype: DType,
+    fused: &dyn Fn(&Tensor, &Tensor, &Tensor) -> Tensor,
+    composed: &dyn Fn(&Tensor, &Tensor, &Tensor) -> Tensor,
+) -> [Vec<Vec<f64>>; 2] {
+    let var = |values: Vec<f64>, shape: &[usize]| {
+        Var::from_tensor(&Tensor::from_vec(values, shape, &Device::Cpu).unwrap().to_dtype(dtype).unwrap()).unwrap()
+    };
     [fused, composed].map(|op| {
         let x = var((0..60).map(|i| ((i * 37 % 23) as f64 - 11.0) * 0.3).collect(), &[3, 5, 4]);
         let w = var(vec![0.5, -1.5, 2.0, 1.0], &[4]);
         let b = var(vec![0.1, 0.2, -0.3, 0.0], &[4]);
         let y = op(x.as_tensor(), w.as_tensor(), b.as_tensor());
-        let loss_w = Tensor::from_vec((0..60).map(|i| ((i * 13 % 7) as f64 - 3.0) * 0.5).collect::<Vec<_>>(), (3, 5, 4), &Device::Cpu).unwrap().to_dtype(dtype).unwrap();
+        let loss_w = Tensor::from_vec(
+            (0..60).map(|i| ((i * 13 % 7) as f64 - 3.0) * 0.5).collect::<Vec<_>>(),
+            (3, 5, 4),
+            &Device::Cpu,
+        )
+        .unwrap()
+        .to_dtype(dtype)
+        .unwrap();
         let grads = (&y * &loss_w).unwrap().sum_all().unwrap().backward().unwrap();
         let flat = |t: &Tensor| t.to_dtype(DType::F64).unwrap().flatten_all().unwrap().to_vec1::<f64>().unwrap();
         let grad = |v: &Var| grads.get(v.as_tensor()).map(flat).unwrap_or_default(); // none for an unused input
@@ -116,16 +149,17 @@ fn affine_both(dtype: DType, fused: &dyn Fn(&Tensor, &Tensor, &Tensor) -> Tensor
 #[test]
 fn row_bias_and_affine_match_broadcast_ops() {
     for (dtype, tolerance) in [(DType::F64, 1e-12), (DType::F32, 1e-5)] {
-        let [fused, composed] = affine_both(
-            dtype,
-            &|x, w, b| row_affine(x, w, b).unwrap(),
-            &|x, w, b| x.broadcast_mul(w).unwrap().broadcast_add(b).unwrap(),
-        );
-        for (what, (f, c)) in ["output", "x gradient", "w gradient", "b gradient"].iter().zip(fused.iter().zip(&composed)) {
+        let [fused, composed] = affine_both(dtype, &|x, w, b| row_affine(x, w, b).unwrap(), &|x, w, b| {
+            x.broadcast_mul(w).unwrap().broadcast_add(b).unwrap()
+        });
+        for (what, (f, c)) in
+            ["output", "x gradient", "w gradient", "b gradient"].iter().zip(fused.iter().zip(&composed))
+        {
             assert_close(f, c, tolerance, what);
         }
         // the bias alone: the weight's gradient is absent (w unused), the rest agrees
-        let [fused, composed] = affine_both(dtype, &|x, _w, b| add_row_bias(x, b).unwrap(), &|x, _w, b| x.broadcast_add(b).unwrap());
+        let [fused, composed] =
+            affine_both(dtype, &|x, _w, b| add_row_bias(x, b).unwrap(), &|x, _w, b| x.broadcast_add(b).unwrap());
         for (what, i) in [("output", 0), ("x gradient", 1), ("b gradient", 3)] {
             assert_close(&fused[i], &composed[i], tolerance, what);
         }

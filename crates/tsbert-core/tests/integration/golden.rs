@@ -51,7 +51,8 @@ fn check(what: &str, ours: &[f64], torch: &Tensor, bound: f64) {
 
 #[test]
 fn forward_gradients_and_three_adam_steps_match_pytorch() {
-    let batch_json: Value = serde_json::from_str(&std::fs::read_to_string(fixtures().join("batch.json")).unwrap()).unwrap();
+    let batch_json: Value =
+        serde_json::from_str(&std::fs::read_to_string(fixtures().join("batch.json")).unwrap()).unwrap();
     let config: BertConfig = serde_json::from_value(batch_json["config"].clone()).unwrap();
     let lr = batch_json["lr"].as_f64().unwrap();
     let batch = Batch {
@@ -69,9 +70,11 @@ fn forward_gradients_and_three_adam_steps_match_pytorch() {
         nsp_labels: ints(&batch_json, "nspLabels"),
     };
     let adam = AdamConfig { lr, ..AdamConfig::default() };
-    let mut trainer = Trainer::new(config, TrainerOptions { seed: 0, adam, dtype: DType::F32, device: Device::Cpu }).unwrap();
+    let mut trainer =
+        Trainer::new(config, TrainerOptions { seed: 0, adam, dtype: DType::F32, device: Device::Cpu }).unwrap();
     load_weights(trainer.params(), &fixtures().join("initial.safetensors")).unwrap();
-    let expected: HashMap<String, Tensor> = candle_core::safetensors::load(fixtures().join("expected.safetensors"), &Device::Cpu).unwrap();
+    let expected: HashMap<String, Tensor> =
+        candle_core::safetensors::load(fixtures().join("expected.safetensors"), &Device::Cpu).unwrap();
 
     let out = trainer.evaluate(&batch).unwrap();
     check("encoded", &flat(&out.encoded), &expected["encoded"], 1e-5);
@@ -84,7 +87,12 @@ fn forward_gradients_and_three_adam_steps_match_pytorch() {
     let step_losses = flat(&expected["step_losses"]);
     for step in 0..3 {
         let losses = trainer.compute_gradients(&batch).unwrap();
-        check(&format!("step {step} losses"), &[losses.mlm, losses.nsp], &Tensor::new(&step_losses[step * 2..step * 2 + 2], &Device::Cpu).unwrap(), 1e-5);
+        check(
+            &format!("step {step} losses"),
+            &[losses.mlm, losses.nsp],
+            &Tensor::new(&step_losses[step * 2..step * 2 + 2], &Device::Cpu).unwrap(),
+            1e-5,
+        );
         if step == 0 {
             for name in &names {
                 let grad = trainer.last_grad(name).unwrap().unwrap();

@@ -1,8 +1,8 @@
 //! Finite-difference check of the backward pass, in f64, for every parameter (embeddings
 //! included: a forward-only op anywhere would leave them without a gradient).
 
-use candle_core::{DType, Tensor};
 use crate::common::{random_batch, tiny_config, trainer, values};
+use candle_core::{DType, Tensor};
 
 const STEP: f64 = 1e-6;
 const TOLERANCE: f64 = 1e-6;

@@ -1,7 +1,7 @@
 //! Padded MLM predictions (weight 0) must not change the loss or any gradient.
 
-use candle_core::DType;
 use crate::common::{random_batch, tiny_config, trainer, values};
+use candle_core::DType;
 
 #[test]
 fn padded_predictions_change_neither_loss_nor_gradients() {

@@ -1,7 +1,7 @@
 //! Output shapes, seeding and the key-padding mask.
 
-use candle_core::DType;
 use crate::common::{random_batch, tiny_config, trainer, values};
+use candle_core::DType;
 
 #[test]
 fn outputs_have_the_documented_shapes() {
@@ -22,14 +22,19 @@ fn parameter_count_matches_the_architecture() {
     let t = trainer(c.clone(), 1, 0.01, DType::F32);
     let (v, h, f, m) = (c.vocab_size, c.hidden, c.ffn_hidden, c.max_positions);
     let block = 4 * (h * h + h) + 2 * 2 * h + (h * f + f) + (f * h + h);
-    let expected = v * h + 2 * h + m * h + c.layers * block + (h * h + h) + 2 * h + (h * v + v) + (h * h + h) + (h * 2 + 2);
+    let expected =
+        v * h + 2 * h + m * h + c.layers * block + (h * h + h) + 2 * h + (h * v + v) + (h * h + h) + (h * 2 + 2);
     assert_eq!(t.params().count(), expected);
 }
 
 #[test]
 fn same_seed_gives_bit_identical_weights_and_another_seed_does_not() {
     let c = tiny_config(0.2);
-    let (a, b, other) = (trainer(c.clone(), 7, 0.01, DType::F32), trainer(c.clone(), 7, 0.01, DType::F32), trainer(c, 8, 0.01, DType::F32));
+    let (a, b, other) = (
+        trainer(c.clone(), 7, 0.01, DType::F32),
+        trainer(c.clone(), 7, 0.01, DType::F32),
+        trainer(c, 8, 0.01, DType::F32),
+    );
     let mut differs = false;
     for ((name, va), ((_, vb), (_, vo))) in a.params().iter().zip(b.params().iter().zip(other.params().iter())) {
         assert_eq!(values(va.as_tensor()), values(vb.as_tensor()), "{name}");

@@ -1,17 +1,19 @@
 //! The loss falls when one fixed batch is trained; training is reproducible under a seed.
 
-use candle_core::DType;
 use crate::common::{random_batch, tiny_config, trainer, values};
+use candle_core::DType;
 
 #[test]
 fn loss_falls_steadily_over_fifty_steps_on_one_batch() {
     let config = tiny_config(0.1);
     let mut t = trainer(config.clone(), 2, 0.01, DType::F32);
     let batch = random_batch(&config, 6, 9, 2, 3);
-    let totals: Vec<f64> = (0..50).map(|_| {
-        let l = t.train_step(&batch).unwrap();
-        l.mlm + l.nsp
-    }).collect();
+    let totals: Vec<f64> = (0..50)
+        .map(|_| {
+            let l = t.train_step(&batch).unwrap();
+            l.mlm + l.nsp
+        })
+        .collect();
     let window_means: Vec<f64> = totals.chunks(10).map(|w| w.iter().sum::<f64>() / w.len() as f64).collect();
     for pair in window_means.windows(2) {
         assert!(pair[1] < pair[0], "10-step means do not fall: {window_means:?}");
@@ -60,7 +62,12 @@ fn invalid_batches_are_rejected_before_candle_with_the_field_named() {
         ("mlmLabels[0]", Box::new(|b| b.mlm_labels[0] = 99)),
         ("nspLabels[1]", Box::new(|b| b.nsp_labels[1] = 2)),
         ("mlmWeights[1]", Box::new(|b| b.mlm_weights[1] = f32::NAN)),
-        ("tokens", Box::new(|b| { b.sequences.tokens.pop(); })),
+        (
+            "tokens",
+            Box::new(|b| {
+                b.sequences.tokens.pop();
+            }),
+        ),
         ("nspLabels", Box::new(|b| b.nsp_labels.push(0))),
         ("seqLen", Box::new(|b| b.sequences.seq_len = 11)),
     ];
