@@ -73,7 +73,7 @@ def forward(p, cfg, b):
 def main() -> int:
     """Compares and prints; returns the exit status."""
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--dir", type=Path, default=ROOT / "__test__" / "fixtures" / "golden")
+    ap.add_argument("--dir", type=Path, default=ROOT / "crates" / "tsbert-core" / "tests" / "fixtures" / "golden")
     args = ap.parse_args()
     doc = json.loads((args.dir / "batch.json").read_text())
     params = {k: v.astype(np.float64) for k, v in load_file(str(args.dir / "initial.safetensors")).items()}

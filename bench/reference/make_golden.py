@@ -1,4 +1,4 @@
-"""Writes the golden fixtures in __test__/fixtures/golden/ from the PyTorch reference.
+"""Writes the golden fixtures in crates/tsbert-core/tests/fixtures/golden/ from the PyTorch reference.
 
     bench/.venv/bin/python bench/reference/make_golden.py [--out DIR]
 
@@ -179,7 +179,7 @@ class _Functional:
 def main() -> None:
     """Builds the model and batch, writes the three fixture files and prints the checks."""
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--out", type=Path, default=ROOT / "__test__" / "fixtures" / "golden")
+    ap.add_argument("--out", type=Path, default=ROOT / "crates" / "tsbert-core" / "tests" / "fixtures" / "golden")
     args = ap.parse_args()
     torch.set_num_threads(1)
     torch.use_deterministic_algorithms(True)

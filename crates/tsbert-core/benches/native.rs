@@ -5,7 +5,10 @@
 
 use std::time::Instant;
 
-use tsbert_core::synthetic::synthetic_batch;
+#[path = "../tests/support/synthetic.rs"]
+mod synthetic;
+
+use synthetic::synthetic_batch;
 use tsbert_core::{BertConfig, Trainer, TrainerOptions};
 
 #[global_allocator]

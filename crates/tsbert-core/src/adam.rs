@@ -1,11 +1,10 @@
 //! Adam with bias correction (Kingma & Ba), as `torch.optim.Adam`: optional L2 weight decay
 //! added to the gradient, no decoupled decay.
 
-use candle_core::backprop::GradStore;
-use candle_core::Tensor;
+use candle_core::{Tensor, Var};
 
 use crate::error::{InputError, Result};
-use crate::params::ParamStore;
+use crate::params::{Gradients, ParamStore};
 
 /// Adam's hyper-parameters.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -48,24 +47,32 @@ impl AdamConfig {
     }
 }
 
+/// One parameter with its two moment estimates (kept together, so no order can pair a
+/// parameter with another's moments).
+#[derive(Debug)]
+struct Moments {
+    var: Var,
+    m: Tensor,
+    v: Tensor,
+}
+
 /// Adam's state: the step count and both moment estimates of every parameter.
 #[derive(Debug)]
 pub struct Adam {
     config: AdamConfig,
     step: u64,
-    moments: Vec<Option<(Tensor, Tensor)>>,
+    params: Vec<Moments>,
 }
 
 impl Adam {
-    /// Fresh state for the parameters of `params`.
+    /// Fresh state (zero moments) for every parameter of `params`.
     pub fn new(config: AdamConfig, params: &ParamStore) -> Result<Self> {
         config.validate()?;
-        Ok(Self { config, step: 0, moments: params.iter().map(|_| None).collect() })
-    }
-
-    /// The hyper-parameters.
-    pub fn config(&self) -> AdamConfig {
-        self.config
+        let params = params
+            .iter()
+            .map(|(_, var)| Ok(Moments { var: var.clone(), m: var.zeros_like()?, v: var.zeros_like()? }))
+            .collect::<Result<Vec<_>>>()?;
+        Ok(Self { config, step: 0, params })
     }
 
     /// Number of updates taken so far.
@@ -76,25 +83,20 @@ impl Adam {
     /// One update of every parameter that has a gradient in `grads`:
     /// `m ← β1 m + (1-β1) g`, `v ← β2 v + (1-β2) g²`,
     /// `θ ← θ - lr · (m / (1-β1ᵗ)) / (√(v / (1-β2ᵗ)) + ε)`.
-    pub fn step(&mut self, params: &ParamStore, grads: &GradStore) -> Result<()> {
+    pub fn step(&mut self, grads: &Gradients) -> Result<()> {
         let AdamConfig { lr, beta1, beta2, eps, weight_decay } = self.config;
         self.step += 1;
         let t = self.step as i32;
         let m_scale = 1.0 / (1.0 - beta1.powi(t));
         let v_scale = 1.0 / (1.0 - beta2.powi(t));
-        for ((_, var), moments) in params.iter().zip(self.moments.iter_mut()) {
-            let Some(grad) = grads.get(var.as_tensor()) else { continue };
+        for Moments { var, m, v } in &mut self.params {
+            let Some(grad) = grads.get(&var.id()) else { continue };
             let grad = if weight_decay > 0.0 { (grad + (var.as_tensor() * weight_decay)?)? } else { grad.clone() };
-            let (m, v) = match moments.take() {
-                Some((m, v)) => {
-                    (((m * beta1)? + (&grad * (1.0 - beta1))?)?, ((v * beta2)? + (grad.sqr()? * (1.0 - beta2))?)?)
-                }
-                None => ((&grad * (1.0 - beta1))?, (grad.sqr()? * (1.0 - beta2))?),
-            };
-            let denom = ((&v * v_scale)?.sqrt()? + eps)?;
-            let update = ((&m * (lr * m_scale))? / denom)?;
+            *m = ((&*m * beta1)? + (&grad * (1.0 - beta1))?)?;
+            *v = ((&*v * beta2)? + (grad.sqr()? * (1.0 - beta2))?)?;
+            let denom = ((&*v * v_scale)?.sqrt()? + eps)?;
+            let update = ((&*m * (lr * m_scale))? / denom)?;
             var.set(&(var.as_tensor() - update)?)?;
-            *moments = Some((m, v));
         }
         Ok(())
     }

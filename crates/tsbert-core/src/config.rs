@@ -60,9 +60,4 @@ impl BertConfig {
         }
         Ok(())
     }
-
-    /// Width of one attention head.
-    pub fn head_dim(&self) -> usize {
-        self.hidden / self.heads
-    }
 }

@@ -1,43 +1,21 @@
-//! Choosing the candle device from a user-facing name.
+//! The devices a model can run on: the CPU, or a CUDA GPU where this build has CUDA.
 
 use candle_core::Device;
 
 use crate::error::{InputError, Result};
 
-/// Parses `"cpu"`, `"cuda"` or `"cuda:N"` into a candle [`Device`]. CUDA names fail with a
-/// clear error when the crate was built without the `cuda` feature or no GPU is present.
-pub fn parse_device(name: &str) -> Result<Device> {
-    match name {
-        "cpu" => Ok(Device::Cpu),
-        _ => {
-            let ordinal = match name.strip_prefix("cuda") {
-                Some("") => 0,
-                Some(rest) => rest
-                    .strip_prefix(':')
-                    .and_then(|n| n.parse::<usize>().ok())
-                    .ok_or_else(|| InputError::range("device", format!("unknown device '{name}'")))?,
-                None => {
-                    return Err(InputError::range(
-                        "device",
-                        format!("unknown device '{name}' (expected 'cpu', 'cuda' or 'cuda:N')"),
-                    )
-                    .into())
-                }
-            };
-            if !candle_core::utils::cuda_is_available() {
-                return Err(InputError::range(
-                    "device",
-                    format!("'{name}' asked for, but this build of tsbert has no CUDA support"),
-                )
-                .into());
-            }
-            Ok(Device::new_cuda(ordinal)?)
-        }
+/// CUDA GPU `ordinal`; a `RangeError`-kind error naming `device` when this build has no CUDA
+/// support, and the driver's error when the GPU cannot be opened.
+pub fn cuda_device(ordinal: usize) -> Result<Device> {
+    if !candle_core::utils::cuda_is_available() {
+        let message = format!("'cuda:{ordinal}' asked for, but this build of tsbert has no CUDA support");
+        return Err(InputError::range("device", message).into());
     }
+    Ok(Device::new_cuda(ordinal)?)
 }
 
-/// Number of CUDA GPUs this build can use: 0 without the `cuda` feature, or when the driver
-/// reports none (or fails to initialise: then the error says why).
+/// Number of CUDA GPUs this build can use: 0 without the `cuda` feature; an error saying why
+/// when the driver fails to initialise.
 pub fn cuda_device_count() -> Result<usize> {
     #[cfg(feature = "cuda")]
     {

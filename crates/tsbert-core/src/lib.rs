@@ -2,13 +2,13 @@
 //!
 //! A BERT encoder with the masked-language-model (MLM) and next-sentence-prediction (NSP)
 //! heads of Dive into Deep Learning's "pretraining BERT" chapter, its losses, and Adam, on
-//! [candle](https://github.com/huggingface/candle). Everything here is differentiable with
-//! candle's own autograd; layer norm and softmax are built from differentiable ops because
-//! candle's fused versions have no backward pass.
+//! [candle](https://github.com/huggingface/candle). Gradients come from candle's autograd;
+//! where composing candle ops costs too much (or candle's fused op has no backward), [`ops`]
+//! has CPU kernels with their own backward pass.
 //!
-//! Follow one training step: [`batch::Batch`] (validated input) →
-//! [`trainer::Trainer::train_step`] → [`model::BertModel::forward`] →
-//! [`loss::pretraining_loss`] → `backward` → [`adam::Adam::step`].
+//! Follow one training step: [`Batch`] (checked input) → [`Trainer::train_step`] →
+//! [`model::BertModel::encode`] and the two heads → [`loss`] → candle's `backward` →
+//! [`adam::Adam::step`].
 
 pub mod adam;
 pub mod allocator;
@@ -21,10 +21,8 @@ pub mod gradient_sum;
 pub mod loss;
 pub mod model;
 pub mod ops;
-pub mod parallel;
 pub mod params;
 pub mod rng;
-pub mod synthetic;
 pub mod tensor_ops;
 pub mod trainer;
 

@@ -5,7 +5,7 @@ use candle_core::Tensor;
 
 use crate::batch::Batch;
 use crate::error::Result;
-pub use crate::ops::cross_entropy::cross_entropy_per_row;
+use crate::ops::cross_entropy::cross_entropy_per_row;
 
 /// Keeps a zero total weight from dividing by zero, as the textbook does.
 pub const MLM_WEIGHT_EPS: f64 = 1e-8;

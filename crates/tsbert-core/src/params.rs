@@ -1,6 +1,9 @@
-//! Named, trainable parameters in creation order.
+//! Named, trainable parameters in creation order, and the gradients of a backward pass.
 
-use candle_core::{DType, Device, Tensor, Var};
+use std::collections::HashMap;
+
+use candle_core::backprop::GradStore;
+use candle_core::{DType, Device, Tensor, TensorId, Var};
 
 use crate::error::{InputError, Result};
 use crate::rng::SeededRng;
@@ -15,6 +18,9 @@ pub enum Init {
     /// Every entry equal to this value (layer-norm scale 1, shift 0).
     Constant(f64),
 }
+
+/// The gradients of one backward pass, by parameter (its tensor's id).
+pub type Gradients = HashMap<TensorId, Tensor>;
 
 /// The model's parameters, by name, in the order they were created. Names follow the
 /// textbook's PyTorch module paths (`encoder.blks.0.attention.W_q.weight`, ...), so a
@@ -45,6 +51,12 @@ impl ParamStore {
         let tensor = var.as_tensor().clone();
         self.entries.push((name.to_string(), var));
         Ok(tensor)
+    }
+
+    /// The gradients of these parameters out of a backward pass's `store`; those of the
+    /// intermediate tensors are dropped with it.
+    pub fn take_gradients(&self, mut store: GradStore) -> Gradients {
+        self.entries.iter().filter_map(|(_, var)| store.remove(var.as_tensor()).map(|g| (var.id(), g))).collect()
     }
 
     /// All parameters in creation order.

@@ -4,7 +4,7 @@
 use candle_core::{Device, Tensor, D};
 
 use crate::error::{InputError, Result};
-use crate::model::softmax::softmax_last_dim;
+use crate::ops::softmax::softmax_last_dim;
 
 /// A CPU tensor of `shape` holding `values` (row-major).
 pub fn from_values(values: Vec<f32>, shape: &[usize]) -> Result<Tensor> {
@@ -56,7 +56,7 @@ pub fn mul(a: &Tensor, b: &Tensor) -> Result<Tensor> {
 
 /// Softmax over the last dimension.
 pub fn softmax(a: &Tensor) -> Result<Tensor> {
-    softmax_last_dim(a)
+    Ok(softmax_last_dim(a)?)
 }
 
 /// Cosine similarity of every row of `a` (`[n, d]` or `[d]`) with every row of `b`

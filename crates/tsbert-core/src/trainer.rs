@@ -1,15 +1,27 @@
-//! One model with its optimizer state: training steps and encoding.
+//! [`Trainer`]: a BERT model with its Adam state, on one device or data-parallel over
+//! several: training steps, evaluation, encoding and the weights.
+//!
+//! One training step, end to end: [`Trainer::train_step`] validates the [`Batch`] once, the
+//! replica's [`Replica::gradients`] runs [`BertModel::encode`], the two heads and
+//! [`crate::loss`]'s losses forward and candle's `backward`, and [`Adam::step`] updates the
+//! weights. On several devices the batch is split into one shard a replica, each shard's loss
+//! is scaled by the whole batch's denominators, the gradients are summed over replicas
+//! ([`GradientSum`]: NCCL's all-reduce over GPUs), and every replica takes the same Adam step,
+//! so N replicas give the update of one device on the whole batch.
 
-use candle_core::backprop::GradStore;
+use std::collections::HashMap;
+
 use candle_core::{DType, Device, Tensor};
 
 use crate::adam::{Adam, AdamConfig};
 use crate::batch::{Batch, Sequences};
+use crate::checkpoint;
 use crate::config::BertConfig;
-use crate::error::{Error, Result};
+use crate::error::{Error, InputError, Result};
+use crate::gradient_sum::GradientSum;
 use crate::loss::{nsp_loss, weighted_mlm_loss, LossScale};
 use crate::model::{BertModel, Mode};
-use crate::params::ParamStore;
+use crate::params::{Gradients, ParamStore};
 use crate::rng::SeededRng;
 
 /// The random stream dropout masks are drawn from (initialisation uses stream 0).
@@ -24,14 +36,14 @@ pub struct TrainerOptions {
     pub adam: AdamConfig,
     /// Element type of parameters and activations (F32; F64 for gradient checks).
     pub dtype: DType,
-    /// Where the model lives.
-    pub device: Device,
+    /// One replica a device; several train data-parallel. Replica 0 serves encoding and reads.
+    pub devices: Vec<Device>,
 }
 
 impl Default for TrainerOptions {
     /// Seed 0, textbook Adam, f32 on the CPU.
     fn default() -> Self {
-        Self { seed: 0, adam: AdamConfig::default(), dtype: DType::F32, device: Device::Cpu }
+        Self { seed: 0, adam: AdamConfig::default(), dtype: DType::F32, devices: vec![Device::Cpu] }
     }
 }
 
@@ -57,57 +69,47 @@ pub struct ForwardOutputs {
     pub losses: StepLosses,
 }
 
-/// A BERT model, its Adam state and its dropout stream.
-#[derive(Debug)]
-pub struct Trainer {
-    config: BertConfig,
-    params: ParamStore,
-    model: BertModel,
-    adam: Adam,
-    dropout_rng: SeededRng,
-    last_grads: Option<GradStore>,
-}
-
 fn scalar(t: &Tensor) -> Result<f64> {
     Ok(t.to_dtype(DType::F64)?.to_scalar::<f64>()?)
 }
 
-impl Trainer {
-    /// A freshly initialised model: the same config and seed give bit-identical weights.
-    pub fn new(config: BertConfig, options: TrainerOptions) -> Result<Self> {
-        config.validate()?;
-        let mut params = ParamStore::new(options.seed, options.dtype, options.device.clone());
-        let model = BertModel::new(&mut params, &config)?;
+/// One copy of the model on one device: its weights, Adam state, dropout stream and the
+/// gradients of its last backward pass.
+#[derive(Debug)]
+struct Replica {
+    params: ParamStore,
+    model: BertModel,
+    adam: Adam,
+    dropout_rng: SeededRng,
+    grads: Option<Gradients>,
+}
+
+impl Replica {
+    fn new(config: &BertConfig, options: &TrainerOptions, device: &Device) -> Result<Self> {
+        let mut params = ParamStore::new(options.seed, options.dtype, device.clone());
+        let model = BertModel::new(&mut params, config)?;
         let adam = Adam::new(options.adam, &params)?;
         let dropout_rng = SeededRng::with_stream(options.seed, DROPOUT_STREAM);
-        Ok(Self { config, params, model, adam, dropout_rng, last_grads: None })
+        Ok(Self { params, model, adam, dropout_rng, grads: None })
     }
 
-    /// The model's sizes.
-    pub fn config(&self) -> &BertConfig {
-        &self.config
-    }
-
-    /// The trainable parameters, by name.
-    pub fn params(&self) -> &ParamStore {
-        &self.params
-    }
-
-    /// The optimizer state.
-    pub fn adam(&self) -> &Adam {
-        &self.adam
-    }
-
+    /// `[B, 1, 1, L]` attention mask of `sequences`.
     fn key_mask(&self, sequences: &Sequences) -> Result<Tensor> {
         let like = Tensor::zeros((), self.params.dtype(), self.params.device())?;
         BertModel::key_mask(&sequences.valid_lens(), sequences.seq_len, &like)
     }
 
-    /// Forward pass and both losses, divided by `scale`; padded predictions are skipped.
+    /// The contextual embedding of every token of checked `sequences`: `[B, L, hidden]`.
+    fn encode(&self, sequences: &Sequences, mode: &mut Mode) -> Result<Tensor> {
+        let (tokens, segments) = sequences.id_tensors(self.params.device())?;
+        self.model.encode(&tokens, &segments, &self.key_mask(sequences)?, mode)
+    }
+
+    /// Forward pass and both losses of a checked `batch`, divided by `scale`; padded
+    /// predictions are left out.
     fn losses(&self, batch: &Batch, scale: LossScale, mode: &mut Mode) -> Result<(Tensor, Tensor)> {
         let device = self.params.device();
-        let (tokens, segments) = batch.sequences.id_tensors(device)?;
-        let encoded = self.model.encode(&tokens, &segments, &self.key_mask(&batch.sequences)?, mode)?;
+        let encoded = self.encode(&batch.sequences, mode)?;
         let targets = batch.mlm_targets(true, self.params.dtype(), device)?;
         let mlm = if targets.labels.elem_count() == 0 {
             Tensor::zeros((), self.params.dtype(), device)?
@@ -119,30 +121,79 @@ impl Trainer {
         Ok((mlm, nsp))
     }
 
-    /// Forward (dropout on) and backward of MLM + NSP on `batch`; the gradients are kept
-    /// for [`Trainer::optimizer_step`] and [`Trainer::last_grad`]. No weight changes.
-    pub fn compute_gradients(&mut self, batch: &Batch) -> Result<StepLosses> {
-        self.compute_gradients_scaled(batch, LossScale::of(batch))
-    }
-
-    /// [`Trainer::compute_gradients`] with the losses divided by `scale` rather than by
-    /// `batch`'s own denominators (a data-parallel shard passes its whole batch's).
-    pub fn compute_gradients_scaled(&mut self, batch: &Batch, scale: LossScale) -> Result<StepLosses> {
-        batch.validate(&self.config)?;
+    /// Forward (dropout `p`) and backward of MLM + NSP on a checked `batch`, the losses
+    /// divided by `scale`; keeps the parameters' gradients.
+    fn gradients(&mut self, batch: &Batch, scale: LossScale, p: f64) -> Result<StepLosses> {
         let mut rng = self.dropout_rng.clone();
-        let (mlm, nsp) = self.losses(batch, scale, &mut Mode::Train { rng: &mut rng, p: self.config.dropout })?;
+        let (mlm, nsp) = self.losses(batch, scale, &mut Mode::Train { rng: &mut rng, p })?;
         self.dropout_rng = rng;
-        let grads = (&mlm + &nsp)?.backward()?;
-        self.last_grads = Some(grads);
+        let store = (&mlm + &nsp)?.backward()?;
+        self.grads = Some(self.params.take_gradients(store));
         Ok(StepLosses { mlm: scalar(&mlm)?, nsp: scalar(&nsp)? })
     }
 
-    /// One Adam update from the gradients of the last [`Trainer::compute_gradients`].
-    pub fn optimizer_step(&mut self) -> Result<()> {
-        match &self.last_grads {
-            Some(grads) => self.adam.step(&self.params, grads),
+    fn optimizer_step(&mut self) -> Result<()> {
+        match &self.grads {
+            Some(grads) => self.adam.step(grads),
             None => Err(Error::Internal("optimizer_step called before any gradient was computed".into())),
         }
+    }
+}
+
+/// A BERT model and its Adam state, on one device or data-parallel over several (identical
+/// replicas: same seed, same weights).
+#[derive(Debug)]
+pub struct Trainer {
+    config: BertConfig,
+    replicas: Vec<Replica>,
+    gradient_sum: GradientSum,
+}
+
+impl Trainer {
+    /// A freshly initialised model on each of `options.devices`: the same config and seed
+    /// give bit-identical weights.
+    pub fn new(config: BertConfig, options: TrainerOptions) -> Result<Self> {
+        config.validate()?;
+        if options.devices.is_empty() {
+            return Err(InputError::range("device", "no device given").into());
+        }
+        let replicas =
+            options.devices.iter().map(|d| Replica::new(&config, &options, d)).collect::<Result<Vec<_>>>()?;
+        let gradient_sum = GradientSum::for_devices(&options.devices)?;
+        Ok(Self { config, replicas, gradient_sum })
+    }
+
+    /// The model's sizes.
+    pub fn config(&self) -> &BertConfig {
+        &self.config
+    }
+
+    /// The trainable parameters, by name (of replica 0; every replica holds the same values).
+    pub fn params(&self) -> &ParamStore {
+        &self.replicas[0].params
+    }
+
+    /// The parameters of each replica (identical after every step).
+    pub fn replica_params(&self) -> impl Iterator<Item = &ParamStore> {
+        self.replicas.iter().map(|r| &r.params)
+    }
+
+    /// Forward (dropout on) and backward of MLM + NSP on `batch`; the gradients are kept for
+    /// [`Trainer::optimizer_step`] and [`Trainer::last_grad`]. No weight changes.
+    pub fn compute_gradients(&mut self, batch: &Batch) -> Result<StepLosses> {
+        batch.validate(&self.config)?;
+        let scale = LossScale::of(batch);
+        if self.replicas.len() == 1 {
+            self.replicas[0].gradients(batch, scale, self.config.dropout)
+        } else {
+            self.sharded_gradients(batch, scale)
+        }
+    }
+
+    /// One Adam update (on every replica) from the gradients of the last
+    /// [`Trainer::compute_gradients`].
+    pub fn optimizer_step(&mut self) -> Result<()> {
+        self.replicas.iter_mut().try_for_each(Replica::optimizer_step)
     }
 
     /// One training step: gradients of MLM + NSP, then Adam. Returns the losses before the
@@ -153,24 +204,65 @@ impl Trainer {
         Ok(losses)
     }
 
+    /// Splits `batch` into contiguous shards, one a replica (a replica past the last row gets
+    /// none); each computes the gradients of its shard's losses scaled by the whole batch's
+    /// denominators; then every replica's gradients are replaced by their sum over replicas.
+    fn sharded_gradients(&mut self, batch: &Batch, scale: LossScale) -> Result<StepLosses> {
+        let b = batch.sequences.batch_size;
+        let n = self.replicas.len().min(b);
+        let mut losses = StepLosses { mlm: 0.0, nsp: 0.0 };
+        for (r, replica) in self.replicas.iter_mut().enumerate() {
+            if r < n {
+                let l = replica.gradients(&batch.rows(r * b / n, (r + 1) * b / n), scale, self.config.dropout)?;
+                losses.mlm += l.mlm;
+                losses.nsp += l.nsp;
+            } else {
+                replica.grads = Some(HashMap::new());
+            }
+        }
+        let mut sums: Vec<Gradients> = self.replicas.iter().map(|_| HashMap::new()).collect();
+        let vars: Vec<Vec<_>> =
+            self.replicas.iter().map(|r| r.params.iter().map(|(_, v)| v.clone()).collect()).collect();
+        // Replicas are built by the same code, so parameter i is the same one in every replica.
+        for i in 0..vars[0].len() {
+            let grads = self
+                .replicas
+                .iter()
+                .zip(&vars)
+                .map(|(replica, vars)| {
+                    let own = replica.grads.as_ref().and_then(|g| g.get(&vars[i].id()).cloned());
+                    own.map_or_else(|| Ok(vars[i].zeros_like()?), Ok)
+                })
+                .collect::<Result<Vec<Tensor>>>()?;
+            for ((sum, vars), total) in sums.iter_mut().zip(&vars).zip(self.gradient_sum.sum(&grads)?) {
+                sum.insert(vars[i].id(), total);
+            }
+        }
+        for (replica, sum) in self.replicas.iter_mut().zip(sums) {
+            replica.grads = Some(sum);
+        }
+        Ok(losses)
+    }
+
     /// The losses of `batch` with dropout off, no gradient kept.
     pub fn eval_losses(&self, batch: &Batch) -> Result<StepLosses> {
         batch.validate(&self.config)?;
-        let (mlm, nsp) = self.losses(batch, LossScale::of(batch), &mut Mode::Eval)?;
+        let (mlm, nsp) = self.replicas[0].losses(batch, LossScale::of(batch), &mut Mode::Eval)?;
         Ok(StepLosses { mlm: scalar(&mlm)?, nsp: scalar(&nsp)? })
     }
 
     /// Encoder output, all `B·P` MLM logits, NSP logits and losses, dropout off.
     pub fn evaluate(&self, batch: &Batch) -> Result<ForwardOutputs> {
         batch.validate(&self.config)?;
-        let device = self.params.device();
+        let primary = &self.replicas[0];
+        let (dtype, device) = (primary.params.dtype(), primary.params.device());
         let s = &batch.sequences;
-        let encoded = self.encode(s)?;
-        let all = batch.mlm_targets(false, self.params.dtype(), device)?;
-        let mlm_logits = self.model.mlm_logits(&encoded, &all.flat_positions)?;
+        let encoded = primary.encode(s, &mut Mode::Eval)?;
+        let all = batch.mlm_targets(false, dtype, device)?;
+        let mlm_logits = primary.model.mlm_logits(&encoded, &all.flat_positions)?;
         let scale = LossScale::of(batch);
         let mlm = weighted_mlm_loss(&mlm_logits, &all.labels, &all.weights, scale.mlm)?;
-        let nsp_logits = self.model.nsp_logits(&encoded)?;
+        let nsp_logits = primary.model.nsp_logits(&encoded)?;
         let nsp = nsp_loss(&nsp_logits, &batch.nsp_tensor(device)?, scale.nsp)?;
         Ok(ForwardOutputs {
             mlm_logits: mlm_logits.reshape((s.batch_size, batch.num_preds, self.config.vocab_size))?,
@@ -183,25 +275,37 @@ impl Trainer {
     /// The contextual embedding of every token, dropout off: `[B, L, hidden]`.
     pub fn encode(&self, sequences: &Sequences) -> Result<Tensor> {
         sequences.validate(&self.config)?;
-        let (tokens, segments) = sequences.id_tensors(self.params.device())?;
-        self.model.encode(&tokens, &segments, &self.key_mask(sequences)?, &mut Mode::Eval)
+        self.replicas[0].encode(sequences, &mut Mode::Eval)
     }
 
-    /// Replaces the kept gradient of parameter `name` (a data-parallel all-reduce puts the
-    /// sum over replicas here before the optimizer step).
-    pub fn replace_last_grad(&mut self, name: &str, grad: &Tensor) -> Result<()> {
-        let var = self.params.get(name)?.clone();
-        let grads = self
-            .last_grads
-            .as_mut()
-            .ok_or_else(|| Error::Internal("replace_last_grad called before any gradient was computed".into()))?;
-        grads.insert(var.as_tensor(), grad.to_device(var.device())?);
-        Ok(())
-    }
-
-    /// The gradient of parameter `name` from the last [`Trainer::compute_gradients`], if any.
+    /// The gradient of parameter `name` from the last [`Trainer::compute_gradients`] (summed
+    /// over replicas), if any.
     pub fn last_grad(&self, name: &str) -> Result<Option<Tensor>> {
-        let var = self.params.get(name)?;
-        Ok(self.last_grads.as_ref().and_then(|g| g.get(var.as_tensor()).cloned()))
+        let primary = &self.replicas[0];
+        let id = primary.params.get(name)?.id();
+        Ok(primary.grads.as_ref().and_then(|g| g.get(&id).cloned()))
+    }
+
+    /// Replaces the values of parameter `name` on every replica.
+    pub fn set_param(&self, name: &str, values: &[f32]) -> Result<()> {
+        self.replicas.iter().try_for_each(|r| r.params.set(name, values))
+    }
+
+    /// The weights as a safetensors file's bytes (see [`checkpoint::save_weights`]).
+    pub fn save_weights(&self) -> Result<Vec<u8>> {
+        checkpoint::save_weights(self.params())
+    }
+
+    /// Replaces the weights of every replica with those of a safetensors file's `bytes`;
+    /// everything is checked first, so a bad file leaves the model as it was (see
+    /// [`checkpoint::load_weights`]).
+    pub fn load_weights(&self, bytes: &[u8]) -> Result<()> {
+        let tensors = checkpoint::read_weights(self.params(), bytes)?;
+        for replica in &self.replicas {
+            for (name, var) in replica.params.iter() {
+                var.set(&tensors[name].to_device(var.device())?)?;
+            }
+        }
+        Ok(())
     }
 }

@@ -1,6 +1,5 @@
 //! `NativeBert`: one model and its optimizer state, owned by a JavaScript object.
 
-use std::path::Path;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use candle_core::Device;
@@ -8,10 +7,8 @@ use napi::bindgen_prelude::{AsyncTask, Float32Array, Object, Unknown};
 use napi::{Either, Env};
 use napi_derive::napi;
 use tsbert_core::adam::AdamConfig;
-use tsbert_core::checkpoint::save_weights;
-use tsbert_core::device::parse_device;
-use tsbert_core::parallel::DataParallel;
-use tsbert_core::{BertConfig, TrainerOptions};
+use tsbert_core::device::cuda_device;
+use tsbert_core::{BertConfig, Trainer, TrainerOptions};
 
 use crate::errors::js_error;
 use crate::inputs::{
@@ -25,11 +22,11 @@ use crate::tasks::CoreTask;
 /// the JS thread; calls on one model are serialised.
 #[napi]
 pub struct NativeBert {
-    trainer: Arc<Mutex<DataParallel>>,
+    trainer: Arc<Mutex<Trainer>>,
     config: BertConfig,
 }
 
-fn lock(trainer: &Mutex<DataParallel>) -> tsbert_core::Result<MutexGuard<'_, DataParallel>> {
+fn lock(trainer: &Mutex<Trainer>) -> tsbert_core::Result<MutexGuard<'_, Trainer>> {
     trainer
         .lock()
         .map_err(|_| tsbert_core::Error::Internal("this model is unusable after an earlier internal error".into()))
@@ -61,9 +58,8 @@ impl NativeBert {
                 Some(Either::B(list)) => list,
             };
             let devices = names.iter().map(|n| parse_device(n)).collect::<tsbert_core::Result<Vec<_>>>()?;
-            let options =
-                TrainerOptions { seed: seed_of(o.seed)?, adam, dtype: candle_core::DType::F32, device: Device::Cpu };
-            let trainer = DataParallel::new(config.clone(), options, &devices)?;
+            let options = TrainerOptions { seed: seed_of(o.seed)?, adam, dtype: candle_core::DType::F32, devices };
+            let trainer = Trainer::new(config.clone(), options)?;
             Ok(Self { trainer: Arc::new(Mutex::new(trainer)), config })
         };
         build().map_err(|e| js_error(&env, e))
@@ -78,14 +74,14 @@ impl NativeBert {
     /// Number of trainable scalars.
     #[napi(getter)]
     pub fn param_count(&self, env: Env) -> napi::Result<f64> {
-        Ok(lock(&self.trainer).map_err(|e| js_error(&env, e))?.primary().params().count() as f64)
+        Ok(lock(&self.trainer).map_err(|e| js_error(&env, e))?.params().count() as f64)
     }
 
     /// Parameter names in creation order (`encoder.token_embedding.weight`, ...).
     #[napi]
     pub fn param_names(&self, env: Env) -> napi::Result<Vec<String>> {
         let t = lock(&self.trainer).map_err(|e| js_error(&env, e))?;
-        Ok(t.primary().params().iter().map(|(n, _)| n.to_string()).collect())
+        Ok(t.params().iter().map(|(n, _)| n.to_string()).collect())
     }
 
     /// The shape of parameter `name`.
@@ -93,7 +89,7 @@ impl NativeBert {
     pub fn param_shape(&self, env: Env, name: String) -> napi::Result<Vec<u32>> {
         let run = || -> tsbert_core::Result<Vec<u32>> {
             let t = lock(&self.trainer)?;
-            Ok(t.primary().params().get(&name)?.dims().iter().map(|&d| d as u32).collect())
+            Ok(t.params().get(&name)?.dims().iter().map(|&d| d as u32).collect())
         };
         run().map_err(|e| js_error(&env, e))
     }
@@ -101,9 +97,7 @@ impl NativeBert {
     /// The current values of parameter `name`, row-major.
     #[napi]
     pub fn param(&self, env: Env, name: String) -> napi::Result<Float32Array> {
-        let run = || -> tsbert_core::Result<Vec<f32>> {
-            to_f32(lock(&self.trainer)?.primary().params().get(&name)?.as_tensor())
-        };
+        let run = || -> tsbert_core::Result<Vec<f32>> { to_f32(lock(&self.trainer)?.params().get(&name)?.as_tensor()) };
         run().map(Float32Array::new).map_err(|e| js_error(&env, e))
     }
 
@@ -118,7 +112,7 @@ impl NativeBert {
     #[napi]
     pub fn grad(&self, env: Env, name: String) -> napi::Result<Option<Float32Array>> {
         let run = || -> tsbert_core::Result<Option<Vec<f32>>> {
-            lock(&self.trainer)?.primary().last_grad(&name)?.as_ref().map(to_f32).transpose()
+            lock(&self.trainer)?.last_grad(&name)?.as_ref().map(to_f32).transpose()
         };
         run().map(|g| g.map(Float32Array::new)).map_err(|e| js_error(&env, e))
     }
@@ -143,7 +137,7 @@ impl NativeBert {
         let (trainer, batch) = (Arc::clone(&self.trainer), read_batch(&batch));
         AsyncTask::new(CoreTask::new(Box::new(move || {
             let batch = batch?;
-            let out = lock(&trainer)?.primary().evaluate(&batch)?;
+            let out = lock(&trainer)?.evaluate(&batch)?;
             Ok(EvaluationOutput {
                 encoded: Float32Array::new(to_f32(&out.encoded)?),
                 mlm_logits: Float32Array::new(to_f32(&out.mlm_logits)?),
@@ -159,7 +153,8 @@ impl NativeBert {
     pub fn save_weights(&self, path: String) -> AsyncTask<CoreTask<()>> {
         let trainer = Arc::clone(&self.trainer);
         AsyncTask::new(CoreTask::new(Box::new(move || {
-            save_weights(lock(&trainer)?.primary().params(), Path::new(&path))
+            let bytes = lock(&trainer)?.save_weights()?;
+            std::fs::write(&path, bytes).map_err(|e| tsbert_core::Error::Checkpoint(format!("'{path}': {e}")))
         })))
     }
 
@@ -168,7 +163,10 @@ impl NativeBert {
     #[napi(ts_return_type = "Promise<void>")]
     pub fn load_weights(&self, path: String) -> AsyncTask<CoreTask<()>> {
         let trainer = Arc::clone(&self.trainer);
-        AsyncTask::new(CoreTask::new(Box::new(move || lock(&trainer)?.load_weights(Path::new(&path)))))
+        AsyncTask::new(CoreTask::new(Box::new(move || {
+            let bytes = std::fs::read(&path).map_err(|e| tsbert_core::Error::Checkpoint(format!("'{path}': {e}")))?;
+            lock(&trainer)?.load_weights(&bytes)
+        })))
     }
 
     /// The contextual embedding of every token, dropout off: a `Float32Array` of
@@ -188,8 +186,18 @@ impl NativeBert {
         let seqs = read_sequences(tokens, segments, valid_lens, batch_size, seq_len);
         let trainer = Arc::clone(&self.trainer);
         AsyncTask::new(CoreTask::new(Box::new(move || {
-            let encoded = lock(&trainer)?.primary().encode(&seqs?)?;
+            let encoded = lock(&trainer)?.encode(&seqs?)?;
             Ok(Float32Array::new(to_f32(&encoded)?))
         })))
+    }
+}
+
+/// `"cpu"`, `"cuda"` or `"cuda:N"` as a device.
+fn parse_device(name: &str) -> tsbert_core::Result<Device> {
+    let unknown = || tsbert_core::InputError::range("device", format!("unknown device '{name}'"));
+    match name {
+        "cpu" => Ok(Device::Cpu),
+        "cuda" => cuda_device(0),
+        _ => cuda_device(name.strip_prefix("cuda:").and_then(|n| n.parse().ok()).ok_or_else(unknown)?),
     }
 }

@@ -1,22 +1,190 @@
-//! The whole model: embeddings, encoder blocks and both pretraining heads.
+//! The BERT model of Dive into Deep Learning's pretraining chapter, top to bottom: the input
+//! embeddings, multi-head self-attention, the post-LN encoder block, the MLM and NSP heads,
+//! and [`BertModel`], which strings them together.
+//!
+//! Shapes: `B` rows of `L` tokens, `H` hidden, `heads` attention heads of width `d = H / heads`,
+//! `N` masked positions to predict, `V` vocabulary size.
+//!
+//! Parameter names follow the textbook's PyTorch module paths
+//! (`encoder.blks.0.attention.W_q.weight`, …), so a checkpoint maps one to one.
 
 use candle_core::Tensor;
 
 use crate::config::BertConfig;
 use crate::error::Result;
-use crate::model::embeddings::Embeddings;
-use crate::model::encoder_block::EncoderBlock;
-use crate::model::mlm_head::MlmHead;
-use crate::model::mode::Mode;
-use crate::model::nsp_head::NspHead;
-use crate::params::ParamStore;
+use crate::model::layers::{LayerNorm, Linear, Mode};
+use crate::ops::softmax::softmax_last_dim;
+use crate::params::{Init, ParamStore};
 
 /// Large negative score given to keys beyond a sequence's valid length: after softmax their
 /// weight is exactly zero.
-const MASKED_SCORE: f64 = -1e9;
+const MASKED_SCORE: f32 = -1e9;
 
-/// A BERT encoder with MLM and NSP heads. Parameters are created in a fixed order, so a
-/// seed fully determines the initial weights.
+/// The input representation: `token[id] + segment[s] + position[i]`. The position table is
+/// a trained parameter (the textbook freezes it by accident; this one learns).
+#[derive(Debug, Clone)]
+struct Embeddings {
+    token: Tensor,
+    segment: Tensor,
+    position: Tensor,
+}
+
+impl Embeddings {
+    /// `encoder.token_embedding.weight` `[V, H]`, `encoder.segment_embedding.weight` `[2, H]`,
+    /// `encoder.pos_embedding` `[maxPositions, H]`, all N(0, 1).
+    fn new(params: &mut ParamStore, config: &BertConfig) -> Result<Self> {
+        let h = config.hidden;
+        Ok(Self {
+            token: params.create("encoder.token_embedding.weight", &[config.vocab_size, h], Init::StandardNormal)?,
+            segment: params.create("encoder.segment_embedding.weight", &[2, h], Init::StandardNormal)?,
+            position: params.create("encoder.pos_embedding", &[config.max_positions, h], Init::StandardNormal)?,
+        })
+    }
+
+    /// `tokens`, `segments`: `[B, L]` u32 → `[B, L, H]`.
+    fn forward(&self, tokens: &Tensor, segments: &Tensor) -> Result<Tensor> {
+        let (b, l) = tokens.dims2()?;
+        let h = self.token.dim(1)?;
+        let tok = self.token.index_select(&tokens.flatten_all()?, 0)?;
+        let seg = self.segment.index_select(&segments.flatten_all()?, 0)?;
+        let x = (tok + seg)?.reshape((b, l, h))?;
+        Ok(x.broadcast_add(&self.position.narrow(0, 0, l)?)?)
+    }
+}
+
+/// Multi-head scaled dot-product self-attention with a key-padding mask: Q/K/V/O projections
+/// (with bias) around `heads` parallel heads.
+#[derive(Debug, Clone)]
+struct MultiHeadAttention {
+    w_q: Linear,
+    w_k: Linear,
+    w_v: Linear,
+    w_o: Linear,
+    heads: usize,
+}
+
+impl MultiHeadAttention {
+    /// `{prefix}.W_q`, `W_k`, `W_v`, `W_o`, each `H → H`.
+    fn new(params: &mut ParamStore, prefix: &str, config: &BertConfig) -> Result<Self> {
+        let h = config.hidden;
+        let mut linear = |name: &str| Linear::new(params, &format!("{prefix}.{name}"), h, h);
+        Ok(Self {
+            w_q: linear("W_q")?,
+            w_k: linear("W_k")?,
+            w_v: linear("W_v")?,
+            w_o: linear("W_o")?,
+            heads: config.heads,
+        })
+    }
+
+    /// `[B, L, H]` → `[B, heads, L, d]`: head `i` takes features `i·d .. (i+1)·d`.
+    fn split_heads(&self, x: &Tensor) -> Result<Tensor> {
+        let (b, l, h) = x.dims3()?;
+        Ok(x.reshape((b, l, self.heads, h / self.heads))?.transpose(1, 2)?.contiguous()?)
+    }
+
+    /// Self-attention over `x` `[B, L, H]`. `key_mask` `[B, 1, 1, L]` holds 0 for keys inside
+    /// a row's valid length and a large negative score beyond it, so those keys get no weight.
+    fn forward(&self, x: &Tensor, key_mask: &Tensor, mode: &mut Mode) -> Result<Tensor> {
+        let (b, l, h) = x.dims3()?;
+        let d = h / self.heads;
+        let q = self.split_heads(&self.w_q.forward(x)?)?;
+        let k = self.split_heads(&self.w_k.forward(x)?)?;
+        let v = self.split_heads(&self.w_v.forward(x)?)?;
+        // [B, heads, L, L]
+        let scores = (q.matmul(&k.t()?)? * (1.0 / (d as f64).sqrt()))?.broadcast_add(key_mask)?;
+        let weights = mode.dropout(&softmax_last_dim(&scores)?)?;
+        // [B, heads, L, d] → [B, L, H]
+        let context = weights.matmul(&v)?.transpose(1, 2)?.reshape((b, l, h))?;
+        self.w_o.forward(&context)
+    }
+}
+
+/// One post-LN transformer block: self-attention → Add & Norm → feed-forward
+/// (`dense2(relu(dense1(x)))`) → Add & Norm, where Add & Norm is `LayerNorm(dropout(y) + x)`.
+#[derive(Debug, Clone)]
+struct EncoderBlock {
+    attention: MultiHeadAttention,
+    norm1: LayerNorm,
+    dense1: Linear,
+    dense2: Linear,
+    norm2: LayerNorm,
+}
+
+impl EncoderBlock {
+    /// Block `index`'s parameters under `encoder.blks.{index}`.
+    fn new(params: &mut ParamStore, index: usize, config: &BertConfig) -> Result<Self> {
+        let p = format!("encoder.blks.{index}");
+        let (h, f) = (config.hidden, config.ffn_hidden);
+        Ok(Self {
+            attention: MultiHeadAttention::new(params, &format!("{p}.attention"), config)?,
+            norm1: LayerNorm::new(params, &format!("{p}.addnorm1.ln"), h)?,
+            dense1: Linear::new(params, &format!("{p}.ffn.dense1"), h, f)?,
+            dense2: Linear::new(params, &format!("{p}.ffn.dense2"), f, h)?,
+            norm2: LayerNorm::new(params, &format!("{p}.addnorm2.ln"), h)?,
+        })
+    }
+
+    /// `[B, L, H]` → `[B, L, H]`.
+    fn forward(&self, x: &Tensor, key_mask: &Tensor, mode: &mut Mode) -> Result<Tensor> {
+        let attended = self.attention.forward(x, key_mask, mode)?;
+        let y = self.norm1.forward(&(mode.dropout(&attended)? + x)?)?;
+        let ffn = self.dense2.forward(&self.dense1.forward(&y)?.relu()?)?; // [B, L, F] inside
+        self.norm2.forward(&(mode.dropout(&ffn)? + &y)?)
+    }
+}
+
+/// The masked-language-model head: `Linear(H, H) → ReLU → LayerNorm → Linear(H, V)` on the
+/// encoder outputs at the predicted positions (`mlm.mlp.0`, `mlm.mlp.2`, `mlm.mlp.3`).
+#[derive(Debug, Clone)]
+struct MlmHead {
+    dense: Linear,
+    norm: LayerNorm,
+    output: Linear,
+}
+
+impl MlmHead {
+    fn new(params: &mut ParamStore, config: &BertConfig) -> Result<Self> {
+        let h = config.hidden;
+        Ok(Self {
+            dense: Linear::new(params, "mlm.mlp.0", h, h)?,
+            norm: LayerNorm::new(params, "mlm.mlp.2", h)?,
+            output: Linear::new(params, "mlm.mlp.3", h, config.vocab_size)?,
+        })
+    }
+
+    /// `encoded` `[B, L, H]`, `flat_positions` `[N]` u32 indices into the `B·L` rows
+    /// (`row · L + position`) → logits `[N, V]`.
+    fn forward(&self, encoded: &Tensor, flat_positions: &Tensor) -> Result<Tensor> {
+        let h = encoded.dim(2)?;
+        let rows = encoded.reshape(((), h))?.index_select(flat_positions, 0)?; // [N, H]
+        self.output.forward_folded(&self.norm.forward(&self.dense.forward(&rows)?.relu()?)?)
+    }
+}
+
+/// The next-sentence-prediction head: `Linear(H, H) → Tanh` on the `<cls>` output
+/// (`hidden.0`), then `Linear(H, 2)` (`nsp.output`).
+#[derive(Debug, Clone)]
+struct NspHead {
+    hidden: Linear,
+    output: Linear,
+}
+
+impl NspHead {
+    fn new(params: &mut ParamStore, config: &BertConfig) -> Result<Self> {
+        let h = config.hidden;
+        Ok(Self { hidden: Linear::new(params, "hidden.0", h, h)?, output: Linear::new(params, "nsp.output", h, 2)? })
+    }
+
+    /// `encoded` `[B, L, H]` → logits `[B, 2]` (class 1 = isNext).
+    fn forward(&self, encoded: &Tensor) -> Result<Tensor> {
+        let cls = encoded.narrow(1, 0, 1)?.squeeze(1)?; // [B, H]
+        self.output.forward(&self.hidden.forward(&cls)?.tanh()?)
+    }
+}
+
+/// A BERT encoder with MLM and NSP heads. Parameters are created in a fixed order, so a seed
+/// fully determines the initial weights.
 #[derive(Debug, Clone)]
 pub struct BertModel {
     embeddings: Embeddings,
@@ -35,16 +203,17 @@ impl BertModel {
         Ok(Self { embeddings, blocks, mlm, nsp })
     }
 
-    /// `[B, 1, 1, L]`: 0 for keys `j < valid_lens[b]`, a large negative score beyond.
+    /// `[B, 1, 1, L]` in the dtype and on the device of `like`: 0 for keys `j < valid_lens[b]`,
+    /// a large negative score beyond.
     pub fn key_mask(valid_lens: &[usize], seq_len: usize, like: &Tensor) -> Result<Tensor> {
         let values: Vec<f32> = valid_lens
             .iter()
-            .flat_map(|&v| (0..seq_len).map(move |j| if j < v { 0.0 } else { MASKED_SCORE as f32 }))
+            .flat_map(|&v| (0..seq_len).map(move |j| if j < v { 0.0 } else { MASKED_SCORE }))
             .collect();
         Ok(Tensor::from_vec(values, (valid_lens.len(), 1, 1, seq_len), like.device())?.to_dtype(like.dtype())?)
     }
 
-    /// The contextual representation of every token: `[B, L]` ids and segments → `[B, L, hidden]`.
+    /// The contextual representation of every token: `[B, L]` ids and segments → `[B, L, H]`.
     pub fn encode(&self, tokens: &Tensor, segments: &Tensor, key_mask: &Tensor, mode: &mut Mode) -> Result<Tensor> {
         let mut x = self.embeddings.forward(tokens, segments)?;
         for block in &self.blocks {
@@ -53,7 +222,7 @@ impl BertModel {
         Ok(x)
     }
 
-    /// MLM logits `[N, vocab]` at `flat_positions` (`row · L + position`, u32) of `encoded`.
+    /// MLM logits `[N, V]` at `flat_positions` (`row · L + position`, u32) of `encoded`.
     pub fn mlm_logits(&self, encoded: &Tensor, flat_positions: &Tensor) -> Result<Tensor> {
         self.mlm.forward(encoded, flat_positions)
     }

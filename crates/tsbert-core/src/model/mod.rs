@@ -1,17 +1,9 @@
-//! The BERT model: embeddings, post-LN encoder blocks, and the MLM and NSP heads.
+//! The BERT model: [`bert`] holds the architecture top to bottom (embeddings, attention,
+//! encoder blocks, the MLM and NSP heads); [`layers`] the dense layer, layer norm and dropout
+//! they are built from.
 
-pub mod add_norm;
-pub mod attention;
 pub mod bert;
-pub mod embeddings;
-pub mod encoder_block;
-pub mod ffn;
-pub mod layer_norm;
-pub mod linear;
-pub mod mlm_head;
-pub mod mode;
-pub mod nsp_head;
-pub mod softmax;
+pub mod layers;
 
 pub use bert::BertModel;
-pub use mode::Mode;
+pub use layers::Mode;

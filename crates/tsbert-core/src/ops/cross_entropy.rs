@@ -14,19 +14,24 @@ use num_traits::Float;
 use rayon::prelude::*;
 
 use crate::error::Result;
-use crate::model::softmax::log_softmax_last_dim;
 use crate::ops::rows::{by_dtype, last_dim_rows};
 use crate::ops::runs_fused;
+use crate::ops::softmax::log_softmax_last_dim;
 
 /// `-log softmax(logits)[label]` for every row: `[N, C]` logits, `[N]` u32 labels → `[N]`.
 /// Fused on the CPU (f32, f64); composed from differentiable candle ops elsewhere.
 pub fn cross_entropy_per_row(logits: &Tensor, labels: &Tensor) -> Result<Tensor> {
     if runs_fused(logits) {
-        let op = CrossEntropy { labels: Arc::new(labels.to_vec1::<u32>()?) };
-        Ok(logits.contiguous()?.apply_op1(op)?)
+        fused_cross_entropy_per_row(logits, labels)
     } else {
         composed_cross_entropy_per_row(logits, labels)
     }
+}
+
+/// The loss as one CPU kernel (f32, f64) with its one-pass backward.
+pub fn fused_cross_entropy_per_row(logits: &Tensor, labels: &Tensor) -> Result<Tensor> {
+    let op = CrossEntropy { labels: Arc::new(labels.to_vec1::<u32>()?) };
+    Ok(logits.contiguous()?.apply_op1(op)?)
 }
 
 /// The same loss from differentiable candle ops (any device; the reference for the fused op).

@@ -1,7 +1,11 @@
 //! Fused operations with their own backward pass, where composing candle ops costs too much.
+//! Each module holds the fused CPU kernel (`fused_*`), the composed candle version it replaces
+//! (`composed_*`: the reference the tests compare against, and what other devices run) and the
+//! function the model calls, which picks one by the tensor's device and dtype. Nothing here
+//! depends on the model.
 
 pub mod cross_entropy;
-pub mod normalize;
+pub mod layer_norm;
 pub mod row_affine;
 mod rows;
 pub mod softmax;

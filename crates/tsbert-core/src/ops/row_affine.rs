@@ -1,7 +1,7 @@
 //! `x · w + b` with `w` and `b` vectors along the last dimension (a dense layer's bias, layer
 //! norm's affine), as CPU kernels whose backward sums the gradient over rows in row-major
-//! order. Composed from candle's broadcast ops, each costs a full pass forward and its
-//! parameter gradients come from strided reductions over the leading dimensions.
+//! order, beside the composed candle broadcast ops they replace (each a full pass forward,
+//! the parameter gradients from strided reductions over the leading dimensions).
 
 use candle_core::backend::BackendStorage;
 use candle_core::{CpuStorage, CustomOp1, CustomOp2, CustomOp3, Layout, Shape, Tensor, WithDType};
@@ -9,21 +9,42 @@ use num_traits::Float;
 use rayon::prelude::*;
 
 use crate::ops::rows::{by_dtype, last_dim_rows};
+use crate::ops::runs_fused;
 
 /// Rows a task takes (short rows: 128–256 values).
 const ROWS_A_TASK: usize = 256;
 
 const NAME: &str = "tsbert-row-affine";
 
-/// `x + b` over the last dimension (CPU, f32/f64); backward: `g`, and `Σ_rows g` for `b`.
+/// `x + b` over the last dimension: the fused kernel on the CPU (f32, f64), the composed
+/// broadcast elsewhere.
 pub fn add_row_bias(x: &Tensor, b: &Tensor) -> candle_core::Result<Tensor> {
+    if runs_fused(x) {
+        fused_add_row_bias(x, b)
+    } else {
+        composed_add_row_bias(x, b)
+    }
+}
+
+/// `x + b` over the last dimension (CPU, f32/f64); backward: `g`, and `Σ_rows g` for `b`.
+pub fn fused_add_row_bias(x: &Tensor, b: &Tensor) -> candle_core::Result<Tensor> {
     x.contiguous()?.apply_op2(&b.contiguous()?, RowBias)
+}
+
+/// `x + b` from candle's broadcast add (any device; the reference for the fused op).
+pub fn composed_add_row_bias(x: &Tensor, b: &Tensor) -> candle_core::Result<Tensor> {
+    x.broadcast_add(b)
 }
 
 /// `x · w + b` over the last dimension (CPU, f32/f64); backward: `g · w`, `Σ_rows g · x`,
 /// `Σ_rows g`.
-pub fn row_affine(x: &Tensor, w: &Tensor, b: &Tensor) -> candle_core::Result<Tensor> {
+pub fn fused_row_affine(x: &Tensor, w: &Tensor, b: &Tensor) -> candle_core::Result<Tensor> {
     x.contiguous()?.apply_op3(&w.contiguous()?, &b.contiguous()?, RowAffine)
+}
+
+/// `x · w + b` from candle's broadcast ops (any device; the reference for the fused op).
+pub fn composed_row_affine(x: &Tensor, w: &Tensor, b: &Tensor) -> candle_core::Result<Tensor> {
+    x.broadcast_mul(w)?.broadcast_add(b)
 }
 
 /// `Σ_rows g[r] · x[r]` (or `Σ_rows g[r]` without `x`) of row-major `[.., n]` values.

@@ -1,14 +1,44 @@
-//! Softmax over the last dimension as one CPU kernel with a one-pass backward
-//! (`dx = y · (g - Σ g·y)`), for the attention weights: composed from candle ops it makes
-//! five full-size passes and temporaries forward and more backward, on the largest
-//! activation of a block (`[B·heads, L, L]`).
+//! Softmax over the last dimension: one CPU kernel with a one-pass backward
+//! (`dx = y · (g - Σ g·y)`) for the attention weights, beside the composed candle version it
+//! replaces (five full-size passes and temporaries forward and more backward, on the largest
+//! activation of a block, `[B·heads, L, L]`), which other devices use. Also log-softmax, for
+//! the composed cross-entropy.
 
 use candle_core::backend::BackendStorage;
-use candle_core::{CpuStorage, CustomOp1, CustomOp2, Layout, Shape, Tensor, WithDType};
+use candle_core::{CpuStorage, CustomOp1, CustomOp2, Layout, Shape, Tensor, WithDType, D};
 use num_traits::Float;
 use rayon::prelude::*;
 
 use crate::ops::rows::{by_dtype, dot, last_dim_rows, max, sum, MIN_ROWS_A_TASK};
+use crate::ops::runs_fused;
+
+/// `exp(x) / Σ exp(x)` over the last dimension: the fused kernel on the CPU (f32, f64), the
+/// composed candle ops elsewhere.
+pub fn softmax_last_dim(x: &Tensor) -> candle_core::Result<Tensor> {
+    if runs_fused(x) {
+        fused_softmax_last_dim(x)
+    } else {
+        composed_softmax_last_dim(x)
+    }
+}
+
+/// `x` minus its row maximum, which is detached: the results do not depend on it.
+fn shifted(x: &Tensor) -> candle_core::Result<Tensor> {
+    x.broadcast_sub(&x.max_keepdim(D::Minus1)?.detach())
+}
+
+/// The softmax from differentiable candle ops (any device; the reference for the fused op).
+pub fn composed_softmax_last_dim(x: &Tensor) -> candle_core::Result<Tensor> {
+    let e = shifted(x)?.exp()?;
+    e.broadcast_div(&e.sum_keepdim(D::Minus1)?)
+}
+
+/// `x - log Σ exp(x)` over the last dimension, from differentiable candle ops.
+pub fn log_softmax_last_dim(x: &Tensor) -> candle_core::Result<Tensor> {
+    let s = shifted(x)?;
+    let log_sum = s.exp()?.sum_keepdim(D::Minus1)?.log()?;
+    s.broadcast_sub(&log_sum)
+}
 
 fn forward<T: WithDType + Float + Send + Sync>(x: &[T], n: usize) -> Vec<T> {
     let mut out = vec![T::zero(); x.len()];

@@ -28,7 +28,7 @@ fn check(wd: f64) {
         // loss = Σ g·p has gradient g
         let grads =
             (p.clone() * Tensor::new(&g, &Device::Cpu).unwrap()).unwrap().sum_all().unwrap().backward().unwrap();
-        adam.step(&params, &grads).unwrap();
+        adam.step(&params.take_gradients(grads)).unwrap();
     }
     let got = p.to_vec1::<f64>().unwrap();
     for i in 0..3 {

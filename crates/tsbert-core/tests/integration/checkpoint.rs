@@ -1,44 +1,39 @@
-//! Weights round-trip through safetensors; bad files are refused without touching the model.
+//! Weights round-trip through safetensors bytes; bad bytes are refused without touching the
+//! model.
 
 use crate::common::{tiny_config, trainer, values};
 use candle_core::DType;
-use tsbert_core::checkpoint::{load_weights, save_weights};
-
-fn temp_path(name: &str) -> std::path::PathBuf {
-    let dir = std::env::temp_dir().join(format!("tsbert-checkpoint-{}-{name}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    dir.join("model.safetensors")
-}
 
 #[test]
 fn weights_round_trip_bit_for_bit() {
     let config = tiny_config(0.0);
     let (a, b) = (trainer(config.clone(), 1, 0.01, DType::F32), trainer(config, 2, 0.01, DType::F32));
-    let path = temp_path("round-trip");
-    save_weights(a.params(), &path).unwrap();
-    load_weights(b.params(), &path).unwrap();
+    b.load_weights(&a.save_weights().unwrap()).unwrap();
     for ((name, va), (_, vb)) in a.params().iter().zip(b.params().iter()) {
         assert_eq!(values(va.as_tensor()), values(vb.as_tensor()), "{name}");
     }
 }
 
 #[test]
-fn truncated_missing_and_mismatched_files_are_refused_and_the_model_is_unchanged() {
+fn truncated_mismatched_and_non_finite_weights_are_refused_and_the_model_is_unchanged() {
     let config = tiny_config(0.0);
     let a = trainer(config.clone(), 1, 0.01, DType::F32);
     let b = trainer(config.clone(), 2, 0.01, DType::F32);
     let before = values(b.params().get("nsp.output.weight").unwrap().as_tensor());
-    let path = temp_path("bad");
-    save_weights(a.params(), &path).unwrap();
-    let bytes = std::fs::read(&path).unwrap();
-    std::fs::write(&path, &bytes[..bytes.len() - 100]).unwrap();
-    let err = load_weights(b.params(), &path).unwrap_err().to_string();
+    let bytes = a.save_weights().unwrap();
+    let err = b.load_weights(&bytes[..bytes.len() - 100]).unwrap_err().to_string();
     assert!(err.contains("not a readable safetensors file"), "{err}");
-    let err = load_weights(b.params(), &path.with_file_name("absent.safetensors")).unwrap_err().to_string();
-    assert!(err.contains("absent.safetensors"), "{err}");
-    let bigger = trainer(tsbert_core::BertConfig { hidden: 12, ..config }, 1, 0.01, DType::F32);
-    save_weights(bigger.params(), &path).unwrap();
-    let err = load_weights(b.params(), &path).unwrap_err().to_string();
+    let bigger = trainer(tsbert_core::BertConfig { hidden: 12, ..config.clone() }, 1, 0.01, DType::F32);
+    let err = b.load_weights(&bigger.save_weights().unwrap()).unwrap_err().to_string();
     assert!(err.contains("has shape"), "{err}");
+    let poisoned = trainer(config, 1, 0.01, DType::F32);
+    let mut nan = values(poisoned.params().get("mlm.mlp.0.bias").unwrap().as_tensor());
+    nan[0] = f64::NAN;
+    let nan: Vec<f32> = nan.iter().map(|&v| v as f32).collect();
+    // set bypasses the finiteness check of `ParamStore::set` by going through the variable
+    let var = poisoned.params().get("mlm.mlp.0.bias").unwrap();
+    var.set(&candle_core::Tensor::from_slice(&nan, var.dims(), &candle_core::Device::Cpu).unwrap()).unwrap();
+    let err = b.load_weights(&poisoned.save_weights().unwrap()).unwrap_err().to_string();
+    assert!(err.contains("'mlm.mlp.0.bias' holds NaN or infinite values"), "{err}");
     assert_eq!(values(b.params().get("nsp.output.weight").unwrap().as_tensor()), before);
 }

@@ -3,8 +3,7 @@
 use crate::common::{random_batch, tiny_config, trainer, values};
 use candle_core::{DType, Device};
 use tsbert_core::adam::AdamConfig;
-use tsbert_core::parallel::DataParallel;
-use tsbert_core::TrainerOptions;
+use tsbert_core::{Trainer, TrainerOptions};
 
 fn check(replicas: usize, rows: usize) {
     let config = tiny_config(0.0);
@@ -14,16 +13,16 @@ fn check(replicas: usize, rows: usize) {
         seed: 4,
         adam: AdamConfig { lr: 0.01, ..AdamConfig::default() },
         dtype: DType::F64,
-        device: Device::Cpu,
+        devices: vec![Device::Cpu; replicas],
     };
-    let mut parallel = DataParallel::new(config, options, &vec![Device::Cpu; replicas]).unwrap();
+    let mut parallel = Trainer::new(config, options).unwrap();
     for step in 0..3 {
         let (a, b) = (single.train_step(&batch).unwrap(), parallel.train_step(&batch).unwrap());
         assert!((a.mlm - b.mlm).abs() < 1e-12 && (a.nsp - b.nsp).abs() < 1e-12, "step {step}: {a:?} vs {b:?}");
     }
-    for replica in parallel.replicas() {
+    for replica in parallel.replica_params() {
         for (name, var) in single.params().iter() {
-            let (want, got) = (values(var.as_tensor()), values(replica.params().get(name).unwrap().as_tensor()));
+            let (want, got) = (values(var.as_tensor()), values(replica.get(name).unwrap().as_tensor()));
             let diff = want.iter().zip(&got).fold(0.0_f64, |m, (a, b)| m.max((a - b).abs()));
             // the key bias's gradient is rounding noise around 0, which Adam scales to ±lr
             let bound = if name.ends_with("W_k.bias") { 0.06 } else { 1e-10 };

@@ -2,12 +2,11 @@
 //! candle versions, forward and backward, in f64 and f32.
 
 use candle_core::{DType, Device, Tensor, Var};
-use tsbert_core::model::layer_norm::{composed_normalize_last_dim, LAYER_NORM_EPS};
-use tsbert_core::model::softmax::composed_softmax_last_dim;
-use tsbert_core::ops::cross_entropy::{composed_cross_entropy_per_row, cross_entropy_per_row};
-use tsbert_core::ops::normalize::normalize_last_dim;
-use tsbert_core::ops::row_affine::{add_row_bias, row_affine};
-use tsbert_core::ops::softmax::fused_softmax_last_dim;
+use tsbert_core::model::layers::LAYER_NORM_EPS;
+use tsbert_core::ops::cross_entropy::{composed_cross_entropy_per_row, fused_cross_entropy_per_row};
+use tsbert_core::ops::layer_norm::{composed_normalize_last_dim, fused_normalize_last_dim};
+use tsbert_core::ops::row_affine::{composed_add_row_bias, composed_row_affine, fused_add_row_bias, fused_row_affine};
+use tsbert_core::ops::softmax::{composed_softmax_last_dim, fused_softmax_last_dim};
 
 type Op = dyn Fn(&Tensor) -> Tensor;
 
@@ -53,7 +52,8 @@ const LABELS: [u32; 7] = [0, 3, 10, 5, 5, 1, 9];
 fn cross_entropy(fused: bool) -> Box<Op> {
     Box::new(move |x| {
         let labels = Tensor::new(&LABELS, &Device::Cpu).unwrap();
-        if fused { cross_entropy_per_row(x, &labels) } else { composed_cross_entropy_per_row(x, &labels) }.unwrap()
+        if fused { fused_cross_entropy_per_row(x, &labels) } else { composed_cross_entropy_per_row(x, &labels) }
+            .unwrap()
     })
 }
 
@@ -65,8 +65,8 @@ fn cross_entropy_matches_composed() {
 
 #[test]
 fn normalize_matches_composed() {
-    let fused = |x: &Tensor| normalize_last_dim(x, LAYER_NORM_EPS).unwrap();
-    let composed = |x: &Tensor| composed_normalize_last_dim(x).unwrap();
+    let fused = |x: &Tensor| fused_normalize_last_dim(x, LAYER_NORM_EPS).unwrap();
+    let composed = |x: &Tensor| composed_normalize_last_dim(x, LAYER_NORM_EPS).unwrap();
     check(DType::F64, 1e-12, &fused, &composed);
     check(DType::F32, 1e-5, &fused, &composed);
 }
@@ -102,7 +102,7 @@ fn cross_entropy_zero_weight_row_has_zero_gradient() {
     .unwrap();
     let labels = Tensor::new(&[1u32, 4], &Device::Cpu).unwrap();
     let weights = Tensor::new(&[1.0f32, 0.0], &Device::Cpu).unwrap();
-    let loss = cross_entropy_per_row(x.as_tensor(), &labels).unwrap();
+    let loss = fused_cross_entropy_per_row(x.as_tensor(), &labels).unwrap();
     let g = (&loss * &weights)
         .unwrap()
         .sum_all()
@@ -149,8 +149,8 @@ fn affine_both(
 #[test]
 fn row_bias_and_affine_match_broadcast_ops() {
     for (dtype, tolerance) in [(DType::F64, 1e-12), (DType::F32, 1e-5)] {
-        let [fused, composed] = affine_both(dtype, &|x, w, b| row_affine(x, w, b).unwrap(), &|x, w, b| {
-            x.broadcast_mul(w).unwrap().broadcast_add(b).unwrap()
+        let [fused, composed] = affine_both(dtype, &|x, w, b| fused_row_affine(x, w, b).unwrap(), &|x, w, b| {
+            composed_row_affine(x, w, b).unwrap()
         });
         for (what, (f, c)) in
             ["output", "x gradient", "w gradient", "b gradient"].iter().zip(fused.iter().zip(&composed))
@@ -158,8 +158,9 @@ fn row_bias_and_affine_match_broadcast_ops() {
             assert_close(f, c, tolerance, what);
         }
         // the bias alone: the weight's gradient is absent (w unused), the rest agrees
-        let [fused, composed] =
-            affine_both(dtype, &|x, _w, b| add_row_bias(x, b).unwrap(), &|x, _w, b| x.broadcast_add(b).unwrap());
+        let [fused, composed] = affine_both(dtype, &|x, _w, b| fused_add_row_bias(x, b).unwrap(), &|x, _w, b| {
+            composed_add_row_bias(x, b).unwrap()
+        });
         for (what, i) in [("output", 0), ("x gradient", 1), ("b gradient", 3)] {
             assert_close(&fused[i], &composed[i], tolerance, what);
         }

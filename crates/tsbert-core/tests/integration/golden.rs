@@ -1,5 +1,5 @@
 //! Parity with the independent PyTorch implementation (bench/reference/tsbert_ref.py): the
-//! golden values in __test__/fixtures/golden were recorded there by make_golden.py from the
+//! golden values in tests/fixtures/golden (beside these tests) were recorded there by make_golden.py from the
 //! same initial weights and batch (dropout 0, float32). The relative error of a tensor is
 //! `max |ours − torch| / max |torch|` (the largest difference against the tensor's scale, so
 //! float32 rounding in entries near zero does not count as disagreement). A tensor that is
@@ -13,11 +13,10 @@ use candle_core::{DType, Device, Tensor};
 use serde_json::Value;
 use tsbert_core::adam::AdamConfig;
 use tsbert_core::batch::Sequences;
-use tsbert_core::checkpoint::load_weights;
 use tsbert_core::{Batch, BertConfig, Trainer, TrainerOptions};
 
 fn fixtures() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../__test__/fixtures/golden")
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/golden")
 }
 
 fn ints(v: &Value, key: &str) -> Vec<i32> {
@@ -70,9 +69,8 @@ fn forward_gradients_and_three_adam_steps_match_pytorch() {
         nsp_labels: ints(&batch_json, "nspLabels"),
     };
     let adam = AdamConfig { lr, ..AdamConfig::default() };
-    let mut trainer =
-        Trainer::new(config, TrainerOptions { seed: 0, adam, dtype: DType::F32, device: Device::Cpu }).unwrap();
-    load_weights(trainer.params(), &fixtures().join("initial.safetensors")).unwrap();
+    let mut trainer = Trainer::new(config, TrainerOptions { seed: 0, adam, ..TrainerOptions::default() }).unwrap();
+    trainer.load_weights(&std::fs::read(fixtures().join("initial.safetensors")).unwrap()).unwrap();
     let expected: HashMap<String, Tensor> =
         candle_core::safetensors::load(fixtures().join("expected.safetensors"), &Device::Cpu).unwrap();
 

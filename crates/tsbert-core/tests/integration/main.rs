@@ -1,6 +1,9 @@
 //! The core's integration tests, in one binary (one link instead of one per file).
 
+#[path = "../support/common.rs"]
 mod common;
+#[path = "../support/synthetic.rs"]
+mod synthetic;
 
 mod adam_update;
 mod checkpoint;

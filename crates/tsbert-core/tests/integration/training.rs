@@ -47,12 +47,15 @@ fn dropout_is_active_in_training_and_off_in_evaluation() {
     assert_ne!(first, eval);
 }
 
+/// A change that makes a valid batch invalid.
+type Corruption = Box<dyn Fn(&mut tsbert_core::Batch)>;
+
 #[test]
 fn invalid_batches_are_rejected_before_candle_with_the_field_named() {
     let config = tiny_config(0.0);
     let mut t = trainer(config.clone(), 1, 0.01, DType::F32);
     let good = random_batch(&config, 2, 6, 2, 1);
-    let cases: Vec<(&str, Box<dyn Fn(&mut tsbert_core::Batch)>)> = vec![
+    let cases: Vec<(&str, Corruption)> = vec![
         ("tokens[3]", Box::new(|b| b.sequences.tokens[3] = 13)),
         ("tokens[0]", Box::new(|b| b.sequences.tokens[0] = -1)),
         ("segments[1]", Box::new(|b| b.sequences.segments[1] = 2)),

@@ -1,10 +1,11 @@
-//! Shared helpers of the core's integration tests: a tiny config and random valid batches.
-#![allow(dead_code)]
+//! Shared helpers of the core's integration tests: a tiny config, trainers and random valid
+//! batches.
 
-use candle_core::{DType, Device, Tensor};
+use candle_core::{DType, Tensor};
 use tsbert_core::adam::AdamConfig;
-use tsbert_core::synthetic::synthetic_batch;
 use tsbert_core::{Batch, BertConfig, Trainer, TrainerOptions};
+
+use crate::synthetic::synthetic_batch;
 
 /// A model small enough for finite differences.
 pub fn tiny_config(dropout: f64) -> BertConfig {
@@ -14,7 +15,7 @@ pub fn tiny_config(dropout: f64) -> BertConfig {
 /// A trainer on the CPU in `dtype`.
 pub fn trainer(config: BertConfig, seed: u64, lr: f64, dtype: DType) -> Trainer {
     let adam = AdamConfig { lr, ..AdamConfig::default() };
-    Trainer::new(config, TrainerOptions { seed, adam, dtype, device: Device::Cpu }).unwrap()
+    Trainer::new(config, TrainerOptions { seed, adam, dtype, ..TrainerOptions::default() }).unwrap()
 }
 
 /// A random valid batch (see [`synthetic_batch`]).

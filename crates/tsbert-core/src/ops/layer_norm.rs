@@ -1,14 +1,35 @@
-//! Row normalisation `(x - mean) / sqrt(var + eps)` over the last dimension as one CPU kernel
-//! with a one-pass backward: the core of layer norm (its affine weight and bias are
-//! [`crate::ops::row_affine`]). Composed from candle ops, the normalisation costs about six
-//! full passes and temporaries forward and more backward, four times a block.
+//! Layer normalisation over the last dimension, `(x - mean) / sqrt(var + eps) · w + b`. On the
+//! CPU, the row normalisation is one kernel with a one-pass backward and the affine part is
+//! [`crate::ops::row_affine`]'s kernel; composed from candle ops (the reference, and what
+//! other devices run) the normalisation alone costs about six full passes and temporaries
+//! forward and more backward, four times a block.
 
 use candle_core::backend::BackendStorage;
-use candle_core::{CpuStorage, CustomOp1, CustomOp2, Layout, Shape, Tensor, WithDType};
+use candle_core::{CpuStorage, CustomOp1, CustomOp2, Layout, Shape, Tensor, WithDType, D};
 use num_traits::Float;
 use rayon::prelude::*;
 
+use crate::ops::row_affine::fused_row_affine;
 use crate::ops::rows::{by_dtype, dot, last_dim_rows, sum, MIN_ROWS_A_TASK};
+use crate::ops::runs_fused;
+
+/// Layer norm of `x` over its last dimension with scale `w` and shift `b` (biased variance):
+/// the fused kernels on the CPU (f32, f64), the composed candle ops elsewhere.
+pub fn layer_norm(x: &Tensor, w: &Tensor, b: &Tensor, eps: f64) -> candle_core::Result<Tensor> {
+    if runs_fused(x) {
+        fused_row_affine(&fused_normalize_last_dim(x, eps)?, w, b)
+    } else {
+        composed_normalize_last_dim(x, eps)?.broadcast_mul(w)?.broadcast_add(b)
+    }
+}
+
+/// `(x - mean) / sqrt(var + eps)` over the last dimension from differentiable candle ops (any
+/// device; the reference for the fused op).
+pub fn composed_normalize_last_dim(x: &Tensor, eps: f64) -> candle_core::Result<Tensor> {
+    let centered = x.broadcast_sub(&x.mean_keepdim(D::Minus1)?)?;
+    let var = centered.sqr()?.mean_keepdim(D::Minus1)?;
+    centered.broadcast_div(&(var + eps)?.sqrt()?)
+}
 
 /// Writes `x - mean` of a row into `out`; returns `1 / sqrt(var + eps)` (biased variance).
 fn center<T: Float>(row: &[T], out: &mut [T], eps: T) -> T {
@@ -68,7 +89,7 @@ fn normalize_bwd<T: WithDType + Float + Send + Sync>(
 
 /// `(x - mean) / sqrt(var + eps)` over the last dimension of a CPU f32/f64 tensor, with its
 /// backward pass. The input is made contiguous first.
-pub fn normalize_last_dim(x: &Tensor, eps: f64) -> candle_core::Result<Tensor> {
+pub fn fused_normalize_last_dim(x: &Tensor, eps: f64) -> candle_core::Result<Tensor> {
     x.contiguous()?.apply_op1(Normalize { eps })
 }
 

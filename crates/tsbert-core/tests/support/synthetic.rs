@@ -1,9 +1,10 @@
-//! Random but valid batches, for benchmarks and tests that need no corpus.
+//! Random but valid batches, for the core's tests and benchmarks (which include this file):
+//! no corpus needed.
 
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
-use crate::batch::{Batch, Sequences};
+use tsbert_core::batch::{Batch, Sequences};
 
 /// `b` rows of length `l` with `p` predictions each, drawn from `seed`: word ids (≥ 5, past
 /// the reserved tokens) inside a random valid length, `<pad>` (1) after it, a random split

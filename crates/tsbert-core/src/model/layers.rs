@@ -1,0 +1,100 @@
+//! The building blocks every part of the model uses: a dense layer, layer normalisation and
+//! dropout. Each computes through [`crate::ops`], which picks the fused CPU kernel or the
+//! composed candle ops for the tensor's device.
+
+use candle_core::Tensor;
+
+use crate::error::Result;
+use crate::ops::layer_norm::layer_norm;
+use crate::ops::row_affine::add_row_bias;
+use crate::params::{Init, ParamStore};
+use crate::rng::SeededRng;
+
+/// PyTorch's epsilon for `nn.LayerNorm`.
+pub const LAYER_NORM_EPS: f64 = 1e-5;
+
+/// A fully connected layer, `y = x Wᵀ + b`; `weight` is `[out, in]` as in PyTorch.
+#[derive(Debug, Clone)]
+pub struct Linear {
+    weight: Tensor,
+    bias: Tensor,
+}
+
+impl Linear {
+    /// Creates `{prefix}.weight` `[out, in]` and `{prefix}.bias` `[out]`, PyTorch-initialised.
+    pub fn new(params: &mut ParamStore, prefix: &str, in_dim: usize, out_dim: usize) -> Result<Self> {
+        let weight = params.create(&format!("{prefix}.weight"), &[out_dim, in_dim], Init::FanIn(in_dim))?;
+        let bias = params.create(&format!("{prefix}.bias"), &[out_dim], Init::FanIn(in_dim))?;
+        Ok(Self { weight, bias })
+    }
+
+    /// `[..., in]` → `[..., out]`. Leading dimensions are flattened into one matrix product.
+    pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        let dims = x.dims();
+        let in_dim = dims[dims.len() - 1];
+        let rows = x.elem_count() / in_dim;
+        let product = x.reshape((rows, in_dim))?.matmul(&self.weight.t()?)?;
+        let mut out_dims = dims.to_vec();
+        *out_dims.last_mut().expect("rank ≥ 1") = self.weight.dim(0)?;
+        Ok(add_row_bias(&product, &self.bias)?.reshape(out_dims)?)
+    }
+
+    /// `[rows, in]` → `[rows, out]` with the bias folded into the matrix product
+    /// (`[x, 1] · [W | b]ᵀ`): one output tensor instead of two, and the bias gradient comes
+    /// from the product rather than from a column sum. Worth it where the output is large
+    /// (the MLM head's `[predictions, vocab]` logits).
+    pub fn forward_folded(&self, x: &Tensor) -> Result<Tensor> {
+        let ones = Tensor::ones((x.dim(0)?, 1), x.dtype(), x.device())?;
+        let x1 = Tensor::cat(&[x, &ones], 1)?;
+        let wb = Tensor::cat(&[&self.weight, &self.bias.unsqueeze(1)?], 1)?;
+        Ok(x1.matmul(&wb.t()?)?)
+    }
+}
+
+/// Layer normalisation over the last dimension with a learned scale and shift:
+/// `(x - mean) / sqrt(var + eps) * weight + bias`, with the biased variance.
+#[derive(Debug, Clone)]
+pub struct LayerNorm {
+    weight: Tensor,
+    bias: Tensor,
+}
+
+impl LayerNorm {
+    /// Creates `{prefix}.weight` (ones) and `{prefix}.bias` (zeros) of width `dim`.
+    pub fn new(params: &mut ParamStore, prefix: &str, dim: usize) -> Result<Self> {
+        let weight = params.create(&format!("{prefix}.weight"), &[dim], Init::Constant(1.0))?;
+        let bias = params.create(&format!("{prefix}.bias"), &[dim], Init::Constant(0.0))?;
+        Ok(Self { weight, bias })
+    }
+
+    /// Normalises `x` over its last dimension.
+    pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        Ok(layer_norm(x, &self.weight, &self.bias, LAYER_NORM_EPS)?)
+    }
+}
+
+/// How a forward pass runs: training (dropout on) or inference.
+pub enum Mode<'a> {
+    /// A training step: dropout with probability `p`, masks drawn from `rng`.
+    Train {
+        /// The seeded stream dropout masks come from.
+        rng: &'a mut SeededRng,
+        /// Dropout probability.
+        p: f64,
+    },
+    /// Inference: no dropout.
+    Eval,
+}
+
+impl Mode<'_> {
+    /// Inverted dropout on `x` in training mode; `x` unchanged otherwise (or when p = 0).
+    pub fn dropout(&mut self, x: &Tensor) -> Result<Tensor> {
+        match self {
+            Mode::Train { rng, p } if *p > 0.0 => {
+                let mask = rng.dropout_mask(x.shape(), *p, x.dtype(), x.device())?;
+                Ok(x.mul(&mask)?)
+            }
+            _ => Ok(x.clone()),
+        }
+    }
+}
