@@ -2,30 +2,23 @@
  * `npm run bench:compare [-- --threads N]`: tsbert against the PyTorch reference
  * (bench/reference/tsbert_ref.py, timed by bench/reference/bench_step.py) on this machine's
  * CPU, in the same run, with the same number of threads (default: every core; tsbert through
- * `RAYON_NUM_THREADS`, PyTorch through `torch.set_num_threads`). The textbook configuration:
- * vocab 20256, hidden 128, FFN 256, 2 heads, 2 layers, dropout 0.2, B = 512, L = 64, P = 10,
- * Adam lr 0.01; identical initial weights (tsbert's, loaded in PyTorch by name) and the
+ * `RAYON_NUM_THREADS`, PyTorch through `torch.set_num_threads`). The textbook configuration
+ * and batch size with identical initial weights (tsbert's, loaded in PyTorch by name) and the
  * identical batch (the first of WikiText-2's epoch 0 when the corpus is beside the
  * repository, else a synthetic one). Times a training step (forward, loss, backward, Adam)
  * and an encode (encoder forward, dropout off), 5 warm-ups (the first steps grow the
- * allocators' pools) then the median of 5 each, and
- * prints sentence pairs/sec for both implementations and their ratio. Files go to
- * bench/out/compare/.
+ * allocators' pools) then the median of 5 each, and prints sentence pairs/sec for both
+ * implementations and their ratio. Files go to bench/out/compare/.
  */
-
-import { existsSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 
 import { Command, InvalidArgumentError } from 'commander';
 
-import type { Batch } from '../src/data/index.js';
-import { PretrainingDataset } from '../src/data/index.js';
+import { PRETRAIN_DEFAULTS } from '../src/pretrain.js';
+import { median, outDir, runPython, startBoth, textbookBatches, textbookConfig, venvPython } from './support.js';
 
-const B = 512;
-const L = 64;
-const P = 10;
-const LR = 0.01;
 const WARMUP = 5;
 const REPEATS = 5;
 
@@ -38,33 +31,23 @@ const { threads } = new Command('bench:compare')
   .option('--threads <n>', 'threads for both implementations', positive, availableParallelism())
   .parse()
   .opts<{ threads: number }>();
-// Read by candle (and its rayon pool) on first use: set before the addon runs anything.
+// Read by candle and its rayon pool when they first compute (loading the addon computes
+// nothing): set before any model is made.
 process.env.RAYON_NUM_THREADS = String(threads);
-const { outDir, runPython, startBoth, syntheticBatch, venvPython, WIKITEXT } = await import('./parity.js');
 
 const python = venvPython();
 const dir = outDir('compare');
-
-let vocabSize = 20256;
-let batch: Batch;
-let source: string;
-if (existsSync(WIKITEXT)) {
-  const ds = await PretrainingDataset.fromSource(WIKITEXT, { maxLen: L, seed: 0 });
-  vocabSize = ds.vocab.size;
-  batch = ds.batches({ batchSize: B, epoch: 0, dropLast: true }).next().value as Batch;
-  source = 'the first batch of WikiText-2, epoch 0, seed 0';
-} else {
-  batch = syntheticBatch(vocabSize, B, L, P, 0);
-  source = `a synthetic batch (no WikiText-2 at ${WIKITEXT})`;
-}
-const config = { vocabSize, hidden: 128, ffnHidden: 256, heads: 2, layers: 2, dropout: 0.2, maxPositions: 1000 };
-const model = await startBoth(dir, config, LR, [batch], { warmup: WARMUP, repeats: REPEATS });
+const { batchSize: B, lr } = PRETRAIN_DEFAULTS;
+const { vocabSize, batches, source } = await textbookBatches(B);
+const [batch] = batches;
+const config = textbookConfig(vocabSize);
+const model = await startBoth(dir, config, lr, [batch], { warmup: WARMUP, repeats: REPEATS });
 
 console.log(
   `bench:compare: tsbert against PyTorch (bench/reference/tsbert_ref.py), float32 on the CPU, ${threads} thread(s) each`,
 );
 console.log(
-  `config: vocab ${vocabSize}, hidden 128, FFN 256, 2 heads, 2 layers, dropout 0.2; B = ${B}, L = ${L}, P = ${batch.numPreds}; Adam lr ${LR}`,
+  `config: vocab ${vocabSize}, hidden ${config.hidden}, FFN ${config.ffnHidden}, ${config.heads} heads, ${config.layers} layers, dropout ${config.dropout}; B = ${B}, L = ${batch.seqLen}, P = ${batch.numPreds}; Adam lr ${lr}`,
 );
 console.log(`data: ${source}; identical initial weights; ${WARMUP} warm-up, median of ${REPEATS}`);
 
@@ -82,7 +65,7 @@ async function timed(fn: () => Promise<unknown>): Promise<number[]> {
 
 const ours = {
   train_ms: await timed(() => model.trainStep(batch)),
-  encode_ms: await timed(() => model.encode(batch.tokens, batch.segments, batch.validLens, B, L)),
+  encode_ms: await timed(() => model.encode(batch)),
 };
 runPython(python, 'bench_step.py', ['--dir', dir, '--threads', String(threads)]);
 const torch = JSON.parse(readFileSync(join(dir, 'torch.json'), 'utf8')) as typeof ours & {
@@ -90,7 +73,6 @@ const torch = JSON.parse(readFileSync(join(dir, 'torch.json'), 'utf8')) as typeo
   torch: string;
 };
 
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 const pairs = (ms: number) => (B * 1000) / ms;
 console.log('');
 console.log(

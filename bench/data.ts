@@ -9,24 +9,24 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 
 import { PretrainingDataset } from '../src/data/index.js';
+import { PRETRAIN_DEFAULTS } from '../src/pretrain.js';
+import { median, WIKITEXT } from './support.js';
 
 const RUNS = 3;
-const BATCH_SIZE = 512;
-const MAX_LEN = 64;
+const { batchSize: BATCH_SIZE, maxLen: MAX_LEN } = PRETRAIN_DEFAULTS;
 
-const file = process.argv[2] ?? join(import.meta.dirname, '../../shared/data/wikitext-2/wiki.train.tokens');
+const file = process.argv[2] ?? WIKITEXT;
 if (!existsSync(file)) {
   console.log(`bench:data: ${file} is absent (no WikiText-2 beside the repository); nothing to measure`);
   process.exit(0);
 }
 
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 const seconds = (since: number) => (performance.now() - since) / 1000;
 
 /** One preparation of the file by tsbert; the dataset and its seconds. */
 async function prepare(): Promise<[PretrainingDataset, number]> {
   const started = performance.now();
-  const dataset = await PretrainingDataset.fromSource(file, { maxLen: MAX_LEN, seed: 0 });
+  const dataset = await PretrainingDataset.fromSource(file, { maxLen: MAX_LEN, seed: PRETRAIN_DEFAULTS.seed });
   return [dataset, seconds(started)];
 }
 
@@ -63,7 +63,9 @@ ds.batches({ batchSize: BATCH_SIZE, epoch: 1, remask: true }).next();
 const remask = seconds(remasking);
 
 const [ts, py] = [median(tsRuns), median(pyRuns.map((r) => r.seconds.total))];
-console.log(`WikiText-2 ${file}, maxLen ${MAX_LEN}, minFreq 5, seed 0`);
+console.log(
+  `WikiText-2 ${file}, maxLen ${MAX_LEN}, minFreq ${PRETRAIN_DEFAULTS.minFreq}, seed ${PRETRAIN_DEFAULTS.seed}`,
+);
 console.log(`tsbert: ${ds.numParagraphs} paragraphs, vocabulary ${ds.vocab.size}, ${ds.numExamples} examples`);
 console.log(
   `Python: ${pyRuns[0].paragraphs} paragraphs, vocabulary ${pyRuns[0].vocab}, ${pyRuns[0].examples} examples`,

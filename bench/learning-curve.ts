@@ -1,7 +1,7 @@
 /**
  * `npm run bench:curve`: the same learning curve from tsbert and from the PyTorch reference
- * (bench/reference/learning_curve.py). Textbook model (hidden 128, FFN 256, 2 heads, 2 layers),
- * vocabulary from WikiText-2 (minFreq 5), B = 64, L = 64, Adam lr 0.01, dropout 0 so both
+ * (bench/reference/learning_curve.py). Textbook model, vocabulary and maxLen (WikiText-2,
+ * minFreq 5, L = 64), B = 64, the textbook's Adam lr, dropout 0 so both
  * sides compute the same function; identical initial weights (tsbert's, loaded in PyTorch by
  * name) and the identical 200 batches (the first 200 of epoch 0, seed 0, written once for
  * Python). Per-step losses from both; the verdict: the final MLM and NSP losses agree within 2%,
@@ -12,15 +12,12 @@
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
-import type { Batch } from '../src/data/index.js';
-import { PretrainingDataset } from '../src/data/index.js';
-import { outDir, runPython, startBoth, venvPython, WIKITEXT } from './parity.js';
+import { PRETRAIN_DEFAULTS } from '../src/pretrain.js';
+import { outDir, runPython, startBoth, textbookBatches, textbookConfig, venvPython, WIKITEXT } from './support.js';
 
 const STEPS = 200;
 const B = 64;
-const L = 64;
-const LR = 0.01;
-const SEED = 0;
+const LR = PRETRAIN_DEFAULTS.lr;
 const LAST = 10;
 const TOLERANCE = 0.02;
 const SVG = join(import.meta.dirname, 'learning-curve.svg');
@@ -38,31 +35,14 @@ if (!existsSync(WIKITEXT)) {
 const python = venvPython();
 const dir = outDir('curve');
 
-const ds = await PretrainingDataset.fromSource(WIKITEXT, { maxLen: L, seed: SEED });
-const batches: Batch[] = [];
-for (const b of ds.batches({ batchSize: B, epoch: 0, dropLast: true })) {
-  batches.push(b);
-  if (batches.length === STEPS) break;
-}
-if (batches.length < STEPS) throw new Error(`epoch 0 has only ${batches.length} batches of ${B}`);
-
-const config = {
-  vocabSize: ds.vocab.size,
-  hidden: 128,
-  ffnHidden: 256,
-  heads: 2,
-  layers: 2,
-  dropout: 0,
-  maxPositions: 1000,
-};
+const { vocabSize, batches, source } = await textbookBatches(B, STEPS);
+const config = textbookConfig(vocabSize, { dropout: 0 });
 console.log(
   `learning curve: tsbert against PyTorch (bench/reference/tsbert_ref.py), ${STEPS} steps, float32 on the CPU`,
 );
+console.log(`data: ${source}; vocabulary ${vocabSize}`);
 console.log(
-  `WikiText-2 ${WIKITEXT}: vocabulary ${ds.vocab.size} (minFreq 5), ${ds.numExamples} examples; the first ${STEPS} batches of epoch 0 (seed ${SEED})`,
-);
-console.log(
-  `config: hidden 128, FFN 256, 2 heads, 2 layers, dropout 0; B = ${B}, L = ${L}, P = ${ds.numPreds}; Adam lr ${LR}; identical initial weights (tsbert's, seed ${SEED})`,
+  `config: hidden ${config.hidden}, FFN ${config.ffnHidden}, ${config.heads} heads, ${config.layers} layers, dropout 0; B = ${B}, L = ${batches[0].seqLen}, P = ${batches[0].numPreds}; Adam lr ${LR}; identical initial weights (tsbert's, seed 0)`,
 );
 
 const model = await startBoth(dir, config, LR, batches, { steps: STEPS });
@@ -76,7 +56,7 @@ for (let i = 0; i < STEPS; i++) {
   if ((i + 1) % 50 === 0) console.log(`tsbert step ${i + 1}: mlm ${mlmLoss.toFixed(4)}, nsp ${nspLoss.toFixed(4)}`);
 }
 ours.seconds = (performance.now() - started) / 1000;
-writeFileSync(join(dir, 'tsbert.json'), JSON.stringify(ours) + '\n');
+writeFileSync(join(dir, 'tsbert.json'), `${JSON.stringify(ours)}\n`);
 
 runPython(python, 'learning_curve.py', ['--dir', dir, '--svg', SVG]);
 const torch = JSON.parse(readFileSync(join(dir, 'torch.json'), 'utf8')) as Curve;

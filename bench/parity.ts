@@ -24,209 +24,26 @@
  *   different fraction of lr; PyTorch float32 against float64 is itself ~2e-3 off there, above
  *   the 1e-4 bound. The update rule itself is checked on identical inputs instead.
  * Prints the tables and a verdict; exits 1 on FAIL. Files go to bench/out/parity/.
- *
- * Also exports the small helpers the other bench scripts share (safetensors files, batches
- * for Python, synthetic batches, the venv's python).
  */
-import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 
-import type { Batch } from '../src/data/index.js';
-import { PretrainingDataset } from '../src/data/index.js';
-import { binding } from '../src/native.js';
+import { PRETRAIN_DEFAULTS } from '../src/pretrain.js';
+import {
+  type NamedTensor,
+  outDir,
+  readSafetensors,
+  runPython,
+  startBoth,
+  textbookBatches,
+  textbookConfig,
+  venvPython,
+  writeSafetensors,
+} from './support.js';
 
-/** WikiText-2's training file, beside the repository (`../shared/data/wikitext-2`). */
-export const WIKITEXT = join(import.meta.dirname, '../../shared/data/wikitext-2/wiki.train.tokens');
-/** Where the bench scripts write their files (git-ignored). */
-export const OUT = join(import.meta.dirname, 'out');
-
-// ---------------------------------------------------------------------------------------------
-// Shared helpers
-
-/** A tensor for a safetensors file. */
-export interface NamedTensor {
-  dtype: 'F32' | 'I32';
-  shape: number[];
-  data: Float32Array | Int32Array;
-}
-
-/** Writes `tensors` as a safetensors file (little-endian, header padded to 8 bytes). */
-export function writeSafetensors(path: string, tensors: Record<string, NamedTensor>): void {
-  const header: Record<string, unknown> = { __metadata__: { generator: 'tsbert bench' } };
-  let offset = 0;
-  for (const [name, t] of Object.entries(tensors)) {
-    const count = t.shape.reduce((a, b) => a * b, 1);
-    if (count !== t.data.length)
-      throw new Error(`${name}: shape ${t.shape} holds ${count} values, got ${t.data.length}`);
-    header[name] = { dtype: t.dtype, shape: t.shape, data_offsets: [offset, offset + t.data.byteLength] };
-    offset += t.data.byteLength;
-  }
-  let json = JSON.stringify(header);
-  json += ' '.repeat((8 - ((8 + Buffer.byteLength(json)) % 8)) % 8);
-  const size = Buffer.alloc(8);
-  size.writeBigUInt64LE(BigInt(Buffer.byteLength(json)));
-  const parts: Uint8Array[] = [size, Buffer.from(json)];
-  for (const t of Object.values(tensors))
-    parts.push(new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength));
-  writeFileSync(path, Buffer.concat(parts));
-}
-
-/** Reads the F32 tensors of a safetensors file, by name (other dtypes are an error). */
-export function readSafetensors(path: string): Map<string, { shape: number[]; data: Float32Array }> {
-  const file = readFileSync(path);
-  const n = Number(file.readBigUInt64LE(0));
-  const header = JSON.parse(file.subarray(8, 8 + n).toString('utf8')) as Record<
-    string,
-    { dtype: string; shape: number[]; data_offsets: [number, number] }
-  >;
-  const out = new Map<string, { shape: number[]; data: Float32Array }>();
-  for (const [name, t] of Object.entries(header)) {
-    if (name === '__metadata__') continue;
-    if (t.dtype !== 'F32') throw new Error(`${path}: ${name} is ${t.dtype}, expected F32`);
-    const bytes = file.subarray(8 + n + t.data_offsets[0], 8 + n + t.data_offsets[1]);
-    const data = new Float32Array(bytes.length / 4);
-    new Uint8Array(data.buffer).set(bytes);
-    out.set(name, { shape: t.shape, data });
-  }
-  return out;
-}
-
-/**
- * Writes batches of one shape as one safetensors file for Python (`load_batches` in
- * bench/reference/parity.py): tokens/segments [N,B,L], validLens/nspLabels [N,B],
- * predPositions/mlmWeights/mlmLabels [N,B,P].
- */
-export function writeBatches(path: string, batches: Batch[]): void {
-  const [{ batchSize: B, seqLen: L, numPreds: P }] = batches;
-  if (batches.some((b) => b.batchSize !== B || b.seqLen !== L || b.numPreds !== P))
-    throw new Error('writeBatches: batches differ in shape');
-  const N = batches.length;
-  const ints = (
-    key: 'tokens' | 'segments' | 'validLens' | 'predPositions' | 'mlmLabels' | 'nspLabels',
-    shape: number[],
-  ): NamedTensor => {
-    const data = new Int32Array(shape.reduce((a, b) => a * b, 1));
-    batches.forEach((b, i) => data.set(b[key], (i * data.length) / N));
-    return { dtype: 'I32', shape, data };
-  };
-  const weights = new Float32Array(N * B * P);
-  batches.forEach((b, i) => weights.set(b.mlmWeights, i * B * P));
-  writeSafetensors(path, {
-    tokens: ints('tokens', [N, B, L]),
-    segments: ints('segments', [N, B, L]),
-    valid_lens: ints('validLens', [N, B]),
-    pred_positions: ints('predPositions', [N, B, P]),
-    mlm_weights: { dtype: 'F32', shape: [N, B, P], data: weights },
-    mlm_labels: ints('mlmLabels', [N, B, P]),
-    nsp_labels: ints('nspLabels', [N, B]),
-  });
-}
-
-/**
- * A random valid batch (the native core's `synthetic_batch` rules, another generator): word
- * ids ≥ 5 inside a random valid length, `<pad>` (1) after it, two segments, the last
- * prediction of every odd row padded (weight 0), alternating NSP labels.
- */
-export function syntheticBatch(vocabSize: number, B: number, L: number, P: number, seed: number): Batch {
-  let s = seed >>> 0; // mulberry32
-  const next = () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = Math.imul(s ^ (s >>> 15), 1 | s);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 2 ** 32;
-  };
-  const int = (lo: number, hi: number) => lo + Math.floor(next() * (hi - lo)); // [lo, hi)
-  const b: Batch = {
-    batchSize: B,
-    seqLen: L,
-    numPreds: P,
-    tokens: new Int32Array(B * L).fill(1),
-    segments: new Int32Array(B * L),
-    validLens: new Int32Array(B),
-    predPositions: new Int32Array(B * P),
-    mlmWeights: new Float32Array(B * P),
-    mlmLabels: new Int32Array(B * P),
-    nspLabels: Int32Array.from({ length: B }, (_, i) => i % 2),
-  };
-  for (let r = 0; r < B; r++) {
-    const valid = int(Math.max(P + 2, 3), L + 1);
-    const split = int(1, valid);
-    b.validLens[r] = valid;
-    for (let j = 0; j < valid; j++) {
-      b.tokens[r * L + j] = int(5, vocabSize);
-      b.segments[r * L + j] = j >= split ? 1 : 0;
-    }
-    for (let k = 0; k < P; k++) {
-      if (k === P - 1 && r % 2 === 1) continue; // padded prediction: position 0, weight 0, label 0
-      b.predPositions[r * P + k] = int(1, valid);
-      b.mlmWeights[r * P + k] = 1;
-      b.mlmLabels[r * P + k] = int(5, vocabSize);
-    }
-  }
-  return b;
-}
-
-/** The venv's python, or a message and exit 1 when the venv is not made. */
-export function venvPython(): string {
-  const python = join(import.meta.dirname, '.venv/bin/python');
-  if (!existsSync(python)) {
-    console.error(`no PyTorch venv at ${python}: run \`bash bench/reference/setup-venv.sh\` first`);
-    process.exit(1);
-  }
-  return python;
-}
-
-/** Runs `bench/reference/<script>` with the venv's python (its output shown); throws on failure. */
-export function runPython(python: string, script: string, args: string[]): void {
-  const r = spawnSync(python, [join(import.meta.dirname, 'reference', script), ...args], {
-    stdio: ['ignore', 'inherit', 'inherit'],
-  });
-  if (r.status !== 0)
-    throw new Error(`${script} failed (${r.error?.message ?? `exit status ${r.status}, signal ${r.signal}`})`);
-}
-
-/**
- * The shared start of the PyTorch comparisons: a tsbert model of `config` (seed 0, Adam `lr`,
- * CPU) whose initial weights go to `dir`/initial.safetensors for PyTorch to load by name,
- * `batches` to `dir`/batches.safetensors and `{ config, ...meta }` to `dir`/config.json.
- */
-export async function startBoth(
-  dir: string,
-  config: Record<string, number>,
-  lr: number,
-  batches: Batch[],
-  meta: Record<string, number>,
-) {
-  const model = new binding.NativeBert(config as unknown as ConstructorParameters<typeof binding.NativeBert>[0], {
-    seed: 0,
-    lr,
-    device: 'cpu',
-  });
-  await model.saveWeights(join(dir, 'initial.safetensors'));
-  writeBatches(join(dir, 'batches.safetensors'), batches);
-  writeFileSync(join(dir, 'config.json'), JSON.stringify({ config, lr, ...meta }, null, 1) + '\n');
-  return model;
-}
-
-/** `dir` made if missing. */
-export function outDir(name: string): string {
-  const dir = join(OUT, name);
-  mkdirSync(dir, { recursive: true });
-  return dir;
-}
-
-// ---------------------------------------------------------------------------------------------
-// Parity
-
-const CONFIG = { hidden: 128, ffnHidden: 256, heads: 2, layers: 2, dropout: 0, maxPositions: 1000 };
 const B = 32;
-const L = 64;
-const P = 10;
-const LR = 0.01;
+const LR = PRETRAIN_DEFAULTS.lr;
 const STEPS = 3;
-const SEED = 0;
 const FORWARD_BOUND = 1e-5;
 const UPDATE_BOUND = 1e-4;
 const STRICT = process.argv.includes('--strict');
@@ -261,28 +78,12 @@ async function main(): Promise<void> {
   const python = venvPython();
   const dir = outDir('parity');
 
-  let vocabSize = 20256;
-  let batches: Batch[];
-  let source: string;
-  if (existsSync(WIKITEXT)) {
-    const ds = await PretrainingDataset.fromSource(WIKITEXT, { maxLen: L, seed: SEED });
-    vocabSize = ds.vocab.size;
-    if (ds.numPreds !== P) throw new Error(`the pipeline gives ${ds.numPreds} predictions a row, expected ${P}`);
-    batches = [];
-    for (const b of ds.batches({ batchSize: B, epoch: 0, dropLast: true })) {
-      batches.push(b);
-      if (batches.length === STEPS) break;
-    }
-    source = `WikiText-2, batches 0..${STEPS - 1} of epoch 0 (seed ${SEED}, maxLen ${L}, minFreq 5)`;
-  } else {
-    batches = Array.from({ length: STEPS }, (_, i) => syntheticBatch(vocabSize, B, L, P, 1000 + i));
-    source = `synthetic batches (no WikiText-2 at ${WIKITEXT})`;
-  }
-
-  const config = { vocabSize, ...CONFIG };
+  const { vocabSize, batches, source } = await textbookBatches(B, STEPS);
+  const config = textbookConfig(vocabSize, { dropout: 0 });
+  const { seqLen: L, numPreds: P } = batches[0];
   console.log('parity: tsbert against PyTorch (bench/reference/tsbert_ref.py), float32 on the CPU, dropout 0');
   console.log(
-    `config: vocab ${vocabSize}, hidden ${CONFIG.hidden}, FFN ${CONFIG.ffnHidden}, ${CONFIG.heads} heads, ${CONFIG.layers} layers; B = ${B}, L = ${L}, P = ${P}; Adam lr ${LR}, ${STEPS} steps (step i on batch i)`,
+    `config: vocab ${vocabSize}, hidden ${config.hidden}, FFN ${config.ffnHidden}, ${config.heads} heads, ${config.layers} layers; B = ${B}, L = ${L}, P = ${P}; Adam lr ${LR}, ${STEPS} steps (step i on batch i)`,
   );
   console.log(`data: ${source}`);
 
@@ -435,4 +236,4 @@ async function main(): Promise<void> {
   }
 }
 
-if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) await main();
+await main();

@@ -836,6 +836,12 @@ function __napiStampBindingTarget(exportsObject, target) {
 module.exports.__napiBindingTarget = __napiStampBindingTarget(nativeBinding, __napiLoadedBindingTarget)
 module.exports = nativeBinding
 module.exports.NativeBert = nativeBinding.NativeBert
-module.exports.Tensor = nativeBinding.Tensor
 module.exports.builtWithCuda = nativeBinding.builtWithCuda
 module.exports.cudaDeviceCount = nativeBinding.cudaDeviceCount
+module.exports.defaultAdam = nativeBinding.defaultAdam
+module.exports.tensorAdd = nativeBinding.tensorAdd
+module.exports.tensorCosineSimilarity = nativeBinding.tensorCosineSimilarity
+module.exports.tensorMatmul = nativeBinding.tensorMatmul
+module.exports.tensorMul = nativeBinding.tensorMul
+module.exports.tensorSoftmax = nativeBinding.tensorSoftmax
+module.exports.textbookConfig = nativeBinding.textbookConfig

@@ -11,17 +11,17 @@ export declare const __napiBindingTarget: 'native' | 'wasm32-wasi' | 'wasm32-was
 
 /**
  * A BERT model with its Adam state, on one device or data-parallel over several (one
- * replica each, gradients summed, one identical Adam step). Training and encoding run off
- * the JS thread; calls on one model are serialised.
+ * replica each, gradients summed, one identical Adam step). Training, encoding and the
+ * weights' (de)serialisation run off the JS thread; calls on one model are serialised.
  */
 export declare class NativeBert {
   /**
    * Creates a freshly initialised model; the same config and seed give bit-identical
-   * weights. Throws a `RangeError` naming a bad option.
+   * weights. Throws a `RangeError` naming a bad size or option.
    */
-  constructor(config: BertConfigInput, options?: TrainerOptionsInput | undefined | null)
+  constructor(config: BertConfigJs, options: TrainerOptionsJs)
   /** The model's full configuration. */
-  get config(): BertConfigOutput
+  get config(): BertConfigJs
   /** Number of trainable scalars. */
   get paramCount(): number
   /** Parameter names in creation order (`encoder.token_embedding.weight`, ...). */
@@ -35,111 +35,54 @@ export declare class NativeBert {
   /** The gradient of parameter `name` from the last training step, or `null` before any. */
   grad(name: string): Float32Array | null
   /**
-   * One training step (forward, MLM + NSP loss, backward, Adam) off the JS thread.
-   * Resolves to the losses before the update; rejects with a `TypeError` or `RangeError`
-   * naming the first invalid field of `batch`.
+   * One training step (forward, MLM + NSP loss, backward, Adam) on a `Batch`. Resolves to
+   * the losses before the update; rejects with a `TypeError` or `RangeError` naming the
+   * first invalid field.
    */
-  trainStep(batch: BatchInput): Promise<StepLossesOutput>
+  trainStep(batch: object): Promise<StepLossesJs>
   /**
-   * Encoder output, all MLM and NSP logits and both losses of `batch`, dropout off, no
+   * Encoder output, all MLM and NSP logits and both losses of a `Batch`, dropout off, no
    * update.
    */
-  evaluate(batch: BatchInput): Promise<EvaluationOutput>
-  /** Writes the weights to `path` as safetensors (the caller renames it into place). */
-  saveWeights(path: string): Promise<void>
+  evaluate(batch: object): Promise<EvaluationJs>
   /**
-   * Replaces the weights with those of the safetensors file at `path`. Rejects, leaving
-   * the model unchanged, if the file is missing, corrupt, or not this model's shape.
+   * The contextual embedding of every token of a `Sequences` object (`batchSize`,
+   * `seqLen`, `tokens`, `segments`, `validLens`), dropout off: `batchSize × seqLen × hidden`
+   * values.
    */
-  loadWeights(path: string): Promise<void>
+  encode(sequences: object): Promise<Float32Array>
+  /** The weights as the bytes of a safetensors file. */
+  saveWeights(): Promise<Buffer>
   /**
-   * The contextual embedding of every token, dropout off: a `Float32Array` of
-   * `batchSize × seqLen × hidden`.
+   * Replaces the weights with those of a safetensors file's bytes. Rejects, leaving the
+   * model unchanged, if they are corrupt or not this model's parameters.
    */
-  encode(tokens: Int32Array, segments: Int32Array, validLens: Int32Array, batchSize: number, seqLen: number): Promise<Float32Array>
+  loadWeights(bytes: Buffer): Promise<void>
 }
 
-/**
- * An immutable f32 tensor on the CPU. Every operation returns a new tensor; shape problems
- * throw a `RangeError` naming the operation and the shapes.
- */
-export declare class Tensor {
-  /** A tensor of `shape` holding `data` (row-major; as many values as the shape holds). */
-  static fromArray(data: Float32Array, shape: Array<number>): Tensor
-  /** The dimensions. */
-  get shape(): Array<number>
-  /** The values, row-major. */
-  toArray(): Float32Array
-  /** Matrix product over the last two dimensions. */
-  matmul(other: Tensor): Tensor
-  /** Element-wise sum, with broadcasting. */
-  add(other: Tensor): Tensor
-  /** Element-wise product, with broadcasting. */
-  mul(other: Tensor): Tensor
-  /** Softmax over the last dimension. */
-  softmax(): Tensor
-  /**
-   * Cosine similarity of every row of this tensor (`[n, d]` or `[d]`) with every row of
-   * `other`: a `[n, m]` tensor.
-   */
-  cosineSimilarity(other: Tensor): Tensor
+/** Adam's hyper-parameters. */
+export interface AdamConfigJs {
+  /** Learning rate. */
+  lr: number
+  /** Decay of the first-moment estimate. */
+  beta1: number
+  /** Decay of the second-moment estimate. */
+  beta2: number
+  /** Added to the denominator's square root. */
+  eps: number
+  /** L2 weight decay added to gradients. */
+  weightDecay: number
 }
 
-/** One pretraining batch: row-major typed arrays and their sizes B, L, P. */
-export interface BatchInput {
-  /** B. */
-  batchSize: number
-  /** L. */
-  seqLen: number
-  /** P. */
-  numPreds: number
-  /** `[B·L]` token ids. */
-  tokens: Int32Array
-  /** `[B·L]` segment ids (0 or 1). */
-  segments: Int32Array
-  /** `[B]` valid lengths, in `1..=L`. */
-  validLens: Int32Array
-  /** `[B·P]` positions to predict. */
-  predPositions: Int32Array
-  /** `[B·P]` prediction weights (0 marks padding). */
-  mlmWeights: Float32Array
-  /** `[B·P]` original token ids at the predicted positions. */
-  mlmLabels: Int32Array
-  /** `[B]` 1 = isNext, 0 = notNext. */
-  nspLabels: Int32Array
-}
-
-/**
- * Model sizes. Only `vocabSize` is required; the rest default to the textbook
- * configuration (hidden 128, ffnHidden 256, heads 2, layers 2, dropout 0.2,
- * maxPositions 1000).
- */
-export interface BertConfigInput {
+/** A model's sizes, every field given (the TypeScript layer fills in the defaults). */
+export interface BertConfigJs {
   /** Number of token ids, reserved tokens included. */
-  vocabSize: number
-  /** Hidden width. */
-  hidden?: number
-  /** Inner width of the feed-forward network. */
-  ffnHidden?: number
-  /** Attention heads (must divide `hidden`). */
-  heads?: number
-  /** Encoder blocks. */
-  layers?: number
-  /** Dropout probability in training steps. */
-  dropout?: number
-  /** Length of the learned position table. */
-  maxPositions?: number
-}
-
-/** A model's full configuration, as reported back. */
-export interface BertConfigOutput {
-  /** Number of token ids. */
   vocabSize: number
   /** Hidden width. */
   hidden: number
   /** Inner width of the feed-forward network. */
   ffnHidden: number
-  /** Attention heads. */
+  /** Attention heads (must divide `hidden`). */
   heads: number
   /** Encoder blocks. */
   layers: number
@@ -155,8 +98,17 @@ export declare function builtWithCuda(): boolean
 /** Number of CUDA GPUs this addon can use (0 in a CPU build); throws if the driver fails. */
 export declare function cudaDeviceCount(): number
 
+/** Adam's default hyper-parameters (the textbook's learning rate). */
+export declare function defaultAdam(): AdamConfigJs
+
+/** One device: the CPU (`{}`) or a CUDA GPU (`{ cuda: ordinal }`). */
+export interface DeviceJs {
+  /** The GPU's ordinal; absent for the CPU. */
+  cuda?: number
+}
+
 /** Everything an evaluation (dropout off) computes for a batch. */
-export interface EvaluationOutput {
+export interface EvaluationJs {
   /** `[B·L·hidden]` encoder output. */
   encoded: Float32Array
   /** `[B·P·vocab]` MLM logits, padded predictions included. */
@@ -170,24 +122,47 @@ export interface EvaluationOutput {
 }
 
 /** The losses of one training step, computed before its update. */
-export interface StepLossesOutput {
+export interface StepLossesJs {
   /** Weighted masked-language-model cross-entropy. */
   mlmLoss: number
   /** Mean next-sentence-prediction cross-entropy. */
   nspLoss: number
 }
 
+/** Element-wise sum, with broadcasting. */
+export declare function tensorAdd(a: TensorJs, b: TensorJs): TensorJs
+
+/** Cosine similarity of every row of `a` (`[n, d]` or `[d]`) with every row of `b`: `[n, m]`. */
+export declare function tensorCosineSimilarity(a: TensorJs, b: TensorJs): TensorJs
+
+/** Row-major f32 values and their shape. */
+export interface TensorJs {
+  /** The values, row-major. */
+  data: Float32Array
+  /** The dimensions. */
+  shape: Array<number>
+}
+
+/** Matrix product over the last two dimensions. */
+export declare function tensorMatmul(a: TensorJs, b: TensorJs): TensorJs
+
+/** Element-wise product, with broadcasting. */
+export declare function tensorMul(a: TensorJs, b: TensorJs): TensorJs
+
+/** Softmax over the last dimension. */
+export declare function tensorSoftmax(a: TensorJs): TensorJs
+
+/** Dive into Deep Learning's model sizes for a vocabulary of `vocab_size` ids. */
+export declare function textbookConfig(vocabSize: number): BertConfigJs
+
 /** How the model is initialised and trained. */
-export interface TrainerOptionsInput {
-  /** Seeds the initial weights and dropout (an integer in [0, 2^53)); default 0. */
-  seed?: number
+export interface TrainerOptionsJs {
+  /** Seeds the initial weights and dropout. */
+  seed: number
   /** Adam's learning rate; default 0.01. */
   lr?: number
   /** L2 weight decay added to gradients; default 0. */
   weightDecay?: number
-  /**
-   * `'cpu'` (default), `'cuda'`, `'cuda:N'`, or a list of them: one replica each,
-   * trained data-parallel.
-   */
-  device?: string | Array<string>
+  /** One replica a device, trained data-parallel. */
+  devices: Array<DeviceJs>
 }

@@ -9,11 +9,11 @@ import { join } from 'node:path';
 
 import { SingleBar } from 'cli-progress';
 import { Command, InvalidArgumentError } from 'commander';
+import { TEXTBOOK_SIZES } from './config.js';
 import type { Device } from './device.js';
-import { encode } from './encode.js';
 import { BertModel } from './model.js';
 import { lossCurvesSvg } from './plot.js';
-import { pretrain } from './pretrain.js';
+import { PRETRAIN_DEFAULTS, pretrain } from './pretrain.js';
 
 function integer(name: string, min: number) {
   return (value: string): number => {
@@ -110,18 +110,17 @@ async function runPretrain(flags: PretrainFlags): Promise<void> {
 
 async function runEncode(sentence: string, flags: { model: string; pair?: string }): Promise<void> {
   const model = await BertModel.load(flags.model);
-  const { tokens, shape, token } = await encode(
-    model,
-    words(sentence),
-    flags.pair === undefined ? undefined : words(flags.pair),
-  );
-  console.log(`tokens: ${tokens.join(' ')}`);
-  console.log(`shape: [${shape.join(', ')}]`);
-  tokens.forEach((t, i) => console.log(`${String(i).padStart(3)} ${t.padEnd(12)} ${preview(token(i).data)}`));
+  const encoding = await model.encode(words(sentence), flags.pair === undefined ? undefined : words(flags.pair));
+  console.log(`tokens: ${encoding.tokens.join(' ')}`);
+  console.log(`shape: [${encoding.shape.join(', ')}]`);
+  for (const [i, t] of encoding.tokens.entries()) {
+    console.log(`${String(i).padStart(3)} ${t.padEnd(12)} ${preview(encoding.token(i).data)}`);
+  }
 }
 
 /** The command-line program. */
 function program(): Command {
+  const [d, t] = [PRETRAIN_DEFAULTS, TEXTBOOK_SIZES];
   const cli = new Command('tsbert')
     .description('BERT pretraining and contextual encoding (WikiText-2, MLM + NSP)')
     .showHelpAfterError(false)
@@ -130,28 +129,28 @@ function program(): Command {
     .command('pretrain')
     .description('pretrain a BERT model with MLM + NSP on a WikiText-format corpus')
     .requiredOption('--data <path>', 'wiki.train.tokens, or a folder holding it')
-    .option('--steps <n>', 'training steps', integer('--steps', 1), 50)
-    .option('--batch-size <n>', 'sentence pairs a step', integer('--batch-size', 1), 512)
-    .option('--max-len <n>', 'tokens per pair', integer('--max-len', 5), 64)
-    .option('--hidden <n>', 'hidden width', integer('--hidden', 1), 128)
-    .option('--layers <n>', 'encoder blocks', integer('--layers', 1), 2)
-    .option('--heads <n>', 'attention heads', integer('--heads', 1), 2)
-    .option('--ffn-hidden <n>', 'feed-forward width', integer('--ffn-hidden', 1), 256)
+    .option('--steps <n>', 'training steps', integer('--steps', 1), d.steps)
+    .option('--batch-size <n>', 'sentence pairs a step', integer('--batch-size', 1), d.batchSize)
+    .option('--max-len <n>', 'tokens per pair', integer('--max-len', 5), d.maxLen)
+    .option('--hidden <n>', 'hidden width', integer('--hidden', 1), t.hidden)
+    .option('--layers <n>', 'encoder blocks', integer('--layers', 1), t.layers)
+    .option('--heads <n>', 'attention heads', integer('--heads', 1), t.heads)
+    .option('--ffn-hidden <n>', 'feed-forward width', integer('--ffn-hidden', 1), t.ffnHidden)
     .option(
       '--dropout <p>',
       'dropout probability',
       number('--dropout', (n) => n >= 0 && n < 1, 'in [0, 1)'),
-      0.2,
+      t.dropout,
     )
     .option(
       '--lr <x>',
       "Adam's learning rate",
       number('--lr', (n) => n > 0, 'a positive number'),
-      0.01,
+      d.lr,
     )
-    .option('--seed <n>', 'random seed', integer('--seed', 0), 0)
-    .option('--min-freq <n>', 'least count of a vocabulary word', integer('--min-freq', 1), 5)
-    .option('--device <name>', "'auto', 'cpu', 'cuda' or 'cuda:N'", 'auto')
+    .option('--seed <n>', 'random seed', integer('--seed', 0), d.seed)
+    .option('--min-freq <n>', 'least count of a vocabulary word', integer('--min-freq', 1), d.minFreq)
+    .option('--device <name>', "'auto', 'cpu', 'cuda' or 'cuda:N'", d.device)
     .option('--out <dir>', 'folder to save the model and its loss plot in', 'tsbert-model')
     .action((flags: PretrainFlags) => runPretrain(flags));
   cli

@@ -1,8 +1,9 @@
 /**
- * Model sizes and their textbook defaults.
+ * Model sizes and their textbook defaults (which come from the native core).
  *
  * @module
  */
+import { native } from './native.js';
 
 /** The sizes of a BERT model. */
 export interface BertConfig {
@@ -25,12 +26,29 @@ export interface BertConfig {
 /** The sizes a user chooses; `vocabSize` comes from the vocabulary. */
 export type ModelSizes = Omit<BertConfig, 'vocabSize'>;
 
-/** Dive into Deep Learning's pretraining configuration. */
-export const TEXTBOOK_SIZES: Readonly<ModelSizes> = Object.freeze({
-  hidden: 128,
-  ffnHidden: 256,
-  heads: 2,
-  layers: 2,
-  dropout: 0.2,
-  maxPositions: 1000,
-});
+const { vocabSize: _, ...textbook } = native().textbookConfig(0);
+
+/** Dive into Deep Learning's pretraining configuration (hidden 128, FFN 256, 2 heads, 2 layers, …). */
+export const TEXTBOOK_SIZES: Readonly<ModelSizes> = Object.freeze(textbook);
+
+const SIZES = ['vocabSize', 'hidden', 'ffnHidden', 'heads', 'layers', 'maxPositions'] as const;
+
+/**
+ * The full config of `sizes` over the textbook's, for a vocabulary of `vocabSize`: every size
+ * must be a non-negative integer below 2^32 and `dropout` a number (a `RangeError` naming the
+ * field); whether they make a model is the core's check.
+ *
+ * @internal
+ */
+export function resolveConfig(sizes: Partial<ModelSizes>, vocabSize: number): BertConfig {
+  const config: BertConfig = { ...TEXTBOOK_SIZES, ...sizes, vocabSize };
+  for (const field of SIZES) {
+    const v = config[field];
+    if (!Number.isInteger(v) || v < 0 || v > 0xffffffff) {
+      throw new RangeError(`${field}: expected a non-negative integer, got ${String(v)}`);
+    }
+  }
+  if (typeof config.dropout !== 'number')
+    throw new RangeError(`dropout: expected a number, got ${String(config.dropout)}`);
+  return config;
+}

@@ -3,7 +3,7 @@
  *
  * @module
  */
-import { binding, nativeVariant } from './native.js';
+import { native, nativeVariant } from './native.js';
 
 /** One device: the CPU or a CUDA GPU. */
 export type DeviceName = 'cpu' | 'cuda' | `cuda:${number}`;
@@ -26,11 +26,10 @@ export interface DeviceReport {
 
 /** The devices this process can train on. */
 export function devices(): DeviceReport {
-  if (nativeVariant.variant === 'cpu') {
-    return { build: 'cpu', cudaDevices: 0, reason: nativeVariant.cudaUnavailable };
-  }
+  const { variant, cudaUnavailable } = nativeVariant();
+  if (variant === 'cpu') return { build: 'cpu', cudaDevices: 0, reason: cudaUnavailable };
   try {
-    const cudaDevices = binding.cudaDeviceCount();
+    const cudaDevices = native().cudaDeviceCount();
     return cudaDevices > 0
       ? { build: 'cuda', cudaDevices }
       : { build: 'cuda', cudaDevices, reason: 'the driver reports no GPU' };
@@ -39,22 +38,27 @@ export function devices(): DeviceReport {
   }
 }
 
-const NAMES = /^(cpu|cuda|cuda:\d+)$/;
-
 /** A device actually used: one, or several trained data-parallel. */
 export type ResolvedDevice = DeviceName | DeviceName[];
 
-function checkName(name: unknown, report: () => DeviceReport): DeviceName {
-  if (typeof name !== 'string' || !NAMES.test(name)) {
+/** The GPU ordinal of a CUDA name (`'cuda'` is GPU 0); `undefined` for `'cpu'` or a bad name. */
+function cudaOrdinal(name: string): number | undefined {
+  const m = /^cuda(?::(\d+))?$/.exec(name);
+  return m ? Number(m[1] ?? 0) : undefined;
+}
+
+function checkName(name: unknown): DeviceName {
+  const ordinal = typeof name === 'string' ? cudaOrdinal(name) : undefined;
+  if (name !== 'cpu' && ordinal === undefined) {
     throw new RangeError(
       `device: unknown device '${String(name)}' (expected 'auto', 'cpu', 'cuda', 'cuda:N' or a list)`,
     );
   }
-  if (name !== 'cpu') {
-    const ordinal = name === 'cuda' ? 0 : Number(name.slice(5));
-    const { cudaDevices, reason } = report();
-    if (ordinal >= cudaDevices)
-      throw new RangeError(`device: '${name}' is not available (${reason ?? `${cudaDevices} CUDA GPU(s)`})`);
+  if (ordinal !== undefined) {
+    const { cudaDevices, reason } = devices();
+    if (ordinal >= cudaDevices) {
+      throw new RangeError(`device: '${String(name)}' is not available (${reason ?? `${cudaDevices} CUDA GPU(s)`})`);
+    }
   }
   return name as DeviceName;
 }
@@ -72,12 +76,25 @@ export function resolveDevice(device: Device | undefined): ResolvedDevice {
   }
   if (Array.isArray(name)) {
     if (name.length === 0) throw new RangeError('device: the list of devices is empty');
-    return name.map((n) => checkName(n, devices));
+    return name.map(checkName);
   }
-  return checkName(name, devices);
+  return checkName(name);
 }
 
 /** A resolved device as one line of text (`'cpu'`, `'cuda:0,cuda:1'`). */
 export function deviceLabel(device: ResolvedDevice): string {
   return Array.isArray(device) ? device.join(',') : device;
+}
+
+/**
+ * The addon's form of a resolved device: one entry a replica, `{}` for the CPU and
+ * `{ cuda: ordinal }` for a GPU.
+ *
+ * @internal
+ */
+export function nativeDevices(device: ResolvedDevice): { cuda?: number }[] {
+  return (Array.isArray(device) ? device : [device]).map((name) => {
+    const cuda = cudaOrdinal(name);
+    return cuda === undefined ? {} : { cuda };
+  });
 }

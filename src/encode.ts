@@ -1,36 +1,53 @@
 /**
- * Contextual embeddings of words: the textbook's `get_bert_encoding`, typed.
+ * Contextual embeddings of words: the textbook's `get_bert_encoding`, typed. The work is
+ * {@link BertModel.encode}'s; this module frames words into padded sequences and wraps the
+ * result in {@link Encoding}s.
  *
  * @module
  */
-
-import { CLS, SEP } from './data/vocab.js';
+import type { Sequences } from './data/batch.js';
+import { CLS, PAD_ID, SEP, type Vocab } from './data/vocab.js';
 import type { BertModel } from './model.js';
+import { Tensor } from './tensor.js';
 
-/** One token's vector, shaped `[1, hidden]` like the textbook's `encoded[:, i, :]`. */
-export interface TokenVector {
-  /** `[1, hidden]`. */
-  shape: [1, number];
-  /** The `hidden` values. */
-  data: Float32Array;
+/** One sentence (`[tokensA]`) or sentence pair (`[tokensA, tokensB]`) of words. */
+export type SentenceInput = readonly [readonly string[], (readonly string[])?];
+
+/**
+ * The encoding of one sentence or sentence pair: a `[1, tokens.length, hidden]` {@link Tensor}
+ * of every token's contextual embedding, `<cls>` first, with the tokens as the model saw them.
+ */
+export class Encoding extends Tensor {
+  /** The tokens as the model saw them: `<cls>` a `<sep>` [b `<sep>`]. */
+  readonly tokens: readonly string[];
+  /** 0 for `<cls>` a `<sep>`, 1 for b `<sep>`. */
+  readonly segments: readonly number[];
+
+  /** @internal */
+  constructor(tokens: string[], segments: number[], hidden: number, data: Float32Array) {
+    super(data, [1, tokens.length, hidden]);
+    this.tokens = Object.freeze(tokens);
+    this.segments = Object.freeze(segments);
+  }
+
+  /** The vector of token `index` (0 is `<cls>`) as a `[1, hidden]` tensor; a `RangeError` outside `[0, tokens.length)`. */
+  token(index: number): Tensor {
+    const [, n, hidden] = this.shape;
+    if (!Number.isInteger(index) || index < 0 || index >= n) {
+      throw new RangeError(`index: ${index} is outside [0, ${n})`);
+    }
+    return Tensor.fromNative({ data: this.data.slice(index * hidden, (index + 1) * hidden), shape: [1, hidden] });
+  }
 }
 
-/** The encoding of one sentence or sentence pair. */
-export interface Encoding {
-  /** The tokens as the model saw them: `<cls>` a `<sep>` [b `<sep>`]. */
+/** Words framed as `<cls>` a `<sep>` [b `<sep>`], with their segments. */
+interface Framed {
   tokens: string[];
-  /** 0 for `<cls>` a `<sep>`, 1 for b `<sep>`. */
   segments: number[];
-  /** `[1, tokens.length, hidden]`. */
-  shape: [1, number, number];
-  /** Row-major embeddings, `tokens.length × hidden` values. */
-  data: Float32Array;
-  /** The vector of token `index` (0 is `<cls>`); a `RangeError` outside `[0, tokens.length)`. */
-  token(index: number): TokenVector;
 }
 
 /** `<cls>` a `<sep>` [b `<sep>`] and its segments, checked against the model's limit. */
-function frame(model: BertModel, tokensA: readonly string[], tokensB?: readonly string[]) {
+function frame([tokensA, tokensB]: SentenceInput, maxPositions: number): Framed {
   for (const [name, words] of [
     ['tokensA', tokensA],
     ['tokensB', tokensB ?? []],
@@ -41,80 +58,74 @@ function frame(model: BertModel, tokensA: readonly string[], tokensB?: readonly 
   }
   const tokens = [CLS, ...tokensA, SEP, ...(tokensB ? [...tokensB, SEP] : [])];
   const segments = tokens.map((_, i) => (i < tokensA.length + 2 ? 0 : 1));
-  const limit = model.config.maxPositions;
-  if (tokens.length > limit) {
+  if (tokens.length > maxPositions) {
     throw new RangeError(
-      `input: ${tokens.length} tokens with <cls> and <sep>, but this model takes at most ${limit} (maxPositions)`,
+      `input: ${tokens.length} tokens with <cls> and <sep>, but this model takes at most ${maxPositions} (maxPositions)`,
     );
   }
   return { tokens, segments };
 }
 
-function encodingOf(tokens: string[], segments: number[], hidden: number, data: Float32Array): Encoding {
-  const n = tokens.length;
-  return {
-    tokens,
-    segments,
-    shape: [1, n, hidden],
-    data,
-    token(index: number): TokenVector {
-      if (!Number.isInteger(index) || index < 0 || index >= n) {
-        throw new RangeError(`index: ${index} is outside [0, ${n})`);
-      }
-      return { shape: [1, hidden], data: data.slice(index * hidden, (index + 1) * hidden) };
-    },
+/**
+ * Sentences or pairs as one padded batch of sequences (to the longest), words mapped through
+ * `vocab` (unknown words to `<unk>`), and a function that cuts the native output back into
+ * one {@link Encoding} each.
+ *
+ * @internal
+ */
+export function frameSentences(
+  inputs: readonly SentenceInput[],
+  vocab: Vocab,
+  maxPositions: number,
+): { sequences: Sequences; encodings: (data: Float32Array, hidden: number) => Encoding[] } {
+  if (!Array.isArray(inputs) || inputs.length === 0) throw new RangeError('inputs: expected at least one sentence');
+  const framed = inputs.map((input) => frame(input, maxPositions));
+  const b = framed.length;
+  const l = Math.max(...framed.map((f) => f.tokens.length));
+  const sequences: Sequences = {
+    batchSize: b,
+    seqLen: l,
+    tokens: new Int32Array(b * l).fill(PAD_ID),
+    segments: new Int32Array(b * l),
+    validLens: new Int32Array(b),
   };
+  framed.forEach((f, row) => {
+    f.tokens.forEach((word, j) => {
+      sequences.tokens[row * l + j] = vocab.idOf(word);
+      sequences.segments[row * l + j] = f.segments[j];
+    });
+    sequences.validLens[row] = f.tokens.length;
+  });
+  const encodings = (data: Float32Array, hidden: number) =>
+    framed.map(
+      (f, row) =>
+        new Encoding(f.tokens, f.segments, hidden, data.slice(row * l * hidden, (row * l + f.tokens.length) * hidden)),
+    );
+  return { sequences, encodings };
 }
 
 /**
  * Encodes `tokensA` (and `tokensB` as the second sentence): adds `<cls>` and `<sep>`, maps
  * words through the model's vocabulary (unknown words become `<unk>`), and returns the
  * contextual embedding of every token, dropout off. Too long an input is a `RangeError`
- * naming the model's limit.
+ * naming the model's limit. The same as `model.encode(tokensA, tokensB)`.
  *
  * @example
  * ```ts
- * const { shape, token } = await encode(model, ['a', 'crane', 'is', 'flying']);
- * shape;           // [1, 6, 128]
- * token(0).shape;  // [1, 128] — the <cls> vector
+ * const crane = await encode(model, ['a', 'crane', 'is', 'flying']);
+ * crane.shape;           // [1, 6, 128]
+ * crane.token(0).shape;  // [1, 128] — the <cls> vector
  * ```
  */
-export async function encode(
-  model: BertModel,
-  tokensA: readonly string[],
-  tokensB?: readonly string[],
-): Promise<Encoding> {
-  const [encoding] = await encodeBatch(model, [[tokensA, tokensB]]);
-  return encoding;
+export function encode(model: BertModel, tokensA: readonly string[], tokensB?: readonly string[]): Promise<Encoding> {
+  return model.encode(tokensA, tokensB);
 }
 
 /**
- * Encodes many sentences or sentence pairs in one native call (padded to the longest).
- * Each result is what {@link encode} would return for that input.
+ * Encodes many sentences or sentence pairs in one native call (padded to the longest). Each
+ * result is what {@link encode} would return for that input. The same as
+ * `model.encodeBatch(inputs)`.
  */
-export async function encodeBatch(
-  model: BertModel,
-  inputs: readonly (readonly [readonly string[], (readonly string[])?])[],
-): Promise<Encoding[]> {
-  if (!Array.isArray(inputs) || inputs.length === 0) {
-    throw new RangeError('inputs: expected at least one sentence');
-  }
-  const framed = inputs.map(([a, b]) => frame(model, a, b));
-  const b = framed.length;
-  const l = Math.max(...framed.map((f) => f.tokens.length));
-  const tokens = new Int32Array(b * l).fill(model.vocab.idOf('<pad>'));
-  const segments = new Int32Array(b * l);
-  const validLens = new Int32Array(b);
-  framed.forEach((f, row) => {
-    f.tokens.forEach((word, j) => {
-      tokens[row * l + j] = model.vocab.idOf(word);
-      segments[row * l + j] = f.segments[j];
-    });
-    validLens[row] = f.tokens.length;
-  });
-  const data = await model.native.encode(tokens, segments, validLens, b, l);
-  const hidden = model.config.hidden;
-  return framed.map((f, row) =>
-    encodingOf(f.tokens, f.segments, hidden, data.slice(row * l * hidden, (row * l + f.tokens.length) * hidden)),
-  );
+export function encodeBatch(model: BertModel, inputs: readonly SentenceInput[]): Promise<Encoding[]> {
+  return model.encodeBatch(inputs);
 }

@@ -18,23 +18,11 @@ export { TEXTBOOK_SIZES } from './config.js';
 export * from './data/index.js';
 export type { Device, DeviceName, DeviceReport, ResolvedDevice } from './device.js';
 export { deviceLabel, devices, resolveDevice } from './device.js';
-export type { Encoding, TokenVector } from './encode.js';
-export { encode, encodeBatch } from './encode.js';
+export type { SentenceInput } from './encode.js';
+export { Encoding, encode, encodeBatch } from './encode.js';
 export { CheckpointError } from './errors.js';
-export type { CreateModelOptions } from './model.js';
+export type { CreateModelOptions, Evaluation, StepLosses } from './model.js';
 export { BertModel } from './model.js';
-export type {
-  BatchInput,
-  BertConfigInput,
-  BertConfigOutput,
-  EvaluationOutput,
-  NativeBert,
-  NativeVariant,
-  StepLossesOutput,
-  TrainerOptionsInput,
-} from './native.js';
-export { nativeVariant } from './native.js';
 export type { PretrainOptions, PretrainResult, PretrainSummary, StepRecord } from './pretrain.js';
-export { pretrain } from './pretrain.js';
-export type { NativeTensor } from './tensor.js';
+export { PRETRAIN_DEFAULTS, pretrain } from './pretrain.js';
 export { Tensor } from './tensor.js';

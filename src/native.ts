@@ -1,14 +1,25 @@
 /**
- * The native addon. The CUDA build (`binding/tsbert-cuda.<platform>.node`, made by
+ * The native addon, loaded on first use (importing the data pipeline or this module loads
+ * nothing). The CUDA build (`binding/tsbert-cuda.<platform>.node`, made by
  * `npm run build:cuda`) is tried first; it links the NVIDIA driver, so on a machine without
  * one it does not load, and the CPU build (through the loader that `napi build` generates in
- * `binding/`) is used instead. {@link nativeVariant} says which one loaded and why.
+ * `binding/`) is used instead. Internal: the public API wraps it.
  *
+ * @internal
  * @module
  */
 import { createRequire } from 'node:module';
 
 import type * as Binding from '../binding/index.cjs';
+
+export type {
+  AdamConfigJs,
+  BertConfigJs,
+  EvaluationJs,
+  NativeBert,
+  StepLossesJs,
+  TensorJs,
+} from '../binding/index.cjs';
 
 const load = createRequire(import.meta.url);
 
@@ -20,14 +31,16 @@ export interface NativeVariant {
   cudaUnavailable?: string;
 }
 
-function loadBinding(): { binding: typeof Binding; info: NativeVariant } {
+let loaded: { binding: typeof Binding; variant: NativeVariant } | undefined;
+
+function loadBinding(): { binding: typeof Binding; variant: NativeVariant } {
   let reason = 'this platform has no CUDA build';
   if (process.env.TSBERT_DEVICE === 'cpu') {
     reason = 'TSBERT_DEVICE=cpu';
   } else if (process.platform === 'linux' && process.arch === 'x64') {
     try {
       const binding = load('../binding/tsbert-cuda.linux-x64-gnu.node') as typeof Binding;
-      return { binding, info: { variant: 'cuda' } };
+      return { binding, variant: { variant: 'cuda' } };
     } catch (error) {
       const e = error as NodeJS.ErrnoException;
       reason =
@@ -36,23 +49,18 @@ function loadBinding(): { binding: typeof Binding; info: NativeVariant } {
           : `the CUDA build did not load: ${e.message}`;
     }
   }
-  return { binding: load('../binding/index.cjs') as typeof Binding, info: { variant: 'cpu', cudaUnavailable: reason } };
+  const binding = load('../binding/index.cjs') as typeof Binding;
+  return { binding, variant: { variant: 'cpu', cudaUnavailable: reason } };
 }
 
-const loaded = loadBinding();
+/** The addon: `NativeBert`, the tensor ops, the device queries and the core's defaults. */
+export function native(): typeof Binding {
+  loaded ??= loadBinding();
+  return loaded.binding;
+}
 
-/** The addon: the `NativeBert` and `Tensor` classes and the device queries. */
-export const binding: typeof Binding = loaded.binding;
-
-/** Which addon build is in use. */
-export const nativeVariant: Readonly<NativeVariant> = Object.freeze(loaded.info);
-
-export type {
-  BatchInput,
-  BertConfigInput,
-  BertConfigOutput,
-  EvaluationOutput,
-  NativeBert,
-  StepLossesOutput,
-  TrainerOptionsInput,
-} from '../binding/index.cjs';
+/** Which addon build is in use (loads it if needed). */
+export function nativeVariant(): Readonly<NativeVariant> {
+  native();
+  return (loaded as { variant: NativeVariant }).variant;
+}

@@ -3,32 +3,46 @@
  *
  * @module
  */
-import type { ModelSizes } from './config.js';
+import { type ModelSizes, TEXTBOOK_SIZES } from './config.js';
 import type { Batch } from './data/batch.js';
-import { type CorpusSource, PretrainingDataset } from './data/index.js';
+import { type CorpusSource, DATA_DEFAULTS, PretrainingDataset } from './data/index.js';
 import type { Vocab } from './data/vocab.js';
 import { type Device, deviceLabel } from './device.js';
 import { BertModel } from './model.js';
+import { native } from './native.js';
 
-/** Options of {@link pretrain}; every one but `data` has the textbook's default. */
+/** The textbook's pretraining run: the defaults of {@link pretrain} and of `tsbert pretrain`. */
+export const PRETRAIN_DEFAULTS = Object.freeze({
+  ...DATA_DEFAULTS,
+  /** Sentence pairs a step. */
+  batchSize: 512,
+  /** Training steps. */
+  steps: 50,
+  /** Adam's learning rate (the native core's default). */
+  lr: native().defaultAdam().lr,
+  /** Where to train. */
+  device: 'auto' as const,
+});
+
+/** Options of {@link pretrain}; every one but `data` defaults to {@link PRETRAIN_DEFAULTS}. */
 export interface PretrainOptions {
   /** A WikiText-format file, a folder holding `wiki.train.tokens`, or paragraphs. */
   data: CorpusSource;
-  /** Sentence pairs a step; default 512. */
+  /** Sentence pairs a step. */
   batchSize?: number;
-  /** Tokens per pair, `<cls>` and `<sep>`s included; default 64. */
+  /** Tokens per pair, `<cls>` and `<sep>`s included. */
   maxLen?: number;
-  /** Training steps; default 50. */
+  /** Training steps. */
   steps?: number;
-  /** Model sizes; default the textbook's (hidden 128, 2 layers, 2 heads, ...). */
+  /** Model sizes; default the textbook's (`TEXTBOOK_SIZES`: hidden 128, 2 layers, 2 heads, …). */
   config?: Partial<ModelSizes>;
-  /** Adam's learning rate; default 0.01. */
+  /** Adam's learning rate. */
   lr?: number;
-  /** Seeds the data, the weights and dropout; default 0. */
+  /** Seeds the data, the weights and dropout. */
   seed?: number;
-  /** Least count of a word to enter the vocabulary; default 5. */
+  /** Least count of a word to enter the vocabulary. */
   minFreq?: number;
-  /** Where to train; default `'auto'`. */
+  /** Where to train. */
   device?: Device;
   /** Called after every step with its record. */
   onStep?: (record: StepRecord) => void;
@@ -108,16 +122,18 @@ function* endlessBatches(dataset: PretrainingDataset, batchSize: number): Genera
  * ```
  */
 export async function pretrain(options: PretrainOptions): Promise<PretrainResult> {
-  const batchSize = positiveInteger('batchSize', options.batchSize, 512);
-  const steps = positiveInteger('steps', options.steps, 50);
-  const maxLen = positiveInteger('maxLen', options.maxLen, 64);
-  const seed = options.seed ?? 0;
+  const d = PRETRAIN_DEFAULTS;
+  const batchSize = positiveInteger('batchSize', options.batchSize, d.batchSize);
+  const steps = positiveInteger('steps', options.steps, d.steps);
+  const maxLen = positiveInteger('maxLen', options.maxLen, d.maxLen);
+  const seed = options.seed ?? d.seed;
   const dataset = await PretrainingDataset.fromSource(options.data, { maxLen, seed, minFreq: options.minFreq });
+  const maxPositions = Math.max(options.config?.maxPositions ?? TEXTBOOK_SIZES.maxPositions, maxLen);
   const model = BertModel.create(dataset.vocab, {
-    config: { ...options.config, maxPositions: Math.max(options.config?.maxPositions ?? 1000, maxLen) },
+    config: { ...options.config, maxPositions },
     seed,
-    lr: options.lr,
-    device: options.device,
+    lr: options.lr ?? d.lr,
+    device: options.device ?? d.device,
   });
   const batches = endlessBatches(dataset, batchSize);
   const history: StepRecord[] = [];
@@ -126,7 +142,7 @@ export async function pretrain(options: PretrainOptions): Promise<PretrainResult
   for (let step = 1; step <= steps && !options.signal?.aborted; step++) {
     const batch = next;
     const started = performance.now();
-    const pending = model.native.trainStep(batch);
+    const pending = model.trainStep(batch);
     next = batches.next().value as Batch; // prepared while the native step runs
     const { mlmLoss, nspLoss } = await pending;
     const seconds = (performance.now() - started) / 1000;

@@ -3,7 +3,7 @@ import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
-import { lcg } from '../native/synthetic.js';
+import { rngFor, Stream } from '../../src/data/random.js';
 
 /** Sentences with structure a model can learn (words predictable from their context). */
 const SENTENCES = [
@@ -19,7 +19,8 @@ const SENTENCES = [
 
 /** `count` paragraph lines of 2–5 of the sentences above, ending in ` . ` like WikiText. */
 export function paragraphs(count: number, seed = 1): string[] {
-  const next = lcg(seed);
+  const rng = rngFor(seed, Stream.Synthetic);
+  const next = (lo: number, hi: number) => lo + rng.below(hi - lo);
   return Array.from({ length: count }, () => {
     const sentences = Array.from({ length: next(2, 6) }, () => SENTENCES[next(0, SENTENCES.length)]);
     return ` ${sentences.join(' . ')} . `;

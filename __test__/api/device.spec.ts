@@ -1,13 +1,14 @@
 import { describe, expect, it } from 'vitest';
 
-import { devices, nativeVariant, resolveDevice } from '../../src/index.js';
+import { devices, resolveDevice } from '../../src/index.js';
+import { nativeVariant } from '../../src/native.js';
 
 describe('devices', () => {
   const report = devices();
 
   it('reports the addon in use and, without a usable GPU, why', () => {
     expect(['cpu', 'cuda']).toContain(report.build);
-    expect(report.build).toBe(nativeVariant.variant);
+    expect(report.build).toBe(nativeVariant().variant);
     if (report.cudaDevices === 0) expect(report.reason).toMatch(/\S/);
   });
 

@@ -25,7 +25,7 @@ describe('Tensor', () => {
         .softmax()
         .toArray(),
     );
-    [0.25, 0.75, 0.5, 0.5].forEach((v, i) => expect(s[i]).toBeCloseTo(v, 6));
+    for (const [i, v] of [0.25, 0.75, 0.5, 0.5].entries()) expect(s[i]).toBeCloseTo(v, 6);
   });
 
   it('computes pairwise cosine similarity', () => {
@@ -33,7 +33,7 @@ describe('Tensor', () => {
     const s = a.cosineSimilarity(t([2, 0], [2]));
     expect(s.shape).toEqual([3, 1]);
     const v = Array.from(s.toArray());
-    [1, 0, Math.SQRT1_2].forEach((x, i) => expect(v[i]).toBeCloseTo(x, 6));
+    for (const [i, x] of [1, 0, Math.SQRT1_2].entries()) expect(v[i]).toBeCloseTo(x, 6);
   });
 
   it('throws a RangeError naming the operation and the shapes', () => {
@@ -44,5 +44,18 @@ describe('Tensor', () => {
     expect(() => a.cosineSimilarity(t([1, 2], [2]))).toThrow(/^cosineSimilarity:/);
     expect(() => t([1, 2, 3], [2, 2])).toThrow(/^shape: \[2, 2\] holds 4 values, but 3 were given/);
     expect(() => t([Number.NaN], [1])).toThrow(/^data\[0\]: NaN is not finite/);
+    expect(() => t([1], [])).toThrow(/^shape: expected a non-empty list/);
+  });
+
+  it('keeps its values in JavaScript memory and is immutable through its operations', () => {
+    const data = Float32Array.from([1, 2, 3, 4]);
+    const a = Tensor.fromArray(data, [2, 2]);
+    data[0] = 100; // the tensor holds a copy
+    expect(a.data[0]).toBe(1);
+    const copy = a.toArray();
+    copy[1] = 100;
+    expect(a.data[1]).toBe(2);
+    expect(Object.isFrozen(a.shape)).toBe(true);
+    expect(a.add(a).data).not.toBe(a.data);
   });
 });

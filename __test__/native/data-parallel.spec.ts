@@ -1,16 +1,17 @@
 import { describe, expect, it } from 'vitest';
+
+import { syntheticBatch } from '../../src/data/index.js';
 import { pretrain } from '../../src/index.js';
-import { binding } from '../../src/native.js';
+import { native } from '../../src/native.js';
 import { paragraphs, TINY } from '../api/corpus.js';
-import { syntheticBatch } from './synthetic.js';
 
 const tiny = { vocabSize: 40, hidden: 16, ffnHidden: 32, heads: 2, layers: 2, dropout: 0, maxPositions: 32 };
 
 describe('data-parallel training through the addon', () => {
   it('two CPU replicas take the update of one device on the whole batch (dropout 0)', async () => {
-    const one = new binding.NativeBert(tiny, { seed: 8, device: 'cpu' });
-    const two = new binding.NativeBert(tiny, { seed: 8, device: ['cpu', 'cpu'] });
-    const batch = syntheticBatch(tiny.vocabSize, 7, 12, 2, 4);
+    const one = new (native().NativeBert)(tiny, { seed: 8, devices: [{}] });
+    const two = new (native().NativeBert)(tiny, { seed: 8, devices: [{}, {}] });
+    const batch = syntheticBatch(tiny.vocabSize, { batchSize: 7, seqLen: 12, numPreds: 2, seed: 4 });
     for (let step = 0; step < 3; step++) {
       const [a, b] = [await one.trainStep(batch), await two.trainStep(batch)];
       expect(b.mlmLoss).toBeCloseTo(a.mlmLoss, 5);

@@ -1,32 +1,32 @@
+/**
+ * The addon's `NativeBert` directly (internal to the package): parameters and gradients,
+ * seeding, and the core's checks of sizes and batches, each naming its field.
+ */
 import { describe, expect, it } from 'vitest';
 
-import { binding } from '../../src/native.js';
-import { syntheticBatch } from './synthetic.js';
+import { type Batch, syntheticBatch } from '../../src/data/index.js';
+import { native } from '../../src/native.js';
 
-const { NativeBert } = binding;
 const tiny = { vocabSize: 40, hidden: 16, ffnHidden: 32, heads: 2, layers: 2, dropout: 0.1, maxPositions: 32 };
 
+/** A CPU model of `config` seeded with `seed`. */
+const make = (config = tiny, seed = 1, lr?: number) => new (native().NativeBert)(config, { seed, lr, devices: [{}] });
+const batch = (b: number, l: number, p: number, seed: number) =>
+  syntheticBatch(tiny.vocabSize, { batchSize: b, seqLen: l, numPreds: p, seed });
+
 describe('NativeBert', () => {
-  it('reports its configuration with textbook defaults filled in', () => {
-    const model = new NativeBert({ vocabSize: 100 });
-    expect(model.config).toEqual({
-      vocabSize: 100,
-      hidden: 128,
-      ffnHidden: 256,
-      heads: 2,
-      layers: 2,
-      dropout: 0.2,
-      maxPositions: 1000,
-    });
+  it('names its parameters, their shapes and their total', () => {
+    const model = make();
+    expect(model.config).toEqual(tiny);
     expect(model.paramNames()).toContain('encoder.pos_embedding');
-    expect(model.paramShape('encoder.pos_embedding')).toEqual([1000, 128]);
+    expect(model.paramShape('encoder.pos_embedding')).toEqual([32, 16]);
     const total = model.paramNames().reduce((sum, n) => sum + model.paramShape(n).reduce((a, b) => a * b, 1), 0);
     expect(model.paramCount).toBe(total);
   });
 
   it('trains a tiny model on synthetic batches and its loss falls', async () => {
-    const model = new NativeBert(tiny, { seed: 3, lr: 0.01 });
-    const batches = [0, 1, 2, 3].map((s) => syntheticBatch(tiny.vocabSize, 8, 12, 2, s));
+    const model = make(tiny, 3, 0.01);
+    const batches = [0, 1, 2, 3].map((s) => batch(8, 12, 2, s));
     const totals: number[] = [];
     for (let step = 0; step < 40; step++) {
       const { mlmLoss, nspLoss } = await model.trainStep(batches[step % 4]);
@@ -38,51 +38,56 @@ describe('NativeBert', () => {
   });
 
   it('encodes to batchSize × seqLen × hidden without changing the weights', async () => {
-    const model = new NativeBert(tiny, { seed: 1 });
-    const b = syntheticBatch(tiny.vocabSize, 3, 10, 2, 7);
+    const model = make();
+    const b = batch(3, 10, 2, 7);
     const before = model.param('encoder.token_embedding.weight');
-    const out = await model.encode(b.tokens, b.segments, b.validLens, 3, 10);
+    const out = await model.encode(b);
     expect(out).toBeInstanceOf(Float32Array);
     expect(out.length).toBe(3 * 10 * 16);
     expect(out.every(Number.isFinite)).toBe(true);
     expect(model.param('encoder.token_embedding.weight')).toEqual(before);
     // dropout is off when encoding: the same input gives the same output
-    expect(await model.encode(b.tokens, b.segments, b.validLens, 3, 10)).toEqual(out);
+    expect(await model.encode(b)).toEqual(out);
   });
 
   it('gives bit-identical models and training for one seed, different ones for another', async () => {
-    const [a, b, c] = [
-      new NativeBert(tiny, { seed: 42 }),
-      new NativeBert(tiny, { seed: 42 }),
-      new NativeBert(tiny, { seed: 43 }),
-    ];
+    const [a, b, c] = [make(tiny, 42), make(tiny, 42), make(tiny, 43)];
     for (const name of a.paramNames()) expect(a.param(name)).toEqual(b.param(name));
     expect(a.param('encoder.token_embedding.weight')).not.toEqual(c.param('encoder.token_embedding.weight'));
-    const batch = syntheticBatch(tiny.vocabSize, 4, 12, 2, 9);
-    for (let i = 0; i < 3; i++) expect(await a.trainStep(batch)).toEqual(await b.trainStep(batch));
+    const input = batch(4, 12, 2, 9);
+    for (let i = 0; i < 3; i++) expect(await a.trainStep(input)).toEqual(await b.trainStep(input));
     for (const name of a.paramNames()) expect(a.param(name)).toEqual(b.param(name));
   });
 
   it('exposes the last gradient of every parameter and lets tests set values', async () => {
-    const model = new NativeBert({ ...tiny, dropout: 0 }, { seed: 5 });
+    const model = make({ ...tiny, dropout: 0 }, 5);
     expect(model.grad('nsp.output.weight')).toBeNull();
-    await model.trainStep(syntheticBatch(tiny.vocabSize, 4, 12, 2, 1));
+    await model.trainStep(batch(4, 12, 2, 1));
     for (const name of model.paramNames()) {
       const g = model.grad(name);
       expect(g, name).toBeInstanceOf(Float32Array);
-      expect(g!.length).toBe(model.param(name).length);
+      expect(g?.length).toBe(model.param(name).length);
     }
-    expect(model.grad('encoder.token_embedding.weight')!.some((v) => v !== 0)).toBe(true);
+    expect(model.grad('encoder.token_embedding.weight')?.some((v) => v !== 0)).toBe(true);
     const values = new Float32Array(2 * 16).fill(0.5);
     model.setParam('encoder.segment_embedding.weight', values);
     expect(model.param('encoder.segment_embedding.weight')).toEqual(values);
   });
+
+  it('round-trips its weights through safetensors bytes', async () => {
+    const [a, b] = [make(tiny, 1), make(tiny, 2)];
+    const bytes = await a.saveWeights();
+    expect(Buffer.isBuffer(bytes)).toBe(true);
+    await b.loadWeights(bytes);
+    for (const name of a.paramNames()) expect(b.param(name)).toEqual(a.param(name));
+    await expect(b.loadWeights(bytes.subarray(0, 100))).rejects.toThrow(/not a readable safetensors file/);
+  });
 });
 
 describe('NativeBert input checks', () => {
-  const model = new NativeBert(tiny, { seed: 1 });
-  const good = () => syntheticBatch(tiny.vocabSize, 2, 8, 2, 3);
-  const cases: [string, (b: ReturnType<typeof good>) => void][] = [
+  const model = make();
+  const good = () => batch(2, 8, 2, 3);
+  const cases: [string, (b: Batch) => void][] = [
     [
       'tokens[3]',
       (b) => {
@@ -194,9 +199,9 @@ describe('NativeBert input checks', () => {
   ];
   for (const [field, corrupt] of cases) {
     it(`rejects a bad ${field} with a RangeError naming it`, async () => {
-      const batch = good();
-      corrupt(batch);
-      const error = await model.trainStep(batch).then(
+      const input = good();
+      corrupt(input);
+      const error = await model.trainStep(input).then(
         () => null,
         (e: unknown) => e,
       );
@@ -207,13 +212,11 @@ describe('NativeBert input checks', () => {
 
   it('rejects bad encode input and keeps working afterwards', async () => {
     const b = good();
-    const bad = Int32Array.from(b.tokens);
-    bad[5] = 99;
-    await expect(model.encode(bad, b.segments, b.validLens, 2, 8)).rejects.toThrow(RangeError);
-    await expect(model.encode(bad, b.segments, b.validLens, 2, 8)).rejects.toThrow(/^tokens\[5\]: 99 is out of range/);
-    await expect(model.encode(b.tokens, b.segments, b.validLens, 3, 8)).rejects.toThrow(
-      /^tokens: has length 16, expected 24/,
-    );
+    const bad = { ...b, tokens: Int32Array.from(b.tokens) };
+    bad.tokens[5] = 99;
+    await expect(model.encode(bad)).rejects.toThrow(RangeError);
+    await expect(model.encode(bad)).rejects.toThrow(/^tokens\[5\]: 99 is out of range/);
+    await expect(model.encode({ ...b, batchSize: 3 })).rejects.toThrow(/^tokens: has length 16, expected 24/);
     const { mlmLoss } = await model.trainStep(good());
     expect(Number.isFinite(mlmLoss)).toBe(true);
   });
@@ -226,8 +229,8 @@ describe('NativeBert input checks', () => {
   ];
   for (const [field, value, message] of typeCases) {
     it(`rejects a ${field} of the wrong type with a TypeError naming it`, async () => {
-      const batch = { ...good(), [field]: value } as never;
-      const error = await model.trainStep(batch).then(
+      const input = { ...good(), [field]: value };
+      const error = await model.trainStep(input).then(
         () => null,
         (e: unknown) => e,
       );
@@ -241,18 +244,16 @@ describe('NativeBert input checks', () => {
       /^numPreds: -1 is not a non-negative integer/,
     );
     await expect(model.trainStep({ ...good(), seqLen: 2.5 })).rejects.toThrow(RangeError);
-    const b = good();
-    await expect(model.encode(b.tokens, b.segments, b.validLens, -2, 8)).rejects.toThrow(/^batchSize:/);
+    await expect(model.encode({ ...good(), batchSize: -2 })).rejects.toThrow(/^batchSize:/);
   });
 
-  it('rejects bad configurations and options with a RangeError naming them', () => {
-    expect(() => new NativeBert({ ...tiny, heads: 3 })).toThrow(RangeError);
-    expect(() => new NativeBert({ ...tiny, heads: 3 })).toThrow(/^heads: 3 does not divide hidden = 16/);
-    expect(() => new NativeBert({ ...tiny, dropout: 1 })).toThrow(/^dropout:/);
-    expect(() => new NativeBert({ ...tiny, vocabSize: 2 })).toThrow(/^vocabSize:/);
-    expect(() => new NativeBert(tiny, { seed: 1.5 })).toThrow(/^seed:/);
-    expect(() => new NativeBert(tiny, { lr: -1 })).toThrow(/^lr:/);
-    expect(() => new NativeBert(tiny, { device: 'tpu' })).toThrow(/^device: unknown device 'tpu'/);
+  it('rejects bad sizes, options and parameter names with a RangeError naming them', () => {
+    expect(() => make({ ...tiny, heads: 3 })).toThrow(RangeError);
+    expect(() => make({ ...tiny, heads: 3 })).toThrow(/^heads: 3 does not divide hidden = 16/);
+    expect(() => make({ ...tiny, dropout: 1 })).toThrow(/^dropout:/);
+    expect(() => make({ ...tiny, vocabSize: 2 })).toThrow(/^vocabSize:/);
+    expect(() => make(tiny, 1, -1)).toThrow(/^lr:/);
+    expect(() => new (native().NativeBert)(tiny, { seed: 0, devices: [] })).toThrow(/^device: no device given/);
     expect(() => model.param('nope')).toThrow(/^name: no parameter called 'nope'/);
     expect(() => model.setParam('nsp.output.bias', new Float32Array(3))).toThrow(/^values:/);
   });

@@ -1,10 +1,10 @@
 /**
- * Installed as a user would: `npm pack` of the main package and of the linux-x64-gnu
+ * Installed as a user would (after checking that the typings expose no generated binding type): `npm pack` of the main package and of the linux-x64-gnu
  * platform package (holding the prebuilt `.node`), both installed into an empty folder with
  * no Rust toolchain on PATH, then the crane example through `import` and through `require`.
  */
 import { execFile } from 'node:child_process';
-import { copyFile, mkdtemp, readdir, writeFile } from 'node:fs/promises';
+import { copyFile, mkdtemp, readdir, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { promisify } from 'node:util';
@@ -31,6 +31,17 @@ describe.skipIf(!supported)('the packed packages', () => {
   it('install without Rust and run the crane example through import and require', async () => {
     const work = await mkdtemp(join(tmpdir(), 'tsbert-pack-'));
     await exec('npm', ['run', 'build:ts'], { cwd: root });
+    // the public typings are the hand-written API: no type that `napi build` generated
+    const generated = (await readFile(join(root, 'binding/index.d.cts'), 'utf8')).matchAll(
+      /^export (?:declare )?(?:class|interface|function|const|type) (\w+)/gm,
+    );
+    const names = [...generated].map((m) => m[1]);
+    expect(names).toContain('NativeBert');
+    for (const typings of ['dist/index.d.ts', 'dist/index.d.cts']) {
+      const text = await readFile(join(root, typings), 'utf8');
+      expect(text).not.toMatch(/binding\/index/);
+      for (const name of names) expect(text, `${typings} names ${name}`).not.toMatch(new RegExp(`\\b${name}\\b`));
+    }
     await exec('npm', ['pack', '--ignore-scripts', '--pack-destination', work], { cwd: root });
     await copyFile(join(root, 'binding/tsbert.linux-x64-gnu.node'), join(platform, 'tsbert.linux-x64-gnu.node'));
     await exec('npm', ['pack', '--pack-destination', work], { cwd: platform });

@@ -24,7 +24,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import torch  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from parity import config_from_json, load_batches, load_model  # noqa: E402
+from inputs import config_from_json, load_batches, load_model  # noqa: E402
 from tsbert_ref import make_optimizer, train_step  # noqa: E402
 
 

@@ -5,7 +5,7 @@
 Small model (V=50, H=16, F=32, 2 heads, 2 layers, 16 positions, dropout 0), one seeded
 batch (B=4, L=12, P=2), float32:
   initial.safetensors   every parameter, by its tsbert name
-  batch.json            config, lr, adamSteps and the batch as BatchInput-style flat arrays
+  batch.json            config, lr, adamSteps and the batch as `Batch`-style (src/data/batch.ts) flat arrays
   expected.safetensors  encoded, mlm_logits, nsp_logits, mlm_loss, nsp_loss (initial weights,
                         dropout off); grad.<name> (gradient of MLM + NSP); step3.<name> (after
                         3 Adam steps on the batch at lr); step_losses [3,2] (mlm, nsp before each step)
@@ -49,7 +49,7 @@ def golden_weights(model: BertModel, seed: int) -> None:
 
 
 def golden_batch(seed: int) -> dict:
-    """A random, valid batch shaped like the pretraining data, as BatchInput-style flat lists.
+    """A random, valid batch shaped like the pretraining data, as `Batch`-style (src/data/batch.ts) flat lists.
 
     Rows are `<cls> A... <sep> B... <sep>` then `<pad>`; segment 0 for A (and the padding), 1 for
     B. Predicted tokens become `<mask>` and keep their id as the label. Forced: row 0 is full

@@ -26,36 +26,11 @@ import sys
 from pathlib import Path
 
 import torch
-from safetensors.torch import load_file, save_file
+from safetensors.torch import save_file
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from tsbert_ref import Batch, BertModel, Config, check_names, losses, make_optimizer, train_step  # noqa: E402
-
-
-def load_batches(path: Path | str) -> list[Batch]:
-    """The batches of a safetensors file written by `writeBatches` (bench/parity.ts): tokens,
-    segments [N,B,L], valid_lens, nsp_labels [N,B], pred_positions, mlm_weights, mlm_labels
-    [N,B,P] (int32 / float32) → N `Batch`es (int64 / float32)."""
-    t = load_file(str(path))
-    n = t["tokens"].shape[0]
-    i64 = lambda key, i: t[key][i].to(torch.int64).contiguous()  # noqa: E731
-    return [Batch(tokens=i64("tokens", i), segments=i64("segments", i), valid_lens=i64("valid_lens", i),
-                  pred_positions=i64("pred_positions", i), mlm_weights=t["mlm_weights"][i].contiguous(),
-                  mlm_labels=i64("mlm_labels", i), nsp_labels=i64("nsp_labels", i)) for i in range(n)]
-
-
-def config_from_json(c: dict) -> Config:
-    """A `Config` from the native API's camelCase config."""
-    return Config(vocab_size=c["vocabSize"], hidden=c["hidden"], ffn_hidden=c["ffnHidden"], heads=c["heads"],
-                  layers=c["layers"], dropout=c["dropout"], max_positions=c["maxPositions"])
-
-
-def load_model(cfg: Config, weights: Path) -> BertModel:
-    """The reference model holding the weights of a tsbert safetensors file (strict, by name)."""
-    model = BertModel(cfg)
-    check_names(model)
-    model.load_state_dict(load_file(str(weights)), strict=True)
-    return model
+from inputs import config_from_json, load_batches, load_model, read_safetensors  # noqa: E402
+from tsbert_ref import Batch, BertModel, losses, make_optimizer, train_step  # noqa: E402
 
 
 def run(model: BertModel, batches: list[Batch], lr: float, steps: int) -> dict[str, torch.Tensor]:
@@ -102,11 +77,11 @@ def main() -> None:
     assert cfg.dropout == 0.0, "parity needs dropout 0"
     batches = load_batches(args.dir / "batches.safetensors")
     assert len(batches) >= steps
-    initial = load_file(str(args.dir / "initial.safetensors"))
+    initial = read_safetensors(args.dir / "initial.safetensors")
 
     out = run(load_model(cfg, args.dir / "initial.safetensors"), batches, lr, steps)
     out.update(adam_replay(load_model(cfg, args.dir / "initial.safetensors"), initial,
-                           load_file(str(args.dir / "ours.safetensors")), lr, steps))
+                           read_safetensors(args.dir / "ours.safetensors"), lr, steps))
     save_file({k: v.to(torch.float32).contiguous() for k, v in out.items()}, str(args.dir / "torch.safetensors"),
               metadata={"generator": f"bench/reference/parity.py, torch {torch.__version__}"})
 

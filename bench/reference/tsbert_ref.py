@@ -24,18 +24,18 @@ LN_EPS = 1e-5
 
 @dataclass(frozen=True)
 class Config:
-    """Model sizes; defaults are the textbook's (vocab_size has none)."""
+    """Model sizes, every one given (the bench scripts pass tsbert's config, see parity.config_from_json)."""
 
     vocab_size: int
-    hidden: int = 128
-    ffn_hidden: int = 256
-    heads: int = 2
-    layers: int = 2
-    dropout: float = 0.2
-    max_positions: int = 1000
+    hidden: int
+    ffn_hidden: int
+    heads: int
+    layers: int
+    dropout: float
+    max_positions: int
 
     def to_json(self) -> dict:
-        """The config with the native API's camelCase names (BertConfigInput)."""
+        """The config with tsbert's camelCase names (its `BertConfig`)."""
         d = asdict(self)
         return {"vocabSize": d["vocab_size"], "hidden": d["hidden"], "ffnHidden": d["ffn_hidden"],
                 "heads": d["heads"], "layers": d["layers"], "dropout": d["dropout"],
@@ -209,7 +209,7 @@ class Batch:
 
     @staticmethod
     def from_json(b: dict) -> "Batch":
-        """From the flat row-major arrays of a BatchInput-shaped dict (batchSize, seqLen, numPreds, ...)."""
+        """From the flat row-major arrays of a `Batch`-shaped (src/data/batch.ts) dict (batchSize, seqLen, numPreds, ...)."""
         B, L, P = b["batchSize"], b["seqLen"], b["numPreds"]
         i64 = lambda key, *shape: torch.tensor(b[key], dtype=torch.int64).reshape(*shape)
         return Batch(i64("tokens", B, L), i64("segments", B, L), i64("validLens", B), i64("predPositions", B, P),

@@ -1,23 +1,28 @@
 /**
- * The batch layout the native `trainStep` takes.
+ * The batch layout of the native core: the one declaration of it (the addon reads these
+ * fields by name).
  *
  * @module
  */
 
-/** One padded batch, laid out exactly as the native `trainStep` takes it (row-major). */
-export interface Batch {
+/** B padded token sequences (row-major), what encoding takes. */
+export interface Sequences {
   /** B: rows in this batch (the last batch of an epoch may be shorter). */
   batchSize: number;
-  /** L = maxLen. */
+  /** L: tokens a row, padding included. */
   seqLen: number;
-  /** P = round(0.15 · maxLen). */
-  numPreds: number;
   /** B×L token ids, `<pad>` after each row's valid length. */
   tokens: Int32Array;
   /** B×L segment ids: 0 for `<cls>` a `<sep>`, 1 for b `<sep>`, 0 for padding. */
   segments: Int32Array;
-  /** B: real tokens of each row. */
+  /** B: real tokens of each row, in `1..L`. */
   validLens: Int32Array;
+}
+
+/** One padded pretraining batch (row-major): sequences with their MLM and NSP targets. */
+export interface Batch extends Sequences {
+  /** P = round(0.15 · maxLen): MLM predictions a row, padding included. */
+  numPreds: number;
   /** B×P positions of the MLM predictions (0 for padding). */
   predPositions: Int32Array;
   /** B×P: 1 for a real prediction, 0 for padding. */

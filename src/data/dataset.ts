@@ -7,6 +7,7 @@
 import type { Batch } from './batch.js';
 import { batchesInOrder } from './batches.js';
 import { type Corpus, type CorpusSource, readCorpus } from './corpus.js';
+import { DATA_DEFAULTS } from './defaults.js';
 import { maskPairs } from './masking.js';
 import { nextSentencePairs, type SentencePairs } from './nsp.js';
 import { padPairs } from './padding.js';
@@ -15,11 +16,11 @@ import { Vocab } from './vocab.js';
 
 /** How examples are made. */
 export interface DatasetOptions {
-  /** Tokens per pair, `<cls>` and `<sep>`s included (an integer ≥ 5); default 64. */
+  /** Tokens per pair, `<cls>` and `<sep>`s included (an integer ≥ 5); default `DATA_DEFAULTS.maxLen`. */
   maxLen?: number;
-  /** Seeds paragraph order, pairs, masking and batch order (an integer in [0, 2^32)); default 0. */
+  /** Seeds paragraph order, pairs, masking and batch order (an integer in [0, 2^32)); default `DATA_DEFAULTS.seed`. */
   seed?: number;
-  /** Least count of a vocabulary word; default 5 (unused when `vocab` is given). */
+  /** Least count of a vocabulary word; default `DATA_DEFAULTS.minFreq` (unused when `vocab` is given). */
   minFreq?: number;
   /** A vocabulary to use instead of building one (e.g. a trained model's). */
   vocab?: Vocab;
@@ -61,7 +62,10 @@ export class PretrainingDataset {
    * examples. An `Error` naming the path when it is missing or holds no paragraph.
    */
   static async fromSource(source: CorpusSource, options: DatasetOptions = {}): Promise<PretrainingDataset> {
-    return PretrainingDataset.fromCorpus(await readCorpus(source, checkSeed(options.seed ?? 0)), options);
+    return PretrainingDataset.fromCorpus(
+      await readCorpus(source, checkSeed(options.seed ?? DATA_DEFAULTS.seed)),
+      options,
+    );
   }
 
   /**
@@ -69,10 +73,10 @@ export class PretrainingDataset {
    * `RangeError` naming the option for a bad one; an `Error` when no pair fits `maxLen`.
    */
   static fromCorpus(corpus: Corpus, options: DatasetOptions = {}): PretrainingDataset {
-    const maxLen = options.maxLen ?? 64;
+    const maxLen = options.maxLen ?? DATA_DEFAULTS.maxLen;
     if (!Number.isInteger(maxLen) || maxLen < 5)
       throw new RangeError(`maxLen: expected an integer ≥ 5, got ${String(maxLen)}`);
-    const seed = checkSeed(options.seed ?? 0);
+    const seed = checkSeed(options.seed ?? DATA_DEFAULTS.seed);
     const vocab = options.vocab ?? Vocab.build(corpus.wordCounts(), { minFreq: options.minFreq });
     const pairs = nextSentencePairs(corpus, corpus.idsIn(vocab), maxLen, rngFor(seed, Stream.NextSentence));
     if (pairs.count === 0)

@@ -5,11 +5,14 @@
  *
  * @module
  */
-export type { Batch } from './batch.js';
+export type { Batch, Sequences } from './batch.js';
 export type { CorpusSource } from './corpus.js';
 export { Corpus, readCorpus, TRAIN_FILE } from './corpus.js';
 export type { BatchOptions, DatasetOptions } from './dataset.js';
 export { PretrainingDataset } from './dataset.js';
+export { DATA_DEFAULTS } from './defaults.js';
+export type { SyntheticBatchOptions } from './synthetic.js';
+export { syntheticBatch } from './synthetic.js';
 export type { VocabJSON, VocabOptions } from './vocab.js';
 export {
   CLS,

@@ -19,6 +19,8 @@ export enum Stream {
   Masking = 3,
   /** Batch order (one stream an epoch). */
   BatchOrder = 4,
+  /** Synthetic batches. */
+  Synthetic = 5,
 }
 
 /** A seeded source of floats in [0, 1) and of integers in a range. */

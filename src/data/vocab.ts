@@ -5,6 +5,7 @@
  *
  * @module
  */
+import { DATA_DEFAULTS } from './defaults.js';
 
 /** The unknown-word token. */
 export const UNK = '<unk>';
@@ -40,7 +41,7 @@ export interface VocabJSON {
 
 /** Options of {@link Vocab.build}. */
 export interface VocabOptions {
-  /** Least count of a word to enter the vocabulary (a positive integer); default 5. */
+  /** Least count of a word to enter the vocabulary (a positive integer); default `DATA_DEFAULTS.minFreq`. */
   minFreq?: number;
 }
 
@@ -77,7 +78,7 @@ export class Vocab {
    * reserved ids.
    */
   static build(source: Iterable<readonly string[]> | ReadonlyMap<string, number>, options: VocabOptions = {}): Vocab {
-    const minFreq = options.minFreq ?? 5;
+    const minFreq = options.minFreq ?? DATA_DEFAULTS.minFreq;
     if (!Number.isInteger(minFreq) || minFreq < 1)
       throw new RangeError(`minFreq: expected a positive integer, got ${String(minFreq)}`);
     let counts: ReadonlyMap<string, number>;

@@ -1,26 +1,10 @@
-//! Shape-checked tensor operations for post-processing embeddings (the binding's `Tensor`).
+//! Shape-checked tensor operations for post-processing embeddings (the TypeScript `Tensor`'s).
 //! Every shape problem is an [`InputError`] naming the operation and both shapes.
 
-use candle_core::{Device, Tensor, D};
+use candle_core::{Tensor, D};
 
 use crate::error::{InputError, Result};
 use crate::ops::softmax::softmax_last_dim;
-
-/// A CPU tensor of `shape` holding `values` (row-major).
-pub fn from_values(values: Vec<f32>, shape: &[usize]) -> Result<Tensor> {
-    let expected: usize = shape.iter().product();
-    if values.len() != expected || shape.is_empty() {
-        return Err(InputError::range(
-            "shape",
-            format!("{shape:?} holds {expected} values, but {} were given", values.len()),
-        )
-        .into());
-    }
-    if let Some(i) = values.iter().position(|v| !v.is_finite()) {
-        return Err(InputError::range(format!("data[{i}]"), format!("{} is not finite", values[i])).into());
-    }
-    Ok(Tensor::from_vec(values, shape, &Device::Cpu)?)
-}
 
 /// Matrix product over the last two dimensions (`[..., n, k] × [..., k, m]`).
 pub fn matmul(a: &Tensor, b: &Tensor) -> Result<Tensor> {

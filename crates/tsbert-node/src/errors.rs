@@ -20,3 +20,15 @@ pub fn js_error(env: &Env, err: tsbert_core::Error) -> napi::Error {
     };
     napi::Error::from_unknown_without_coercion(value)
 }
+
+/// A core result as a napi result: the error becomes its JavaScript error (see [`js_error`]).
+pub trait OrThrow<T> {
+    /// Converts the error, if any, in one call.
+    fn or_throw(self, env: &Env) -> napi::Result<T>;
+}
+
+impl<T, E: Into<tsbert_core::Error>> OrThrow<T> for Result<T, E> {
+    fn or_throw(self, env: &Env) -> napi::Result<T> {
+        self.map_err(|e| js_error(env, e.into()))
+    }
+}

@@ -2,13 +2,13 @@
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
-use napi::bindgen_prelude::{ToNapiValue, TypeName};
+use napi::bindgen_prelude::{AsyncTask, ToNapiValue, TypeName};
 use napi::{Env, Status, Task};
 
 use crate::errors::js_error;
 
 /// A job for a worker thread.
-pub type Job<T> = Box<dyn FnOnce() -> tsbert_core::Result<T> + Send>;
+type Job<T> = Box<dyn FnOnce() -> tsbert_core::Result<T> + Send>;
 
 /// One call into the core off the JS thread. A panic becomes an `Error`; invalid input
 /// becomes the `RangeError` / `TypeError` the core asked for.
@@ -17,10 +17,10 @@ pub struct CoreTask<T> {
     failure: Option<tsbert_core::Error>,
 }
 
-impl<T> CoreTask<T> {
-    /// Wraps `job`.
-    pub fn new(job: Job<T>) -> Self {
-        Self { job: Some(job), failure: None }
+impl<T: ToNapiValue + TypeName + Send + 'static> CoreTask<T> {
+    /// `job` as a promise-returning task for libuv's pool.
+    pub fn spawn(job: impl FnOnce() -> tsbert_core::Result<T> + Send + 'static) -> AsyncTask<Self> {
+        AsyncTask::new(Self { job: Some(Box::new(job)), failure: None })
     }
 }
 
