@@ -13,15 +13,26 @@ export declare const __napiBindingTarget: 'native' | 'wasm32-wasi' | 'wasm32-was
  * A BERT model with its Adam state, on one device or data-parallel over several (one
  * replica each, gradients summed, one identical Adam step). Training, encoding and the
  * weights' (de)serialisation run off the JS thread; calls on one model are serialised.
+ * V8 is told how much host memory the model holds, so that the garbage collector weighs it;
+ * `dispose` frees it at once.
  */
 export declare class NativeBert {
   /**
    * Creates a freshly initialised model; the same config and seed give bit-identical
-   * weights. Throws a `RangeError` naming a bad size or option.
+   * weights. Throws a `TypeError` or `RangeError` naming a bad size or option (sizes whose
+   * model would not fit in `memoryLimit` included).
    */
   constructor(config: BertConfigJs, options: TrainerOptionsJs)
+  /**
+   * Frees the model's memory now instead of when the garbage collector gets to it; every
+   * later call fails. Throws while a call is in flight (await it first); disposing twice
+   * does nothing.
+   */
+  dispose(): void
   /** The model's full configuration. */
   get config(): BertConfigJs
+  /** Adam updates taken so far. */
+  get stepsTaken(): number
   /** Number of trainable scalars. */
   get paramCount(): number
   /** Parameter names in creation order (`encoder.token_embedding.weight`, ...). */
@@ -74,7 +85,10 @@ export interface AdamConfigJs {
   weightDecay: number
 }
 
-/** A model's sizes, every field given (the TypeScript layer fills in the defaults). */
+/**
+ * A model's sizes, every field given (the TypeScript layer fills in the defaults). As an
+ * input it declares the TypeScript type only: [`read_config`] reads it field by field.
+ */
 export interface BertConfigJs {
   /** Number of token ids, reserved tokens included. */
   vocabSize: number
@@ -94,6 +108,21 @@ export interface BertConfigJs {
 
 /** Whether this addon was built with candle's CUDA backend. */
 export declare function builtWithCuda(): boolean
+
+/**
+ * Checks, before anything is allocated, that a training pass of a model of `config` over
+ * `rows` × `seq_len` tokens with `predictions` MLM predictions fits in `memory_limit` bytes:
+ * a `RangeError` naming `field`, with the estimate, otherwise (see `tsbert_core::memory`).
+ */
+export declare function checkPassFits(config: BertConfigJs, rows: number, seqLen: number, predictions: number, memoryLimit: number, field: string): void
+
+/**
+ * Checks a weights file's header against the parameters a model of `config` has (names,
+ * shapes, float dtypes) before the model is built: sizes a config claims but its weights do
+ * not have are never allocated. Throws the core's checkpoint error (`code`
+ * `TSBERT_CHECKPOINT`), or a `RangeError` for sizes out of range.
+ */
+export declare function checkWeights(config: BertConfigJs, weights: Buffer): void
 
 /** Number of CUDA GPUs this addon can use (0 in a CPU build); throws if the driver fails. */
 export declare function cudaDeviceCount(): number
@@ -135,7 +164,7 @@ export declare function tensorAdd(a: TensorJs, b: TensorJs): TensorJs
 /** Cosine similarity of every row of `a` (`[n, d]` or `[d]`) with every row of `b`: `[n, m]`. */
 export declare function tensorCosineSimilarity(a: TensorJs, b: TensorJs): TensorJs
 
-/** Row-major f32 values and their shape. */
+/** Row-major f32 values and their shape: a tensor's result. */
 export interface TensorJs {
   /** The values, row-major. */
   data: Float32Array
@@ -157,12 +186,14 @@ export declare function textbookConfig(vocabSize: number): BertConfigJs
 
 /** How the model is initialised and trained. */
 export interface TrainerOptionsJs {
-  /** Seeds the initial weights and dropout. */
+  /** Seeds the initial weights and dropout: an integer in [0, 2^32). */
   seed: number
-  /** Adam's learning rate; default 0.01. */
+  /** Adam's learning rate; default the core's. */
   lr?: number
   /** L2 weight decay added to gradients; default 0. */
   weightDecay?: number
   /** One replica a device, trained data-parallel. */
   devices: Array<DeviceJs>
+  /** Bytes of memory the model and a pass may take on the CPU; absent: no limit. */
+  memoryLimit?: number
 }

@@ -2,7 +2,8 @@
  * The model folder: `config.json` (a manifest naming the other files with their SHA-256),
  * the weights (safetensors bytes, made and read by the native core) and the vocabulary
  * (JSON). Every file is written to a temporary name and renamed, so an interrupted save
- * leaves the folder's previous model (or nothing) loadable, never a half-written one.
+ * leaves the folder's previous model (or nothing) loadable, never a half-written one; the next
+ * save removes the temporary files a killed one left.
  *
  * @internal
  * @module
@@ -23,6 +24,8 @@ export interface ModelFiles {
   weights: Buffer;
   /** Where the weights were read from (for messages). */
   weightsPath: string;
+  /** Where the config was read from (for messages). */
+  configPath: string;
   /** The vocabulary. */
   vocab: Vocab;
 }
@@ -42,18 +45,34 @@ const CONTENT_FILE = /^(weights-[0-9a-f]{16}\.safetensors|vocab-[0-9a-f]{16}\.js
 
 const sha256 = (bytes: Uint8Array) => createHash('sha256').update(bytes).digest('hex');
 
+/** A temporary file of a save: `.<name>.<pid of the saving process>.<random>.tmp`. */
+const TEMP_FILE = /^\..+\.(\d+)\.[0-9a-f]{12}\.tmp$/;
+
 /** Writes `bytes` to `dir/name` through a temporary file and a rename. */
 async function writeAtomic(dir: string, name: string, bytes: string | Uint8Array): Promise<void> {
-  const tmp = join(dir, `.${name}.${randomBytes(6).toString('hex')}.tmp`);
+  const tmp = join(dir, `.${name}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`);
   await writeFile(tmp, bytes, { flush: true });
   await rename(tmp, join(dir, name));
+}
+
+/** Whether process `pid` is running (a save of it may be in flight). */
+function running(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
 }
 
 /**
  * Saves a model to `dir` (created if needed): the weights and vocabulary files are named by
  * content, and `config.json`, which names them with their checksums, is replaced last.
  */
-export async function writeModelFolder(dir: string, model: Omit<ModelFiles, 'weightsPath'>): Promise<void> {
+export async function writeModelFolder(
+  dir: string,
+  model: Omit<ModelFiles, 'weightsPath' | 'configPath'>,
+): Promise<void> {
   await mkdir(dir, { recursive: true });
   const vocab = Buffer.from(JSON.stringify(model.vocab.toJSON()));
   const [weightsSha, vocabSha] = [sha256(model.weights), sha256(vocab)];
@@ -69,7 +88,9 @@ export async function writeModelFolder(dir: string, model: Omit<ModelFiles, 'wei
   await writeAtomic(dir, MANIFEST, `${JSON.stringify(manifest, null, 2)}\n`);
   const keep = new Set([MANIFEST, manifest.weights.file, manifest.vocab.file]);
   for (const name of await readdir(dir)) {
-    if (!keep.has(name) && CONTENT_FILE.test(name)) await rm(join(dir, name), { force: true });
+    const temp = TEMP_FILE.exec(name);
+    const stale = temp !== null && !running(Number(temp[1])); // left by a save that was killed
+    if (stale || (!keep.has(name) && CONTENT_FILE.test(name))) await rm(join(dir, name), { force: true });
   }
 }
 
@@ -87,12 +108,8 @@ async function readManifest(dir: string): Promise<Manifest> {
     throw new CheckpointError(`'${join(dir, MANIFEST)}' is not valid JSON`, { cause });
   }
   const c = manifest?.config;
-  const sizes =
-    c &&
-    (['vocabSize', 'hidden', 'ffnHidden', 'heads', 'layers', 'maxPositions'] as const).every((k) =>
-      Number.isInteger(c[k]),
-    ) &&
-    typeof c.dropout === 'number';
+  // the sizes' values are the native core's to check (as integers in range that fit in memory)
+  const sizes = typeof c === 'object' && c !== null && !Array.isArray(c);
   if (
     manifest?.format !== 'tsbert' ||
     manifest.version !== 1 ||
@@ -146,5 +163,11 @@ export async function readModelFolder(dir: string): Promise<ModelFiles> {
     );
   }
   const weights = await readChecked(dir, manifest.weights, 'weights');
-  return { config: manifest.config, weights, weightsPath: join(dir, manifest.weights.file), vocab };
+  return {
+    config: manifest.config,
+    weights,
+    weightsPath: join(dir, manifest.weights.file),
+    configPath: join(dir, MANIFEST),
+    vocab,
+  };
 }

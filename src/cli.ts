@@ -4,13 +4,15 @@
  *
  * @module
  */
-import { mkdir, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { constants } from 'node:fs';
+import { access, mkdir, stat, writeFile } from 'node:fs/promises';
+import { dirname, join, resolve } from 'node:path';
 
 import { SingleBar } from 'cli-progress';
 import { Command, InvalidArgumentError } from 'commander';
 import { TEXTBOOK_SIZES } from './config.js';
 import type { Device } from './device.js';
+import { TrainingDivergedError } from './errors.js';
 import { BertModel } from './model.js';
 import { lossCurvesSvg } from './plot.js';
 import { PRETRAIN_DEFAULTS, pretrain } from './pretrain.js';
@@ -55,7 +57,36 @@ interface PretrainFlags {
   out: string;
 }
 
+/** Exit status of a run stopped by Ctrl-C (128 + SIGINT), after what was trained is saved. */
+const INTERRUPTED = 130;
+
+/**
+ * Checks that `dir` can receive the model before any work is done: an existing folder we can
+ * write in, or a path whose nearest existing parent is one. An `Error` naming `--out` otherwise.
+ */
+async function checkOutputFolder(dir: string): Promise<void> {
+  let probe = resolve(dir);
+  for (;;) {
+    const info = await stat(probe).catch((error: NodeJS.ErrnoException) => {
+      if (error.code === 'ENOENT' || error.code === 'ENOTDIR') return undefined; // look further up
+      throw new Error(`--out: '${dir}': ${error.code ?? error.message}`);
+    });
+    if (info) {
+      if (!info.isDirectory()) {
+        const what = probe === resolve(dir) ? 'is a file, not a folder' : `lies under the file '${probe}'`;
+        throw new Error(`--out: '${dir}' ${what}`);
+      }
+      await access(probe, constants.W_OK).catch(() => {
+        throw new Error(`--out: '${dir}': cannot write in '${probe}'`);
+      });
+      return;
+    }
+    probe = dirname(probe);
+  }
+}
+
 async function runPretrain(flags: PretrainFlags): Promise<void> {
+  await checkOutputFolder(flags.out);
   const controller = new AbortController();
   const stop = () => controller.abort();
   process.once('SIGINT', stop);
@@ -63,11 +94,13 @@ async function runPretrain(flags: PretrainFlags): Promise<void> {
     format: 'step {value}/{total} |{bar}| MLM {mlm} | NSP {nsp} | {pps} pairs/sec | ETA {eta_formatted}',
     stream: process.stderr,
     hideCursor: true,
+    noTTYOutput: true, // a line every few seconds in logs and pipes
+    notTTYSchedule: 5000,
   });
   if (process.stderr.isTTY) console.error(`preparing ${flags.data} ...`);
   let started = false;
   try {
-    const { model, history, summary } = await pretrain({
+    const run = pretrain({
       data: flags.data,
       steps: flags.steps,
       batchSize: flags.batchSize,
@@ -93,8 +126,15 @@ async function runPretrain(flags: PretrainFlags): Promise<void> {
         bar.update(r.step, values);
       },
     });
+    const { model, history, summary } = await run.catch((error: unknown) => {
+      if (!(error instanceof TrainingDivergedError)) throw error;
+      throw new Error(`${error.message}; nothing was saved, '${flags.out}' is as it was`, { cause: error });
+    });
     bar.stop();
-    if (summary.aborted) console.error(`interrupted after ${summary.steps} steps; saving what was trained`);
+    if (summary.aborted) {
+      console.error(`interrupted after ${summary.steps} steps; saving what was trained`);
+      process.exitCode = INTERRUPTED;
+    }
     console.log(`MLM loss ${summary.mlmLoss.toFixed(3)}, NSP loss ${summary.nspLoss.toFixed(3)}`);
     console.log(`${summary.pairsPerSec.toFixed(1)} sentence pairs/sec on ${summary.device}`);
     await model.save(flags.out);

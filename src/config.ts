@@ -31,24 +31,12 @@ const { vocabSize: _, ...textbook } = native().textbookConfig(0);
 /** Dive into Deep Learning's pretraining configuration (hidden 128, FFN 256, 2 heads, 2 layers, …). */
 export const TEXTBOOK_SIZES: Readonly<ModelSizes> = Object.freeze(textbook);
 
-const SIZES = ['vocabSize', 'hidden', 'ffnHidden', 'heads', 'layers', 'maxPositions'] as const;
-
 /**
- * The full config of `sizes` over the textbook's, for a vocabulary of `vocabSize`: every size
- * must be a non-negative integer below 2^32 and `dropout` a number (a `RangeError` naming the
- * field); whether they make a model is the core's check.
+ * The full config of `sizes` over the textbook's, for a vocabulary of `vocabSize`. Whether the
+ * numbers make a model (integers, in range, fitting in memory) is the native core's check.
  *
  * @internal
  */
 export function resolveConfig(sizes: Partial<ModelSizes>, vocabSize: number): BertConfig {
-  const config: BertConfig = { ...TEXTBOOK_SIZES, ...sizes, vocabSize };
-  for (const field of SIZES) {
-    const v = config[field];
-    if (!Number.isInteger(v) || v < 0 || v > 0xffffffff) {
-      throw new RangeError(`${field}: expected a non-negative integer, got ${String(v)}`);
-    }
-  }
-  if (typeof config.dropout !== 'number')
-    throw new RangeError(`dropout: expected a number, got ${String(config.dropout)}`);
-  return config;
+  return { ...TEXTBOOK_SIZES, ...sizes, vocabSize };
 }

@@ -18,7 +18,7 @@ export type SentenceInput = readonly [readonly string[], (readonly string[])?];
  * of every token's contextual embedding, `<cls>` first, with the tokens as the model saw them.
  */
 export class Encoding extends Tensor {
-  /** The tokens as the model saw them: `<cls>` a `<sep>` [b `<sep>`]. */
+  /** The tokens as the model saw them: `<cls>` a `<sep>` [b `<sep>`], unknown words as `<unk>`. */
   readonly tokens: readonly string[];
   /** 0 for `<cls>` a `<sep>`, 1 for b `<sep>`. */
   readonly segments: readonly number[];
@@ -46,21 +46,29 @@ interface Framed {
   segments: number[];
 }
 
-/** `<cls>` a `<sep>` [b `<sep>`] and its segments, checked against the model's limit. */
-function frame([tokensA, tokensB]: SentenceInput, maxPositions: number): Framed {
+/**
+ * `<cls>` a `<sep>` [b `<sep>`] and its segments, words the vocabulary lacks as `<unk>` (what
+ * the model sees), checked against the model's limit. Errors name `inputs[index]`.
+ */
+function frame(input: SentenceInput, index: number, vocab: Vocab, maxPositions: number): Framed {
+  const at = `inputs[${index}]`;
+  if (!Array.isArray(input))
+    throw new TypeError(`${at}: expected [tokensA] or [tokensA, tokensB], got ${String(input)}`);
+  const [tokensA, tokensB] = input;
   for (const [name, words] of [
     ['tokensA', tokensA],
     ['tokensB', tokensB ?? []],
   ] as const) {
     if (!Array.isArray(words) || words.some((w) => typeof w !== 'string')) {
-      throw new TypeError(`${name}: expected an array of strings`);
+      throw new TypeError(`${at}.${name}: expected an array of strings`);
     }
   }
-  const tokens = [CLS, ...tokensA, SEP, ...(tokensB ? [...tokensB, SEP] : [])];
+  const seen = (words: readonly string[]) => words.map((w) => vocab.tokenOf(vocab.idOf(w)));
+  const tokens = [CLS, ...seen(tokensA), SEP, ...(tokensB ? [...seen(tokensB), SEP] : [])];
   const segments = tokens.map((_, i) => (i < tokensA.length + 2 ? 0 : 1));
   if (tokens.length > maxPositions) {
     throw new RangeError(
-      `input: ${tokens.length} tokens with <cls> and <sep>, but this model takes at most ${maxPositions} (maxPositions)`,
+      `${at}: ${tokens.length} tokens with <cls> and <sep>, but this model takes at most ${maxPositions} (maxPositions)`,
     );
   }
   return { tokens, segments };
@@ -79,7 +87,7 @@ export function frameSentences(
   maxPositions: number,
 ): { sequences: Sequences; encodings: (data: Float32Array, hidden: number) => Encoding[] } {
   if (!Array.isArray(inputs) || inputs.length === 0) throw new RangeError('inputs: expected at least one sentence');
-  const framed = inputs.map((input) => frame(input, maxPositions));
+  const framed = inputs.map((input, i) => frame(input, i, vocab, maxPositions));
   const b = framed.length;
   const l = Math.max(...framed.map((f) => f.tokens.length));
   const sequences: Sequences = {

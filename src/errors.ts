@@ -1,10 +1,12 @@
 /**
  * Error classes of the public API. Input problems are the built-in `RangeError` and
  * `TypeError`, with messages that name the field; problems with a saved model folder are a
- * {@link CheckpointError}.
+ * {@link CheckpointError}; a training run whose loss or gradients stopped being finite is a
+ * {@link TrainingDivergedError}.
  *
  * @module
  */
+import type { StepRecord } from './pretrain.js';
 
 /** A model folder that is missing, incomplete, inconsistent or corrupt. */
 export class CheckpointError extends Error {
@@ -15,4 +17,35 @@ export class CheckpointError extends Error {
   constructor(message: string, options?: { cause?: unknown }) {
     super(message, options);
   }
+}
+
+/**
+ * A training step whose loss or gradients are not finite (NaN or infinite): the step is not
+ * applied, so the model keeps the weights of the last good step, and nothing is saved. Usually
+ * the learning rate is too high.
+ */
+export class TrainingDivergedError extends Error {
+  /** Always `'TrainingDivergedError'`. */
+  override readonly name = 'TrainingDivergedError';
+  /** The 1-based step (of this model's training) that diverged. */
+  readonly step: number;
+  /** The steps of the run before it, as `pretrain` records them (empty from `BertModel.trainStep`). */
+  readonly history: readonly StepRecord[];
+
+  /** @param message what diverged, at which step, and what to try */
+  constructor(message: string, step: number, history: readonly StepRecord[] = [], options?: { cause?: unknown }) {
+    super(message, options);
+    this.step = step;
+    this.history = history;
+  }
+}
+
+/**
+ * The `code` the native addon gives an error of a kind the public API has a class for.
+ *
+ * @internal
+ */
+export function nativeErrorCode(error: unknown): 'TSBERT_CHECKPOINT' | 'TSBERT_DIVERGED' | undefined {
+  const code = (error as { code?: unknown } | null)?.code;
+  return code === 'TSBERT_CHECKPOINT' || code === 'TSBERT_DIVERGED' ? code : undefined;
 }

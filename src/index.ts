@@ -20,7 +20,7 @@ export type { Device, DeviceName, DeviceReport, ResolvedDevice } from './device.
 export { deviceLabel, devices, resolveDevice } from './device.js';
 export type { SentenceInput } from './encode.js';
 export { Encoding, encode, encodeBatch } from './encode.js';
-export { CheckpointError } from './errors.js';
+export { CheckpointError, TrainingDivergedError } from './errors.js';
 export type { CreateModelOptions, Evaluation, StepLosses } from './model.js';
 export { BertModel } from './model.js';
 export type { PretrainOptions, PretrainResult, PretrainSummary, StepRecord } from './pretrain.js';

@@ -12,7 +12,8 @@ import { checkSeed } from './data/random.js';
 import type { Vocab } from './data/vocab.js';
 import { type Device, nativeDevices, type ResolvedDevice, resolveDevice } from './device.js';
 import { type Encoding, frameSentences, type SentenceInput } from './encode.js';
-import { CheckpointError } from './errors.js';
+import { CheckpointError, nativeErrorCode, TrainingDivergedError } from './errors.js';
+import { memoryLimit } from './memory.js';
 import { type NativeBert, native } from './native.js';
 import { Tensor } from './tensor.js';
 
@@ -28,6 +29,12 @@ export interface CreateModelOptions {
   weightDecay?: number;
   /** Where the model runs; default `'auto'`. */
   device?: Device;
+  /**
+   * Bytes of host memory the model (with its gradients and Adam state) and a pass over a
+   * batch may take; sizes that would need more are a `RangeError` before anything is
+   * allocated. Default: `TSBERT_MEMORY_LIMIT` if set, else this machine's memory.
+   */
+  memoryLimit?: number;
 }
 
 /** The losses of one training step, computed before its update. */
@@ -57,14 +64,17 @@ export class BertModel {
   /** The model's sizes. */
   readonly config: Readonly<BertConfig>;
   readonly #native: NativeBert;
+  readonly #lr: number;
 
   private constructor(config: BertConfig, vocab: Vocab, device: ResolvedDevice, options: CreateModelOptions = {}) {
     const seed = checkSeed(options.seed ?? 0);
+    this.#lr = options.lr ?? native().defaultAdam().lr;
     this.#native = new (native().NativeBert)(config, {
       seed,
-      lr: options.lr,
+      lr: this.#lr,
       weightDecay: options.weightDecay,
       devices: nativeDevices(device),
+      memoryLimit: options.memoryLimit ?? memoryLimit(),
     });
     this.config = Object.freeze(this.#native.config);
     this.vocab = vocab;
@@ -84,15 +94,45 @@ export class BertModel {
    * Loads a model saved by {@link BertModel.save}. A missing folder or file, a checksum
    * mismatch, or weights that do not fit the config give a {@link CheckpointError}.
    */
-  static async load(dir: string, options: { device?: Device } = {}): Promise<BertModel> {
+  static async load(dir: string, options: Pick<CreateModelOptions, 'device' | 'memoryLimit'> = {}): Promise<BertModel> {
     const files = await readModelFolder(dir);
-    const model = new BertModel(files.config, files.vocab, resolveDevice(options.device));
+    const device = resolveDevice(options.device);
+    let model: BertModel;
+    try {
+      // the weights' names and shapes against the config, before anything of that size exists
+      native().checkWeights(files.config, files.weights);
+      model = new BertModel(files.config, files.vocab, device, options);
+    } catch (cause) {
+      if (cause instanceof RangeError || cause instanceof TypeError) {
+        throw new CheckpointError(`'${files.configPath}': ${cause.message}`, { cause });
+      }
+      if (nativeErrorCode(cause) === 'TSBERT_CHECKPOINT') {
+        throw new CheckpointError(`weights file '${files.weightsPath}': ${(cause as Error).message}`, { cause });
+      }
+      throw cause;
+    }
     try {
       await model.#native.loadWeights(files.weights);
     } catch (cause) {
+      model.dispose();
       throw new CheckpointError(`weights file '${files.weightsPath}': ${(cause as Error).message}`, { cause });
     }
     return model;
+  }
+
+  /**
+   * Frees the model's native memory now rather than when the garbage collector collects the
+   * model (which it does on its own: the memory is reported to it). Every later call on the
+   * model fails; disposing twice does nothing. A call in flight must be awaited first. Also
+   * `using model = …` (`Symbol.dispose`).
+   */
+  dispose(): void {
+    this.#native.dispose();
+  }
+
+  /** {@link BertModel.dispose}, for `using`. */
+  [Symbol.dispose](): void {
+    this.dispose();
   }
 
   /**
@@ -113,10 +153,19 @@ export class BertModel {
   /**
    * One training step off the JavaScript thread: forward, MLM + NSP loss, backward, Adam.
    * Resolves to the losses before the update; rejects with a `TypeError` or `RangeError`
-   * naming the first invalid field of `batch`.
+   * naming the first invalid field of `batch`, or with a {@link TrainingDivergedError} (the
+   * update not applied) when a loss or gradient is not finite.
    */
-  trainStep(batch: Batch): Promise<StepLosses> {
-    return this.#native.trainStep(batch);
+  async trainStep(batch: Batch): Promise<StepLosses> {
+    try {
+      return await this.#native.trainStep(batch);
+    } catch (error) {
+      if (nativeErrorCode(error) !== 'TSBERT_DIVERGED') throw error;
+      const advice = `lower the learning rate (it is ${this.#lr})`;
+      throw new TrainingDivergedError(`${(error as Error).message}; ${advice}`, this.#native.stepsTaken + 1, [], {
+        cause: error,
+      });
+    }
   }
 
   /** Encoder output, every MLM and NSP logit and both losses of `batch`, dropout off, no update. */

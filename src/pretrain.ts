@@ -3,11 +3,14 @@
  *
  * @module
  */
-import { type ModelSizes, TEXTBOOK_SIZES } from './config.js';
+import { type ModelSizes, resolveConfig, TEXTBOOK_SIZES } from './config.js';
 import type { Batch } from './data/batch.js';
-import { type CorpusSource, DATA_DEFAULTS, PretrainingDataset } from './data/index.js';
+import { type CorpusSource, DATA_DEFAULTS, PretrainingDataset, RESERVED_TOKENS } from './data/index.js';
+import { paddedPredictions } from './data/padding.js';
 import type { Vocab } from './data/vocab.js';
 import { type Device, deviceLabel } from './device.js';
+import { TrainingDivergedError } from './errors.js';
+import { memoryLimit } from './memory.js';
 import { BertModel } from './model.js';
 import { native } from './native.js';
 
@@ -44,6 +47,8 @@ export interface PretrainOptions {
   minFreq?: number;
   /** Where to train. */
   device?: Device;
+  /** Bytes of host memory the model and a step may take (see `CreateModelOptions.memoryLimit`). */
+  memoryLimit?: number;
   /** Called after every step with its record. */
   onStep?: (record: StepRecord) => void;
   /** Stops training after the step in flight; the result then has `summary.aborted`. */
@@ -113,7 +118,9 @@ function* endlessBatches(dataset: PretrainingDataset, batchSize: number): Genera
  * Pretrains a BERT model with MLM + NSP loss and Adam, like the textbook's `train_bert`:
  * reads and prepares the corpus, builds the vocabulary, then runs `steps` native training
  * steps, preparing each next batch while the current step runs (training never blocks the
- * event loop).
+ * event loop). Sizes whose step would not fit in memory are a `RangeError` before the data is
+ * read; a step whose loss or gradients are not finite ends the run with a
+ * {@link TrainingDivergedError} carrying the history so far.
  *
  * @example
  * ```ts
@@ -127,13 +134,21 @@ export async function pretrain(options: PretrainOptions): Promise<PretrainResult
   const steps = positiveInteger('steps', options.steps, d.steps);
   const maxLen = positiveInteger('maxLen', options.maxLen, d.maxLen);
   const seed = options.seed ?? d.seed;
+  const limit = options.memoryLimit ?? memoryLimit();
+  const config = {
+    ...options.config,
+    maxPositions: Math.max(options.config?.maxPositions ?? TEXTBOOK_SIZES.maxPositions, maxLen),
+  };
+  // Before reading any data: does a step fit at all (the vocabulary, unknown yet, at its least)?
+  const least = resolveConfig(config, RESERVED_TOKENS.length);
+  native().checkPassFits(least, batchSize, maxLen, batchSize * paddedPredictions(maxLen), limit, 'batchSize, maxLen');
   const dataset = await PretrainingDataset.fromSource(options.data, { maxLen, seed, minFreq: options.minFreq });
-  const maxPositions = Math.max(options.config?.maxPositions ?? TEXTBOOK_SIZES.maxPositions, maxLen);
   const model = BertModel.create(dataset.vocab, {
-    config: { ...options.config, maxPositions },
+    config,
     seed,
     lr: options.lr ?? d.lr,
     device: options.device ?? d.device,
+    memoryLimit: limit,
   });
   const batches = endlessBatches(dataset, batchSize);
   const history: StepRecord[] = [];
@@ -144,7 +159,10 @@ export async function pretrain(options: PretrainOptions): Promise<PretrainResult
     const started = performance.now();
     const pending = model.trainStep(batch);
     next = batches.next().value as Batch; // prepared while the native step runs
-    const { mlmLoss, nspLoss } = await pending;
+    const { mlmLoss, nspLoss } = await pending.catch((error: unknown) => {
+      if (!(error instanceof TrainingDivergedError)) throw error;
+      throw new TrainingDivergedError(error.message, error.step, history, { cause: error });
+    });
     const seconds = (performance.now() - started) / 1000;
     const record = { step, mlmLoss, nspLoss, pairsPerSec: batch.batchSize / seconds };
     history.push(record);

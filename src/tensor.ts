@@ -12,6 +12,9 @@
  */
 import { native } from './native.js';
 
+/** The largest dimension a tensor may have. */
+const MAX_DIM = 0xffffffff;
+
 /** `[2, 3]` as the messages write a shape. */
 const show = (shape: readonly number[]) => `[${shape.join(', ')}]`;
 
@@ -38,8 +41,12 @@ export class Tensor {
    * holds, every one finite. A `RangeError` names the problem.
    */
   static fromArray(data: ArrayLike<number>, shape: readonly number[]): Tensor {
-    if (!Array.isArray(shape) || shape.length === 0 || !shape.every((d) => Number.isInteger(d) && d >= 0)) {
-      throw new RangeError(`shape: expected a non-empty list of non-negative integers, got ${String(shape)}`);
+    if (
+      !Array.isArray(shape) ||
+      shape.length === 0 ||
+      !shape.every((d) => Number.isInteger(d) && d >= 0 && d <= MAX_DIM)
+    ) {
+      throw new RangeError(`shape: expected a non-empty list of integers in [0, 2^32), got ${String(shape)}`);
     }
     const count = shape.reduce((a, b) => a * b, 1);
     if (data.length !== count) {

@@ -1,5 +1,5 @@
-import { execFile } from 'node:child_process';
-import { mkdtemp, readdir, readFile } from 'node:fs/promises';
+import { execFile, spawn } from 'node:child_process';
+import { mkdtemp, readdir, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -79,5 +79,75 @@ describe('the tsbert command', () => {
       expect(r.stderr, args.join(' ')).toMatch(message);
       expect(r.stderr).not.toMatch(/\n\s+at /); // no stack trace
     }
+  });
+});
+
+describe('the tsbert command never loses work', () => {
+  const small = ['--batch-size', '16', '--max-len', '24', '--hidden', '16', '--ffn-hidden', '32', '--min-freq', '1'];
+
+  it('refuses a bad --out and an impossible size before reading any data', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'tsbert-cli-out-'));
+    const file = join(dir, 'a-file');
+    await writeFile(file, 'not a folder');
+    for (const [args, message] of [
+      [['--out', file], /^tsbert: --out: '.*a-file' is a file, not a folder\n$/],
+      [['--out', join(file, 'model')], /^tsbert: --out: '.*model' lies under the file '.*a-file'\n$/],
+      [
+        ['--out', join(dir, 'm'), '--max-len', '100000'],
+        /^tsbert: batchSize, maxLen: a training pass over 512 × 100000 tokens needs about [\d.]+ GB, more than the [\d.]+ GB allowed/,
+      ],
+    ] as const) {
+      const r = await tsbert('pretrain', '--data', '/no/such/corpus', ...args);
+      expect(r.code, args.join(' ')).toBe(1);
+      expect(r.stderr).toMatch(message);
+    }
+  });
+
+  it('leaves --out as it was when training diverges, and exits non-zero', async () => {
+    const data = await corpusFolder(200);
+    const out = join(await mkdtemp(join(tmpdir(), 'tsbert-cli-diverge-')), 'model');
+    expect((await tsbert('pretrain', '--data', data, '--steps', '2', ...small, '--out', out)).code).toBe(0);
+    const snapshot = async () => {
+      const names = (await readdir(out)).sort();
+      return Promise.all(names.map(async (n) => [n, (await readFile(join(out, n))).toString('base64')]));
+    };
+    const before = await snapshot();
+    const r = await tsbert('pretrain', '--data', data, '--steps', '30', ...small, '--lr', '1e30', '--out', out);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(
+      /^tsbert: training diverged at step \d+: .*lower the learning rate \(it is 1e\+30\); nothing was saved, '.*model' is as it was\n$/m,
+    );
+    expect(r.stdout).not.toMatch(/saved/);
+    expect(await snapshot()).toEqual(before);
+  });
+
+  it('saves what was trained on Ctrl-C, exits 130, and shows unknown words as <unk>', async () => {
+    const data = await corpusFolder(200);
+    const out = join(await mkdtemp(join(tmpdir(), 'tsbert-cli-sigint-')), 'model');
+    const child = spawn(process.execPath, [
+      '--import',
+      'tsx',
+      CLI,
+      'pretrain',
+      '--data',
+      data,
+      '--steps',
+      '100000',
+      ...small,
+      '--out',
+      out,
+    ]);
+    let stderr = '';
+    child.stderr.on('data', (chunk: Buffer) => {
+      const started = /step \d+\/100000/.test(stderr);
+      stderr += chunk.toString();
+      if (!started && /step \d+\/100000/.test(stderr)) child.kill('SIGINT'); // once: training has started
+    });
+    const code = await new Promise<number | null>((done) => child.on('close', done));
+    expect(code, stderr).toBe(130);
+    expect(stderr).toMatch(/interrupted after \d+ steps; saving what was trained/);
+    expect(await readdir(out)).toContain('config.json');
+    const encoded = await tsbert('encode', '--model', out, 'a zebra crane');
+    expect(encoded.stdout).toContain('tokens: <cls> a <unk> crane <sep>');
   });
 });

@@ -45,7 +45,7 @@ describe('encode', async () => {
   it('names the limit when the input is too long, and bad arguments', async () => {
     const long = Array(999).fill('crane');
     await expect(encode(model, long)).rejects.toThrow(
-      /^input: 1001 tokens with <cls> and <sep>, but this model takes at most 1000 \(maxPositions\)/,
+      /^inputs\[0\]: 1001 tokens with <cls> and <sep>, but this model takes at most 1000 \(maxPositions\)/,
     );
     await expect(encode(model, 'a crane' as never)).rejects.toThrow(TypeError);
     await expect(encode(model, ['a']).then((e) => e.token(5))).rejects.toThrow(/^index: 5 is outside \[0, 3\)/);

@@ -27,6 +27,12 @@ const RUNS = new RegExp(`[${WHITESPACE}]+`);
 const EDGES = new RegExp(`^[${WHITESPACE}]+|[${WHITESPACE}]+$`, 'g');
 /** What separates sentences. */
 const SENTENCE_BREAK = ' . ';
+/**
+ * The longest line read as a paragraph, in characters: 270 times WikiText-2's longest (3847).
+ * A longer line is not WikiText-format text, and splitting it into words would take about 100
+ * times its size in memory.
+ */
+export const MAX_PARAGRAPH_CHARS = 1 << 20;
 
 /**
  * Paragraphs of sentences of words. A paragraph is a line that splits on `' . '` into at
@@ -63,12 +69,18 @@ export class Corpus {
   /**
    * Reads paragraph `lines`, shuffling the paragraphs with `seed` like the textbook's
    * `random.shuffle`. An `Error` naming `origin` when no line is a paragraph; a `TypeError`
-   * when a line is not a string.
+   * when a line is not a string; a `RangeError` naming the line when it is longer than
+   * {@link MAX_PARAGRAPH_CHARS}.
    */
   static fromLines(lines: readonly string[], seed = 0, origin = 'the given lines'): Corpus {
     const kept: string[] = [];
-    for (const line of lines) {
+    for (const [i, line] of lines.entries()) {
       if (typeof line !== 'string') throw new TypeError(`data: ${origin}: every paragraph must be a string`);
+      if (line.length > MAX_PARAGRAPH_CHARS) {
+        throw new RangeError(
+          `data: ${origin}: line ${i + 1} is ${line.length} characters long, over the ${MAX_PARAGRAPH_CHARS} a paragraph may have (a WikiText-format file has one paragraph a line)`,
+        );
+      }
       if (line.includes(SENTENCE_BREAK)) kept.push(line);
     }
     if (kept.length === 0) throw new Error(`data: ${origin}: no paragraph of at least two sentences (' . ')`);

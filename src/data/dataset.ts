@@ -12,7 +12,7 @@ import { maskPairs } from './masking.js';
 import { nextSentencePairs, type SentencePairs } from './nsp.js';
 import { padPairs } from './padding.js';
 import { checkSeed, rngFor, Stream, shuffle } from './random.js';
-import { Vocab } from './vocab.js';
+import { RESERVED_TOKENS, Vocab } from './vocab.js';
 
 /** How examples are made. */
 export interface DatasetOptions {
@@ -78,6 +78,12 @@ export class PretrainingDataset {
       throw new RangeError(`maxLen: expected an integer ≥ 5, got ${String(maxLen)}`);
     const seed = checkSeed(options.seed ?? DATA_DEFAULTS.seed);
     const vocab = options.vocab ?? Vocab.build(corpus.wordCounts(), { minFreq: options.minFreq });
+    if (vocab.size <= RESERVED_TOKENS.length) {
+      const minFreq = options.minFreq ?? DATA_DEFAULTS.minFreq;
+      throw new Error(
+        `data: no word occurs at least ${minFreq} times (minFreq) in the ${corpus.numParagraphs} paragraph(s): the vocabulary would hold only the reserved tokens`,
+      );
+    }
     const pairs = nextSentencePairs(corpus, corpus.idsIn(vocab), maxLen, rngFor(seed, Stream.NextSentence));
     if (pairs.count === 0)
       throw new Error(`data: no sentence pair fits maxLen = ${maxLen} (len(a) + len(b) + 3 ≤ maxLen)`);

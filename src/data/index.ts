@@ -7,7 +7,7 @@
  */
 export type { Batch, Sequences } from './batch.js';
 export type { CorpusSource } from './corpus.js';
-export { Corpus, readCorpus, TRAIN_FILE } from './corpus.js';
+export { Corpus, MAX_PARAGRAPH_CHARS, readCorpus, TRAIN_FILE } from './corpus.js';
 export type { BatchOptions, DatasetOptions } from './dataset.js';
 export { PretrainingDataset } from './dataset.js';
 export { DATA_DEFAULTS } from './defaults.js';

@@ -76,8 +76,8 @@ impl Sequences {
                 format!("{l} is out of range [1, {}] (maxPositions)", config.max_positions),
             ));
         }
-        check_len("tokens", self.tokens.len(), b * l, "batchSize × seqLen")?;
-        check_len("segments", self.segments.len(), b * l, "batchSize × seqLen")?;
+        check_len("tokens", self.tokens.len(), b.saturating_mul(l), "batchSize × seqLen")?;
+        check_len("segments", self.segments.len(), b.saturating_mul(l), "batchSize × seqLen")?;
         check_len("validLens", self.valid_lens.len(), b, "batchSize")?;
         check_each("tokens", &self.tokens, 0, clamp_to_i32(config.vocab_size), " (vocabSize)")?;
         check_each("segments", &self.segments, 0, 2, "")?;
@@ -117,9 +117,9 @@ impl Batch {
     pub fn validate(&self, config: &BertConfig) -> Result<(), InputError> {
         self.sequences.validate(config)?;
         let (b, l, p) = (self.sequences.batch_size, self.sequences.seq_len, self.num_preds);
-        check_len("predPositions", self.pred_positions.len(), b * p, "batchSize × numPreds")?;
-        check_len("mlmWeights", self.mlm_weights.len(), b * p, "batchSize × numPreds")?;
-        check_len("mlmLabels", self.mlm_labels.len(), b * p, "batchSize × numPreds")?;
+        check_len("predPositions", self.pred_positions.len(), b.saturating_mul(p), "batchSize × numPreds")?;
+        check_len("mlmWeights", self.mlm_weights.len(), b.saturating_mul(p), "batchSize × numPreds")?;
+        check_len("mlmLabels", self.mlm_labels.len(), b.saturating_mul(p), "batchSize × numPreds")?;
         check_len("nspLabels", self.nsp_labels.len(), b, "batchSize")?;
         check_each("predPositions", &self.pred_positions, 0, clamp_to_i32(l), " (seqLen)")?;
         check_each("mlmLabels", &self.mlm_labels, 0, clamp_to_i32(config.vocab_size), " (vocabSize)")?;

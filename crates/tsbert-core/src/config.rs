@@ -31,26 +31,28 @@ impl BertConfig {
         Self { vocab_size, hidden: 128, ffn_hidden: 256, heads: 2, layers: 2, dropout: 0.2, max_positions: 1000 }
     }
 
-    /// Checks that the sizes make a model: every size positive, `heads` divides `hidden`,
-    /// `dropout` in [0, 1). The vocabulary must hold at least the 5 reserved tokens.
+    /// Checks that the sizes make a model: every size positive and at most its limit, `heads`
+    /// divides `hidden`, `dropout` in [0, 1). The vocabulary must hold at least the 5 reserved
+    /// tokens. The limits are far beyond any BERT (vocabularies of 250k, hidden 4096, 512–8192
+    /// positions) and keep every count of parameters from overflowing; whether the model fits
+    /// in memory is [`crate::memory`]'s check.
     pub fn validate(&self) -> Result<(), InputError> {
-        let positive = [
-            ("hidden", self.hidden),
-            ("ffnHidden", self.ffn_hidden),
-            ("heads", self.heads),
-            ("layers", self.layers),
-            ("maxPositions", self.max_positions),
+        let sizes = [
+            ("vocabSize", self.vocab_size, 5, 1 << 24),
+            ("hidden", self.hidden, 1, 1 << 16),
+            ("ffnHidden", self.ffn_hidden, 1, 1 << 18),
+            ("heads", self.heads, 1, 1 << 16),
+            ("layers", self.layers, 1, 1 << 12),
+            ("maxPositions", self.max_positions, 1, 1 << 20),
         ];
-        for (field, value) in positive {
-            if value == 0 {
-                return Err(InputError::range(field, format!("must be at least 1, got {value}")));
+        for (field, value, least, limit) in sizes {
+            if value < least {
+                let reserved = if least == 5 { " (the reserved tokens)" } else { "" };
+                return Err(InputError::range(field, format!("must be at least {least}{reserved}, got {value}")));
             }
-        }
-        if self.vocab_size < 5 {
-            return Err(InputError::range(
-                "vocabSize",
-                format!("must be at least 5 (the reserved tokens), got {}", self.vocab_size),
-            ));
+            if value > limit {
+                return Err(InputError::range(field, format!("{value} is over the limit of {limit}")));
+            }
         }
         if !self.hidden.is_multiple_of(self.heads) {
             return Err(InputError::range("heads", format!("{} does not divide hidden = {}", self.heads, self.hidden)));

@@ -45,6 +45,9 @@ pub enum Error {
     /// A weights file that cannot be written or read back as this model's parameters.
     #[error("{0}")]
     Checkpoint(String),
+    /// Training produced a non-finite loss or gradient; the weights were left as they were.
+    #[error("{0}")]
+    Diverged(String),
     /// A failure outside candle: a panic caught at a boundary, a state that forbids the call.
     #[error("{0}")]
     Internal(String),

@@ -19,6 +19,7 @@ pub mod device;
 pub mod error;
 pub mod gradient_sum;
 pub mod loss;
+pub mod memory;
 pub mod model;
 pub mod ops;
 pub mod params;

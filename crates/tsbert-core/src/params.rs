@@ -31,17 +31,35 @@ pub struct ParamStore {
     rng: SeededRng,
     dtype: DType,
     device: Device,
+    /// `Some` for a store that records names and shapes only (see [`ParamStore::shapes_only`]).
+    recorded: Option<Vec<(String, Vec<usize>)>>,
 }
 
 impl ParamStore {
     /// An empty store whose initial values are drawn from `seed`.
     pub fn new(seed: u64, dtype: DType, device: Device) -> Self {
-        Self { entries: Vec::new(), rng: SeededRng::new(seed), dtype, device }
+        Self { entries: Vec::new(), rng: SeededRng::new(seed), dtype, device, recorded: None }
+    }
+
+    /// A store that records the name and shape of every parameter created and allocates no
+    /// value: what a model of some config would hold, known before building it (the tensors
+    /// it hands out are empty placeholders).
+    pub fn shapes_only() -> Self {
+        Self { recorded: Some(Vec::new()), ..Self::new(0, DType::F32, Device::Cpu) }
+    }
+
+    /// The names and shapes recorded by a [`ParamStore::shapes_only`] store, in creation order.
+    pub fn recorded_shapes(self) -> Vec<(String, Vec<usize>)> {
+        self.recorded.unwrap_or_default()
     }
 
     /// Creates the parameter `name` of `shape`, drawn as `init` says, and returns its tensor
     /// (which shares storage with the trainable variable).
     pub fn create(&mut self, name: &str, shape: &[usize], init: Init) -> Result<Tensor> {
+        if let Some(recorded) = &mut self.recorded {
+            recorded.push((name.to_string(), shape.to_vec()));
+            return Ok(Tensor::zeros(0, self.dtype, &self.device)?);
+        }
         let value = match init {
             Init::StandardNormal => self.rng.normal(shape, 1.0, self.dtype, &self.device)?,
             Init::FanIn(fan_in) => self.rng.uniform(shape, 1.0 / (fan_in as f64).sqrt(), self.dtype, &self.device)?,

@@ -6,8 +6,18 @@ use candle_core::{Tensor, D};
 use crate::error::{InputError, Result};
 use crate::ops::softmax::softmax_last_dim;
 
+/// An error naming `op` when `t` holds no value (an empty dimension).
+fn not_empty(op: &str, t: &Tensor) -> Result<()> {
+    if t.elem_count() == 0 {
+        return Err(InputError::range(op, format!("shape {:?} holds no value", t.dims())).into());
+    }
+    Ok(())
+}
+
 /// Matrix product over the last two dimensions (`[..., n, k] × [..., k, m]`).
 pub fn matmul(a: &Tensor, b: &Tensor) -> Result<Tensor> {
+    not_empty("matmul", a)?;
+    not_empty("matmul", b)?;
     let (da, db) = (a.dims(), b.dims());
     let ok = da.len() >= 2
         && db.len() == da.len()
@@ -40,12 +50,15 @@ pub fn mul(a: &Tensor, b: &Tensor) -> Result<Tensor> {
 
 /// Softmax over the last dimension.
 pub fn softmax(a: &Tensor) -> Result<Tensor> {
+    not_empty("softmax", a)?;
     Ok(softmax_last_dim(a)?)
 }
 
 /// Cosine similarity of every row of `a` (`[n, d]` or `[d]`) with every row of `b`
 /// (`[m, d]` or `[d]`): `[n, m]`. A zero row has similarity 0 with everything.
 pub fn cosine_similarity(a: &Tensor, b: &Tensor) -> Result<Tensor> {
+    not_empty("cosineSimilarity", a)?;
+    not_empty("cosineSimilarity", b)?;
     let as_rows = |t: &Tensor| -> Result<Tensor> {
         match t.rank() {
             1 => Ok(t.unsqueeze(0)?),

@@ -20,6 +20,7 @@ use crate::config::BertConfig;
 use crate::error::{Error, InputError, Result};
 use crate::gradient_sum::GradientSum;
 use crate::loss::{nsp_loss, weighted_mlm_loss, LossScale};
+use crate::memory;
 use crate::model::{BertModel, Mode};
 use crate::params::{Gradients, ParamStore};
 use crate::rng::SeededRng;
@@ -38,12 +39,16 @@ pub struct TrainerOptions {
     pub dtype: DType,
     /// One replica a device; several train data-parallel. Replica 0 serves encoding and reads.
     pub devices: Vec<Device>,
+    /// Bytes of host memory the CPU replicas and a pass over a batch may take (see
+    /// [`crate::memory`]); sizes that need more are refused before anything is allocated.
+    /// `None`: no limit.
+    pub memory_limit: Option<u64>,
 }
 
 impl Default for TrainerOptions {
     /// Seed 0, textbook Adam, f32 on the CPU.
     fn default() -> Self {
-        Self { seed: 0, adam: AdamConfig::default(), dtype: DType::F32, devices: vec![Device::Cpu] }
+        Self { seed: 0, adam: AdamConfig::default(), dtype: DType::F32, devices: vec![Device::Cpu], memory_limit: None }
     }
 }
 
@@ -147,20 +152,36 @@ pub struct Trainer {
     config: BertConfig,
     replicas: Vec<Replica>,
     gradient_sum: GradientSum,
+    /// The memory limit, when a replica is on the CPU (GPU memory runs out with an error).
+    host_limit: Option<u64>,
 }
 
 impl Trainer {
     /// A freshly initialised model on each of `options.devices`: the same config and seed
-    /// give bit-identical weights.
+    /// give bit-identical weights. Sizes that are out of range, or whose CPU replicas would not
+    /// fit in the memory limit, are refused before anything is allocated.
     pub fn new(config: BertConfig, options: TrainerOptions) -> Result<Self> {
         config.validate()?;
         if options.devices.is_empty() {
             return Err(InputError::range("device", "no device given").into());
         }
+        let on_cpu = options.devices.iter().filter(|d| d.is_cpu()).count() as u128;
+        let host_limit = if on_cpu > 0 { options.memory_limit } else { None };
+        let what =
+            format!("a model of {} parameters, with its gradients and Adam state,", memory::param_count(&config)?);
+        memory::check_fits("config", &what, on_cpu * memory::model_bytes(&config)?, host_limit)?;
         let replicas =
             options.devices.iter().map(|d| Replica::new(&config, &options, d)).collect::<Result<Vec<_>>>()?;
         let gradient_sum = GradientSum::for_devices(&options.devices)?;
-        Ok(Self { config, replicas, gradient_sum })
+        Ok(Self { config, replicas, gradient_sum, host_limit })
+    }
+
+    /// Checks that a pass over `rows` × `seq_len` tokens with `predictions` MLM predictions
+    /// fits in the memory limit.
+    fn check_pass(&self, rows: usize, seq_len: usize, predictions: usize, training: bool) -> Result<()> {
+        let bytes = memory::pass_bytes(&self.config, rows, seq_len, predictions, training);
+        let what = format!("a {} pass over {rows} × {seq_len} tokens", if training { "training" } else { "forward" });
+        Ok(memory::check_fits("batch", &what, bytes, self.host_limit)?)
     }
 
     /// The model's sizes.
@@ -173,6 +194,11 @@ impl Trainer {
         &self.replicas[0].params
     }
 
+    /// Adam updates taken so far.
+    pub fn steps_taken(&self) -> u64 {
+        self.replicas[0].adam.steps_taken()
+    }
+
     /// The parameters of each replica (identical after every step).
     pub fn replica_params(&self) -> impl Iterator<Item = &ParamStore> {
         self.replicas.iter().map(|r| &r.params)
@@ -180,13 +206,49 @@ impl Trainer {
 
     /// Forward (dropout on) and backward of MLM + NSP on `batch`; the gradients are kept for
     /// [`Trainer::optimizer_step`] and [`Trainer::last_grad`]. No weight changes.
+    /// Fails with [`Error::Diverged`], keeping no gradient, when a loss or a gradient is not
+    /// finite.
     pub fn compute_gradients(&mut self, batch: &Batch) -> Result<StepLosses> {
         batch.validate(&self.config)?;
+        let s = &batch.sequences;
+        self.check_pass(s.batch_size, s.seq_len, batch.num_preds * s.batch_size, true)?;
         let scale = LossScale::of(batch);
-        if self.replicas.len() == 1 {
-            self.replicas[0].gradients(batch, scale, self.config.dropout)
+        let losses = if self.replicas.len() == 1 {
+            self.replicas[0].gradients(batch, scale, self.config.dropout)?
         } else {
-            self.sharded_gradients(batch, scale)
+            self.sharded_gradients(batch, scale)?
+        };
+        if let Err(e) = self.check_finite(losses) {
+            self.replicas.iter_mut().for_each(|r| r.grads = None);
+            return Err(e);
+        }
+        Ok(losses)
+    }
+
+    /// [`Error::Diverged`] naming the step and what is not finite: a loss, or the gradients
+    /// (summed over replicas) of the last backward pass.
+    fn check_finite(&self, losses: StepLosses) -> Result<()> {
+        let step = self.steps_taken() + 1;
+        let diverged = |what: String| {
+            Err(Error::Diverged(format!("training diverged at step {step}: {what}; the weights were not updated")))
+        };
+        for (name, value) in [("MLM", losses.mlm), ("NSP", losses.nsp)] {
+            if !value.is_finite() {
+                return diverged(format!("the {name} loss is {value}"));
+            }
+        }
+        let Some(grads) = &self.replicas[0].grads else { return Ok(()) };
+        let mut total: Option<Tensor> = None;
+        for g in grads.values() {
+            let s = g.sum_all()?.to_dtype(DType::F64)?;
+            total = Some(match total {
+                Some(t) => (t + s)?,
+                None => s,
+            });
+        }
+        match total.map(|t| t.to_scalar::<f64>()).transpose()? {
+            Some(sum) if !sum.is_finite() => diverged("a gradient holds NaN or infinite values".into()),
+            _ => Ok(()),
         }
     }
 
@@ -247,6 +309,8 @@ impl Trainer {
     /// The losses of `batch` with dropout off, no gradient kept.
     pub fn eval_losses(&self, batch: &Batch) -> Result<StepLosses> {
         batch.validate(&self.config)?;
+        let s = &batch.sequences;
+        self.check_pass(s.batch_size, s.seq_len, batch.num_preds * s.batch_size, false)?;
         let (mlm, nsp) = self.replicas[0].losses(batch, LossScale::of(batch), &mut Mode::Eval)?;
         Ok(StepLosses { mlm: scalar(&mlm)?, nsp: scalar(&nsp)? })
     }
@@ -254,6 +318,8 @@ impl Trainer {
     /// Encoder output, all `B·P` MLM logits, NSP logits and losses, dropout off.
     pub fn evaluate(&self, batch: &Batch) -> Result<ForwardOutputs> {
         batch.validate(&self.config)?;
+        let s = &batch.sequences;
+        self.check_pass(s.batch_size, s.seq_len, batch.num_preds * s.batch_size, false)?;
         let primary = &self.replicas[0];
         let (dtype, device) = (primary.params.dtype(), primary.params.device());
         let s = &batch.sequences;
@@ -275,6 +341,7 @@ impl Trainer {
     /// The contextual embedding of every token, dropout off: `[B, L, hidden]`.
     pub fn encode(&self, sequences: &Sequences) -> Result<Tensor> {
         sequences.validate(&self.config)?;
+        self.check_pass(sequences.batch_size, sequences.seq_len, 0, false)?;
         self.replicas[0].encode(sequences, &mut Mode::Eval)
     }
 

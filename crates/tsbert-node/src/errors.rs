@@ -1,5 +1,7 @@
 //! Core errors as JavaScript error objects: invalid input becomes a `RangeError` or a
-//! `TypeError` naming the field; anything else an `Error`.
+//! `TypeError` naming the field; anything else an `Error` whose `code` says what kind it is
+//! (`TSBERT_CHECKPOINT`, `TSBERT_DIVERGED`, `TSBERT_INTERNAL`), for the TypeScript layer to
+//! turn into its own error classes.
 
 use napi::{Env, JsError, JsRangeError, JsTypeError, Status};
 use tsbert_core::error::InputErrorKind;
@@ -7,16 +9,24 @@ use tsbert_core::error::InputErrorKind;
 /// The JavaScript error for `err`, retained so that a sync throw and a promise rejection
 /// both deliver it with its class intact.
 pub fn js_error(env: &Env, err: tsbert_core::Error) -> napi::Error {
-    let (kind, status) = match &err {
-        tsbert_core::Error::Input(e) => (Some(e.kind), Status::InvalidArg),
-        tsbert_core::Error::Checkpoint(_) => (None, Status::InvalidArg),
-        tsbert_core::Error::Candle(_) | tsbert_core::Error::Internal(_) => (None, Status::GenericFailure),
-    };
-    let base = napi::Error::new(status, err.to_string());
-    let value = match kind {
-        Some(InputErrorKind::Range) => JsRangeError::from(base).into_unknown(*env),
-        Some(InputErrorKind::Type) => JsTypeError::from(base).into_unknown(*env),
-        None => JsError::from(base).into_unknown(*env),
+    let message = err.to_string();
+    let value = match &err {
+        tsbert_core::Error::Input(e) => {
+            let base = napi::Error::new(Status::InvalidArg, message);
+            match e.kind {
+                InputErrorKind::Range => JsRangeError::from(base).into_unknown(*env),
+                InputErrorKind::Type => JsTypeError::from(base).into_unknown(*env),
+            }
+        }
+        tsbert_core::Error::Checkpoint(_) => {
+            JsError::from(napi::Error::new("TSBERT_CHECKPOINT", message)).into_unknown(*env)
+        }
+        tsbert_core::Error::Diverged(_) => {
+            JsError::from(napi::Error::new("TSBERT_DIVERGED", message)).into_unknown(*env)
+        }
+        tsbert_core::Error::Candle(_) | tsbert_core::Error::Internal(_) => {
+            JsError::from(napi::Error::new("TSBERT_INTERNAL", message)).into_unknown(*env)
+        }
     };
     napi::Error::from_unknown_without_coercion(value)
 }

@@ -10,9 +10,10 @@ use napi_derive::napi;
 use tsbert_core::adam::AdamConfig;
 use tsbert_core::batch::Sequences;
 use tsbert_core::error::InputError;
-use tsbert_core::{Batch, BertConfig};
+use tsbert_core::{Batch, BertConfig, TrainerOptions};
 
-/// A model's sizes, every field given (the TypeScript layer fills in the defaults).
+/// A model's sizes, every field given (the TypeScript layer fills in the defaults). As an
+/// input it declares the TypeScript type only: [`read_config`] reads it field by field.
 #[napi(object)]
 pub struct BertConfigJs {
     /// Number of token ids, reserved tokens included.
@@ -47,61 +48,29 @@ pub struct AdamConfigJs {
 }
 
 /// One device: the CPU (`{}`) or a CUDA GPU (`{ cuda: ordinal }`).
-#[napi(object)]
+// Declares the TypeScript type only: [`read_options`] reads it.
+#[allow(dead_code)]
+#[napi(object, object_from_js = false, object_to_js = false)]
 pub struct DeviceJs {
     /// The GPU's ordinal; absent for the CPU.
     pub cuda: Option<u32>,
 }
 
 /// How the model is initialised and trained.
-#[napi(object)]
+// Declares the TypeScript type only: [`read_options`] reads it field by field.
+#[allow(dead_code)]
+#[napi(object, object_from_js = false, object_to_js = false)]
 pub struct TrainerOptionsJs {
-    /// Seeds the initial weights and dropout.
+    /// Seeds the initial weights and dropout: an integer in [0, 2^32).
     pub seed: u32,
-    /// Adam's learning rate; default 0.01.
+    /// Adam's learning rate; default the core's.
     pub lr: Option<f64>,
     /// L2 weight decay added to gradients; default 0.
     pub weight_decay: Option<f64>,
     /// One replica a device, trained data-parallel.
     pub devices: Vec<DeviceJs>,
-}
-
-/// The losses of one training step, computed before its update.
-#[napi(object)]
-pub struct StepLossesJs {
-    /// Weighted masked-language-model cross-entropy.
-    pub mlm_loss: f64,
-    /// Mean next-sentence-prediction cross-entropy.
-    pub nsp_loss: f64,
-}
-
-/// Everything an evaluation (dropout off) computes for a batch.
-#[napi(object)]
-pub struct EvaluationJs {
-    /// `[B·L·hidden]` encoder output.
-    pub encoded: Float32Array,
-    /// `[B·P·vocab]` MLM logits, padded predictions included.
-    pub mlm_logits: Float32Array,
-    /// `[B·2]` NSP logits.
-    pub nsp_logits: Float32Array,
-    /// Weighted MLM cross-entropy.
-    pub mlm_loss: f64,
-    /// Mean NSP cross-entropy.
-    pub nsp_loss: f64,
-}
-
-impl From<&BertConfigJs> for BertConfig {
-    fn from(c: &BertConfigJs) -> Self {
-        Self {
-            vocab_size: c.vocab_size as usize,
-            hidden: c.hidden as usize,
-            ffn_hidden: c.ffn_hidden as usize,
-            heads: c.heads as usize,
-            layers: c.layers as usize,
-            dropout: c.dropout,
-            max_positions: c.max_positions as usize,
-        }
-    }
+    /// Bytes of memory the model and a pass may take on the CPU; absent: no limit.
+    pub memory_limit: Option<f64>,
 }
 
 /// Clamps a size to what a JS `u32` field carries.
@@ -129,6 +98,9 @@ impl From<AdamConfig> for AdamConfigJs {
     }
 }
 
+/// Largest integer a JavaScript number holds exactly.
+pub const MAX_SAFE_INTEGER: f64 = 9_007_199_254_740_991.0;
+
 /// Reads a typed array of kind `T` (named `kind`, with its article, in messages); anything
 /// else, or nothing, is a `TypeError` naming `field`.
 fn typed_array<T: FromNapiValue + Deref<Target = [E]>, E: Copy>(
@@ -144,20 +116,10 @@ fn typed_array<T: FromNapiValue + Deref<Target = [E]>, E: Copy>(
     Ok(array.to_vec())
 }
 
-/// Reads a size: a non-negative integer number; other numbers are a `RangeError`, other
-/// values a `TypeError`, naming `field`.
+/// Reads a size: an integer in `[0, 2^32)`; other numbers are a `RangeError`, other values a
+/// `TypeError`, naming `field`.
 fn size(value: Option<Unknown>, field: &str) -> Result<usize, InputError> {
-    let wrong = || InputError::type_error(field, "expected a number");
-    let value = value.ok_or_else(wrong)?;
-    if value.get_type().map_err(|_| wrong())? != ValueType::Number {
-        return Err(wrong());
-    }
-    // SAFETY: checked above to be a number.
-    let n: f64 = unsafe { value.cast() }.map_err(|_| wrong())?;
-    if n.fract() != 0.0 || !(0.0..=f64::from(u32::MAX)).contains(&n) {
-        return Err(InputError::range(field, format!("{n} is not a non-negative integer")));
-    }
-    Ok(n as usize)
+    Ok(integer(number(value, field)?, field, f64::from(u32::MAX))? as usize)
 }
 
 fn get<'env>(obj: &Object<'env>, field: &str) -> Result<Option<Unknown<'env>>, InputError> {
@@ -166,6 +128,102 @@ fn get<'env>(obj: &Object<'env>, field: &str) -> Result<Option<Unknown<'env>>, I
 
 fn ints(obj: &Object, field: &str) -> Result<Vec<i32>, InputError> {
     typed_array::<Int32Array, _>(get(obj, field)?, field, "an Int32Array")
+}
+
+/// Reads a number (a `TypeError` naming `field` for anything else); `None` when absent.
+fn optional_number(value: Option<Unknown>, field: &str) -> Result<Option<f64>, InputError> {
+    let Some(value) = value else { return Ok(None) };
+    match value.get_type().map_err(|e| InputError::type_error(field, e.reason.clone()))? {
+        ValueType::Undefined | ValueType::Null => Ok(None),
+        ValueType::Number => {
+            // SAFETY: checked above to be a number.
+            Ok(Some(unsafe { value.cast::<f64>() }.map_err(|e| InputError::type_error(field, e.reason.clone()))?))
+        }
+        _ => Err(InputError::type_error(field, "expected a number")),
+    }
+}
+
+/// Reads a required number.
+fn number(value: Option<Unknown>, field: &str) -> Result<f64, InputError> {
+    optional_number(value, field)?.ok_or_else(|| InputError::type_error(field, "expected a number"))
+}
+
+/// A number that must be an integer in `[0, limit]`: a `RangeError` naming `field` otherwise.
+pub fn integer(n: f64, field: &str, limit: f64) -> Result<u64, InputError> {
+    if n.is_nan() || n.fract() != 0.0 || n < 0.0 {
+        return Err(InputError::range(field, format!("{n} is not a non-negative integer")));
+    }
+    if n > limit {
+        return Err(InputError::range(field, format!("{n} is over the limit of {limit}")));
+    }
+    Ok(n as u64)
+}
+
+/// A model's sizes from a JS `BertConfigJs` object, every number checked.
+pub fn read_config(obj: &Object) -> Result<BertConfig, InputError> {
+    let size = |field: &str| size(get(obj, field)?, field);
+    Ok(BertConfig {
+        vocab_size: size("vocabSize")?,
+        hidden: size("hidden")?,
+        ffn_hidden: size("ffnHidden")?,
+        heads: size("heads")?,
+        layers: size("layers")?,
+        dropout: number(get(obj, "dropout")?, "dropout")?,
+        max_positions: size("maxPositions")?,
+    })
+}
+
+/// A JS `TrainerOptionsJs` object: the core's options, every number checked, and the CUDA
+/// ordinals of `devices` (`None` for the CPU).
+pub fn read_options(obj: &Object) -> Result<(TrainerOptions, Vec<Option<usize>>), InputError> {
+    let defaults = AdamConfig::default();
+    let adam = AdamConfig {
+        lr: optional_number(get(obj, "lr")?, "lr")?.unwrap_or(defaults.lr),
+        weight_decay: optional_number(get(obj, "weightDecay")?, "weightDecay")?.unwrap_or(defaults.weight_decay),
+        ..defaults
+    };
+    let seed = integer(number(get(obj, "seed")?, "seed")?, "seed", f64::from(u32::MAX))?;
+    let memory_limit = optional_number(get(obj, "memoryLimit")?, "memoryLimit")?
+        .map(|n| integer(n, "memoryLimit", MAX_SAFE_INTEGER))
+        .transpose()?;
+    let devices: Vec<Object> = match get(obj, "devices")? {
+        // SAFETY: a live handle of this call; the cast checks that it is an array of objects.
+        Some(value) => unsafe { value.cast() }.map_err(|_| InputError::type_error("devices", "expected an array"))?,
+        None => return Err(InputError::type_error("devices", "expected an array")),
+    };
+    let ordinals = devices
+        .iter()
+        .enumerate()
+        .map(|(i, d)| {
+            let field = format!("devices[{i}].cuda");
+            optional_number(get(d, "cuda")?, &field)?
+                .map(|n| integer(n, &field, 1024.0).map(|o| o as usize))
+                .transpose()
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let options = TrainerOptions { seed, adam, dtype: candle_core::DType::F32, devices: Vec::new(), memory_limit };
+    Ok((options, ordinals))
+}
+
+/// A JS `TensorJs` object: its values and shape, the shape checked against the values.
+pub fn read_tensor(obj: &Object, name: &str) -> Result<(Vec<f32>, Vec<usize>), InputError> {
+    let data = typed_array::<Float32Array, _>(get(obj, "data")?, &format!("{name}.data"), "a Float32Array")?;
+    let field = format!("{name}.shape");
+    let dims: Vec<Unknown> = match get(obj, "shape")? {
+        // SAFETY: a live handle of this call; the cast checks that it is an array.
+        Some(value) => unsafe { value.cast() }.map_err(|_| InputError::type_error(&field, "expected an array"))?,
+        None => return Err(InputError::type_error(&field, "expected an array")),
+    };
+    let shape = dims
+        .into_iter()
+        .enumerate()
+        .map(|(i, d)| size(Some(d), &format!("{field}[{i}]")))
+        .collect::<Result<Vec<_>, _>>()?;
+    let count = shape.iter().try_fold(1usize, |n, &d| n.checked_mul(d));
+    if count != Some(data.len()) {
+        return Err(InputError::range(&field, format!("{shape:?} does not hold the {} values given", data.len())));
+    }
+    Ok((data, shape))
 }
 
 /// An owned copy of a JS `Sequences` object (`batchSize`, `seqLen`, `tokens`, `segments`,

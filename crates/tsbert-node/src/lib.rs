@@ -6,6 +6,7 @@
 mod errors;
 mod inputs;
 mod native_bert;
+mod outputs;
 mod tasks;
 pub mod tensor;
 
@@ -13,7 +14,7 @@ use errors::OrThrow;
 use inputs::{AdamConfigJs, BertConfigJs};
 pub use native_bert::NativeBert;
 use tsbert_core::adam::AdamConfig;
-use tsbert_core::BertConfig;
+use tsbert_core::{memory, BertConfig};
 
 /// Whether this addon was built with candle's CUDA backend.
 #[napi_derive::napi]
@@ -37,6 +38,48 @@ pub fn textbook_config(vocab_size: u32) -> BertConfigJs {
 #[napi_derive::napi]
 pub fn default_adam() -> AdamConfigJs {
     AdamConfigJs::from(AdamConfig::default())
+}
+
+/// Checks, before anything is allocated, that a training pass of a model of `config` over
+/// `rows` × `seq_len` tokens with `predictions` MLM predictions fits in `memory_limit` bytes:
+/// a `RangeError` naming `field`, with the estimate, otherwise (see `tsbert_core::memory`).
+#[napi_derive::napi(
+    ts_args_type = "config: BertConfigJs, rows: number, seqLen: number, predictions: number, memoryLimit: number, field: string"
+)]
+pub fn check_pass_fits(
+    env: napi::Env,
+    config: napi::bindgen_prelude::Object,
+    rows: f64,
+    seq_len: f64,
+    predictions: f64,
+    memory_limit: f64,
+    field: String,
+) -> napi::Result<()> {
+    let run = || -> tsbert_core::Result<()> {
+        let config = inputs::read_config(&config)?;
+        config.validate()?;
+        let count = |n: f64, name: &str| inputs::integer(n, name, inputs::MAX_SAFE_INTEGER).map(|n| n as usize);
+        let (rows, seq_len) = (count(rows, "rows")?, count(seq_len, "seqLen")?);
+        let bytes = memory::pass_bytes(&config, rows, seq_len, count(predictions, "predictions")?, true);
+        let what = format!("a training pass over {rows} × {seq_len} tokens");
+        let limit = inputs::integer(memory_limit, "memoryLimit", inputs::MAX_SAFE_INTEGER)?;
+        Ok(memory::check_fits(&field, &what, bytes, Some(limit))?)
+    };
+    run().or_throw(&env)
+}
+
+/// Checks a weights file's header against the parameters a model of `config` has (names,
+/// shapes, float dtypes) before the model is built: sizes a config claims but its weights do
+/// not have are never allocated. Throws the core's checkpoint error (`code`
+/// `TSBERT_CHECKPOINT`), or a `RangeError` for sizes out of range.
+#[napi_derive::napi(ts_args_type = "config: BertConfigJs, weights: Buffer")]
+pub fn check_weights(
+    env: napi::Env,
+    config: napi::bindgen_prelude::Object,
+    weights: napi::bindgen_prelude::Buffer,
+) -> napi::Result<()> {
+    let run = || tsbert_core::checkpoint::check_header(&inputs::read_config(&config)?, &weights);
+    run().or_throw(&env)
 }
 
 /// Runs once when Node loads the addon: keep freed activation memory for reuse (see

@@ -1,32 +1,65 @@
 //! `NativeBert`: one model and its optimizer state, owned by a JavaScript object.
 
+use std::ops::{Deref, DerefMut};
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use candle_core::Device;
-use napi::bindgen_prelude::{AsyncTask, Buffer, Float32Array, Object};
+use napi::bindgen_prelude::{AsyncTask, Buffer, Float32Array, Object, ObjectFinalize};
 use napi::Env;
 use napi_derive::napi;
-use tsbert_core::adam::AdamConfig;
 use tsbert_core::device::cuda_device;
-use tsbert_core::{BertConfig, Trainer, TrainerOptions};
+use tsbert_core::{memory, BertConfig, Trainer};
 
 use crate::errors::OrThrow;
-use crate::inputs::{read_batch, read_sequences, BertConfigJs, EvaluationJs, StepLossesJs, TrainerOptionsJs};
+use crate::inputs::{read_batch, read_config, read_options, read_sequences, BertConfigJs};
+use crate::outputs::{EvaluationJs, F32Values, StepLossesJs};
 use crate::tasks::CoreTask;
 
 /// A BERT model with its Adam state, on one device or data-parallel over several (one
 /// replica each, gradients summed, one identical Adam step). Training, encoding and the
 /// weights' (de)serialisation run off the JS thread; calls on one model are serialised.
-#[napi]
+/// V8 is told how much host memory the model holds, so that the garbage collector weighs it;
+/// `dispose` frees it at once.
+#[napi(custom_finalize)]
 pub struct NativeBert {
-    trainer: Arc<Mutex<Trainer>>,
+    trainer: Arc<Mutex<Option<Trainer>>>,
     config: BertConfig,
+    /// Bytes reported to V8 as held by this object (0 once disposed).
+    accounted: AtomicI64,
 }
 
-fn lock(trainer: &Mutex<Trainer>) -> tsbert_core::Result<MutexGuard<'_, Trainer>> {
-    trainer
+/// The model behind its lock: the trainer, checked not to be disposed.
+struct Locked<'a>(MutexGuard<'a, Option<Trainer>>);
+
+impl Deref for Locked<'_> {
+    type Target = Trainer;
+    fn deref(&self) -> &Trainer {
+        self.0.as_ref().expect("checked by lock")
+    }
+}
+
+impl DerefMut for Locked<'_> {
+    fn deref_mut(&mut self) -> &mut Trainer {
+        self.0.as_mut().expect("checked by lock")
+    }
+}
+
+fn lock(trainer: &Mutex<Option<Trainer>>) -> tsbert_core::Result<Locked<'_>> {
+    let guard = trainer
         .lock()
-        .map_err(|_| tsbert_core::Error::Internal("this model is unusable after an earlier internal error".into()))
+        .map_err(|_| tsbert_core::Error::Internal("this model is unusable after an earlier internal error".into()))?;
+    if guard.is_none() {
+        return Err(tsbert_core::Error::Internal("this model was disposed".into()));
+    }
+    Ok(Locked(guard))
+}
+
+impl ObjectFinalize for NativeBert {
+    fn finalize(self, env: Env) -> napi::Result<()> {
+        env.adjust_external_memory(-self.accounted.load(Ordering::Relaxed))?;
+        Ok(())
+    }
 }
 
 /// Row-major f32 values of a tensor.
@@ -37,34 +70,52 @@ pub(crate) fn to_f32(t: &candle_core::Tensor) -> tsbert_core::Result<Vec<f32>> {
 #[napi]
 impl NativeBert {
     /// Creates a freshly initialised model; the same config and seed give bit-identical
-    /// weights. Throws a `RangeError` naming a bad size or option.
-    #[napi(constructor)]
-    pub fn new(env: Env, config: BertConfigJs, options: TrainerOptionsJs) -> napi::Result<Self> {
+    /// weights. Throws a `TypeError` or `RangeError` naming a bad size or option (sizes whose
+    /// model would not fit in `memoryLimit` included).
+    #[napi(constructor, ts_args_type = "config: BertConfigJs, options: TrainerOptionsJs")]
+    pub fn new(env: Env, config: Object, options: Object) -> napi::Result<Self> {
         let build = || -> tsbert_core::Result<Self> {
-            let config = BertConfig::from(&config);
-            let defaults = AdamConfig::default();
-            let adam = AdamConfig {
-                lr: options.lr.unwrap_or(defaults.lr),
-                weight_decay: options.weight_decay.unwrap_or(defaults.weight_decay),
-                ..defaults
-            };
-            let devices = options
-                .devices
-                .iter()
-                .map(|d| d.cuda.map_or(Ok(Device::Cpu), |ordinal| cuda_device(ordinal as usize)))
-                .collect::<tsbert_core::Result<Vec<_>>>()?;
-            let options =
-                TrainerOptions { seed: u64::from(options.seed), adam, dtype: candle_core::DType::F32, devices };
+            let config = read_config(&config)?;
+            let (mut options, ordinals) = read_options(&options)?;
+            options.devices =
+                ordinals.iter().map(|o| o.map_or(Ok(Device::Cpu), cuda_device)).collect::<tsbert_core::Result<_>>()?;
             let trainer = Trainer::new(config.clone(), options)?;
-            Ok(Self { trainer: Arc::new(Mutex::new(trainer)), config })
+            let on_cpu = ordinals.iter().filter(|o| o.is_none()).count() as u128;
+            let bytes = i64::try_from(on_cpu * memory::model_bytes(&config)?).unwrap_or(i64::MAX);
+            Ok(Self { trainer: Arc::new(Mutex::new(Some(trainer))), config, accounted: AtomicI64::new(bytes) })
         };
-        build().or_throw(&env)
+        let model = build().or_throw(&env)?;
+        env.adjust_external_memory(model.accounted.load(Ordering::Relaxed))?;
+        Ok(model)
+    }
+
+    /// Frees the model's memory now instead of when the garbage collector gets to it; every
+    /// later call fails. Throws while a call is in flight (await it first); disposing twice
+    /// does nothing.
+    #[napi]
+    pub fn dispose(&self, env: Env) -> napi::Result<()> {
+        let mut guard = match self.trainer.try_lock() {
+            Ok(guard) => guard,
+            Err(std::sync::TryLockError::Poisoned(poisoned)) => poisoned.into_inner(),
+            Err(std::sync::TryLockError::WouldBlock) => {
+                return Err(napi::Error::from_reason("dispose: a call on this model is in flight; await it first"))
+            }
+        };
+        guard.take();
+        env.adjust_external_memory(-self.accounted.swap(0, Ordering::Relaxed))?;
+        Ok(())
     }
 
     /// The model's full configuration.
     #[napi(getter)]
     pub fn config(&self) -> BertConfigJs {
         BertConfigJs::from(&self.config)
+    }
+
+    /// Adam updates taken so far.
+    #[napi(getter)]
+    pub fn steps_taken(&self, env: Env) -> napi::Result<f64> {
+        Ok(lock(&self.trainer).or_throw(&env)?.steps_taken() as f64)
     }
 
     /// Number of trainable scalars.
@@ -89,10 +140,10 @@ impl NativeBert {
     }
 
     /// The current values of parameter `name`, row-major.
-    #[napi]
-    pub fn param(&self, env: Env, name: String) -> napi::Result<Float32Array> {
+    #[napi(ts_return_type = "Float32Array")]
+    pub fn param(&self, env: Env, name: String) -> napi::Result<F32Values> {
         let run = || to_f32(lock(&self.trainer)?.params().get(&name)?.as_tensor());
-        run().map(Float32Array::new).or_throw(&env)
+        run().map(F32Values).or_throw(&env)
     }
 
     /// Replaces the values of parameter `name` (same element count, finite).
@@ -103,10 +154,10 @@ impl NativeBert {
     }
 
     /// The gradient of parameter `name` from the last training step, or `null` before any.
-    #[napi]
-    pub fn grad(&self, env: Env, name: String) -> napi::Result<Option<Float32Array>> {
+    #[napi(ts_return_type = "Float32Array | null")]
+    pub fn grad(&self, env: Env, name: String) -> napi::Result<Option<F32Values>> {
         let run = || lock(&self.trainer)?.last_grad(&name)?.as_ref().map(to_f32).transpose();
-        run().map(|g| g.map(Float32Array::new)).or_throw(&env)
+        run().map(|g| g.map(F32Values)).or_throw(&env)
     }
 
     /// One training step (forward, MLM + NSP loss, backward, Adam) on a `Batch`. Resolves to
@@ -129,9 +180,9 @@ impl NativeBert {
         CoreTask::spawn(move || {
             let out = lock(&trainer)?.evaluate(&batch?)?;
             Ok(EvaluationJs {
-                encoded: Float32Array::new(to_f32(&out.encoded)?),
-                mlm_logits: Float32Array::new(to_f32(&out.mlm_logits)?),
-                nsp_logits: Float32Array::new(to_f32(&out.nsp_logits)?),
+                encoded: F32Values(to_f32(&out.encoded)?),
+                mlm_logits: F32Values(to_f32(&out.mlm_logits)?),
+                nsp_logits: F32Values(to_f32(&out.nsp_logits)?),
                 mlm_loss: out.losses.mlm,
                 nsp_loss: out.losses.nsp,
             })
@@ -142,11 +193,11 @@ impl NativeBert {
     /// `seqLen`, `tokens`, `segments`, `validLens`), dropout off: `batchSize × seqLen × hidden`
     /// values.
     #[napi(ts_args_type = "sequences: object", ts_return_type = "Promise<Float32Array>")]
-    pub fn encode(&self, sequences: Object) -> AsyncTask<CoreTask<Float32Array>> {
+    pub fn encode(&self, sequences: Object) -> AsyncTask<CoreTask<F32Values>> {
         let (trainer, sequences) = (Arc::clone(&self.trainer), read_sequences(&sequences));
         CoreTask::spawn(move || {
             let encoded = lock(&trainer)?.encode(&sequences?)?;
-            Ok(Float32Array::new(to_f32(&encoded)?))
+            Ok(F32Values(to_f32(&encoded)?))
         })
     }
 

@@ -203,6 +203,14 @@ impl BertModel {
         Ok(Self { embeddings, blocks, mlm, nsp })
     }
 
+    /// The name and shape of every parameter a model of `config` has, in creation order,
+    /// allocating none of them.
+    pub fn param_shapes(config: &BertConfig) -> Result<Vec<(String, Vec<usize>)>> {
+        let mut store = ParamStore::shapes_only();
+        Self::new(&mut store, config)?;
+        Ok(store.recorded_shapes())
+    }
+
     /// `[B, 1, 1, L]` in the dtype and on the device of `like`: 0 for keys `j < valid_lens[b]`,
     /// a large negative score beyond.
     pub fn key_mask(valid_lens: &[usize], seq_len: usize, like: &Tensor) -> Result<Tensor> {

@@ -13,4 +13,5 @@ mod golden;
 mod gradient_check;
 mod mlm_padding;
 mod model_shapes;
+mod robustness;
 mod training;

@@ -1,0 +1,76 @@
+//! What a model and a pass over a batch need in memory, estimated from their sizes before
+//! anything is allocated: a size that cannot fit fails with an error giving the estimate,
+//! instead of the kernel's out-of-memory killer ending the process with nothing said.
+
+use crate::config::BertConfig;
+use crate::error::{InputError, Result};
+use crate::model::BertModel;
+
+/// Bytes of one f32.
+const F32: u128 = 4;
+
+/// Scalars of the model's parameters, counted from their shapes without allocating them.
+/// `config` must have passed [`BertConfig::validate`] (its limits keep the shapes small).
+pub fn param_count(config: &BertConfig) -> Result<u128> {
+    let shapes = BertModel::param_shapes(config)?;
+    Ok(shapes.iter().map(|(_, shape)| shape.iter().map(|&d| d as u128).product::<u128>()).sum())
+}
+
+/// Bytes of a model ready to train: its f32 weights, their gradients and Adam's two moments.
+pub fn model_bytes(config: &BertConfig) -> Result<u128> {
+    Ok(4 * param_count(config)? * F32)
+}
+
+/// Bytes of the activations one pass over `rows` sequences of `seq_len` tokens with
+/// `predictions` MLM predictions keeps: what the forward pass saves for the backward one (and
+/// about as much again for the gradients when `training`). An estimate from the shapes of
+/// `model/bert.rs` (per block: about 20 `[B, L, H]` tensors, 6 `[B, heads, L, L]` and 2
+/// `[B, L, F]`; the MLM head's logits and their gradient, `[N, V]` each), within a small
+/// factor of what the allocator really holds.
+pub fn pass_bytes(config: &BertConfig, rows: usize, seq_len: usize, predictions: usize, training: bool) -> u128 {
+    let [b, l, n] = [rows, seq_len, predictions].map(|x| x as u128);
+    let [h, f, heads, v, layers] =
+        [config.hidden, config.ffn_hidden, config.heads, config.vocab_size, config.layers].map(|x| x as u128);
+    let block = 20 * b * l * h + 6 * b * heads * l * l + 2 * b * l * f;
+    let forward = 4 * b * l * h + layers * block + 2 * n * v;
+    F32 * if training { 2 * forward } else { forward }
+}
+
+/// `bytes` as gigabytes with two decimals (`12.35 GB`).
+fn gigabytes(bytes: u128) -> String {
+    format!("{:.2} GB", bytes as f64 / 1e9)
+}
+
+/// Checks that `bytes` (what `what` needs) fits in `limit`: a `RangeError`-kind error naming
+/// `field` and giving both figures otherwise.
+pub fn check_fits(field: &str, what: &str, bytes: u128, limit: Option<u64>) -> std::result::Result<(), InputError> {
+    match limit {
+        Some(limit) if bytes > u128::from(limit) => Err(InputError::range(
+            field,
+            format!(
+                "{what} needs about {}, more than the {} allowed (the memory limit)",
+                gigabytes(bytes),
+                gigabytes(u128::from(limit))
+            ),
+        )),
+        _ => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn estimates_grow_with_the_sizes_and_never_overflow() {
+        let textbook = BertConfig::textbook(20256);
+        let huge = BertConfig { vocab_size: 1 << 24, max_positions: 1 << 20, hidden: 1 << 16, ..textbook.clone() };
+        assert!(model_bytes(&huge).unwrap() > model_bytes(&textbook).unwrap());
+        assert!(pass_bytes(&textbook, 512, 64, 5120, true) > pass_bytes(&textbook, 512, 64, 5120, false));
+        assert!(check_fits("batch", "this", 2_000_000_001, Some(2_000_000_000))
+            .unwrap_err()
+            .to_string()
+            .contains("2.00 GB"));
+        assert!(check_fits("batch", "this", 10, None).is_ok());
+    }
+}

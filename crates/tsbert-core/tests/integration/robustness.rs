@@ -1,0 +1,91 @@
+//! Hostile sizes and diverging runs: refused before allocation, never applied, never saved.
+
+use crate::common::{random_batch, tiny_config, trainer, values};
+use candle_core::{DType, Device, Tensor};
+use tsbert_core::adam::AdamConfig;
+use tsbert_core::checkpoint::check_header;
+use tsbert_core::{memory, BertConfig, Error, Trainer, TrainerOptions};
+
+#[test]
+fn sizes_over_their_limits_are_refused_by_name() {
+    let base = tiny_config(0.0);
+    for (config, field) in [
+        (BertConfig { vocab_size: (1 << 24) + 1, ..base.clone() }, "vocabSize"),
+        (BertConfig { max_positions: 1_000_000_000, ..base.clone() }, "maxPositions"),
+        (BertConfig { layers: usize::MAX, ..base.clone() }, "layers"),
+        (BertConfig { hidden: 1 << 20, heads: 1, ..base.clone() }, "hidden"),
+    ] {
+        let err = config.validate().unwrap_err().to_string();
+        assert!(err.starts_with(&format!("{field}: ")) && err.contains("over the limit"), "{err}");
+    }
+}
+
+#[test]
+fn the_parameter_count_is_known_before_the_model_is_built() {
+    let config = tiny_config(0.0);
+    let t = trainer(config.clone(), 1, 0.01, DType::F32);
+    assert_eq!(memory::param_count(&config).unwrap(), t.params().count() as u128);
+    let textbook = BertConfig::textbook(20256);
+    assert!(memory::model_bytes(&textbook).unwrap() > 16 * 5_000_000);
+}
+
+#[test]
+fn a_model_or_a_batch_over_the_memory_limit_is_refused_with_the_estimate() {
+    let options = |limit| TrainerOptions { memory_limit: Some(limit), ..TrainerOptions::default() };
+    let big = BertConfig { hidden: 1 << 12, heads: 1, ..BertConfig::textbook(1 << 20) };
+    let err = Trainer::new(big, options(1 << 30)).unwrap_err().to_string();
+    assert!(err.starts_with("config: a model of ") && err.contains("more than the 1.07 GB allowed"), "{err}");
+    let config = BertConfig { max_positions: 4096, ..tiny_config(0.0) };
+    let mut t = Trainer::new(config.clone(), options(50_000_000)).unwrap();
+    let long = random_batch(&config, 8, 4096, 2, 1);
+    let err = t.train_step(&long).unwrap_err().to_string();
+    assert!(err.starts_with("batch: a training pass over 8 × 4096 tokens needs about"), "{err}");
+    assert_eq!(t.steps_taken(), 0);
+}
+
+#[test]
+fn a_diverging_step_is_reported_and_not_applied_and_nothing_non_finite_is_saved() {
+    let config = tiny_config(0.0);
+    let adam = AdamConfig { lr: 1e30, ..AdamConfig::default() };
+    let mut t = Trainer::new(config.clone(), TrainerOptions { adam, ..TrainerOptions::default() }).unwrap();
+    let batch = random_batch(&config, 4, 8, 2, 1);
+    let mut diverged = None;
+    for _ in 0..30 {
+        let before: Vec<Vec<f64>> = t.params().iter().map(|(_, v)| values(v.as_tensor())).collect();
+        match t.train_step(&batch) {
+            Ok(_) => {}
+            Err(Error::Diverged(message)) => {
+                let after: Vec<Vec<f64>> = t.params().iter().map(|(_, v)| values(v.as_tensor())).collect();
+                assert_eq!(before, after, "the diverged step changed the weights");
+                diverged = Some(message);
+                break;
+            }
+            Err(e) => panic!("{e}"),
+        }
+    }
+    let message = diverged.expect("lr 1e30 diverges within 30 steps");
+    let step = t.steps_taken() + 1;
+    assert!(message.starts_with(&format!("training diverged at step {step}: ")), "{message}");
+    assert!(t.last_grad("nsp.output.bias").unwrap().is_none(), "no gradient is kept");
+    t.save_weights().expect("the last good weights are finite and save");
+
+    let var = t.params().get("mlm.mlp.0.bias").unwrap();
+    let mut poisoned = values(var.as_tensor());
+    poisoned[0] = f64::NAN;
+    var.set(&Tensor::from_vec(poisoned, var.dims(), &Device::Cpu).unwrap().to_dtype(DType::F32).unwrap()).unwrap();
+    let err = t.save_weights().unwrap_err().to_string();
+    assert!(err.contains("'mlm.mlp.0.bias' holds NaN or infinite values; not saved"), "{err}");
+}
+
+#[test]
+fn a_weights_header_is_checked_against_the_config_without_building_the_model() {
+    let config = tiny_config(0.0);
+    let bytes = trainer(config.clone(), 1, 0.01, DType::F32).save_weights().unwrap();
+    check_header(&config, &bytes).unwrap();
+    let err = check_header(&BertConfig { max_positions: 500_000, ..config.clone() }, &bytes).unwrap_err().to_string();
+    assert!(err.contains("'encoder.pos_embedding' has shape [10, 8], the config says [500000, 8]"), "{err}");
+    let err = check_header(&BertConfig { layers: 4000, ..config.clone() }, &bytes).unwrap_err().to_string();
+    assert!(err.contains("parameter 'encoder.blks.2.attention.W_q.weight' is missing"), "{err}");
+    let err = check_header(&config, &bytes[..5]).unwrap_err().to_string();
+    assert!(err.contains("not a readable safetensors file"), "{err}");
+}

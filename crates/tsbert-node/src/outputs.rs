@@ -1,0 +1,84 @@
+//! The JavaScript-facing results. Values go back in `Float32Array`s over ArrayBuffers that V8
+//! allocates and owns (the values copied in once): the garbage collector frees them on its
+//! own, also in a loop that never yields to the event loop, where the finalizers of external
+//! buffers (napi-rs's default for a `Vec`) would never run and native memory would pile up.
+
+use std::ptr;
+
+use napi::bindgen_prelude::{ToNapiValue, TypeName};
+use napi::{check_status, sys, ValueType};
+use napi_derive::napi;
+
+/// Row-major f32 values, handed to JavaScript as a `Float32Array` V8 owns.
+pub struct F32Values(pub Vec<f32>);
+
+impl TypeName for F32Values {
+    fn type_name() -> &'static str {
+        "Float32Array"
+    }
+
+    fn value_type() -> ValueType {
+        ValueType::Object
+    }
+}
+
+impl ToNapiValue for F32Values {
+    unsafe fn to_napi_value(env: sys::napi_env, values: Self) -> napi::Result<sys::napi_value> {
+        let bytes = std::mem::size_of_val(values.0.as_slice());
+        let (mut data, mut buffer, mut array) = (ptr::null_mut(), ptr::null_mut(), ptr::null_mut());
+        // SAFETY: `env` is the live environment of this call; `data` points to `bytes` bytes
+        // V8 just allocated, which the copy fills from a slice of the same length.
+        unsafe {
+            check_status!(sys::napi_create_arraybuffer(env, bytes, &mut data, &mut buffer))?;
+            if bytes > 0 {
+                ptr::copy_nonoverlapping(values.0.as_ptr().cast::<u8>(), data.cast::<u8>(), bytes);
+            }
+            check_status!(sys::napi_create_typedarray(
+                env,
+                sys::TypedarrayType::float32_array,
+                values.0.len(),
+                buffer,
+                0,
+                &mut array
+            ))?;
+        }
+        Ok(array)
+    }
+}
+
+/// The losses of one training step, computed before its update.
+#[napi(object)]
+pub struct StepLossesJs {
+    /// Weighted masked-language-model cross-entropy.
+    pub mlm_loss: f64,
+    /// Mean next-sentence-prediction cross-entropy.
+    pub nsp_loss: f64,
+}
+
+/// Everything an evaluation (dropout off) computes for a batch.
+#[napi(object, object_from_js = false)]
+pub struct EvaluationJs {
+    /// `[B·L·hidden]` encoder output.
+    #[napi(ts_type = "Float32Array")]
+    pub encoded: F32Values,
+    /// `[B·P·vocab]` MLM logits, padded predictions included.
+    #[napi(ts_type = "Float32Array")]
+    pub mlm_logits: F32Values,
+    /// `[B·2]` NSP logits.
+    #[napi(ts_type = "Float32Array")]
+    pub nsp_logits: F32Values,
+    /// Weighted MLM cross-entropy.
+    pub mlm_loss: f64,
+    /// Mean NSP cross-entropy.
+    pub nsp_loss: f64,
+}
+
+/// Row-major f32 values and their shape: a tensor's result.
+#[napi(object, object_from_js = false)]
+pub struct TensorJs {
+    /// The values, row-major.
+    #[napi(ts_type = "Float32Array")]
+    pub data: F32Values,
+    /// The dimensions.
+    pub shape: Vec<u32>,
+}
