@@ -80,7 +80,7 @@ impl Sequences {
         check_len("segments", self.segments.len(), b.saturating_mul(l), "batchSize × seqLen")?;
         check_len("validLens", self.valid_lens.len(), b, "batchSize")?;
         check_each("tokens", &self.tokens, 0, clamp_to_i32(config.vocab_size), " (vocabSize)")?;
-        check_each("segments", &self.segments, 0, 2, "")?;
+        check_each("segments", &self.segments, 0, clamp_to_i32(config.type_vocab_size), " (typeVocabSize)")?;
         check_each("validLens", &self.valid_lens, 1, clamp_to_i32(l) + 1, " (1 ≤ validLen ≤ seqLen)")?;
         Ok(())
     }

@@ -1,15 +1,44 @@
-//! Model weights as safetensors bytes: every parameter by name, f32. Files, checksums and
-//! atomic writes are the caller's (the TypeScript layer owns the model folder).
+//! Model weights as safetensors bytes, f32, named as tsbert names its parameters or as Hugging
+//! Face does. Files, checksums and atomic writes are the caller's (the TypeScript layer owns
+//! the model folder).
 
 use std::collections::HashMap;
 
 use candle_core::{DType, Device, Tensor};
+use safetensors::Dtype;
 
 use crate::config::BertConfig;
 use crate::error::{Error, Result};
+use crate::hf::HfNames;
 use crate::model::BertModel;
 use crate::params::ParamStore;
-use safetensors::Dtype;
+
+/// How the tensors of a weights file are named.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Naming {
+    /// tsbert's own names (`encoder.blks.0.attention.W_q.weight`, …).
+    Tsbert,
+    /// Hugging Face's (`bert.encoder.layer.0.attention.self.query.weight`, …).
+    HuggingFace(HfNames),
+}
+
+impl Naming {
+    /// The names a file may give parameter `ours`, the one written first.
+    fn stored_names(&self, ours: &str) -> Vec<String> {
+        match self {
+            Naming::Tsbert => vec![ours.to_string()],
+            Naming::HuggingFace(names) => names.stored_names(ours),
+        }
+    }
+
+    /// Whether a stored tensor that is no parameter may be left unread.
+    fn ignorable(&self, stored: &str, config: &BertConfig) -> bool {
+        match self {
+            Naming::Tsbert => false,
+            Naming::HuggingFace(names) => names.ignorable(stored, config),
+        }
+    }
+}
 
 fn corrupt(what: impl std::fmt::Display) -> Error {
     Error::Checkpoint(what.to_string())
@@ -20,10 +49,9 @@ fn all_finite(t: &Tensor) -> Result<bool> {
     Ok(t.flatten_all()?.to_dtype(DType::F64)?.to_vec1::<f64>()?.iter().all(|v| v.is_finite()))
 }
 
-/// Every parameter of `params` as the bytes of a safetensors file (f32, names as in
-/// [`ParamStore`]). Non-finite weights are never saved: they are an error naming the
-/// parameter.
-pub fn save_weights(params: &ParamStore) -> Result<Vec<u8>> {
+/// Every parameter of `params` as the bytes of a safetensors file (f32, named by `naming`).
+/// Non-finite weights are never saved: they are an error naming the parameter.
+pub fn save_weights(params: &ParamStore, naming: &Naming) -> Result<Vec<u8>> {
     let tensors = params
         .iter()
         .map(|(name, var)| {
@@ -31,58 +59,93 @@ pub fn save_weights(params: &ParamStore) -> Result<Vec<u8>> {
             if !all_finite(&t)? {
                 return Err(corrupt(format!("'{name}' holds NaN or infinite values; not saved")));
             }
-            Ok((name.to_string(), t))
+            Ok((naming.stored_names(name).swap_remove(0), t))
         })
         .collect::<Result<HashMap<String, Tensor>>>()?;
     safetensors::serialize(&tensors, None).map_err(|e| corrupt(format!("cannot serialise: {e}")))
 }
 
-/// Checks a safetensors file's header against the parameters a model of `config` has (names,
-/// shapes, float dtypes), reading no tensor data and allocating nothing of the model's size:
-/// a weights file that cannot fit the config is refused before the model is built.
-pub fn check_header(config: &BertConfig, bytes: &[u8]) -> Result<()> {
+/// The names of the tensors a safetensors file's `bytes` holds, from its header.
+pub fn stored_names(bytes: &[u8]) -> Result<Vec<String>> {
+    let (_, metadata) = safetensors::SafeTensors::read_metadata(bytes)
+        .map_err(|e| corrupt(format!("not a readable safetensors file ({e})")))?;
+    Ok(metadata.tensors().into_keys().collect())
+}
+
+/// For each parameter of a model of `config`, the stored name it has in `stored` (by
+/// `naming`), and the stored tensors no parameter takes that may not be ignored.
+fn match_names<'a>(
+    config: &BertConfig,
+    shapes: &'a [(String, Vec<usize>)],
+    stored: &[String],
+    naming: &Naming,
+) -> Result<Vec<(&'a str, &'a [usize], String)>> {
+    let mut left: Vec<&String> = stored.iter().collect();
+    let mut matched = Vec::new();
+    for (name, shape) in shapes {
+        let candidates = naming.stored_names(name);
+        let found = candidates
+            .iter()
+            .find(|c| left.iter().any(|s| s == c))
+            .ok_or_else(|| corrupt(format!("parameter '{}' is missing", candidates[0])))?;
+        left.retain(|s| *s != found);
+        matched.push((name.as_str(), shape.as_slice(), found.clone()));
+    }
+    if let Some(extra) = left.iter().find(|s| !naming.ignorable(s, config)) {
+        return Err(corrupt(format!("unexpected tensor '{extra}' (not a parameter of this model)")));
+    }
+    Ok(matched)
+}
+
+/// Checks a safetensors file's header against the parameters a model of `config` has (names by
+/// `naming`, shapes, float dtypes), reading no tensor data and allocating nothing of the model's
+/// size: a weights file that cannot fit the config is refused before the model is built.
+pub fn check_header(config: &BertConfig, bytes: &[u8], naming: &Naming) -> Result<()> {
     config.validate()?;
     let (_, metadata) = safetensors::SafeTensors::read_metadata(bytes)
         .map_err(|e| corrupt(format!("not a readable safetensors file ({e})")))?;
-    let mut stored = metadata.tensors();
-    for (name, shape) in BertModel::param_shapes(config)? {
-        let info = stored.remove(&name).ok_or_else(|| corrupt(format!("parameter '{name}' is missing")))?;
+    let stored: Vec<String> = metadata.tensors().into_keys().collect();
+    let shapes = BertModel::param_shapes(config)?;
+    for (_, shape, found) in match_names(config, &shapes, &stored, naming)? {
+        let info = metadata.info(&found).expect("matched from the header");
         if info.shape != shape {
-            return Err(corrupt(format!("'{name}' has shape {:?}, the config says {shape:?}", info.shape)));
+            return Err(corrupt(format!("'{found}' has shape {:?}, the config says {shape:?}", info.shape)));
         }
         if !matches!(info.dtype, Dtype::F16 | Dtype::BF16 | Dtype::F32 | Dtype::F64) {
-            return Err(corrupt(format!("'{name}' holds {:?}, not floats", info.dtype)));
+            return Err(corrupt(format!("'{found}' holds {:?}, not floats", info.dtype)));
         }
-    }
-    if let Some(extra) = stored.keys().next() {
-        return Err(corrupt(format!("unexpected tensor '{extra}' (not a parameter of this model)")));
     }
     Ok(())
 }
 
-/// The tensors of a safetensors file's `bytes`, checked to be exactly the parameters of
-/// `params` with their shapes, as finite floats; converted to the parameters' dtype, on the
-/// CPU. Nothing is changed: the caller sets them once every one has passed.
-pub fn read_weights(params: &ParamStore, bytes: &[u8]) -> Result<HashMap<String, Tensor>> {
+/// The tensors of a safetensors file's `bytes` by parameter name (of `params`, a model of
+/// `config`; stored names by `naming`), checked to be exactly the model's parameters with their
+/// shapes, as finite floats; converted to the parameters' dtype, on the CPU. Nothing is changed:
+/// the caller sets them once every one has passed.
+pub fn read_weights(
+    params: &ParamStore,
+    config: &BertConfig,
+    bytes: &[u8],
+    naming: &Naming,
+) -> Result<HashMap<String, Tensor>> {
     let mut tensors = candle_core::safetensors::load_buffer(bytes, &Device::Cpu)
         .map_err(|e| corrupt(format!("not a readable safetensors file ({e})")))?;
+    let shapes: Vec<(String, Vec<usize>)> = params.iter().map(|(n, v)| (n.to_string(), v.dims().to_vec())).collect();
+    let stored: Vec<String> = tensors.keys().cloned().collect();
     let mut checked = HashMap::new();
-    for (name, var) in params.iter() {
-        let t = tensors.remove(name).ok_or_else(|| corrupt(format!("parameter '{name}' is missing")))?;
-        if t.dims() != var.dims() {
-            return Err(corrupt(format!("'{name}' has shape {:?}, the model expects {:?}", t.dims(), var.dims())));
+    for (name, shape, found) in match_names(config, &shapes, &stored, naming)? {
+        let t = tensors.remove(&found).expect("matched from the file");
+        if t.dims() != shape {
+            return Err(corrupt(format!("'{found}' has shape {:?}, the model expects {shape:?}", t.dims())));
         }
         if !t.dtype().is_float() {
-            return Err(corrupt(format!("'{name}' holds {:?}, not floats", t.dtype())));
+            return Err(corrupt(format!("'{found}' holds {:?}, not floats", t.dtype())));
         }
         let t = t.to_dtype(params.dtype())?;
         if !all_finite(&t)? {
-            return Err(corrupt(format!("'{name}' holds NaN or infinite values")));
+            return Err(corrupt(format!("'{found}' holds NaN or infinite values")));
         }
         checked.insert(name.to_string(), t);
-    }
-    if let Some(extra) = tensors.keys().next() {
-        return Err(corrupt(format!("unexpected tensor '{extra}' (not a parameter of this model)")));
     }
     Ok(checked)
 }

@@ -1,13 +1,41 @@
-//! The model's hyper-parameters.
+//! The model's hyper-parameters: the textbook's BERT by default, and the variants Hugging
+//! Face's `BertConfig` expresses.
 
 use serde::{Deserialize, Serialize};
 
 use crate::error::InputError;
 
-/// Sizes of a BERT model. The defaults are Dive into Deep Learning's pretraining
-/// configuration (hidden 128, FFN 256, 2 heads, 2 layers, dropout 0.2, 1000 positions).
+/// The nonlinearity of the feed-forward networks and of the MLM transform.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Activation {
+    /// `max(0, x)`: the textbook's.
+    #[default]
+    Relu,
+    /// `x · Φ(x)` with the exact normal CDF: BERT's (`hidden_act: "gelu"`).
+    Gelu,
+    /// The tanh approximation of GELU (`"gelu_new"`, `"gelu_pytorch_tanh"`).
+    GeluTanh,
+}
+
+fn textbook_eps() -> f64 {
+    1e-5
+}
+
+fn two() -> usize {
+    2
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// Sizes and variants of a BERT model. The defaults are Dive into Deep Learning's pretraining
+/// configuration (hidden 128, FFN 256, 2 heads, 2 layers, dropout 0.2, 1000 positions, ReLU,
+/// no layer norm after the embeddings, layer-norm epsilon 1e-5, an MLM decoder of its own);
+/// the other fields default to it too, so older configs still read.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct BertConfig {
     /// Number of token ids (the vocabulary size, reserved tokens included).
     pub vocab_size: usize,
@@ -23,12 +51,58 @@ pub struct BertConfig {
     pub dropout: f64,
     /// Longest sequence the learned position table covers.
     pub max_positions: usize,
+    /// Dropout on the attention weights, when it differs from `dropout`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attention_dropout: Option<f64>,
+    /// The feed-forward networks' and the MLM transform's nonlinearity.
+    #[serde(default)]
+    pub activation: Activation,
+    /// A layer norm (and dropout) after the embeddings, as in BERT; the textbook has none.
+    #[serde(default)]
+    pub embedding_norm: bool,
+    /// The epsilon of every layer norm (the textbook's PyTorch default 1e-5; BERT's 1e-12).
+    #[serde(default = "textbook_eps")]
+    pub layer_norm_eps: f64,
+    /// Number of segment (token type) ids.
+    #[serde(default = "two")]
+    pub type_vocab_size: usize,
+    /// Whether the MLM decoder's weight is the token embedding table (with a bias of its own).
+    #[serde(default)]
+    pub tie_word_embeddings: bool,
+    /// Whether the model has the MLM head (a bare encoder, as sentence-transformers saves one,
+    /// has not).
+    #[serde(default = "yes")]
+    pub mlm_head: bool,
+    /// Whether the model has the NSP head (the pooler and the classifier).
+    #[serde(default = "yes")]
+    pub nsp_head: bool,
 }
 
 impl BertConfig {
     /// The textbook configuration for a vocabulary of `vocab_size` ids.
     pub fn textbook(vocab_size: usize) -> Self {
-        Self { vocab_size, hidden: 128, ffn_hidden: 256, heads: 2, layers: 2, dropout: 0.2, max_positions: 1000 }
+        Self {
+            vocab_size,
+            hidden: 128,
+            ffn_hidden: 256,
+            heads: 2,
+            layers: 2,
+            dropout: 0.2,
+            max_positions: 1000,
+            attention_dropout: None,
+            activation: Activation::Relu,
+            embedding_norm: false,
+            layer_norm_eps: textbook_eps(),
+            type_vocab_size: two(),
+            tie_word_embeddings: false,
+            mlm_head: true,
+            nsp_head: true,
+        }
+    }
+
+    /// The dropout on attention weights.
+    pub fn attention_dropout(&self) -> f64 {
+        self.attention_dropout.unwrap_or(self.dropout)
     }
 
     /// Checks that the sizes make a model: every size positive and at most its limit, `heads`
@@ -44,6 +118,7 @@ impl BertConfig {
             ("heads", self.heads, 1, 1 << 16),
             ("layers", self.layers, 1, 1 << 12),
             ("maxPositions", self.max_positions, 1, 1 << 20),
+            ("typeVocabSize", self.type_vocab_size, 1, 1 << 16),
         ];
         for (field, value, least, limit) in sizes {
             if value < least {
@@ -57,9 +132,15 @@ impl BertConfig {
         if !self.hidden.is_multiple_of(self.heads) {
             return Err(InputError::range("heads", format!("{} does not divide hidden = {}", self.heads, self.hidden)));
         }
-        if !(0.0..1.0).contains(&self.dropout) {
-            return Err(InputError::range("dropout", format!("must be in [0, 1), got {}", self.dropout)));
+        for (field, p) in [("dropout", self.dropout), ("attentionDropout", self.attention_dropout())] {
+            if !(0.0..1.0).contains(&p) {
+                return Err(InputError::range(field, format!("must be in [0, 1), got {p}")));
+            }
         }
+        if !(self.layer_norm_eps > 0.0 && self.layer_norm_eps < 1.0) {
+            return Err(InputError::range("layerNormEps", format!("must be in (0, 1), got {}", self.layer_norm_eps)));
+        }
+
         Ok(())
     }
 }

@@ -18,13 +18,16 @@ pub mod config;
 pub mod device;
 pub mod error;
 pub mod gradient_sum;
+pub mod hf;
 pub mod loss;
 pub mod memory;
 pub mod model;
 pub mod ops;
 pub mod params;
+pub mod pooling;
 pub mod rng;
 pub mod tensor_ops;
+pub mod tokenizer;
 pub mod trainer;
 
 pub use batch::Batch;

@@ -15,7 +15,7 @@ use candle_core::{DType, Device, Tensor};
 
 use crate::adam::{Adam, AdamConfig};
 use crate::batch::{Batch, Sequences};
-use crate::checkpoint;
+use crate::checkpoint::{self, Naming};
 use crate::config::BertConfig;
 use crate::error::{Error, InputError, Result};
 use crate::gradient_sum::GradientSum;
@@ -23,6 +23,7 @@ use crate::loss::{nsp_loss, weighted_mlm_loss, LossScale};
 use crate::memory;
 use crate::model::{BertModel, Mode};
 use crate::params::{Gradients, ParamStore};
+use crate::pooling::{self, Pooling};
 use crate::rng::SeededRng;
 
 /// The random stream dropout masks are drawn from (initialisation uses stream 0).
@@ -126,11 +127,11 @@ impl Replica {
         Ok((mlm, nsp))
     }
 
-    /// Forward (dropout `p`) and backward of MLM + NSP on a checked `batch`, the losses
+    /// Forward (dropout on) and backward of MLM + NSP on a checked `batch`, the losses
     /// divided by `scale`; keeps the parameters' gradients.
-    fn gradients(&mut self, batch: &Batch, scale: LossScale, p: f64) -> Result<StepLosses> {
+    fn gradients(&mut self, batch: &Batch, scale: LossScale) -> Result<StepLosses> {
         let mut rng = self.dropout_rng.clone();
-        let (mlm, nsp) = self.losses(batch, scale, &mut Mode::Train { rng: &mut rng, p })?;
+        let (mlm, nsp) = self.losses(batch, scale, &mut Mode::Train(&mut rng))?;
         self.dropout_rng = rng;
         let store = (&mlm + &nsp)?.backward()?;
         self.grads = Some(self.params.take_gradients(store));
@@ -214,7 +215,7 @@ impl Trainer {
         self.check_pass(s.batch_size, s.seq_len, batch.num_preds * s.batch_size, true)?;
         let scale = LossScale::of(batch);
         let losses = if self.replicas.len() == 1 {
-            self.replicas[0].gradients(batch, scale, self.config.dropout)?
+            self.replicas[0].gradients(batch, scale)?
         } else {
             self.sharded_gradients(batch, scale)?
         };
@@ -275,7 +276,7 @@ impl Trainer {
         let mut losses = StepLosses { mlm: 0.0, nsp: 0.0 };
         for (r, replica) in self.replicas.iter_mut().enumerate() {
             if r < n {
-                let l = replica.gradients(&batch.rows(r * b / n, (r + 1) * b / n), scale, self.config.dropout)?;
+                let l = replica.gradients(&batch.rows(r * b / n, (r + 1) * b / n), scale)?;
                 losses.mlm += l.mlm;
                 losses.nsp += l.nsp;
             } else {
@@ -345,6 +346,30 @@ impl Trainer {
         self.replicas[0].encode(sequences, &mut Mode::Eval)
     }
 
+    /// One vector a sequence, dropout off: `[B, hidden]` (see [`pooling::pool`]).
+    pub fn encode_pooled(&self, sequences: &Sequences, pooling: Pooling, normalize: bool) -> Result<Tensor> {
+        let encoded = self.encode(sequences)?;
+        pooling::pool(&encoded, &sequences.valid_lens(), pooling, normalize)
+    }
+
+    /// The MLM logits, dropout off, at `positions` (`(row, position)` pairs inside each row's
+    /// valid length) of `sequences`: `[N, vocab]`. A model without an MLM head is an error
+    /// saying so.
+    pub fn masked_logits(&self, sequences: &Sequences, positions: &[(usize, usize)]) -> Result<Tensor> {
+        let valid = sequences.valid_lens();
+        if let Some(i) = positions.iter().position(|&(r, p)| r >= valid.len() || p >= valid[r]) {
+            let (r, p) = positions[i];
+            return Err(
+                InputError::range(format!("positions[{i}]"), format!("({r}, {p}) is outside the sequences")).into()
+            );
+        }
+        let encoded = self.encode(sequences)?;
+        let primary = &self.replicas[0];
+        let flat: Vec<u32> = positions.iter().map(|&(r, p)| (r * sequences.seq_len + p) as u32).collect();
+        let flat = Tensor::from_vec(flat, positions.len(), primary.params.device())?;
+        primary.model.mlm_logits(&encoded, &flat)
+    }
+
     /// The gradient of parameter `name` from the last [`Trainer::compute_gradients`] (summed
     /// over replicas), if any.
     pub fn last_grad(&self, name: &str) -> Result<Option<Tensor>> {
@@ -358,16 +383,17 @@ impl Trainer {
         self.replicas.iter().try_for_each(|r| r.params.set(name, values))
     }
 
-    /// The weights as a safetensors file's bytes (see [`checkpoint::save_weights`]).
-    pub fn save_weights(&self) -> Result<Vec<u8>> {
-        checkpoint::save_weights(self.params())
+    /// The weights as a safetensors file's bytes, named by `naming` (see
+    /// [`checkpoint::save_weights`]).
+    pub fn save_weights(&self, naming: &Naming) -> Result<Vec<u8>> {
+        checkpoint::save_weights(self.params(), naming)
     }
 
-    /// Replaces the weights of every replica with those of a safetensors file's `bytes`;
-    /// everything is checked first, so a bad file leaves the model as it was (see
-    /// [`checkpoint::load_weights`]).
-    pub fn load_weights(&self, bytes: &[u8]) -> Result<()> {
-        let tensors = checkpoint::read_weights(self.params(), bytes)?;
+    /// Replaces the weights of every replica with those of a safetensors file's `bytes` (named
+    /// by `naming`); everything is checked first, so a bad file leaves the model as it was (see
+    /// [`checkpoint::read_weights`]).
+    pub fn load_weights(&self, bytes: &[u8], naming: &Naming) -> Result<()> {
+        let tensors = checkpoint::read_weights(self.params(), &self.config, bytes, naming)?;
         for replica in &self.replicas {
             for (name, var) in replica.params.iter() {
                 var.set(&tensors[name].to_device(var.device())?)?;

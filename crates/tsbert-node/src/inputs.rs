@@ -12,9 +12,10 @@ use tsbert_core::batch::Sequences;
 use tsbert_core::error::InputError;
 use tsbert_core::{Batch, BertConfig, TrainerOptions};
 
-/// A model's sizes, every field given (the TypeScript layer fills in the defaults). As an
-/// input it declares the TypeScript type only: [`read_config`] reads it field by field.
-#[napi(object)]
+/// A model's sizes and variants (see `tsbert_core::BertConfig`): declares the TypeScript type
+/// only; [`read_config`] reads it into the core's config, whose serde names it mirrors.
+#[allow(dead_code)]
+#[napi(object, object_from_js = false, object_to_js = false)]
 pub struct BertConfigJs {
     /// Number of token ids, reserved tokens included.
     pub vocab_size: u32,
@@ -30,6 +31,22 @@ pub struct BertConfigJs {
     pub dropout: f64,
     /// Length of the learned position table.
     pub max_positions: u32,
+    /// Dropout on attention weights, when it differs from `dropout`.
+    pub attention_dropout: Option<f64>,
+    /// `'relu'` (default), `'gelu'` or `'gelu_tanh'`.
+    pub activation: Option<String>,
+    /// A layer norm (and dropout) after the embeddings.
+    pub embedding_norm: Option<bool>,
+    /// The epsilon of every layer norm.
+    pub layer_norm_eps: Option<f64>,
+    /// Number of segment (token type) ids.
+    pub type_vocab_size: Option<u32>,
+    /// Whether the MLM decoder is the token embedding table.
+    pub tie_word_embeddings: Option<bool>,
+    /// Whether the model has the MLM head.
+    pub mlm_head: Option<bool>,
+    /// Whether the model has the NSP head.
+    pub nsp_head: Option<bool>,
 }
 
 /// Adam's hyper-parameters.
@@ -71,25 +88,6 @@ pub struct TrainerOptionsJs {
     pub devices: Vec<DeviceJs>,
     /// Bytes of memory the model and a pass may take on the CPU; absent: no limit.
     pub memory_limit: Option<f64>,
-}
-
-/// Clamps a size to what a JS `u32` field carries.
-fn to_u32(n: usize) -> u32 {
-    u32::try_from(n).unwrap_or(u32::MAX)
-}
-
-impl From<&BertConfig> for BertConfigJs {
-    fn from(c: &BertConfig) -> Self {
-        Self {
-            vocab_size: to_u32(c.vocab_size),
-            hidden: to_u32(c.hidden),
-            ffn_hidden: to_u32(c.ffn_hidden),
-            heads: to_u32(c.heads),
-            layers: to_u32(c.layers),
-            dropout: c.dropout,
-            max_positions: to_u32(c.max_positions),
-        }
-    }
 }
 
 impl From<AdamConfig> for AdamConfigJs {
@@ -159,17 +157,49 @@ pub fn integer(n: f64, field: &str, limit: f64) -> Result<u64, InputError> {
     Ok(n as u64)
 }
 
-/// A model's sizes from a JS `BertConfigJs` object, every number checked.
+/// The values of a flat JS object as JSON: numbers (finite), booleans and strings; absent,
+/// `undefined` and `null` fields are left out. Anything else is a `TypeError` naming the field.
+fn flat_json(obj: &Object) -> Result<serde_json::Value, InputError> {
+    let mut map = serde_json::Map::new();
+    let keys = Object::keys(obj).map_err(|e| InputError::type_error("config", e.reason.clone()))?;
+    for key in keys {
+        let Some(value) = get(obj, &key)? else { continue };
+        let wrong = |what: &str| InputError::type_error(&key, format!("expected {what}"));
+        // SAFETY (each cast): the value's type was checked just before.
+        let json = match value.get_type().map_err(|e| InputError::type_error(&key, e.reason.clone()))? {
+            ValueType::Undefined | ValueType::Null => continue,
+            ValueType::Boolean => {
+                serde_json::Value::Bool(unsafe { value.cast::<bool>() }.map_err(|_| wrong("a boolean"))?)
+            }
+            ValueType::String => {
+                serde_json::Value::String(unsafe { value.cast::<String>() }.map_err(|_| wrong("a string"))?)
+            }
+            ValueType::Number => {
+                let n = unsafe { value.cast::<f64>() }.map_err(|_| wrong("a number"))?;
+                if !n.is_finite() {
+                    return Err(InputError::range(&key, format!("{n} is not a finite number")));
+                }
+                if n.fract() == 0.0 && n.abs() < 9e15 {
+                    serde_json::Value::from(n as i64)
+                } else {
+                    serde_json::Value::from(n)
+                }
+            }
+            _ => return Err(wrong("a number, a boolean or a string")),
+        };
+        map.insert(key, json);
+    }
+    Ok(serde_json::Value::Object(map))
+}
+
+/// A model's config from a JS `BertConfigJs` object: every field read into the core's
+/// `BertConfig` (an unknown field, a missing size, a fraction where an integer belongs is a
+/// `RangeError` naming the field); ranges are the core's check.
 pub fn read_config(obj: &Object) -> Result<BertConfig, InputError> {
-    let size = |field: &str| size(get(obj, field)?, field);
-    Ok(BertConfig {
-        vocab_size: size("vocabSize")?,
-        hidden: size("hidden")?,
-        ffn_hidden: size("ffnHidden")?,
-        heads: size("heads")?,
-        layers: size("layers")?,
-        dropout: number(get(obj, "dropout")?, "dropout")?,
-        max_positions: size("maxPositions")?,
+    serde_path_to_error::deserialize(flat_json(obj)?).map_err(|e| {
+        let path = e.path().to_string();
+        let field = if path == "." { "config".to_string() } else { path };
+        InputError::range(field, e.into_inner().to_string())
     })
 }
 

@@ -9,9 +9,10 @@ mod native_bert;
 mod outputs;
 mod tasks;
 pub mod tensor;
+pub mod tokenizer;
 
 use errors::OrThrow;
-use inputs::{AdamConfigJs, BertConfigJs};
+use inputs::AdamConfigJs;
 pub use native_bert::NativeBert;
 use tsbert_core::adam::AdamConfig;
 use tsbert_core::{memory, BertConfig};
@@ -29,9 +30,9 @@ pub fn cuda_device_count(env: napi::Env) -> napi::Result<u32> {
 }
 
 /// Dive into Deep Learning's model sizes for a vocabulary of `vocab_size` ids.
-#[napi_derive::napi]
-pub fn textbook_config(vocab_size: u32) -> BertConfigJs {
-    BertConfigJs::from(&BertConfig::textbook(vocab_size as usize))
+#[napi_derive::napi(ts_return_type = "BertConfigJs")]
+pub fn textbook_config(vocab_size: u32) -> serde_json::Value {
+    outputs::config_json(&BertConfig::textbook(vocab_size as usize))
 }
 
 /// Adam's default hyper-parameters (the textbook's learning rate).
@@ -68,17 +69,48 @@ pub fn check_pass_fits(
     run().or_throw(&env)
 }
 
-/// Checks a weights file's header against the parameters a model of `config` has (names,
-/// shapes, float dtypes) before the model is built: sizes a config claims but its weights do
-/// not have are never allocated. Throws the core's checkpoint error (`code`
-/// `TSBERT_CHECKPOINT`), or a `RangeError` for sizes out of range.
-#[napi_derive::napi(ts_args_type = "config: BertConfigJs, weights: Buffer")]
+/// Checks a weights file's header (tensors named as `naming` says) against the parameters a
+/// model of `config` has (names, shapes, float dtypes) before the model is built: sizes a
+/// config claims but its weights do not have are never allocated. Throws the core's checkpoint
+/// error (`code` `TSBERT_CHECKPOINT`), or a `RangeError` for sizes out of range.
+#[napi_derive::napi(ts_args_type = "config: BertConfigJs, weights: Buffer, naming: 'tsbert' | 'huggingface'")]
 pub fn check_weights(
     env: napi::Env,
     config: napi::bindgen_prelude::Object,
     weights: napi::bindgen_prelude::Buffer,
+    naming: String,
 ) -> napi::Result<()> {
-    let run = || tsbert_core::checkpoint::check_header(&inputs::read_config(&config)?, &weights);
+    let run = || -> tsbert_core::Result<()> {
+        let config = inputs::read_config(&config)?;
+        let naming = native_bert::naming_of(&naming, &config, Some(&weights))?;
+        tsbert_core::checkpoint::check_header(&config, &weights, &naming)
+    };
+    run().or_throw(&env)
+}
+
+/// tsbert's config of a Hugging Face BERT checkpoint: its `config.json` text and its weights
+/// (whose tensor names say which heads it has). Throws (code `TSBERT_CHECKPOINT`) naming what
+/// tsbert cannot run.
+#[napi_derive::napi(ts_args_type = "configJson: string, weights: Buffer", ts_return_type = "BertConfigJs")]
+pub fn hf_config(
+    env: napi::Env,
+    config_json: String,
+    weights: napi::bindgen_prelude::Buffer,
+) -> napi::Result<serde_json::Value> {
+    let run = || -> tsbert_core::Result<serde_json::Value> {
+        let stored = tsbert_core::checkpoint::stored_names(&weights)?;
+        Ok(outputs::config_json(&tsbert_core::hf::config_from_hf(&config_json, &stored)?))
+    };
+    run().or_throw(&env)
+}
+
+/// The Hugging Face `config.json` of a model of `config`, as a JSON object; throws (code
+/// `TSBERT_CHECKPOINT`) saying what Hugging Face's BERT cannot express.
+#[napi_derive::napi(ts_args_type = "config: BertConfigJs")]
+pub fn hf_export_config(env: napi::Env, config: napi::bindgen_prelude::Object) -> napi::Result<serde_json::Value> {
+    let run = || -> tsbert_core::Result<serde_json::Value> {
+        Ok(tsbert_core::hf::config_to_hf(&inputs::read_config(&config)?)?.0)
+    };
     run().or_throw(&env)
 }
 

@@ -5,14 +5,18 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use candle_core::Device;
-use napi::bindgen_prelude::{AsyncTask, Buffer, Float32Array, Object, ObjectFinalize};
+use napi::bindgen_prelude::{AsyncTask, Buffer, Float32Array, Int32Array, Object, ObjectFinalize};
 use napi::Env;
 use napi_derive::napi;
+use tsbert_core::checkpoint::{self, Naming};
 use tsbert_core::device::cuda_device;
+use tsbert_core::error::InputError;
+use tsbert_core::hf::{self, HfNames};
+use tsbert_core::pooling::Pooling;
 use tsbert_core::{memory, BertConfig, Trainer};
 
 use crate::errors::OrThrow;
-use crate::inputs::{read_batch, read_config, read_options, read_sequences, BertConfigJs};
+use crate::inputs::{read_batch, read_config, read_options, read_sequences};
 use crate::outputs::{EvaluationJs, F32Values, StepLossesJs};
 use crate::tasks::CoreTask;
 
@@ -107,9 +111,9 @@ impl NativeBert {
     }
 
     /// The model's full configuration.
-    #[napi(getter)]
-    pub fn config(&self) -> BertConfigJs {
-        BertConfigJs::from(&self.config)
+    #[napi(getter, ts_return_type = "BertConfigJs")]
+    pub fn config(&self) -> serde_json::Value {
+        crate::outputs::config_json(&self.config)
     }
 
     /// Adam updates taken so far.
@@ -201,18 +205,79 @@ impl NativeBert {
         })
     }
 
-    /// The weights as the bytes of a safetensors file.
-    #[napi(ts_return_type = "Promise<Buffer>")]
-    pub fn save_weights(&self) -> AsyncTask<CoreTask<Buffer>> {
+    /// The weights as the bytes of a safetensors file, named as `naming` says (`'tsbert'`, or
+    /// `'huggingface'`: a `BertForPreTraining`'s names, a `BertModel`'s without heads).
+    #[napi(ts_args_type = "naming: 'tsbert' | 'huggingface'", ts_return_type = "Promise<Buffer>")]
+    pub fn save_weights(&self, naming: String) -> AsyncTask<CoreTask<Buffer>> {
         let trainer = Arc::clone(&self.trainer);
-        CoreTask::spawn(move || Ok(Buffer::from(lock(&trainer)?.save_weights()?)))
+        let config = self.config.clone();
+        CoreTask::spawn(move || {
+            let naming = naming_of(&naming, &config, None)?;
+            Ok(Buffer::from(lock(&trainer)?.save_weights(&naming)?))
+        })
     }
 
-    /// Replaces the weights with those of a safetensors file's bytes. Rejects, leaving the
-    /// model unchanged, if they are corrupt or not this model's parameters.
-    #[napi(ts_return_type = "Promise<void>")]
-    pub fn load_weights(&self, bytes: Buffer) -> AsyncTask<CoreTask<()>> {
-        let (trainer, bytes) = (Arc::clone(&self.trainer), bytes.to_vec());
-        CoreTask::spawn(move || lock(&trainer)?.load_weights(&bytes))
+    /// Replaces the weights with those of a safetensors file's bytes, named as `naming` says.
+    /// Rejects, leaving the model unchanged, if they are corrupt or not this model's parameters.
+    #[napi(ts_args_type = "bytes: Buffer, naming: 'tsbert' | 'huggingface'", ts_return_type = "Promise<void>")]
+    pub fn load_weights(&self, bytes: Buffer, naming: String) -> AsyncTask<CoreTask<()>> {
+        let (trainer, bytes, config) = (Arc::clone(&self.trainer), bytes.to_vec(), self.config.clone());
+        CoreTask::spawn(move || {
+            let naming = naming_of(&naming, &config, Some(&bytes))?;
+            lock(&trainer)?.load_weights(&bytes, &naming)
+        })
+    }
+
+    /// One vector a sequence of a `Sequences` object, dropout off: `batchSize × hidden` values,
+    /// the mean over each sequence's real tokens (`'mean'`) or its first token's (`'cls'`),
+    /// L2-normalised when `normalize`.
+    #[napi(
+        ts_args_type = "sequences: object, pooling: 'mean' | 'cls', normalize: boolean",
+        ts_return_type = "Promise<Float32Array>"
+    )]
+    pub fn encode_pooled(&self, sequences: Object, pooling: String, normalize: bool) -> AsyncTask<CoreTask<F32Values>> {
+        let (trainer, sequences) = (Arc::clone(&self.trainer), read_sequences(&sequences));
+        CoreTask::spawn(move || {
+            let pooling = match pooling.as_str() {
+                "mean" => Pooling::Mean,
+                "cls" => Pooling::Cls,
+                other => return Err(InputError::range("pooling", format!("'{other}' is not 'mean' or 'cls'")).into()),
+            };
+            let pooled = lock(&trainer)?.encode_pooled(&sequences?, pooling, normalize)?;
+            Ok(F32Values(to_f32(&pooled)?))
+        })
+    }
+
+    /// The MLM logits, dropout off, at `positions` (pairs of row and position, flat) of a
+    /// `Sequences` object: `positions.length / 2 × vocabSize` values.
+    #[napi(ts_args_type = "sequences: object, positions: Int32Array", ts_return_type = "Promise<Float32Array>")]
+    pub fn masked_logits(&self, sequences: Object, positions: Int32Array) -> AsyncTask<CoreTask<F32Values>> {
+        let (trainer, sequences) = (Arc::clone(&self.trainer), read_sequences(&sequences));
+        let pairs: Result<Vec<(usize, usize)>, InputError> = positions
+            .chunks(2)
+            .enumerate()
+            .map(|(i, pair)| match pair {
+                &[r, p] if r >= 0 && p >= 0 => Ok((r as usize, p as usize)),
+                _ => Err(InputError::range(format!("positions[{i}]"), "expected a pair of non-negative integers")),
+            })
+            .collect();
+        CoreTask::spawn(move || {
+            let logits = lock(&trainer)?.masked_logits(&sequences?, &pairs?)?;
+            Ok(F32Values(to_f32(&logits)?))
+        })
+    }
+}
+
+/// The naming of a weights file: `'tsbert'`; or `'huggingface'`, as the names in `bytes` say
+/// when reading one, as the config's heads say when writing one.
+pub(crate) fn naming_of(kind: &str, config: &BertConfig, bytes: Option<&[u8]>) -> tsbert_core::Result<Naming> {
+    match (kind, bytes) {
+        ("tsbert", _) => Ok(Naming::Tsbert),
+        ("huggingface", Some(bytes)) => {
+            let stored = checkpoint::stored_names(bytes)?;
+            Ok(Naming::HuggingFace(HfNames::detect(stored.iter().map(String::as_str))))
+        }
+        ("huggingface", None) => Ok(Naming::HuggingFace(hf::config_to_hf(config)?.1)),
+        (other, _) => Err(InputError::range("naming", format!("'{other}' is not 'tsbert' or 'huggingface'")).into()),
     }
 }

@@ -9,42 +9,50 @@ use napi::bindgen_prelude::{ToNapiValue, TypeName};
 use napi::{check_status, sys, ValueType};
 use napi_derive::napi;
 
-/// Row-major f32 values, handed to JavaScript as a `Float32Array` V8 owns.
-pub struct F32Values(pub Vec<f32>);
+/// Values handed to JavaScript as a typed array over an ArrayBuffer V8 owns.
+macro_rules! v8_owned_array {
+    ($name:ident, $element:ty, $kind:ident, $js:literal) => {
+        #[doc = concat!("Values handed to JavaScript as a `", $js, "` V8 owns.")]
+        pub struct $name(pub Vec<$element>);
 
-impl TypeName for F32Values {
-    fn type_name() -> &'static str {
-        "Float32Array"
-    }
-
-    fn value_type() -> ValueType {
-        ValueType::Object
-    }
-}
-
-impl ToNapiValue for F32Values {
-    unsafe fn to_napi_value(env: sys::napi_env, values: Self) -> napi::Result<sys::napi_value> {
-        let bytes = std::mem::size_of_val(values.0.as_slice());
-        let (mut data, mut buffer, mut array) = (ptr::null_mut(), ptr::null_mut(), ptr::null_mut());
-        // SAFETY: `env` is the live environment of this call; `data` points to `bytes` bytes
-        // V8 just allocated, which the copy fills from a slice of the same length.
-        unsafe {
-            check_status!(sys::napi_create_arraybuffer(env, bytes, &mut data, &mut buffer))?;
-            if bytes > 0 {
-                ptr::copy_nonoverlapping(values.0.as_ptr().cast::<u8>(), data.cast::<u8>(), bytes);
+        impl TypeName for $name {
+            fn type_name() -> &'static str {
+                $js
             }
-            check_status!(sys::napi_create_typedarray(
-                env,
-                sys::TypedarrayType::float32_array,
-                values.0.len(),
-                buffer,
-                0,
-                &mut array
-            ))?;
+
+            fn value_type() -> ValueType {
+                ValueType::Object
+            }
         }
-        Ok(array)
-    }
+
+        impl ToNapiValue for $name {
+            unsafe fn to_napi_value(env: sys::napi_env, values: Self) -> napi::Result<sys::napi_value> {
+                let bytes = std::mem::size_of_val(values.0.as_slice());
+                let (mut data, mut buffer, mut array) = (ptr::null_mut(), ptr::null_mut(), ptr::null_mut());
+                // SAFETY: `env` is the live environment of this call; `data` points to `bytes`
+                // bytes V8 just allocated, which the copy fills from a slice of that length.
+                unsafe {
+                    check_status!(sys::napi_create_arraybuffer(env, bytes, &mut data, &mut buffer))?;
+                    if bytes > 0 {
+                        ptr::copy_nonoverlapping(values.0.as_ptr().cast::<u8>(), data.cast::<u8>(), bytes);
+                    }
+                    check_status!(sys::napi_create_typedarray(
+                        env,
+                        sys::TypedarrayType::$kind,
+                        values.0.len(),
+                        buffer,
+                        0,
+                        &mut array
+                    ))?;
+                }
+                Ok(array)
+            }
+        }
+    };
 }
+
+v8_owned_array!(F32Values, f32, float32_array, "Float32Array");
+v8_owned_array!(I32Values, i32, int32_array, "Int32Array");
 
 /// The losses of one training step, computed before its update.
 #[napi(object)]
@@ -81,4 +89,9 @@ pub struct TensorJs {
     pub data: F32Values,
     /// The dimensions.
     pub shape: Vec<u32>,
+}
+
+/// A config as the JSON object the TypeScript `BertConfig` is (the core's serde names).
+pub fn config_json(config: &tsbert_core::BertConfig) -> serde_json::Value {
+    serde_json::to_value(config).expect("a config of numbers, booleans and strings serialises")
 }

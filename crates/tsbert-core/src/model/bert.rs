@@ -1,6 +1,8 @@
 //! The BERT model of Dive into Deep Learning's pretraining chapter, top to bottom: the input
 //! embeddings, multi-head self-attention, the post-LN encoder block, the MLM and NSP heads,
-//! and [`BertModel`], which strings them together.
+//! and [`BertModel`], which strings them together. The variants of Hugging Face's BERT are
+//! options of [`BertConfig`]: GELU, a layer norm after the embeddings, the layer-norm epsilon,
+//! the number of segment types, an MLM decoder tied to the token embeddings, absent heads.
 //!
 //! Shapes: `B` rows of `L` tokens, `H` hidden, `heads` attention heads of width `d = H / heads`,
 //! `N` masked positions to predict, `V` vocabulary size.
@@ -10,9 +12,9 @@
 
 use candle_core::Tensor;
 
-use crate::config::BertConfig;
-use crate::error::Result;
-use crate::model::layers::{LayerNorm, Linear, Mode};
+use crate::config::{Activation, BertConfig};
+use crate::error::{InputError, Result};
+use crate::model::layers::{activate, folded_product, LayerNorm, Linear, Mode};
 use crate::ops::softmax::softmax_last_dim;
 use crate::params::{Init, ParamStore};
 
@@ -20,35 +22,52 @@ use crate::params::{Init, ParamStore};
 /// weight is exactly zero.
 const MASKED_SCORE: f32 = -1e9;
 
-/// The input representation: `token[id] + segment[s] + position[i]`. The position table is
-/// a trained parameter (the textbook freezes it by accident; this one learns).
+/// The input representation: `token[id] + segment[s] + position[i]`, then (BERT, not the
+/// textbook) a layer norm and dropout. The position table is a trained parameter (the textbook
+/// freezes it by accident; this one learns).
 #[derive(Debug, Clone)]
 struct Embeddings {
     token: Tensor,
     segment: Tensor,
     position: Tensor,
+    norm: Option<LayerNorm>,
+    dropout: f64,
 }
 
 impl Embeddings {
-    /// `encoder.token_embedding.weight` `[V, H]`, `encoder.segment_embedding.weight` `[2, H]`,
-    /// `encoder.pos_embedding` `[maxPositions, H]`, all N(0, 1).
+    /// `encoder.token_embedding.weight` `[V, H]`, `encoder.segment_embedding.weight`
+    /// `[types, H]`, `encoder.pos_embedding` `[maxPositions, H]`, all N(0, 1); with
+    /// `embedding_norm`, `encoder.embedding_norm`.
     fn new(params: &mut ParamStore, config: &BertConfig) -> Result<Self> {
         let h = config.hidden;
         Ok(Self {
             token: params.create("encoder.token_embedding.weight", &[config.vocab_size, h], Init::StandardNormal)?,
-            segment: params.create("encoder.segment_embedding.weight", &[2, h], Init::StandardNormal)?,
+            segment: params.create(
+                "encoder.segment_embedding.weight",
+                &[config.type_vocab_size, h],
+                Init::StandardNormal,
+            )?,
             position: params.create("encoder.pos_embedding", &[config.max_positions, h], Init::StandardNormal)?,
+            norm: if config.embedding_norm {
+                Some(LayerNorm::new(params, "encoder.embedding_norm", h, config.layer_norm_eps)?)
+            } else {
+                None
+            },
+            dropout: config.dropout,
         })
     }
 
     /// `tokens`, `segments`: `[B, L]` u32 → `[B, L, H]`.
-    fn forward(&self, tokens: &Tensor, segments: &Tensor) -> Result<Tensor> {
+    fn forward(&self, tokens: &Tensor, segments: &Tensor, mode: &mut Mode) -> Result<Tensor> {
         let (b, l) = tokens.dims2()?;
         let h = self.token.dim(1)?;
         let tok = self.token.index_select(&tokens.flatten_all()?, 0)?;
         let seg = self.segment.index_select(&segments.flatten_all()?, 0)?;
-        let x = (tok + seg)?.reshape((b, l, h))?;
-        Ok(x.broadcast_add(&self.position.narrow(0, 0, l)?)?)
+        let x = (tok + seg)?.reshape((b, l, h))?.broadcast_add(&self.position.narrow(0, 0, l)?)?;
+        match &self.norm {
+            Some(norm) => mode.dropout(&norm.forward(&x)?, self.dropout),
+            None => Ok(x),
+        }
     }
 }
 
@@ -61,6 +80,7 @@ struct MultiHeadAttention {
     w_v: Linear,
     w_o: Linear,
     heads: usize,
+    dropout: f64,
 }
 
 impl MultiHeadAttention {
@@ -74,6 +94,7 @@ impl MultiHeadAttention {
             w_v: linear("W_v")?,
             w_o: linear("W_o")?,
             heads: config.heads,
+            dropout: config.attention_dropout(),
         })
     }
 
@@ -93,7 +114,7 @@ impl MultiHeadAttention {
         let v = self.split_heads(&self.w_v.forward(x)?)?;
         // [B, heads, L, L]
         let scores = (q.matmul(&k.t()?)? * (1.0 / (d as f64).sqrt()))?.broadcast_add(key_mask)?;
-        let weights = mode.dropout(&softmax_last_dim(&scores)?)?;
+        let weights = mode.dropout(&softmax_last_dim(&scores)?, self.dropout)?;
         // [B, heads, L, d] → [B, L, H]
         let context = weights.matmul(&v)?.transpose(1, 2)?.reshape((b, l, h))?;
         self.w_o.forward(&context)
@@ -101,7 +122,7 @@ impl MultiHeadAttention {
 }
 
 /// One post-LN transformer block: self-attention → Add & Norm → feed-forward
-/// (`dense2(relu(dense1(x)))`) → Add & Norm, where Add & Norm is `LayerNorm(dropout(y) + x)`.
+/// (`dense2(act(dense1(x)))`) → Add & Norm, where Add & Norm is `LayerNorm(dropout(y) + x)`.
 #[derive(Debug, Clone)]
 struct EncoderBlock {
     attention: MultiHeadAttention,
@@ -109,48 +130,67 @@ struct EncoderBlock {
     dense1: Linear,
     dense2: Linear,
     norm2: LayerNorm,
+    activation: Activation,
+    dropout: f64,
 }
 
 impl EncoderBlock {
     /// Block `index`'s parameters under `encoder.blks.{index}`.
     fn new(params: &mut ParamStore, index: usize, config: &BertConfig) -> Result<Self> {
         let p = format!("encoder.blks.{index}");
-        let (h, f) = (config.hidden, config.ffn_hidden);
+        let (h, f, eps) = (config.hidden, config.ffn_hidden, config.layer_norm_eps);
         Ok(Self {
             attention: MultiHeadAttention::new(params, &format!("{p}.attention"), config)?,
-            norm1: LayerNorm::new(params, &format!("{p}.addnorm1.ln"), h)?,
+            norm1: LayerNorm::new(params, &format!("{p}.addnorm1.ln"), h, eps)?,
             dense1: Linear::new(params, &format!("{p}.ffn.dense1"), h, f)?,
             dense2: Linear::new(params, &format!("{p}.ffn.dense2"), f, h)?,
-            norm2: LayerNorm::new(params, &format!("{p}.addnorm2.ln"), h)?,
+            norm2: LayerNorm::new(params, &format!("{p}.addnorm2.ln"), h, eps)?,
+            activation: config.activation,
+            dropout: config.dropout,
         })
     }
 
     /// `[B, L, H]` → `[B, L, H]`.
     fn forward(&self, x: &Tensor, key_mask: &Tensor, mode: &mut Mode) -> Result<Tensor> {
         let attended = self.attention.forward(x, key_mask, mode)?;
-        let y = self.norm1.forward(&(mode.dropout(&attended)? + x)?)?;
-        let ffn = self.dense2.forward(&self.dense1.forward(&y)?.relu()?)?; // [B, L, F] inside
-        self.norm2.forward(&(mode.dropout(&ffn)? + &y)?)
+        let y = self.norm1.forward(&(mode.dropout(&attended, self.dropout)? + x)?)?;
+        let inner = activate(&self.dense1.forward(&y)?, self.activation)?; // [B, L, F]
+        let ffn = self.dense2.forward(&inner)?;
+        self.norm2.forward(&(mode.dropout(&ffn, self.dropout)? + &y)?)
     }
 }
 
-/// The masked-language-model head: `Linear(H, H) → ReLU → LayerNorm → Linear(H, V)` on the
-/// encoder outputs at the predicted positions (`mlm.mlp.0`, `mlm.mlp.2`, `mlm.mlp.3`).
+/// The MLM head's output layer: a weight of its own (the textbook's), or the token embedding
+/// table (tied, BERT's), with a bias of its own either way.
+#[derive(Debug, Clone)]
+enum Decoder {
+    Separate(Linear),
+    Tied { embeddings: Tensor, bias: Tensor },
+}
+
+/// The masked-language-model head: `Linear(H, H) → act → LayerNorm → decoder(H → V)` on the
+/// encoder outputs at the predicted positions (`mlm.mlp.0`, `mlm.mlp.2`, `mlm.mlp.3`; a tied
+/// decoder has only `mlm.mlp.3.bias`).
 #[derive(Debug, Clone)]
 struct MlmHead {
     dense: Linear,
     norm: LayerNorm,
-    output: Linear,
+    decoder: Decoder,
+    activation: Activation,
 }
 
 impl MlmHead {
-    fn new(params: &mut ParamStore, config: &BertConfig) -> Result<Self> {
-        let h = config.hidden;
-        Ok(Self {
-            dense: Linear::new(params, "mlm.mlp.0", h, h)?,
-            norm: LayerNorm::new(params, "mlm.mlp.2", h)?,
-            output: Linear::new(params, "mlm.mlp.3", h, config.vocab_size)?,
-        })
+    fn new(params: &mut ParamStore, config: &BertConfig, token_embeddings: &Tensor) -> Result<Self> {
+        let (h, v) = (config.hidden, config.vocab_size);
+        let dense = Linear::new(params, "mlm.mlp.0", h, h)?;
+        let norm = LayerNorm::new(params, "mlm.mlp.2", h, config.layer_norm_eps)?;
+        let decoder = if config.tie_word_embeddings {
+            let bias = params.create("mlm.mlp.3.bias", &[v], Init::Constant(0.0))?;
+            Decoder::Tied { embeddings: token_embeddings.clone(), bias }
+        } else {
+            Decoder::Separate(Linear::new(params, "mlm.mlp.3", h, v)?)
+        };
+        Ok(Self { dense, norm, decoder, activation: config.activation })
     }
 
     /// `encoded` `[B, L, H]`, `flat_positions` `[N]` u32 indices into the `B·L` rows
@@ -158,7 +198,11 @@ impl MlmHead {
     fn forward(&self, encoded: &Tensor, flat_positions: &Tensor) -> Result<Tensor> {
         let h = encoded.dim(2)?;
         let rows = encoded.reshape(((), h))?.index_select(flat_positions, 0)?; // [N, H]
-        self.output.forward_folded(&self.norm.forward(&self.dense.forward(&rows)?.relu()?)?)
+        let transformed = self.norm.forward(&activate(&self.dense.forward(&rows)?, self.activation)?)?;
+        match &self.decoder {
+            Decoder::Separate(output) => output.forward_folded(&transformed),
+            Decoder::Tied { embeddings, bias } => folded_product(&transformed, embeddings, bias),
+        }
     }
 }
 
@@ -189,8 +233,13 @@ impl NspHead {
 pub struct BertModel {
     embeddings: Embeddings,
     blocks: Vec<EncoderBlock>,
-    mlm: MlmHead,
-    nsp: NspHead,
+    mlm: Option<MlmHead>,
+    nsp: Option<NspHead>,
+}
+
+/// The error of an operation that needs a head the model does not have.
+fn missing_head(which: &str) -> crate::error::Error {
+    InputError::range("model", format!("has no {which} head (the checkpoint it was loaded from has none)")).into()
 }
 
 impl BertModel {
@@ -198,8 +247,8 @@ impl BertModel {
     pub fn new(params: &mut ParamStore, config: &BertConfig) -> Result<Self> {
         let embeddings = Embeddings::new(params, config)?;
         let blocks = (0..config.layers).map(|i| EncoderBlock::new(params, i, config)).collect::<Result<Vec<_>>>()?;
-        let mlm = MlmHead::new(params, config)?;
-        let nsp = NspHead::new(params, config)?;
+        let mlm = config.mlm_head.then(|| MlmHead::new(params, config, &embeddings.token)).transpose()?;
+        let nsp = config.nsp_head.then(|| NspHead::new(params, config)).transpose()?;
         Ok(Self { embeddings, blocks, mlm, nsp })
     }
 
@@ -223,7 +272,7 @@ impl BertModel {
 
     /// The contextual representation of every token: `[B, L]` ids and segments → `[B, L, H]`.
     pub fn encode(&self, tokens: &Tensor, segments: &Tensor, key_mask: &Tensor, mode: &mut Mode) -> Result<Tensor> {
-        let mut x = self.embeddings.forward(tokens, segments)?;
+        let mut x = self.embeddings.forward(tokens, segments, mode)?;
         for block in &self.blocks {
             x = block.forward(&x, key_mask, mode)?;
         }
@@ -232,11 +281,11 @@ impl BertModel {
 
     /// MLM logits `[N, V]` at `flat_positions` (`row · L + position`, u32) of `encoded`.
     pub fn mlm_logits(&self, encoded: &Tensor, flat_positions: &Tensor) -> Result<Tensor> {
-        self.mlm.forward(encoded, flat_positions)
+        self.mlm.as_ref().ok_or_else(|| missing_head("MLM"))?.forward(encoded, flat_positions)
     }
 
     /// NSP logits `[B, 2]` from the `<cls>` position of `encoded`.
     pub fn nsp_logits(&self, encoded: &Tensor) -> Result<Tensor> {
-        self.nsp.forward(encoded)
+        self.nsp.as_ref().ok_or_else(|| missing_head("NSP"))?.forward(encoded)
     }
 }

@@ -4,14 +4,25 @@
 
 use candle_core::Tensor;
 
+use crate::config::Activation;
 use crate::error::Result;
+use crate::ops::gelu::{gelu, Gelu};
 use crate::ops::layer_norm::layer_norm;
 use crate::ops::row_affine::add_row_bias;
 use crate::params::{Init, ParamStore};
 use crate::rng::SeededRng;
 
-/// PyTorch's epsilon for `nn.LayerNorm`.
+/// PyTorch's epsilon for `nn.LayerNorm` (the textbook's layer norms use it).
 pub const LAYER_NORM_EPS: f64 = 1e-5;
+
+/// `activation` applied element-wise.
+pub fn activate(x: &Tensor, activation: Activation) -> Result<Tensor> {
+    Ok(match activation {
+        Activation::Relu => x.relu()?,
+        Activation::Gelu => gelu(x, Gelu::Exact)?,
+        Activation::GeluTanh => gelu(x, Gelu::Tanh)?,
+    })
+}
 
 /// A fully connected layer, `y = x Wᵀ + b`; `weight` is `[out, in]` as in PyTorch.
 #[derive(Debug, Clone)]
@@ -39,16 +50,21 @@ impl Linear {
         Ok(add_row_bias(&product, &self.bias)?.reshape(out_dims)?)
     }
 
-    /// `[rows, in]` → `[rows, out]` with the bias folded into the matrix product
-    /// (`[x, 1] · [W | b]ᵀ`): one output tensor instead of two, and the bias gradient comes
-    /// from the product rather than from a column sum. Worth it where the output is large
-    /// (the MLM head's `[predictions, vocab]` logits).
+    /// [`folded_product`] with this layer's weight and bias.
     pub fn forward_folded(&self, x: &Tensor) -> Result<Tensor> {
-        let ones = Tensor::ones((x.dim(0)?, 1), x.dtype(), x.device())?;
-        let x1 = Tensor::cat(&[x, &ones], 1)?;
-        let wb = Tensor::cat(&[&self.weight, &self.bias.unsqueeze(1)?], 1)?;
-        Ok(x1.matmul(&wb.t()?)?)
+        folded_product(x, &self.weight, &self.bias)
     }
+}
+
+/// `x · Wᵀ + b` for `[rows, in]` `x` and `[out, in]` `W`, with the bias folded into the matrix
+/// product (`[x, 1] · [W | b]ᵀ`): one output tensor instead of two, and the bias gradient comes
+/// from the product rather than from a column sum. Worth it where the output is large (the
+/// MLM head's `[predictions, vocab]` logits).
+pub fn folded_product(x: &Tensor, weight: &Tensor, bias: &Tensor) -> Result<Tensor> {
+    let ones = Tensor::ones((x.dim(0)?, 1), x.dtype(), x.device())?;
+    let x1 = Tensor::cat(&[x, &ones], 1)?;
+    let wb = Tensor::cat(&[weight, &bias.unsqueeze(1)?], 1)?;
+    Ok(x1.matmul(&wb.t()?)?)
 }
 
 /// Layer normalisation over the last dimension with a learned scale and shift:
@@ -57,41 +73,38 @@ impl Linear {
 pub struct LayerNorm {
     weight: Tensor,
     bias: Tensor,
+    eps: f64,
 }
 
 impl LayerNorm {
     /// Creates `{prefix}.weight` (ones) and `{prefix}.bias` (zeros) of width `dim`.
-    pub fn new(params: &mut ParamStore, prefix: &str, dim: usize) -> Result<Self> {
+    pub fn new(params: &mut ParamStore, prefix: &str, dim: usize, eps: f64) -> Result<Self> {
         let weight = params.create(&format!("{prefix}.weight"), &[dim], Init::Constant(1.0))?;
         let bias = params.create(&format!("{prefix}.bias"), &[dim], Init::Constant(0.0))?;
-        Ok(Self { weight, bias })
+        Ok(Self { weight, bias, eps })
     }
 
     /// Normalises `x` over its last dimension.
     pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        Ok(layer_norm(x, &self.weight, &self.bias, LAYER_NORM_EPS)?)
+        Ok(layer_norm(x, &self.weight, &self.bias, self.eps)?)
     }
 }
 
 /// How a forward pass runs: training (dropout on) or inference.
 pub enum Mode<'a> {
-    /// A training step: dropout with probability `p`, masks drawn from `rng`.
-    Train {
-        /// The seeded stream dropout masks come from.
-        rng: &'a mut SeededRng,
-        /// Dropout probability.
-        p: f64,
-    },
+    /// A training step: dropout masks drawn from this seeded stream.
+    Train(&'a mut SeededRng),
     /// Inference: no dropout.
     Eval,
 }
 
 impl Mode<'_> {
-    /// Inverted dropout on `x` in training mode; `x` unchanged otherwise (or when p = 0).
-    pub fn dropout(&mut self, x: &Tensor) -> Result<Tensor> {
+    /// Inverted dropout with probability `p` on `x` in training mode; `x` unchanged otherwise
+    /// (or when `p` = 0).
+    pub fn dropout(&mut self, x: &Tensor, p: f64) -> Result<Tensor> {
         match self {
-            Mode::Train { rng, p } if *p > 0.0 => {
-                let mask = rng.dropout_mask(x.shape(), *p, x.dtype(), x.device())?;
+            Mode::Train(rng) if p > 0.0 => {
+                let mask = rng.dropout_mask(x.shape(), p, x.dtype(), x.device())?;
                 Ok(x.mul(&mask)?)
             }
             _ => Ok(x.clone()),

@@ -1,9 +1,10 @@
-//! The fused CPU ops (cross-entropy, row normalisation, softmax) agree with their composed
+//! The fused CPU ops (cross-entropy, row normalisation, softmax, GELU, row affine) agree with their composed
 //! candle versions, forward and backward, in f64 and f32.
 
 use candle_core::{DType, Device, Tensor, Var};
 use tsbert_core::model::layers::LAYER_NORM_EPS;
 use tsbert_core::ops::cross_entropy::{composed_cross_entropy_per_row, fused_cross_entropy_per_row};
+use tsbert_core::ops::gelu::{composed_gelu, fused_gelu, Gelu};
 use tsbert_core::ops::layer_norm::{composed_normalize_last_dim, fused_normalize_last_dim};
 use tsbert_core::ops::row_affine::{composed_add_row_bias, composed_row_affine, fused_add_row_bias, fused_row_affine};
 use tsbert_core::ops::softmax::{composed_softmax_last_dim, fused_softmax_last_dim};
@@ -69,6 +70,16 @@ fn normalize_matches_composed() {
     let composed = |x: &Tensor| composed_normalize_last_dim(x, LAYER_NORM_EPS).unwrap();
     check(DType::F64, 1e-12, &fused, &composed);
     check(DType::F32, 1e-5, &fused, &composed);
+}
+
+#[test]
+fn gelu_matches_composed_for_both_kinds() {
+    for kind in [Gelu::Exact, Gelu::Tanh] {
+        let fused = move |x: &Tensor| fused_gelu(x, kind).unwrap();
+        let composed = move |x: &Tensor| composed_gelu(x, kind).unwrap();
+        check(DType::F64, 1e-12, &fused, &composed);
+        check(DType::F32, 1e-5, &fused, &composed);
+    }
 }
 
 #[test]

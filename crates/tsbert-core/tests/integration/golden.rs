@@ -13,6 +13,7 @@ use candle_core::{DType, Device, Tensor};
 use serde_json::Value;
 use tsbert_core::adam::AdamConfig;
 use tsbert_core::batch::Sequences;
+use tsbert_core::checkpoint::Naming;
 use tsbert_core::{Batch, BertConfig, Trainer, TrainerOptions};
 
 fn fixtures() -> PathBuf {
@@ -70,7 +71,7 @@ fn forward_gradients_and_three_adam_steps_match_pytorch() {
     };
     let adam = AdamConfig { lr, ..AdamConfig::default() };
     let mut trainer = Trainer::new(config, TrainerOptions { seed: 0, adam, ..TrainerOptions::default() }).unwrap();
-    trainer.load_weights(&std::fs::read(fixtures().join("initial.safetensors")).unwrap()).unwrap();
+    trainer.load_weights(&std::fs::read(fixtures().join("initial.safetensors")).unwrap(), &Naming::Tsbert).unwrap();
     let expected: HashMap<String, Tensor> =
         candle_core::safetensors::load(fixtures().join("expected.safetensors"), &Device::Cpu).unwrap();
 

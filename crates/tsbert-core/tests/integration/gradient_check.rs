@@ -1,8 +1,9 @@
 //! Finite-difference check of the backward pass, in f64, for every parameter (embeddings
 //! included: a forward-only op anywhere would leave them without a gradient).
 
-use crate::common::{random_batch, tiny_config, trainer, values};
+use crate::common::{random_batch, tiny_config, tiny_hf_config, trainer, values};
 use candle_core::{DType, Tensor};
+use tsbert_core::BertConfig;
 
 const STEP: f64 = 1e-6;
 const TOLERANCE: f64 = 1e-6;
@@ -10,11 +11,23 @@ const TOLERANCE: f64 = 1e-6;
 #[test]
 fn analytic_gradients_match_central_differences_for_every_parameter() {
     let config = tiny_config(0.0);
+    check(&config, 5 + config.layers * 16 + 6 + 4 - 2);
+}
+
+#[test]
+fn so_do_they_with_every_hugging_face_variant() {
+    let config = tiny_hf_config(0.0);
+    // an embedding layer norm more, no decoder weight of its own (it is the token embeddings)
+    check(&config, 5 + 2 + config.layers * 16 + 6 + 4 - 2 - 1);
+}
+
+/// Central differences against the backward pass for `parameters` parameters of `config`.
+fn check(config: &BertConfig, parameters: usize) {
     let mut t = trainer(config.clone(), 21, 0.01, DType::F64);
-    let batch = random_batch(&config, 3, 7, 2, 4);
+    let batch = random_batch(config, 3, 7, 2, 4);
     t.compute_gradients(&batch).unwrap();
     let names: Vec<String> = t.params().iter().map(|(n, _)| n.to_string()).collect();
-    assert_eq!(names.len(), 5 + config.layers * 16 + 6 + 4 - 2, "every parameter kind is listed");
+    assert_eq!(names.len(), parameters, "every parameter kind is listed");
     let loss = |t: &tsbert_core::Trainer| {
         let l = t.eval_losses(&batch).unwrap();
         l.mlm + l.nsp

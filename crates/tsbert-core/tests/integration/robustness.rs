@@ -3,7 +3,7 @@
 use crate::common::{random_batch, tiny_config, trainer, values};
 use candle_core::{DType, Device, Tensor};
 use tsbert_core::adam::AdamConfig;
-use tsbert_core::checkpoint::check_header;
+use tsbert_core::checkpoint::{check_header, Naming};
 use tsbert_core::{memory, BertConfig, Error, Trainer, TrainerOptions};
 
 #[test]
@@ -67,25 +67,28 @@ fn a_diverging_step_is_reported_and_not_applied_and_nothing_non_finite_is_saved(
     let step = t.steps_taken() + 1;
     assert!(message.starts_with(&format!("training diverged at step {step}: ")), "{message}");
     assert!(t.last_grad("nsp.output.bias").unwrap().is_none(), "no gradient is kept");
-    t.save_weights().expect("the last good weights are finite and save");
+    t.save_weights(&Naming::Tsbert).expect("the last good weights are finite and save");
 
     let var = t.params().get("mlm.mlp.0.bias").unwrap();
     let mut poisoned = values(var.as_tensor());
     poisoned[0] = f64::NAN;
     var.set(&Tensor::from_vec(poisoned, var.dims(), &Device::Cpu).unwrap().to_dtype(DType::F32).unwrap()).unwrap();
-    let err = t.save_weights().unwrap_err().to_string();
+    let err = t.save_weights(&Naming::Tsbert).unwrap_err().to_string();
     assert!(err.contains("'mlm.mlp.0.bias' holds NaN or infinite values; not saved"), "{err}");
 }
 
 #[test]
 fn a_weights_header_is_checked_against_the_config_without_building_the_model() {
     let config = tiny_config(0.0);
-    let bytes = trainer(config.clone(), 1, 0.01, DType::F32).save_weights().unwrap();
-    check_header(&config, &bytes).unwrap();
-    let err = check_header(&BertConfig { max_positions: 500_000, ..config.clone() }, &bytes).unwrap_err().to_string();
+    let bytes = trainer(config.clone(), 1, 0.01, DType::F32).save_weights(&Naming::Tsbert).unwrap();
+    check_header(&config, &bytes, &Naming::Tsbert).unwrap();
+    let err = check_header(&BertConfig { max_positions: 500_000, ..config.clone() }, &bytes, &Naming::Tsbert)
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("'encoder.pos_embedding' has shape [10, 8], the config says [500000, 8]"), "{err}");
-    let err = check_header(&BertConfig { layers: 4000, ..config.clone() }, &bytes).unwrap_err().to_string();
+    let err =
+        check_header(&BertConfig { layers: 4000, ..config.clone() }, &bytes, &Naming::Tsbert).unwrap_err().to_string();
     assert!(err.contains("parameter 'encoder.blks.2.attention.W_q.weight' is missing"), "{err}");
-    let err = check_header(&config, &bytes[..5]).unwrap_err().to_string();
+    let err = check_header(&config, &bytes[..5], &Naming::Tsbert).unwrap_err().to_string();
     assert!(err.contains("not a readable safetensors file"), "{err}");
 }

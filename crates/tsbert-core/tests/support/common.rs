@@ -7,9 +7,22 @@ use tsbert_core::{Batch, BertConfig, Trainer, TrainerOptions};
 
 use crate::synthetic::synthetic_batch;
 
-/// A model small enough for finite differences.
+/// A model small enough for finite differences (the textbook's architecture).
 pub fn tiny_config(dropout: f64) -> BertConfig {
-    BertConfig { vocab_size: 13, hidden: 8, ffn_hidden: 12, heads: 2, layers: 2, dropout, max_positions: 10 }
+    BertConfig { hidden: 8, ffn_hidden: 12, dropout, max_positions: 10, ..BertConfig::textbook(13) }
+}
+
+/// [`tiny_config`] with every variant of Hugging Face's BERT turned on: GELU, a layer norm
+/// after the embeddings, BERT's epsilon, three segment types, a tied MLM decoder.
+pub fn tiny_hf_config(dropout: f64) -> BertConfig {
+    BertConfig {
+        activation: tsbert_core::config::Activation::Gelu,
+        embedding_norm: true,
+        layer_norm_eps: 1e-12,
+        type_vocab_size: 3,
+        tie_word_embeddings: true,
+        ..tiny_config(dropout)
+    }
 }
 
 /// A trainer on the CPU in `dtype`.

@@ -1,0 +1,219 @@
+//! Hugging Face's BERT checkpoints: their `config.json` and tensor names, read into tsbert's
+//! config and parameter names, and written back from them.
+
+use serde_json::{json, Map, Value};
+
+use crate::config::{Activation, BertConfig};
+use crate::error::{Error, Result};
+
+fn unsupported(what: impl std::fmt::Display) -> Error {
+    Error::Checkpoint(what.to_string())
+}
+
+/// A field of a Hugging Face config: its value, or `default` when absent.
+fn field<'a>(config: &'a Map<String, Value>, name: &str, default: &'a Value) -> &'a Value {
+    config.get(name).unwrap_or(default)
+}
+
+fn size(config: &Map<String, Value>, name: &str, default: u64) -> Result<usize> {
+    let fallback = json!(default);
+    field(config, name, &fallback)
+        .as_u64()
+        .and_then(|n| usize::try_from(n).ok())
+        .ok_or_else(|| unsupported(format!("config.json: {name} is not a non-negative integer")))
+}
+
+fn number(config: &Map<String, Value>, name: &str, default: f64) -> Result<f64> {
+    let fallback = json!(default);
+    field(config, name, &fallback).as_f64().ok_or_else(|| unsupported(format!("config.json: {name} is not a number")))
+}
+
+/// How the tensors of a Hugging Face checkpoint are named: the encoder's under `bert.` (a
+/// `BertForPreTraining`, `BertForMaskedLM`, …) or bare (a `BertModel`, as sentence-transformers
+/// saves one); the heads under `cls.`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HfNames {
+    prefix: &'static str,
+}
+
+impl HfNames {
+    /// The naming of a checkpoint holding `stored` tensors.
+    pub fn detect<'a>(stored: impl IntoIterator<Item = &'a str>) -> Self {
+        let prefixed = stored.into_iter().any(|n| n.starts_with("bert."));
+        Self { prefix: if prefixed { "bert." } else { "" } }
+    }
+
+    /// The naming of a `BertForPreTraining` (what tsbert writes for a model with both heads).
+    pub fn pretraining() -> Self {
+        Self { prefix: "bert." }
+    }
+
+    /// The naming of a bare `BertModel` (what tsbert writes for a model without heads).
+    pub fn bare() -> Self {
+        Self { prefix: "" }
+    }
+
+    /// The names a checkpoint may give tsbert's parameter `ours`, the usual one first (older
+    /// checkpoints call layer-norm parameters `gamma` and `beta`; the MLM bias is also saved as
+    /// the decoder's).
+    pub fn stored_names(&self, ours: &str) -> Vec<String> {
+        let p = self.prefix;
+        let mapped = if let Some(rest) = ours.strip_prefix("encoder.blks.") {
+            let (layer, part) = rest.split_once('.').unwrap_or((rest, ""));
+            let part = [
+                ("attention.W_q.", "attention.self.query."),
+                ("attention.W_k.", "attention.self.key."),
+                ("attention.W_v.", "attention.self.value."),
+                ("attention.W_o.", "attention.output.dense."),
+                ("addnorm1.ln.", "attention.output.LayerNorm."),
+                ("ffn.dense1.", "intermediate.dense."),
+                ("ffn.dense2.", "output.dense."),
+                ("addnorm2.ln.", "output.LayerNorm."),
+            ]
+            .iter()
+            .find_map(|(from, to)| part.strip_prefix(from).map(|leaf| format!("{to}{leaf}")))
+            .unwrap_or_else(|| part.to_string());
+            format!("{p}encoder.layer.{layer}.{part}")
+        } else {
+            let fixed = [
+                ("encoder.token_embedding.weight", format!("{p}embeddings.word_embeddings.weight")),
+                ("encoder.segment_embedding.weight", format!("{p}embeddings.token_type_embeddings.weight")),
+                ("encoder.pos_embedding", format!("{p}embeddings.position_embeddings.weight")),
+                ("encoder.embedding_norm.weight", format!("{p}embeddings.LayerNorm.weight")),
+                ("encoder.embedding_norm.bias", format!("{p}embeddings.LayerNorm.bias")),
+                ("mlm.mlp.0.weight", "cls.predictions.transform.dense.weight".into()),
+                ("mlm.mlp.0.bias", "cls.predictions.transform.dense.bias".into()),
+                ("mlm.mlp.2.weight", "cls.predictions.transform.LayerNorm.weight".into()),
+                ("mlm.mlp.2.bias", "cls.predictions.transform.LayerNorm.bias".into()),
+                ("mlm.mlp.3.weight", "cls.predictions.decoder.weight".into()),
+                ("mlm.mlp.3.bias", "cls.predictions.bias".into()),
+                ("hidden.0.weight", format!("{p}pooler.dense.weight")),
+                ("hidden.0.bias", format!("{p}pooler.dense.bias")),
+                ("nsp.output.weight", "cls.seq_relationship.weight".into()),
+                ("nsp.output.bias", "cls.seq_relationship.bias".into()),
+            ];
+            match fixed.into_iter().find(|(from, _)| *from == ours) {
+                Some((_, to)) => to,
+                None => ours.to_string(),
+            }
+        };
+        let mut names = vec![mapped.clone()];
+        if let Some(base) = mapped.strip_suffix("LayerNorm.weight") {
+            names.push(format!("{base}LayerNorm.gamma"));
+        } else if let Some(base) = mapped.strip_suffix("LayerNorm.bias") {
+            names.push(format!("{base}LayerNorm.beta"));
+        } else if mapped == "cls.predictions.bias" {
+            names.push("cls.predictions.decoder.bias".into());
+        }
+        names
+    }
+
+    /// Whether a stored tensor that is no parameter of `config` may be left unread: buffers
+    /// (`position_ids`), a tied decoder's copy of the embeddings, the MLM bias's second name,
+    /// and the pooler of a model loaded without its NSP classifier.
+    pub fn ignorable(&self, stored: &str, config: &BertConfig) -> bool {
+        stored.ends_with("embeddings.position_ids")
+            || (config.tie_word_embeddings && stored == "cls.predictions.decoder.weight")
+            || stored == "cls.predictions.decoder.bias"
+            || (!config.nsp_head && stored.starts_with(&format!("{}pooler.", self.prefix)))
+    }
+}
+
+/// tsbert's config of a Hugging Face BERT checkpoint: its `config.json` (`model_type: "bert"`,
+/// absolute positions) and the names of the tensors it holds, which say which heads it has.
+/// What tsbert cannot run is an error naming it.
+pub fn config_from_hf(config_json: &str, stored: &[String]) -> Result<BertConfig> {
+    let value: Value =
+        serde_json::from_str(config_json).map_err(|e| unsupported(format!("config.json is not valid JSON ({e})")))?;
+    let c = value.as_object().ok_or_else(|| unsupported("config.json is not a JSON object"))?;
+    match c.get("model_type").and_then(Value::as_str) {
+        Some("bert") => {}
+        Some(other) => {
+            return Err(unsupported(format!("config.json: model_type is '{other}'; tsbert runs BERT ('bert') models")))
+        }
+        None => return Err(unsupported("config.json has no model_type: not a Hugging Face model config")),
+    }
+    let absolute = json!("absolute");
+    if field(c, "position_embedding_type", &absolute) != &absolute {
+        return Err(unsupported("config.json: position_embedding_type is not 'absolute', the only kind tsbert has"));
+    }
+    let gelu = json!("gelu");
+    let activation = match field(c, "hidden_act", &gelu).as_str() {
+        Some("gelu") => Activation::Gelu,
+        Some("gelu_new" | "gelu_pytorch_tanh" | "gelu_fast") => Activation::GeluTanh,
+        Some("relu") => Activation::Relu,
+        other => {
+            return Err(unsupported(format!(
+                "config.json: hidden_act {other:?} is not one tsbert has (gelu, gelu_new, relu)"
+            )))
+        }
+    };
+    let names = HfNames::detect(stored.iter().map(String::as_str));
+    let has = |name: &str| stored.iter().any(|s| s == name);
+    let pooler = has(&format!("{}pooler.dense.weight", names.prefix));
+    let truthy = json!(true);
+    let dropout = number(c, "hidden_dropout_prob", 0.1)?;
+    let attention_dropout = number(c, "attention_probs_dropout_prob", 0.1)?;
+    Ok(BertConfig {
+        vocab_size: size(c, "vocab_size", 30522)?,
+        hidden: size(c, "hidden_size", 768)?,
+        ffn_hidden: size(c, "intermediate_size", 3072)?,
+        heads: size(c, "num_attention_heads", 12)?,
+        layers: size(c, "num_hidden_layers", 12)?,
+        dropout,
+        max_positions: size(c, "max_position_embeddings", 512)?,
+        attention_dropout: (attention_dropout != dropout).then_some(attention_dropout),
+        activation,
+        embedding_norm: true,
+        layer_norm_eps: number(c, "layer_norm_eps", 1e-12)?,
+        type_vocab_size: size(c, "type_vocab_size", 2)?,
+        tie_word_embeddings: field(c, "tie_word_embeddings", &truthy).as_bool().unwrap_or(true),
+        mlm_head: stored.iter().any(|s| s.starts_with("cls.predictions.transform.")),
+        nsp_head: pooler && has("cls.seq_relationship.weight"),
+    })
+}
+
+/// The Hugging Face `config.json` of a tsbert model (a `BertForPreTraining` with both heads, a
+/// `BertModel` with neither), and the naming of its tensors. What Hugging Face's BERT cannot
+/// express is an error saying what.
+pub fn config_to_hf(config: &BertConfig) -> Result<(Value, HfNames)> {
+    if !config.embedding_norm {
+        return Err(unsupported(
+            "Hugging Face's BERT always applies a layer norm after the embeddings and this model has none \
+             (the textbook architecture): give it `embeddingNorm: true` when it is created to export it",
+        ));
+    }
+    let (architecture, names) = match (config.mlm_head, config.nsp_head) {
+        (true, true) => ("BertForPreTraining", HfNames::pretraining()),
+        (false, false) => ("BertModel", HfNames::bare()),
+        _ => {
+            return Err(unsupported(
+                "a model with only one of the MLM and NSP heads has no Hugging Face class to export to",
+            ))
+        }
+    };
+    let activation = match config.activation {
+        Activation::Relu => "relu",
+        Activation::Gelu => "gelu",
+        Activation::GeluTanh => "gelu_new",
+    };
+    let json = json!({
+        "architectures": [architecture],
+        "model_type": "bert",
+        "vocab_size": config.vocab_size,
+        "hidden_size": config.hidden,
+        "num_hidden_layers": config.layers,
+        "num_attention_heads": config.heads,
+        "intermediate_size": config.ffn_hidden,
+        "hidden_act": activation,
+        "hidden_dropout_prob": config.dropout,
+        "attention_probs_dropout_prob": config.attention_dropout(),
+        "max_position_embeddings": config.max_positions,
+        "type_vocab_size": config.type_vocab_size,
+        "layer_norm_eps": config.layer_norm_eps,
+        "tie_word_embeddings": config.tie_word_embeddings,
+        "position_embedding_type": "absolute",
+        "initializer_range": 0.02,
+    });
+    Ok((json, names))
+}

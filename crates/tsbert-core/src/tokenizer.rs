@@ -1,0 +1,240 @@
+//! Tokenizers, through Hugging Face's `tokenizers` crate: a `tokenizer.json` (WordPiece for
+//! BERT, or any other kind it describes), BERT's WordPiece built from a `vocab.txt`, and the
+//! textbook's word vocabulary as a word-level tokenizer behind the same interface.
+
+use std::collections::BTreeMap;
+
+use serde_json::{json, Value};
+use tokenizers::utils::truncation::{TruncationDirection, TruncationParams, TruncationStrategy};
+use tokenizers::{EncodeInput, InputSequence};
+
+use crate::error::{Error, InputError, Result};
+
+/// Text to tokenize: a raw string, or words already split (each still normalised and split
+/// into sub-words by the tokenizer).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Text {
+    /// A raw string.
+    Raw(String),
+    /// Words already split.
+    Words(Vec<String>),
+}
+
+/// One tokenized sentence or sentence pair, special tokens included.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Encoded {
+    /// Token ids.
+    pub ids: Vec<u32>,
+    /// Segment (token type) ids: 0 for the first sentence, 1 for the second.
+    pub type_ids: Vec<u32>,
+    /// The tokens as strings.
+    pub tokens: Vec<String>,
+    /// Each token's `[start, end)` in its text, in UTF-16 code units (JavaScript string
+    /// indices); `[0, 0]` for special tokens; for words already split, in the words joined by
+    /// single spaces.
+    pub offsets: Vec<(usize, usize)>,
+    /// Tokens the input had beyond the length it was cut to (0 when it fitted).
+    pub overflow: usize,
+}
+
+/// The special tokens BERT-style inputs need, as ids of the tokenizer's vocabulary.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SpecialIds {
+    /// `[PAD]` / `<pad>`.
+    pub pad: u32,
+    /// `[MASK]` / `<mask>`, if the vocabulary has one.
+    pub mask: Option<u32>,
+}
+
+/// A tokenizer and what it needs to make model inputs.
+pub struct Tokenizer {
+    inner: tokenizers::Tokenizer,
+}
+
+impl std::fmt::Debug for Tokenizer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Tokenizer").field("vocab_size", &self.vocab_size()).finish()
+    }
+}
+
+fn bad_file(what: impl std::fmt::Display) -> Error {
+    Error::Checkpoint(what.to_string())
+}
+
+/// An added special token of a `tokenizer.json`.
+fn special(id: usize, content: &str) -> Value {
+    json!({ "id": id, "content": content, "single_word": false, "lstrip": false, "rstrip": false,
+            "normalized": false, "special": true })
+}
+
+/// BERT's template: `cls A sep` and `cls A sep B sep`, the second sentence of segment 1.
+fn template(cls: (&str, usize), sep: (&str, usize)) -> Value {
+    let token = |t: &str, segment: u32| json!({ "SpecialToken": { "id": t, "type_id": segment } });
+    let sequence = |s: &str, segment: u32| json!({ "Sequence": { "id": s, "type_id": segment } });
+    let entry = |(t, id): (&str, usize)| (t.to_string(), json!({ "id": t, "ids": [id], "tokens": [t] }));
+    json!({
+        "type": "TemplateProcessing",
+        "single": [token(cls.0, 0), sequence("A", 0), token(sep.0, 0)],
+        "pair": [token(cls.0, 0), sequence("A", 0), token(sep.0, 0), sequence("B", 1), token(sep.0, 1)],
+        "special_tokens": serde_json::Map::from_iter([entry(cls), entry(sep)]),
+    })
+}
+
+impl Tokenizer {
+    /// The tokenizer a `tokenizer.json` describes.
+    pub fn from_json(json: &str) -> Result<Self> {
+        let inner =
+            json.parse::<tokenizers::Tokenizer>().map_err(|e| bad_file(format!("not a tokenizer.json ({e})")))?;
+        Ok(Self { inner })
+    }
+
+    /// BERT's WordPiece tokenizer from a `vocab.txt` (one token a line, ids by line), with
+    /// BERT's normalisation (lowercased and accents stripped when `lowercase`, as
+    /// `BertTokenizer`'s `do_lower_case`).
+    pub fn bert_wordpiece(vocab_txt: &str, lowercase: bool) -> Result<Self> {
+        let tokens: Vec<&str> = vocab_txt.lines().map(|l| l.trim_end_matches('\r')).collect();
+        let id = |t: &str| tokens.iter().position(|&x| x == t).ok_or_else(|| bad_file(format!("vocab.txt has no {t}")));
+        let (cls, sep, unk) = (id("[CLS]")?, id("[SEP]")?, id("[UNK]")?);
+        let vocab: serde_json::Map<String, Value> =
+            tokens.iter().enumerate().map(|(i, t)| (t.to_string(), json!(i))).collect();
+        let added: Vec<Value> = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+            .iter()
+            .filter_map(|t| tokens.iter().position(|x| x == t).map(|i| special(i, t)))
+            .collect();
+        let spec = json!({
+            "version": "1.0", "truncation": null, "padding": null,
+            "added_tokens": added,
+            "normalizer": { "type": "BertNormalizer", "clean_text": true, "handle_chinese_chars": true,
+                            "strip_accents": null, "lowercase": lowercase },
+            "pre_tokenizer": { "type": "BertPreTokenizer" },
+            "post_processor": template(("[CLS]", cls), ("[SEP]", sep)),
+            "decoder": { "type": "WordPiece", "prefix": "##", "cleanup": true },
+            "model": { "type": "WordPiece", "unk_token": tokens[unk], "continuing_subword_prefix": "##",
+                       "max_input_chars_per_word": 100, "vocab": vocab },
+        });
+        Self::from_json(&spec.to_string())
+    }
+
+    /// The textbook's word vocabulary (`tokens` in id order, the reserved `<unk>`, `<pad>`,
+    /// `<mask>`, `<cls>`, `<sep>` among them) as a word-level tokenizer: lowercased, split on
+    /// whitespace, unknown words to `<unk>`, inputs framed as `<cls> a <sep> [b <sep>]`.
+    pub fn word_level(tokens: &[String]) -> Result<Self> {
+        let id = |t: &str| {
+            tokens.iter().position(|x| x == t).ok_or_else(|| InputError::range("vocab", format!("has no {t}")))
+        };
+        let (cls, sep) = (id("<cls>")?, id("<sep>")?);
+        let added: Vec<Value> = ["<unk>", "<pad>", "<mask>", "<cls>", "<sep>"]
+            .iter()
+            .map(|t| Ok(special(id(t)?, t)))
+            .collect::<Result<_, InputError>>()?;
+        let vocab: BTreeMap<&str, usize> = tokens.iter().enumerate().map(|(i, t)| (t.as_str(), i)).collect();
+        let spec = json!({
+            "version": "1.0", "truncation": null, "padding": null,
+            "added_tokens": added,
+            "normalizer": { "type": "Lowercase" },
+            "pre_tokenizer": { "type": "WhitespaceSplit" },
+            "post_processor": template(("<cls>", cls), ("<sep>", sep)),
+            "decoder": null,
+            "model": { "type": "WordLevel", "vocab": vocab, "unk_token": "<unk>" },
+        });
+        Self::from_json(&spec.to_string())
+    }
+
+    /// The tokenizer as a `tokenizer.json`.
+    pub fn to_json(&self) -> Result<String> {
+        self.inner.to_string(true).map_err(|e| Error::Internal(format!("cannot write the tokenizer: {e}")))
+    }
+
+    /// Number of token ids, added tokens included.
+    pub fn vocab_size(&self) -> usize {
+        self.inner.get_vocab_size(true)
+    }
+
+    /// The id of `token`, if the vocabulary has it.
+    pub fn token_to_id(&self, token: &str) -> Option<u32> {
+        self.inner.token_to_id(token)
+    }
+
+    /// The token of `id`, if there is one.
+    pub fn id_to_token(&self, id: u32) -> Option<String> {
+        self.inner.id_to_token(id)
+    }
+
+    /// The padding and mask tokens (BERT's `[PAD]`/`[MASK]` or the textbook's `<pad>`/`<mask>`);
+    /// an error when there is no padding token.
+    pub fn special_ids(&self) -> Result<SpecialIds> {
+        let first = |names: [&str; 2]| names.iter().find_map(|t| self.token_to_id(t));
+        let pad =
+            first(["[PAD]", "<pad>"]).ok_or_else(|| bad_file("the tokenizer has no padding token ([PAD] or <pad>)"))?;
+        Ok(SpecialIds { pad, mask: first(["[MASK]", "<mask>"]) })
+    }
+
+    /// Tokenizes each input (a text, or a pair), special tokens added. With `max_len`, inputs
+    /// longer than it are cut to it (the longer sentence of a pair first, as Hugging Face does)
+    /// and `overflow` says by how much.
+    pub fn encode_batch(&self, inputs: Vec<(Text, Option<Text>)>, max_len: Option<usize>) -> Result<Vec<Encoded>> {
+        let mut tokenizer = self.inner.clone();
+        let truncation = max_len.map(|max_length| TruncationParams {
+            direction: TruncationDirection::Right,
+            max_length,
+            strategy: TruncationStrategy::LongestFirst,
+            stride: 0,
+        });
+        tokenizer.with_truncation(truncation).map_err(|e| InputError::range("maxLength", e.to_string()))?;
+        tokenizer.with_padding(None);
+        let encode_inputs: Vec<EncodeInput> = inputs
+            .iter()
+            .map(|(a, b)| match b {
+                None => EncodeInput::Single(sequence(a)),
+                Some(b) => EncodeInput::Dual(sequence(a), sequence(b)),
+            })
+            .collect();
+        let encodings =
+            tokenizer.encode_batch(encode_inputs, true).map_err(|e| InputError::range("text", e.to_string()))?;
+        Ok(encodings
+            .into_iter()
+            .zip(&inputs)
+            .map(|(e, (a, b))| {
+                let offsets = (0..e.len())
+                    .map(|i| {
+                        let text = match e.get_sequence_ids()[i] {
+                            Some(0) => a,
+                            Some(_) => b.as_ref().unwrap_or(a),
+                            None => return (0, 0),
+                        };
+                        utf16_span(text, e.get_word_ids()[i], e.get_offsets()[i])
+                    })
+                    .collect();
+                Encoded {
+                    ids: e.get_ids().to_vec(),
+                    type_ids: e.get_type_ids().to_vec(),
+                    tokens: e.get_tokens().to_vec(),
+                    offsets,
+                    overflow: e.get_overflowing().iter().map(|o| o.get_ids().len()).sum(),
+                }
+            })
+            .collect())
+    }
+}
+
+/// A token's byte span in its text (within word `word` for words already split) as a span of
+/// UTF-16 code units in the text (the words joined by single spaces).
+fn utf16_span(text: &Text, word: Option<u32>, (start, end): (usize, usize)) -> (usize, usize) {
+    let units = |s: &str, byte: usize| s.get(..byte.min(s.len())).map_or(0, |p| p.encode_utf16().count());
+    match text {
+        Text::Raw(s) => (units(s, start), units(s, end)),
+        Text::Words(words) => {
+            let w = word.map_or(0, |w| w as usize).min(words.len().saturating_sub(1));
+            let before: usize = words[..w].iter().map(|x| x.encode_utf16().count() + 1).sum();
+            let word = words.get(w).map_or("", String::as_str);
+            (before + units(word, start), before + units(word, end))
+        }
+    }
+}
+
+fn sequence(text: &Text) -> InputSequence<'_> {
+    match text {
+        Text::Raw(s) => InputSequence::from(s.as_str()),
+        Text::Words(words) => InputSequence::PreTokenizedOwned(std::borrow::Cow::Borrowed(words.as_slice())),
+    }
+}

@@ -1,0 +1,164 @@
+//! `NativeTokenizer`: the core's tokenizer (Hugging Face's `tokenizers`), owned by a
+//! JavaScript object.
+
+use napi::bindgen_prelude::Unknown;
+use napi::{Env, ValueType};
+use napi_derive::napi;
+use tsbert_core::error::InputError;
+use tsbert_core::tokenizer::{Text, Tokenizer};
+
+use crate::errors::OrThrow;
+use crate::outputs::I32Values;
+
+/// One tokenized sentence or pair, special tokens included.
+#[napi(object, object_from_js = false)]
+pub struct EncodedJs {
+    /// Token ids.
+    #[napi(ts_type = "Int32Array")]
+    pub ids: I32Values,
+    /// Segment ids (0 for the first sentence, 1 for the second).
+    #[napi(ts_type = "Int32Array")]
+    pub type_ids: I32Values,
+    /// The tokens as strings.
+    pub tokens: Vec<String>,
+    /// `[start, end)` of each token in its text, in UTF-16 code units, two numbers a token.
+    #[napi(ts_type = "Int32Array")]
+    pub offsets: I32Values,
+    /// Tokens cut off to fit the maximum length (0 when it fitted).
+    pub overflow: u32,
+}
+
+/// The padding and mask tokens' ids.
+#[napi(object)]
+pub struct SpecialIdsJs {
+    /// The padding token's id.
+    pub pad: u32,
+    /// The mask token's id, if the vocabulary has one.
+    pub mask: Option<u32>,
+}
+
+/// A tokenizer: Hugging Face's `tokenizer.json`, BERT's WordPiece from a `vocab.txt`, or the
+/// textbook's word vocabulary.
+#[napi]
+pub struct NativeTokenizer {
+    inner: Tokenizer,
+}
+
+/// A string, or an array of strings (words already split); anything else a `TypeError` naming
+/// `field`.
+fn read_text(value: Unknown, field: &str) -> Result<Text, InputError> {
+    let wrong = || InputError::type_error(field, "expected a string or an array of strings");
+    match value.get_type().map_err(|_| wrong())? {
+        // SAFETY (both casts): the value's type was checked just before.
+        ValueType::String => Ok(Text::Raw(unsafe { value.cast::<String>() }.map_err(|_| wrong())?)),
+        ValueType::Object => Ok(Text::Words(unsafe { value.cast::<Vec<String>>() }.map_err(|_| wrong())?)),
+        _ => Err(wrong()),
+    }
+}
+
+/// `inputs[i]`: `[text]` or `[text, pair]`.
+fn read_inputs(inputs: Vec<Unknown>) -> Result<Vec<(Text, Option<Text>)>, InputError> {
+    inputs
+        .into_iter()
+        .enumerate()
+        .map(|(i, item)| {
+            let field = format!("inputs[{i}]");
+            // SAFETY: a live handle of this call; the cast checks that it is an array.
+            let parts: Vec<Unknown> = unsafe { item.cast() }
+                .map_err(|_| InputError::type_error(&field, "expected [text] or [text, pair]"))?;
+            let mut parts = parts.into_iter();
+            let first =
+                parts.next().ok_or_else(|| InputError::type_error(&field, "expected [text] or [text, pair]"))?;
+            let a = read_text(first, &field)?;
+            let b = match parts.next() {
+                Some(b) if !matches!(b.get_type(), Ok(ValueType::Undefined | ValueType::Null)) => {
+                    Some(read_text(b, &format!("{field}[1]"))?)
+                }
+                _ => None,
+            };
+            Ok((a, b))
+        })
+        .collect()
+}
+
+fn ids(values: &[u32]) -> I32Values {
+    I32Values(values.iter().map(|&v| v as i32).collect())
+}
+
+#[napi]
+impl NativeTokenizer {
+    /// The tokenizer a `tokenizer.json` describes; throws (code `TSBERT_CHECKPOINT`) if it is
+    /// not one.
+    #[napi(factory)]
+    pub fn from_json(env: Env, json: String) -> napi::Result<Self> {
+        Tokenizer::from_json(&json).map(|inner| Self { inner }).or_throw(&env)
+    }
+
+    /// BERT's WordPiece tokenizer from the lines of a `vocab.txt`.
+    #[napi(factory)]
+    pub fn bert_wordpiece(env: Env, vocab_txt: String, lowercase: bool) -> napi::Result<Self> {
+        Tokenizer::bert_wordpiece(&vocab_txt, lowercase).map(|inner| Self { inner }).or_throw(&env)
+    }
+
+    /// The textbook's word vocabulary (`tokens` in id order) as a word-level tokenizer.
+    #[napi(factory)]
+    pub fn word_level(env: Env, tokens: Vec<String>) -> napi::Result<Self> {
+        Tokenizer::word_level(&tokens).map(|inner| Self { inner }).or_throw(&env)
+    }
+
+    /// The tokenizer as a `tokenizer.json`.
+    #[napi]
+    pub fn to_json(&self, env: Env) -> napi::Result<String> {
+        self.inner.to_json().or_throw(&env)
+    }
+
+    /// Number of token ids, added tokens included.
+    #[napi(getter)]
+    pub fn vocab_size(&self) -> u32 {
+        self.inner.vocab_size() as u32
+    }
+
+    /// The id of `token`, or `null`.
+    #[napi]
+    pub fn token_to_id(&self, token: String) -> Option<u32> {
+        self.inner.token_to_id(&token)
+    }
+
+    /// The token of `id`, or `null`.
+    #[napi]
+    pub fn id_to_token(&self, id: u32) -> Option<String> {
+        self.inner.id_to_token(id)
+    }
+
+    /// The padding and mask tokens' ids; throws if there is no padding token.
+    #[napi]
+    pub fn special_ids(&self, env: Env) -> napi::Result<SpecialIdsJs> {
+        let ids = self.inner.special_ids().or_throw(&env)?;
+        Ok(SpecialIdsJs { pad: ids.pad, mask: ids.mask })
+    }
+
+    /// Tokenizes each input, `[text]` or `[text, pair]` (strings, or arrays of words), special
+    /// tokens added; cut to `maxLength` tokens when given. A `TypeError` names a bad item.
+    #[napi(ts_args_type = "inputs: Array<[string | string[], (string | string[])?]>, maxLength?: number")]
+    pub fn encode_batch(
+        &self,
+        env: Env,
+        inputs: Vec<Unknown>,
+        max_length: Option<u32>,
+    ) -> napi::Result<Vec<EncodedJs>> {
+        let run = || -> tsbert_core::Result<Vec<EncodedJs>> {
+            let encoded = self.inner.encode_batch(read_inputs(inputs)?, max_length.map(|m| m as usize))?;
+            Ok(encoded
+                .into_iter()
+                .map(|e| EncodedJs {
+                    ids: ids(&e.ids),
+                    type_ids: ids(&e.type_ids),
+                    tokens: e.tokens,
+                    offsets: I32Values(e.offsets.iter().flat_map(|&(s, t)| [s as i32, t as i32]).collect()),
+                    overflow: e.overflow as u32,
+                })
+                .collect())
+        };
+        run().or_throw(&env)
+    }
+}
