@@ -11,6 +11,7 @@ mod data_parallel;
 mod fused_ops;
 mod golden;
 mod gradient_check;
+mod hf_golden;
 mod mlm_padding;
 mod model_shapes;
 mod robustness;

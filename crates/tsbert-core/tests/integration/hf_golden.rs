@@ -1,0 +1,224 @@
+//! Parity with Hugging Face itself: a random `BertForPreTraining` and a WordPiece tokenizer
+//! saved by transformers and tokenizers (tests/fixtures/hf, made by
+//! bench/reference/make_hf_fixtures.py), with the outputs transformers computed. Relative
+//! error = max |ours − theirs| / max |theirs|.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+
+use candle_core::{DType, Device, Tensor};
+use serde_json::Value;
+use tsbert_core::batch::Sequences;
+use tsbert_core::checkpoint::{stored_names, Naming};
+use tsbert_core::config::Activation;
+use tsbert_core::hf::{config_from_hf, config_to_hf, HfNames};
+use tsbert_core::tokenizer::{Text, Tokenizer};
+use tsbert_core::{Batch, BertConfig, Trainer, TrainerOptions};
+
+use crate::common::values;
+
+fn fixtures() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/hf")
+}
+
+fn read(path: &str) -> String {
+    std::fs::read_to_string(fixtures().join(path)).unwrap()
+}
+
+fn expected() -> (Value, HashMap<String, Tensor>) {
+    let json: Value = serde_json::from_str(&read("expected.json")).unwrap();
+    let tensors = candle_core::safetensors::load(fixtures().join("expected.safetensors"), &Device::Cpu).unwrap();
+    (json, tensors)
+}
+
+fn rel_error(ours: &[f64], theirs: &[f64]) -> f64 {
+    assert_eq!(ours.len(), theirs.len());
+    let scale = theirs.iter().fold(0.0_f64, |m, x| m.max(x.abs()));
+    ours.iter().zip(theirs).fold(0.0_f64, |m, (a, b)| m.max((a - b).abs())) / scale.max(1e-30)
+}
+
+fn ints(v: &Value) -> Vec<i64> {
+    v.as_array().unwrap().iter().map(|x| x.as_i64().unwrap()).collect()
+}
+
+/// A model of the folder `dir` (config.json, model.safetensors), as Hugging Face named it.
+fn load(dir: &str) -> (Trainer, BertConfig) {
+    let weights = std::fs::read(fixtures().join(dir).join("model.safetensors")).unwrap();
+    let config = config_from_hf(&read(&format!("{dir}/config.json")), &stored_names(&weights).unwrap()).unwrap();
+    let t = Trainer::new(config.clone(), TrainerOptions { dtype: DType::F32, ..TrainerOptions::default() }).unwrap();
+    let names = HfNames::detect(stored_names(&weights).unwrap().iter().map(String::as_str));
+    t.load_weights(&weights, &Naming::HuggingFace(names)).unwrap();
+    (t, config)
+}
+
+/// The fixture batch as tsbert's: MLM predictions where the labels are not -100.
+fn batch(json: &Value) -> Batch {
+    let b = &json["batch"];
+    let rows: Vec<Vec<i64>> = b["inputIds"].as_array().unwrap().iter().map(ints).collect();
+    let (n, l) = (rows.len(), rows[0].len());
+    let flat = |key: &str| b[key].as_array().unwrap().iter().flat_map(ints).map(|x| x as i32).collect::<Vec<i32>>();
+    let mask = flat("attentionMask");
+    let labels = flat("labels");
+    let (mut pred_positions, mut mlm_labels) = (Vec::new(), Vec::new());
+    for row in 0..n {
+        for j in 0..l {
+            if labels[row * l + j] != -100 {
+                pred_positions.push(j as i32);
+                mlm_labels.push(labels[row * l + j]);
+            }
+        }
+    }
+    let p = pred_positions.len() / n;
+    Batch {
+        sequences: Sequences {
+            batch_size: n,
+            seq_len: l,
+            tokens: flat("inputIds"),
+            segments: flat("tokenTypeIds"),
+            valid_lens: mask.chunks(l).map(|r| r.iter().sum()).collect(),
+        },
+        num_preds: p,
+        pred_positions,
+        mlm_weights: vec![1.0; n * p],
+        mlm_labels,
+        nsp_labels: ints(&b["nextSentenceLabels"]).iter().map(|&x| x as i32).collect(),
+    }
+}
+
+#[test]
+fn the_tokenizer_gives_hugging_faces_ids_tokens_and_offsets() {
+    let (json, _) = expected();
+    let max = json["maxLength"].as_u64().unwrap() as usize;
+    let from_json = Tokenizer::from_json(&read("model/tokenizer.json")).unwrap();
+    let from_vocab = Tokenizer::bert_wordpiece(&read("model/vocab.txt"), true).unwrap();
+    for case in json["tokenized"].as_array().unwrap() {
+        let text: Vec<String> =
+            case["text"].as_array().unwrap().iter().map(|t| t.as_str().unwrap().to_string()).collect();
+        let input = (Text::Raw(text[0].clone()), text.get(1).cloned().map(Text::Raw));
+        for tokenizer in [&from_json, &from_vocab] {
+            let e = &tokenizer.encode_batch(vec![input.clone()], Some(max)).unwrap()[0];
+            let ids: Vec<i64> = e.ids.iter().map(|&i| i64::from(i)).collect();
+            assert_eq!(ids, ints(&case["ids"]), "{text:?}");
+            assert_eq!(e.type_ids.iter().map(|&i| i64::from(i)).collect::<Vec<_>>(), ints(&case["typeIds"]));
+            let tokens: Vec<&str> = case["tokens"].as_array().unwrap().iter().map(|t| t.as_str().unwrap()).collect();
+            assert_eq!(e.tokens, tokens);
+        }
+        // Python gives offsets in code points; ours are in UTF-16 units (JavaScript's)
+        let e = &from_json.encode_batch(vec![input.clone()], Some(max)).unwrap()[0];
+        for (k, (ours, theirs)) in e.offsets.iter().zip(case["offsets"].as_array().unwrap()).enumerate() {
+            let sentence = if e.type_ids[k] == 1 { &text[1] } else { &text[0] };
+            let units = |cp: i64| sentence.chars().take(cp as usize).map(char::len_utf16).sum::<usize>();
+            let theirs = ints(theirs);
+            assert_eq!(*ours, (units(theirs[0]), units(theirs[1])), "{text:?} token {k}");
+        }
+    }
+    let long = &json["tokenized"][6];
+    assert_eq!(ints(&long["ids"]).len(), max, "the over-long input is cut to the model's length");
+}
+
+#[test]
+fn the_config_and_forward_pass_match_transformers() {
+    let (json, want) = expected();
+    let (t, config) = load("model");
+    assert_eq!(config.activation, Activation::Gelu);
+    assert!(config.embedding_norm && config.tie_word_embeddings && config.mlm_head && config.nsp_head);
+    assert_eq!((config.hidden, config.layers, config.heads, config.layer_norm_eps), (32, 2, 4, 1e-12));
+    let batch = batch(&json);
+    let out = t.evaluate(&batch).unwrap();
+    let err = rel_error(&values(&out.encoded), &values(&want["hidden"]));
+    assert!(err <= 1e-5, "hidden states: {err:e}");
+    // transformers computes MLM logits at every position; ours are at the predictions
+    let all = values(&want["mlm_logits"]);
+    let (l, v) = (batch.sequences.seq_len, config.vocab_size);
+    let theirs: Vec<f64> = batch
+        .pred_positions
+        .iter()
+        .enumerate()
+        .flat_map(|(i, &pos)| {
+            let at = ((i / batch.num_preds) * l + pos as usize) * v;
+            all[at..at + v].to_vec()
+        })
+        .collect();
+    let err = rel_error(&values(&out.mlm_logits), &theirs);
+    assert!(err <= 1e-5, "MLM logits: {err:e}");
+    let err = rel_error(&values(&out.nsp_logits), &values(&want["nsp_logits"]));
+    assert!(err <= 1e-5, "NSP logits: {err:e}");
+    let loss = out.losses.mlm + out.losses.nsp;
+    let err = rel_error(&[loss], &values(&want["loss"]));
+    assert!(err <= 1e-5, "loss {loss} against {:?}: {err:e}", values(&want["loss"]));
+}
+
+#[test]
+fn the_gradients_of_one_step_match_transformers() {
+    let (json, want) = expected();
+    let (mut t, _) = load("model");
+    t.compute_gradients(&batch(&json)).unwrap();
+    let names = HfNames::pretraining();
+    let params: Vec<String> = t.params().iter().map(|(n, _)| n.to_string()).collect();
+    for name in &params {
+        let (ours, theirs) = (
+            values(&t.last_grad(name).unwrap().unwrap()),
+            values(&want[&format!("grad.{}", names.stored_names(name)[0])]),
+        );
+        if name.ends_with("W_k.bias") {
+            // exactly 0 in exact arithmetic (softmax ignores a shift shared by all keys): both
+            // sides hold rounding noise, compared absolutely
+            assert!(ours.iter().chain(&theirs).all(|g| g.abs() <= 1e-6), "{name}");
+            continue;
+        }
+        let err = rel_error(&ours, &theirs);
+        assert!(err <= 1e-4, "{name}: {err:e}");
+    }
+}
+
+#[test]
+fn a_bare_encoder_loads_without_heads_encodes_alike_and_names_what_it_lacks() {
+    let (json, _) = expected();
+    let (full, _) = load("model");
+    let (bare, config) = load("bare");
+    assert!(!config.mlm_head && !config.nsp_head);
+    let batch = batch(&json);
+    let (a, b) = (full.encode(&batch.sequences).unwrap(), bare.encode(&batch.sequences).unwrap());
+    assert_eq!(values(&a), values(&b));
+    let err = bare.evaluate(&batch).unwrap_err().to_string();
+    assert!(err.starts_with("model: has no MLM head"), "{err}");
+}
+
+#[test]
+fn an_export_names_and_configures_what_transformers_loads() {
+    let (t, config) = load("model");
+    let (hf, names) = config_to_hf(&config).unwrap();
+    assert_eq!(names, HfNames::pretraining());
+    assert_eq!(hf["architectures"][0], "BertForPreTraining");
+    assert_eq!((hf["hidden_act"].as_str(), hf["tie_word_embeddings"].as_bool()), (Some("gelu"), Some(true)));
+    let exported = t.save_weights(&Naming::HuggingFace(names)).unwrap();
+    let mut ours = stored_names(&exported).unwrap();
+    let original = std::fs::read(fixtures().join("model/model.safetensors")).unwrap();
+    let mut theirs: Vec<String> = stored_names(&original)
+        .unwrap()
+        .into_iter()
+        .filter(|n| !n.ends_with("position_ids") && !n.starts_with("cls.predictions.decoder"))
+        .collect();
+    ours.sort();
+    theirs.sort();
+    assert_eq!(ours, theirs);
+    let textbook = BertConfig::textbook(100);
+    let err = config_to_hf(&textbook).unwrap_err().to_string();
+    assert!(err.contains("always applies a layer norm after the embeddings"), "{err}");
+}
+
+#[test]
+fn configs_tsbert_cannot_run_are_named() {
+    let stored = vec!["embeddings.word_embeddings.weight".to_string()];
+    for (json, message) in [
+        (r#"{"model_type": "roberta"}"#, "model_type is 'roberta'"),
+        (r#"{"hidden_size": 32}"#, "has no model_type"),
+        (r#"{"model_type": "bert", "position_embedding_type": "relative_key"}"#, "position_embedding_type"),
+        (r#"{"model_type": "bert", "hidden_act": "swish"}"#, "hidden_act"),
+        (r#"{"model_type": "bert", "hidden_size": -3}"#, "hidden_size is not a non-negative integer"),
+        ("not json", "not valid JSON"),
+    ] {
+        let err = config_from_hf(json, &stored).unwrap_err().to_string();
+        assert!(err.contains(message), "{json}: {err}");
+    }
+}
