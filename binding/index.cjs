@@ -836,11 +836,14 @@ function __napiStampBindingTarget(exportsObject, target) {
 module.exports.__napiBindingTarget = __napiStampBindingTarget(nativeBinding, __napiLoadedBindingTarget)
 module.exports = nativeBinding
 module.exports.NativeBert = nativeBinding.NativeBert
+module.exports.NativeTokenizer = nativeBinding.NativeTokenizer
 module.exports.builtWithCuda = nativeBinding.builtWithCuda
 module.exports.checkPassFits = nativeBinding.checkPassFits
 module.exports.checkWeights = nativeBinding.checkWeights
 module.exports.cudaDeviceCount = nativeBinding.cudaDeviceCount
 module.exports.defaultAdam = nativeBinding.defaultAdam
+module.exports.hfConfig = nativeBinding.hfConfig
+module.exports.hfExportConfig = nativeBinding.hfExportConfig
 module.exports.tensorAdd = nativeBinding.tensorAdd
 module.exports.tensorCosineSimilarity = nativeBinding.tensorCosineSimilarity
 module.exports.tensorMatmul = nativeBinding.tensorMatmul

@@ -62,13 +62,58 @@ export declare class NativeBert {
    * values.
    */
   encode(sequences: object): Promise<Float32Array>
-  /** The weights as the bytes of a safetensors file. */
-  saveWeights(): Promise<Buffer>
   /**
-   * Replaces the weights with those of a safetensors file's bytes. Rejects, leaving the
-   * model unchanged, if they are corrupt or not this model's parameters.
+   * The weights as the bytes of a safetensors file, named as `naming` says (`'tsbert'`, or
+   * `'huggingface'`: a `BertForPreTraining`'s names, a `BertModel`'s without heads).
    */
-  loadWeights(bytes: Buffer): Promise<void>
+  saveWeights(naming: 'tsbert' | 'huggingface'): Promise<Buffer>
+  /**
+   * Replaces the weights with those of a safetensors file's bytes, named as `naming` says.
+   * Rejects, leaving the model unchanged, if they are corrupt or not this model's parameters.
+   */
+  loadWeights(bytes: Buffer, naming: 'tsbert' | 'huggingface'): Promise<void>
+  /**
+   * One vector a sequence of a `Sequences` object, dropout off: `batchSize × hidden` values,
+   * the mean over each sequence's real tokens (`'mean'`) or its first token's (`'cls'`),
+   * L2-normalised when `normalize`.
+   */
+  encodePooled(sequences: object, pooling: 'mean' | 'cls', normalize: boolean): Promise<Float32Array>
+  /**
+   * The MLM logits, dropout off, at `positions` (pairs of row and position, flat) of a
+   * `Sequences` object: `positions.length / 2 × vocabSize` values.
+   */
+  maskedLogits(sequences: object, positions: Int32Array): Promise<Float32Array>
+}
+
+/**
+ * A tokenizer: Hugging Face's `tokenizer.json`, BERT's WordPiece from a `vocab.txt`, or the
+ * textbook's word vocabulary.
+ */
+export declare class NativeTokenizer {
+  /**
+   * The tokenizer a `tokenizer.json` describes; throws (code `TSBERT_CHECKPOINT`) if it is
+   * not one.
+   */
+  static fromJson(json: string): NativeTokenizer
+  /** BERT's WordPiece tokenizer from the lines of a `vocab.txt`. */
+  static bertWordpiece(vocabTxt: string, lowercase: boolean): NativeTokenizer
+  /** The textbook's word vocabulary (`tokens` in id order) as a word-level tokenizer. */
+  static wordLevel(tokens: Array<string>): NativeTokenizer
+  /** The tokenizer as a `tokenizer.json`. */
+  toJson(): string
+  /** Number of token ids, added tokens included. */
+  get vocabSize(): number
+  /** The id of `token`, or `null`. */
+  tokenToId(token: string): number | null
+  /** The token of `id`, or `null`. */
+  idToToken(id: number): string | null
+  /** The padding and mask tokens' ids; throws if there is no padding token. */
+  specialIds(): SpecialIdsJs
+  /**
+   * Tokenizes each input, `[text]` or `[text, pair]` (strings, or arrays of words), special
+   * tokens added; cut to `maxLength` tokens when given. A `TypeError` names a bad item.
+   */
+  encodeBatch(inputs: Array<[string | string[], (string | string[])?]>, maxLength?: number): Array<EncodedJs>
 }
 
 /** Adam's hyper-parameters. */
@@ -86,8 +131,8 @@ export interface AdamConfigJs {
 }
 
 /**
- * A model's sizes, every field given (the TypeScript layer fills in the defaults). As an
- * input it declares the TypeScript type only: [`read_config`] reads it field by field.
+ * A model's sizes and variants (see `tsbert_core::BertConfig`): declares the TypeScript type
+ * only; [`read_config`] reads it into the core's config, whose serde names it mirrors.
  */
 export interface BertConfigJs {
   /** Number of token ids, reserved tokens included. */
@@ -104,6 +149,22 @@ export interface BertConfigJs {
   dropout: number
   /** Length of the learned position table. */
   maxPositions: number
+  /** Dropout on attention weights, when it differs from `dropout`. */
+  attentionDropout?: number
+  /** `'relu'` (default), `'gelu'` or `'gelu_tanh'`. */
+  activation?: string
+  /** A layer norm (and dropout) after the embeddings. */
+  embeddingNorm?: boolean
+  /** The epsilon of every layer norm. */
+  layerNormEps?: number
+  /** Number of segment (token type) ids. */
+  typeVocabSize?: number
+  /** Whether the MLM decoder is the token embedding table. */
+  tieWordEmbeddings?: boolean
+  /** Whether the model has the MLM head. */
+  mlmHead?: boolean
+  /** Whether the model has the NSP head. */
+  nspHead?: boolean
 }
 
 /** Whether this addon was built with candle's CUDA backend. */
@@ -117,12 +178,12 @@ export declare function builtWithCuda(): boolean
 export declare function checkPassFits(config: BertConfigJs, rows: number, seqLen: number, predictions: number, memoryLimit: number, field: string): void
 
 /**
- * Checks a weights file's header against the parameters a model of `config` has (names,
- * shapes, float dtypes) before the model is built: sizes a config claims but its weights do
- * not have are never allocated. Throws the core's checkpoint error (`code`
- * `TSBERT_CHECKPOINT`), or a `RangeError` for sizes out of range.
+ * Checks a weights file's header (tensors named as `naming` says) against the parameters a
+ * model of `config` has (names, shapes, float dtypes) before the model is built: sizes a
+ * config claims but its weights do not have are never allocated. Throws the core's checkpoint
+ * error (`code` `TSBERT_CHECKPOINT`), or a `RangeError` for sizes out of range.
  */
-export declare function checkWeights(config: BertConfigJs, weights: Buffer): void
+export declare function checkWeights(config: BertConfigJs, weights: Buffer, naming: 'tsbert' | 'huggingface'): void
 
 /** Number of CUDA GPUs this addon can use (0 in a CPU build); throws if the driver fails. */
 export declare function cudaDeviceCount(): number
@@ -134,6 +195,20 @@ export declare function defaultAdam(): AdamConfigJs
 export interface DeviceJs {
   /** The GPU's ordinal; absent for the CPU. */
   cuda?: number
+}
+
+/** One tokenized sentence or pair, special tokens included. */
+export interface EncodedJs {
+  /** Token ids. */
+  ids: Int32Array
+  /** Segment ids (0 for the first sentence, 1 for the second). */
+  typeIds: Int32Array
+  /** The tokens as strings. */
+  tokens: Array<string>
+  /** `[start, end)` of each token in its text, in UTF-16 code units, two numbers a token. */
+  offsets: Int32Array
+  /** Tokens cut off to fit the maximum length (0 when it fitted). */
+  overflow: number
 }
 
 /** Everything an evaluation (dropout off) computes for a batch. */
@@ -148,6 +223,27 @@ export interface EvaluationJs {
   mlmLoss: number
   /** Mean NSP cross-entropy. */
   nspLoss: number
+}
+
+/**
+ * tsbert's config of a Hugging Face BERT checkpoint: its `config.json` text and its weights
+ * (whose tensor names say which heads it has). Throws (code `TSBERT_CHECKPOINT`) naming what
+ * tsbert cannot run.
+ */
+export declare function hfConfig(configJson: string, weights: Buffer): BertConfigJs
+
+/**
+ * The Hugging Face `config.json` of a model of `config`, as a JSON object; throws (code
+ * `TSBERT_CHECKPOINT`) saying what Hugging Face's BERT cannot express.
+ */
+export declare function hfExportConfig(config: BertConfigJs): any
+
+/** The padding and mask tokens' ids. */
+export interface SpecialIdsJs {
+  /** The padding token's id. */
+  pad: number
+  /** The mask token's id, if the vocabulary has one. */
+  mask?: number
 }
 
 /** The losses of one training step, computed before its update. */

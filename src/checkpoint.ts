@@ -1,24 +1,29 @@
 /**
- * The model folder: `config.json` (a manifest naming the other files with their SHA-256),
- * the weights (safetensors bytes, made and read by the native core) and the vocabulary
- * (JSON). Every file is written to a temporary name and renamed, so an interrupted save
- * leaves the folder's previous model (or nothing) loadable, never a half-written one; the next
- * save removes the temporary files a killed one left.
+ * Model folders. tsbert's own: `config.json` (a manifest naming the other files with their
+ * SHA-256), the weights (safetensors bytes, made and read by the native core) and the
+ * vocabulary or tokenizer (JSON); every file written to a temporary name and renamed, so an
+ * interrupted save leaves the folder's previous model (or nothing) loadable, never a half-written
+ * one, and the next save removes what a killed one left. And Hugging Face's: `config.json`
+ * (`model_type: "bert"`), `model.safetensors`, and `tokenizer.json` or `vocab.txt`.
  *
  * @internal
  * @module
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { access, mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 
 import type { BertConfig } from './config.js';
 import { Vocab } from './data/vocab.js';
-import { CheckpointError } from './errors.js';
+import { CheckpointError, nativeErrorCode } from './errors.js';
+import { native } from './native.js';
+import { Tokenizer } from './tokenizer.js';
 
 /** What a model folder holds, read and checked. */
 export interface ModelFiles {
-  /** The model's sizes. */
+  /** Whose layout the folder has: tsbert's, or Hugging Face's (tensor names included). */
+  format: 'tsbert' | 'huggingface';
+  /** The model's sizes and variants. */
   config: BertConfig;
   /** The weights: a safetensors file's bytes. */
   weights: Buffer;
@@ -26,27 +31,31 @@ export interface ModelFiles {
   weightsPath: string;
   /** Where the config was read from (for messages). */
   configPath: string;
-  /** The vocabulary. */
-  vocab: Vocab;
+  /** The tokenizer. */
+  tokenizer: Tokenizer;
+  /** The textbook vocabulary, for a model that has one. */
+  vocab?: Vocab;
 }
 
-/** `config.json` of a saved model: the sizes, and the files with their SHA-256. */
+/** `config.json` of a tsbert model: the sizes, and the files with their SHA-256. */
 interface Manifest {
   format: 'tsbert';
   version: 1;
   config: BertConfig;
   weights: { file: string; sha256: string };
-  vocab: { file: string; sha256: string };
+  /** A textbook vocabulary (the model's tokenizer is made from it). */
+  vocab?: { file: string; sha256: string };
+  /** A `tokenizer.json`, for a model that has no textbook vocabulary. */
+  tokenizer?: { file: string; sha256: string };
 }
 
 const MANIFEST = 'config.json';
 /** Names of the content-addressed files a save writes (older ones are removed). */
-const CONTENT_FILE = /^(weights-[0-9a-f]{16}\.safetensors|vocab-[0-9a-f]{16}\.json)$/;
-
-const sha256 = (bytes: Uint8Array) => createHash('sha256').update(bytes).digest('hex');
-
+const CONTENT_FILE = /^(weights-[0-9a-f]{16}\.safetensors|(vocab|tokenizer)-[0-9a-f]{16}\.json)$/;
 /** A temporary file of a save: `.<name>.<pid of the saving process>.<random>.tmp`. */
 const TEMP_FILE = /^\..+\.(\d+)\.[0-9a-f]{12}\.tmp$/;
+
+const sha256 = (bytes: Uint8Array) => createHash('sha256').update(bytes).digest('hex');
 
 /** Writes `bytes` to `dir/name` through a temporary file and a rename. */
 async function writeAtomic(dir: string, name: string, bytes: string | Uint8Array): Promise<void> {
@@ -65,109 +74,218 @@ function running(pid: number): boolean {
   }
 }
 
+/** Removes the temporary files of saves that were killed, and content files `keep` lacks. */
+async function tidy(dir: string, keep: ReadonlySet<string>): Promise<void> {
+  for (const name of await readdir(dir)) {
+    const temp = TEMP_FILE.exec(name);
+    const stale = temp !== null && !running(Number(temp[1]));
+    if (stale || (!keep.has(name) && CONTENT_FILE.test(name))) await rm(join(dir, name), { force: true });
+  }
+}
+
 /**
- * Saves a model to `dir` (created if needed): the weights and vocabulary files are named by
- * content, and `config.json`, which names them with their checksums, is replaced last.
+ * Saves a model in tsbert's layout to `dir` (created if needed): the weights and the vocabulary
+ * (or, without one, the tokenizer) are named by content, and `config.json`, which names them
+ * with their checksums, is replaced last.
  */
 export async function writeModelFolder(
   dir: string,
-  model: Omit<ModelFiles, 'weightsPath' | 'configPath'>,
+  model: { config: BertConfig; weights: Uint8Array; tokenizer: Tokenizer; vocab?: Vocab },
 ): Promise<void> {
   await mkdir(dir, { recursive: true });
-  const vocab = Buffer.from(JSON.stringify(model.vocab.toJSON()));
-  const [weightsSha, vocabSha] = [sha256(model.weights), sha256(vocab)];
+  const words = model.vocab ? Buffer.from(JSON.stringify(model.vocab.toJSON())) : Buffer.from(model.tokenizer.toJSON());
+  const [weightsSha, wordsSha] = [sha256(model.weights), sha256(words)];
+  const wordsEntry = { file: `${model.vocab ? 'vocab' : 'tokenizer'}-${wordsSha.slice(0, 16)}.json`, sha256: wordsSha };
   const manifest: Manifest = {
     format: 'tsbert',
     version: 1,
     config: model.config,
     weights: { file: `weights-${weightsSha.slice(0, 16)}.safetensors`, sha256: weightsSha },
-    vocab: { file: `vocab-${vocabSha.slice(0, 16)}.json`, sha256: vocabSha },
+    ...(model.vocab ? { vocab: wordsEntry } : { tokenizer: wordsEntry }),
   };
   await writeAtomic(dir, manifest.weights.file, model.weights);
-  await writeAtomic(dir, manifest.vocab.file, vocab);
+  await writeAtomic(dir, wordsEntry.file, words);
   await writeAtomic(dir, MANIFEST, `${JSON.stringify(manifest, null, 2)}\n`);
-  const keep = new Set([MANIFEST, manifest.weights.file, manifest.vocab.file]);
-  for (const name of await readdir(dir)) {
-    const temp = TEMP_FILE.exec(name);
-    const stale = temp !== null && !running(Number(temp[1])); // left by a save that was killed
-    if (stale || (!keep.has(name) && CONTENT_FILE.test(name))) await rm(join(dir, name), { force: true });
-  }
+  await tidy(dir, new Set([MANIFEST, manifest.weights.file, wordsEntry.file]));
 }
 
-async function readManifest(dir: string): Promise<Manifest> {
-  let text: string;
-  try {
-    text = await readFile(join(dir, MANIFEST), 'utf8');
-  } catch (cause) {
-    throw new CheckpointError(`no tsbert model in '${dir}': cannot read ${MANIFEST}`, { cause });
-  }
-  let manifest: Manifest;
-  try {
-    manifest = JSON.parse(text) as Manifest;
-  } catch (cause) {
-    throw new CheckpointError(`'${join(dir, MANIFEST)}' is not valid JSON`, { cause });
-  }
-  const c = manifest?.config;
-  // the sizes' values are the native core's to check (as integers in range that fit in memory)
-  const sizes = typeof c === 'object' && c !== null && !Array.isArray(c);
-  if (
-    manifest?.format !== 'tsbert' ||
-    manifest.version !== 1 ||
-    !sizes ||
-    typeof manifest.weights?.file !== 'string' ||
-    typeof manifest.vocab?.file !== 'string'
-  ) {
-    throw new CheckpointError(`'${join(dir, MANIFEST)}' is not a tsbert model manifest (format 1)`);
-  }
-  return manifest;
+/**
+ * Saves a model in Hugging Face's layout to `dir`: `config.json` (`hfConfig`, with the
+ * tokenizer's special token ids), `model.safetensors` (Hugging Face's names), `tokenizer.json`,
+ * `tokenizer_config.json` and `special_tokens_map.json`; each file written atomically.
+ */
+export async function writeHuggingFaceFolder(
+  dir: string,
+  model: { hfConfig: Record<string, unknown>; weights: Uint8Array; tokenizer: Tokenizer; maxLength: number },
+): Promise<void> {
+  await mkdir(dir, { recursive: true });
+  const t = model.tokenizer;
+  const special = (names: string[]) => names.find((n) => t.tokenToId(n) !== undefined);
+  const tokens = {
+    unk_token: special(['[UNK]', '<unk>']),
+    pad_token: special(['[PAD]', '<pad>']),
+    cls_token: special(['[CLS]', '<cls>']),
+    sep_token: special(['[SEP]', '<sep>']),
+    mask_token: special(['[MASK]', '<mask>']),
+  };
+  const config = { ...model.hfConfig, pad_token_id: t.padId, transformers_version: '5.24.0' };
+  const tokenizerConfig = { tokenizer_class: 'PreTrainedTokenizerFast', model_max_length: model.maxLength, ...tokens };
+  await writeAtomic(dir, 'model.safetensors', model.weights);
+  await writeAtomic(dir, 'tokenizer.json', t.toJSON());
+  await writeAtomic(dir, 'tokenizer_config.json', `${JSON.stringify(tokenizerConfig, null, 2)}\n`);
+  await writeAtomic(dir, 'special_tokens_map.json', `${JSON.stringify(tokens, null, 2)}\n`);
+  await writeAtomic(dir, MANIFEST, `${JSON.stringify(config, null, 2)}\n`);
+  await tidy(dir, new Set());
+}
+
+/** The text of `dir/name`, or `undefined` when there is no such file. */
+async function readOptional(dir: string, name: string): Promise<Buffer | undefined> {
+  return readFile(join(dir, name)).catch((cause: NodeJS.ErrnoException) => {
+    if (cause.code === 'ENOENT') return undefined;
+    throw new CheckpointError(`'${join(dir, name)}' cannot be read (${cause.code ?? cause.message})`, { cause });
+  });
 }
 
 /** Reads a file named by the manifest and checks its checksum. */
 async function readChecked(dir: string, entry: { file: string; sha256: string }, what: string): Promise<Buffer> {
-  if (entry.file.includes('/') || entry.file.includes('\\')) {
+  if (typeof entry.file !== 'string' || entry.file.includes('/') || entry.file.includes('\\')) {
     throw new CheckpointError(`'${join(dir, MANIFEST)}' names a ${what} file outside the folder: ${entry.file}`);
   }
   const path = join(dir, entry.file);
-  let bytes: Buffer;
-  try {
-    bytes = await readFile(path);
-  } catch (cause) {
-    throw new CheckpointError(`${what} file '${path}' is missing`, { cause });
-  }
+  const bytes = await readOptional(dir, entry.file);
+  if (!bytes) throw new CheckpointError(`${what} file '${path}' is missing`);
   if (sha256(bytes) !== entry.sha256) {
     throw new CheckpointError(`${what} file '${path}' is corrupt or incomplete (checksum mismatch)`);
   }
   return bytes;
 }
 
-/**
- * Reads the model folder `dir` written by {@link writeModelFolder}, each file once, checked
- * against its checksum. A missing folder or file, a checksum mismatch or a vocabulary that
- * does not fit the config is a {@link CheckpointError}; whether the weights fit the config is
- * the native core's check when they are loaded.
- */
-export async function readModelFolder(dir: string): Promise<ModelFiles> {
-  const manifest = await readManifest(dir);
-  const vocabBytes = await readChecked(dir, manifest.vocab, 'vocabulary');
-  let vocab: Vocab;
+/** A tokenizer from bytes, any failure a {@link CheckpointError} naming `path`. */
+function tokenizerOf(path: string, make: () => Tokenizer): Tokenizer {
   try {
-    vocab = Vocab.fromJSON(JSON.parse(vocabBytes.toString('utf8')));
+    return make();
   } catch (cause) {
-    throw new CheckpointError(`vocabulary file '${join(dir, manifest.vocab.file)}' is not a tsbert vocabulary`, {
-      cause,
-    });
+    throw new CheckpointError(`tokenizer file '${path}': ${(cause as Error).message}`, { cause });
   }
-  if (vocab.size !== manifest.config.vocabSize) {
+}
+
+async function readTsbertFolder(dir: string, manifest: Manifest): Promise<ModelFiles> {
+  const c = manifest.config;
+  // the sizes' values are the native core's to check (as integers in range that fit in memory)
+  const sizes = typeof c === 'object' && c !== null && !Array.isArray(c);
+  const words = manifest.vocab ?? manifest.tokenizer;
+  if (
+    manifest.version !== 1 ||
+    !sizes ||
+    typeof manifest.weights?.file !== 'string' ||
+    typeof words?.file !== 'string'
+  ) {
+    throw new CheckpointError(`'${join(dir, MANIFEST)}' is not a tsbert model manifest (format 1)`);
+  }
+  let vocab: Vocab | undefined;
+  let tokenizer: Tokenizer;
+  const wordsPath = join(dir, words.file);
+  if (manifest.vocab) {
+    const bytes = await readChecked(dir, manifest.vocab, 'vocabulary');
+    try {
+      vocab = Vocab.fromJSON(JSON.parse(bytes.toString('utf8')));
+    } catch (cause) {
+      throw new CheckpointError(`vocabulary file '${wordsPath}' is not a tsbert vocabulary`, { cause });
+    }
+    const known = vocab;
+    tokenizer = tokenizerOf(wordsPath, () => Tokenizer.fromVocab(known));
+  } else {
+    const bytes = await readChecked(dir, words, 'tokenizer');
+    tokenizer = tokenizerOf(wordsPath, () => Tokenizer.fromJSON(bytes.toString('utf8')));
+  }
+  if (tokenizer.vocabSize !== c.vocabSize) {
     throw new CheckpointError(
-      `'${dir}': the vocabulary has ${vocab.size} tokens but the config says ${manifest.config.vocabSize}`,
+      `'${dir}': the vocabulary has ${tokenizer.vocabSize} tokens but the config says ${c.vocabSize}`,
     );
   }
   const weights = await readChecked(dir, manifest.weights, 'weights');
+  const configPath = join(dir, MANIFEST);
   return {
-    config: manifest.config,
+    format: 'tsbert',
+    config: c,
     weights,
     weightsPath: join(dir, manifest.weights.file),
-    configPath: join(dir, MANIFEST),
+    configPath,
+    tokenizer,
     vocab,
   };
+}
+
+async function readHuggingFaceFolder(dir: string, configText: string): Promise<ModelFiles> {
+  const weightsPath = join(dir, 'model.safetensors');
+  const weights = await readOptional(dir, 'model.safetensors');
+  if (!weights) {
+    const torchOnly = await access(join(dir, 'pytorch_model.bin')).then(
+      () => true,
+      () => false,
+    );
+    throw new CheckpointError(
+      torchOnly
+        ? `'${dir}' has only pytorch_model.bin: tsbert reads safetensors (convert it with transformers: model.save_pretrained(dir, safe_serialization=True))`
+        : `'${weightsPath}' is missing`,
+    );
+  }
+  let config: BertConfig;
+  try {
+    config = native().hfConfig(configText, weights) as BertConfig;
+  } catch (cause) {
+    const where =
+      nativeErrorCode(cause) === 'TSBERT_CHECKPOINT' && /safetensors/.test(String(cause))
+        ? weightsPath
+        : join(dir, MANIFEST);
+    throw new CheckpointError(`'${where}': ${(cause as Error).message}`, { cause });
+  }
+  const json = await readOptional(dir, 'tokenizer.json');
+  const vocabTxt = json ? undefined : await readOptional(dir, 'vocab.txt');
+  let tokenizer: Tokenizer;
+  if (json) {
+    tokenizer = tokenizerOf(join(dir, 'tokenizer.json'), () => Tokenizer.fromJSON(json.toString('utf8')));
+  } else if (vocabTxt) {
+    const settings = await readOptional(dir, 'tokenizer_config.json');
+    let lowercase = true;
+    try {
+      lowercase = settings ? JSON.parse(settings.toString('utf8')).do_lower_case !== false : true;
+    } catch (cause) {
+      throw new CheckpointError(`'${join(dir, 'tokenizer_config.json')}' is not valid JSON`, { cause });
+    }
+    const path = join(dir, 'vocab.txt');
+    tokenizer = tokenizerOf(path, () => Tokenizer.fromVocabText(vocabTxt.toString('utf8'), lowercase));
+  } else {
+    throw new CheckpointError(`'${dir}' has no tokenizer.json or vocab.txt: tsbert needs the model's tokenizer`);
+  }
+  if (tokenizer.vocabSize > config.vocabSize) {
+    throw new CheckpointError(
+      `'${dir}': the tokenizer has ${tokenizer.vocabSize} tokens but the embeddings only ${config.vocabSize} (vocab_size)`,
+    );
+  }
+  return { format: 'huggingface', config, weights, weightsPath, configPath: join(dir, MANIFEST), tokenizer };
+}
+
+/**
+ * Reads the model folder `dir`: tsbert's (each file once, checked against its checksum) or
+ * Hugging Face's. A missing folder or file, a checksum mismatch, a config of another
+ * architecture, a tokenizer that does not fit the embeddings: a {@link CheckpointError} naming
+ * it. Whether the weights fit the config is the native core's check, before the model is built.
+ */
+export async function readModelFolder(dir: string): Promise<ModelFiles> {
+  const text = await readFile(join(dir, MANIFEST), 'utf8').catch((cause: unknown) => {
+    throw new CheckpointError(`no model in '${dir}': cannot read ${MANIFEST}`, { cause });
+  });
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch (cause) {
+    throw new CheckpointError(`'${join(dir, MANIFEST)}' is not valid JSON`, { cause });
+  }
+  const fields = typeof parsed === 'object' && parsed !== null ? (parsed as Record<string, unknown>) : {};
+  if (fields.format === 'tsbert') return readTsbertFolder(dir, parsed as Manifest);
+  if ('model_type' in fields) return readHuggingFaceFolder(dir, text);
+  throw new CheckpointError(
+    `'${join(dir, MANIFEST)}' is neither a tsbert model manifest nor a Hugging Face config (no format or model_type)`,
+  );
 }

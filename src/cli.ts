@@ -4,9 +4,11 @@
  *
  * @module
  */
-import { constants } from 'node:fs';
+import { once } from 'node:events';
+import { constants, createReadStream } from 'node:fs';
 import { access, mkdir, stat, writeFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
+import { createInterface } from 'node:readline';
 
 import { SingleBar } from 'cli-progress';
 import { Command, InvalidArgumentError } from 'commander';
@@ -33,9 +35,6 @@ function number(name: string, ok: (n: number) => boolean, what: string) {
     return n;
   };
 }
-
-/** The words of a sentence as the vocabulary holds them: lowercased, split on whitespace. */
-const words = (sentence: string) => sentence.toLowerCase().split(/\s+/).filter(Boolean);
 
 const preview = (values: Float32Array, n = 6) =>
   `[${Array.from(values.slice(0, n), (v) => v.toFixed(4)).join(', ')}${values.length > n ? ', …' : ''}]`;
@@ -150,11 +149,79 @@ async function runPretrain(flags: PretrainFlags): Promise<void> {
 
 async function runEncode(sentence: string, flags: { model: string; pair?: string }): Promise<void> {
   const model = await BertModel.load(flags.model);
-  const encoding = await model.encode(words(sentence), flags.pair === undefined ? undefined : words(flags.pair));
+  const encoding = await model.encode(sentence, flags.pair);
   console.log(`tokens: ${encoding.tokens.join(' ')}`);
   console.log(`shape: [${encoding.shape.join(', ')}]`);
   for (const [i, t] of encoding.tokens.entries()) {
     console.log(`${String(i).padStart(3)} ${t.padEnd(12)} ${preview(encoding.token(i).data)}`);
+  }
+}
+
+/** Texts embedded and written at a time: the output streams, memory stays flat. */
+const EMBED_CHUNK = 1024;
+
+/** The lines of `input` (a file, or `-` for standard input), `size` at a time. */
+async function* lineChunks(input: string, size: number): AsyncGenerator<string[]> {
+  const stream = input === '-' ? process.stdin : createReadStream(input, 'utf8');
+  if (input !== '-') {
+    await new Promise<void>((ready, fail) => {
+      stream.once('open', () => ready());
+      stream.once('error', (error: NodeJS.ErrnoException) =>
+        fail(new Error(`--input: '${input}': ${error.code === 'ENOENT' ? 'no such file' : error.message}`)),
+      );
+    });
+  }
+  let chunk: string[] = [];
+  for await (const line of createInterface({ input: stream, crlfDelay: Number.POSITIVE_INFINITY })) {
+    chunk.push(line);
+    if (chunk.length === size) {
+      yield chunk;
+      chunk = [];
+    }
+  }
+  if (chunk.length > 0) yield chunk;
+}
+
+interface EmbedFlags {
+  model: string;
+  input: string;
+  pooling: 'mean' | 'cls';
+  normalize: boolean;
+  batchSize: number;
+}
+
+async function runEmbed(flags: EmbedFlags): Promise<void> {
+  const model = await BertModel.load(flags.model);
+  const bar = new SingleBar({
+    format: 'embedded {value} texts | {rate} texts/sec',
+    stream: process.stderr,
+    hideCursor: true,
+  });
+  const terminal = process.stderr.isTTY;
+  if (terminal) bar.start(0, 0, { rate: '0' });
+  const started = performance.now();
+  let done = 0;
+  try {
+    for await (const texts of lineChunks(flags.input, EMBED_CHUNK)) {
+      const vectors = await model.embed(texts, flags);
+      const hidden = vectors.shape[1];
+      const lines = texts.map((_, i) =>
+        JSON.stringify(Array.from(vectors.data.subarray(i * hidden, (i + 1) * hidden))),
+      );
+      if (!process.stdout.write(`${lines.join('\n')}\n`)) await once(process.stdout, 'drain');
+      done += texts.length;
+      if (terminal) bar.update(done, { rate: (done / ((performance.now() - started) / 1000)).toFixed(1) });
+    }
+  } finally {
+    bar.stop();
+  }
+}
+
+async function runFillMask(text: string, flags: { model: string; topK: number }): Promise<void> {
+  const model = await BertModel.load(flags.model);
+  for (const { position, predictions } of await model.fillMask(text, { topK: flags.topK })) {
+    console.log(`mask at token ${position}:`);
+    for (const p of predictions) console.log(`  ${p.token.padEnd(16)} ${p.probability.toFixed(4)}`);
   }
 }
 
@@ -195,11 +262,27 @@ function program(): Command {
     .action((flags: PretrainFlags) => runPretrain(flags));
   cli
     .command('encode')
-    .description('print the contextual embedding of every token of a sentence (pair)')
-    .argument('<sentence>', 'the first sentence, words separated by spaces')
-    .requiredOption('--model <dir>', 'a folder written by `tsbert pretrain`')
-    .option('--pair <sentence>', 'a second sentence')
+    .description('print the contextual embedding of every token of a text (pair)')
+    .argument('<text>', 'the first text')
+    .requiredOption('--model <dir>', "a model folder: tsbert's (written by `tsbert pretrain`) or Hugging Face's")
+    .option('--pair <text>', 'a second text')
     .action(runEncode);
+  cli
+    .command('embed')
+    .description('one vector a line of the input, written as a JSON array a line')
+    .requiredOption('--model <dir>', "a model folder: tsbert's or Hugging Face's (e.g. all-MiniLM-L6-v2)")
+    .requiredOption('--input <file>', "the texts, one a line ('-' for standard input)")
+    .option('--pooling <kind>', "'mean' (sentence-transformers') or 'cls'", 'mean')
+    .option('--normalize', 'divide each vector by its L2 norm', false)
+    .option('--batch-size <n>', 'texts a native call', integer('--batch-size', 1), 32)
+    .action(runEmbed);
+  cli
+    .command('fill-mask')
+    .description('the most probable tokens for each mask token ([MASK]) of a text')
+    .argument('<text>', 'a text with one or more mask tokens')
+    .requiredOption('--model <dir>', "a model folder with an MLM head: tsbert's or Hugging Face's")
+    .option('--top-k <n>', 'candidates a mask', integer('--top-k', 1), 5)
+    .action(runFillMask);
   return cli;
 }
 

@@ -21,14 +21,30 @@ export interface BertConfig {
   dropout: number;
   /** Length of the learned position table: the longest input the model takes. */
   maxPositions: number;
+  /** Dropout on the attention weights, when it differs from `dropout`. */
+  attentionDropout?: number;
+  /** The feed-forward networks' and MLM transform's nonlinearity: `'relu'` (the textbook's), `'gelu'` (BERT's), `'gelu_tanh'`. */
+  activation?: 'relu' | 'gelu' | 'gelu_tanh';
+  /** A layer norm (and dropout) after the embeddings, as BERT has and the textbook has not. */
+  embeddingNorm?: boolean;
+  /** The epsilon of every layer norm (1e-5 in the textbook, 1e-12 in BERT). */
+  layerNormEps?: number;
+  /** Number of segment (token type) ids; default 2. */
+  typeVocabSize?: number;
+  /** Whether the MLM decoder's weight is the token embedding table (BERT's tying). */
+  tieWordEmbeddings?: boolean;
+  /** Whether the model has the MLM head (a model loaded from a bare encoder has not). */
+  mlmHead?: boolean;
+  /** Whether the model has the NSP head (pooler and classifier). */
+  nspHead?: boolean;
 }
 
-/** The sizes a user chooses; `vocabSize` comes from the vocabulary. */
+/** The sizes and variants a user chooses; `vocabSize` comes from the vocabulary or tokenizer. */
 export type ModelSizes = Omit<BertConfig, 'vocabSize'>;
 
-const { vocabSize: _, ...textbook } = native().textbookConfig(0);
+const { vocabSize: _, ...textbook } = native().textbookConfig(0) as BertConfig;
 
-/** Dive into Deep Learning's pretraining configuration (hidden 128, FFN 256, 2 heads, 2 layers, …). */
+/** Dive into Deep Learning's pretraining configuration (hidden 128, FFN 256, 2 heads, 2 layers, ReLU, …). */
 export const TEXTBOOK_SIZES: Readonly<ModelSizes> = Object.freeze(textbook);
 
 /**

@@ -1,33 +1,36 @@
 /**
- * Contextual embeddings of words: the textbook's `get_bert_encoding`, typed. The work is
- * {@link BertModel.encode}'s; this module frames words into padded sequences and wraps the
- * result in {@link Encoding}s.
+ * Contextual embeddings of text: the textbook's `get_bert_encoding`, typed, for words already
+ * split or raw text. The work is {@link BertModel.encode}'s; this module has the result type,
+ * {@link Encoding}, and the textbook's spelling of the calls.
  *
  * @module
  */
-import type { Sequences } from './data/batch.js';
-import { CLS, PAD_ID, SEP, type Vocab } from './data/vocab.js';
-import type { BertModel } from './model.js';
+import type { BertModel, EmbedOptions, EncodeOptions, MaskFill } from './model.js';
 import { Tensor } from './tensor.js';
+import type { TextInput, TokenizedText } from './tokenizer.js';
 
-/** One sentence (`[tokensA]`) or sentence pair (`[tokensA, tokensB]`) of words. */
-export type SentenceInput = readonly [readonly string[], (readonly string[])?];
+/** One text (`[a]`) or text pair (`[a, b]`): raw strings or arrays of words. */
+export type SentenceInput = readonly [TextInput, TextInput?];
 
 /**
- * The encoding of one sentence or sentence pair: a `[1, tokens.length, hidden]` {@link Tensor}
- * of every token's contextual embedding, `<cls>` first, with the tokens as the model saw them.
+ * The encoding of one text or text pair: a `[1, tokens.length, hidden]` {@link Tensor} of
+ * every token's contextual embedding, `<cls>` (`[CLS]`) first, with the tokens as the model saw
+ * them.
  */
 export class Encoding extends Tensor {
-  /** The tokens as the model saw them: `<cls>` a `<sep>` [b `<sep>`], unknown words as `<unk>`. */
+  /** The tokens as the model saw them: `<cls>` a `<sep>` [b `<sep>`]; unknown words as `<unk>` (`[UNK]`). */
   readonly tokens: readonly string[];
   /** 0 for `<cls>` a `<sep>`, 1 for b `<sep>`. */
   readonly segments: readonly number[];
+  /** `[start, end)` of each token in its text (string indices); `[0, 0]` for special tokens. */
+  readonly offsets: readonly (readonly [number, number])[];
 
   /** @internal */
-  constructor(tokens: string[], segments: number[], hidden: number, data: Float32Array) {
-    super(data, [1, tokens.length, hidden]);
-    this.tokens = Object.freeze(tokens);
-    this.segments = Object.freeze(segments);
+  constructor(text: TokenizedText, hidden: number, data: Float32Array) {
+    super(data, [1, text.tokens.length, hidden]);
+    this.tokens = Object.freeze([...text.tokens]);
+    this.segments = Object.freeze(Array.from(text.typeIds));
+    this.offsets = Object.freeze(text.offsets.map((o) => Object.freeze([...o] as [number, number])));
   }
 
   /** The vector of token `index` (0 is `<cls>`) as a `[1, hidden]` tensor; a `RangeError` outside `[0, tokens.length)`. */
@@ -40,83 +43,12 @@ export class Encoding extends Tensor {
   }
 }
 
-/** Words framed as `<cls>` a `<sep>` [b `<sep>`], with their segments. */
-interface Framed {
-  tokens: string[];
-  segments: number[];
-}
-
 /**
- * `<cls>` a `<sep>` [b `<sep>`] and its segments, words the vocabulary lacks as `<unk>` (what
- * the model sees), checked against the model's limit. Errors name `inputs[index]`.
- */
-function frame(input: SentenceInput, index: number, vocab: Vocab, maxPositions: number): Framed {
-  const at = `inputs[${index}]`;
-  if (!Array.isArray(input))
-    throw new TypeError(`${at}: expected [tokensA] or [tokensA, tokensB], got ${String(input)}`);
-  const [tokensA, tokensB] = input;
-  for (const [name, words] of [
-    ['tokensA', tokensA],
-    ['tokensB', tokensB ?? []],
-  ] as const) {
-    if (!Array.isArray(words) || words.some((w) => typeof w !== 'string')) {
-      throw new TypeError(`${at}.${name}: expected an array of strings`);
-    }
-  }
-  const seen = (words: readonly string[]) => words.map((w) => vocab.tokenOf(vocab.idOf(w)));
-  const tokens = [CLS, ...seen(tokensA), SEP, ...(tokensB ? [...seen(tokensB), SEP] : [])];
-  const segments = tokens.map((_, i) => (i < tokensA.length + 2 ? 0 : 1));
-  if (tokens.length > maxPositions) {
-    throw new RangeError(
-      `${at}: ${tokens.length} tokens with <cls> and <sep>, but this model takes at most ${maxPositions} (maxPositions)`,
-    );
-  }
-  return { tokens, segments };
-}
-
-/**
- * Sentences or pairs as one padded batch of sequences (to the longest), words mapped through
- * `vocab` (unknown words to `<unk>`), and a function that cuts the native output back into
- * one {@link Encoding} each.
- *
- * @internal
- */
-export function frameSentences(
-  inputs: readonly SentenceInput[],
-  vocab: Vocab,
-  maxPositions: number,
-): { sequences: Sequences; encodings: (data: Float32Array, hidden: number) => Encoding[] } {
-  if (!Array.isArray(inputs) || inputs.length === 0) throw new RangeError('inputs: expected at least one sentence');
-  const framed = inputs.map((input, i) => frame(input, i, vocab, maxPositions));
-  const b = framed.length;
-  const l = Math.max(...framed.map((f) => f.tokens.length));
-  const sequences: Sequences = {
-    batchSize: b,
-    seqLen: l,
-    tokens: new Int32Array(b * l).fill(PAD_ID),
-    segments: new Int32Array(b * l),
-    validLens: new Int32Array(b),
-  };
-  framed.forEach((f, row) => {
-    f.tokens.forEach((word, j) => {
-      sequences.tokens[row * l + j] = vocab.idOf(word);
-      sequences.segments[row * l + j] = f.segments[j];
-    });
-    sequences.validLens[row] = f.tokens.length;
-  });
-  const encodings = (data: Float32Array, hidden: number) =>
-    framed.map(
-      (f, row) =>
-        new Encoding(f.tokens, f.segments, hidden, data.slice(row * l * hidden, (row * l + f.tokens.length) * hidden)),
-    );
-  return { sequences, encodings };
-}
-
-/**
- * Encodes `tokensA` (and `tokensB` as the second sentence): adds `<cls>` and `<sep>`, maps
- * words through the model's vocabulary (unknown words become `<unk>`), and returns the
- * contextual embedding of every token, dropout off. Too long an input is a `RangeError`
- * naming the model's limit. The same as `model.encode(tokensA, tokensB)`.
+ * Encodes `a` (and `b` as the second text): tokenizes with the model's tokenizer (words are
+ * mapped one by one, raw text is split by the tokenizer), adds `<cls>` and `<sep>`, and returns
+ * the contextual embedding of every token, dropout off. Longer than the model's positions, the
+ * input is cut (as Hugging Face does), or with `{ truncate: false }` refused with a
+ * `RangeError`. The same as `model.encode(a, b, options)`.
  *
  * @example
  * ```ts
@@ -125,15 +57,38 @@ export function frameSentences(
  * crane.token(0).shape;  // [1, 128] — the <cls> vector
  * ```
  */
-export function encode(model: BertModel, tokensA: readonly string[], tokensB?: readonly string[]): Promise<Encoding> {
-  return model.encode(tokensA, tokensB);
+export function encode(model: BertModel, a: TextInput, b?: TextInput, options?: EncodeOptions): Promise<Encoding> {
+  return model.encode(a, b, options);
 }
 
 /**
- * Encodes many sentences or sentence pairs in one native call (padded to the longest). Each
- * result is what {@link encode} would return for that input. The same as
- * `model.encodeBatch(inputs)`.
+ * Encodes many texts or text pairs in one native call (padded to the longest). Each result is
+ * what {@link encode} would return for that input. The same as `model.encodeBatch(inputs)`.
  */
-export function encodeBatch(model: BertModel, inputs: readonly SentenceInput[]): Promise<Encoding[]> {
-  return model.encodeBatch(inputs);
+export function encodeBatch(
+  model: BertModel,
+  inputs: readonly SentenceInput[],
+  options?: EncodeOptions,
+): Promise<Encoding[]> {
+  return model.encodeBatch(inputs, options);
+}
+
+/**
+ * One vector a text, `[texts.length, hidden]`: sentence-transformers' recipe (mean pooling,
+ * optional L2 normalisation). The same as `model.embed(texts, options)`.
+ *
+ * @example
+ * ```ts
+ * const model = await BertModel.load('all-MiniLM-L6-v2');
+ * const vectors = await embed(model, ['a crane is flying', 'a bird flies'], { normalize: true });
+ * vectors.shape; // [2, 384]
+ * ```
+ */
+export function embed(model: BertModel, texts: readonly string[], options?: EmbedOptions): Promise<Tensor> {
+  return model.embed(texts, options);
+}
+
+/** The most probable tokens for every mask token of `text`. The same as `model.fillMask(text, options)`. */
+export function fillMask(model: BertModel, text: string, options?: { topK?: number }): Promise<MaskFill[]> {
+  return model.fillMask(text, options);
 }

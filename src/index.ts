@@ -19,10 +19,21 @@ export * from './data/index.js';
 export type { Device, DeviceName, DeviceReport, ResolvedDevice } from './device.js';
 export { deviceLabel, devices, resolveDevice } from './device.js';
 export type { SentenceInput } from './encode.js';
-export { Encoding, encode, encodeBatch } from './encode.js';
+export { Encoding, embed, encode, encodeBatch, fillMask } from './encode.js';
 export { CheckpointError, TrainingDivergedError } from './errors.js';
-export type { CreateModelOptions, Evaluation, StepLosses } from './model.js';
+export type {
+  CreateModelOptions,
+  EmbedOptions,
+  EncodeOptions,
+  Evaluation,
+  MaskFill,
+  MaskPrediction,
+  SaveOptions,
+  StepLosses,
+} from './model.js';
 export { BertModel } from './model.js';
 export type { PretrainOptions, PretrainResult, PretrainSummary, StepRecord } from './pretrain.js';
 export { PRETRAIN_DEFAULTS, pretrain } from './pretrain.js';
 export { Tensor } from './tensor.js';
+export type { TextInput, TokenizedText, TokenizeOptions } from './tokenizer.js';
+export { Tokenizer } from './tokenizer.js';

@@ -1,25 +1,26 @@
 /**
- * {@link BertModel}: a BERT model (native, with its Adam state) and its vocabulary. Training
- * steps, evaluation, encoding and saving all go through it.
+ * {@link BertModel}: a BERT model (native, with its Adam state) and its tokenizer. Training
+ * steps, evaluation, encoding, sentence embeddings, mask filling, loading and saving (tsbert's
+ * folders and Hugging Face's) all go through it.
  *
  * @module
  */
-
-import { readModelFolder, writeModelFolder } from './checkpoint.js';
+import { readModelFolder, writeHuggingFaceFolder, writeModelFolder } from './checkpoint.js';
 import { type BertConfig, type ModelSizes, resolveConfig } from './config.js';
 import type { Batch, Sequences } from './data/batch.js';
 import { checkSeed } from './data/random.js';
-import type { Vocab } from './data/vocab.js';
+import { Vocab } from './data/vocab.js';
 import { type Device, nativeDevices, type ResolvedDevice, resolveDevice } from './device.js';
-import { type Encoding, frameSentences, type SentenceInput } from './encode.js';
+import { Encoding, type SentenceInput } from './encode.js';
 import { CheckpointError, nativeErrorCode, TrainingDivergedError } from './errors.js';
 import { memoryLimit } from './memory.js';
 import { type NativeBert, native } from './native.js';
 import { Tensor } from './tensor.js';
+import { type TextInput, Tokenizer } from './tokenizer.js';
 
 /** How a new model is made. */
 export interface CreateModelOptions {
-  /** Sizes; missing ones take the textbook values (`TEXTBOOK_SIZES`). */
+  /** Sizes and variants; missing ones take the textbook values (`TEXTBOOK_SIZES`). */
   config?: Partial<ModelSizes>;
   /** Seeds the initial weights and dropout (an integer in [0, 2^32)); default 0. */
   seed?: number;
@@ -55,18 +56,65 @@ export interface Evaluation extends StepLosses {
   nspLogits: Tensor;
 }
 
-/** A BERT model (native, with its Adam state) and the vocabulary its token ids come from. */
+/** How texts are encoded. */
+export interface EncodeOptions {
+  /** Cut inputs longer than the model's positions (as Hugging Face does); `false` refuses them with a `RangeError`. Default `true`. */
+  truncate?: boolean;
+}
+
+/** How {@link BertModel.embed} makes one vector a text. */
+export interface EmbedOptions extends EncodeOptions {
+  /** `'mean'` over the real tokens (sentence-transformers' recipe, the default) or the `'cls'` token's state. */
+  pooling?: 'mean' | 'cls';
+  /** Divide each vector by its L2 norm (then a dot product is the cosine similarity); default `false`. */
+  normalize?: boolean;
+  /** Texts a native call (sorted by length, so that little is padding); default 32. */
+  batchSize?: number;
+}
+
+/** One candidate for a masked token. */
+export interface MaskPrediction {
+  /** The token. */
+  token: string;
+  /** Its id. */
+  id: number;
+  /** Its probability (softmax over the vocabulary). */
+  probability: number;
+}
+
+/** The candidates of one mask token of the text, most probable first. */
+export interface MaskFill {
+  /** Where the mask is among the tokens (0 is `[CLS]`). */
+  position: number;
+  /** The `topK` most probable tokens. */
+  predictions: MaskPrediction[];
+}
+
+/** How a model is saved. */
+export interface SaveOptions {
+  /** `'tsbert'` (the default: checksummed, atomic) or `'huggingface'` (what `from_pretrained` loads). */
+  format?: 'tsbert' | 'huggingface';
+}
+
+/** A BERT model (native, with its Adam state) and the tokenizer its token ids come from. */
 export class BertModel {
-  /** The vocabulary that maps words to this model's token ids. */
-  readonly vocab: Vocab;
+  /** The tokenizer that maps text to this model's token ids. */
+  readonly tokenizer: Tokenizer;
+  /** The textbook vocabulary, for a model made from one (not for one loaded from Hugging Face). */
+  readonly vocab: Vocab | undefined;
   /** The device the model runs on (several: trained data-parallel). */
   readonly device: ResolvedDevice;
-  /** The model's sizes. */
+  /** The model's sizes and variants. */
   readonly config: Readonly<BertConfig>;
   readonly #native: NativeBert;
   readonly #lr: number;
 
-  private constructor(config: BertConfig, vocab: Vocab, device: ResolvedDevice, options: CreateModelOptions = {}) {
+  private constructor(
+    config: BertConfig,
+    words: { tokenizer: Tokenizer; vocab?: Vocab },
+    device: ResolvedDevice,
+    options: CreateModelOptions = {},
+  ) {
     const seed = checkSeed(options.seed ?? 0);
     this.#lr = options.lr ?? native().defaultAdam().lr;
     this.#native = new (native().NativeBert)(config, {
@@ -76,23 +124,31 @@ export class BertModel {
       devices: nativeDevices(device),
       memoryLimit: options.memoryLimit ?? memoryLimit(),
     });
-    this.config = Object.freeze(this.#native.config);
-    this.vocab = vocab;
+    this.config = Object.freeze(this.#native.config as BertConfig);
+    this.tokenizer = words.tokenizer;
+    this.vocab = words.vocab;
     this.device = device;
   }
 
   /**
-   * A freshly initialised model for `vocab`; the same options give bit-identical weights. A
-   * `RangeError` names a bad size or option.
+   * A freshly initialised model for a textbook `vocab` or any `tokenizer` (its vocabulary size
+   * sets the embeddings'); the same options give bit-identical weights. A `RangeError` names a
+   * bad size or option.
    */
-  static create(vocab: Vocab, options: CreateModelOptions = {}): BertModel {
-    const config = resolveConfig(options.config ?? {}, vocab.size);
-    return new BertModel(config, vocab, resolveDevice(options.device), options);
+  static create(words: Vocab | Tokenizer, options: CreateModelOptions = {}): BertModel {
+    const pair =
+      words instanceof Vocab ? { vocab: words, tokenizer: Tokenizer.fromVocab(words) } : { tokenizer: words };
+    const config = resolveConfig(options.config ?? {}, pair.tokenizer.vocabSize);
+    return new BertModel(config, pair, resolveDevice(options.device), options);
   }
 
   /**
-   * Loads a model saved by {@link BertModel.save}. A missing folder or file, a checksum
-   * mismatch, or weights that do not fit the config give a {@link CheckpointError}.
+   * Loads a model folder: one saved by {@link BertModel.save}, or a Hugging Face BERT
+   * (`config.json` with `model_type: "bert"`, `model.safetensors`, `tokenizer.json` or
+   * `vocab.txt`; with `bert.`-prefixed names or a bare encoder's, as sentence-transformers
+   * saves one; missing heads are fine for encoding). A missing folder or file, a checksum
+   * mismatch, another architecture, weights or a tokenizer that do not fit the config give a
+   * {@link CheckpointError}; sizes are checked before anything of their size is allocated.
    */
   static async load(dir: string, options: Pick<CreateModelOptions, 'device' | 'memoryLimit'> = {}): Promise<BertModel> {
     const files = await readModelFolder(dir);
@@ -100,8 +156,8 @@ export class BertModel {
     let model: BertModel;
     try {
       // the weights' names and shapes against the config, before anything of that size exists
-      native().checkWeights(files.config, files.weights);
-      model = new BertModel(files.config, files.vocab, device, options);
+      native().checkWeights(files.config, files.weights, files.format);
+      model = new BertModel(files.config, files, device, options);
     } catch (cause) {
       if (cause instanceof RangeError || cause instanceof TypeError) {
         throw new CheckpointError(`'${files.configPath}': ${cause.message}`, { cause });
@@ -112,12 +168,46 @@ export class BertModel {
       throw cause;
     }
     try {
-      await model.#native.loadWeights(files.weights);
+      await model.#native.loadWeights(files.weights, files.format);
     } catch (cause) {
       model.dispose();
       throw new CheckpointError(`weights file '${files.weightsPath}': ${(cause as Error).message}`, { cause });
     }
     return model;
+  }
+
+  /**
+   * Saves the model to `dir` (created if needed). tsbert's format: the weights as
+   * safetensors, the vocabulary or tokenizer and `config.json` as JSON, every file written to a
+   * temporary name and renamed, `config.json` (which names the others with their checksums)
+   * last: an interrupted save leaves the folder's previous model (or nothing) loadable.
+   * `{ format: 'huggingface' }`: `config.json`, `model.safetensors` and the tokenizer files that
+   * transformers' `from_pretrained` loads; what Hugging Face's BERT cannot express (the textbook
+   * architecture has no layer norm after the embeddings) is a {@link CheckpointError} saying so.
+   */
+  async save(dir: string, options: SaveOptions = {}): Promise<void> {
+    const format = options.format ?? 'tsbert';
+    if (format !== 'tsbert' && format !== 'huggingface') {
+      throw new RangeError(`format: expected 'tsbert' or 'huggingface', got ${String(format)}`);
+    }
+    if (format === 'tsbert') {
+      const weights = await this.#native.saveWeights('tsbert');
+      await writeModelFolder(dir, { config: this.config, weights, tokenizer: this.tokenizer, vocab: this.vocab });
+      return;
+    }
+    let hfConfig: Record<string, unknown>;
+    try {
+      hfConfig = native().hfExportConfig(this.config) as Record<string, unknown>;
+    } catch (cause) {
+      throw new CheckpointError(`cannot save in Hugging Face's format: ${(cause as Error).message}`, { cause });
+    }
+    const weights = await this.#native.saveWeights('huggingface');
+    await writeHuggingFaceFolder(dir, {
+      hfConfig,
+      weights,
+      tokenizer: this.tokenizer,
+      maxLength: this.config.maxPositions,
+    });
   }
 
   /**
@@ -133,16 +223,6 @@ export class BertModel {
   /** {@link BertModel.dispose}, for `using`. */
   [Symbol.dispose](): void {
     this.dispose();
-  }
-
-  /**
-   * Saves the model to `dir` (created if needed): the weights as safetensors, the vocabulary
-   * and `config.json` as JSON. Every file is written to a temporary name and renamed, and
-   * `config.json`, which names the others with their checksums, is replaced last: an
-   * interrupted save leaves the folder's previous model (or nothing) loadable.
-   */
-  async save(dir: string): Promise<void> {
-    await writeModelFolder(dir, { config: this.config, weights: await this.#native.saveWeights(), vocab: this.vocab });
   }
 
   /** Number of trainable scalars. */
@@ -182,19 +262,27 @@ export class BertModel {
   }
 
   /**
-   * The contextual embedding of every token of `tokensA` (and `tokensB` as the second
-   * sentence), dropout off: `<cls>` and `<sep>` are added, words map through the vocabulary
-   * (unknown ones to `<unk>`). Too long an input is a `RangeError` naming the model's limit.
+   * The contextual embedding of every token of `a` (and `b` as the second text), dropout off:
+   * raw text or words, tokenized by the model's tokenizer, `<cls>` and `<sep>` added. Longer
+   * than the model's positions, the input is cut, or with `{ truncate: false }` refused.
    */
-  async encode(tokensA: readonly string[], tokensB?: readonly string[]): Promise<Encoding> {
-    const [encoding] = await this.encodeBatch([[tokensA, tokensB]]);
+  async encode(a: TextInput, b?: TextInput, options: EncodeOptions = {}): Promise<Encoding> {
+    const [encoding] = await this.encodeBatch([[a, b]], options);
     return encoding;
   }
 
-  /** Many sentences or sentence pairs in one native call (padded to the longest); each result is what {@link BertModel.encode} gives. */
-  async encodeBatch(inputs: readonly SentenceInput[]): Promise<Encoding[]> {
-    const { sequences, encodings } = frameSentences(inputs, this.vocab, this.config.maxPositions);
-    return encodings((await this.encodeSequences(sequences)).data, this.config.hidden);
+  /** Many texts or text pairs in one native call (padded to the longest); each result is what {@link BertModel.encode} gives. */
+  async encodeBatch(inputs: readonly SentenceInput[], options: EncodeOptions = {}): Promise<Encoding[]> {
+    if (!Array.isArray(inputs) || inputs.length === 0) throw new RangeError('inputs: expected at least one text');
+    inputs.forEach((input, i) => {
+      if (!Array.isArray(input)) throw new TypeError(`inputs[${i}]: expected [a] or [a, b], got ${String(input)}`);
+    });
+    const texts = this.tokenize(inputs, options);
+    const { data, shape } = await this.encodeSequences(this.tokenizer.pad(texts));
+    const [, l, hidden] = shape;
+    return texts.map(
+      (t, row) => new Encoding(t, hidden, data.slice(row * l * hidden, (row * l + t.ids.length) * hidden)),
+    );
   }
 
   /**
@@ -205,5 +293,80 @@ export class BertModel {
   async encodeSequences(sequences: Sequences): Promise<Tensor> {
     const data = await this.#native.encode(sequences);
     return Tensor.fromNative({ data, shape: [sequences.batchSize, sequences.seqLen, this.config.hidden] });
+  }
+
+  /**
+   * One vector a text: `[texts.length, hidden]`, in the order given. sentence-transformers'
+   * recipe by default (the mean over each text's real tokens); the texts are sorted by length
+   * into batches, and only the pooled vectors are kept, so long lists take little memory.
+   */
+  async embed(texts: readonly string[], options: EmbedOptions = {}): Promise<Tensor> {
+    const { pooling = 'mean', normalize = false, batchSize = 32 } = options;
+    if (!Array.isArray(texts) || texts.length === 0) throw new RangeError('texts: expected at least one text');
+    const bad = texts.findIndex((t) => typeof t !== 'string');
+    if (bad >= 0) throw new TypeError(`texts[${bad}]: expected a string, got ${String(texts[bad])}`);
+    if (pooling !== 'mean' && pooling !== 'cls')
+      throw new RangeError(`pooling: expected 'mean' or 'cls', got ${String(pooling)}`);
+    if (!Number.isInteger(batchSize) || batchSize < 1)
+      throw new RangeError(`batchSize: expected a positive integer, got ${String(batchSize)}`);
+    const tokenized = this.tokenize(
+      texts.map((t) => [t] as const),
+      options,
+    );
+    const order = tokenized.map((_, i) => i).sort((x, y) => tokenized[x].ids.length - tokenized[y].ids.length);
+    const hidden = this.config.hidden;
+    const out = new Float32Array(texts.length * hidden);
+    for (let start = 0; start < order.length; start += batchSize) {
+      const rows = order.slice(start, start + batchSize);
+      const pooled = await this.#native.encodePooled(
+        this.tokenizer.pad(rows.map((i) => tokenized[i])),
+        pooling,
+        normalize,
+      );
+      for (const [k, i] of rows.entries()) out.set(pooled.subarray(k * hidden, (k + 1) * hidden), i * hidden);
+    }
+    return Tensor.fromNative({ data: out, shape: [texts.length, hidden] });
+  }
+
+  /**
+   * The most probable tokens for every mask token (`[MASK]`, or `<mask>` in a textbook
+   * vocabulary) of `text`. A text without one, or a model without an MLM head, is an error
+   * saying so.
+   */
+  async fillMask(text: string, options: { topK?: number } = {}): Promise<MaskFill[]> {
+    const { topK = 5 } = options;
+    if (typeof text !== 'string') throw new TypeError(`text: expected a string, got ${String(text)}`);
+    if (!Number.isInteger(topK) || topK < 1)
+      throw new RangeError(`topK: expected a positive integer, got ${String(topK)}`);
+    const mask = this.tokenizer.maskToken;
+    if (mask === undefined) throw new RangeError('model: its tokenizer has no mask token');
+    const [t] = this.tokenize([[text]], {});
+    const maskId = this.tokenizer.tokenToId(mask);
+    const positions = Array.from(t.ids.keys()).filter((i) => t.ids[i] === maskId);
+    if (positions.length === 0) throw new RangeError(`text: has no ${mask} token to fill`);
+    const pairs = Int32Array.from(positions.flatMap((p) => [0, p]));
+    const logits = await this.#native.maskedLogits(this.tokenizer.pad([t]), pairs);
+    const v = this.config.vocabSize;
+    return positions.map((position, k) => {
+      const row = logits.subarray(k * v, (k + 1) * v);
+      const top = row.reduce((m, x) => Math.max(m, x), Number.NEGATIVE_INFINITY);
+      const total = row.reduce((s, x) => s + Math.exp(x - top), 0);
+      const best = Array.from(row.keys())
+        .sort((x, y) => row[y] - row[x])
+        .slice(0, topK);
+      return {
+        position,
+        predictions: best.map((id) => ({
+          token: this.tokenizer.idToToken(id) ?? `[${id}]`,
+          id,
+          probability: Math.exp(row[id] - top) / total,
+        })),
+      };
+    });
+  }
+
+  /** Tokenizes for this model: cut to its positions unless `truncate` is `false`. */
+  private tokenize(inputs: readonly SentenceInput[], options: EncodeOptions) {
+    return this.tokenizer.encodeBatch(inputs, { maxLength: this.config.maxPositions, truncate: options.truncate });
   }
 }

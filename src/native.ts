@@ -17,6 +17,7 @@ export type {
   BertConfigJs,
   EvaluationJs,
   NativeBert,
+  NativeTokenizer,
   StepLossesJs,
   TensorJs,
 } from '../binding/index.cjs';

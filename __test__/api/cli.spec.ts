@@ -70,7 +70,7 @@ describe('the tsbert command', () => {
       [['pretrain', '--data', '.', '--steps', 'many'], /^tsbert: option '--steps <n>' argument 'many' is invalid/],
       [['pretrain', '--steps', '1'], /^tsbert: required option '--data <path>' not specified\n$/],
       [['pretrain', '--data', '.', '--dropout', '1.5'], /--dropout must be in \[0, 1\)/],
-      [['encode', '--model', '/no/such/model', 'a crane'], /^tsbert: no tsbert model in '\/no\/such\/model'/],
+      [['encode', '--model', '/no/such/model', 'a crane'], /^tsbert: no model in '\/no\/such\/model'/],
       [['fly'], /^tsbert: unknown command 'fly'/],
     ] as const;
     for (const [args, message] of cases) {
@@ -149,5 +149,40 @@ describe('the tsbert command never loses work', () => {
     expect(await readdir(out)).toContain('config.json');
     const encoded = await tsbert('encode', '--model', out, 'a zebra crane');
     expect(encoded.stdout).toContain('tokens: <cls> a <unk> crane <sep>');
+  });
+});
+
+describe('the tsbert command with Hugging Face models', () => {
+  const FIXTURES = join(import.meta.dirname, '../../crates/tsbert-core/tests/fixtures/hf');
+
+  it('encodes raw text, embeds a file a line at a time, and fills masks', async () => {
+    const encoded = await tsbert('encode', '--model', join(FIXTURES, 'model'), 'The crane is flying.');
+    expect(encoded.code, encoded.stderr).toBe(0);
+    expect(encoded.stdout).toMatch(/^tokens: \[CLS\] the crane is \S.* \. \[SEP\]$/m);
+    const input = join(await mkdtemp(join(tmpdir(), 'tsbert-cli-embed-')), 'texts.txt');
+    await writeFile(input, 'the crane is flying\n\na dog sat on the mat\n');
+    const embedded = await tsbert('embed', '--model', join(FIXTURES, 'bare'), '--input', input, '--normalize');
+    expect(embedded.code, embedded.stderr).toBe(0);
+    const lines = embedded.stdout
+      .trimEnd()
+      .split('\n')
+      .map((l) => JSON.parse(l) as number[]);
+    expect(lines).toHaveLength(3);
+    for (const v of lines) {
+      expect(v).toHaveLength(32);
+      expect(Math.hypot(...v)).toBeCloseTo(1, 5);
+    }
+    const filled = await tsbert(
+      'fill-mask',
+      '--model',
+      join(FIXTURES, 'model'),
+      'the crane is [MASK] over the river',
+      '--top-k',
+      '2',
+    );
+    expect(filled.code, filled.stderr).toBe(0);
+    expect(filled.stdout).toMatch(/^mask at token 4:\n {2}\S+ +0\.\d{4}\n {2}\S+ +0\.\d{4}\n$/);
+    const missing = await tsbert('embed', '--model', join(FIXTURES, 'bare'), '--input', '/no/such/texts');
+    expect(missing.stderr).toMatch(/^tsbert: --input: '\/no\/such\/texts': no such file\n$/);
   });
 });

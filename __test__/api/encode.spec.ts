@@ -42,12 +42,26 @@ describe('encode', async () => {
     expect(diff).toBeLessThan(1e-5);
   });
 
-  it('names the limit when the input is too long, and bad arguments', async () => {
+  it('cuts an input longer than the model to its positions, or refuses it when asked, and names bad arguments', async () => {
     const long = Array(999).fill('crane');
-    await expect(encode(model, long)).rejects.toThrow(
-      /^inputs\[0\]: 1001 tokens with <cls> and <sep>, but this model takes at most 1000 \(maxPositions\)/,
+    const cut = await encode(model, long);
+    expect(cut.shape).toEqual([1, 1000, hidden]);
+    expect(cut.tokens.at(-1)).toBe('<sep>');
+    await expect(encode(model, long, undefined, { truncate: false })).rejects.toThrow(
+      /^inputs\[0\]: 1001 tokens with the special tokens, but at most 1000 fit \(maxLength\)/,
     );
-    await expect(encode(model, 'a crane' as never)).rejects.toThrow(TypeError);
+    await expect(encode(model, 5 as never)).rejects.toThrow(TypeError);
     await expect(encode(model, ['a']).then((e) => e.token(5))).rejects.toThrow(/^index: 5 is outside \[0, 3\)/);
+  });
+
+  it('takes raw text as well as words, through the same tokenizer', async () => {
+    const words = await encode(model, ['a', 'crane', 'is', 'flying']);
+    const text = await encode(model, '  A Crane is\tflying ');
+    expect(text.tokens).toEqual(words.tokens);
+    expect(Array.from(text.data)).toEqual(Array.from(words.data));
+    expect(text.offsets.slice(1, 3)).toEqual([
+      [2, 3],
+      [4, 9],
+    ]);
   });
 });

@@ -31,7 +31,7 @@ describe('BertModel', () => {
 
   it('names a bad size, seed or device', () => {
     expect(() => BertModel.create(vocab, { config: { hidden: 2.5 } })).toThrow(
-      /^hidden: 2\.5 is not a non-negative integer/,
+      /^hidden: invalid type: floating point `2\.5`, expected a non-negative integer/,
     );
     expect(() => BertModel.create(vocab, { config: { ...sizes, heads: 3 } })).toThrow(
       /^heads: 3 does not divide hidden = 16/,

@@ -87,8 +87,8 @@ describe('2. sizes are checked before anything is allocated', () => {
     const manifest = JSON.parse(await readFile(join(dir, 'config.json'), 'utf8'));
     const cases = [
       ['maxPositions', 1e9, /config\.json': maxPositions: 1000000000 is over the limit/],
-      ['hidden', 2.5, /config\.json': hidden: 2\.5 is not a non-negative integer/],
-      ['layers', -1, /config\.json': layers: -1 is not a non-negative integer/],
+      ['hidden', 2.5, /config\.json': hidden: invalid type: floating point `2\.5`, expected a non-negative integer/],
+      ['layers', -1, /config\.json': layers: invalid value: integer `-1`, expected a non-negative integer/],
       // in range, but not what the weights hold: refused before the 1 GB table is made
       [
         'maxPositions',
@@ -170,8 +170,12 @@ describe('6. numbers crossing into the addon', () => {
     ).toThrow(/^a\.shape\[0\]: 1\.5 is not a non-negative integer/);
     const config = { vocabSize: 40, ...small, dropout: 0.1 };
     const make = (c: object, o: object) => new n.NativeBert(c as typeof config, { seed: 0, devices: [{}], ...o });
-    expect(() => make({ ...config, hidden: 2.5 }, {})).toThrow(/^hidden: 2\.5 is not a non-negative integer/);
-    expect(() => make({ ...config, layers: -1 }, {})).toThrow(/^layers: -1 is not a non-negative integer/);
+    expect(() => make({ ...config, hidden: 2.5 }, {})).toThrow(
+      /^hidden: invalid type: floating point `2\.5`, expected a non-negative integer/,
+    );
+    expect(() => make({ ...config, layers: -1 }, {})).toThrow(
+      /^layers: invalid value: integer `-1`, expected a non-negative integer/,
+    );
     expect(() => make({ ...config, hidden: '16' }, {})).toThrow(TypeError);
     expect(() => make(config, { seed: 2 ** 32 })).toThrow(/^seed: 4294967296 is over the limit/);
     expect(() => make(config, { seed: -1 })).toThrow(/^seed: /);
@@ -185,8 +189,10 @@ describe('6. numbers crossing into the addon', () => {
 describe('7. smaller findings', () => {
   it('names the bad item of encodeBatch and shows unknown words as the model saw them', async () => {
     const model = BertModel.create(vocab, { config: small });
-    await expect(encodeBatch(model, [null as never])).rejects.toThrow(/^inputs\[0\]: expected \[tokensA\]/);
-    await expect(encodeBatch(model, [[['w1']], [['w2'], [3 as never]]])).rejects.toThrow(/^inputs\[1\]\.tokensB: /);
+    await expect(encodeBatch(model, [null as never])).rejects.toThrow(/^inputs\[0\]: expected \[a\] or \[a, b\]/);
+    await expect(encodeBatch(model, [[['w1']], [['w2'], [3 as never]]])).rejects.toThrow(
+      /^inputs\[1\]\[1\]: expected a string or an array of strings/,
+    );
     expect((await model.encode(['w1', 'zebra'])).tokens).toEqual(['<cls>', 'w1', '<unk>', '<sep>']);
   });
 

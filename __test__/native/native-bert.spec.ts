@@ -17,7 +17,7 @@ const batch = (b: number, l: number, p: number, seed: number) =>
 describe('NativeBert', () => {
   it('names its parameters, their shapes and their total', () => {
     const model = make();
-    expect(model.config).toEqual(tiny);
+    expect(model.config).toMatchObject(tiny);
     expect(model.paramNames()).toContain('encoder.pos_embedding');
     expect(model.paramShape('encoder.pos_embedding')).toEqual([32, 16]);
     const total = model.paramNames().reduce((sum, n) => sum + model.paramShape(n).reduce((a, b) => a * b, 1), 0);
@@ -76,11 +76,11 @@ describe('NativeBert', () => {
 
   it('round-trips its weights through safetensors bytes', async () => {
     const [a, b] = [make(tiny, 1), make(tiny, 2)];
-    const bytes = await a.saveWeights();
+    const bytes = await a.saveWeights('tsbert');
     expect(Buffer.isBuffer(bytes)).toBe(true);
-    await b.loadWeights(bytes);
+    await b.loadWeights(bytes, 'tsbert');
     for (const name of a.paramNames()) expect(b.param(name)).toEqual(a.param(name));
-    await expect(b.loadWeights(bytes.subarray(0, 100))).rejects.toThrow(/not a readable safetensors file/);
+    await expect(b.loadWeights(bytes.subarray(0, 100), 'tsbert')).rejects.toThrow(/not a readable safetensors file/);
   });
 });
 

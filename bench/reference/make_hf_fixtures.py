@@ -10,7 +10,7 @@ Writes to DIR (default crates/tsbert-core/tests/fixtures/hf/):
   WordPiece tokenizer trained by `tokenizers` on the sentences below (tokenizer.json,
   tokenizer_config.json, special_tokens_map.json, vocab.txt);
 - bare/: the same encoder alone, as a `BertModel` (no heads, no `bert.` prefix), the way
-  sentence-transformers saves one;
+  sentence-transformers saves one, with the tokenizer;
 - expected.json: the tokenizer's ids, type ids, tokens and offsets for sentences with accents,
   punctuation, unknown characters, CJK and an input longer than the model (cut to 32), and the
   batch (input ids, segments, attention mask, MLM labels, NSP labels);
@@ -23,7 +23,8 @@ With --check-export DIR: loads the Hugging Face folder tsbert exported to DIR wi
 DIR/tsbert-outputs.json through them and compares the logits with tsbert's (exit 1 if the
 relative error exceeds 1e-5).
 
-Deterministic: run again with the same packages it writes the same files.
+Deterministic once the tokenizer is trained: run again with the same packages it writes the
+same files (--retrain trains the tokenizer anew).
 """
 
 from __future__ import annotations
@@ -67,9 +68,16 @@ SENTENCES = [
 ]
 
 
-def tokenizer_and_vocab(out: Path) -> PreTrainedTokenizerFast:
-    wordpiece = BertWordPieceTokenizer(lowercase=True, strip_accents=None)
-    wordpiece.train_from_iterator(TRAINING_TEXT, vocab_size=220, min_frequency=1, show_progress=False)
+def tokenizer_and_vocab(out: Path, retrain: bool) -> PreTrainedTokenizerFast:
+    """The WordPiece tokenizer: trained on TRAINING_TEXT the first time (or with --retrain; the
+    trainer breaks ties between equally frequent pairs differently from run to run), then
+    rebuilt from the vocab.txt that training wrote, so that the fixtures stay the same."""
+    vocab_file = out / "vocab.txt"
+    if vocab_file.exists() and not retrain:
+        wordpiece = BertWordPieceTokenizer(str(vocab_file), lowercase=True, strip_accents=None)
+    else:
+        wordpiece = BertWordPieceTokenizer(lowercase=True, strip_accents=None)
+        wordpiece.train_from_iterator(TRAINING_TEXT, vocab_size=220, min_frequency=1, show_progress=False)
     cls, sep = wordpiece.token_to_id("[CLS]"), wordpiece.token_to_id("[SEP]")
     wordpiece.post_processor = TemplateProcessing(single="[CLS] $A [SEP]", pair="[CLS] $A [SEP] $B:1 [SEP]:1",
                                                   special_tokens=[("[CLS]", cls), ("[SEP]", sep)])
@@ -86,13 +94,14 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", type=Path, default=ROOT / "crates" / "tsbert-core" / "tests" / "fixtures" / "hf")
     ap.add_argument("--check-export", type=Path)
+    ap.add_argument("--retrain", action="store_true", help="train the tokenizer anew (changes every fixture)")
     args = ap.parse_args()
     if args.check_export:
         sys.exit(check_export(args.check_export))
 
     out = args.out
     (out / "model").mkdir(parents=True, exist_ok=True)
-    tokenizer = tokenizer_and_vocab(out / "model")
+    tokenizer = tokenizer_and_vocab(out / "model", args.retrain)
     torch.manual_seed(0)
     config = BertConfig(vocab_size=tokenizer.vocab_size, hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
                         intermediate_size=64, max_position_embeddings=MAX_LEN, type_vocab_size=2, hidden_act="gelu",
@@ -104,6 +113,7 @@ def main() -> None:
                 p.add_(0.1 * torch.randn_like(p))
     model.save_pretrained(out / "model", safe_serialization=True)
     model.bert.save_pretrained(out / "bare", safe_serialization=True)
+    tokenizer.save_pretrained(out / "bare")
 
     tokenized = []
     for pair in SENTENCES:

@@ -33,7 +33,8 @@ pub struct Encoded {
     /// indices); `[0, 0]` for special tokens; for words already split, in the words joined by
     /// single spaces.
     pub offsets: Vec<(usize, usize)>,
-    /// Tokens the input had beyond the length it was cut to (0 when it fitted).
+    /// Tokens the input had beyond the length it was cut to, special tokens counted once (0
+    /// when it fitted).
     pub overflow: usize,
 }
 
@@ -182,19 +183,20 @@ impl Tokenizer {
         });
         tokenizer.with_truncation(truncation).map_err(|e| InputError::range("maxLength", e.to_string()))?;
         tokenizer.with_padding(None);
-        let encode_inputs: Vec<EncodeInput> = inputs
-            .iter()
-            .map(|(a, b)| match b {
-                None => EncodeInput::Single(sequence(a)),
-                Some(b) => EncodeInput::Dual(sequence(a), sequence(b)),
-            })
-            .collect();
+        let encode_inputs: Vec<EncodeInput> = inputs.iter().map(encode_input).collect();
         let encodings =
             tokenizer.encode_batch(encode_inputs, true).map_err(|e| InputError::range("text", e.to_string()))?;
-        Ok(encodings
+        // the whole length of an input that was cut: its overflowing pieces repeat the special tokens
+        let whole = |input: &(Text, Option<Text>)| -> Result<usize> {
+            let e =
+                self.inner.encode(encode_input(input), true).map_err(|e| InputError::range("text", e.to_string()))?;
+            Ok(e.len())
+        };
+        encodings
             .into_iter()
             .zip(&inputs)
-            .map(|(e, (a, b))| {
+            .map(|(e, input)| {
+                let (a, b) = input;
                 let offsets = (0..e.len())
                     .map(|i| {
                         let text = match e.get_sequence_ids()[i] {
@@ -205,15 +207,15 @@ impl Tokenizer {
                         utf16_span(text, e.get_word_ids()[i], e.get_offsets()[i])
                     })
                     .collect();
-                Encoded {
+                Ok(Encoded {
                     ids: e.get_ids().to_vec(),
                     type_ids: e.get_type_ids().to_vec(),
                     tokens: e.get_tokens().to_vec(),
                     offsets,
-                    overflow: e.get_overflowing().iter().map(|o| o.get_ids().len()).sum(),
-                }
+                    overflow: if e.get_overflowing().is_empty() { 0 } else { whole(input)? - e.len() },
+                })
             })
-            .collect())
+            .collect()
     }
 }
 
@@ -229,6 +231,13 @@ fn utf16_span(text: &Text, word: Option<u32>, (start, end): (usize, usize)) -> (
             let word = words.get(w).map_or("", String::as_str);
             (before + units(word, start), before + units(word, end))
         }
+    }
+}
+
+fn encode_input((a, b): &(Text, Option<Text>)) -> EncodeInput<'_> {
+    match b {
+        None => EncodeInput::Single(sequence(a)),
+        Some(b) => EncodeInput::Dual(sequence(a), sequence(b)),
     }
 }
 

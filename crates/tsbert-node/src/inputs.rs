@@ -199,7 +199,13 @@ pub fn read_config(obj: &Object) -> Result<BertConfig, InputError> {
     serde_path_to_error::deserialize(flat_json(obj)?).map_err(|e| {
         let path = e.path().to_string();
         let field = if path == "." { "config".to_string() } else { path };
-        InputError::range(field, e.into_inner().to_string())
+        // serde's words for Rust types, in JavaScript's
+        let message = e.into_inner().to_string().replace("usize", "a non-negative integer").replace("f64", "a number");
+        if message.starts_with("invalid type") || message.starts_with("missing field") {
+            InputError::type_error(field, message)
+        } else {
+            InputError::range(field, message)
+        }
     })
 }
 

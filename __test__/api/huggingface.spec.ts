@@ -1,0 +1,217 @@
+/**
+ * Hugging Face models and tokenizers in and out, against what transformers and tokenizers
+ * themselves wrote (crates/tsbert-core/tests/fixtures/hf, made by
+ * bench/reference/make_hf_fixtures.py).
+ */
+import { cp, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+
+import {
+  BertModel,
+  CheckpointError,
+  embed,
+  fillMask,
+  RESERVED_TOKENS,
+  type Sequences,
+  Tokenizer,
+  Vocab,
+} from '../../src/index.js';
+
+const FIXTURES = join(import.meta.dirname, '../../crates/tsbert-core/tests/fixtures/hf');
+const expected = JSON.parse(await readFile(join(FIXTURES, 'expected.json'), 'utf8'));
+
+/** The F32 tensors of a safetensors file. */
+async function safetensors(path: string): Promise<Map<string, { shape: number[]; data: Float32Array }>> {
+  const file = await readFile(path);
+  const n = Number(file.readBigUInt64LE(0));
+  const header = JSON.parse(file.subarray(8, 8 + n).toString('utf8'));
+  const out = new Map<string, { shape: number[]; data: Float32Array }>();
+  for (const [name, t] of Object.entries(header) as [
+    string,
+    { dtype: string; shape: number[]; data_offsets: number[] },
+  ][]) {
+    if (name === '__metadata__' || t.dtype !== 'F32') continue;
+    const bytes = file.subarray(8 + n + t.data_offsets[0], 8 + n + t.data_offsets[1]);
+    out.set(name, {
+      shape: t.shape,
+      data: new Float32Array(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.length)),
+    });
+  }
+  return out;
+}
+
+const rel = (a: ArrayLike<number>, b: ArrayLike<number>) => {
+  let [d, m] = [0, 0];
+  for (let i = 0; i < b.length; i++) {
+    d = Math.max(d, Math.abs(a[i] - b[i]));
+    m = Math.max(m, Math.abs(b[i]));
+  }
+  return d / m;
+};
+
+/** The fixture batch as sequences. */
+function fixtureSequences(): Sequences {
+  const b = expected.batch;
+  const rows = b.inputIds.length;
+  const l = b.inputIds[0].length;
+  return {
+    batchSize: rows,
+    seqLen: l,
+    tokens: Int32Array.from(b.inputIds.flat()),
+    segments: Int32Array.from(b.tokenTypeIds.flat()),
+    validLens: Int32Array.from(b.attentionMask.map((r: number[]) => r.reduce((s, x) => s + x, 0))),
+  };
+}
+
+describe('Hugging Face tokenizers', () => {
+  it("give tokenizers' ids, tokens and offsets from tokenizer.json and from vocab.txt", async () => {
+    const tokenizers = [
+      await Tokenizer.fromFile(join(FIXTURES, 'model/tokenizer.json')),
+      await Tokenizer.fromFile(join(FIXTURES, 'model/vocab.txt')),
+    ];
+    for (const tokenizer of tokenizers) {
+      expect(tokenizer.vocabSize).toBe(220);
+      expect(tokenizer.maskToken).toBe('[MASK]');
+      for (const c of expected.tokenized) {
+        const t = tokenizer.encode(c.text[0], c.text[1], { maxLength: expected.maxLength });
+        expect(Array.from(t.ids), c.text[0]).toEqual(c.ids);
+        expect(Array.from(t.typeIds)).toEqual(c.typeIds);
+        expect(t.tokens).toEqual(c.tokens);
+        // Python counts code points, JavaScript UTF-16 units
+        const units = (text: string, cp: number) => Array.from(text).slice(0, cp).join('').length;
+        expect(t.offsets).toEqual(
+          c.offsets.map(([s, e]: [number, number], k: number) => {
+            const text = c.text[t.typeIds[k]] ?? '';
+            return [units(text, s), units(text, e)];
+          }),
+        );
+      }
+    }
+    const [long] = expected.tokenized.filter((c: { ids: number[] }) => c.ids.length === expected.maxLength);
+    expect(() => tokenizers[0].encode(long.text[0], undefined, { maxLength: 32, truncate: false })).toThrow(
+      /^inputs\[0\]: \d+ tokens with the special tokens, but at most 32 fit/,
+    );
+  });
+});
+
+describe('Hugging Face models', () => {
+  it('load with their tokenizer and compute what transformers computes', async () => {
+    const model = await BertModel.load(join(FIXTURES, 'model'));
+    expect(model.config).toMatchObject({
+      activation: 'gelu',
+      embeddingNorm: true,
+      tieWordEmbeddings: true,
+      layerNormEps: 1e-12,
+    });
+    expect(model.vocab).toBeUndefined();
+    const want = await safetensors(join(FIXTURES, 'expected.safetensors'));
+    const hidden = await model.encodeSequences(fixtureSequences());
+    expect(rel(hidden.data, want.get('hidden')?.data as Float32Array)).toBeLessThan(1e-5);
+    const text = await model.encode(expected.tokenized[0].text[0]);
+    expect(text.tokens).toEqual(expected.tokenized[0].tokens);
+  });
+
+  it('embed texts with mean pooling, in the order given, normalised when asked', async () => {
+    const model = await BertModel.load(join(FIXTURES, 'bare'));
+    const texts = ['the crane is flying', 'a dog', 'the big dog sat on the mat and slept', 'tokyo'];
+    const vectors = await embed(model, texts, { batchSize: 2 });
+    expect(vectors.shape).toEqual([4, 32]);
+    for (const [i, t] of texts.entries()) {
+      const e = await model.encode(t);
+      const mean = new Float32Array(32);
+      for (let k = 0; k < e.tokens.length; k++)
+        for (let j = 0; j < 32; j++) mean[j] += e.data[k * 32 + j] / e.tokens.length;
+      expect(rel(vectors.data.subarray(i * 32, (i + 1) * 32), mean)).toBeLessThan(1e-5);
+    }
+    const unit = await embed(model, texts, { normalize: true, pooling: 'cls' });
+    for (let i = 0; i < 4; i++) {
+      const norm = Math.hypot(...unit.data.subarray(i * 32, (i + 1) * 32));
+      expect(norm).toBeCloseTo(1, 5);
+    }
+    await expect(embed(model, [])).rejects.toThrow(/^texts: expected at least one text/);
+    await expect(embed(model, ['a', 3 as never])).rejects.toThrow(/^texts\[1\]: expected a string/);
+    await expect(model.fillMask('the [MASK] is flying')).rejects.toThrow(/^model: has no MLM head/);
+  });
+
+  it('fill masks with probabilities, most probable first', async () => {
+    const model = await BertModel.load(join(FIXTURES, 'model'));
+    const [fill] = await fillMask(model, 'the crane is [MASK] over the river', { topK: 3 });
+    expect(fill.position).toBe(4);
+    expect(fill.predictions).toHaveLength(3);
+    const p = fill.predictions.map((x) => x.probability);
+    expect(p[0]).toBeGreaterThanOrEqual(p[1]);
+    expect(p.reduce((a, b) => a + b, 0)).toBeLessThanOrEqual(1 + 1e-6);
+    await expect(model.fillMask('no mask here')).rejects.toThrow(/^text: has no \[MASK\] token to fill/);
+  });
+
+  it('export to Hugging Face and load back with identical outputs; the textbook architecture is named', async () => {
+    const model = await BertModel.load(join(FIXTURES, 'model'));
+    const dir = await mkdtemp(join(tmpdir(), 'tsbert-hf-export-'));
+    await model.save(dir, { format: 'huggingface' });
+    const config = JSON.parse(await readFile(join(dir, 'config.json'), 'utf8'));
+    expect(config).toMatchObject({ architectures: ['BertForPreTraining'], model_type: 'bert', hidden_act: 'gelu' });
+    const again = await BertModel.load(dir);
+    const [a, b] = [await model.encode('the crane is flying'), await again.encode('the crane is flying')];
+    expect(Array.from(b.data)).toEqual(Array.from(a.data));
+
+    const vocab = Vocab.fromJSON({ tokens: [...RESERVED_TOKENS, 'a', 'crane', 'flies'] });
+    const textbook = BertModel.create(vocab, { config: { hidden: 16, ffnHidden: 32, maxPositions: 16 } });
+    await expect(textbook.save(dir, { format: 'huggingface' })).rejects.toThrow(/layer norm after the embeddings/);
+    const exportable = BertModel.create(vocab, {
+      config: { hidden: 16, ffnHidden: 32, maxPositions: 16, embeddingNorm: true },
+    });
+    const dir2 = await mkdtemp(join(tmpdir(), 'tsbert-hf-textbook-'));
+    await exportable.save(dir2, { format: 'huggingface' });
+    const back = await BertModel.load(dir2);
+    const [x, y] = [await exportable.encode('a crane flies'), await back.encode('a crane flies')];
+    expect(y.tokens).toEqual(['<cls>', 'a', 'crane', 'flies', '<sep>']);
+    expect(Array.from(y.data)).toEqual(Array.from(x.data));
+  });
+
+  it('refuse folders that are not a BERT or lack what tsbert needs, with a CheckpointError naming it', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'tsbert-hf-bad-'));
+    await cp(join(FIXTURES, 'model'), dir, { recursive: true });
+    const config = await readFile(join(dir, 'config.json'), 'utf8');
+    const cases: [() => Promise<void>, RegExp][] = [
+      [
+        async () => writeFile(join(dir, 'config.json'), config.replace('"model_type": "bert"', '"model_type": "gpt2"')),
+        /model_type is 'gpt2'/,
+      ],
+      [
+        async () => writeFile(join(dir, 'config.json'), config.replace('"vocab_size": 220', '"vocab_size": 100')),
+        /tokenizer has 220 tokens but the embeddings only 100/,
+      ],
+      [
+        async () => writeFile(join(dir, 'config.json'), config.replace('"hidden_size": 32', '"hidden_size": 64')),
+        /has shape \[220, 32\], the config says \[220, 64\]/,
+      ],
+      [
+        async () => writeFile(join(dir, 'config.json'), '{"hidden": 3}'),
+        /neither a tsbert model manifest nor a Hugging Face config/,
+      ],
+      [
+        async () => {
+          await writeFile(join(dir, 'config.json'), config);
+          await rm(join(dir, 'tokenizer.json'));
+          await rm(join(dir, 'vocab.txt'));
+        },
+        /has no tokenizer.json or vocab.txt/,
+      ],
+      [
+        async () => {
+          await writeFile(join(dir, 'pytorch_model.bin'), 'pickled');
+          await rm(join(dir, 'model.safetensors'));
+        },
+        /has only pytorch_model.bin: tsbert reads safetensors/,
+      ],
+    ];
+    for (const [spoil, message] of cases) {
+      await spoil();
+      const error = await BertModel.load(dir).catch((e: unknown) => e);
+      expect(error, String(message)).toBeInstanceOf(CheckpointError);
+      expect((error as Error).message).toMatch(message);
+    }
+  });
+});

@@ -1,0 +1,170 @@
+/**
+ * {@link Tokenizer}: text to token ids, through Hugging Face's `tokenizers` (in the native
+ * core). A `tokenizer.json` (BERT's WordPiece, or any kind it describes), BERT's WordPiece from
+ * a `vocab.txt`, or the textbook's word vocabulary: one interface.
+ *
+ * @module
+ */
+import { readFile } from 'node:fs/promises';
+
+import type { Sequences } from './data/batch.js';
+import type { Vocab } from './data/vocab.js';
+import { type NativeTokenizer, native } from './native.js';
+
+/** Text to tokenize: a raw string, or words already split (each still split into sub-words). */
+export type TextInput = string | readonly string[];
+
+/** One tokenized text or text pair, special tokens included. */
+export interface TokenizedText {
+  /** Token ids. */
+  ids: Int32Array;
+  /** Segment ids: 0 for the first text (with `[CLS]` and its `[SEP]`), 1 for the second. */
+  typeIds: Int32Array;
+  /** 1 for every token (padding, where a batch adds it, is 0). */
+  attentionMask: Int32Array;
+  /** The tokens as strings (sub-words as the tokenizer writes them, e.g. `##ing`). */
+  tokens: string[];
+  /** `[start, end)` of each token in its text, in string indices (UTF-16); `[0, 0]` for special tokens. */
+  offsets: [number, number][];
+  /** Tokens cut off to fit `maxLength` (0 when the text fitted). */
+  overflow: number;
+}
+
+/** How texts are tokenized. */
+export interface TokenizeOptions {
+  /** Cut inputs to this many tokens, special tokens included (the longer text of a pair first). */
+  maxLength?: number;
+  /** With `maxLength`: `false` makes a longer input a `RangeError` instead of cutting it; default `true`. */
+  truncate?: boolean;
+}
+
+/** A tokenizer; see the module's description for the kinds. */
+export class Tokenizer {
+  readonly #native: NativeTokenizer;
+
+  private constructor(inner: NativeTokenizer) {
+    this.#native = inner;
+  }
+
+  /**
+   * Reads a `tokenizer.json`, or a `vocab.txt` (BERT's WordPiece; lowercased and accents
+   * stripped unless `lowercase` is `false`, as `do_lower_case` says in `tokenizer_config.json`).
+   * An `Error` naming the path when it cannot be read, a `CheckpointError`-kind error when it is
+   * not a tokenizer.
+   */
+  static async fromFile(path: string, options: { lowercase?: boolean } = {}): Promise<Tokenizer> {
+    const text = await readFile(path, 'utf8').catch((cause: NodeJS.ErrnoException) => {
+      throw new Error(`tokenizer: '${path}': ${cause.code === 'ENOENT' ? 'no such file' : cause.message}`, { cause });
+    });
+    return path.endsWith('.txt') ? Tokenizer.fromVocabText(text, options.lowercase) : Tokenizer.fromJSON(text);
+  }
+
+  /** BERT's WordPiece from the text of a `vocab.txt` (lowercasing unless `lowercase` is `false`). */
+  static fromVocabText(vocabTxt: string, lowercase = true): Tokenizer {
+    return new Tokenizer(native().NativeTokenizer.bertWordpiece(vocabTxt, lowercase));
+  }
+
+  /** The tokenizer a `tokenizer.json`'s text describes. */
+  static fromJSON(json: string): Tokenizer {
+    return new Tokenizer(native().NativeTokenizer.fromJson(json));
+  }
+
+  /**
+   * The textbook's word vocabulary as a tokenizer: lowercased, split on whitespace, words it
+   * lacks as `<unk>`, inputs framed as `<cls> a <sep> [b <sep>]`.
+   */
+  static fromVocab(vocab: Vocab): Tokenizer {
+    return new Tokenizer(native().NativeTokenizer.wordLevel([...vocab.toJSON().tokens]));
+  }
+
+  /** The tokenizer as a `tokenizer.json`'s text. */
+  toJSON(): string {
+    return this.#native.toJson();
+  }
+
+  /** Number of token ids, added tokens included. */
+  get vocabSize(): number {
+    return this.#native.vocabSize;
+  }
+
+  /** The id of `token`, or `undefined` when the vocabulary lacks it. */
+  tokenToId(token: string): number | undefined {
+    return this.#native.tokenToId(token) ?? undefined;
+  }
+
+  /** The token of `id`, or `undefined`. */
+  idToToken(id: number): string | undefined {
+    return this.#native.idToToken(id) ?? undefined;
+  }
+
+  /** The padding token's id (`[PAD]` or `<pad>`). */
+  get padId(): number {
+    return this.#native.specialIds().pad;
+  }
+
+  /** The mask token (`[MASK]` or `<mask>`), if the vocabulary has one. */
+  get maskToken(): string | undefined {
+    const { mask } = this.#native.specialIds();
+    return mask === undefined || mask === null ? undefined : this.idToToken(mask);
+  }
+
+  /** Tokenizes `text` (and `pair` as the second text), special tokens added. */
+  encode(text: TextInput, pair?: TextInput, options: TokenizeOptions = {}): TokenizedText {
+    return this.encodeBatch([[text, pair]], options)[0];
+  }
+
+  /**
+   * Tokenizes many texts or pairs at once. A `TypeError` names a bad item (`inputs[3]`); with
+   * `maxLength` and `truncate: false`, a `RangeError` names an input that does not fit.
+   */
+  encodeBatch(inputs: readonly (readonly [TextInput, TextInput?])[], options: TokenizeOptions = {}): TokenizedText[] {
+    if (!Array.isArray(inputs)) throw new TypeError('inputs: expected an array of [text] or [text, pair]');
+    const { maxLength, truncate = true } = options;
+    if (maxLength !== undefined && (!Number.isInteger(maxLength) || maxLength < 2 || maxLength > 0xffffffff)) {
+      throw new RangeError(`maxLength: expected an integer ≥ 2, got ${String(maxLength)}`);
+    }
+    const items = inputs.map((item) => (Array.isArray(item) && item[1] === undefined ? [item[0]] : item));
+    const encoded = this.#native.encodeBatch(items as never, maxLength);
+    return encoded.map((e, i) => {
+      if (e.overflow > 0 && !truncate) {
+        throw new RangeError(
+          `inputs[${i}]: ${e.ids.length + e.overflow} tokens with the special tokens, but at most ${maxLength} fit (maxLength)`,
+        );
+      }
+      const offsets: [number, number][] = [];
+      for (let k = 0; k < e.offsets.length; k += 2) offsets.push([e.offsets[k], e.offsets[k + 1]]);
+      return {
+        ids: e.ids,
+        typeIds: e.typeIds,
+        attentionMask: new Int32Array(e.ids.length).fill(1),
+        tokens: e.tokens,
+        offsets,
+        overflow: e.overflow,
+      };
+    });
+  }
+
+  /**
+   * Tokenized texts as one batch of sequences, padded on the right to the longest with the
+   * padding token.
+   *
+   * @internal
+   */
+  pad(texts: readonly TokenizedText[]): Sequences {
+    const b = texts.length;
+    const l = Math.max(1, ...texts.map((t) => t.ids.length));
+    const sequences: Sequences = {
+      batchSize: b,
+      seqLen: l,
+      tokens: new Int32Array(b * l).fill(this.padId),
+      segments: new Int32Array(b * l),
+      validLens: new Int32Array(b),
+    };
+    for (const [row, t] of texts.entries()) {
+      sequences.tokens.set(t.ids, row * l);
+      sequences.segments.set(t.typeIds, row * l);
+      sequences.validLens[row] = t.ids.length;
+    }
+    return sequences;
+  }
+}
