@@ -92,7 +92,19 @@ def main() -> None:
     onnx_path = args.model / "model.onnx"
     if not onnx_path.exists():
         sample = tokenizer(["a sample sentence"], return_tensors="pt")
-        torch.onnx.export(model, (sample["input_ids"], sample["attention_mask"], sample["token_type_ids"]),
+
+        class Encoder(torch.nn.Module):
+            """The model with named inputs, as the exporter traces it."""
+
+            def __init__(self, bert: torch.nn.Module) -> None:
+                super().__init__()
+                self.bert = bert
+
+            def forward(self, input_ids, attention_mask, token_type_ids):  # noqa: D102
+                return self.bert(input_ids=input_ids, attention_mask=attention_mask,
+                                 token_type_ids=token_type_ids).last_hidden_state
+
+        torch.onnx.export(Encoder(model), (sample["input_ids"], sample["attention_mask"], sample["token_type_ids"]),
                           str(onnx_path), input_names=["input_ids", "attention_mask", "token_type_ids"],
                           output_names=["last_hidden_state"], opset_version=17, dynamo=False,
                           dynamic_axes={n: {0: "batch", 1: "tokens"} for n in
