@@ -36,6 +36,8 @@ export interface TokenizeOptions {
   maxLength?: number;
   /** With `maxLength`: `false` makes a longer input a `RangeError` instead of cutting it; default `true`. */
   truncate?: boolean;
+  /** Pad every result of a batch to the longest (padding token, attention mask 0, segment 0); default `false`. */
+  padding?: boolean;
 }
 
 /** A tokenizer; see the module's description for the kinds. */
@@ -114,8 +116,9 @@ export class Tokenizer {
   }
 
   /**
-   * Tokenizes many texts or pairs at once. A `TypeError` names a bad item (`inputs[3]`); with
-   * `maxLength` and `truncate: false`, a `RangeError` names an input that does not fit.
+   * Tokenizes many texts or pairs at once, padded to the longest with `padding`. A `TypeError`
+   * names a bad item (`inputs[3]`); with `maxLength` and `truncate: false`, a `RangeError` names an
+   * input that does not fit. An empty string is only its special tokens (`[CLS] [SEP]`).
    */
   encodeBatch(inputs: readonly (readonly [TextInput, TextInput?])[], options: TokenizeOptions = {}): TokenizedText[] {
     if (!Array.isArray(inputs)) throw new TypeError('inputs: expected an array of [text] or [text, pair]');
@@ -125,7 +128,7 @@ export class Tokenizer {
     }
     const items = inputs.map((item) => (Array.isArray(item) && item[1] === undefined ? [item[0]] : item));
     const encoded = this.#native.encodeBatch(items as never, maxLength);
-    return encoded.map((e, i) => {
+    const texts = encoded.map((e, i) => {
       if (e.overflow > 0 && !truncate) {
         throw new RangeError(
           `inputs[${i}]: ${e.ids.length + e.overflow} tokens with the special tokens, but at most ${maxLength} fit (maxLength)`,
@@ -142,6 +145,25 @@ export class Tokenizer {
         overflow: e.overflow,
       };
     });
+    return options.padding ? this.padded(texts) : texts;
+  }
+
+  /** `texts` padded on the right to the longest one. */
+  private padded(texts: TokenizedText[]): TokenizedText[] {
+    const width = Math.max(0, ...texts.map((t) => t.ids.length));
+    const grow = (a: Int32Array, fill: number) => {
+      const out = new Int32Array(width).fill(fill);
+      out.set(a);
+      return out;
+    };
+    return texts.map((t) => ({
+      ...t,
+      ids: grow(t.ids, this.padId),
+      typeIds: grow(t.typeIds, 0),
+      attentionMask: grow(t.attentionMask, 0),
+      tokens: [...t.tokens, ...Array(width - t.tokens.length).fill(this.idToToken(this.padId))],
+      offsets: [...t.offsets, ...Array.from({ length: width - t.offsets.length }, () => [0, 0] as [number, number])],
+    }));
   }
 
   /**

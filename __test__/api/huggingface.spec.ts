@@ -89,6 +89,11 @@ describe('Hugging Face tokenizers', () => {
         );
       }
     }
+    const padded = tokenizers[0].encodeBatch([['a crane'], ['the crane is flying over the river']], { padding: true });
+    expect(padded[0].ids.length).toBe(padded[1].ids.length);
+    expect(Array.from(padded[0].attentionMask).filter((m) => m === 0).length).toBe(padded[1].ids.length - 4);
+    expect(padded[0].tokens.at(-1)).toBe('[PAD]');
+    expect(tokenizers[0].encode('').tokens).toEqual(['[CLS]', '[SEP]']);
     const [long] = expected.tokenized.filter((c: { ids: number[] }) => c.ids.length === expected.maxLength);
     expect(() => tokenizers[0].encode(long.text[0], undefined, { maxLength: 32, truncate: false })).toThrow(
       /^inputs\[0\]: \d+ tokens with the special tokens, but at most 32 fit/,
