@@ -1,5 +1,8 @@
-//! Adam with bias correction (Kingma & Ba), as `torch.optim.Adam`: optional L2 weight decay
-//! added to the gradient, no decoupled decay.
+//! Adam with bias correction (Kingma & Ba), as `torch.optim.Adam`: weight decay added to the
+//! gradient (L2); or, decoupled, as `torch.optim.AdamW`, sparing biases and layer norms (BERT's
+//! recipe).
+
+use std::collections::HashMap;
 
 use candle_core::{Tensor, Var};
 
@@ -9,7 +12,7 @@ use crate::params::{Gradients, ParamStore};
 /// Adam's hyper-parameters.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct AdamConfig {
-    /// Learning rate.
+    /// Learning rate (a schedule may change it between steps, see [`Adam::set_lr`]).
     pub lr: f64,
     /// Decay of the first-moment estimate.
     pub beta1: f64,
@@ -17,14 +20,18 @@ pub struct AdamConfig {
     pub beta2: f64,
     /// Added to the denominator's square root.
     pub eps: f64,
-    /// L2 penalty added to each gradient (`g + wd·θ`); 0 for plain Adam.
+    /// Weight decay; 0 for plain Adam.
     pub weight_decay: f64,
+    /// `false`: L2, added to each gradient (`g + wd·θ`, `torch.optim.Adam`); `true`: decoupled
+    /// (`θ ← θ·(1 - lr·wd)` before the update, `torch.optim.AdamW`), biases and layer norms left
+    /// alone.
+    pub decoupled: bool,
 }
 
 impl Default for AdamConfig {
     /// β1 0.9, β2 0.999, ε 1e-8, no weight decay, lr 0.01 (the textbook's).
     fn default() -> Self {
-        Self { lr: 0.01, beta1: 0.9, beta2: 0.999, eps: 1e-8, weight_decay: 0.0 }
+        Self { lr: 0.01, beta1: 0.9, beta2: 0.999, eps: 1e-8, weight_decay: 0.0, decoupled: false }
     }
 }
 
@@ -48,12 +55,14 @@ impl AdamConfig {
 }
 
 /// One parameter with its two moment estimates (kept together, so no order can pair a
-/// parameter with another's moments).
+/// parameter with another's moments) and whether decoupled decay applies to it.
 #[derive(Debug)]
 struct Moments {
+    name: String,
     var: Var,
     m: Tensor,
     v: Tensor,
+    decays: bool,
 }
 
 /// Adam's state: the step count and both moment estimates of every parameter.
@@ -70,7 +79,15 @@ impl Adam {
         config.validate()?;
         let params = params
             .iter()
-            .map(|(_, var)| Ok(Moments { var: var.clone(), m: var.zeros_like()?, v: var.zeros_like()? }))
+            .map(|(name, var)| {
+                Ok(Moments {
+                    name: name.to_string(),
+                    var: var.clone(),
+                    m: var.zeros_like()?,
+                    v: var.zeros_like()?,
+                    decays: params.decays(name),
+                })
+            })
             .collect::<Result<Vec<_>>>()?;
         Ok(Self { config, step: 0, params })
     }
@@ -80,24 +97,79 @@ impl Adam {
         self.step
     }
 
+    /// The learning rate of the next updates (a schedule's value for the step).
+    pub fn set_lr(&mut self, lr: f64) -> Result<(), InputError> {
+        AdamConfig { lr, ..self.config }.validate()?;
+        self.config.lr = lr;
+        Ok(())
+    }
+
     /// One update of every parameter that has a gradient in `grads`:
     /// `m ← β1 m + (1-β1) g`, `v ← β2 v + (1-β2) g²`,
-    /// `θ ← θ - lr · (m / (1-β1ᵗ)) / (√(v / (1-β2ᵗ)) + ε)`.
+    /// `θ ← θ - lr · (m / (1-β1ᵗ)) / (√(v / (1-β2ᵗ)) + ε)`, with weight decay as configured.
     pub fn step(&mut self, grads: &Gradients) -> Result<()> {
-        let AdamConfig { lr, beta1, beta2, eps, weight_decay } = self.config;
+        let AdamConfig { lr, beta1, beta2, eps, weight_decay, decoupled } = self.config;
         self.step += 1;
         let t = self.step as i32;
         let m_scale = 1.0 / (1.0 - beta1.powi(t));
         let v_scale = 1.0 / (1.0 - beta2.powi(t));
-        for Moments { var, m, v } in &mut self.params {
+        for Moments { var, m, v, decays, .. } in &mut self.params {
             let Some(grad) = grads.get(&var.id()) else { continue };
-            let grad = if weight_decay > 0.0 { (grad + (var.as_tensor() * weight_decay)?)? } else { grad.clone() };
+            let grad = if weight_decay > 0.0 && !decoupled {
+                (grad + (var.as_tensor() * weight_decay)?)?
+            } else {
+                grad.clone()
+            };
             *m = ((&*m * beta1)? + (&grad * (1.0 - beta1))?)?;
             *v = ((&*v * beta2)? + (grad.sqr()? * (1.0 - beta2))?)?;
             let denom = ((&*v * v_scale)?.sqrt()? + eps)?;
             let update = ((&*m * (lr * m_scale))? / denom)?;
-            var.set(&(var.as_tensor() - update)?)?;
+            let theta = if weight_decay > 0.0 && decoupled && *decays {
+                (var.as_tensor() * (1.0 - lr * weight_decay))?
+            } else {
+                var.as_tensor().clone()
+            };
+            var.set(&(theta - update)?)?;
         }
+        Ok(())
+    }
+
+    /// The step count and both moments of every parameter by name (`m.<name>`, `v.<name>`): what
+    /// a checkpoint keeps to resume.
+    pub fn state(&self) -> (u64, HashMap<String, Tensor>) {
+        let tensors = self
+            .params
+            .iter()
+            .flat_map(|p| [(format!("m.{}", p.name), p.m.clone()), (format!("v.{}", p.name), p.v.clone())])
+            .collect();
+        (self.step, tensors)
+    }
+
+    /// Takes the step count and the moments back from [`Adam::state`]'s `tensors` (on the CPU;
+    /// checked to hold every parameter's, of its shape, before anything changes).
+    pub fn restore(&mut self, step: u64, tensors: &HashMap<String, Tensor>) -> Result<()> {
+        let mut found = Vec::new();
+        for p in &self.params {
+            let get = |kind: &str| {
+                let key = format!("{kind}.{}", p.name);
+                let t = tensors
+                    .get(&key)
+                    .ok_or_else(|| crate::Error::Checkpoint(format!("optimizer state: '{key}' is missing")))?;
+                if t.dims() != p.var.dims() {
+                    return Err(crate::Error::Checkpoint(format!(
+                        "optimizer state: '{key}' has shape {:?}, expected {:?}",
+                        t.dims(),
+                        p.var.dims()
+                    )));
+                }
+                Ok(t.to_dtype(p.var.dtype())?.to_device(p.var.device())?)
+            };
+            found.push((get("m")?, get("v")?));
+        }
+        for (p, (m, v)) in self.params.iter_mut().zip(found) {
+            (p.m, p.v) = (m, v);
+        }
+        self.step = step;
         Ok(())
     }
 }

@@ -33,4 +33,4 @@ pub mod trainer;
 pub use batch::Batch;
 pub use config::BertConfig;
 pub use error::{Error, InputError, Result};
-pub use trainer::{StepLosses, Trainer, TrainerOptions};
+pub use trainer::{EvalMetrics, StepLosses, Trainer, TrainerOptions};

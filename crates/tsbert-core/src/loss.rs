@@ -24,8 +24,14 @@ pub struct LossScale {
 impl LossScale {
     /// The denominators of `batch` itself.
     pub fn of(batch: &Batch) -> Self {
-        let total: f64 = batch.mlm_weights.iter().map(|&w| f64::from(w)).sum();
-        Self { mlm: total + MLM_WEIGHT_EPS, nsp: batch.sequences.batch_size as f64 }
+        Self::of_all(std::slice::from_ref(batch))
+    }
+
+    /// The denominators of `batches` taken as one batch (gradient accumulation).
+    pub fn of_all(batches: &[Batch]) -> Self {
+        let total: f64 = batches.iter().flat_map(|b| &b.mlm_weights).map(|&w| f64::from(w)).sum();
+        let rows: usize = batches.iter().map(|b| b.sequences.batch_size).sum();
+        Self { mlm: total + MLM_WEIGHT_EPS, nsp: rows as f64 }
     }
 }
 

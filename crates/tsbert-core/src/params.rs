@@ -33,12 +33,21 @@ pub struct ParamStore {
     device: Device,
     /// `Some` for a store that records names and shapes only (see [`ParamStore::shapes_only`]).
     recorded: Option<Vec<(String, Vec<usize>)>>,
+    /// Parameters decoupled weight decay leaves alone (biases and layer norms, BERT's recipe).
+    no_decay: std::collections::HashSet<String>,
 }
 
 impl ParamStore {
     /// An empty store whose initial values are drawn from `seed`.
     pub fn new(seed: u64, dtype: DType, device: Device) -> Self {
-        Self { entries: Vec::new(), rng: SeededRng::new(seed), dtype, device, recorded: None }
+        Self {
+            entries: Vec::new(),
+            rng: SeededRng::new(seed),
+            dtype,
+            device,
+            recorded: None,
+            no_decay: Default::default(),
+        }
     }
 
     /// A store that records the name and shape of every parameter created and allocates no
@@ -75,6 +84,17 @@ impl ParamStore {
     /// intermediate tensors are dropped with it.
     pub fn take_gradients(&self, mut store: GradStore) -> Gradients {
         self.entries.iter().filter_map(|(_, var)| store.remove(var.as_tensor()).map(|g| (var.id(), g))).collect()
+    }
+
+    /// Marks parameter `name` as one that decoupled weight decay leaves alone (a bias, a layer
+    /// norm's scale or shift).
+    pub fn exclude_from_decay(&mut self, name: &str) {
+        self.no_decay.insert(name.to_string());
+    }
+
+    /// Whether decoupled weight decay applies to parameter `name`.
+    pub fn decays(&self, name: &str) -> bool {
+        !self.no_decay.contains(name)
     }
 
     /// All parameters in creation order.

@@ -53,3 +53,29 @@ impl SeededRng {
         Self(rng)
     }
 }
+
+/// Everything that determines where a [`SeededRng`] is in its stream: what a checkpoint keeps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RngState {
+    /// The ChaCha key.
+    pub seed: [u8; 32],
+    /// The stream number.
+    pub stream: u64,
+    /// How many 32-bit words have been drawn.
+    pub word_pos: u128,
+}
+
+impl SeededRng {
+    /// Where the generator is.
+    pub fn state(&self) -> RngState {
+        RngState { seed: self.0.get_seed(), stream: self.0.get_stream(), word_pos: self.0.get_word_pos() }
+    }
+
+    /// A generator at `state`: it draws what the one `state` was taken from would have drawn.
+    pub fn from_state(state: RngState) -> Self {
+        let mut rng = ChaCha8Rng::from_seed(state.seed);
+        rng.set_stream(state.stream);
+        rng.set_word_pos(state.word_pos);
+        Self(rng)
+    }
+}

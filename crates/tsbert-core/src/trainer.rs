@@ -24,7 +24,7 @@ use crate::memory;
 use crate::model::{BertModel, Mode};
 use crate::params::{Gradients, ParamStore};
 use crate::pooling::{self, Pooling};
-use crate::rng::SeededRng;
+use crate::rng::{RngState, SeededRng};
 
 /// The random stream dropout masks are drawn from (initialisation uses stream 0).
 const DROPOUT_STREAM: u64 = 1;
@@ -44,12 +44,21 @@ pub struct TrainerOptions {
     /// [`crate::memory`]); sizes that need more are refused before anything is allocated.
     /// `None`: no limit.
     pub memory_limit: Option<u64>,
+    /// Clip the gradients of every step to this global L2 norm; `None`: no clipping.
+    pub clip_norm: Option<f64>,
 }
 
 impl Default for TrainerOptions {
     /// Seed 0, textbook Adam, f32 on the CPU.
     fn default() -> Self {
-        Self { seed: 0, adam: AdamConfig::default(), dtype: DType::F32, devices: vec![Device::Cpu], memory_limit: None }
+        Self {
+            seed: 0,
+            adam: AdamConfig::default(),
+            dtype: DType::F32,
+            devices: vec![Device::Cpu],
+            memory_limit: None,
+            clip_norm: None,
+        }
     }
 }
 
@@ -60,6 +69,23 @@ pub struct StepLosses {
     pub mlm: f64,
     /// Mean next-sentence-prediction cross-entropy.
     pub nsp: f64,
+}
+
+/// What an evaluation measures on a batch, dropout off, as sums, so that batches add up.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct EvalMetrics {
+    /// Σ weight · MLM cross-entropy over the real predictions.
+    pub mlm_loss_sum: f64,
+    /// Σ weight of the real predictions.
+    pub mlm_weight: f64,
+    /// Σ weight of the predictions whose most probable token is the label.
+    pub mlm_correct: f64,
+    /// Σ NSP cross-entropy over the rows.
+    pub nsp_loss_sum: f64,
+    /// Rows whose more probable NSP class is the label.
+    pub nsp_correct: f64,
+    /// Rows.
+    pub rows: f64,
 }
 
 /// Everything one evaluation (dropout off) of a batch computes.
@@ -73,6 +99,33 @@ pub struct ForwardOutputs {
     pub nsp_logits: Tensor,
     /// Both losses.
     pub losses: StepLosses,
+}
+
+/// A dropout stream's state as [`Trainer::save_state`] writes it: `seedhex:stream:wordpos`.
+fn parse_rng(text: &str) -> Option<RngState> {
+    let mut parts = text.split(':');
+    let (seed, stream, word_pos) = (parts.next()?, parts.next()?, parts.next()?);
+    if seed.len() != 64 {
+        return None;
+    }
+    let mut key = [0u8; 32];
+    for (i, byte) in key.iter_mut().enumerate() {
+        *byte = u8::from_str_radix(seed.get(2 * i..2 * i + 2)?, 16).ok()?;
+    }
+    Some(RngState { seed: key, stream: stream.parse().ok()?, word_pos: word_pos.parse().ok()? })
+}
+
+/// The element-wise sum of two sets of gradients (either may be absent).
+fn add_gradients(a: Option<Gradients>, b: Option<Gradients>) -> Result<Gradients> {
+    let (mut a, b) = (a.unwrap_or_default(), b.unwrap_or_default());
+    for (id, g) in b {
+        let sum = match a.remove(&id) {
+            Some(existing) => (existing + g)?,
+            None => g,
+        };
+        a.insert(id, sum);
+    }
+    Ok(a)
 }
 
 fn scalar(t: &Tensor) -> Result<f64> {
@@ -155,6 +208,8 @@ pub struct Trainer {
     gradient_sum: GradientSum,
     /// The memory limit, when a replica is on the CPU (GPU memory runs out with an error).
     host_limit: Option<u64>,
+    /// The global gradient norm steps are clipped to.
+    clip_norm: Option<f64>,
 }
 
 impl Trainer {
@@ -174,7 +229,10 @@ impl Trainer {
         let replicas =
             options.devices.iter().map(|d| Replica::new(&config, &options, d)).collect::<Result<Vec<_>>>()?;
         let gradient_sum = GradientSum::for_devices(&options.devices)?;
-        Ok(Self { config, replicas, gradient_sum, host_limit })
+        if let Some(c) = options.clip_norm.filter(|c| !(c.is_finite() && *c > 0.0)) {
+            return Err(InputError::range("clipNorm", format!("{c} is not a positive number")).into());
+        }
+        Ok(Self { config, replicas, gradient_sum, host_limit, clip_norm: options.clip_norm })
     }
 
     /// Checks that a pass over `rows` × `seq_len` tokens with `predictions` MLM predictions
@@ -206,24 +264,77 @@ impl Trainer {
     }
 
     /// Forward (dropout on) and backward of MLM + NSP on `batch`; the gradients are kept for
-    /// [`Trainer::optimizer_step`] and [`Trainer::last_grad`]. No weight changes.
-    /// Fails with [`Error::Diverged`], keeping no gradient, when a loss or a gradient is not
-    /// finite.
+    /// [`Trainer::optimizer_step`] and [`Trainer::last_grad`]. No weight changes. Fails with
+    /// [`Error::Diverged`], keeping no gradient, when a loss or a gradient is not finite.
     pub fn compute_gradients(&mut self, batch: &Batch) -> Result<StepLosses> {
-        batch.validate(&self.config)?;
-        let s = &batch.sequences;
-        self.check_pass(s.batch_size, s.seq_len, batch.num_preds * s.batch_size, true)?;
-        let scale = LossScale::of(batch);
-        let losses = if self.replicas.len() == 1 {
-            self.replicas[0].gradients(batch, scale)?
-        } else {
-            self.sharded_gradients(batch, scale)?
-        };
+        self.accumulate_gradients(std::slice::from_ref(batch))
+    }
+
+    /// [`Trainer::compute_gradients`] over several batches at once (gradient accumulation): each
+    /// batch's losses are scaled by the denominators of all of them, and the gradients summed,
+    /// so that the update is the one of a single batch of all their rows. Returns the losses of
+    /// that batch. Then the gradients are clipped to `clip_norm` if one is set.
+    pub fn accumulate_gradients(&mut self, batches: &[Batch]) -> Result<StepLosses> {
+        if batches.is_empty() {
+            return Err(InputError::range("batches", "no batch given").into());
+        }
+        for batch in batches {
+            batch.validate(&self.config)?;
+            let s = &batch.sequences;
+            self.check_pass(s.batch_size, s.seq_len, batch.num_preds * s.batch_size, true)?;
+        }
+        let scale = LossScale::of_all(batches);
+        let mut losses = StepLosses { mlm: 0.0, nsp: 0.0 };
+        let mut totals: Vec<Option<Gradients>> = self.replicas.iter().map(|_| None).collect();
+        for batch in batches {
+            let l = if self.replicas.len() == 1 {
+                self.replicas[0].gradients(batch, scale)?
+            } else {
+                self.sharded_gradients(batch, scale)?
+            };
+            losses.mlm += l.mlm;
+            losses.nsp += l.nsp;
+            for (total, replica) in totals.iter_mut().zip(&mut self.replicas) {
+                *total = Some(add_gradients(total.take(), replica.grads.take())?);
+            }
+        }
+        for (replica, total) in self.replicas.iter_mut().zip(totals) {
+            replica.grads = total;
+        }
         if let Err(e) = self.check_finite(losses) {
             self.replicas.iter_mut().for_each(|r| r.grads = None);
             return Err(e);
         }
+        if let Some(max) = self.clip_norm {
+            self.clip_gradients(max)?;
+        }
         Ok(losses)
+    }
+
+    /// Scales every replica's gradients so that their global L2 norm is at most `max`.
+    fn clip_gradients(&mut self, max: f64) -> Result<()> {
+        let Some(grads) = &self.replicas[0].grads else { return Ok(()) };
+        let mut squares: Option<Tensor> = None;
+        for g in grads.values() {
+            let s = g.to_dtype(DType::F64)?.sqr()?.sum_all()?;
+            squares = Some(match squares {
+                Some(t) => (t + s)?,
+                None => s,
+            });
+        }
+        let norm = squares.map(|t| t.to_scalar::<f64>()).transpose()?.unwrap_or(0.0).sqrt();
+        if norm <= max {
+            return Ok(());
+        }
+        let factor = max / norm;
+        for replica in &mut self.replicas {
+            if let Some(grads) = &mut replica.grads {
+                for g in grads.values_mut() {
+                    *g = (&*g * factor)?;
+                }
+            }
+        }
+        Ok(())
     }
 
     /// [`Error::Diverged`] naming the step and what is not finite: a loss, or the gradients
@@ -262,9 +373,20 @@ impl Trainer {
     /// One training step: gradients of MLM + NSP, then Adam. Returns the losses before the
     /// update.
     pub fn train_step(&mut self, batch: &Batch) -> Result<StepLosses> {
-        let losses = self.compute_gradients(batch)?;
+        self.train_step_accumulated(std::slice::from_ref(batch))
+    }
+
+    /// One training step over several batches, their gradients accumulated (see
+    /// [`Trainer::accumulate_gradients`]), then Adam.
+    pub fn train_step_accumulated(&mut self, batches: &[Batch]) -> Result<StepLosses> {
+        let losses = self.accumulate_gradients(batches)?;
         self.optimizer_step()?;
         Ok(losses)
+    }
+
+    /// The learning rate of the next steps (a schedule's value), on every replica.
+    pub fn set_lr(&mut self, lr: f64) -> Result<()> {
+        self.replicas.iter_mut().try_for_each(|r| Ok(r.adam.set_lr(lr)?))
     }
 
     /// Splits `batch` into contiguous shards, one a replica (a replica past the last row gets
@@ -339,6 +461,34 @@ impl Trainer {
         })
     }
 
+    /// Losses and accuracies of `batch`, dropout off (see [`EvalMetrics`]).
+    pub fn evaluate_metrics(&self, batch: &Batch) -> Result<EvalMetrics> {
+        batch.validate(&self.config)?;
+        let s = &batch.sequences;
+        self.check_pass(s.batch_size, s.seq_len, batch.num_preds * s.batch_size, false)?;
+        let primary = &self.replicas[0];
+        let (dtype, device) = (primary.params.dtype(), primary.params.device());
+        let encoded = primary.encode(s, &mut Mode::Eval)?;
+        let targets = batch.mlm_targets(true, dtype, device)?;
+        let mut metrics = EvalMetrics { rows: s.batch_size as f64, ..EvalMetrics::default() };
+        if targets.labels.elem_count() > 0 {
+            let logits = primary.model.mlm_logits(&encoded, &targets.flat_positions)?;
+            metrics.mlm_loss_sum = scalar(&weighted_mlm_loss(&logits, &targets.labels, &targets.weights, 1.0)?)?;
+            let best = logits.argmax(1)?.to_vec1::<u32>()?;
+            let labels = targets.labels.to_vec1::<u32>()?;
+            let weights = targets.weights.to_dtype(DType::F64)?.to_vec1::<f64>()?;
+            metrics.mlm_weight = weights.iter().sum();
+            metrics.mlm_correct =
+                best.iter().zip(&labels).zip(&weights).filter(|((b, l), _)| b == l).map(|(_, w)| w).sum();
+        }
+        let nsp_logits = primary.model.nsp_logits(&encoded)?;
+        let nsp_labels = batch.nsp_tensor(device)?;
+        metrics.nsp_loss_sum = scalar(&nsp_loss(&nsp_logits, &nsp_labels, 1.0)?)?;
+        let best = nsp_logits.argmax(1)?.to_vec1::<u32>()?;
+        metrics.nsp_correct = best.iter().zip(&batch.nsp_labels).filter(|(b, l)| **b as i32 == **l).count() as f64;
+        Ok(metrics)
+    }
+
     /// The contextual embedding of every token, dropout off: `[B, L, hidden]`.
     pub fn encode(&self, sequences: &Sequences) -> Result<Tensor> {
         sequences.validate(&self.config)?;
@@ -381,6 +531,50 @@ impl Trainer {
     /// Replaces the values of parameter `name` on every replica.
     pub fn set_param(&self, name: &str, values: &[f32]) -> Result<()> {
         self.replicas.iter().try_for_each(|r| r.params.set(name, values))
+    }
+
+    /// The optimizer's state as a safetensors file's bytes: both moments of every parameter, the
+    /// step count and every replica's dropout stream, what resuming a run needs besides the
+    /// weights.
+    pub fn save_state(&self) -> Result<Vec<u8>> {
+        let (step, moments) = self.replicas[0].adam.state();
+        let moments = moments
+            .into_iter()
+            .map(|(k, t)| Ok((k, t.to_dtype(DType::F32)?.to_device(&Device::Cpu)?)))
+            .collect::<Result<HashMap<String, Tensor>>>()?;
+        let mut metadata = HashMap::from([("adam.step".to_string(), step.to_string())]);
+        for (r, replica) in self.replicas.iter().enumerate() {
+            let s = replica.dropout_rng.state();
+            let seed: String = s.seed.iter().map(|b| format!("{b:02x}")).collect();
+            metadata.insert(format!("rng.{r}"), format!("{seed}:{}:{}", s.stream, s.word_pos));
+        }
+        safetensors::serialize(&moments, Some(metadata))
+            .map_err(|e| Error::Checkpoint(format!("cannot serialise the optimizer state: {e}")))
+    }
+
+    /// Takes back an optimizer state written by [`Trainer::save_state`] (of a model of this
+    /// config on as many devices), checked whole before anything changes.
+    pub fn load_state(&mut self, bytes: &[u8]) -> Result<()> {
+        let bad = |what: String| Error::Checkpoint(format!("optimizer state: {what}"));
+        let (_, metadata) = safetensors::SafeTensors::read_metadata(bytes)
+            .map_err(|e| bad(format!("not a readable safetensors file ({e})")))?;
+        let meta = metadata.metadata().clone().unwrap_or_default();
+        let step: u64 =
+            meta.get("adam.step").and_then(|s| s.parse().ok()).ok_or_else(|| bad("no step count".into()))?;
+        let rngs = (0..self.replicas.len())
+            .map(|r| {
+                let text =
+                    meta.get(&format!("rng.{r}")).ok_or_else(|| bad(format!("no dropout stream for replica {r}")))?;
+                parse_rng(text).ok_or_else(|| bad(format!("the dropout stream of replica {r} is unreadable")))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let moments = candle_core::safetensors::load_buffer(bytes, &Device::Cpu)
+            .map_err(|e| bad(format!("not a readable safetensors file ({e})")))?;
+        for (replica, rng) in self.replicas.iter_mut().zip(rngs) {
+            replica.adam.restore(step, &moments)?;
+            replica.dropout_rng = SeededRng::from_state(rng);
+        }
+        Ok(())
     }
 
     /// The weights as a safetensors file's bytes, named by `naming` (see

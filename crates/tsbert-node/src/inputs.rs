@@ -5,7 +5,7 @@
 use std::ops::Deref;
 
 use napi::bindgen_prelude::{Float32Array, FromNapiValue, Int32Array, Object, Unknown};
-use napi::ValueType;
+use napi::{JsValue, ValueType};
 use napi_derive::napi;
 use tsbert_core::adam::AdamConfig;
 use tsbert_core::batch::Sequences;
@@ -88,6 +88,10 @@ pub struct TrainerOptionsJs {
     pub devices: Vec<DeviceJs>,
     /// Bytes of memory the model and a pass may take on the CPU; absent: no limit.
     pub memory_limit: Option<f64>,
+    /// AdamW's decoupled weight decay (biases and layer norms spared) instead of L2.
+    pub decoupled_weight_decay: Option<bool>,
+    /// Clip each step's gradients to this global L2 norm.
+    pub clip_norm: Option<f64>,
 }
 
 impl From<AdamConfig> for AdamConfigJs {
@@ -213,11 +217,23 @@ pub fn read_config(obj: &Object) -> Result<BertConfig, InputError> {
 /// ordinals of `devices` (`None` for the CPU).
 pub fn read_options(obj: &Object) -> Result<(TrainerOptions, Vec<Option<usize>>), InputError> {
     let defaults = AdamConfig::default();
+    let decoupled = match get(obj, "decoupledWeightDecay")? {
+        None => false,
+        Some(v) => match v.get_type().map_err(|e| InputError::type_error("decoupledWeightDecay", e.reason.clone()))? {
+            ValueType::Undefined | ValueType::Null => false,
+            // SAFETY: checked to be a boolean.
+            ValueType::Boolean => unsafe { v.cast::<bool>() }
+                .map_err(|e| InputError::type_error("decoupledWeightDecay", e.reason.clone()))?,
+            _ => return Err(InputError::type_error("decoupledWeightDecay", "expected a boolean")),
+        },
+    };
     let adam = AdamConfig {
         lr: optional_number(get(obj, "lr")?, "lr")?.unwrap_or(defaults.lr),
         weight_decay: optional_number(get(obj, "weightDecay")?, "weightDecay")?.unwrap_or(defaults.weight_decay),
+        decoupled,
         ..defaults
     };
+    let clip_norm = optional_number(get(obj, "clipNorm")?, "clipNorm")?;
     let seed = integer(number(get(obj, "seed")?, "seed")?, "seed", f64::from(u32::MAX))?;
     let memory_limit = optional_number(get(obj, "memoryLimit")?, "memoryLimit")?
         .map(|n| integer(n, "memoryLimit", MAX_SAFE_INTEGER))
@@ -237,7 +253,8 @@ pub fn read_options(obj: &Object) -> Result<(TrainerOptions, Vec<Option<usize>>)
                 .transpose()
         })
         .collect::<Result<Vec<_>, _>>()?;
-    let options = TrainerOptions { seed, adam, dtype: candle_core::DType::F32, devices: Vec::new(), memory_limit };
+    let options =
+        TrainerOptions { seed, adam, dtype: candle_core::DType::F32, devices: Vec::new(), memory_limit, clip_norm };
     Ok((options, ordinals))
 }
 
@@ -272,6 +289,23 @@ pub fn read_sequences(obj: &Object) -> Result<Sequences, InputError> {
         segments: ints(obj, "segments")?,
         valid_lens: ints(obj, "validLens")?,
     })
+}
+
+/// A `Batch` object or an array of them (a step's batches, their gradients accumulated).
+pub fn read_batches(value: Unknown) -> Result<Vec<Batch>, InputError> {
+    if value.is_array().map_err(|e| InputError::type_error("batch", e.reason.clone()))? {
+        // SAFETY: checked to be an array; each element is read as an object below.
+        let items: Vec<Object> =
+            unsafe { value.cast() }.map_err(|_| InputError::type_error("batch", "expected an array of batches"))?;
+        if items.is_empty() {
+            return Err(InputError::range("batch", "no batch given"));
+        }
+        return items.iter().map(read_batch).collect();
+    }
+    // SAFETY: a live handle of this call; the cast checks that it is an object.
+    let obj: Object =
+        unsafe { value.cast() }.map_err(|_| InputError::type_error("batch", "expected a batch object"))?;
+    Ok(vec![read_batch(&obj)?])
 }
 
 /// An owned copy of a JS `Batch` object: its sequences plus `numPreds`, `predPositions`,

@@ -5,7 +5,7 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use candle_core::Device;
-use napi::bindgen_prelude::{AsyncTask, Buffer, Float32Array, Int32Array, Object, ObjectFinalize};
+use napi::bindgen_prelude::{AsyncTask, Buffer, Float32Array, Int32Array, Object, ObjectFinalize, Unknown};
 use napi::Env;
 use napi_derive::napi;
 use tsbert_core::checkpoint::{self, Naming};
@@ -16,8 +16,8 @@ use tsbert_core::pooling::Pooling;
 use tsbert_core::{memory, BertConfig, Trainer};
 
 use crate::errors::OrThrow;
-use crate::inputs::{read_batch, read_config, read_options, read_sequences};
-use crate::outputs::{EvaluationJs, F32Values, StepLossesJs};
+use crate::inputs::{read_batch, read_batches, read_config, read_options, read_sequences};
+use crate::outputs::{EvalMetricsJs, EvaluationJs, F32Values, StepLossesJs};
 use crate::tasks::CoreTask;
 
 /// A BERT model with its Adam state, on one device or data-parallel over several (one
@@ -164,16 +164,56 @@ impl NativeBert {
         run().map(|g| g.map(F32Values)).or_throw(&env)
     }
 
-    /// One training step (forward, MLM + NSP loss, backward, Adam) on a `Batch`. Resolves to
-    /// the losses before the update; rejects with a `TypeError` or `RangeError` naming the
-    /// first invalid field.
-    #[napi(ts_args_type = "batch: object", ts_return_type = "Promise<StepLossesJs>")]
-    pub fn train_step(&self, batch: Object) -> AsyncTask<CoreTask<StepLossesJs>> {
-        let (trainer, batch) = (Arc::clone(&self.trainer), read_batch(&batch));
+    /// One training step (forward, MLM + NSP loss, backward, Adam) on a `Batch`, or on an
+    /// array of them with their gradients accumulated. Resolves to the losses before the
+    /// update; rejects with a `TypeError` or `RangeError` naming the first invalid field.
+    #[napi(ts_args_type = "batch: object | object[]", ts_return_type = "Promise<StepLossesJs>")]
+    pub fn train_step(&self, batch: Unknown) -> AsyncTask<CoreTask<StepLossesJs>> {
+        let (trainer, batches) = (Arc::clone(&self.trainer), read_batches(batch));
         CoreTask::spawn(move || {
-            let losses = lock(&trainer)?.train_step(&batch?)?;
+            let losses = lock(&trainer)?.train_step_accumulated(&batches?)?;
             Ok(StepLossesJs { mlm_loss: losses.mlm, nsp_loss: losses.nsp })
         })
+    }
+
+    /// The learning rate of the next steps (a schedule's value).
+    #[napi]
+    pub fn set_lr(&self, env: Env, lr: f64) -> napi::Result<()> {
+        let run = || lock(&self.trainer)?.set_lr(lr);
+        run().or_throw(&env)
+    }
+
+    /// Held-out losses and accuracies of a `Batch`, dropout off, as sums.
+    #[napi(ts_args_type = "batch: object", ts_return_type = "Promise<EvalMetricsJs>")]
+    pub fn evaluate_metrics(&self, batch: Object) -> AsyncTask<CoreTask<EvalMetricsJs>> {
+        let (trainer, batch) = (Arc::clone(&self.trainer), read_batch(&batch));
+        CoreTask::spawn(move || {
+            let m = lock(&trainer)?.evaluate_metrics(&batch?)?;
+            Ok(EvalMetricsJs {
+                mlm_loss_sum: m.mlm_loss_sum,
+                mlm_weight: m.mlm_weight,
+                mlm_correct: m.mlm_correct,
+                nsp_loss_sum: m.nsp_loss_sum,
+                nsp_correct: m.nsp_correct,
+                rows: m.rows,
+            })
+        })
+    }
+
+    /// The optimizer's state (both moments, the step count, the dropout streams) as a
+    /// safetensors file's bytes: what resuming a run needs besides the weights.
+    #[napi(ts_return_type = "Promise<Buffer>")]
+    pub fn save_state(&self) -> AsyncTask<CoreTask<Buffer>> {
+        let trainer = Arc::clone(&self.trainer);
+        CoreTask::spawn(move || Ok(Buffer::from(lock(&trainer)?.save_state()?)))
+    }
+
+    /// Takes back an optimizer state written by `saveState`; rejects (code `TSBERT_CHECKPOINT`),
+    /// leaving the model unchanged, if it is not one of this model.
+    #[napi(ts_return_type = "Promise<void>")]
+    pub fn load_state(&self, bytes: Buffer) -> AsyncTask<CoreTask<()>> {
+        let (trainer, bytes) = (Arc::clone(&self.trainer), bytes.to_vec());
+        CoreTask::spawn(move || lock(&trainer)?.load_state(&bytes))
     }
 
     /// Encoder output, all MLM and NSP logits and both losses of a `Batch`, dropout off, no

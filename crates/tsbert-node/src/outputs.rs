@@ -95,3 +95,20 @@ pub struct TensorJs {
 pub fn config_json(config: &tsbert_core::BertConfig) -> serde_json::Value {
     serde_json::to_value(config).expect("a config of numbers, booleans and strings serialises")
 }
+
+/// Held-out metrics of a batch, as sums (see `tsbert_core::EvalMetrics`).
+#[napi(object)]
+pub struct EvalMetricsJs {
+    /// Σ weight · MLM cross-entropy over the real predictions.
+    pub mlm_loss_sum: f64,
+    /// Σ weight of the real predictions.
+    pub mlm_weight: f64,
+    /// Σ weight of the predictions whose most probable token is the label.
+    pub mlm_correct: f64,
+    /// Σ NSP cross-entropy over the rows.
+    pub nsp_loss_sum: f64,
+    /// Rows whose NSP prediction is right.
+    pub nsp_correct: f64,
+    /// Rows.
+    pub rows: f64,
+}

@@ -186,6 +186,7 @@ impl MlmHead {
         let norm = LayerNorm::new(params, "mlm.mlp.2", h, config.layer_norm_eps)?;
         let decoder = if config.tie_word_embeddings {
             let bias = params.create("mlm.mlp.3.bias", &[v], Init::Constant(0.0))?;
+            params.exclude_from_decay("mlm.mlp.3.bias");
             Decoder::Tied { embeddings: token_embeddings.clone(), bias }
         } else {
             Decoder::Separate(Linear::new(params, "mlm.mlp.3", h, v)?)

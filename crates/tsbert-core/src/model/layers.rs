@@ -36,6 +36,7 @@ impl Linear {
     pub fn new(params: &mut ParamStore, prefix: &str, in_dim: usize, out_dim: usize) -> Result<Self> {
         let weight = params.create(&format!("{prefix}.weight"), &[out_dim, in_dim], Init::FanIn(in_dim))?;
         let bias = params.create(&format!("{prefix}.bias"), &[out_dim], Init::FanIn(in_dim))?;
+        params.exclude_from_decay(&format!("{prefix}.bias"));
         Ok(Self { weight, bias })
     }
 
@@ -81,6 +82,8 @@ impl LayerNorm {
     pub fn new(params: &mut ParamStore, prefix: &str, dim: usize, eps: f64) -> Result<Self> {
         let weight = params.create(&format!("{prefix}.weight"), &[dim], Init::Constant(1.0))?;
         let bias = params.create(&format!("{prefix}.bias"), &[dim], Init::Constant(0.0))?;
+        params.exclude_from_decay(&format!("{prefix}.weight"));
+        params.exclude_from_decay(&format!("{prefix}.bias"));
         Ok(Self { weight, bias, eps })
     }
 

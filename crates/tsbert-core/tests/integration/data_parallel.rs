@@ -14,7 +14,7 @@ fn check(replicas: usize, rows: usize) {
         adam: AdamConfig { lr: 0.01, ..AdamConfig::default() },
         dtype: DType::F64,
         devices: vec![Device::Cpu; replicas],
-        memory_limit: None,
+        ..TrainerOptions::default()
     };
     let mut parallel = Trainer::new(config, options).unwrap();
     for step in 0..3 {
