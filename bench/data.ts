@@ -66,7 +66,7 @@ const [ts, py] = [median(tsRuns), median(pyRuns.map((r) => r.seconds.total))];
 console.log(
   `WikiText-2 ${file}, maxLen ${MAX_LEN}, minFreq ${PRETRAIN_DEFAULTS.minFreq}, seed ${PRETRAIN_DEFAULTS.seed}`,
 );
-console.log(`tsbert: ${ds.numParagraphs} paragraphs, vocabulary ${ds.vocab.size}, ${ds.numExamples} examples`);
+console.log(`tsbert: ${ds.numParagraphs} paragraphs, vocabulary ${ds.vocab!.size}, ${ds.numExamples} examples`);
 console.log(
   `Python: ${pyRuns[0].paragraphs} paragraphs, vocabulary ${pyRuns[0].vocab}, ${pyRuns[0].examples} examples`,
 );

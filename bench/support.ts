@@ -59,7 +59,7 @@ export async function textbookBatches(batchSize: number, count = 1): Promise<Wor
     }
     if (batches.length < count) throw new Error(`epoch 0 has only ${batches.length} batches of ${batchSize}`);
     const source = `WikiText-2, batches 0..${count - 1} of epoch 0 (seed ${seed}, maxLen ${maxLen}, minFreq ${PRETRAIN_DEFAULTS.minFreq})`;
-    return { vocabSize: ds.vocab.size, batches, source };
+    return { vocabSize: ds.vocab!.size, batches, source };
   }
   const batches = Array.from({ length: count }, (_, i) =>
     syntheticBatch(WIKITEXT2_VOCAB_SIZE, { batchSize, seqLen: maxLen, seed: 1000 + i }),

@@ -46,11 +46,25 @@ export declare class NativeBert {
   /** The gradient of parameter `name` from the last training step, or `null` before any. */
   grad(name: string): Float32Array | null
   /**
-   * One training step (forward, MLM + NSP loss, backward, Adam) on a `Batch`. Resolves to
-   * the losses before the update; rejects with a `TypeError` or `RangeError` naming the
-   * first invalid field.
+   * One training step (forward, MLM + NSP loss, backward, Adam) on a `Batch`, or on an
+   * array of them with their gradients accumulated. Resolves to the losses before the
+   * update; rejects with a `TypeError` or `RangeError` naming the first invalid field.
    */
-  trainStep(batch: object): Promise<StepLossesJs>
+  trainStep(batch: object | object[]): Promise<StepLossesJs>
+  /** The learning rate of the next steps (a schedule's value). */
+  setLr(lr: number): void
+  /** Held-out losses and accuracies of a `Batch`, dropout off, as sums. */
+  evaluateMetrics(batch: object): Promise<EvalMetricsJs>
+  /**
+   * The optimizer's state (both moments, the step count, the dropout streams) as a
+   * safetensors file's bytes: what resuming a run needs besides the weights.
+   */
+  saveState(): Promise<Buffer>
+  /**
+   * Takes back an optimizer state written by `saveState`; rejects (code `TSBERT_CHECKPOINT`),
+   * leaving the model unchanged, if it is not one of this model.
+   */
+  loadState(bytes: Buffer): Promise<void>
   /**
    * Encoder output, all MLM and NSP logits and both losses of a `Batch`, dropout off, no
    * update.
@@ -107,8 +121,10 @@ export declare class NativeTokenizer {
   tokenToId(token: string): number | null
   /** The token of `id`, or `null`. */
   idToToken(id: number): string | null
-  /** The padding and mask tokens' ids; throws if there is no padding token. */
+  /** The special tokens' ids; throws if there is no padding token. */
   specialIds(): SpecialIdsJs
+  /** Each word alone as sub-word ids, without special tokens. */
+  splitWords(words: Array<string>): SplitWordsJs
   /**
    * Tokenizes each input, `[text]` or `[text, pair]` (strings, or arrays of words), special
    * tokens added; cut to `maxLength` tokens when given. A `TypeError` names a bad item.
@@ -211,6 +227,22 @@ export interface EncodedJs {
   overflow: number
 }
 
+/** Held-out metrics of a batch, as sums (see `tsbert_core::EvalMetrics`). */
+export interface EvalMetricsJs {
+  /** Σ weight · MLM cross-entropy over the real predictions. */
+  mlmLossSum: number
+  /** Σ weight of the real predictions. */
+  mlmWeight: number
+  /** Σ weight of the predictions whose most probable token is the label. */
+  mlmCorrect: number
+  /** Σ NSP cross-entropy over the rows. */
+  nspLossSum: number
+  /** Rows whose NSP prediction is right. */
+  nspCorrect: number
+  /** Rows. */
+  rows: number
+}
+
 /** Everything an evaluation (dropout off) computes for a batch. */
 export interface EvaluationJs {
   /** `[B·L·hidden]` encoder output. */
@@ -238,12 +270,26 @@ export declare function hfConfig(configJson: string, weights: Buffer): BertConfi
  */
 export declare function hfExportConfig(config: BertConfigJs): any
 
-/** The padding and mask tokens' ids. */
+/** The special tokens' ids. */
 export interface SpecialIdsJs {
   /** The padding token's id. */
   pad: number
   /** The mask token's id, if the vocabulary has one. */
   mask?: number
+  /** The class token's id (`[CLS]`), if the vocabulary has one. */
+  cls?: number
+  /** The separator's id (`[SEP]`), if the vocabulary has one. */
+  sep?: number
+  /** The unknown token's id, if the vocabulary has one. */
+  unk?: number
+}
+
+/** Words split into sub-word ids, end to end. */
+export interface SplitWordsJs {
+  /** The ids of every word, end to end. */
+  ids: Int32Array
+  /** Word `w` is `ids[starts[w], starts[w + 1])`; one entry more than words. */
+  starts: Int32Array
 }
 
 /** The losses of one training step, computed before its update. */
@@ -292,4 +338,8 @@ export interface TrainerOptionsJs {
   devices: Array<DeviceJs>
   /** Bytes of memory the model and a pass may take on the CPU; absent: no limit. */
   memoryLimit?: number
+  /** AdamW's decoupled weight decay (biases and layer norms spared) instead of L2. */
+  decoupledWeightDecay?: boolean
+  /** Clip each step's gradients to this global L2 norm. */
+  clipNorm?: number
 }

@@ -58,7 +58,7 @@ const TEMP_FILE = /^\..+\.(\d+)\.[0-9a-f]{12}\.tmp$/;
 const sha256 = (bytes: Uint8Array) => createHash('sha256').update(bytes).digest('hex');
 
 /** Writes `bytes` to `dir/name` through a temporary file and a rename. */
-async function writeAtomic(dir: string, name: string, bytes: string | Uint8Array): Promise<void> {
+export async function writeAtomic(dir: string, name: string, bytes: string | Uint8Array): Promise<void> {
   const tmp = join(dir, `.${name}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`);
   await writeFile(tmp, bytes, { flush: true });
   await rename(tmp, join(dir, name));

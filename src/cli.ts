@@ -1,23 +1,27 @@
 #!/usr/bin/env node
 /**
- * The `tsbert` command: `tsbert pretrain --data PATH ...` and `tsbert encode --model DIR "..."`.
+ * The `tsbert` command: `tsbert pretrain`, `evaluate`, `encode`, `embed` and `fill-mask`.
  *
  * @module
  */
 import { once } from 'node:events';
 import { constants, createReadStream } from 'node:fs';
-import { access, mkdir, stat, writeFile } from 'node:fs/promises';
+import { access, stat } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 
 import { SingleBar } from 'cli-progress';
 import { Command, InvalidArgumentError } from 'commander';
 import { TEXTBOOK_SIZES } from './config.js';
+import { DATA_DEFAULTS } from './data/defaults.js';
+import type { CorpusFormat } from './data/formats.js';
 import type { Device } from './device.js';
 import { TrainingDivergedError } from './errors.js';
 import { BertModel } from './model.js';
-import { lossCurvesSvg } from './plot.js';
-import { PRETRAIN_DEFAULTS, pretrain } from './pretrain.js';
+import { PRETRAIN_DEFAULTS, type PretrainOptions, pretrain } from './pretrain.js';
+import { EVAL_DEFAULTS, evaluate } from './training/evaluation.js';
+import { HISTORY_FILE } from './training/history.js';
+import { SCHEDULE_KINDS, type ScheduleKind } from './training/schedule.js';
 
 function integer(name: string, min: number) {
   return (value: string): number => {
@@ -39,8 +43,13 @@ function number(name: string, ok: (n: number) => boolean, what: string) {
 const preview = (values: Float32Array, n = 6) =>
   `[${Array.from(values.slice(0, n), (v) => v.toFixed(4)).join(', ')}${values.length > n ? ', …' : ''}]`;
 
+/** The `pretrain` flags, as commander parses them (camelCase). */
 interface PretrainFlags {
-  data: string;
+  data?: string;
+  valid?: string | false;
+  format: CorpusFormat | 'auto';
+  textField?: string;
+  dataMemory: number;
   steps: number;
   batchSize: number;
   maxLen: number;
@@ -50,14 +59,26 @@ interface PretrainFlags {
   ffnHidden: number;
   dropout: number;
   lr: number;
+  warmupSteps: number;
+  schedule: ScheduleKind;
+  clipNorm?: number;
+  accumulate: number;
+  optimizer: 'adam' | 'adamw';
+  weightDecay?: number;
   seed: number;
   minFreq: number;
   device: Device;
+  evalEvery: number;
+  evalExamples: number;
   out: string;
+  saveEvery: number;
+  keepCheckpoints: number;
+  resume?: string;
+  from?: string;
 }
 
-/** Exit status of a run stopped by Ctrl-C (128 + SIGINT), after what was trained is saved. */
-const INTERRUPTED = 130;
+/** Exit status of a run stopped by Ctrl-C (128 + SIGINT) or SIGTERM (128 + 15), after what was trained is saved. */
+const INTERRUPTED: Record<string, number> = { SIGINT: 130, SIGTERM: 143 };
 
 /**
  * Checks that `dir` can receive the model before any work is done: an existing folder we can
@@ -84,67 +105,152 @@ async function checkOutputFolder(dir: string): Promise<void> {
   }
 }
 
-async function runPretrain(flags: PretrainFlags): Promise<void> {
-  await checkOutputFolder(flags.out);
-  const controller = new AbortController();
-  const stop = () => controller.abort();
-  process.once('SIGINT', stop);
-  const bar = new SingleBar({
-    format: 'step {value}/{total} |{bar}| MLM {mlm} | NSP {nsp} | {pps} pairs/sec | ETA {eta_formatted}',
+/** A progress bar on stderr (a line every few seconds when it is not a terminal). */
+function progressBar(format: string): SingleBar {
+  return new SingleBar({
+    format,
     stream: process.stderr,
     hideCursor: true,
-    noTTYOutput: true, // a line every few seconds in logs and pipes
+    noTTYOutput: true,
     notTTYSchedule: 5000,
   });
-  if (process.stderr.isTTY) console.error(`preparing ${flags.data} ...`);
-  let started = false;
+}
+
+const MIB = 2 ** 20;
+
+/** The options of a run from the flags given on the command line (defaults are the API's, so a resumed run can tell what was asked). */
+function pretrainOptions(flags: PretrainFlags, given: (name: keyof PretrainFlags) => boolean): PretrainOptions {
+  const pick = <K extends keyof PretrainFlags>(name: K) => (given(name) ? flags[name] : undefined);
+  const sizes = (['hidden', 'layers', 'heads', 'ffnHidden', 'dropout'] as const).filter(given);
+  return {
+    data: flags.data,
+    valid: pick('valid'),
+    format: pick('format'),
+    textField: pick('textField'),
+    dataMemory: given('dataMemory') ? flags.dataMemory * MIB : undefined,
+    steps: flags.steps,
+    batchSize: pick('batchSize'),
+    maxLen: pick('maxLen'),
+    config: sizes.length > 0 ? Object.fromEntries(sizes.map((k) => [k, flags[k]])) : undefined,
+    lr: pick('lr'),
+    warmupSteps: pick('warmupSteps'),
+    schedule: pick('schedule'),
+    clipNorm: pick('clipNorm'),
+    accumulate: pick('accumulate'),
+    optimizer: pick('optimizer'),
+    weightDecay: pick('weightDecay'),
+    seed: pick('seed'),
+    minFreq: pick('minFreq'),
+    device: flags.device,
+    evalEvery: pick('evalEvery'),
+    evalExamples: pick('evalExamples'),
+    out: flags.out,
+    saveEvery: pick('saveEvery'),
+    keepCheckpoints: pick('keepCheckpoints'),
+    resume: flags.resume,
+    from: flags.from,
+  };
+}
+
+async function runPretrain(flags: PretrainFlags, command: Command): Promise<void> {
+  await checkOutputFolder(flags.out);
+  const controller = new AbortController();
+  let signal: string | undefined;
+  const stop = (name: string) => {
+    signal = name;
+    controller.abort();
+  };
+  for (const name of Object.keys(INTERRUPTED)) process.once(name, stop);
+  const bar = progressBar(
+    'step {value}/{total} |{bar}| MLM {mlm} | NSP {nsp} | lr {lr} | {pps} pairs/sec{valid} | ETA {eta_formatted}',
+  );
+  const reading = progressBar('{stage} |{bar}| {percentage}% | {value}/{total} MB');
+  const terminal = process.stderr.isTTY;
+  let held = '';
+  let stage: 'download' | 'read' | 'train' | undefined;
+  const showBytes = (next: 'download' | 'read', done: number, total: number | undefined) => {
+    if (!total || !(terminal || total > 64 * MIB)) return; // a bar for what takes a while
+    if (stage !== next) {
+      reading.stop();
+      stage = next;
+      reading.start(Math.ceil(total / MIB), 0, {
+        stage: next === 'download' ? 'downloading WikiText-2' : 'reading the corpus',
+      });
+    }
+    reading.update(Math.floor(done / MIB));
+  };
+  const given = (name: keyof PretrainFlags) => command.getOptionValueSource(name) === 'cli';
+  if (terminal) console.error(`preparing ${flags.data ?? 'WikiText-2'} ...`);
   try {
     const run = pretrain({
-      data: flags.data,
-      steps: flags.steps,
-      batchSize: flags.batchSize,
-      maxLen: flags.maxLen,
-      config: {
-        hidden: flags.hidden,
-        layers: flags.layers,
-        heads: flags.heads,
-        ffnHidden: flags.ffnHidden,
-        dropout: flags.dropout,
-      },
-      lr: flags.lr,
-      seed: flags.seed,
-      minFreq: flags.minFreq,
-      device: flags.device,
+      ...pretrainOptions(flags, given),
       signal: controller.signal,
+      onDownload: (p) => showBytes('download', p.received, p.total),
+      onDataProgress: (done, total) => showBytes('read', done, total),
+      onEval: (r) => {
+        held = ` | held out: MLM ${r.mlmLoss.toFixed(3)} (${(100 * r.mlmAccuracy).toFixed(1)}%), NSP ${r.nspLoss.toFixed(3)} (${(100 * r.nspAccuracy).toFixed(1)}%)`;
+        if (stage !== 'train') console.error(`step ${r.step}${held}`);
+      },
       onStep: (r) => {
-        const values = { mlm: r.mlmLoss.toFixed(3), nsp: r.nspLoss.toFixed(3), pps: r.pairsPerSec.toFixed(1) };
-        if (!started) {
-          bar.start(flags.steps, 0, values);
-          started = true;
+        const values = {
+          mlm: r.mlmLoss.toFixed(3),
+          nsp: r.nspLoss.toFixed(3),
+          lr: r.lr.toPrecision(3),
+          pps: r.pairsPerSec.toFixed(1),
+          valid: held,
+        };
+        if (stage !== 'train') {
+          reading.stop();
+          stage = 'train';
+          bar.start(flags.steps, r.step - 1, values);
         }
         bar.update(r.step, values);
       },
     });
-    const { model, history, summary } = await run.catch((error: unknown) => {
+    const { summary, checkpoint } = await run.catch(async (error: unknown) => {
       if (!(error instanceof TrainingDivergedError)) throw error;
-      throw new Error(`${error.message}; nothing was saved, '${flags.out}' is as it was`, { cause: error });
+      throw new Error(`${error.message}; the model in '${flags.out}' was not overwritten`, { cause: error });
     });
     bar.stop();
     if (summary.aborted) {
-      console.error(`interrupted after ${summary.steps} steps; saving what was trained`);
-      process.exitCode = INTERRUPTED;
+      console.error(`interrupted (${signal ?? 'stopped'}) at step ${summary.lastStep}; saving what was trained`);
+      process.exitCode = INTERRUPTED[signal ?? 'SIGINT'];
     }
     console.log(`MLM loss ${summary.mlmLoss.toFixed(3)}, NSP loss ${summary.nspLoss.toFixed(3)}`);
     console.log(`${summary.pairsPerSec.toFixed(1)} sentence pairs/sec on ${summary.device}`);
-    await model.save(flags.out);
-    await mkdir(flags.out, { recursive: true });
-    const plot = join(flags.out, 'loss.svg');
-    await writeFile(plot, await lossCurvesSvg(history));
-    console.log(`model saved to ${flags.out}; loss curves in ${plot}`);
+    const h = summary.heldOut;
+    if (h) {
+      console.log(
+        `held out (${h.examples} pairs): MLM loss ${h.mlmLoss.toFixed(3)}, accuracy ${(100 * h.mlmAccuracy).toFixed(1)}%; NSP loss ${h.nspLoss.toFixed(3)}, accuracy ${(100 * h.nspAccuracy).toFixed(1)}%`,
+      );
+    }
+    console.log(
+      `model saved to ${flags.out}; loss curves in ${join(flags.out, 'loss.svg')}, history in ${join(flags.out, HISTORY_FILE)}`,
+    );
+    if (checkpoint) console.log(`checkpoint: ${checkpoint} (tsbert pretrain --resume ${flags.out} --steps N goes on)`);
   } finally {
     bar.stop();
-    process.off('SIGINT', stop);
+    reading.stop();
+    for (const name of Object.keys(INTERRUPTED)) process.off(name, stop);
   }
+}
+
+interface EvaluateFlags {
+  model: string;
+  data: string;
+  maxLen?: number;
+  examples: number;
+  seed: number;
+  format: CorpusFormat | 'auto';
+  textField?: string;
+}
+
+async function runEvaluate(flags: EvaluateFlags): Promise<void> {
+  const model = await BertModel.load(flags.model);
+  const m = await evaluate(model, flags.data, flags);
+  console.log(`examples: ${m.examples}`);
+  console.log(`MLM loss ${m.mlmLoss.toFixed(4)}, accuracy ${(100 * m.mlmAccuracy).toFixed(2)}%`);
+  console.log(`NSP loss ${m.nspLoss.toFixed(4)}, accuracy ${(100 * m.nspAccuracy).toFixed(2)}%`);
 }
 
 async function runEncode(sentence: string, flags: { model: string; pair?: string }): Promise<void> {
@@ -232,12 +338,36 @@ function program(): Command {
     .description('BERT pretraining and contextual encoding (WikiText-2, MLM + NSP)')
     .showHelpAfterError(false)
     .configureOutput({ outputError: (text, write) => write(`tsbert: ${text.replace(/^error: /, '')}`) });
+  const oneOf =
+    <T extends string>(name: string, values: readonly T[]) =>
+    (value: string): T => {
+      if (!values.includes(value as T)) throw new InvalidArgumentError(`${name} must be one of ${values.join(', ')}.`);
+      return value as T;
+    };
   cli
     .command('pretrain')
-    .description('pretrain a BERT model with MLM + NSP on a WikiText-format corpus')
-    .requiredOption('--data <path>', 'wiki.train.tokens, or a folder holding it')
-    .option('--steps <n>', 'training steps', integer('--steps', 1), d.steps)
-    .option('--batch-size <n>', 'sentence pairs a step', integer('--batch-size', 1), d.batchSize)
+    .description('pretrain a BERT model with MLM + NSP (WikiText-2 by default; any corpus, streamed)')
+    .option(
+      '--data <path>',
+      'a file, a folder (its wiki.train.tokens, or every file) or a glob; default: WikiText-2, downloaded once',
+    )
+    .option('--valid <path>', 'held-out corpus (default: wiki.valid.tokens beside the training file)')
+    .option('--no-valid', 'no held-out evaluation')
+    .option(
+      '--format <kind>',
+      "'wikitext', 'lines' (a sentence a line, documents apart), 'jsonl' or 'auto'",
+      oneOf('--format', ['auto', 'wikitext', 'lines', 'jsonl'] as const),
+      'auto',
+    )
+    .option('--text-field <name>', "JSON Lines: the field holding the text (default 'text')")
+    .option(
+      '--data-memory <MB>',
+      'memory the data may hold (token ids past it go to a temporary file)',
+      integer('--data-memory', 1),
+      DATA_DEFAULTS.memory / MIB,
+    )
+    .option('--steps <n>', 'the step to train up to', integer('--steps', 1), d.steps)
+    .option('--batch-size <n>', 'sentence pairs a batch', integer('--batch-size', 1), d.batchSize)
     .option('--max-len <n>', 'tokens per pair', integer('--max-len', 5), d.maxLen)
     .option('--hidden <n>', 'hidden width', integer('--hidden', 1), t.hidden)
     .option('--layers <n>', 'encoder blocks', integer('--layers', 1), t.layers)
@@ -251,15 +381,71 @@ function program(): Command {
     )
     .option(
       '--lr <x>',
-      "Adam's learning rate",
+      'the (peak) learning rate',
       number('--lr', (n) => n > 0, 'a positive number'),
       d.lr,
+    )
+    .option('--warmup-steps <n>', 'steps of linear learning-rate warmup', integer('--warmup-steps', 0), d.warmupSteps)
+    .option(
+      '--schedule <kind>',
+      "after the warmup: 'constant', 'linear' or 'cosine' (decay to 0 at --steps)",
+      oneOf('--schedule', SCHEDULE_KINDS),
+      d.schedule,
+    )
+    .option(
+      '--clip-norm <x>',
+      'clip gradients to this global L2 norm',
+      number('--clip-norm', (n) => n > 0, 'a positive number'),
+    )
+    .option('--accumulate <n>', 'batches a step (gradient accumulation)', integer('--accumulate', 1), d.accumulate)
+    .option(
+      '--optimizer <kind>',
+      "'adam' or 'adamw' (decoupled weight decay)",
+      oneOf('--optimizer', ['adam', 'adamw'] as const),
+      d.optimizer,
+    )
+    .option(
+      '--weight-decay <x>',
+      'weight decay (default 0; 0.01 with adamw)',
+      number('--weight-decay', (n) => n >= 0, 'a number ≥ 0'),
     )
     .option('--seed <n>', 'random seed', integer('--seed', 0), d.seed)
     .option('--min-freq <n>', 'least count of a vocabulary word', integer('--min-freq', 1), d.minFreq)
     .option('--device <name>', "'auto', 'cpu', 'cuda' or 'cuda:N'", d.device)
-    .option('--out <dir>', 'folder to save the model and its loss plot in', 'tsbert-model')
-    .action((flags: PretrainFlags) => runPretrain(flags));
+    .option(
+      '--eval-every <n>',
+      'held-out evaluation every n steps (0: at the end only)',
+      integer('--eval-every', 0),
+      d.evalEvery,
+    )
+    .option('--eval-examples <n>', 'held-out sentence pairs', integer('--eval-examples', 1), d.evalExamples)
+    .option('--out <dir>', 'the run folder: model, loss.svg, history.jsonl, checkpoints/', 'tsbert-model')
+    .option(
+      '--save-every <n>',
+      'a checkpoint every n steps (0: at the end and when stopped)',
+      integer('--save-every', 0),
+      d.saveEvery,
+    )
+    .option('--keep-checkpoints <n>', 'checkpoints kept', integer('--keep-checkpoints', 1), d.keepCheckpoints)
+    .option('--resume <dir>', 'continue the run of a checkpoint, or of a run folder (its latest)')
+    .option('--from <dir>', "continued pretraining from a saved model (tsbert's or Hugging Face's BertForPreTraining)")
+    .action((flags: PretrainFlags, command: Command) => runPretrain(flags, command));
+  cli
+    .command('evaluate')
+    .description('held-out MLM and NSP loss and accuracy of a saved model')
+    .requiredOption('--model <dir>', "a model folder with MLM and NSP heads: tsbert's or Hugging Face's")
+    .requiredOption('--data <path>', 'the held-out corpus (a file, folder or glob)')
+    .option('--max-len <n>', 'tokens per pair (default: 64, or the model positions if fewer)', integer('--max-len', 5))
+    .option('--examples <n>', 'sentence pairs (a seeded sample)', integer('--examples', 1), EVAL_DEFAULTS.examples)
+    .option('--seed <n>', 'seeds the sample and the masks', integer('--seed', 0), d.seed)
+    .option(
+      '--format <kind>',
+      "'wikitext', 'lines', 'jsonl' or 'auto'",
+      oneOf('--format', ['auto', 'wikitext', 'lines', 'jsonl'] as const),
+      'auto',
+    )
+    .option('--text-field <name>', 'JSON Lines: the field holding the text')
+    .action(runEvaluate);
   cli
     .command('encode')
     .description('print the contextual embedding of every token of a text (pair)')

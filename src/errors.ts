@@ -6,7 +6,7 @@
  *
  * @module
  */
-import type { StepRecord } from './pretrain.js';
+import type { StepRecord } from './training/history.js';
 
 /** A model folder that is missing, incomplete, inconsistent or corrupt. */
 export class CheckpointError extends Error {

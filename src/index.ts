@@ -26,14 +26,23 @@ export type {
   EmbedOptions,
   EncodeOptions,
   Evaluation,
+  LoadOptions,
   MaskFill,
   MaskPrediction,
+  MetricSums,
   SaveOptions,
   StepLosses,
 } from './model.js';
 export { BertModel } from './model.js';
-export type { PretrainOptions, PretrainResult, PretrainSummary, StepRecord } from './pretrain.js';
+export type { PretrainOptions, PretrainResult, PretrainSummary } from './pretrain.js';
 export { PRETRAIN_DEFAULTS, pretrain } from './pretrain.js';
 export { Tensor } from './tensor.js';
 export type { TextInput, TokenizedText, TokenizeOptions } from './tokenizer.js';
 export { Tokenizer } from './tokenizer.js';
+export { CHECKPOINTS_DIR } from './training/checkpoints.js';
+export type { EvaluateOptions } from './training/evaluation.js';
+export { EVAL_DEFAULTS, evaluate } from './training/evaluation.js';
+export type { EvalMetrics, EvalRecord, HistoryLine, StepRecord } from './training/history.js';
+export { HISTORY_FILE } from './training/history.js';
+export type { Schedule, ScheduleKind } from './training/schedule.js';
+export { learningRateAt } from './training/schedule.js';

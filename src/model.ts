@@ -26,8 +26,15 @@ export interface CreateModelOptions {
   seed?: number;
   /** Adam's learning rate; default the textbook's, 0.01. */
   lr?: number;
-  /** L2 weight decay added to gradients; default 0. */
+  /**
+   * `'adam'` (the textbook's: weight decay, if any, added to the gradients as L2) or `'adamw'`
+   * (decoupled weight decay, biases and layer norms spared: BERT's recipe); default `'adam'`.
+   */
+  optimizer?: 'adam' | 'adamw';
+  /** Weight decay (see `optimizer`); default 0. */
   weightDecay?: number;
+  /** Scale each step's gradients down to at most this global L2 norm; default: no clipping. */
+  clipNorm?: number;
   /** Where the model runs; default `'auto'`. */
   device?: Device;
   /**
@@ -36,6 +43,25 @@ export interface CreateModelOptions {
    * allocated. Default: `TSBERT_MEMORY_LIMIT` if set, else this machine's memory.
    */
   memoryLimit?: number;
+}
+
+/** A model's settings besides its weights: how it trains and where it runs. */
+export type LoadOptions = Omit<CreateModelOptions, 'config'>;
+
+/** Held-out metrics of a batch as sums (see {@link BertModel.evaluateMetrics}). */
+export interface MetricSums {
+  /** Σ MLM cross-entropy over the real predictions. */
+  mlmLossSum: number;
+  /** Real predictions. */
+  mlmWeight: number;
+  /** Predictions whose most probable token is the original one. */
+  mlmCorrect: number;
+  /** Σ NSP cross-entropy over the rows. */
+  nspLossSum: number;
+  /** Rows whose NSP prediction is right. */
+  nspCorrect: number;
+  /** Rows. */
+  rows: number;
 }
 
 /** The losses of one training step, computed before its update. */
@@ -107,7 +133,7 @@ export class BertModel {
   /** The model's sizes and variants. */
   readonly config: Readonly<BertConfig>;
   readonly #native: NativeBert;
-  readonly #lr: number;
+  #lr: number;
 
   private constructor(
     config: BertConfig,
@@ -116,11 +142,17 @@ export class BertModel {
     options: CreateModelOptions = {},
   ) {
     const seed = checkSeed(options.seed ?? 0);
+    const optimizer = options.optimizer ?? 'adam';
+    if (optimizer !== 'adam' && optimizer !== 'adamw') {
+      throw new RangeError(`optimizer: expected 'adam' or 'adamw', got ${String(optimizer)}`);
+    }
     this.#lr = options.lr ?? native().defaultAdam().lr;
     this.#native = new (native().NativeBert)(config, {
       seed,
       lr: this.#lr,
       weightDecay: options.weightDecay,
+      decoupledWeightDecay: optimizer === 'adamw',
+      clipNorm: options.clipNorm,
       devices: nativeDevices(device),
       memoryLimit: options.memoryLimit ?? memoryLimit(),
     });
@@ -149,8 +181,9 @@ export class BertModel {
    * saves one; missing heads are fine for encoding). A missing folder or file, a checksum
    * mismatch, another architecture, weights or a tokenizer that do not fit the config give a
    * {@link CheckpointError}; sizes are checked before anything of their size is allocated.
+   * `options` set how it trains from here (a fresh optimizer) and where it runs.
    */
-  static async load(dir: string, options: Pick<CreateModelOptions, 'device' | 'memoryLimit'> = {}): Promise<BertModel> {
+  static async load(dir: string, options: LoadOptions = {}): Promise<BertModel> {
     const files = await readModelFolder(dir);
     const device = resolveDevice(options.device);
     let model: BertModel;
@@ -230,21 +263,65 @@ export class BertModel {
     return this.#native.paramCount;
   }
 
+  /** Optimizer steps taken (restored with {@link BertModel.loadOptimizerState}). */
+  get stepsTaken(): number {
+    return this.#native.stepsTaken;
+  }
+
+  /** The learning rate of the next steps (a schedule sets it before each). */
+  get learningRate(): number {
+    return this.#lr;
+  }
+
+  set learningRate(lr: number) {
+    if (!Number.isFinite(lr) || lr < 0) throw new RangeError(`learningRate: expected a number ≥ 0, got ${String(lr)}`);
+    this.#native.setLr(lr);
+    this.#lr = lr;
+  }
+
   /**
    * One training step off the JavaScript thread: forward, MLM + NSP loss, backward, Adam.
-   * Resolves to the losses before the update; rejects with a `TypeError` or `RangeError`
-   * naming the first invalid field of `batch`, or with a {@link TrainingDivergedError} (the
-   * update not applied) when a loss or gradient is not finite.
+   * Given several batches, their gradients are accumulated and applied once: the same update
+   * as one batch of all their rows (gradient accumulation). Resolves to the losses before the
+   * update; rejects with a `TypeError` or `RangeError` naming the first invalid field of
+   * `batch`, or with a {@link TrainingDivergedError} (the update not applied) when a loss or
+   * gradient is not finite.
    */
-  async trainStep(batch: Batch): Promise<StepLosses> {
+  async trainStep(batch: Batch | readonly Batch[]): Promise<StepLosses> {
     try {
-      return await this.#native.trainStep(batch);
+      return await this.#native.trainStep(batch as Batch | Batch[]);
     } catch (error) {
       if (nativeErrorCode(error) !== 'TSBERT_DIVERGED') throw error;
       const advice = `lower the learning rate (it is ${this.#lr})`;
       throw new TrainingDivergedError(`${(error as Error).message}; ${advice}`, this.#native.stepsTaken + 1, [], {
         cause: error,
       });
+    }
+  }
+
+  /**
+   * Held-out metrics of `batch`, dropout off, no update, as sums (so that batches add up): MLM
+   * loss and correct predictions over the real predictions, NSP loss and correct rows.
+   */
+  async evaluateMetrics(batch: Batch): Promise<MetricSums> {
+    return await this.#native.evaluateMetrics(batch);
+  }
+
+  /**
+   * What resuming training needs besides the weights: Adam's moments and step count and the
+   * dropout streams' states, as a safetensors file's bytes.
+   */
+  async saveOptimizerState(): Promise<Uint8Array> {
+    return await this.#native.saveState();
+  }
+
+  /** Takes back {@link BertModel.saveOptimizerState}'s bytes; a {@link CheckpointError} (the model unchanged) if they are not this model's. */
+  async loadOptimizerState(bytes: Uint8Array): Promise<void> {
+    try {
+      await this.#native.loadState(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength));
+    } catch (cause) {
+      if (nativeErrorCode(cause) !== 'TSBERT_CHECKPOINT') throw cause;
+      throw new CheckpointError(`optimizer state: ${(cause as Error).message}`, { cause });
     }
   }
 

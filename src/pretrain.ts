@@ -1,23 +1,39 @@
 /**
- * {@link pretrain}: the textbook's BERT pretraining loop, in TypeScript over the native step.
+ * {@link pretrain}: BERT pretraining (MLM + NSP) in TypeScript over the native step — the
+ * textbook's run by default, and what real runs need: any corpus (streamed), held-out
+ * evaluation, learning-rate schedules, gradient clipping and accumulation, AdamW, a history
+ * file, checkpoints that resume a run bit for bit, and continued pretraining of a saved model.
  *
  * @module
  */
+import { mkdir, stat } from 'node:fs/promises';
+import { basename, dirname, join, resolve } from 'node:path';
+
+import { writeAtomic } from './checkpoint.js';
 import { type ModelSizes, resolveConfig, TEXTBOOK_SIZES } from './config.js';
 import type { Batch } from './data/batch.js';
-import { type CorpusSource, DATA_DEFAULTS, PretrainingDataset, RESERVED_TOKENS } from './data/index.js';
+import { PretrainingDataset } from './data/dataset.js';
+import { DATA_DEFAULTS } from './data/defaults.js';
+import type { CorpusFormat } from './data/formats.js';
 import { paddedPredictions } from './data/padding.js';
-import type { Vocab } from './data/vocab.js';
+import { type CorpusSource, TRAIN_FILE, VALID_FILE } from './data/sources.js';
+import { RESERVED_TOKENS, type Vocab } from './data/vocab.js';
+import { type DownloadProgress, wikiText2 } from './data/wikitext-download.js';
 import { type Device, deviceLabel } from './device.js';
 import { TrainingDivergedError } from './errors.js';
 import { memoryLimit } from './memory.js';
-import { BertModel } from './model.js';
+import { BertModel, type LoadOptions } from './model.js';
 import { native } from './native.js';
+import { lossCurvesSvg } from './plot.js';
+import { readCheckpoint, writeCheckpoint } from './training/checkpoints.js';
+import { HeldOutSet, modelWords } from './training/evaluation.js';
+import { type EvalRecord, HistoryFile, type StepRecord } from './training/history.js';
+import { checkSchedule, learningRateAt, type Schedule, type ScheduleKind } from './training/schedule.js';
 
 /** The textbook's pretraining run: the defaults of {@link pretrain} and of `tsbert pretrain`. */
 export const PRETRAIN_DEFAULTS = Object.freeze({
   ...DATA_DEFAULTS,
-  /** Sentence pairs a step. */
+  /** Sentence pairs a batch (a step takes `accumulate` batches). */
   batchSize: 512,
   /** Training steps. */
   steps: 50,
@@ -25,22 +41,67 @@ export const PRETRAIN_DEFAULTS = Object.freeze({
   lr: native().defaultAdam().lr,
   /** Where to train. */
   device: 'auto' as const,
+  /** Steps of learning-rate warmup. */
+  warmupSteps: 0,
+  /** The learning rate after the warmup. */
+  schedule: 'constant' as ScheduleKind,
+  /** Batches whose gradients make one step. */
+  accumulate: 1,
+  /** The optimizer. */
+  optimizer: 'adam' as 'adam' | 'adamw',
+  /** Weight decay (AdamW's recipe is 0.01). */
+  weightDecay: 0,
+  /** Held-out evaluation every this many steps (0: only at the end). */
+  evalEvery: 0,
+  /** Held-out sentence pairs evaluated. */
+  evalExamples: 2048,
+  /** A checkpoint every this many steps (0: only at the end or when stopped). */
+  saveEvery: 0,
+  /** Checkpoints kept. */
+  keepCheckpoints: 3,
 });
 
-/** Options of {@link pretrain}; every one but `data` defaults to {@link PRETRAIN_DEFAULTS}. */
+/** Options of {@link pretrain}; each defaults to {@link PRETRAIN_DEFAULTS} (or as said). */
 export interface PretrainOptions {
-  /** A WikiText-format file, a folder holding `wiki.train.tokens`, or paragraphs. */
-  data: CorpusSource;
-  /** Sentence pairs a step. */
+  /**
+   * The corpus: a file, a folder (its `wiki.train.tokens`, or every file in it), a glob
+   * pattern, or WikiText paragraph lines. Default: WikiText-2, downloaded once into the cache
+   * (see `wikiText2`).
+   */
+  data?: CorpusSource;
+  /**
+   * Held-out corpus for evaluation; default `wiki.valid.tokens` when it sits beside the
+   * training file (or in its folder); `false` for none.
+   */
+  valid?: CorpusSource | false;
+  /** Each file's layout; default `'auto'` (`.jsonl`/`.ndjson`: JSON Lines, else WikiText). */
+  format?: CorpusFormat | 'auto';
+  /** JSON Lines: the field holding the text; default `'text'`. */
+  textField?: string;
+  /** Bytes the data may hold in memory (see `DatasetOptions.memory`); default `DATA_DEFAULTS.memory`. */
+  dataMemory?: number;
+  /** Sentence pairs a batch. */
   batchSize?: number;
   /** Tokens per pair, `<cls>` and `<sep>`s included. */
   maxLen?: number;
-  /** Training steps. */
+  /** The step to train up to (a resumed run counts the steps it had). */
   steps?: number;
   /** Model sizes; default the textbook's (`TEXTBOOK_SIZES`: hidden 128, 2 layers, 2 heads, …). */
   config?: Partial<ModelSizes>;
-  /** Adam's learning rate. */
+  /** The (peak) learning rate. */
   lr?: number;
+  /** Steps of linear warmup to `lr`. */
+  warmupSteps?: number;
+  /** After the warmup: `'constant'`, or a `'linear'` or `'cosine'` decay to 0 at `steps`. */
+  schedule?: ScheduleKind;
+  /** Scale each step's gradients down to at most this global L2 norm. */
+  clipNorm?: number;
+  /** Batches whose gradients make one step: the update of one batch of `accumulate × batchSize` pairs. */
+  accumulate?: number;
+  /** `'adam'` (the textbook's) or `'adamw'` (decoupled weight decay, biases and layer norms spared). */
+  optimizer?: 'adam' | 'adamw';
+  /** Weight decay. */
+  weightDecay?: number;
   /** Seeds the data, the weights and dropout. */
   seed?: number;
   /** Least count of a word to enter the vocabulary. */
@@ -49,31 +110,52 @@ export interface PretrainOptions {
   device?: Device;
   /** Bytes of host memory the model and a step may take (see `CreateModelOptions.memoryLimit`). */
   memoryLimit?: number;
+  /** Held-out evaluation every this many steps, and at the end. */
+  evalEvery?: number;
+  /** Held-out sentence pairs evaluated (a seeded sample). */
+  evalExamples?: number;
+  /**
+   * The run's output folder: `history.jsonl` (a line a step and an evaluation), `loss.svg`
+   * (redrawn every few seconds), `checkpoints/`, and the final model.
+   */
+  out?: string;
+  /** A checkpoint every this many steps (and always at the end or when stopped), with `out`. */
+  saveEvery?: number;
+  /** Checkpoints kept (the oldest removed). */
+  keepCheckpoints?: number;
+  /**
+   * Continue the run of this checkpoint (or of this run folder's latest): its weights,
+   * optimizer state, position in the data and options. Only `steps`, `data`, `valid`, `out`,
+   * the evaluation and checkpoint cadences, `device` and `memoryLimit` may be given anew.
+   */
+  resume?: string;
+  /**
+   * Continued pretraining: start from this saved model (tsbert's, or a Hugging Face
+   * `BertForPreTraining` with its tokenizer) with a fresh optimizer; its vocabulary or
+   * tokenizer makes the data's ids.
+   */
+  from?: string;
   /** Called after every step with its record. */
   onStep?: (record: StepRecord) => void;
-  /** Stops training after the step in flight; the result then has `summary.aborted`. */
+  /** Called after every held-out evaluation. */
+  onEval?: (record: EvalRecord) => void;
+  /** Called while the corpus is read, with the bytes read and the total. */
+  onDataProgress?: (bytesRead: number, totalBytes: number) => void;
+  /** Called while WikiText-2 downloads (when `data` is left out and it is not cached). */
+  onDownload?: (progress: DownloadProgress) => void;
+  /** Stops training after the step in flight (then saves as at the end); the result has `summary.aborted`. */
   signal?: AbortSignal;
-}
-
-/** What one training step reports. */
-export interface StepRecord {
-  /** 1-based step number. */
-  step: number;
-  /** Weighted masked-language-model loss, before the step's update. */
-  mlmLoss: number;
-  /** Next-sentence-prediction loss, before the step's update. */
-  nspLoss: number;
-  /** Sentence pairs per second of this step (native step time). */
-  pairsPerSec: number;
 }
 
 /** Totals over a run. */
 export interface PretrainSummary {
-  /** Steps taken. */
+  /** Steps taken by this call. */
   steps: number;
-  /** Mean of the per-step MLM losses. */
+  /** The step the run is at (a resumed run's steps included). */
+  lastStep: number;
+  /** Mean of this call's per-step MLM losses. */
   mlmLoss: number;
-  /** Mean of the per-step NSP losses. */
+  /** Mean of this call's per-step NSP losses. */
   nspLoss: number;
   /** Sentence pairs per second over the timed steps (all but the first, warm-up step). */
   pairsPerSec: number;
@@ -81,46 +163,205 @@ export interface PretrainSummary {
   device: string;
   /** Whether the signal stopped the run early. */
   aborted: boolean;
+  /** The last held-out evaluation, if there is a held-out set. */
+  heldOut?: EvalRecord;
 }
 
 /** The result of {@link pretrain}. */
 export interface PretrainResult {
   /** The trained model. */
   model: BertModel;
-  /** Its vocabulary (also `model.vocab`). */
-  vocab: Vocab;
-  /** One record a step. */
+  /** Its textbook vocabulary (also `model.vocab`), when it has one. */
+  vocab: Vocab | undefined;
+  /** One record a step of this call. */
   history: StepRecord[];
+  /** The held-out evaluations of this call. */
+  evaluations: EvalRecord[];
   /** Means and throughput. */
   summary: PretrainSummary;
+  /** The last checkpoint written (with `out`). */
+  checkpoint?: string;
 }
 
-function positiveInteger(name: string, value: number | undefined, fallback: number): number {
-  const v = value ?? fallback;
-  if (!Number.isInteger(v) || v < 1) throw new RangeError(`${name}: expected a positive integer, got ${String(v)}`);
-  return v;
+/** The options a run keeps from start to end: those its checkpoints store. */
+interface RunOptions {
+  data: string | null;
+  valid: string | null;
+  format: CorpusFormat | 'auto';
+  textField: string | null;
+  dataMemory: number;
+  batchSize: number;
+  maxLen: number;
+  seed: number;
+  minFreq: number;
+  config: Partial<ModelSizes>;
+  from: string | null;
+  lr: number;
+  warmupSteps: number;
+  schedule: ScheduleKind;
+  clipNorm: number | null;
+  accumulate: number;
+  optimizer: 'adam' | 'adamw';
+  weightDecay: number;
+  evalExamples: number;
 }
 
-/** Serves batches epoch after epoch, one step ahead of the trainer. */
-function* endlessBatches(dataset: PretrainingDataset, batchSize: number): Generator<Batch> {
-  for (let epoch = 0; ; epoch++) {
-    let served = 0;
-    for (const batch of dataset.batches({ batchSize, epoch })) {
-      served++;
-      yield batch;
+/** Options that may change when a run resumes (the others are the run's). */
+const RENEWABLE = new Set([
+  'steps',
+  'data',
+  'valid',
+  'out',
+  'evalEvery',
+  'saveEvery',
+  'keepCheckpoints',
+  'device',
+  'memoryLimit',
+]);
+
+function integer(name: string, value: number, least: number): number {
+  if (!Number.isInteger(value) || value < least) {
+    throw new RangeError(
+      `${name}: expected ${least === 1 ? 'a positive integer' : `an integer ≥ ${least}`}, got ${String(value)}`,
+    );
+  }
+  return value;
+}
+
+const exists = (path: string) =>
+  stat(path).then(
+    () => true,
+    () => false,
+  );
+
+/** `wiki.valid.tokens` beside the training file (or in its folder), if it is there. */
+async function validBeside(data: CorpusSource): Promise<string | undefined> {
+  if (typeof data !== 'string') return undefined;
+  const info = await stat(data).catch(() => undefined);
+  if (!info) return undefined;
+  if (info.isDirectory() && !(await exists(join(data, TRAIN_FILE)))) return undefined;
+  const valid = join(info.isDirectory() ? data : dirname(data), VALID_FILE);
+  return basename(data) !== VALID_FILE && (await exists(valid)) ? valid : undefined;
+}
+
+/** A path as the run stores it (absolute), or null for lines given in memory. */
+const storedPath = (source: CorpusSource | undefined) => (typeof source === 'string' ? resolve(source) : null);
+
+/** The run's options: the given ones over the defaults, or, resuming, the checkpoint's (checked against the given). */
+function runOptions(options: PretrainOptions, stored: RunOptions | undefined, data: CorpusSource): RunOptions {
+  const d = PRETRAIN_DEFAULTS;
+  if (stored) {
+    for (const [key, value] of Object.entries(options)) {
+      if (
+        value === undefined ||
+        typeof value === 'function' ||
+        RENEWABLE.has(key) ||
+        key === 'resume' ||
+        key === 'signal'
+      )
+        continue;
+      const kept = (stored as unknown as Record<string, unknown>)[key];
+      if (JSON.stringify(value) !== JSON.stringify(kept ?? undefined)) {
+        throw new RangeError(
+          `${key}: a resumed run keeps its options (it has ${JSON.stringify(kept)}); only ${[...RENEWABLE].join(', ')} may change`,
+        );
+      }
     }
-    if (served === 0)
-      throw new RangeError(`batchSize: ${batchSize} leaves no batch of ${dataset.numExamples} examples`);
+    return { ...stored, data: storedPath(data) ?? stored.data };
+  }
+  const o: RunOptions = {
+    data: storedPath(data),
+    valid: null,
+    format: options.format ?? 'auto',
+    textField: options.textField ?? null,
+    dataMemory: options.dataMemory ?? DATA_DEFAULTS.memory,
+    batchSize: integer('batchSize', options.batchSize ?? d.batchSize, 1),
+    maxLen: integer('maxLen', options.maxLen ?? d.maxLen, 5),
+    seed: options.seed ?? d.seed,
+    minFreq: options.minFreq ?? d.minFreq,
+    config: options.config ?? {},
+    from: options.from ? resolve(options.from) : null,
+    lr: options.lr ?? d.lr,
+    warmupSteps: options.warmupSteps ?? d.warmupSteps,
+    schedule: options.schedule ?? d.schedule,
+    clipNorm: options.clipNorm ?? null,
+    accumulate: integer('accumulate', options.accumulate ?? d.accumulate, 1),
+    optimizer: options.optimizer ?? d.optimizer,
+    weightDecay: options.weightDecay ?? (options.optimizer === 'adamw' ? 0.01 : d.weightDecay),
+    evalExamples: integer('evalExamples', options.evalExamples ?? d.evalExamples, 1),
+  };
+  if (o.clipNorm !== null && !(Number.isFinite(o.clipNorm) && o.clipNorm > 0))
+    throw new RangeError(`clipNorm: expected a positive number, got ${String(o.clipNorm)}`);
+  if (!Number.isFinite(o.weightDecay) || o.weightDecay < 0)
+    throw new RangeError(`weightDecay: expected a number ≥ 0, got ${String(o.weightDecay)}`);
+  return o;
+}
+
+/** The training data's batches from a position on, epoch after epoch, each epoch in its seeded order. */
+class BatchStream {
+  readonly #dataset: PretrainingDataset;
+  readonly #batchSize: number;
+  readonly #perEpoch: number;
+  #epoch: number;
+  #batches: Generator<Batch>;
+
+  /** The batches after the first `served` of the run. */
+  constructor(dataset: PretrainingDataset, batchSize: number, served: number) {
+    this.#dataset = dataset;
+    this.#batchSize = batchSize;
+    this.#perEpoch = dataset.numBatches(batchSize);
+    this.#epoch = Math.floor(served / this.#perEpoch);
+    this.#batches = dataset.batches({ batchSize, epoch: this.#epoch });
+    for (let i = served % this.#perEpoch; i > 0; i--) this.#batches.next();
+  }
+
+  /** The next `n` batches. */
+  take(n: number): Batch[] {
+    const out: Batch[] = [];
+    while (out.length < n) {
+      const next = this.#batches.next();
+      if (next.done) this.#batches = this.#dataset.batches({ batchSize: this.#batchSize, epoch: ++this.#epoch });
+      else out.push(next.value);
+    }
+    return out;
+  }
+}
+
+/** Redraws `out/loss.svg` at most every few seconds while a run goes, atomically. */
+class LivePlot {
+  static readonly INTERVAL_MS = 3000;
+  readonly #out: string;
+  #last = 0;
+  #drawing: Promise<void> | undefined;
+
+  constructor(out: string) {
+    this.#out = out;
+  }
+
+  /** Draws now if the last drawing is old enough (or `force`) and none is in flight. */
+  update(steps: readonly StepRecord[], evals: readonly EvalRecord[], force = false): Promise<void> {
+    const now = performance.now();
+    if (this.#drawing || (!force && now - this.#last < LivePlot.INTERVAL_MS)) return this.#drawing ?? Promise.resolve();
+    this.#last = now;
+    this.#drawing = lossCurvesSvg(steps, evals)
+      .then((svg) => writeAtomic(this.#out, 'loss.svg', svg))
+      .finally(() => {
+        this.#drawing = undefined;
+      });
+    return this.#drawing;
   }
 }
 
 /**
- * Pretrains a BERT model with MLM + NSP loss and Adam, like the textbook's `train_bert`:
- * reads and prepares the corpus, builds the vocabulary, then runs `steps` native training
- * steps, preparing each next batch while the current step runs (training never blocks the
- * event loop). Sizes whose step would not fit in memory are a `RangeError` before the data is
- * read; a step whose loss or gradients are not finite ends the run with a
- * {@link TrainingDivergedError} carrying the history so far.
+ * Pretrains a BERT model with MLM + NSP loss, like the textbook's `train_bert` by default:
+ * reads and prepares the corpus (streamed, within `dataMemory`), builds the vocabulary (or
+ * takes the continued model's), then runs native training steps up to `steps`, preparing each
+ * next batch while the current step runs (training never blocks the event loop). With a
+ * held-out set it evaluates every `evalEvery` steps and at the end; with `out` it writes the
+ * run's history, plot, checkpoints and final model there. Sizes whose step would not fit in
+ * memory are a `RangeError` before the data is read; a step whose loss or gradients are not
+ * finite ends the run with a {@link TrainingDivergedError} carrying the history so far (the
+ * final model is then not saved; earlier checkpoints stay).
  *
  * @example
  * ```ts
@@ -130,60 +371,194 @@ function* endlessBatches(dataset: PretrainingDataset, batchSize: number): Genera
  */
 export async function pretrain(options: PretrainOptions): Promise<PretrainResult> {
   const d = PRETRAIN_DEFAULTS;
-  const batchSize = positiveInteger('batchSize', options.batchSize, d.batchSize);
-  const steps = positiveInteger('steps', options.steps, d.steps);
-  const maxLen = positiveInteger('maxLen', options.maxLen, d.maxLen);
-  const seed = options.seed ?? d.seed;
+  const checkpoint = options.resume ? await readCheckpoint<RunOptions>(options.resume) : undefined;
+  const stored = checkpoint?.state.options;
+  const data: CorpusSource =
+    options.data ?? stored?.data ?? (await wikiText2({ onProgress: options.onDownload, signal: options.signal }));
+  const run = runOptions(options, stored, data);
+  const steps = integer('steps', options.steps ?? d.steps, 1);
+  const evalEvery = integer('evalEvery', options.evalEvery ?? d.evalEvery, 0);
+  const saveEvery = integer('saveEvery', options.saveEvery ?? d.saveEvery, 0);
+  const keep = integer('keepCheckpoints', options.keepCheckpoints ?? d.keepCheckpoints, 1);
+  const startStep = checkpoint?.state.step ?? 0;
+  if (steps <= startStep) throw new RangeError(`steps: the run is at step ${startStep} already; ask for more`);
+  const schedule: Schedule = checkSchedule({ lr: run.lr, warmupSteps: run.warmupSteps, kind: run.schedule, steps });
   const limit = options.memoryLimit ?? memoryLimit();
-  const config = {
-    ...options.config,
-    maxPositions: Math.max(options.config?.maxPositions ?? TEXTBOOK_SIZES.maxPositions, maxLen),
-  };
-  // Before reading any data: does a step fit at all (the vocabulary, unknown yet, at its least)?
-  const least = resolveConfig(config, RESERVED_TOKENS.length);
-  native().checkPassFits(least, batchSize, maxLen, batchSize * paddedPredictions(maxLen), limit, 'batchSize, maxLen');
-  const dataset = await PretrainingDataset.fromSource(options.data, { maxLen, seed, minFreq: options.minFreq });
-  const model = BertModel.create(dataset.vocab, {
-    config,
-    seed,
-    lr: options.lr ?? d.lr,
+  const training: LoadOptions = {
+    seed: run.seed,
+    lr: learningRateAt(schedule, startStep + 1),
+    optimizer: run.optimizer,
+    weightDecay: run.weightDecay,
+    clipNorm: run.clipNorm ?? undefined,
     device: options.device ?? d.device,
     memoryLimit: limit,
-  });
-  const batches = endlessBatches(dataset, batchSize);
-  const history: StepRecord[] = [];
-  const timings: { pairs: number; seconds: number }[] = [];
-  let next = batches.next().value as Batch;
-  for (let step = 1; step <= steps && !options.signal?.aborted; step++) {
-    const batch = next;
-    const started = performance.now();
-    const pending = model.trainStep(batch);
-    next = batches.next().value as Batch; // prepared while the native step runs
-    const { mlmLoss, nspLoss } = await pending.catch((error: unknown) => {
-      if (!(error instanceof TrainingDivergedError)) throw error;
-      throw new TrainingDivergedError(error.message, error.step, history, { cause: error });
-    });
-    const seconds = (performance.now() - started) / 1000;
-    const record = { step, mlmLoss, nspLoss, pairsPerSec: batch.batchSize / seconds };
-    history.push(record);
-    timings.push({ pairs: batch.batchSize, seconds });
-    options.onStep?.(record);
+  };
+  const dataOptions = {
+    maxLen: run.maxLen,
+    seed: run.seed,
+    format: run.format,
+    textField: run.textField ?? undefined,
+    memory: run.dataMemory,
+    onProgress: options.onDataProgress,
+  };
+
+  // The model: resumed, continued or new (then sized before any data is read).
+  let model: BertModel | undefined;
+  let dataset: PretrainingDataset;
+  const from = checkpoint?.dir ?? run.from;
+  if (from) {
+    model = await BertModel.load(from, training);
+    if (checkpoint) await model.loadOptimizerState(checkpoint.optimizer);
+    else checkContinuable(model, run.maxLen, from);
+    dataset = await PretrainingDataset.fromSource(data, { ...dataOptions, ...modelWords(model) });
+    if (checkpoint && dataset.numExamples !== checkpoint.state.numExamples) {
+      throw new Error(
+        `data: the corpus makes ${dataset.numExamples} examples, the run's made ${checkpoint.state.numExamples}: it is not the data the run was trained on`,
+      );
+    }
+  } else {
+    const config = {
+      ...run.config,
+      maxPositions: Math.max(run.config.maxPositions ?? TEXTBOOK_SIZES.maxPositions, run.maxLen),
+    };
+    const least = resolveConfig(config, RESERVED_TOKENS.length);
+    const preds = run.batchSize * paddedPredictions(run.maxLen);
+    native().checkPassFits(least, run.batchSize, run.maxLen, preds, limit, 'batchSize, maxLen');
+    dataset = await PretrainingDataset.fromSource(data, { ...dataOptions, minFreq: run.minFreq });
+    model = BertModel.create(dataset.vocab as Vocab, { ...training, config });
   }
+
+  const validSource =
+    options.valid === false ? undefined : (options.valid ?? stored?.valid ?? (await validBeside(data)));
+  run.valid = storedPath(validSource);
+  const heldOut = validSource
+    ? await HeldOutSet.fromSource(validSource, modelWords(model), {
+        maxLen: run.maxLen,
+        seed: run.seed,
+        examples: run.evalExamples,
+        format: run.format,
+        textField: run.textField ?? undefined,
+      })
+    : undefined;
+
+  const out = options.out;
+  if (out) await mkdir(out, { recursive: true });
+  const opened = out ? await HistoryFile.open(out, checkpoint ? startStep : undefined) : undefined;
+  const allSteps: StepRecord[] = [];
+  const allEvals: EvalRecord[] = [];
+  for (const line of opened?.lines ?? []) {
+    const { kind, ...record } = line;
+    if (kind === 'step') allSteps.push(record as StepRecord);
+    else allEvals.push(record as EvalRecord);
+  }
+  const plot = out ? new LivePlot(out) : undefined;
+  const history: StepRecord[] = [];
+  const evaluations: EvalRecord[] = [];
+  const timings: { pairs: number; seconds: number }[] = [];
+  let lastCheckpoint: string | undefined;
+  let lastSaved = startStep;
+  let lastEval = -1;
+
+  const servedAt = (step: number) => (checkpoint?.state.batchesServed ?? 0) + (step - startStep) * run.accumulate;
+  const saveCheckpoint = async (step: number) => {
+    if (!out) return;
+    const state = {
+      version: 1 as const,
+      step,
+      batchesServed: servedAt(step),
+      numExamples: dataset.numExamples,
+      options: run,
+    };
+    lastCheckpoint = await writeCheckpoint(out, model as BertModel, state, keep);
+    lastSaved = step;
+  };
+  const evaluate = async (step: number) => {
+    if (!heldOut) return;
+    const record = { step, ...(await heldOut.metrics(model as BertModel)) };
+    evaluations.push(record);
+    allEvals.push(record);
+    opened?.file.add({ kind: 'eval', ...record });
+    lastEval = step;
+    options.onEval?.(record);
+  };
+
+  const stream = new BatchStream(dataset, run.batchSize, servedAt(startStep));
+  let step = startStep;
+  try {
+    let next = stream.take(run.accumulate);
+    while (step < steps && !options.signal?.aborted) {
+      step++;
+      const lr = learningRateAt(schedule, step);
+      if (lr !== model.learningRate) model.learningRate = lr;
+      const batches = next;
+      const started = performance.now();
+      const pending = model.trainStep(batches.length === 1 ? batches[0] : batches);
+      if (step < steps) next = stream.take(run.accumulate); // prepared while the native step runs
+      const { mlmLoss, nspLoss } = await pending.catch((error: unknown) => {
+        if (!(error instanceof TrainingDivergedError)) throw error;
+        throw new TrainingDivergedError(error.message, step, [...allSteps], { cause: error });
+      });
+      const seconds = (performance.now() - started) / 1000;
+      const pairs = batches.reduce((n, b) => n + b.batchSize, 0);
+      const record = { step, mlmLoss, nspLoss, lr, pairsPerSec: pairs / seconds };
+      history.push(record);
+      allSteps.push(record);
+      timings.push({ pairs, seconds });
+      opened?.file.add({ kind: 'step', ...record });
+      options.onStep?.(record);
+      if (evalEvery > 0 && step % evalEvery === 0) await evaluate(step);
+      if (saveEvery > 0 && step % saveEvery === 0) await saveCheckpoint(step);
+      await opened?.file.flush();
+      void plot?.update(allSteps, allEvals);
+    }
+    if (lastEval !== step) await evaluate(step);
+    if (out) {
+      if (lastSaved !== step || !lastCheckpoint) await saveCheckpoint(step);
+      await model.save(out);
+    }
+    await plot?.update(allSteps, allEvals, true);
+  } catch (error) {
+    if (error instanceof TrainingDivergedError) await plot?.update(allSteps, allEvals, true);
+    throw error;
+  } finally {
+    await opened?.file.flush();
+    dataset.close();
+  }
+
   const mean = (xs: number[]) => (xs.length ? xs.reduce((a, b) => a + b, 0) / xs.length : Number.NaN);
   const timed = timings.length > 1 ? timings.slice(1) : timings;
   const pairs = timed.reduce((n, t) => n + t.pairs, 0);
   const seconds = timed.reduce((s, t) => s + t.seconds, 0);
   return {
     model,
-    vocab: dataset.vocab,
+    vocab: model.vocab,
     history,
+    evaluations,
     summary: {
       steps: history.length,
+      lastStep: step,
       mlmLoss: mean(history.map((r) => r.mlmLoss)),
       nspLoss: mean(history.map((r) => r.nspLoss)),
       pairsPerSec: seconds > 0 ? pairs / seconds : Number.NaN,
       device: deviceLabel(model.device),
-      aborted: history.length < steps,
+      aborted: step < steps,
+      heldOut: evaluations.at(-1),
     },
+    checkpoint: lastCheckpoint,
   };
+}
+
+/** A model continued must have both heads and positions for `maxLen` tokens. */
+function checkContinuable(model: BertModel, maxLen: number, dir: string): void {
+  const { mlmHead = true, nspHead = true, maxPositions } = model.config;
+  if (!mlmHead || !nspHead) {
+    model.dispose();
+    throw new RangeError(
+      `from: '${dir}' has no ${mlmHead ? 'NSP' : 'MLM'} head (a bare encoder); continued pretraining needs a model with both, as BertForPreTraining saves them`,
+    );
+  }
+  if (maxLen > maxPositions) {
+    model.dispose();
+    throw new RangeError(`maxLen: ${maxLen} is over the ${maxPositions} positions of the model in '${dir}'`);
+  }
 }

@@ -8,6 +8,7 @@
 import { readFile } from 'node:fs/promises';
 
 import type { Sequences } from './data/batch.js';
+import type { Subwords } from './data/token-ids.js';
 import type { Vocab } from './data/vocab.js';
 import { type NativeTokenizer, native } from './native.js';
 
@@ -108,6 +109,25 @@ export class Tokenizer {
   get maskToken(): string | undefined {
     const { mask } = this.#native.specialIds();
     return mask === undefined || mask === null ? undefined : this.idToToken(mask);
+  }
+
+  /**
+   * The tokenizer's sub-words for pretraining data (continuing a BERT): its `[CLS]`, `[SEP]`,
+   * `[PAD]` and `[MASK]`, and each word split alone without special tokens. A random MLM
+   * replacement is an id past the last special token (BERT's `[unusedN]` included). An
+   * `Error` naming the tokens it lacks.
+   */
+  subwords(): Subwords {
+    const { cls, sep, pad, mask, unk } = this.#native.specialIds();
+    const missing = Object.entries({ '[CLS]': cls, '[SEP]': sep, '[MASK]': mask }).filter(([, id]) => id == null);
+    if (missing.length > 0 || cls == null || sep == null || mask == null) {
+      throw new Error(`tokenizer: pretraining needs ${missing.map(([t]) => t).join(', ')}, which the vocabulary lacks`);
+    }
+    const firstWord = 1 + Math.max(cls, sep, pad, mask, unk ?? 0);
+    return {
+      ids: { cls, sep, pad, mask, firstWord, size: this.vocabSize },
+      split: (words) => this.#native.splitWords([...words]),
+    };
   }
 
   /** Tokenizes `text` (and `pair` as the second text), special tokens added. */

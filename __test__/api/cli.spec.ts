@@ -1,25 +1,31 @@
 import { execFile, spawn } from 'node:child_process';
-import { mkdtemp, readdir, readFile, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
 
-import { corpusFolder } from './corpus.js';
+import { corpusFolder, paragraphs } from './corpus.js';
 
 const run = promisify(execFile);
 const CLI = join(import.meta.dirname, '../../src/cli.ts');
 
-/** Runs `tsbert ARGS` from the sources; resolves to { code, stdout, stderr }. */
-async function tsbert(...args: string[]) {
+/** Runs `tsbert ARGS` from the sources with `env` added to the environment; resolves to { code, stdout, stderr }. */
+async function tsbertWith(env: Record<string, string>, ...args: string[]) {
   try {
-    const { stdout, stderr } = await run(process.execPath, ['--import', 'tsx', CLI, ...args], { encoding: 'utf8' });
+    const { stdout, stderr } = await run(process.execPath, ['--import', 'tsx', CLI, ...args], {
+      encoding: 'utf8',
+      env: { ...process.env, ...env },
+    });
     return { code: 0, stdout, stderr };
   } catch (error) {
     const e = error as { code: number; stdout: string; stderr: string };
     return { code: e.code, stdout: e.stdout, stderr: e.stderr };
   }
 }
+
+/** Runs `tsbert ARGS` from the sources. */
+const tsbert = (...args: string[]) => tsbertWith({}, ...args);
 
 describe('the tsbert command', () => {
   it('pretrains, saves the model and its loss plot, then encodes with it', async () => {
@@ -68,7 +74,6 @@ describe('the tsbert command', () => {
         /^tsbert: data: '\/no\/such\/data': no such file or folder\n$/,
       ],
       [['pretrain', '--data', '.', '--steps', 'many'], /^tsbert: option '--steps <n>' argument 'many' is invalid/],
-      [['pretrain', '--steps', '1'], /^tsbert: required option '--data <path>' not specified\n$/],
       [['pretrain', '--data', '.', '--dropout', '1.5'], /--dropout must be in \[0, 1\)/],
       [['encode', '--model', '/no/such/model', 'a crane'], /^tsbert: no model in '\/no\/such\/model'/],
       [['fly'], /^tsbert: unknown command 'fly'/],
@@ -79,6 +84,40 @@ describe('the tsbert command', () => {
       expect(r.stderr, args.join(' ')).toMatch(message);
       expect(r.stderr).not.toMatch(/\n\s+at /); // no stack trace
     }
+  });
+
+  it('without --data, takes WikiText-2 from the cache, or says where to put it when it cannot download', async () => {
+    const cache = await mkdtemp(join(tmpdir(), 'tsbert-cli-cache-'));
+    const offline = { TSBERT_CACHE: cache, TSBERT_WIKITEXT_URL: 'http://127.0.0.1:9/wikitext-2-v1.zip' };
+    const small = [
+      '--steps',
+      '1',
+      '--batch-size',
+      '8',
+      '--max-len',
+      '24',
+      '--hidden',
+      '16',
+      '--ffn-hidden',
+      '32',
+      '--min-freq',
+      '1',
+    ];
+    const out = join(cache, 'run');
+    const failed = await tsbertWith(offline, 'pretrain', ...small, '--out', out);
+    expect(failed.code).toBe(1);
+    expect(failed.stderr).toMatch(
+      new RegExp(
+        `^tsbert: WikiText-2: could not download .*; on an offline machine put wiki.train.tokens and wiki.valid.tokens in '${join(cache, 'wikitext-2')}'`,
+      ),
+    );
+    const folder = join(cache, 'wikitext-2');
+    await mkdir(folder);
+    await writeFile(join(folder, 'wiki.train.tokens'), paragraphs(200).join('\n'));
+    await writeFile(join(folder, 'wiki.valid.tokens'), paragraphs(40, 2).join('\n'));
+    const trained = await tsbertWith(offline, 'pretrain', ...small, '--out', out);
+    expect(trained.code, trained.stderr).toBe(0);
+    expect(trained.stdout).toMatch(/^held out \(\d+ pairs\): MLM loss \d+\.\d{3}, accuracy \d+\.\d%; NSP loss/m);
   });
 });
 
@@ -108,48 +147,68 @@ describe('the tsbert command never loses work', () => {
     const out = join(await mkdtemp(join(tmpdir(), 'tsbert-cli-diverge-')), 'model');
     expect((await tsbert('pretrain', '--data', data, '--steps', '2', ...small, '--out', out)).code).toBe(0);
     const snapshot = async () => {
-      const names = (await readdir(out)).sort();
+      const names = (await readdir(out)).filter((n) => n !== 'checkpoints').sort();
       return Promise.all(names.map(async (n) => [n, (await readFile(join(out, n))).toString('base64')]));
     };
     const before = await snapshot();
     const r = await tsbert('pretrain', '--data', data, '--steps', '30', ...small, '--lr', '1e30', '--out', out);
     expect(r.code).toBe(1);
     expect(r.stderr).toMatch(
-      /^tsbert: training diverged at step \d+: .*lower the learning rate \(it is 1e\+30\); nothing was saved, '.*model' is as it was\n$/m,
+      /^tsbert: training diverged at step \d+: .*lower the learning rate \(it is 1e\+30\); the model in '.*model' was not overwritten\n$/m,
     );
     expect(r.stdout).not.toMatch(/saved/);
-    expect(await snapshot()).toEqual(before);
+    const model = (files: string[][]) => files.filter(([name]) => name !== 'history.jsonl' && name !== 'loss.svg');
+    expect(model(await snapshot())).toEqual(model(before));
+    const history = (await readFile(join(out, 'history.jsonl'), 'utf8')).trim().split('\n');
+    expect(history.length).toBeGreaterThan(0); // the diverged run's steps, for a look at what went wrong
   });
 
-  it('saves what was trained on Ctrl-C, exits 130, and shows unknown words as <unk>', async () => {
-    const data = await corpusFolder(200);
-    const out = join(await mkdtemp(join(tmpdir(), 'tsbert-cli-sigint-')), 'model');
-    const child = spawn(process.execPath, [
-      '--import',
-      'tsx',
-      CLI,
-      'pretrain',
-      '--data',
-      data,
-      '--steps',
-      '100000',
-      ...small,
-      '--out',
-      out,
-    ]);
-    let stderr = '';
-    child.stderr.on('data', (chunk: Buffer) => {
-      const started = /step \d+\/100000/.test(stderr);
-      stderr += chunk.toString();
-      if (!started && /step \d+\/100000/.test(stderr)) child.kill('SIGINT'); // once: training has started
-    });
-    const code = await new Promise<number | null>((done) => child.on('close', done));
-    expect(code, stderr).toBe(130);
-    expect(stderr).toMatch(/interrupted after \d+ steps; saving what was trained/);
-    expect(await readdir(out)).toContain('config.json');
-    const encoded = await tsbert('encode', '--model', out, 'a zebra crane');
-    expect(encoded.stdout).toContain('tokens: <cls> a <unk> crane <sep>');
-  });
+  it.each([
+    ['SIGINT', 130],
+    ['SIGTERM', 143],
+  ] as const)(
+    'saves what was trained on %s, exits %i, resumes from its checkpoint; unknown words are <unk>',
+    async (signal, status) => {
+      const data = await corpusFolder(200);
+      const out = join(await mkdtemp(join(tmpdir(), 'tsbert-cli-signal-')), 'model');
+      const child = spawn(process.execPath, [
+        '--import',
+        'tsx',
+        CLI,
+        'pretrain',
+        '--data',
+        data,
+        '--steps',
+        '100000',
+        ...small,
+        '--out',
+        out,
+      ]);
+      let stderr = '';
+      child.stderr.on('data', (chunk: Buffer) => {
+        const started = /step \d+\/100000/.test(stderr);
+        stderr += chunk.toString();
+        if (!started && /step \d+\/100000/.test(stderr)) child.kill(signal); // once: training has started
+      });
+      const code = await new Promise<number | null>((done) => child.on('close', done));
+      expect(code, stderr).toBe(status);
+      const step = Number(
+        new RegExp(`interrupted \\(${signal}\\) at step (\\d+); saving what was trained`).exec(stderr)?.[1],
+      );
+      expect(step).toBeGreaterThan(0);
+      expect(await readdir(out)).toContain('config.json');
+      expect(await readdir(join(out, 'checkpoints'))).toEqual([`step-${String(step).padStart(6, '0')}`]);
+      const resumed = await tsbert('pretrain', '--resume', out, '--steps', String(step + 2), '--out', out);
+      expect(resumed.code, resumed.stderr).toBe(0);
+      const steps = (await readFile(join(out, 'history.jsonl'), 'utf8'))
+        .trim()
+        .split('\n')
+        .map((line) => JSON.parse(line).step);
+      expect(steps).toEqual(Array.from({ length: step + 2 }, (_, i) => i + 1));
+      const encoded = await tsbert('encode', '--model', out, 'a zebra crane');
+      expect(encoded.stdout).toContain('tokens: <cls> a <unk> crane <sep>');
+    },
+  );
 });
 
 describe('the tsbert command with Hugging Face models', () => {

@@ -24,7 +24,7 @@ describe('pretrain', () => {
     expect(summary.nspLoss).toBeCloseTo(history.reduce((a, r) => a + r.nspLoss, 0) / 4, 12);
     expect(summary).toMatchObject({ steps: 4, device: 'cpu', aborted: false });
     expect(model.vocab).toBe(vocab);
-    expect(model.config).toMatchObject({ vocabSize: vocab.size, hidden: 32, maxPositions: 1000 });
+    expect(model.config).toMatchObject({ vocabSize: vocab!.size, hidden: 32, maxPositions: 1000 });
   });
 
   it('is reproducible under a seed', async () => {

@@ -115,7 +115,7 @@ describe('4. pathological corpora', () => {
   it('names a line too long to be a paragraph, and a corpus that gives no vocabulary', () => {
     const long = ` ${'word . '.repeat(MAX_PARAGRAPH_CHARS / 7 + 1)}`;
     expect(() => PretrainingDataset.fromCorpus(Corpus.fromLines(['a b . c d . ', long]))).toThrow(
-      /^data: the given lines: line 2 is \d+ characters long, over the 1048576 a paragraph may have/,
+      /^data: the given lines: line 2 is \d+ characters long, over the 1048576 a line may have \(WikiText has a paragraph a line\)/,
     );
     expect(() => PretrainingDataset.fromCorpus(Corpus.fromLines([' a b . c d . ']))).toThrow(
       /^data: no word occurs at least 5 times \(minFreq\) in the 1 paragraph\(s\)/,

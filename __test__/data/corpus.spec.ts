@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 
-import { Corpus, readCorpus, Vocab } from '../../src/data/index.js';
+import { Corpus, readCorpus, Vocab, vocabPieces } from '../../src/data/index.js';
 
 /** Every paragraph of `corpus`, in its (shuffled) order. */
 const paragraphs = (corpus: Corpus) => Array.from({ length: corpus.numParagraphs }, (_, p) => corpus.paragraph(p));
@@ -69,8 +69,9 @@ describe('reading a corpus', () => {
   it('maps its words to vocabulary ids, unknown words to 0', () => {
     const corpus = Corpus.fromLines(['a b . b c', 'c . c a']);
     const vocab = Vocab.build(corpus.wordCounts(), { minFreq: 3 }); // only c (3 times), id 5
-    const ids = corpus.idsIn(vocab);
-    expect(Array.from(ids, (id, k) => [corpus.words[corpus.tokens[k]], id]).sort()).toEqual([
+    const ids = corpus.tokenize(vocabPieces(corpus.words, vocab)).tokens.read(0, 7);
+    const words = corpus.tokens.read(0, 7);
+    expect(Array.from(ids, (id, k) => [corpus.words[words[k]], id]).sort()).toEqual([
       ['a', 0],
       ['a', 0],
       ['b', 0],
@@ -106,13 +107,14 @@ describe('reading a corpus', () => {
     expect(paragraphs(await readCorpus(['a b . c', 'd . e', 'f . g'], 4))).toEqual(fromFile);
   });
 
-  it('names a missing file, a folder without the train file, and a corpus without paragraphs', async () => {
+  it('names a missing file, an empty folder or pattern, and a corpus without paragraphs', async () => {
     await expect(readCorpus('/no/such/corpus.tokens')).rejects.toThrow(
       "data: '/no/such/corpus.tokens': no such file or folder",
     );
     const dir = await mkdtemp(join(tmpdir(), 'tsbert-empty-'));
     await mkdir(join(dir, 'sub'));
-    await expect(readCorpus(dir)).rejects.toThrow(`'${join(dir, 'wiki.train.tokens')}': no such file or folder`);
+    await expect(readCorpus(dir)).rejects.toThrow(`'${dir}': no file in the folder`);
+    await expect(readCorpus(join(dir, '*.jsonl'))).rejects.toThrow('no file matches the pattern');
     await writeFile(join(dir, 'empty.tokens'), '');
     await expect(readCorpus(join(dir, 'empty.tokens'))).rejects.toThrow(
       `'${join(dir, 'empty.tokens')}': no paragraph of at least two sentences`,

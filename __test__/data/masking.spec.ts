@@ -4,6 +4,7 @@ import { Vocab } from '../../src/data/index.js';
 import { maskPairs, predictionsOf } from '../../src/data/masking.js';
 import type { SentencePairs } from '../../src/data/nsp.js';
 import { rngFor, Stream } from '../../src/data/random.js';
+import { textbookIds } from '../../src/data/token-ids.js';
 import { withinBounds } from './stats.js';
 
 /** Pairs of the given lengths: <cls>, words 5, 6, … (a <sep> in the middle), <sep>. */
@@ -32,7 +33,7 @@ describe('MLM masking', () => {
     const lengths = [3, 5, 7, 10, 16, 17, 24, 30, 50];
     expect(lengths.map(predictionsOf)).toEqual([1, 1, 1, 2, 2, 3, 4, 4, 8]);
     const pairs = pairsOfLengths(lengths.slice(1), 50);
-    const masked = maskPairs(pairs, vocab, rngFor(0, Stream.Masking));
+    const masked = maskPairs(pairs, textbookIds(vocab.size), rngFor(0, Stream.Masking));
     expect(Array.from(masked.predStarts.subarray(1), (end, i) => end - masked.predStarts[i])).toEqual([
       1, 1, 2, 2, 3, 4, 4, 8,
     ]);
@@ -48,7 +49,7 @@ describe('MLM masking', () => {
       isNext: Int32Array.from([0, 1]),
     };
     for (let seed = 0; seed < 20; seed++) {
-      const masked = maskPairs(pairs, vocab, rngFor(seed, Stream.Masking));
+      const masked = maskPairs(pairs, textbookIds(vocab.size), rngFor(seed, Stream.Masking));
       expect(Array.from(masked.predStarts)).toEqual([0, 0, 1]);
       expect([masked.predPositions[0], masked.predLabels[0]]).toEqual([2, 9]);
     }
@@ -57,7 +58,7 @@ describe('MLM masking', () => {
   describe('over many draws', () => {
     const lengths = Array.from({ length: 6000 }, (_, i) => 5 + (i % 26));
     const pairs = pairsOfLengths(lengths, 30);
-    const masked = maskPairs(pairs, vocab, rngFor(2, Stream.Masking));
+    const masked = maskPairs(pairs, textbookIds(vocab.size), rngFor(2, Stream.Masking));
 
     it('chooses distinct positions in ascending order, labelled with the original ids, never <cls> or <sep>', () => {
       for (let i = 0; i < pairs.count; i++) {
@@ -107,8 +108,8 @@ describe('MLM masking', () => {
     });
 
     it('gives the same masks for the same stream and others for another', () => {
-      expect(maskPairs(pairs, vocab, rngFor(2, Stream.Masking))).toEqual(masked);
-      expect(maskPairs(pairs, vocab, rngFor(3, Stream.Masking)).tokens).not.toEqual(masked.tokens);
+      expect(maskPairs(pairs, textbookIds(vocab.size), rngFor(2, Stream.Masking))).toEqual(masked);
+      expect(maskPairs(pairs, textbookIds(vocab.size), rngFor(3, Stream.Masking)).tokens).not.toEqual(masked.tokens);
     });
   });
 });

@@ -3,6 +3,7 @@ import { describe, expect, it } from 'vitest';
 import type { MaskedPairs } from '../../src/data/masking.js';
 import type { SentencePairs } from '../../src/data/nsp.js';
 import { paddedPredictions, padPairs } from '../../src/data/padding.js';
+import { PAD_ID } from '../../src/data/vocab.js';
 
 describe('padding', () => {
   it('pads predictions to round(0.15 · maxLen), halves to even', () => {
@@ -25,7 +26,7 @@ describe('padding', () => {
       predPositions: Int32Array.from([1, 3, 5]),
       predLabels: Int32Array.from([10, 14, 16]),
     };
-    const padded = padPairs(pairs, masked);
+    const padded = padPairs(pairs, masked, PAD_ID);
     expect(padded).toEqual({
       batchSize: 2,
       seqLen: 10,

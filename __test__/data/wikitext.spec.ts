@@ -18,7 +18,7 @@ describe.skipIf(!present)('WikiText-2 (needs ../shared/data/wikitext-2 beside th
 
   it('makes maxLen-64 examples with 10 predictions each', async () => {
     const ds = await PretrainingDataset.fromSource(join(wiki, '..'), { maxLen: 64, seed: 0 });
-    expect([ds.numParagraphs, ds.vocab.size, ds.maxLen, ds.numPreds]).toEqual([15496, 20256, 64, 10]);
+    expect([ds.numParagraphs, ds.vocab!.size, ds.maxLen, ds.numPreds]).toEqual([15496, 20256, 64, 10]);
     const [batch] = ds.batches({ batchSize: 512 });
     expect(batch.batchSize).toBe(512);
     expect(Math.max(...batch.validLens)).toBeLessThanOrEqual(64);

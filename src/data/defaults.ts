@@ -13,4 +13,9 @@ export const DATA_DEFAULTS = Object.freeze({
   minFreq: 5,
   /** Seeds paragraph order, pairs, masking and batch order. */
   seed: 0,
+  /**
+   * Bytes the data may hold in memory (not the textbook's: it holds everything): half for token
+   * ids, half for a block of examples. WikiText-2 fits whole, as in the textbook.
+   */
+  memory: 512 * 2 ** 20,
 });

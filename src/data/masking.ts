@@ -7,7 +7,7 @@
  */
 import type { SentencePairs } from './nsp.js';
 import { type Rng, roundHalfEven } from './random.js';
-import { CLS_ID, FIRST_WORD_ID, MASK_ID, SEP_ID, type Vocab } from './vocab.js';
+import type { TokenIds } from './token-ids.js';
 
 /** Share of a pair's tokens that are predicted. */
 export const MLM_RATE = 0.15;
@@ -32,16 +32,16 @@ export function predictionsOf(numTokens: number): number {
 /**
  * Chooses {@link predictionsOf}(length) positions of each pair at random among those that are
  * not `<cls>` or `<sep>` (fewer if it has fewer), and masks them; the labels are the original
- * ids. A random replacement is a vocabulary word, never a reserved token.
+ * ids. A random replacement is a word id (`[ids.firstWord, ids.size)`), never a reserved token.
  */
-export function maskPairs(pairs: SentencePairs, vocab: Vocab, rng: Rng): MaskedPairs {
+export function maskPairs(pairs: SentencePairs, ids: TokenIds, rng: Rng): MaskedPairs {
   const { count, starts } = pairs;
   const source = pairs.tokens;
   const tokens = source.slice();
   const predStarts = new Int32Array(count + 1);
   const predPositions = new Int32Array(source.length); // at most one prediction a token
   const predLabels = new Int32Array(source.length);
-  const words = vocab.size - FIRST_WORD_ID;
+  const words = ids.size - ids.firstWord;
   const candidates = new Int32Array(pairs.maxLen);
   let end = 0;
   for (let i = 0; i < count; i++) {
@@ -50,7 +50,7 @@ export function maskPairs(pairs: SentencePairs, vocab: Vocab, rng: Rng): MaskedP
     let c = 0;
     for (let j = 0; j < n; j++) {
       const t = source[start + j];
-      if (t !== CLS_ID && t !== SEP_ID) candidates[c++] = j;
+      if (t !== ids.cls && t !== ids.sep) candidates[c++] = j;
     }
     const k = Math.min(predictionsOf(n), c);
     for (let m = 0; m < k; m++) {
@@ -62,8 +62,8 @@ export function maskPairs(pairs: SentencePairs, vocab: Vocab, rng: Rng): MaskedP
     const chosen = candidates.subarray(0, k).sort();
     for (let m = 0; m < k; m++) {
       const at = start + chosen[m];
-      if (rng.next() < 0.8) tokens[at] = MASK_ID;
-      else if (rng.next() >= 0.5 && words > 0) tokens[at] = FIRST_WORD_ID + rng.below(words);
+      if (rng.next() < 0.8) tokens[at] = ids.mask;
+      else if (rng.next() >= 0.5 && words > 0) tokens[at] = ids.firstWord + rng.below(words);
       predPositions[end] = chosen[m];
       predLabels[end++] = source[at];
     }

@@ -9,19 +9,18 @@ import { type Batch, emptyBatch } from './batch.js';
 import { type MaskedPairs, MLM_RATE } from './masking.js';
 import type { SentencePairs } from './nsp.js';
 import { roundHalfEven } from './random.js';
-import { PAD_ID } from './vocab.js';
 
 /** Predictions a row of `maxLen` tokens is padded to: round(0.15 · maxLen), Python's rounding. */
 export function paddedPredictions(maxLen: number): number {
   return roundHalfEven(MLM_RATE * maxLen);
 }
 
-/** Every pair, masked and padded to `pairs.maxLen` tokens: one {@link Batch} of `pairs.count` rows. */
-export function padPairs(pairs: SentencePairs, masked: MaskedPairs): Batch {
+/** Every pair, masked and padded to `pairs.maxLen` tokens with `pad`: one {@link Batch} of `pairs.count` rows. */
+export function padPairs(pairs: SentencePairs, masked: MaskedPairs, pad: number): Batch {
   const { count: b, maxLen: l } = pairs;
   const p = paddedPredictions(l);
   const padded = emptyBatch(b, l, p);
-  padded.tokens.fill(PAD_ID);
+  padded.tokens.fill(pad);
   padded.nspLabels.set(pairs.isNext);
   for (let i = 0; i < b; i++) {
     const [start, end] = [pairs.starts[i], pairs.starts[i + 1]];

@@ -21,6 +21,8 @@ export enum Stream {
   BatchOrder = 4,
   /** Synthetic batches. */
   Synthetic = 5,
+  /** Order of a large corpus's blocks (one stream an epoch). */
+  BlockOrder = 6,
 }
 
 /** A seeded source of floats in [0, 1) and of integers in a range. */
@@ -29,11 +31,13 @@ export interface Rng {
   next(): number;
   /** An integer in [0, n), for a positive integer `n`. */
   below(n: number): number;
+  /** An independent copy that draws what this one would from now on. */
+  clone(): Rng;
 }
 
-/** 32-bit mix of the seed, the stream and the epoch (murmur3's finaliser). */
-function mix(seed: number, stream: number, epoch: number): number {
-  let h = (seed ^ Math.imul(stream, 0x9e3779b1) ^ Math.imul(epoch + 1, 0x85ebca77)) >>> 0;
+/** 32-bit mix of the seed, the stream, the epoch and the part (murmur3's finaliser). */
+function mix(seed: number, stream: number, epoch: number, part: number): number {
+  let h = (seed ^ Math.imul(stream, 0x9e3779b1) ^ Math.imul(epoch + 1, 0x85ebca77) ^ Math.imul(part, 0x27d4eb2f)) >>> 0;
   h = Math.imul(h ^ (h >>> 16), 0x85ebca6b);
   h = Math.imul(h ^ (h >>> 13), 0xc2b2ae35);
   return (h ^ (h >>> 16)) | 0;
@@ -47,13 +51,21 @@ export function checkSeed(seed: number): number {
   return seed;
 }
 
-/** The random stream `stream` (of `epoch`) of a run seeded with `seed`. */
-export function rngFor(seed: number, stream: Stream, epoch = 0): Rng {
-  const generator = xoroshiro128plus(mix(checkSeed(seed), stream, epoch));
+/** A {@link Rng} drawing from `generator`. */
+function rngOf(generator: ReturnType<typeof xoroshiro128plus>): Rng {
   return {
     next: () => uniformFloat64(generator),
     below: (n: number) => uniformInt(generator, 0, n - 1),
+    clone: () => rngOf(generator.clone()),
   };
+}
+
+/**
+ * The random stream `stream` (of `epoch`, and of `part` for a stream split into parts, e.g. a
+ * large corpus's blocks) of a run seeded with `seed`. Part 0 is the whole stream of a small corpus.
+ */
+export function rngFor(seed: number, stream: Stream, epoch = 0, part = 0): Rng {
+  return rngOf(xoroshiro128plus(mix(checkSeed(seed), stream, epoch, part)));
 }
 
 /** Shuffles `items` in place (Fisher–Yates) and returns it. */

@@ -45,6 +45,12 @@ pub struct SpecialIds {
     pub pad: u32,
     /// `[MASK]` / `<mask>`, if the vocabulary has one.
     pub mask: Option<u32>,
+    /// `[CLS]` / `<cls>`, if the vocabulary has one.
+    pub cls: Option<u32>,
+    /// `[SEP]` / `<sep>`, if the vocabulary has one.
+    pub sep: Option<u32>,
+    /// `[UNK]` / `<unk>`, if the vocabulary has one.
+    pub unk: Option<u32>,
 }
 
 /// A tokenizer and what it needs to make model inputs.
@@ -161,13 +167,35 @@ impl Tokenizer {
         self.inner.id_to_token(id)
     }
 
-    /// The padding and mask tokens (BERT's `[PAD]`/`[MASK]` or the textbook's `<pad>`/`<mask>`);
-    /// an error when there is no padding token.
+    /// The special tokens (BERT's `[PAD]`, `[MASK]`, `[CLS]`, `[SEP]`, `[UNK]` or the textbook's
+    /// `<pad>`, …); an error when there is no padding token.
     pub fn special_ids(&self) -> Result<SpecialIds> {
         let first = |names: [&str; 2]| names.iter().find_map(|t| self.token_to_id(t));
         let pad =
             first(["[PAD]", "<pad>"]).ok_or_else(|| bad_file("the tokenizer has no padding token ([PAD] or <pad>)"))?;
-        Ok(SpecialIds { pad, mask: first(["[MASK]", "<mask>"]) })
+        Ok(SpecialIds {
+            pad,
+            mask: first(["[MASK]", "<mask>"]),
+            cls: first(["[CLS]", "<cls>"]),
+            sep: first(["[SEP]", "<sep>"]),
+            unk: first(["[UNK]", "<unk>"]),
+        })
+    }
+
+    /// Each of `words` alone as sub-word ids, without special tokens (a corpus's words split
+    /// once each for pretraining): the ids end to end, and where each word's start (one entry
+    /// more than words).
+    pub fn split_words(&self, words: &[String]) -> Result<(Vec<u32>, Vec<usize>)> {
+        let inputs: Vec<EncodeInput> = words.iter().map(|w| EncodeInput::Single(w.as_str().into())).collect();
+        let encodings = self.inner.encode_batch(inputs, false).map_err(|e| InputError::range("words", e.to_string()))?;
+        let mut ids = Vec::new();
+        let mut starts = Vec::with_capacity(words.len() + 1);
+        for e in &encodings {
+            starts.push(ids.len());
+            ids.extend_from_slice(e.get_ids());
+        }
+        starts.push(ids.len());
+        Ok((ids, starts))
     }
 
     /// Tokenizes each input (a text, or a pair), special tokens added. With `max_len`, inputs

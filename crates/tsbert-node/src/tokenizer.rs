@@ -28,13 +28,30 @@ pub struct EncodedJs {
     pub overflow: u32,
 }
 
-/// The padding and mask tokens' ids.
+/// The special tokens' ids.
 #[napi(object)]
 pub struct SpecialIdsJs {
     /// The padding token's id.
     pub pad: u32,
     /// The mask token's id, if the vocabulary has one.
     pub mask: Option<u32>,
+    /// The class token's id (`[CLS]`), if the vocabulary has one.
+    pub cls: Option<u32>,
+    /// The separator's id (`[SEP]`), if the vocabulary has one.
+    pub sep: Option<u32>,
+    /// The unknown token's id, if the vocabulary has one.
+    pub unk: Option<u32>,
+}
+
+/// Words split into sub-word ids, end to end.
+#[napi(object, object_from_js = false)]
+pub struct SplitWordsJs {
+    /// The ids of every word, end to end.
+    #[napi(ts_type = "Int32Array")]
+    pub ids: I32Values,
+    /// Word `w` is `ids[starts[w], starts[w + 1])`; one entry more than words.
+    #[napi(ts_type = "Int32Array")]
+    pub starts: I32Values,
 }
 
 /// A tokenizer: Hugging Face's `tokenizer.json`, BERT's WordPiece from a `vocab.txt`, or the
@@ -130,11 +147,25 @@ impl NativeTokenizer {
         self.inner.id_to_token(id)
     }
 
-    /// The padding and mask tokens' ids; throws if there is no padding token.
+    /// The special tokens' ids; throws if there is no padding token.
     #[napi]
     pub fn special_ids(&self, env: Env) -> napi::Result<SpecialIdsJs> {
         let ids = self.inner.special_ids().or_throw(&env)?;
-        Ok(SpecialIdsJs { pad: ids.pad, mask: ids.mask })
+        Ok(SpecialIdsJs { pad: ids.pad, mask: ids.mask, cls: ids.cls, sep: ids.sep, unk: ids.unk })
+    }
+
+    /// Each word alone as sub-word ids, without special tokens.
+    #[napi]
+    pub fn split_words(&self, env: Env, words: Vec<String>) -> napi::Result<SplitWordsJs> {
+        let run = || -> tsbert_core::Result<SplitWordsJs> {
+            let (ids, starts) = self.inner.split_words(&words)?;
+            let count = |n: usize| i32::try_from(n).map_err(|_| InputError::range("words", "more than 2^31 sub-words"));
+            Ok(SplitWordsJs {
+                ids: I32Values(ids.iter().map(|&i| i as i32).collect()),
+                starts: I32Values(starts.into_iter().map(count).collect::<Result<_, _>>()?),
+            })
+        };
+        run().or_throw(&env)
     }
 
     /// Tokenizes each input, `[text]` or `[text, pair]` (strings, or arrays of words), special

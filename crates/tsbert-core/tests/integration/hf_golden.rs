@@ -117,6 +117,22 @@ fn the_tokenizer_gives_hugging_faces_ids_tokens_and_offsets() {
 }
 
 #[test]
+fn words_split_alone_are_the_pieces_of_a_sentence_without_special_tokens() {
+    let tokenizer = Tokenizer::from_json(&read("model/tokenizer.json")).unwrap();
+    let special = tokenizer.special_ids().unwrap();
+    let words: Vec<String> = ["the", "unbelievable", "crane", ""].iter().map(|w| w.to_string()).collect();
+    let (ids, starts) = tokenizer.split_words(&words).unwrap();
+    assert_eq!(starts.len(), words.len() + 1);
+    assert_eq!(starts[3], starts[4], "an empty word has no piece");
+    let sentence = Text::Raw(words.join(" "));
+    let whole = &tokenizer.encode_batch(vec![(sentence, None)], None).unwrap()[0].ids;
+    assert_eq!(whole.first().copied(), special.cls);
+    assert_eq!(whole.last().copied(), special.sep);
+    assert_eq!(ids, whole[1..whole.len() - 1], "the pieces between [CLS] and [SEP]");
+    assert!(starts[2] - starts[1] > 1, "a rare word splits into several pieces");
+}
+
+#[test]
 fn the_config_and_forward_pass_match_transformers() {
     let (json, want) = expected();
     let (t, config) = load("model");

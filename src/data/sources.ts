@@ -1,0 +1,105 @@
+/**
+ * Where a corpus comes from: a file, a folder (its `wiki.train.tokens`, or every file in it),
+ * a glob pattern, or paragraph lines given in memory; read a line at a time.
+ *
+ * @module
+ */
+import { createReadStream } from 'node:fs';
+import { stat } from 'node:fs/promises';
+import { join } from 'node:path';
+
+import { glob, isDynamicPattern } from 'tinyglobby';
+
+import { type CorpusFormat, formatOf } from './formats.js';
+
+/** A file, a folder or a glob pattern of corpus files, or paragraph lines (WikiText format). */
+export type CorpusSource = string | readonly string[];
+
+/** The file read when a folder holding it is given (the WikiText-2 layout). */
+export const TRAIN_FILE = 'wiki.train.tokens';
+/** The held-out file that sits beside {@link TRAIN_FILE}. */
+export const VALID_FILE = 'wiki.valid.tokens';
+
+/** One file of a corpus and how it is laid out. */
+export interface CorpusFile {
+  /** Its path. */
+  path: string;
+  /** Its layout. */
+  format: CorpusFormat;
+  /** Its size in bytes. */
+  bytes: number;
+}
+
+function unreadable(path: string, cause: unknown): Error {
+  const code = (cause as NodeJS.ErrnoException).code;
+  const what = code === 'ENOENT' ? 'no such file or folder' : `cannot be read (${code ?? String(cause)})`;
+  return new Error(`data: '${path}': ${what}`, { cause });
+}
+
+/**
+ * The files of `source`: a file; a folder's {@link TRAIN_FILE} if it holds one, else every
+ * (non-hidden) file under it, sorted; or the files a glob pattern (`corpus/*.jsonl`) matches.
+ * `format` `'auto'` (the default) picks each file's by {@link formatOf}. An `Error` naming the
+ * path when nothing is there.
+ */
+export async function corpusFiles(source: string, format: CorpusFormat | 'auto' = 'auto'): Promise<CorpusFile[]> {
+  const withFormat = async (path: string): Promise<CorpusFile> => ({
+    path,
+    format: format === 'auto' ? formatOf(path) : format,
+    bytes: (await stat(path)).size,
+  });
+  const info = await stat(source).catch((cause: unknown) => {
+    if ((cause as NodeJS.ErrnoException).code === 'ENOENT' && isDynamicPattern(source)) return undefined;
+    throw unreadable(source, cause);
+  });
+  if (info?.isFile()) return [await withFormat(source)];
+  let paths: string[];
+  if (info?.isDirectory()) {
+    const train = join(source, TRAIN_FILE);
+    if (
+      await stat(train).then(
+        (s) => s.isFile(),
+        () => false,
+      )
+    )
+      return [await withFormat(train)];
+    paths = await glob('**/*', { cwd: source, absolute: true, onlyFiles: true });
+  } else if (info) {
+    throw new Error(`data: '${source}' is neither a file nor a folder`);
+  } else {
+    paths = await glob(source, { absolute: true, onlyFiles: true });
+  }
+  if (paths.length === 0)
+    throw new Error(`data: '${source}': no file ${info ? 'in the folder' : 'matches the pattern'}`);
+  return Promise.all(paths.sort().map(withFormat));
+}
+
+/**
+ * The lines of `path` (ends of line as Python's universal newlines see them: `\n`, `\r\n` or
+ * `\r`), read a chunk at a time. A line longer than `maxChars` is a `RangeError` as soon as
+ * that many characters are read without an end of line (memory stays bounded).
+ */
+export async function* fileLines(path: string, maxChars: number): AsyncGenerator<string> {
+  const stream = createReadStream(path, { encoding: 'utf8', highWaterMark: 1 << 20 });
+  await new Promise<void>((ready, fail) => {
+    stream.once('open', () => ready());
+    stream.once('error', (cause) => fail(unreadable(path, cause)));
+  });
+  let rest = '';
+  let line = 0;
+  for await (const chunk of stream as AsyncIterable<string>) {
+    let text = rest + chunk;
+    // a chunk ending in \r may be the first half of \r\n: hold the \r back for the next chunk
+    const held = text.endsWith('\r') ? '\r' : '';
+    if (held) text = text.slice(0, -1);
+    const lines = text.split(/\r\n|\n|\r/);
+    rest = (lines.pop() as string) + held;
+    line += lines.length;
+    if (rest.length > maxChars) {
+      throw new RangeError(`data: '${path}': line ${line + 1} is over ${maxChars} characters long`);
+    }
+    yield* lines;
+  }
+  if (rest.endsWith('\r')) rest = rest.slice(0, -1);
+  if (rest !== '') yield rest;
+}

@@ -1,0 +1,99 @@
+/**
+ * A run's history: one JSON line a step and one an evaluation in `history.jsonl`, so that
+ * runs can be compared by any tool, appended as the run goes and cut back to a checkpoint's
+ * step when the run resumes from it.
+ *
+ * @module
+ */
+import { appendFile, readFile, rename, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+
+/** What one training step reports. */
+export interface StepRecord {
+  /** 1-based step number (over the whole run, resumed or not). */
+  step: number;
+  /** Weighted masked-language-model loss, before the step's update. */
+  mlmLoss: number;
+  /** Next-sentence-prediction loss, before the step's update. */
+  nspLoss: number;
+  /** The learning rate of the step. */
+  lr: number;
+  /** Sentence pairs per second of this step (native step time). */
+  pairsPerSec: number;
+}
+
+/** Held-out metrics: on a fixed set of masked examples, dropout off. */
+export interface EvalMetrics {
+  /** Mean MLM cross-entropy over the predictions. */
+  mlmLoss: number;
+  /** Share of the predictions whose most probable token is the original one. */
+  mlmAccuracy: number;
+  /** Mean NSP cross-entropy. */
+  nspLoss: number;
+  /** Share of the pairs whose NSP prediction is right. */
+  nspAccuracy: number;
+  /** Sentence pairs evaluated. */
+  examples: number;
+}
+
+/** An evaluation during a run: after `step` steps. */
+export interface EvalRecord extends EvalMetrics {
+  /** Steps taken before it. */
+  step: number;
+}
+
+/** A line of `history.jsonl`. */
+export type HistoryLine = ({ kind: 'step' } & StepRecord) | ({ kind: 'eval' } & EvalRecord);
+
+/** The file name of a run's history. */
+export const HISTORY_FILE = 'history.jsonl';
+
+/** Appends a run's lines to `dir/history.jsonl`. */
+export class HistoryFile {
+  readonly path: string;
+  #pending: string[] = [];
+
+  private constructor(path: string) {
+    this.path = path;
+  }
+
+  /**
+   * The history of the run in `dir`: a new one (any old file replaced), or, resuming at
+   * `fromStep`, the old one cut to what happened up to that step (returned with it).
+   */
+  static async open(dir: string, fromStep?: number): Promise<{ file: HistoryFile; lines: HistoryLine[] }> {
+    const file = new HistoryFile(join(dir, HISTORY_FILE));
+    let lines: HistoryLine[] = [];
+    if (fromStep !== undefined) {
+      const text = await readFile(file.path, 'utf8').catch(() => '');
+      lines = text
+        .split('\n')
+        .filter((l) => l.trim() !== '')
+        .flatMap((l) => {
+          try {
+            return [JSON.parse(l) as HistoryLine];
+          } catch {
+            return []; // a line cut by a crash
+          }
+        })
+        .filter((l) => l.step <= fromStep);
+    }
+    const tmp = `${file.path}.${process.pid}.tmp`;
+    await writeFile(tmp, lines.map((l) => `${JSON.stringify(l)}\n`).join(''));
+    await rename(tmp, file.path);
+    return { file, lines };
+  }
+
+  /** Queues `line`; {@link HistoryFile.flush} writes the queue. */
+  add(line: HistoryLine): void {
+    this.#pending.push(`${JSON.stringify(line)}\n`);
+  }
+
+  /** Appends what was queued. */
+  async flush(): Promise<void> {
+    if (this.#pending.length === 0) return;
+    const text = this.#pending.join('');
+    this.#pending = [];
+    await appendFile(this.path, text);
+  }
+}
