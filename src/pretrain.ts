@@ -204,6 +204,9 @@ interface RunOptions {
   optimizer: 'adam' | 'adamw';
   weightDecay: number;
   evalExamples: number;
+  evalEvery: number;
+  saveEvery: number;
+  keepCheckpoints: number;
 }
 
 /** Options that may change when a run resumes (the others are the run's). */
@@ -267,7 +270,13 @@ function runOptions(options: PretrainOptions, stored: RunOptions | undefined, da
         );
       }
     }
-    return { ...stored, data: storedPath(data) ?? stored.data };
+    return {
+      ...stored,
+      data: storedPath(data) ?? stored.data,
+      evalEvery: integer('evalEvery', options.evalEvery ?? stored.evalEvery, 0),
+      saveEvery: integer('saveEvery', options.saveEvery ?? stored.saveEvery, 0),
+      keepCheckpoints: integer('keepCheckpoints', options.keepCheckpoints ?? stored.keepCheckpoints, 1),
+    };
   }
   const o: RunOptions = {
     data: storedPath(data),
@@ -289,6 +298,9 @@ function runOptions(options: PretrainOptions, stored: RunOptions | undefined, da
     optimizer: options.optimizer ?? d.optimizer,
     weightDecay: options.weightDecay ?? (options.optimizer === 'adamw' ? 0.01 : d.weightDecay),
     evalExamples: integer('evalExamples', options.evalExamples ?? d.evalExamples, 1),
+    evalEvery: integer('evalEvery', options.evalEvery ?? d.evalEvery, 0),
+    saveEvery: integer('saveEvery', options.saveEvery ?? d.saveEvery, 0),
+    keepCheckpoints: integer('keepCheckpoints', options.keepCheckpoints ?? d.keepCheckpoints, 1),
   };
   if (o.clipNorm !== null && !(Number.isFinite(o.clipNorm) && o.clipNorm > 0))
     throw new RangeError(`clipNorm: expected a positive number, got ${String(o.clipNorm)}`);
@@ -338,17 +350,25 @@ class LivePlot {
     this.#out = out;
   }
 
-  /** Draws now if the last drawing is old enough (or `force`) and none is in flight. */
-  update(steps: readonly StepRecord[], evals: readonly EvalRecord[], force = false): Promise<void> {
+  /**
+   * Draws in the background if the last drawing is old enough and none is in flight (a plot
+   * that cannot be written does not stop training; the last drawing's error is thrown).
+   */
+  update(steps: readonly StepRecord[], evals: readonly EvalRecord[]): void {
     const now = performance.now();
-    if (this.#drawing || (!force && now - this.#last < LivePlot.INTERVAL_MS)) return this.#drawing ?? Promise.resolve();
+    if (this.#drawing || now - this.#last < LivePlot.INTERVAL_MS) return;
     this.#last = now;
-    this.#drawing = lossCurvesSvg(steps, evals)
-      .then((svg) => writeAtomic(this.#out, 'loss.svg', svg))
+    this.#drawing = this.draw(steps, evals)
+      .catch(() => {})
       .finally(() => {
         this.#drawing = undefined;
       });
-    return this.#drawing;
+  }
+
+  /** Draws now, after any drawing in flight; rejects if the plot cannot be written. */
+  async draw(steps: readonly StepRecord[], evals: readonly EvalRecord[]): Promise<void> {
+    await this.#drawing;
+    await writeAtomic(this.#out, 'loss.svg', await lossCurvesSvg(steps, evals));
   }
 }
 
@@ -377,9 +397,7 @@ export async function pretrain(options: PretrainOptions): Promise<PretrainResult
     options.data ?? stored?.data ?? (await wikiText2({ onProgress: options.onDownload, signal: options.signal }));
   const run = runOptions(options, stored, data);
   const steps = integer('steps', options.steps ?? d.steps, 1);
-  const evalEvery = integer('evalEvery', options.evalEvery ?? d.evalEvery, 0);
-  const saveEvery = integer('saveEvery', options.saveEvery ?? d.saveEvery, 0);
-  const keep = integer('keepCheckpoints', options.keepCheckpoints ?? d.keepCheckpoints, 1);
+  const { evalEvery, saveEvery, keepCheckpoints: keep } = run;
   const startStep = checkpoint?.state.step ?? 0;
   if (steps <= startStep) throw new RangeError(`steps: the run is at step ${startStep} already; ask for more`);
   const schedule: Schedule = checkSchedule({ lr: run.lr, warmupSteps: run.warmupSteps, kind: run.schedule, steps });
@@ -509,16 +527,17 @@ export async function pretrain(options: PretrainOptions): Promise<PretrainResult
       if (evalEvery > 0 && step % evalEvery === 0) await evaluate(step);
       if (saveEvery > 0 && step % saveEvery === 0) await saveCheckpoint(step);
       await opened?.file.flush();
-      void plot?.update(allSteps, allEvals);
+      plot?.update(allSteps, allEvals);
     }
-    if (lastEval !== step) await evaluate(step);
+    const stopped = step < steps;
+    if (lastEval !== step && !stopped) await evaluate(step); // a stopped run saves at once (SIGTERM gives little time)
     if (out) {
       if (lastSaved !== step || !lastCheckpoint) await saveCheckpoint(step);
       await model.save(out);
     }
-    await plot?.update(allSteps, allEvals, true);
+    await plot?.draw(allSteps, allEvals);
   } catch (error) {
-    if (error instanceof TrainingDivergedError) await plot?.update(allSteps, allEvals, true);
+    if (error instanceof TrainingDivergedError) await plot?.draw(allSteps, allEvals);
     throw error;
   } finally {
     await opened?.file.flush();
