@@ -64,8 +64,12 @@ export async function writeAtomic(dir: string, name: string, bytes: string | Uin
   await rename(tmp, join(dir, name));
 }
 
-/** Whether process `pid` is running (a save of it may be in flight). */
-function running(pid: number): boolean {
+/**
+ * Whether process `pid` is running (a save of it may be in flight).
+ *
+ * @internal
+ */
+export function running(pid: number): boolean {
   try {
     process.kill(pid, 0);
     return true;

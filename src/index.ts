@@ -42,7 +42,7 @@ export { Tokenizer } from './tokenizer.js';
 export { CHECKPOINTS_DIR } from './training/checkpoints.js';
 export type { EvaluateOptions } from './training/evaluation.js';
 export { EVAL_DEFAULTS, evaluate } from './training/evaluation.js';
-export type { EvalMetrics, EvalRecord, HistoryLine, StepRecord } from './training/history.js';
+export type { EvalLine, EvalMetrics, EvalRecord, HistoryLine, StepLine, StepRecord } from './training/history.js';
 export { HISTORY_FILE } from './training/history.js';
 export type { Schedule, ScheduleKind } from './training/schedule.js';
 export { learningRateAt } from './training/schedule.js';

@@ -273,6 +273,7 @@ export class BertModel {
     return this.#lr;
   }
 
+  /** Sets the learning rate of the next steps (a number ≥ 0; a `RangeError` otherwise). */
   set learningRate(lr: number) {
     if (!Number.isFinite(lr) || lr < 0) throw new RangeError(`learningRate: expected a number ≥ 0, got ${String(lr)}`);
     this.#native.setLr(lr);

@@ -27,29 +27,14 @@ async function tsbertWith(env: Record<string, string>, ...args: string[]) {
 /** Runs `tsbert ARGS` from the sources. */
 const tsbert = (...args: string[]) => tsbertWith({}, ...args);
 
+/** The flags of a model small enough for quick runs. */
+const SMALL = ['--batch-size', '16', '--max-len', '24', '--hidden', '16', '--ffn-hidden', '32', '--min-freq', '1'];
+
 describe('the tsbert command', () => {
   it('pretrains, saves the model and its loss plot, then encodes with it', async () => {
     const data = await corpusFolder(200);
     const out = join(await mkdtemp(join(tmpdir(), 'tsbert-cli-')), 'model');
-    const trained = await tsbert(
-      'pretrain',
-      '--data',
-      data,
-      '--steps',
-      '3',
-      '--batch-size',
-      '16',
-      '--max-len',
-      '24',
-      '--hidden',
-      '16',
-      '--ffn-hidden',
-      '32',
-      '--min-freq',
-      '1',
-      '--out',
-      out,
-    );
+    const trained = await tsbert('pretrain', '--data', data, '--steps', '3', ...SMALL, '--out', out);
     expect(trained.code, trained.stderr).toBe(0);
     expect(trained.stdout).toMatch(/^MLM loss \d+\.\d{3}, NSP loss \d+\.\d{3}\n\d+\.\d sentence pairs\/sec on cpu\n/);
     const files = await readdir(out);
@@ -94,22 +79,9 @@ describe('the tsbert command', () => {
   it('without --data, takes WikiText-2 from the cache, or says where to put it when it cannot download', async () => {
     const cache = await mkdtemp(join(tmpdir(), 'tsbert-cli-cache-'));
     const offline = { TSBERT_CACHE: cache, TSBERT_WIKITEXT_URL: 'http://127.0.0.1:9/wikitext-2-v1.zip' };
-    const small = [
-      '--steps',
-      '1',
-      '--batch-size',
-      '8',
-      '--max-len',
-      '24',
-      '--hidden',
-      '16',
-      '--ffn-hidden',
-      '32',
-      '--min-freq',
-      '1',
-    ];
+    const oneStep = ['--steps', '1', ...SMALL];
     const out = join(cache, 'run');
-    const failed = await tsbertWith(offline, 'pretrain', ...small, '--out', out);
+    const failed = await tsbertWith(offline, 'pretrain', ...oneStep, '--out', out);
     expect(failed.code).toBe(1);
     expect(failed.stderr).toMatch(
       new RegExp(
@@ -120,15 +92,13 @@ describe('the tsbert command', () => {
     await mkdir(folder);
     await writeFile(join(folder, 'wiki.train.tokens'), paragraphs(200).join('\n'));
     await writeFile(join(folder, 'wiki.valid.tokens'), paragraphs(40, 2).join('\n'));
-    const trained = await tsbertWith(offline, 'pretrain', ...small, '--out', out);
+    const trained = await tsbertWith(offline, 'pretrain', ...oneStep, '--out', out);
     expect(trained.code, trained.stderr).toBe(0);
     expect(trained.stdout).toMatch(/^held out \(\d+ pairs\): MLM loss \d+\.\d{3}, accuracy \d+\.\d%; NSP loss/m);
   });
 });
 
 describe('the tsbert command never loses work', () => {
-  const small = ['--batch-size', '16', '--max-len', '24', '--hidden', '16', '--ffn-hidden', '32', '--min-freq', '1'];
-
   it('refuses a bad --out and an impossible size before reading any data', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'tsbert-cli-out-'));
     const file = join(dir, 'a-file');
@@ -150,13 +120,13 @@ describe('the tsbert command never loses work', () => {
   it('leaves --out as it was when training diverges, and exits non-zero', async () => {
     const data = await corpusFolder(200);
     const out = join(await mkdtemp(join(tmpdir(), 'tsbert-cli-diverge-')), 'model');
-    expect((await tsbert('pretrain', '--data', data, '--steps', '2', ...small, '--out', out)).code).toBe(0);
+    expect((await tsbert('pretrain', '--data', data, '--steps', '2', ...SMALL, '--out', out)).code).toBe(0);
     const snapshot = async () => {
       const names = (await readdir(out)).filter((n) => n !== 'checkpoints').sort();
       return Promise.all(names.map(async (n) => [n, (await readFile(join(out, n))).toString('base64')]));
     };
     const before = await snapshot();
-    const r = await tsbert('pretrain', '--data', data, '--steps', '30', ...small, '--lr', '1e30', '--out', out);
+    const r = await tsbert('pretrain', '--data', data, '--steps', '30', ...SMALL, '--lr', '1e30', '--out', out);
     expect(r.code).toBe(1);
     expect(r.stderr).toMatch(
       /^tsbert: training diverged at step \d+: .*lower the learning rate \(it is 1e\+30\); the model in '.*model' was not overwritten\n$/m,
@@ -185,7 +155,7 @@ describe('the tsbert command never loses work', () => {
         data,
         '--steps',
         '100000',
-        ...small,
+        ...SMALL,
         '--out',
         out,
       ]);

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 
 import { type Batch, PretrainingDataset, Vocab } from '../../src/data/index.js';
+import { bytes, unmaskedRows } from './rows.js';
 
 /** 60 paragraphs of 4 sentences of 3–5 words of 17 distinct words. */
 const lines = Array.from({ length: 60 }, (_, k) =>
@@ -9,30 +10,6 @@ const lines = Array.from({ length: 60 }, (_, k) =>
   ).join(' . '),
 );
 const options = { maxLen: 20, minFreq: 1 };
-
-/** Every array of the batches, as hex. */
-const bytes = (batches: Batch[]) =>
-  batches.map((b) =>
-    [b.tokens, b.segments, b.validLens, b.predPositions, b.mlmWeights, b.mlmLabels, b.nspLabels]
-      .map((a) => Buffer.from(a.buffer).toString('hex'))
-      .join('|'),
-  );
-
-/** Each row of the batches with its masks undone (the labels put back), sorted: the examples regardless of order and masks. */
-function unmaskedRows(batches: Batch[]): string[] {
-  const rows: string[] = [];
-  for (const b of batches) {
-    for (let i = 0; i < b.batchSize; i++) {
-      const tokens = Array.from(b.tokens.subarray(i * b.seqLen, (i + 1) * b.seqLen));
-      for (let m = 0; m < b.numPreds; m++)
-        if (b.mlmWeights[i * b.numPreds + m] === 1)
-          tokens[b.predPositions[i * b.numPreds + m]] = b.mlmLabels[i * b.numPreds + m];
-      const segments = Array.from(b.segments.subarray(i * b.seqLen, (i + 1) * b.seqLen));
-      rows.push(JSON.stringify([tokens, segments, b.validLens[i], b.nspLabels[i]]));
-    }
-  }
-  return rows.sort();
-}
 
 describe('PretrainingDataset', () => {
   it('serves padded batches in the native layout; the last short batch kept unless dropped', async () => {

@@ -14,7 +14,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import fc from 'fast-check';
 import { afterAll, describe, expect, it } from 'vitest';
-
+import { BATCH_ARRAYS } from '../../src/data/batch.js';
 import {
   type Batch,
   BertModel,
@@ -58,18 +58,7 @@ function expectNamed(error: unknown, fields: readonly string[]) {
   expect(fields, (error as Error).message).toContain(field);
 }
 
-const BATCH_FIELDS = [
-  'batchSize',
-  'seqLen',
-  'numPreds',
-  'tokens',
-  'segments',
-  'validLens',
-  'predPositions',
-  'mlmWeights',
-  'mlmLabels',
-  'nspLabels',
-] as const;
+const BATCH_FIELDS = ['batchSize', 'seqLen', 'numPreds', ...BATCH_ARRAYS] as const;
 
 /** A corruption of one field of a valid batch, and whether it surely makes the batch invalid. */
 const corruption = fc.oneof(

@@ -33,6 +33,17 @@ export interface Batch extends Sequences {
   nspLabels: Int32Array;
 }
 
+/** The typed arrays of a {@link Batch}, row-major (B or B×L or B×P entries each). */
+export const BATCH_ARRAYS = Object.freeze([
+  'tokens',
+  'segments',
+  'validLens',
+  'predPositions',
+  'mlmWeights',
+  'mlmLabels',
+  'nspLabels',
+] as const);
+
 /** A batch of `batchSize` rows of `seqLen` tokens and `numPreds` predictions, every value 0. */
 export function emptyBatch(batchSize: number, seqLen: number, numPreds: number): Batch {
   return {

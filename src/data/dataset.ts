@@ -12,7 +12,7 @@
  *
  * @module
  */
-import { type Batch, emptyBatch } from './batch.js';
+import { BATCH_ARRAYS, type Batch, emptyBatch } from './batch.js';
 import { batchesInOrder, takeRows } from './batches.js';
 import { type Corpus, type ReadOptions, readCorpus, type TokenizedCorpus } from './corpus.js';
 import { DATA_DEFAULTS } from './defaults.js';
@@ -88,17 +88,9 @@ function checkMemory(memory: number): number {
 /** Rows of `a` then rows of `b`, as one batch. */
 function concatRows(a: Batch, b: Batch): Batch {
   const out = emptyBatch(a.batchSize + b.batchSize, a.seqLen, a.numPreds);
-  for (const key of [
-    'tokens',
-    'segments',
-    'validLens',
-    'predPositions',
-    'mlmWeights',
-    'mlmLabels',
-    'nspLabels',
-  ] as const) {
+  for (const key of BATCH_ARRAYS) {
     (out[key] as Int32Array).set(a[key] as Int32Array);
-    (out[key] as Int32Array).set(b[key] as Int32Array, (a[key] as Int32Array).length);
+    (out[key] as Int32Array).set(b[key] as Int32Array, a[key].length);
   }
   return out;
 }
@@ -219,8 +211,10 @@ export class PretrainingDataset {
       tokenized = corpus.tokenize(vocabPieces(corpus.words, vocab), memory / 4);
     }
     const dataset = new PretrainingDataset(vocab, ids, tokenized, seed, maxLen, memory / 2);
-    if (dataset.numExamples === 0)
+    if (dataset.numExamples === 0) {
+      tokenized.tokens.close();
       throw new Error(`data: no sentence pair fits maxLen = ${maxLen} (len(a) + len(b) + 3 ≤ maxLen)`);
+    }
     return dataset;
   }
 

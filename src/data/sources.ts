@@ -39,7 +39,7 @@ function unreadable(path: string, cause: unknown): Error {
 /**
  * The files of `source`: a file; a folder's {@link TRAIN_FILE} if it holds one, else every
  * (non-hidden) file under it, sorted; or the files a glob pattern (`corpus/*.jsonl`) matches.
- * `format` `'auto'` (the default) picks each file's by {@link formatOf}. An `Error` naming the
+ * `format` `'auto'` (the default) picks each file's by extension (`.jsonl`/`.ndjson`: JSON Lines, else WikiText). An `Error` naming the
  * path when nothing is there.
  */
 export async function corpusFiles(source: string, format: CorpusFormat | 'auto' = 'auto'): Promise<CorpusFile[]> {

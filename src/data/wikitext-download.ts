@@ -14,7 +14,9 @@ import { unzipSync } from 'fflate';
 
 /** Where WikiText-2 is downloaded from, and the SHA-1 of that zip (the textbook's `DATA_HUB['wikitext-2']`). */
 export const WIKITEXT2 = Object.freeze({
+  /** The textbook's archive. */
   url: 'https://s3.amazonaws.com/research.metamind.io/wikitext/wikitext-2-v1.zip',
+  /** Its published SHA-1. */
   sha1: '3c914d17d80b1459be871a5039ac23e752a53cbe',
 });
 
@@ -39,7 +41,9 @@ export function defaultCacheDir(): string {
 
 /** How much of the download has arrived: bytes received, and the size announced by the server, if any. */
 export interface DownloadProgress {
+  /** Bytes received so far. */
   received: number;
+  /** The size the server announced, if it did. */
   total: number | undefined;
 }
 
@@ -47,7 +51,7 @@ export interface DownloadProgress {
 export interface WikiTextDownloadOptions {
   /** The cache folder; {@link defaultCacheDir} by default. */
   cacheDir?: string;
-  /** Where to download the zip from; {@link WIKITEXT2}'s by default. */
+  /** Where to download the zip from; `TSBERT_WIKITEXT_URL` (a mirror) if set, else {@link WIKITEXT2}'s. */
   url?: string;
   /** The zip's expected SHA-1, in hex; {@link WIKITEXT2}'s by default. */
   sha1?: string;

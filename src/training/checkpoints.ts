@@ -12,6 +12,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 
+import { running } from '../checkpoint.js';
 import { CheckpointError } from '../errors.js';
 import type { BertModel } from '../model.js';
 
@@ -51,16 +52,6 @@ export interface Checkpoint<Options> {
 }
 
 const nameOf = (step: number) => `step-${String(step).padStart(6, '0')}`;
-
-/** Whether process `pid` is running. */
-function running(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
 
 /** The checkpoint folders of `root` (a `checkpoints` folder), oldest first. */
 async function checkpointsIn(root: string): Promise<{ name: string; step: number }[]> {

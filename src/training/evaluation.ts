@@ -20,7 +20,12 @@ export interface EvaluateOptions extends Pick<DatasetOptions, 'maxLen' | 'seed' 
 }
 
 /** Defaults of held-out evaluation. */
-export const EVAL_DEFAULTS = Object.freeze({ examples: 2048, batchSize: 128 });
+export const EVAL_DEFAULTS = Object.freeze({
+  /** Sentence pairs evaluated. */
+  examples: 2048,
+  /** Pairs a native call. */
+  batchSize: 128,
+});
 
 /** Where a model's pretraining data gets its ids: its textbook vocabulary, or its tokenizer's sub-words. */
 export function modelWords(model: BertModel): Pick<DatasetOptions, 'vocab' | 'subwords'> {

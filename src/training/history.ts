@@ -42,8 +42,20 @@ export interface EvalRecord extends EvalMetrics {
   step: number;
 }
 
-/** A line of `history.jsonl`. */
-export type HistoryLine = ({ kind: 'step' } & StepRecord) | ({ kind: 'eval' } & EvalRecord);
+/** A step's line of `history.jsonl`. */
+export interface StepLine extends StepRecord {
+  /** Always `'step'`. */
+  kind: 'step';
+}
+
+/** An evaluation's line of `history.jsonl`. */
+export interface EvalLine extends EvalRecord {
+  /** Always `'eval'`. */
+  kind: 'eval';
+}
+
+/** A line of `history.jsonl`: a step's record, or an evaluation's. */
+export type HistoryLine = StepLine | EvalLine;
 
 /** The file name of a run's history. */
 export const HISTORY_FILE = 'history.jsonl';

@@ -187,7 +187,8 @@ impl Tokenizer {
     /// more than words).
     pub fn split_words(&self, words: &[String]) -> Result<(Vec<u32>, Vec<usize>)> {
         let inputs: Vec<EncodeInput> = words.iter().map(|w| EncodeInput::Single(w.as_str().into())).collect();
-        let encodings = self.inner.encode_batch(inputs, false).map_err(|e| InputError::range("words", e.to_string()))?;
+        let encodings =
+            self.inner.encode_batch(inputs, false).map_err(|e| InputError::range("words", e.to_string()))?;
         let mut ids = Vec::new();
         let mut starts = Vec::with_capacity(words.len() + 1);
         for e in &encodings {
