@@ -22,6 +22,7 @@ use crate::gradient_sum::GradientSum;
 use crate::loss::{nsp_loss, weighted_mlm_loss, LossScale};
 use crate::memory;
 use crate::model::{BertModel, Mode};
+use crate::ops::decoder_loss::Targets;
 use crate::params::{Gradients, ParamStore};
 use crate::pooling::{self, Pooling};
 use crate::rng::{RngState, SeededRng};
@@ -172,6 +173,10 @@ impl Replica {
         let targets = batch.mlm_targets(true, self.params.dtype(), device)?;
         let mlm = if targets.labels.elem_count() == 0 {
             Tensor::zeros((), self.params.dtype(), device)?
+        } else if matches!(mode, Mode::Train(_)) {
+            // training: the logits a chunk at a time, their gradients computed with them
+            let scored = Targets { labels: &targets.labels, weights: &targets.weights, total: scale.mlm };
+            self.model.mlm_loss(&encoded, &targets.flat_positions, scored)?
         } else {
             let logits = self.model.mlm_logits(&encoded, &targets.flat_positions)?;
             weighted_mlm_loss(&logits, &targets.labels, &targets.weights, scale.mlm)?

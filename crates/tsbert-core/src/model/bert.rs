@@ -15,6 +15,7 @@ use candle_core::Tensor;
 use crate::config::{Activation, BertConfig};
 use crate::error::{InputError, Result};
 use crate::model::layers::{activate, folded_product, LayerNorm, Linear, Mode};
+use crate::ops::decoder_loss::{decoder_loss, Targets};
 use crate::ops::softmax::softmax_last_dim;
 use crate::params::{Init, ParamStore};
 
@@ -194,16 +195,34 @@ impl MlmHead {
         Ok(Self { dense, norm, decoder, activation: config.activation })
     }
 
-    /// `encoded` `[B, L, H]`, `flat_positions` `[N]` u32 indices into the `B·L` rows
-    /// (`row · L + position`) → logits `[N, V]`.
-    fn forward(&self, encoded: &Tensor, flat_positions: &Tensor) -> Result<Tensor> {
+    /// The rows of `encoded` `[B, L, H]` at `flat_positions` (`[N]` u32 indices into the
+    /// `B·L` rows, `row · L + position`) through the dense layer, activation and layer norm:
+    /// `[N, H]`.
+    fn transform(&self, encoded: &Tensor, flat_positions: &Tensor) -> Result<Tensor> {
         let h = encoded.dim(2)?;
         let rows = encoded.reshape(((), h))?.index_select(flat_positions, 0)?; // [N, H]
-        let transformed = self.norm.forward(&activate(&self.dense.forward(&rows)?, self.activation)?)?;
+        self.norm.forward(&activate(&self.dense.forward(&rows)?, self.activation)?)
+    }
+
+    /// The decoder's weight `[V, H]` and bias `[V]`.
+    fn decoder(&self) -> (&Tensor, &Tensor) {
         match &self.decoder {
-            Decoder::Separate(output) => output.forward_folded(&transformed),
-            Decoder::Tied { embeddings, bias } => folded_product(&transformed, embeddings, bias),
+            Decoder::Separate(output) => output.weight_and_bias(),
+            Decoder::Tied { embeddings, bias } => (embeddings, bias),
         }
+    }
+
+    /// Logits `[N, V]` at `flat_positions` of `encoded`.
+    fn forward(&self, encoded: &Tensor, flat_positions: &Tensor) -> Result<Tensor> {
+        let (weight, bias) = self.decoder();
+        folded_product(&self.transform(encoded, flat_positions)?, weight, bias)
+    }
+
+    /// The weighted MLM loss at `flat_positions` of `encoded`, the logits never held whole
+    /// (see [`decoder_loss`]).
+    fn loss(&self, encoded: &Tensor, flat_positions: &Tensor, targets: Targets) -> Result<Tensor> {
+        let (weight, bias) = self.decoder();
+        decoder_loss(&self.transform(encoded, flat_positions)?, weight, bias, targets)
     }
 }
 
@@ -283,6 +302,12 @@ impl BertModel {
     /// MLM logits `[N, V]` at `flat_positions` (`row · L + position`, u32) of `encoded`.
     pub fn mlm_logits(&self, encoded: &Tensor, flat_positions: &Tensor) -> Result<Tensor> {
         self.mlm.as_ref().ok_or_else(|| missing_head("MLM"))?.forward(encoded, flat_positions)
+    }
+
+    /// The weighted MLM loss `Σ w·CE / total` at `flat_positions` of `encoded`, computed
+    /// without holding the `[N, V]` logits (training: its gradients come with it).
+    pub fn mlm_loss(&self, encoded: &Tensor, flat_positions: &Tensor, targets: Targets) -> Result<Tensor> {
+        self.mlm.as_ref().ok_or_else(|| missing_head("MLM"))?.loss(encoded, flat_positions, targets)
     }
 
     /// NSP logits `[B, 2]` from the `<cls>` position of `encoded`.

@@ -51,6 +51,11 @@ impl Linear {
         Ok(add_row_bias(&product, &self.bias)?.reshape(out_dims)?)
     }
 
+    /// The weight `[out, in]` and the bias `[out]`.
+    pub fn weight_and_bias(&self) -> (&Tensor, &Tensor) {
+        (&self.weight, &self.bias)
+    }
+
     /// [`folded_product`] with this layer's weight and bias.
     pub fn forward_folded(&self, x: &Tensor) -> Result<Tensor> {
         folded_product(x, &self.weight, &self.bias)

@@ -5,6 +5,7 @@
 //! depends on the model.
 
 pub mod cross_entropy;
+pub mod decoder_loss;
 pub mod gelu;
 pub mod layer_norm;
 pub mod row_affine;

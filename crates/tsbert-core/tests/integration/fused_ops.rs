@@ -4,6 +4,7 @@
 use candle_core::{DType, Device, Tensor, Var};
 use tsbert_core::model::layers::LAYER_NORM_EPS;
 use tsbert_core::ops::cross_entropy::{composed_cross_entropy_per_row, fused_cross_entropy_per_row};
+use tsbert_core::ops::decoder_loss::{composed_decoder_loss, fused_decoder_loss, Targets};
 use tsbert_core::ops::gelu::{composed_gelu, fused_gelu, Gelu};
 use tsbert_core::ops::layer_norm::{composed_normalize_last_dim, fused_normalize_last_dim};
 use tsbert_core::ops::row_affine::{composed_add_row_bias, composed_row_affine, fused_add_row_bias, fused_row_affine};
@@ -175,5 +176,49 @@ fn row_bias_and_affine_match_broadcast_ops() {
         for (what, i) in [("output", 0), ("x gradient", 1), ("b gradient", 3)] {
             assert_close(&fused[i], &composed[i], tolerance, what);
         }
+    }
+}
+
+/// The decoder loss of `[n, h]` x, `[v, h]` W, `[v]` b, scaled by 3 before backward (a
+/// gradient other than 1 reaches the op), by the fused op or the composed one: the loss and
+/// the gradients of x, W and b, as f64.
+fn decoder_both(dtype: DType, n: usize, h: usize, v: usize) -> [(f64, [Vec<f64>; 3]); 2] {
+    let var = |len: usize, shape: &[usize], k: usize| {
+        let values: Vec<f64> = (0..len).map(|i| (((i * k) % 29) as f64 - 14.0) * 0.05).collect();
+        Var::from_tensor(&Tensor::from_vec(values, shape, &Device::Cpu).unwrap().to_dtype(dtype).unwrap()).unwrap()
+    };
+    let labels: Vec<u32> = (0..n).map(|r| ((r * 7) % v) as u32).collect();
+    let weights: Vec<f64> = (0..n).map(|r| if r % 5 == 3 { 0.0 } else { 1.0 }).collect();
+    let total = weights.iter().sum::<f64>() + 1e-8;
+    [true, false].map(|fused| {
+        let (x, w, b) = (var(n * h, &[n, h], 31), var(v * h, &[v, h], 17), var(v, &[v], 13));
+        let labels = Tensor::new(labels.as_slice(), &Device::Cpu).unwrap();
+        let weights = Tensor::new(weights.as_slice(), &Device::Cpu).unwrap().to_dtype(dtype).unwrap();
+        let targets = Targets { labels: &labels, weights: &weights, total };
+        let loss = if fused { fused_decoder_loss } else { composed_decoder_loss }(
+            x.as_tensor(),
+            w.as_tensor(),
+            b.as_tensor(),
+            targets,
+        )
+        .unwrap();
+        let grads = (&loss * 3.0).unwrap().backward().unwrap();
+        let flat = |t: &Tensor| t.to_dtype(DType::F64).unwrap().flatten_all().unwrap().to_vec1::<f64>().unwrap();
+        let value = loss.to_dtype(DType::F64).unwrap().to_scalar::<f64>().unwrap();
+        (value, [&x, &w, &b].map(|p| flat(grads.get(p.as_tensor()).unwrap())))
+    })
+}
+
+#[test]
+fn decoder_loss_matches_composed_over_several_chunks() {
+    // 600 rows: three chunks of the fused op, the last one short
+    for (dtype, tolerance) in [(DType::F64, 1e-10), (DType::F32, 1e-6)] {
+        let [(lf, gf), (lc, gc)] = decoder_both(dtype, 600, 24, 97);
+        assert_close(&[lf], &[lc], tolerance, "loss");
+        for (what, (f, c)) in ["x", "W", "b"].iter().zip(gf.iter().zip(&gc)) {
+            assert_close(f, c, tolerance, what);
+        }
+        // rows of weight 0 get no gradient
+        assert!(gf[0][3 * 24..4 * 24].iter().all(|&g| g == 0.0));
     }
 }
