@@ -88,10 +88,13 @@ impl Sequences {
     /// Token and segment ids as `[B, L]` u32 tensors on `device`.
     pub fn id_tensors(&self, device: &Device) -> Result<(Tensor, Tensor)> {
         let shape = (self.batch_size, self.seq_len);
-        Ok((
-            Tensor::from_vec(to_u32(&self.tokens), shape, device)?,
-            Tensor::from_vec(to_u32(&self.segments), shape, device)?,
-        ))
+        let (tokens, segments) = self.ids();
+        Ok((Tensor::from_vec(tokens, shape, device)?, Tensor::from_vec(segments, shape, device)?))
+    }
+
+    /// The token and segment ids as u32 (checked: none is negative).
+    pub fn ids(&self) -> (Vec<u32>, Vec<u32>) {
+        (to_u32(&self.tokens), to_u32(&self.segments))
     }
 
     /// The valid lengths as `usize`.

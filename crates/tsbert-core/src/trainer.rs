@@ -21,7 +21,7 @@ use crate::error::{Error, InputError, Result};
 use crate::gradient_sum::GradientSum;
 use crate::loss::{nsp_loss, weighted_mlm_loss, LossScale};
 use crate::memory;
-use crate::model::{BertModel, Mode};
+use crate::model::{inference, BertModel, Mode};
 use crate::ops::decoder_loss::Targets;
 use crate::params::{Gradients, ParamStore};
 use crate::pooling::{self, Pooling};
@@ -159,8 +159,16 @@ impl Replica {
         BertModel::key_mask(&sequences.valid_lens(), sequences.seq_len, &like)
     }
 
-    /// The contextual embedding of every token of checked `sequences`: `[B, L, hidden]`.
+    /// The contextual embedding of every token of checked `sequences`: `[B, L, hidden]`. In
+    /// eval mode on the CPU in f32, by the inference pass (no graph: nothing to differentiate).
     fn encode(&self, sequences: &Sequences, mode: &mut Mode) -> Result<Tensor> {
+        if matches!(mode, Mode::Eval) && inference::runs_inference_pass(&self.model) {
+            let (tokens, segments) = sequences.ids();
+            let values = inference::encode(&self.model, &tokens, &segments, &sequences.valid_lens())?;
+            let rows = sequences.batch_size * sequences.seq_len;
+            let shape = (sequences.batch_size, sequences.seq_len, values.len() / rows.max(1));
+            return Ok(Tensor::from_vec(values, shape, self.params.device())?);
+        }
         let (tokens, segments) = sequences.id_tensors(self.params.device())?;
         self.model.encode(&tokens, &segments, &self.key_mask(sequences)?, mode)
     }

@@ -1,4 +1,8 @@
-//! Core work run on libuv's thread pool, with panics caught and errors kept typed.
+//! Core work handed from libuv's thread pool to the compute threads (rayon's pool, which
+//! candle, gemm and the fused kernels split their work over), with panics caught and errors
+//! kept typed. Run there, every parallel part of a call starts from a compute thread, which is
+//! cheap; started from a libuv thread, each would hand its work over and wait (dozens of
+//! hand-overs a call: most of the time of a call on one sequence).
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
@@ -30,7 +34,7 @@ impl<T: ToNapiValue + TypeName + Send + 'static> Task for CoreTask<T> {
 
     fn compute(&mut self) -> napi::Result<T> {
         let job = self.job.take().expect("a task runs once");
-        let outcome = catch_unwind(AssertUnwindSafe(job)).unwrap_or_else(|panic| {
+        let outcome = rayon::scope(|_| catch_unwind(AssertUnwindSafe(job))).unwrap_or_else(|panic| {
             let what = panic
                 .downcast_ref::<String>()
                 .cloned()

@@ -27,11 +27,11 @@ const MASKED_SCORE: f32 = -1e9;
 /// textbook) a layer norm and dropout. The position table is a trained parameter (the textbook
 /// freezes it by accident; this one learns).
 #[derive(Debug, Clone)]
-struct Embeddings {
-    token: Tensor,
-    segment: Tensor,
-    position: Tensor,
-    norm: Option<LayerNorm>,
+pub(super) struct Embeddings {
+    pub(super) token: Tensor,
+    pub(super) segment: Tensor,
+    pub(super) position: Tensor,
+    pub(super) norm: Option<LayerNorm>,
     dropout: f64,
 }
 
@@ -75,12 +75,12 @@ impl Embeddings {
 /// Multi-head scaled dot-product self-attention with a key-padding mask: Q/K/V/O projections
 /// (with bias) around `heads` parallel heads.
 #[derive(Debug, Clone)]
-struct MultiHeadAttention {
-    w_q: Linear,
-    w_k: Linear,
-    w_v: Linear,
-    w_o: Linear,
-    heads: usize,
+pub(super) struct MultiHeadAttention {
+    pub(super) w_q: Linear,
+    pub(super) w_k: Linear,
+    pub(super) w_v: Linear,
+    pub(super) w_o: Linear,
+    pub(super) heads: usize,
     dropout: f64,
 }
 
@@ -125,13 +125,13 @@ impl MultiHeadAttention {
 /// One post-LN transformer block: self-attention → Add & Norm → feed-forward
 /// (`dense2(act(dense1(x)))`) → Add & Norm, where Add & Norm is `LayerNorm(dropout(y) + x)`.
 #[derive(Debug, Clone)]
-struct EncoderBlock {
-    attention: MultiHeadAttention,
-    norm1: LayerNorm,
-    dense1: Linear,
-    dense2: Linear,
-    norm2: LayerNorm,
-    activation: Activation,
+pub(super) struct EncoderBlock {
+    pub(super) attention: MultiHeadAttention,
+    pub(super) norm1: LayerNorm,
+    pub(super) dense1: Linear,
+    pub(super) dense2: Linear,
+    pub(super) norm2: LayerNorm,
+    pub(super) activation: Activation,
     dropout: f64,
 }
 
@@ -251,8 +251,8 @@ impl NspHead {
 /// fully determines the initial weights.
 #[derive(Debug, Clone)]
 pub struct BertModel {
-    embeddings: Embeddings,
-    blocks: Vec<EncoderBlock>,
+    pub(super) embeddings: Embeddings,
+    pub(super) blocks: Vec<EncoderBlock>,
     mlm: Option<MlmHead>,
     nsp: Option<NspHead>,
 }

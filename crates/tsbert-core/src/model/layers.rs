@@ -92,6 +92,21 @@ impl LayerNorm {
         Ok(Self { weight, bias, eps })
     }
 
+    /// The scale `[dim]`.
+    pub fn weight(&self) -> &Tensor {
+        &self.weight
+    }
+
+    /// The shift `[dim]`.
+    pub fn bias(&self) -> &Tensor {
+        &self.bias
+    }
+
+    /// The epsilon added to the variance.
+    pub fn eps(&self) -> f64 {
+        self.eps
+    }
+
     /// Normalises `x` over its last dimension.
     pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
         Ok(layer_norm(x, &self.weight, &self.bias, self.eps)?)

@@ -67,6 +67,11 @@ fn gelu_and_slope(x: f64, kind: Gelu) -> (f64, f64) {
     }
 }
 
+/// GELU of `x` (the value the fused kernel computes).
+pub(crate) fn gelu_value(x: f64, kind: Gelu) -> f64 {
+    gelu_and_slope(x, kind).0
+}
+
 /// `f` of every element of `x` (computed in f64).
 fn map<T: WithDType + Float + Send + Sync>(x: &[T], f: impl Fn(f64) -> f64 + Sync) -> Vec<T> {
     x.par_iter().map(|&v| T::from_f64(f(WithDType::to_f64(v)))).collect()

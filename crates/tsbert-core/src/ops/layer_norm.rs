@@ -41,12 +41,18 @@ fn center<T: Float>(row: &[T], out: &mut [T], eps: T) -> T {
     T::one() / (dot(out, out) / n + eps).sqrt()
 }
 
+/// Writes `(row - mean) / sqrt(var + eps)` into `out` (the normalisation of one row).
+pub(crate) fn normalize_row<T: Float + std::ops::MulAssign>(row: &[T], out: &mut [T], eps: T) {
+    let inv = center(row, out, eps);
+    out.iter_mut().for_each(|o| *o *= inv);
+}
+
 fn forward<T: WithDType + Float + Send + Sync>(x: &[T], h: usize, eps: T) -> Vec<T> {
     let mut out = vec![T::zero(); x.len()];
-    out.par_chunks_mut(h).zip(x.par_chunks(h)).with_min_len(MIN_ROWS_A_TASK).for_each(|(out, row)| {
-        let inv = center(row, out, eps);
-        out.iter_mut().for_each(|o| *o *= inv);
-    });
+    out.par_chunks_mut(h)
+        .zip(x.par_chunks(h))
+        .with_min_len(MIN_ROWS_A_TASK)
+        .for_each(|(out, row)| normalize_row(row, out, eps));
     out
 }
 

@@ -9,7 +9,7 @@ pub mod decoder_loss;
 pub mod gelu;
 pub mod layer_norm;
 pub mod row_affine;
-mod rows;
+pub(crate) mod rows;
 pub mod softmax;
 
 use candle_core::{DType, Tensor};

@@ -12,6 +12,7 @@ mod fused_ops;
 mod golden;
 mod gradient_check;
 mod hf_golden;
+mod inference;
 mod long_runs;
 mod mlm_padding;
 mod model_shapes;

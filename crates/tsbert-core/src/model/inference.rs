@@ -1,0 +1,297 @@
+//! The encoder's inference pass on the CPU in f32, outside candle's graph: what encoding,
+//! sentence embeddings, mask filling and evaluation run. It computes what
+//! [`BertModel::encode`] computes in eval mode (the tests compare the two), but reads the
+//! weights in place, writes every matrix product's bias before the product (`gemm` adds onto
+//! it), adds residuals inside the layer norms, applies the activation in place, and attends to
+//! each row's valid keys only, a (row, head) pair a task: no autograd bookkeeping and no
+//! temporaries besides a few buffers of the batch's size.
+
+use std::ops::Deref;
+
+use candle_core::{CpuStorage, DType, Layout, Storage, Tensor};
+use gemm::{gemm, Parallelism};
+use rayon::prelude::*;
+
+use crate::config::Activation;
+use crate::error::{Error, Result};
+use crate::model::bert::{BertModel, EncoderBlock};
+use crate::model::layers::{LayerNorm, Linear};
+use crate::ops::gelu::{gelu_value, Gelu};
+use crate::ops::layer_norm::normalize_row;
+use crate::ops::rows::{max, MIN_ROWS_A_TASK};
+
+/// Multiply-adds below which a matrix product runs on one thread (smaller ones finish before
+/// threads would start).
+const SERIAL_PRODUCT: usize = 1 << 18;
+/// Values an element-wise task takes at least.
+const VALUES_A_TASK: usize = 1 << 14;
+
+/// A tensor's f32 values, read in place (the storage stays locked for reading meanwhile).
+struct Values<'a> {
+    guard: candle_core::StorageRef<'a>,
+    layout: &'a Layout,
+}
+
+impl<'a> Values<'a> {
+    fn of(t: &'a Tensor) -> Result<Self> {
+        let (guard, layout) = t.storage_and_layout();
+        Ok(Self { guard, layout })
+    }
+
+    fn slice(&self) -> Result<&[f32]> {
+        match (self.guard.deref(), self.layout.contiguous_offsets()) {
+            (Storage::Cpu(CpuStorage::F32(v)), Some((start, end))) => Ok(&v[start..end]),
+            _ => Err(Error::Internal("inference: expects contiguous f32 parameters on the CPU".into())),
+        }
+    }
+}
+
+/// Whether `model`'s parameters can take the inference pass (f32 on the CPU).
+pub fn runs_inference_pass(model: &BertModel) -> bool {
+    let t = &model.embeddings.token;
+    t.device().is_cpu() && t.dtype() == DType::F32
+}
+
+/// A row-major `[rows, out]` product `x · Wᵀ + b` for `[rows, in]` `x` and a [`Linear`]'s
+/// `[out, in]` weight, written into `out`.
+fn linear(out: &mut [f32], x: &[f32], layer: &Linear, rows: usize) -> Result<()> {
+    let (weight, bias) = layer.weight_and_bias();
+    let (w, b) = (Values::of(weight)?, Values::of(bias)?);
+    let (w, b) = (w.slice()?, b.slice()?);
+    let (n_out, n_in) = (b.len(), w.len() / b.len());
+    for row in out.chunks_mut(n_out) {
+        row.copy_from_slice(b);
+    }
+    let parallelism = if rows * n_in * n_out < SERIAL_PRODUCT {
+        Parallelism::None
+    } else {
+        Parallelism::Rayon(rayon::current_num_threads())
+    };
+    // SAFETY: `out` holds rows × n_out values, `x` rows × n_in, `w` n_out × n_in (row-major).
+    unsafe {
+        gemm(
+            rows,
+            n_out,
+            n_in,
+            out.as_mut_ptr(),
+            1,
+            n_out as isize,
+            true,
+            x.as_ptr(),
+            1,
+            n_in as isize,
+            w.as_ptr(),
+            n_in as isize,
+            1,
+            1.0,
+            1.0,
+            false,
+            false,
+            false,
+            parallelism,
+        );
+    }
+    Ok(())
+}
+
+/// `x ← LayerNorm(x + residual)` row by row (`residual` absent: `LayerNorm(x)`).
+fn add_and_norm(x: &mut [f32], residual: Option<&[f32]>, norm: &LayerNorm) -> Result<()> {
+    let (w, b) = (Values::of(norm.weight())?, Values::of(norm.bias())?);
+    let (w, b) = (w.slice()?, b.slice()?);
+    let (h, eps) = (w.len(), norm.eps() as f32);
+    x.par_chunks_mut(h).enumerate().with_min_len(MIN_ROWS_A_TASK).for_each_init(
+        || vec![0f32; h],
+        |t, (r, row)| {
+            match residual {
+                Some(res) => {
+                    for ((o, &a), &c) in t.iter_mut().zip(row.iter()).zip(&res[r * h..(r + 1) * h]) {
+                        *o = a + c;
+                    }
+                }
+                None => t.copy_from_slice(row),
+            }
+            normalize_row(t, row, eps);
+            for ((o, &g), &s) in row.iter_mut().zip(w).zip(b) {
+                *o = *o * g + s;
+            }
+        },
+    );
+    Ok(())
+}
+
+/// The activation in place.
+fn activate(x: &mut [f32], activation: Activation) {
+    match activation {
+        Activation::Relu => x.par_iter_mut().with_min_len(VALUES_A_TASK).for_each(|v| *v = v.max(0.0)),
+        Activation::Gelu => x
+            .par_iter_mut()
+            .with_min_len(VALUES_A_TASK)
+            .for_each(|v| *v = gelu_value(f64::from(*v), Gelu::Exact) as f32),
+        Activation::GeluTanh => {
+            x.par_iter_mut().with_min_len(VALUES_A_TASK).for_each(|v| *v = gelu_value(f64::from(*v), Gelu::Tanh) as f32)
+        }
+    }
+}
+
+/// A pointer that tasks writing disjoint parts of one buffer share.
+#[derive(Clone, Copy)]
+struct Shared(*mut f32);
+// SAFETY: every task writes its own (row, head) block of the buffer and nothing else.
+unsafe impl Send for Shared {}
+unsafe impl Sync for Shared {}
+
+impl Shared {
+    /// The pointer (a method, so that closures capture the whole `Shared`, not its field).
+    fn get(self) -> *mut f32 {
+        self.0
+    }
+}
+
+/// Scaled dot-product attention of every (row, head) over the row's valid keys: `context`
+/// `[B·L, H]` from `q`, `k`, `v` `[B·L, H]`.
+fn attend(context: &mut [f32], q: &[f32], k: &[f32], v: &[f32], dims: Dims, valid_lens: &[usize], heads: usize) {
+    let Dims { l, h, .. } = dims;
+    let d = h / heads;
+    let scale = 1.0 / (d as f32).sqrt();
+    let out = Shared(context.as_mut_ptr());
+    (0..valid_lens.len() * heads).into_par_iter().for_each(|task| {
+        let (row, head) = (task / heads, task % heads);
+        let keys = valid_lens[row];
+        let base = row * l * h + head * d;
+        let mut scores = vec![0f32; l * keys];
+        // SAFETY: q, k, v hold B·L rows of h values; the (row, head) block is l rows of d values
+        // at `base` with a row stride of h; `scores` is l × keys; each task writes only its own
+        // block of `context`.
+        unsafe {
+            gemm(
+                l,
+                keys,
+                d,
+                scores.as_mut_ptr(),
+                1,
+                keys as isize,
+                false,
+                q.as_ptr().add(base),
+                1,
+                h as isize,
+                k.as_ptr().add(base),
+                h as isize,
+                1,
+                0.0,
+                scale,
+                false,
+                false,
+                false,
+                Parallelism::None,
+            );
+        }
+        for s in scores.chunks_mut(keys) {
+            let m = max(s);
+            let mut total = 0.0;
+            for x in s.iter_mut() {
+                *x = (*x - m).exp();
+                total += *x;
+            }
+            let inv = 1.0 / total;
+            s.iter_mut().for_each(|x| *x *= inv);
+        }
+        // SAFETY: as above.
+        unsafe {
+            gemm(
+                l,
+                d,
+                keys,
+                out.get().add(base),
+                1,
+                h as isize,
+                false,
+                scores.as_ptr(),
+                1,
+                keys as isize,
+                v.as_ptr().add(base),
+                1,
+                h as isize,
+                0.0,
+                1.0,
+                false,
+                false,
+                false,
+                Parallelism::None,
+            );
+        }
+    });
+}
+
+/// Sizes of a pass.
+#[derive(Clone, Copy)]
+struct Dims {
+    /// B·L rows.
+    n: usize,
+    /// L.
+    l: usize,
+    /// H.
+    h: usize,
+}
+
+/// One encoder block in place on `x` `[B·L, H]` (eval mode: no dropout).
+fn block(x: &mut [f32], block: &EncoderBlock, dims: Dims, valid_lens: &[usize], buffers: &mut Buffers) -> Result<()> {
+    let Dims { n, .. } = dims;
+    let attention = &block.attention;
+    linear(&mut buffers.q, x, &attention.w_q, n)?;
+    linear(&mut buffers.k, x, &attention.w_k, n)?;
+    linear(&mut buffers.v, x, &attention.w_v, n)?;
+    attend(&mut buffers.context, &buffers.q, &buffers.k, &buffers.v, dims, valid_lens, attention.heads);
+    // y = LayerNorm(context · W_oᵀ + b_o + x), kept in `q`
+    linear(&mut buffers.q, &buffers.context, &attention.w_o, n)?;
+    add_and_norm(&mut buffers.q, Some(x), &block.norm1)?;
+    linear(&mut buffers.inner, &buffers.q, &block.dense1, n)?;
+    activate(&mut buffers.inner, block.activation);
+    // x = LayerNorm(inner · W2ᵀ + b2 + y)
+    linear(x, &buffers.inner, &block.dense2, n)?;
+    add_and_norm(x, Some(&buffers.q), &block.norm2)
+}
+
+/// Scratch buffers of one pass.
+struct Buffers {
+    q: Vec<f32>,
+    k: Vec<f32>,
+    v: Vec<f32>,
+    context: Vec<f32>,
+    inner: Vec<f32>,
+}
+
+/// The contextual embedding of every token, `[B·L, H]` row-major, of `tokens` and
+/// `segments` (`B·L` ids, already checked against the model's sizes) with `valid_lens` (B
+/// values in `1..=L`): what [`BertModel::encode`] gives in eval mode.
+pub fn encode(model: &BertModel, tokens: &[u32], segments: &[u32], valid_lens: &[usize]) -> Result<Vec<f32>> {
+    let b = valid_lens.len();
+    let n = tokens.len();
+    let l = n / b.max(1);
+    let emb = &model.embeddings;
+    let (tok, seg, pos) = (Values::of(&emb.token)?, Values::of(&emb.segment)?, Values::of(&emb.position)?);
+    let (tok, seg, pos) = (tok.slice()?, seg.slice()?, pos.slice()?);
+    let h = pos.len() / emb.position.dim(0)?;
+    let mut x = vec![0f32; n * h];
+    x.par_chunks_mut(h).enumerate().with_min_len(MIN_ROWS_A_TASK).for_each(|(r, row)| {
+        let (t, s, p) = (tokens[r] as usize * h, segments[r] as usize * h, (r % l) * h);
+        for (j, o) in row.iter_mut().enumerate() {
+            *o = (tok[t + j] + seg[s + j]) + pos[p + j];
+        }
+    });
+    if let Some(norm) = &emb.norm {
+        add_and_norm(&mut x, None, norm)?;
+    }
+    let ffn = model.blocks.first().map_or(h, |blk| blk.dense1.weight_and_bias().1.dim(0).unwrap_or(h));
+    let mut buffers = Buffers {
+        q: vec![0f32; n * h],
+        k: vec![0f32; n * h],
+        v: vec![0f32; n * h],
+        context: vec![0f32; n * h],
+        inner: vec![0f32; n * ffn],
+    };
+    let dims = Dims { n, l, h };
+    for blk in &model.blocks {
+        block(&mut x, blk, dims, valid_lens, &mut buffers)?;
+    }
+    Ok(x)
+}

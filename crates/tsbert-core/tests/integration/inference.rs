@@ -1,0 +1,59 @@
+//! The inference pass (outside candle's graph) against the model's candle forward pass in
+//! eval mode: the same contextual embeddings for the textbook architecture and BERT's variants,
+//! rows of every valid length, one row and several.
+
+use candle_core::{DType, Device, Tensor};
+use tsbert_core::config::Activation;
+use tsbert_core::model::{inference, BertModel, Mode};
+use tsbert_core::params::ParamStore;
+use tsbert_core::BertConfig;
+
+/// Max |a − b| / max |b|.
+fn rel_error(a: &[f32], b: &[f32]) -> f32 {
+    let scale = b.iter().fold(0f32, |m, x| m.max(x.abs()));
+    a.iter().zip(b).fold(0f32, |m, (x, y)| m.max((x - y).abs())) / scale
+}
+
+fn compare(config: &BertConfig, valid_lens: &[usize], l: usize) {
+    let mut params = ParamStore::new(7, DType::F32, Device::Cpu);
+    let model = BertModel::new(&mut params, config).unwrap();
+    let b = valid_lens.len();
+    let tokens: Vec<u32> = (0..b * l).map(|i| ((i * 31 + 7) % config.vocab_size) as u32).collect();
+    let segments: Vec<u32> = (0..b * l).map(|i| u32::from(i % l >= l / 2)).collect();
+    let fast = inference::encode(&model, &tokens, &segments, valid_lens).unwrap();
+    let like = Tensor::zeros((), DType::F32, &Device::Cpu).unwrap();
+    let mask = BertModel::key_mask(valid_lens, l, &like).unwrap();
+    let t = Tensor::from_vec(tokens, (b, l), &Device::Cpu).unwrap();
+    let s = Tensor::from_vec(segments, (b, l), &Device::Cpu).unwrap();
+    let reference =
+        model.encode(&t, &s, &mask, &mut Mode::Eval).unwrap().flatten_all().unwrap().to_vec1::<f32>().unwrap();
+    assert_eq!(fast.len(), reference.len());
+    let error = rel_error(&fast, &reference);
+    assert!(error < 2e-6, "{:?} B = {b}: relative error {error}", config.activation);
+}
+
+#[test]
+fn the_inference_pass_gives_the_eval_forward_pass_of_the_textbook_model() {
+    let config = BertConfig { max_positions: 16, ..BertConfig::textbook(50) };
+    compare(&config, &[16, 1, 9, 5], 16);
+    compare(&config, &[3], 16);
+}
+
+#[test]
+fn the_inference_pass_gives_the_eval_forward_pass_of_berts_variants() {
+    for activation in [Activation::Gelu, Activation::GeluTanh] {
+        let config = BertConfig {
+            hidden: 32,
+            ffn_hidden: 48,
+            heads: 4,
+            layers: 3,
+            activation,
+            embedding_norm: true,
+            layer_norm_eps: 1e-12,
+            tie_word_embeddings: true,
+            max_positions: 12,
+            ..BertConfig::textbook(40)
+        };
+        compare(&config, &[12, 7, 1], 12);
+    }
+}
