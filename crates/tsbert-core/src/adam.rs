@@ -4,9 +4,11 @@
 
 use std::collections::HashMap;
 
-use candle_core::{Tensor, Var};
+use candle_core::{CpuStorage, DType, Device, Tensor, Var};
 
 use crate::error::{InputError, Result};
+use crate::ops::adam_update::{composed_adam_update, fused_adam_update, AdamCoefficients};
+use crate::ops::runs_fused;
 use crate::params::{Gradients, ParamStore};
 
 /// Adam's hyper-parameters.
@@ -60,9 +62,54 @@ impl AdamConfig {
 struct Moments {
     name: String,
     var: Var,
-    m: Tensor,
-    v: Tensor,
+    estimates: Estimates,
     decays: bool,
+}
+
+/// The two moment estimates of a parameter: plain host values beside a contiguous CPU
+/// parameter of f32 or f64 (updated in place by the fused kernel), else tensors on its device.
+#[derive(Debug)]
+enum Estimates {
+    Host { m: CpuStorage, v: CpuStorage },
+    Device { m: Tensor, v: Tensor },
+}
+
+impl Estimates {
+    /// Zero estimates for `var`.
+    fn zeros(var: &Var) -> Result<Self> {
+        Self::from_tensors(var, var.zeros_like()?, var.zeros_like()?)
+    }
+
+    /// Estimates from `m` and `v` (of `var`'s shape, dtype and device).
+    fn from_tensors(var: &Var, m: Tensor, v: Tensor) -> Result<Self> {
+        if !runs_fused(var) || !var.is_contiguous() {
+            return Ok(Self::Device { m, v });
+        }
+        let host = |t: Tensor| -> Result<CpuStorage> {
+            let t = t.flatten_all()?;
+            Ok(match var.dtype() {
+                DType::F32 => CpuStorage::F32(t.to_vec1()?),
+                _ => CpuStorage::F64(t.to_vec1()?),
+            })
+        };
+        Ok(Self::Host { m: host(m)?, v: host(v)? })
+    }
+
+    /// Both estimates as tensors of `var`'s shape (copies of host values).
+    fn tensors(&self, var: &Var) -> Result<(Tensor, Tensor)> {
+        Ok(match self {
+            Self::Device { m, v } => (m.copy()?, v.copy()?),
+            Self::Host { m, v } => {
+                let tensor = |s: &CpuStorage| -> Result<Tensor> {
+                    Ok(match s {
+                        CpuStorage::F64(x) => Tensor::from_slice(x, var.shape(), &Device::Cpu)?,
+                        other => Tensor::from_slice(other.as_slice::<f32>()?, var.shape(), &Device::Cpu)?,
+                    })
+                };
+                (tensor(m)?, tensor(v)?)
+            }
+        })
+    }
 }
 
 /// Adam's state: the step count and both moment estimates of every parameter.
@@ -83,8 +130,7 @@ impl Adam {
                 Ok(Moments {
                     name: name.to_string(),
                     var: var.clone(),
-                    m: var.zeros_like()?,
-                    v: var.zeros_like()?,
+                    estimates: Estimates::zeros(var)?,
                     decays: params.decays(name),
                 })
             })
@@ -111,38 +157,42 @@ impl Adam {
         let AdamConfig { lr, beta1, beta2, eps, weight_decay, decoupled } = self.config;
         self.step += 1;
         let t = self.step as i32;
-        let m_scale = 1.0 / (1.0 - beta1.powi(t));
-        let v_scale = 1.0 / (1.0 - beta2.powi(t));
-        for Moments { var, m, v, decays, .. } in &mut self.params {
+        let base = AdamCoefficients {
+            beta1,
+            beta2,
+            step_size: lr / (1.0 - beta1.powi(t)),
+            v_scale: 1.0 / (1.0 - beta2.powi(t)),
+            eps,
+            l2: if decoupled { 0.0 } else { weight_decay },
+            shrink: 1.0,
+        };
+        for Moments { var, estimates, decays, .. } in &mut self.params {
             let Some(grad) = grads.get(&var.id()) else { continue };
-            let grad = if weight_decay > 0.0 && !decoupled {
-                (grad + (var.as_tensor() * weight_decay)?)?
-            } else {
-                grad.clone()
-            };
-            *m = ((&*m * beta1)? + (&grad * (1.0 - beta1))?)?;
-            *v = ((&*v * beta2)? + (grad.sqr()? * (1.0 - beta2))?)?;
-            let denom = ((&*v * v_scale)?.sqrt()? + eps)?;
-            let update = ((&*m * (lr * m_scale))? / denom)?;
-            let theta = if weight_decay > 0.0 && decoupled && *decays {
-                (var.as_tensor() * (1.0 - lr * weight_decay))?
-            } else {
-                var.as_tensor().clone()
-            };
-            var.set(&(theta - update)?)?;
+            let shrink = if decoupled && *decays { 1.0 - lr * weight_decay } else { 1.0 };
+            let c = AdamCoefficients { shrink, ..base };
+            match estimates {
+                Estimates::Host { m, v } => fused_adam_update(var, grad, m, v, &c)?,
+                Estimates::Device { m, v } => composed_adam_update(var, grad, m, v, &c)?,
+            }
         }
         Ok(())
     }
 
     /// The step count and both moments of every parameter by name (`m.<name>`, `v.<name>`): what
     /// a checkpoint keeps to resume.
-    pub fn state(&self) -> (u64, HashMap<String, Tensor>) {
+    pub fn state(&self) -> Result<(u64, HashMap<String, Tensor>)> {
         let tensors = self
             .params
             .iter()
-            .flat_map(|p| [(format!("m.{}", p.name), p.m.clone()), (format!("v.{}", p.name), p.v.clone())])
+            .map(|p| {
+                let (m, v) = p.estimates.tensors(&p.var)?;
+                Ok([(format!("m.{}", p.name), m), (format!("v.{}", p.name), v)])
+            })
+            .collect::<Result<Vec<_>>>()?
+            .into_iter()
+            .flatten()
             .collect();
-        (self.step, tensors)
+        Ok((self.step, tensors))
     }
 
     /// Takes the step count and the moments back from [`Adam::state`]'s `tensors` (on the CPU;
@@ -167,7 +217,7 @@ impl Adam {
             found.push((get("m")?, get("v")?));
         }
         for (p, (m, v)) in self.params.iter_mut().zip(found) {
-            (p.m, p.v) = (m, v);
+            p.estimates = Estimates::from_tensors(&p.var, m, v)?;
         }
         self.step = step;
         Ok(())

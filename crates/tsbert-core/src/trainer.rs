@@ -550,7 +550,7 @@ impl Trainer {
     /// step count and every replica's dropout stream, what resuming a run needs besides the
     /// weights.
     pub fn save_state(&self) -> Result<Vec<u8>> {
-        let (step, moments) = self.replicas[0].adam.state();
+        let (step, moments) = self.replicas[0].adam.state()?;
         let moments = moments
             .into_iter()
             .map(|(k, t)| Ok((k, t.to_dtype(DType::F32)?.to_device(&Device::Cpu)?)))

@@ -4,6 +4,7 @@
 //! function the model calls, which picks one by the tensor's device and dtype. Nothing here
 //! depends on the model.
 
+pub mod adam_update;
 pub mod cross_entropy;
 pub mod decoder_loss;
 pub mod gelu;
