@@ -22,6 +22,7 @@ use crate::gradient_sum::GradientSum;
 use crate::loss::{nsp_loss, weighted_mlm_loss, LossScale};
 use crate::memory;
 use crate::model::{inference, BertModel, Mode};
+use crate::ops::attention::KeyMask;
 use crate::ops::decoder_loss::Targets;
 use crate::params::{Gradients, ParamStore};
 use crate::pooling::{self, Pooling};
@@ -153,8 +154,8 @@ impl Replica {
         Ok(Self { params, model, adam, dropout_rng, grads: None })
     }
 
-    /// `[B, 1, 1, L]` attention mask of `sequences`.
-    fn key_mask(&self, sequences: &Sequences) -> Result<Tensor> {
+    /// The keys each row of `sequences` attends to.
+    fn key_mask(&self, sequences: &Sequences) -> Result<KeyMask> {
         let like = Tensor::zeros((), self.params.dtype(), self.params.device())?;
         BertModel::key_mask(&sequences.valid_lens(), sequences.seq_len, &like)
     }

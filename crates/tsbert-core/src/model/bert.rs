@@ -15,13 +15,9 @@ use candle_core::Tensor;
 use crate::config::{Activation, BertConfig};
 use crate::error::{InputError, Result};
 use crate::model::layers::{activate, folded_product, LayerNorm, Linear, Mode};
+use crate::ops::attention::{attention, KeyMask};
 use crate::ops::decoder_loss::{decoder_loss, Targets};
-use crate::ops::softmax::softmax_last_dim;
 use crate::params::{Init, ParamStore};
-
-/// Large negative score given to keys beyond a sequence's valid length: after softmax their
-/// weight is exactly zero.
-const MASKED_SCORE: f32 = -1e9;
 
 /// The input representation: `token[id] + segment[s] + position[i]`, then (BERT, not the
 /// textbook) a layer norm and dropout. The position table is a trained parameter (the textbook
@@ -99,25 +95,12 @@ impl MultiHeadAttention {
         })
     }
 
-    /// `[B, L, H]` → `[B, heads, L, d]`: head `i` takes features `i·d .. (i+1)·d`.
-    fn split_heads(&self, x: &Tensor) -> Result<Tensor> {
-        let (b, l, h) = x.dims3()?;
-        Ok(x.reshape((b, l, self.heads, h / self.heads))?.transpose(1, 2)?.contiguous()?)
-    }
-
-    /// Self-attention over `x` `[B, L, H]`. `key_mask` `[B, 1, 1, L]` holds 0 for keys inside
-    /// a row's valid length and a large negative score beyond it, so those keys get no weight.
-    fn forward(&self, x: &Tensor, key_mask: &Tensor, mode: &mut Mode) -> Result<Tensor> {
-        let (b, l, h) = x.dims3()?;
-        let d = h / self.heads;
-        let q = self.split_heads(&self.w_q.forward(x)?)?;
-        let k = self.split_heads(&self.w_k.forward(x)?)?;
-        let v = self.split_heads(&self.w_v.forward(x)?)?;
-        // [B, heads, L, L]
-        let scores = (q.matmul(&k.t()?)? * (1.0 / (d as f64).sqrt()))?.broadcast_add(key_mask)?;
-        let weights = mode.dropout(&softmax_last_dim(&scores)?, self.dropout)?;
-        // [B, heads, L, d] → [B, L, H]
-        let context = weights.matmul(&v)?.transpose(1, 2)?.reshape((b, l, h))?;
+    /// Self-attention over `x` `[B, L, H]`, each row to its valid `keys`.
+    fn forward(&self, x: &Tensor, keys: &KeyMask, mode: &mut Mode) -> Result<Tensor> {
+        let (b, l, _) = x.dims3()?;
+        let (q, k, v) = (self.w_q.forward(x)?, self.w_k.forward(x)?, self.w_v.forward(x)?);
+        let dropout = mode.dropout_factors((b, self.heads, l, l), self.dropout, x)?;
+        let context = attention(&q, &k, &v, keys, self.heads, dropout.as_ref())?;
         self.w_o.forward(&context)
     }
 }
@@ -152,8 +135,8 @@ impl EncoderBlock {
     }
 
     /// `[B, L, H]` → `[B, L, H]`.
-    fn forward(&self, x: &Tensor, key_mask: &Tensor, mode: &mut Mode) -> Result<Tensor> {
-        let attended = self.attention.forward(x, key_mask, mode)?;
+    fn forward(&self, x: &Tensor, keys: &KeyMask, mode: &mut Mode) -> Result<Tensor> {
+        let attended = self.attention.forward(x, keys, mode)?;
         let y = self.norm1.forward(&(mode.dropout(&attended, self.dropout)? + x)?)?;
         let inner = activate(&self.dense1.forward(&y)?, self.activation)?; // [B, L, F]
         let ffn = self.dense2.forward(&inner)?;
@@ -280,21 +263,17 @@ impl BertModel {
         Ok(store.recorded_shapes())
     }
 
-    /// `[B, 1, 1, L]` in the dtype and on the device of `like`: 0 for keys `j < valid_lens[b]`,
-    /// a large negative score beyond.
-    pub fn key_mask(valid_lens: &[usize], seq_len: usize, like: &Tensor) -> Result<Tensor> {
-        let values: Vec<f32> = valid_lens
-            .iter()
-            .flat_map(|&v| (0..seq_len).map(move |j| if j < v { 0.0 } else { MASKED_SCORE }))
-            .collect();
-        Ok(Tensor::from_vec(values, (valid_lens.len(), 1, 1, seq_len), like.device())?.to_dtype(like.dtype())?)
+    /// The keys each of the rows with `valid_lens` of `seq_len` attends to (a score mask in
+    /// the dtype and on the device of `like` for the composed attention).
+    pub fn key_mask(valid_lens: &[usize], seq_len: usize, like: &Tensor) -> Result<KeyMask> {
+        Ok(KeyMask::new(valid_lens, seq_len, like)?)
     }
 
     /// The contextual representation of every token: `[B, L]` ids and segments → `[B, L, H]`.
-    pub fn encode(&self, tokens: &Tensor, segments: &Tensor, key_mask: &Tensor, mode: &mut Mode) -> Result<Tensor> {
+    pub fn encode(&self, tokens: &Tensor, segments: &Tensor, keys: &KeyMask, mode: &mut Mode) -> Result<Tensor> {
         let mut x = self.embeddings.forward(tokens, segments, mode)?;
         for block in &self.blocks {
-            x = block.forward(&x, key_mask, mode)?;
+            x = block.forward(&x, keys, mode)?;
         }
         Ok(x)
     }

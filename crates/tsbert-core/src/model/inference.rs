@@ -9,20 +9,18 @@
 use std::ops::Deref;
 
 use candle_core::{CpuStorage, DType, Layout, Storage, Tensor};
-use gemm::{gemm, Parallelism};
 use rayon::prelude::*;
 
 use crate::config::Activation;
 use crate::error::{Error, Result};
 use crate::model::bert::{BertModel, EncoderBlock};
 use crate::model::layers::{LayerNorm, Linear};
+use crate::ops::attention::{self, forward_block, Shared};
 use crate::ops::gelu::{gelu_value, Gelu};
 use crate::ops::layer_norm::normalize_row;
-use crate::ops::rows::{max, MIN_ROWS_A_TASK};
+use crate::ops::matmul::{product, threads_for, View};
+use crate::ops::rows::MIN_ROWS_A_TASK;
 
-/// Multiply-adds below which a matrix product runs on one thread (smaller ones finish before
-/// threads would start).
-const SERIAL_PRODUCT: usize = 1 << 18;
 /// Values an element-wise task takes at least.
 const VALUES_A_TASK: usize = 1 << 14;
 
@@ -62,33 +60,16 @@ fn linear(out: &mut [f32], x: &[f32], layer: &Linear, rows: usize) -> Result<()>
     for row in out.chunks_mut(n_out) {
         row.copy_from_slice(b);
     }
-    let parallelism = if rows * n_in * n_out < SERIAL_PRODUCT {
-        Parallelism::None
-    } else {
-        Parallelism::Rayon(rayon::current_num_threads())
-    };
     // SAFETY: `out` holds rows × n_out values, `x` rows × n_in, `w` n_out × n_in (row-major).
     unsafe {
-        gemm(
-            rows,
-            n_out,
-            n_in,
+        product(
+            (rows, n_out, n_in),
             out.as_mut_ptr(),
-            1,
-            n_out as isize,
+            n_out,
+            (View::rows(x.as_ptr(), n_in), View::transposed(w.as_ptr(), n_in)),
+            1.0,
             true,
-            x.as_ptr(),
-            1,
-            n_in as isize,
-            w.as_ptr(),
-            n_in as isize,
-            1,
-            1.0,
-            1.0,
-            false,
-            false,
-            false,
-            parallelism,
+            threads_for(rows * n_in * n_out),
         );
     }
     Ok(())
@@ -133,93 +114,35 @@ fn activate(x: &mut [f32], activation: Activation) {
     }
 }
 
-/// A pointer that tasks writing disjoint parts of one buffer share.
-#[derive(Clone, Copy)]
-struct Shared(*mut f32);
-// SAFETY: every task writes its own (row, head) block of the buffer and nothing else.
-unsafe impl Send for Shared {}
-unsafe impl Sync for Shared {}
-
-impl Shared {
-    /// The pointer (a method, so that closures capture the whole `Shared`, not its field).
-    fn get(self) -> *mut f32 {
-        self.0
-    }
-}
-
 /// Scaled dot-product attention of every (row, head) over the row's valid keys: `context`
 /// `[B·L, H]` from `q`, `k`, `v` `[B·L, H]`.
 fn attend(context: &mut [f32], q: &[f32], k: &[f32], v: &[f32], dims: Dims, valid_lens: &[usize], heads: usize) {
     let Dims { l, h, .. } = dims;
-    let d = h / heads;
-    let scale = 1.0 / (d as f32).sqrt();
     let out = Shared(context.as_mut_ptr());
-    (0..valid_lens.len() * heads).into_par_iter().for_each(|task| {
-        let (row, head) = (task / heads, task % heads);
-        let keys = valid_lens[row];
-        let base = row * l * h + head * d;
-        let mut scores = vec![0f32; l * keys];
-        // SAFETY: q, k, v hold B·L rows of h values; the (row, head) block is l rows of d values
-        // at `base` with a row stride of h; `scores` is l × keys; each task writes only its own
-        // block of `context`.
-        unsafe {
-            gemm(
-                l,
-                keys,
-                d,
-                scores.as_mut_ptr(),
-                1,
-                keys as isize,
-                false,
-                q.as_ptr().add(base),
-                1,
-                h as isize,
-                k.as_ptr().add(base),
-                h as isize,
-                1,
-                0.0,
-                scale,
-                false,
-                false,
-                false,
-                Parallelism::None,
-            );
-        }
-        for s in scores.chunks_mut(keys) {
-            let m = max(s);
-            let mut total = 0.0;
-            for x in s.iter_mut() {
-                *x = (*x - m).exp();
-                total += *x;
+    let read = |x: &[f32]| Shared(x.as_ptr() as *mut f32);
+    let (q, k, v) = (read(q), read(k), read(v));
+    (0..valid_lens.len() * heads).into_par_iter().for_each_init(
+        || (Vec::new(), Vec::new()),
+        |(weights, scratch), task| {
+            let (row, head) = (task / heads, task % heads);
+            let keys = valid_lens[row];
+            weights.resize(l * keys, 0.0);
+            // SAFETY: q, k, v and context hold B·L rows of h values; each task writes only its
+            // own (row, head) block of `context`.
+            unsafe {
+                forward_block(
+                    &mut weights[..l * keys],
+                    out.get(),
+                    (q.get(), k.get(), v.get()),
+                    row * l * h + head * (h / heads),
+                    keys,
+                    attention::Dims { l, h, heads },
+                    None,
+                    scratch,
+                );
             }
-            let inv = 1.0 / total;
-            s.iter_mut().for_each(|x| *x *= inv);
-        }
-        // SAFETY: as above.
-        unsafe {
-            gemm(
-                l,
-                d,
-                keys,
-                out.get().add(base),
-                1,
-                h as isize,
-                false,
-                scores.as_ptr(),
-                1,
-                keys as isize,
-                v.as_ptr().add(base),
-                1,
-                h as isize,
-                0.0,
-                1.0,
-                false,
-                false,
-                false,
-                Parallelism::None,
-            );
-        }
-    });
+        },
+    );
 }
 
 /// Sizes of a pass.

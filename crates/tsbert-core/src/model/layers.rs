@@ -2,13 +2,13 @@
 //! dropout. Each computes through [`crate::ops`], which picks the fused CPU kernel or the
 //! composed candle ops for the tensor's device.
 
-use candle_core::Tensor;
+use candle_core::{Shape, Tensor};
 
 use crate::config::Activation;
 use crate::error::Result;
 use crate::ops::gelu::{gelu, Gelu};
 use crate::ops::layer_norm::layer_norm;
-use crate::ops::row_affine::add_row_bias;
+use crate::ops::linear::linear;
 use crate::params::{Init, ParamStore};
 use crate::rng::SeededRng;
 
@@ -40,25 +40,14 @@ impl Linear {
         Ok(Self { weight, bias })
     }
 
-    /// `[..., in]` → `[..., out]`. Leading dimensions are flattened into one matrix product.
+    /// `[..., in]` → `[..., out]`.
     pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        let dims = x.dims();
-        let in_dim = dims[dims.len() - 1];
-        let rows = x.elem_count() / in_dim;
-        let product = x.reshape((rows, in_dim))?.matmul(&self.weight.t()?)?;
-        let mut out_dims = dims.to_vec();
-        *out_dims.last_mut().expect("rank ≥ 1") = self.weight.dim(0)?;
-        Ok(add_row_bias(&product, &self.bias)?.reshape(out_dims)?)
+        Ok(linear(x, &self.weight, &self.bias)?)
     }
 
     /// The weight `[out, in]` and the bias `[out]`.
     pub fn weight_and_bias(&self) -> (&Tensor, &Tensor) {
         (&self.weight, &self.bias)
-    }
-
-    /// [`folded_product`] with this layer's weight and bias.
-    pub fn forward_folded(&self, x: &Tensor) -> Result<Tensor> {
-        folded_product(x, &self.weight, &self.bias)
     }
 }
 
@@ -122,15 +111,22 @@ pub enum Mode<'a> {
 }
 
 impl Mode<'_> {
+    /// The factors of inverted dropout with probability `p` for a tensor of `shape` like
+    /// `like` (each 0 with probability `p`, else `1/(1-p)`), in training mode; `None` otherwise
+    /// (or when `p` = 0).
+    pub fn dropout_factors(&mut self, shape: impl Into<Shape>, p: f64, like: &Tensor) -> Result<Option<Tensor>> {
+        match self {
+            Mode::Train(rng) if p > 0.0 => Ok(Some(rng.dropout_mask(shape, p, like.dtype(), like.device())?)),
+            _ => Ok(None),
+        }
+    }
+
     /// Inverted dropout with probability `p` on `x` in training mode; `x` unchanged otherwise
     /// (or when `p` = 0).
     pub fn dropout(&mut self, x: &Tensor, p: f64) -> Result<Tensor> {
-        match self {
-            Mode::Train(rng) if p > 0.0 => {
-                let mask = rng.dropout_mask(x.shape(), p, x.dtype(), x.device())?;
-                Ok(x.mul(&mask)?)
-            }
-            _ => Ok(x.clone()),
+        match self.dropout_factors(x.shape(), p, x)? {
+            Some(factors) => Ok(x.mul(&factors)?),
+            None => Ok(x.clone()),
         }
     }
 }

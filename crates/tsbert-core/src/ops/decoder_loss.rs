@@ -16,12 +16,12 @@ use std::sync::Mutex;
 
 use candle_core::backend::BackendStorage;
 use candle_core::{CpuStorage, CustomOp3, DType, Device, Layout, Shape, Tensor, WithDType};
-use gemm::{gemm, Parallelism};
 use num_traits::Float;
 use rayon::prelude::*;
 
 use crate::error::Result;
 use crate::ops::cross_entropy::cross_entropy_per_row;
+use crate::ops::matmul::{product, threads_for, View};
 use crate::ops::rows::{max, MIN_ROWS_A_TASK};
 use crate::ops::runs_fused;
 
@@ -101,13 +101,6 @@ fn contiguous<'a, T: WithDType>(storage: &'a CpuStorage, layout: &Layout) -> can
     }
 }
 
-fn parallelism() -> Parallelism {
-    match rayon::current_num_threads() {
-        0 | 1 => Parallelism::None,
-        n => Parallelism::Rayon(n),
-    }
-}
-
 /// Each row's loss, and the row turned into its gradient `g · (softmax − onehot)`, in place.
 /// Returns `w · CE` of the row.
 fn row_loss_and_grad<T: Float + AddAssign + MulAssign + SubAssign>(
@@ -162,27 +155,14 @@ fn fused<T: WithDType + Float + AddAssign + MulAssign + SubAssign + Send + Sync>
         // [c, v] chunk, [c, h] rows of x, [v, h] W, [c, h] rows of gx, [v, h] gw).
         unsafe {
             // chunk = xc · Wᵀ
-            let (ih, iv) = (h as isize, v as isize);
-            gemm(
-                c,
-                v,
-                h,
+            product(
+                (c, v, h),
                 chunk.as_mut_ptr(),
-                1,
-                iv,
-                false,
-                xc.as_ptr(),
-                1,
-                ih,
-                w.as_ptr(),
-                ih,
-                1,
-                zero,
+                v,
+                (View::rows(xc.as_ptr(), h), View::transposed(w.as_ptr(), h)),
                 one,
                 false,
-                false,
-                false,
-                parallelism(),
+                threads_for(c * v * h),
             );
             loss += chunk
                 .par_chunks_mut(v)
@@ -194,47 +174,23 @@ fn fused<T: WithDType + Float + AddAssign + MulAssign + SubAssign + Send + Sync>
                 })
                 .sum::<f64>();
             // gx[rows] = chunk · W; gw += chunkᵀ · xc
-            gemm(
-                c,
-                h,
-                v,
+            product(
+                (c, h, v),
                 gx[r0 * h..].as_mut_ptr(),
-                1,
-                ih,
-                false,
-                chunk.as_ptr(),
-                1,
-                iv,
-                w.as_ptr(),
-                1,
-                ih,
-                zero,
-                one,
-                false,
-                false,
-                false,
-                parallelism(),
-            );
-            gemm(
-                v,
                 h,
-                c,
+                (View::rows(chunk.as_ptr(), v), View::rows(w.as_ptr(), h)),
+                one,
+                false,
+                threads_for(c * v * h),
+            );
+            product(
+                (v, h, c),
                 gw.as_mut_ptr(),
-                1,
-                ih,
+                h,
+                (View::transposed(chunk.as_ptr(), v), View::rows(xc.as_ptr(), h)),
+                one,
                 r0 > 0,
-                chunk.as_ptr(),
-                iv,
-                1,
-                xc.as_ptr(),
-                1,
-                ih,
-                one,
-                one,
-                false,
-                false,
-                false,
-                parallelism(),
+                threads_for(c * v * h),
             );
         }
         let chunk = &logits[..c * v];

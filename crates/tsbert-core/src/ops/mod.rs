@@ -5,10 +5,13 @@
 //! depends on the model.
 
 pub mod adam_update;
+pub mod attention;
 pub mod cross_entropy;
 pub mod decoder_loss;
 pub mod gelu;
 pub mod layer_norm;
+pub mod linear;
+pub(crate) mod matmul;
 pub mod row_affine;
 pub(crate) mod rows;
 pub mod softmax;

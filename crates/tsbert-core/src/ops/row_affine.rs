@@ -1,5 +1,5 @@
-//! `x · w + b` with `w` and `b` vectors along the last dimension (a dense layer's bias, layer
-//! norm's affine), as CPU kernels whose backward sums the gradient over rows in row-major
+//! `x · w + b` with `w` and `b` vectors along the last dimension (layer norm's affine), as CPU
+//! kernels whose backward sums the gradient over rows in row-major
 //! order, beside the composed candle broadcast ops they replace (each a full pass forward,
 //! the parameter gradients from strided reductions over the leading dimensions).
 
@@ -9,29 +9,13 @@ use num_traits::Float;
 use rayon::prelude::*;
 
 use crate::ops::rows::{by_dtype, last_dim_rows};
-use crate::ops::runs_fused;
 
 /// Rows a task takes (short rows: 128–256 values).
 const ROWS_A_TASK: usize = 256;
 
 const NAME: &str = "tsbert-row-affine";
 
-/// `x + b` over the last dimension: the fused kernel on the CPU (f32, f64), the composed
-/// broadcast elsewhere.
-pub fn add_row_bias(x: &Tensor, b: &Tensor) -> candle_core::Result<Tensor> {
-    if runs_fused(x) {
-        fused_add_row_bias(x, b)
-    } else {
-        composed_add_row_bias(x, b)
-    }
-}
-
-/// `x + b` over the last dimension (CPU, f32/f64); backward: `g`, and `Σ_rows g` for `b`.
-pub fn fused_add_row_bias(x: &Tensor, b: &Tensor) -> candle_core::Result<Tensor> {
-    x.contiguous()?.apply_op2(&b.contiguous()?, RowBias)
-}
-
-/// `x + b` from candle's broadcast add (any device; the reference for the fused op).
+/// `x + b` over the last dimension from candle's broadcast add (the composed dense layer's bias).
 pub fn composed_add_row_bias(x: &Tensor, b: &Tensor) -> candle_core::Result<Tensor> {
     x.broadcast_add(b)
 }
@@ -48,7 +32,7 @@ pub fn composed_row_affine(x: &Tensor, w: &Tensor, b: &Tensor) -> candle_core::R
 }
 
 /// `Σ_rows g[r] · x[r]` (or `Σ_rows g[r]` without `x`) of row-major `[.., n]` values.
-fn column_sums<T: WithDType + Float + Send + Sync>(g: &[T], x: Option<&[T]>, n: usize) -> Vec<T> {
+pub(crate) fn column_sums<T: WithDType + Float + Send + Sync>(g: &[T], x: Option<&[T]>, n: usize) -> Vec<T> {
     let block = n * ROWS_A_TASK;
     g.par_chunks(block)
         .enumerate()
@@ -74,17 +58,12 @@ fn column_sums<T: WithDType + Float + Send + Sync>(g: &[T], x: Option<&[T]>, n: 
         )
 }
 
-/// `x · w + b` (or `x + b` without `w`) for every row.
-fn affine<T: WithDType + Float + Send + Sync>(x: &[T], w: Option<&[T]>, b: &[T], n: usize) -> Vec<T> {
+/// `x · w + b` for every row.
+fn affine<T: WithDType + Float + Send + Sync>(x: &[T], w: &[T], b: &[T], n: usize) -> Vec<T> {
     let mut out = vec![T::zero(); x.len()];
     out.par_chunks_mut(n * ROWS_A_TASK).zip(x.par_chunks(n * ROWS_A_TASK)).for_each(|(out, x)| {
         for (orow, xrow) in out.chunks_mut(n).zip(x.chunks(n)) {
-            match w {
-                Some(w) => {
-                    orow.iter_mut().zip(xrow).zip(w.iter().zip(b)).for_each(|((o, &v), (&wv, &bv))| *o = v * wv + bv)
-                }
-                None => orow.iter_mut().zip(xrow).zip(b).for_each(|((o, &v), &bv)| *o = v + bv),
-            }
+            orow.iter_mut().zip(xrow).zip(w.iter().zip(b)).for_each(|((o, &v), (&wv, &bv))| *o = v * wv + bv)
         }
     });
     out
@@ -99,9 +78,6 @@ fn vector<'a, T: WithDType>(s: &'a CpuStorage, l: &Layout, n: usize, what: &str)
     Ok(v)
 }
 
-/// `x + b`.
-struct RowBias;
-
 /// `x · w + b`.
 struct RowAffine;
 
@@ -110,16 +86,6 @@ struct ColumnSum;
 
 /// `(g, x)` → `Σ_rows g · x`.
 struct ColumnDot;
-
-fn bias_fwd<T: WithDType + Float + Send + Sync>(
-    s1: &CpuStorage,
-    l1: &Layout,
-    s2: &CpuStorage,
-    l2: &Layout,
-) -> candle_core::Result<Vec<T>> {
-    let (x, n) = last_dim_rows::<T>(s1, l1, NAME)?;
-    Ok(affine(x, None, vector(s2, l2, n, "the bias")?, n))
-}
 
 fn affine_fwd<T: WithDType + Float + Send + Sync>(
     s1: &CpuStorage,
@@ -130,7 +96,7 @@ fn affine_fwd<T: WithDType + Float + Send + Sync>(
     l3: &Layout,
 ) -> candle_core::Result<Vec<T>> {
     let (x, n) = last_dim_rows::<T>(s1, l1, NAME)?;
-    Ok(affine(x, Some(vector(s2, l2, n, "the weight")?), vector(s3, l3, n, "the bias")?, n))
+    Ok(affine(x, vector(s2, l2, n, "the weight")?, vector(s3, l3, n, "the bias")?, n))
 }
 
 fn sum_fwd<T: WithDType + Float + Send + Sync>(s: &CpuStorage, l: &Layout) -> candle_core::Result<Vec<T>> {
@@ -154,34 +120,6 @@ fn dot_fwd<T: WithDType + Float + Send + Sync>(
 /// The shape `[n]` of a column sum of `l`.
 fn row_shape(l: &Layout) -> Shape {
     Shape::from(l.dims().last().copied().unwrap_or(1))
-}
-
-impl CustomOp2 for RowBias {
-    fn name(&self) -> &'static str {
-        NAME
-    }
-
-    fn cpu_fwd(
-        &self,
-        s1: &CpuStorage,
-        l1: &Layout,
-        s2: &CpuStorage,
-        l2: &Layout,
-    ) -> candle_core::Result<(CpuStorage, Shape)> {
-        Ok((by_dtype!(NAME, s1, bias_fwd(s1, l1, s2, l2)), l1.shape().clone()))
-    }
-
-    fn bwd(
-        &self,
-        _x: &Tensor,
-        _b: &Tensor,
-        _res: &Tensor,
-        grad: &Tensor,
-    ) -> candle_core::Result<(Option<Tensor>, Option<Tensor>)> {
-        let grad = grad.contiguous()?;
-        let db = grad.apply_op1_no_bwd(&ColumnSum)?;
-        Ok((Some(grad), Some(db)))
-    }
 }
 
 impl CustomOp3 for RowAffine {

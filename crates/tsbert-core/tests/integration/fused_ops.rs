@@ -3,11 +3,13 @@
 
 use candle_core::{DType, Device, Tensor, Var};
 use tsbert_core::model::layers::LAYER_NORM_EPS;
+use tsbert_core::ops::attention::{composed_attention, fused_attention, KeyMask};
 use tsbert_core::ops::cross_entropy::{composed_cross_entropy_per_row, fused_cross_entropy_per_row};
 use tsbert_core::ops::decoder_loss::{composed_decoder_loss, fused_decoder_loss, Targets};
 use tsbert_core::ops::gelu::{composed_gelu, fused_gelu, Gelu};
 use tsbert_core::ops::layer_norm::{composed_normalize_last_dim, fused_normalize_last_dim};
-use tsbert_core::ops::row_affine::{composed_add_row_bias, composed_row_affine, fused_add_row_bias, fused_row_affine};
+use tsbert_core::ops::linear::{composed_linear, fused_linear};
+use tsbert_core::ops::row_affine::{composed_row_affine, fused_row_affine};
 use tsbert_core::ops::softmax::{composed_softmax_last_dim, fused_softmax_last_dim};
 
 type Op = dyn Fn(&Tensor) -> Tensor;
@@ -159,7 +161,7 @@ fn affine_both(
 }
 
 #[test]
-fn row_bias_and_affine_match_broadcast_ops() {
+fn row_affine_matches_broadcast_ops() {
     for (dtype, tolerance) in [(DType::F64, 1e-12), (DType::F32, 1e-5)] {
         let [fused, composed] = affine_both(dtype, &|x, w, b| fused_row_affine(x, w, b).unwrap(), &|x, w, b| {
             composed_row_affine(x, w, b).unwrap()
@@ -168,13 +170,6 @@ fn row_bias_and_affine_match_broadcast_ops() {
             ["output", "x gradient", "w gradient", "b gradient"].iter().zip(fused.iter().zip(&composed))
         {
             assert_close(f, c, tolerance, what);
-        }
-        // the bias alone: the weight's gradient is absent (w unused), the rest agrees
-        let [fused, composed] = affine_both(dtype, &|x, _w, b| fused_add_row_bias(x, b).unwrap(), &|x, _w, b| {
-            composed_add_row_bias(x, b).unwrap()
-        });
-        for (what, i) in [("output", 0), ("x gradient", 1), ("b gradient", 3)] {
-            assert_close(&fused[i], &composed[i], tolerance, what);
         }
     }
 }
@@ -220,5 +215,80 @@ fn decoder_loss_matches_composed_over_several_chunks() {
         }
         // rows of weight 0 get no gradient
         assert!(gf[0][3 * 24..4 * 24].iter().all(|&g| g == 0.0));
+    }
+}
+
+/// Attention over `[3, 5, 8]` q, k, v with 2 heads, rows of 5, 2 and 1 valid keys, with or
+/// without dropout factors, by the fused op or the composed one: the context and the
+/// gradients of q, k and v under a weighted sum, as f64.
+fn attention_both(dtype: DType, dropout: bool) -> [[Vec<f64>; 4]; 2] {
+    let (b, l, h, heads) = (3, 5, 8, 2);
+    let var = |k: usize| {
+        let values: Vec<f64> = (0..b * l * h).map(|i| (((i * k) % 23) as f64 - 11.0) * 0.09).collect();
+        Var::from_tensor(&Tensor::from_vec(values, (b, l, h), &Device::Cpu).unwrap().to_dtype(dtype).unwrap()).unwrap()
+    };
+    let factors: Vec<f64> = (0..b * heads * l * l).map(|i| if i % 4 == 1 { 0.0 } else { 1.25 }).collect();
+    let factors = Tensor::from_vec(factors, (b, heads, l, l), &Device::Cpu).unwrap().to_dtype(dtype).unwrap();
+    let like = Tensor::zeros((), dtype, &Device::Cpu).unwrap();
+    let keys = KeyMask::new(&[5, 2, 1], l, &like).unwrap();
+    let w: Vec<f64> = (0..b * l * h).map(|i| ((i * 13 % 7) as f64 - 3.0) * 0.5).collect();
+    let w = Tensor::from_vec(w, (b, l, h), &Device::Cpu).unwrap().to_dtype(dtype).unwrap();
+    [true, false].map(|fused| {
+        let (q, k, v) = (var(31), var(17), var(7));
+        let op = if fused { fused_attention } else { composed_attention };
+        let dropout = dropout.then_some(&factors);
+        let y = op(q.as_tensor(), k.as_tensor(), v.as_tensor(), &keys, heads, dropout).unwrap();
+        let grads = (&y * &w).unwrap().sum_all().unwrap().backward().unwrap();
+        let flat = |t: &Tensor| t.to_dtype(DType::F64).unwrap().flatten_all().unwrap().to_vec1::<f64>().unwrap();
+        [flat(&y), flat(grads.get(&q).unwrap()), flat(grads.get(&k).unwrap()), flat(grads.get(&v).unwrap())]
+    })
+}
+
+#[test]
+fn attention_matches_composed_with_padding_and_dropout() {
+    for (dtype, tolerance) in [(DType::F64, 1e-12), (DType::F32, 1e-5)] {
+        for dropout in [false, true] {
+            let [fused, composed] = attention_both(dtype, dropout);
+            for (what, (a, b)) in ["context", "dq", "dk", "dv"].iter().zip(fused.iter().zip(&composed)) {
+                assert_close(a, b, tolerance, &format!("{what} ({dtype:?}, dropout {dropout})"));
+            }
+        }
+    }
+}
+
+#[test]
+fn attention_gives_keys_beyond_the_valid_length_no_gradient() {
+    let [fused, _] = attention_both(DType::F64, true);
+    // row 1 has two valid keys: its keys 2..5 get no gradient (k and v), in both heads
+    let (l, h) = (5, 8);
+    for grad in [&fused[2], &fused[3]] {
+        let row = &grad[l * h..2 * l * h];
+        assert!(row[2 * h..].iter().all(|&g| g == 0.0), "masked keys have gradients");
+        assert!(row[..2 * h].iter().any(|&g| g != 0.0), "the valid keys have none");
+    }
+}
+
+#[test]
+fn linear_matches_composed_over_leading_dimensions() {
+    // x [2, 3, 5] through W [4, 5], b [4]: rows from two leading dimensions
+    for (dtype, tolerance) in [(DType::F64, 1e-12), (DType::F32, 1e-5)] {
+        let var = |shape: &[usize], k: usize| {
+            let n = shape.iter().product::<usize>();
+            let values: Vec<f64> = (0..n).map(|i| (((i * k) % 19) as f64 - 9.0) * 0.1).collect();
+            Var::from_tensor(&Tensor::from_vec(values, shape, &Device::Cpu).unwrap().to_dtype(dtype).unwrap()).unwrap()
+        };
+        let [fused, composed] = [true, false].map(|fused| {
+            let (x, w, b) = (var(&[2, 3, 5], 7), var(&[4, 5], 11), var(&[4], 5));
+            let op = if fused { fused_linear } else { composed_linear };
+            let y = op(x.as_tensor(), w.as_tensor(), b.as_tensor()).unwrap();
+            assert_eq!(y.dims(), [2, 3, 4]);
+            let weights = var(&[2, 3, 4], 13);
+            let grads = (&y * weights.as_tensor()).unwrap().sum_all().unwrap().backward().unwrap();
+            let flat = |t: &Tensor| t.to_dtype(DType::F64).unwrap().flatten_all().unwrap().to_vec1::<f64>().unwrap();
+            [flat(&y), flat(grads.get(&x).unwrap()), flat(grads.get(&w).unwrap()), flat(grads.get(&b).unwrap())]
+        });
+        for (what, (a, b)) in ["output", "dx", "dW", "db"].iter().zip(fused.iter().zip(&composed)) {
+            assert_close(a, b, tolerance, &format!("{what} ({dtype:?})"));
+        }
     }
 }
