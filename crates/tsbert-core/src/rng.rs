@@ -2,11 +2,15 @@
 //! initial weights and dropout masks are drawn here and uploaded as tensors.
 
 use candle_core::{DType, Device, Shape, Tensor};
-use rand::{Rng, SeedableRng};
+use rand::{Rng, RngCore, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use rand_distr::StandardNormal;
+use rayon::prelude::*;
 
 use crate::error::Result;
+
+/// Entries of a dropout mask a task draws.
+const WORDS_A_TASK: usize = 1 << 16;
 
 /// A reproducible stream of random numbers (ChaCha8): the same seed gives the same stream
 /// on every platform.
@@ -34,12 +38,26 @@ impl SeededRng {
     }
 
     /// An inverted-dropout mask of `shape`: each entry is 0 with probability `p`, else
-    /// 1 / (1 - p), so that `x * mask` keeps the expected value of `x`.
+    /// 1 / (1 - p), so that `x * mask` keeps the expected value of `x`. Entry `i` is decided
+    /// by the stream's `i`-th next 32-bit word (below `p · 2³²`: dropped), so tasks draw their
+    /// parts of the mask in parallel from their own place in the stream, and the mask does not
+    /// depend on the number of threads.
     pub fn dropout_mask(&mut self, shape: impl Into<Shape>, p: f64, dtype: DType, device: &Device) -> Result<Tensor> {
         let shape = shape.into();
+        let n = shape.elem_count();
         let keep = (1.0 / (1.0 - p)) as f32;
-        let values: Vec<f32> =
-            (0..shape.elem_count()).map(|_| if self.0.random::<f64>() < p { 0.0 } else { keep }).collect();
+        let threshold = (p * 4_294_967_296.0) as u64;
+        let start = self.0.get_word_pos();
+        let mut values = vec![0f32; n];
+        let stream = &self.0;
+        values.par_chunks_mut(WORDS_A_TASK).enumerate().for_each(|(i, part)| {
+            let mut rng = stream.clone();
+            rng.set_word_pos(start + (i * WORDS_A_TASK) as u128);
+            for v in part {
+                *v = if u64::from(rng.next_u32()) < threshold { 0.0 } else { keep };
+            }
+        });
+        self.0.set_word_pos(start + n as u128);
         Ok(Tensor::from_vec(values, shape, &Device::Cpu)?.to_dtype(dtype)?.to_device(device)?)
     }
 }

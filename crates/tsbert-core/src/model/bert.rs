@@ -14,7 +14,7 @@ use candle_core::Tensor;
 
 use crate::config::{Activation, BertConfig};
 use crate::error::{InputError, Result};
-use crate::model::layers::{activate, folded_product, LayerNorm, Linear, Mode};
+use crate::model::layers::{folded_product, LayerNorm, Linear, Mode};
 use crate::ops::attention::{attention, KeyMask};
 use crate::ops::decoder_loss::{decoder_loss, Targets};
 use crate::params::{Init, ParamStore};
@@ -137,10 +137,12 @@ impl EncoderBlock {
     /// `[B, L, H]` → `[B, L, H]`.
     fn forward(&self, x: &Tensor, keys: &KeyMask, mode: &mut Mode) -> Result<Tensor> {
         let attended = self.attention.forward(x, keys, mode)?;
-        let y = self.norm1.forward(&(mode.dropout(&attended, self.dropout)? + x)?)?;
-        let inner = activate(&self.dense1.forward(&y)?, self.activation)?; // [B, L, F]
+        let dropout = mode.dropout_factors(attended.shape(), self.dropout, &attended)?;
+        let y = self.norm1.forward_residual(&attended, x, dropout.as_ref())?;
+        let inner = self.dense1.forward_activated(&y, self.activation)?; // [B, L, F]
         let ffn = self.dense2.forward(&inner)?;
-        self.norm2.forward(&(mode.dropout(&ffn, self.dropout)? + &y)?)
+        let dropout = mode.dropout_factors(ffn.shape(), self.dropout, &ffn)?;
+        self.norm2.forward_residual(&ffn, &y, dropout.as_ref())
     }
 }
 
@@ -184,7 +186,7 @@ impl MlmHead {
     fn transform(&self, encoded: &Tensor, flat_positions: &Tensor) -> Result<Tensor> {
         let h = encoded.dim(2)?;
         let rows = encoded.reshape(((), h))?.index_select(flat_positions, 0)?; // [N, H]
-        self.norm.forward(&activate(&self.dense.forward(&rows)?, self.activation)?)
+        self.norm.forward(&self.dense.forward_activated(&rows, self.activation)?)
     }
 
     /// The decoder's weight `[V, H]` and bias `[V]`.

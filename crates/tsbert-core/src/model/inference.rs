@@ -16,8 +16,8 @@ use crate::error::{Error, Result};
 use crate::model::bert::{BertModel, EncoderBlock};
 use crate::model::layers::{LayerNorm, Linear};
 use crate::ops::attention::{self, forward_block, Shared};
-use crate::ops::gelu::{gelu_value, Gelu};
 use crate::ops::layer_norm::normalize_row;
+use crate::ops::linear::activation_and_slope;
 use crate::ops::matmul::{product, threads_for, View};
 use crate::ops::rows::MIN_ROWS_A_TASK;
 
@@ -102,16 +102,9 @@ fn add_and_norm(x: &mut [f32], residual: Option<&[f32]>, norm: &LayerNorm) -> Re
 
 /// The activation in place.
 fn activate(x: &mut [f32], activation: Activation) {
-    match activation {
-        Activation::Relu => x.par_iter_mut().with_min_len(VALUES_A_TASK).for_each(|v| *v = v.max(0.0)),
-        Activation::Gelu => x
-            .par_iter_mut()
-            .with_min_len(VALUES_A_TASK)
-            .for_each(|v| *v = gelu_value(f64::from(*v), Gelu::Exact) as f32),
-        Activation::GeluTanh => {
-            x.par_iter_mut().with_min_len(VALUES_A_TASK).for_each(|v| *v = gelu_value(f64::from(*v), Gelu::Tanh) as f32)
-        }
-    }
+    x.par_iter_mut()
+        .with_min_len(VALUES_A_TASK)
+        .for_each(|v| *v = activation_and_slope(activation, f64::from(*v)).0 as f32);
 }
 
 /// Scaled dot-product attention of every (row, head) over the row's valid keys: `context`

@@ -6,23 +6,13 @@ use candle_core::{Shape, Tensor};
 
 use crate::config::Activation;
 use crate::error::Result;
-use crate::ops::gelu::{gelu, Gelu};
-use crate::ops::layer_norm::layer_norm;
-use crate::ops::linear::linear;
+use crate::ops::layer_norm::{add_and_norm, layer_norm};
+use crate::ops::linear::{linear, linear_activated};
 use crate::params::{Init, ParamStore};
 use crate::rng::SeededRng;
 
 /// PyTorch's epsilon for `nn.LayerNorm` (the textbook's layer norms use it).
 pub const LAYER_NORM_EPS: f64 = 1e-5;
-
-/// `activation` applied element-wise.
-pub fn activate(x: &Tensor, activation: Activation) -> Result<Tensor> {
-    Ok(match activation {
-        Activation::Relu => x.relu()?,
-        Activation::Gelu => gelu(x, Gelu::Exact)?,
-        Activation::GeluTanh => gelu(x, Gelu::Tanh)?,
-    })
-}
 
 /// A fully connected layer, `y = x Wᵀ + b`; `weight` is `[out, in]` as in PyTorch.
 #[derive(Debug, Clone)]
@@ -43,6 +33,11 @@ impl Linear {
     /// `[..., in]` → `[..., out]`.
     pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
         Ok(linear(x, &self.weight, &self.bias)?)
+    }
+
+    /// `activation(x · Wᵀ + b)`, `[..., in]` → `[..., out]`.
+    pub fn forward_activated(&self, x: &Tensor, activation: Activation) -> Result<Tensor> {
+        Ok(linear_activated(x, &self.weight, &self.bias, activation)?)
     }
 
     /// The weight `[out, in]` and the bias `[out]`.
@@ -94,6 +89,11 @@ impl LayerNorm {
     /// The epsilon added to the variance.
     pub fn eps(&self) -> f64 {
         self.eps
+    }
+
+    /// Add & Norm: normalises `y ⊙ dropout + residual` over its last dimension.
+    pub fn forward_residual(&self, y: &Tensor, residual: &Tensor, dropout: Option<&Tensor>) -> Result<Tensor> {
+        Ok(add_and_norm(y, residual, dropout, (&self.weight, &self.bias), self.eps)?)
     }
 
     /// Normalises `x` over its last dimension.

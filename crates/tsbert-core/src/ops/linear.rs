@@ -1,13 +1,19 @@
-//! A dense layer, `x · Wᵀ + b` over the last dimension of `x`, as one CPU op: the bias
-//! written before the product (which adds onto it), and a backward of two products and a
-//! column sum. Composed, it is five graph nodes (two reshapes, a transpose, the product, the
+//! A dense layer, `x · Wᵀ + b` over the last dimension of `x`, optionally followed by its
+//! activation, as one CPU op: the bias written before the product (which adds onto it), the
+//! activation applied in the same op, and a backward of the activation's slope, two products
+//! and a column sum. Composed, it is five graph nodes (two reshapes, a transpose, the product, the
 //! bias), four of them the size of the activation, each paying candle's gradient bookkeeping
 //! (a cleared tensor and an addition); the composed version stays for other devices.
+
+use std::sync::Mutex;
 
 use candle_core::backend::BackendStorage;
 use candle_core::{CpuStorage, CustomOp3, Layout, Shape, Tensor, WithDType};
 use num_traits::Float;
+use rayon::prelude::*;
 
+use crate::config::Activation;
+use crate::ops::gelu::{composed_gelu, gelu_and_slope, Gelu};
 use crate::ops::matmul::{product, threads_for, View};
 use crate::ops::row_affine::{column_sums, composed_add_row_bias};
 use crate::ops::rows::by_dtype;
@@ -25,9 +31,43 @@ pub fn linear(x: &Tensor, weight: &Tensor, bias: &Tensor) -> candle_core::Result
     }
 }
 
+/// `activation(x · Wᵀ + b)`: the fused op on the CPU (f32, f64), the composed candle ops
+/// elsewhere.
+pub fn linear_activated(
+    x: &Tensor,
+    weight: &Tensor,
+    bias: &Tensor,
+    activation: Activation,
+) -> candle_core::Result<Tensor> {
+    if runs_fused(x) {
+        fused_linear_activated(x, weight, bias, activation)
+    } else {
+        composed_activate(&composed_linear(x, weight, bias)?, activation)
+    }
+}
+
 /// The dense layer as one CPU op (f32, f64).
 pub fn fused_linear(x: &Tensor, weight: &Tensor, bias: &Tensor) -> candle_core::Result<Tensor> {
-    x.contiguous()?.apply_op3(&weight.contiguous()?, &bias.contiguous()?, Linear)
+    x.contiguous()?.apply_op3(&weight.contiguous()?, &bias.contiguous()?, Linear::new(None))
+}
+
+/// The dense layer and its activation as one CPU op (f32, f64).
+pub fn fused_linear_activated(
+    x: &Tensor,
+    weight: &Tensor,
+    bias: &Tensor,
+    activation: Activation,
+) -> candle_core::Result<Tensor> {
+    x.contiguous()?.apply_op3(&weight.contiguous()?, &bias.contiguous()?, Linear::new(Some(activation)))
+}
+
+/// `activation` from candle's ops (the reference for the fused op's).
+pub fn composed_activate(x: &Tensor, activation: Activation) -> candle_core::Result<Tensor> {
+    match activation {
+        Activation::Relu => x.relu(),
+        Activation::Gelu => composed_gelu(x, Gelu::Exact),
+        Activation::GeluTanh => composed_gelu(x, Gelu::Tanh),
+    }
 }
 
 /// The dense layer from candle's ops: leading dimensions flattened into one matrix product,
@@ -41,8 +81,53 @@ pub fn composed_linear(x: &Tensor, weight: &Tensor, bias: &Tensor) -> candle_cor
     composed_add_row_bias(&product, bias)?.reshape(out_dims)
 }
 
-/// The op `(x, W, b)` → `x · Wᵀ + b`.
-struct Linear;
+/// The op `(x, W, b)` → `x · Wᵀ + b`, or its activation, whose input it then keeps for the
+/// backward pass.
+struct Linear {
+    activation: Option<Activation>,
+    pre_activation: Mutex<Option<CpuStorage>>,
+}
+
+impl Linear {
+    fn new(activation: Option<Activation>) -> Self {
+        Self { activation, pre_activation: Mutex::new(None) }
+    }
+}
+
+/// `(value, slope)` of `activation` at `z`.
+pub(crate) fn activation_and_slope(activation: Activation, z: f64) -> (f64, f64) {
+    match activation {
+        Activation::Relu => {
+            if z > 0.0 {
+                (z, 1.0)
+            } else {
+                (0.0, 0.0)
+            }
+        }
+        Activation::Gelu => gelu_and_slope(z, Gelu::Exact),
+        Activation::GeluTanh => gelu_and_slope(z, Gelu::Tanh),
+    }
+}
+
+/// `activation` of every value of `z`.
+fn activate<T: WithDType + Float + Send + Sync>(z: &[T], activation: Activation) -> Vec<T> {
+    z.par_iter()
+        .with_min_len(VALUES_A_TASK)
+        .map(|&v| T::from_f64(activation_and_slope(activation, v.to_f64()).0))
+        .collect()
+}
+
+/// `g ⊙ activation'(z)`.
+fn through_activation<T: WithDType + Float + Send + Sync>(g: &[T], z: &[T], activation: Activation) -> Vec<T> {
+    g.par_iter()
+        .zip(z)
+        .with_min_len(VALUES_A_TASK)
+        .map(|(&g, &v)| g * T::from_f64(activation_and_slope(activation, v.to_f64()).1))
+        .collect()
+}
+
+/// Values an element-wise task takes at least.
+const VALUES_A_TASK: usize = 1 << 14;
 
 /// The values of a contiguous storage.
 fn values<'a, T: WithDType>(s: &'a CpuStorage, l: &Layout) -> candle_core::Result<&'a [T]> {
@@ -122,16 +207,26 @@ fn backward<T: WithDType + Float + Send + Sync>(
     [dx, dw, column_sums(g, None, n_out)]
 }
 
-/// [`backward`] on the storages of x, W and the output gradient, as tensors shaped like
-/// `like` (x, W, b).
+/// [`backward`] on the storages of x, W and the output gradient (taken back through the
+/// activation at its kept input, if any), as tensors shaped like `like` (x, W, b).
 fn gradients<T: WithDType + Float + Send + Sync>(
     (sx, lx): (&CpuStorage, &Layout),
     (sw, lw): (&CpuStorage, &Layout),
     (sg, lg): (&CpuStorage, &Layout),
+    pre: Option<(&CpuStorage, Activation)>,
     dims: (usize, usize, usize),
     like: [&Tensor; 3],
 ) -> candle_core::Result<[Tensor; 3]> {
-    let grads = backward(values::<T>(sx, lx)?, values(sw, lw)?, values(sg, lg)?, dims);
+    let g = values::<T>(sg, lg)?;
+    let through;
+    let g = match pre {
+        Some((z, activation)) => {
+            through = through_activation(g, T::cpu_storage_as_slice(z)?, activation);
+            &through
+        }
+        None => g,
+    };
+    let grads = backward(values::<T>(sx, lx)?, values(sw, lw)?, g, dims);
     let [dx, dw, db] = grads;
     let [x, w, b] = like;
     Ok([
@@ -160,7 +255,15 @@ impl CustomOp3 for Linear {
         if let Some(last) = out_dims.last_mut() {
             *last = n_out;
         }
-        Ok((by_dtype!(NAME, s1, forward((s1, l1), (s2, l2), (s3, l3))), Shape::from(out_dims)))
+        let z = by_dtype!(NAME, s1, forward((s1, l1), (s2, l2), (s3, l3)));
+        let Some(activation) = self.activation else { return Ok((z, Shape::from(out_dims))) };
+        let out = match &z {
+            CpuStorage::F32(z) => CpuStorage::F32(activate(z, activation)),
+            CpuStorage::F64(z) => CpuStorage::F64(activate(z, activation)),
+            other => candle_core::bail!("{NAME}: unsupported dtype {:?}", other.dtype()),
+        };
+        *self.pre_activation.lock().map_err(|_| candle_core::Error::Msg(format!("{NAME}: poisoned")))? = Some(z);
+        Ok((out, Shape::from(out_dims)))
     }
 
     fn bwd(
@@ -181,9 +284,15 @@ impl CustomOp3 for Linear {
             candle_core::bail!("{NAME}: expects tensors on the CPU")
         };
         let dims = sizes(lx, lw, b.layout())?;
+        let pre = self.pre_activation.lock().map_err(|_| candle_core::Error::Msg(format!("{NAME}: poisoned")))?;
+        let pre = match (self.activation, pre.as_ref()) {
+            (Some(activation), Some(z)) => Some((z, activation)),
+            (Some(_), None) => candle_core::bail!("{NAME}: backward before forward"),
+            (None, _) => None,
+        };
         let [dx, dw, db] = match sx.dtype() {
-            candle_core::DType::F32 => gradients::<f32>((sx, lx), (sw, lw), (sg, lg), dims, [x, w, b])?,
-            candle_core::DType::F64 => gradients::<f64>((sx, lx), (sw, lw), (sg, lg), dims, [x, w, b])?,
+            candle_core::DType::F32 => gradients::<f32>((sx, lx), (sw, lw), (sg, lg), pre, dims, [x, w, b])?,
+            candle_core::DType::F64 => gradients::<f64>((sx, lx), (sw, lw), (sg, lg), pre, dims, [x, w, b])?,
             other => candle_core::bail!("{NAME}: unsupported dtype {other:?}"),
         };
         Ok((Some(dx), Some(dw), Some(db)))

@@ -2,13 +2,15 @@
 //! candle versions, forward and backward, in f64 and f32.
 
 use candle_core::{DType, Device, Tensor, Var};
+use tsbert_core::config::Activation;
 use tsbert_core::model::layers::LAYER_NORM_EPS;
 use tsbert_core::ops::attention::{composed_attention, fused_attention, KeyMask};
 use tsbert_core::ops::cross_entropy::{composed_cross_entropy_per_row, fused_cross_entropy_per_row};
 use tsbert_core::ops::decoder_loss::{composed_decoder_loss, fused_decoder_loss, Targets};
-use tsbert_core::ops::gelu::{composed_gelu, fused_gelu, Gelu};
-use tsbert_core::ops::layer_norm::{composed_normalize_last_dim, fused_normalize_last_dim};
-use tsbert_core::ops::linear::{composed_linear, fused_linear};
+use tsbert_core::ops::layer_norm::{
+    composed_add, composed_normalize_last_dim, fused_add_normalize, fused_normalize_last_dim,
+};
+use tsbert_core::ops::linear::{composed_activate, composed_linear, fused_linear, fused_linear_activated};
 use tsbert_core::ops::row_affine::{composed_row_affine, fused_row_affine};
 use tsbert_core::ops::softmax::{composed_softmax_last_dim, fused_softmax_last_dim};
 
@@ -76,12 +78,20 @@ fn normalize_matches_composed() {
 }
 
 #[test]
-fn gelu_matches_composed_for_both_kinds() {
-    for kind in [Gelu::Exact, Gelu::Tanh] {
-        let fused = move |x: &Tensor| fused_gelu(x, kind).unwrap();
-        let composed = move |x: &Tensor| composed_gelu(x, kind).unwrap();
-        check(DType::F64, 1e-12, &fused, &composed);
-        check(DType::F32, 1e-5, &fused, &composed);
+fn activated_linear_matches_composed_for_each_activation() {
+    // x [7, 11] through W [11, 11] (values around 0, both signs), b [11]
+    for activation in [Activation::Relu, Activation::Gelu, Activation::GeluTanh] {
+        for (dtype, tolerance) in [(DType::F64, 1e-12), (DType::F32, 1e-5)] {
+            let w: Vec<f64> = (0..121).map(|i| ((i * 5 % 13) as f64 - 6.0) * 0.05).collect();
+            let w = Tensor::from_vec(w, (11, 11), &Device::Cpu).unwrap().to_dtype(dtype).unwrap();
+            let b =
+                Tensor::arange(0.0, 11.0, &Device::Cpu).unwrap().affine(0.1, -0.5).unwrap().to_dtype(dtype).unwrap();
+            let (wf, bf) = (w.clone(), b.clone());
+            let fused = move |x: &Tensor| fused_linear_activated(x, &wf, &bf, activation).unwrap();
+            let composed =
+                move |x: &Tensor| composed_activate(&composed_linear(x, &w, &b).unwrap(), activation).unwrap();
+            check(dtype, tolerance, &fused, &composed);
+        }
     }
 }
 
@@ -289,6 +299,43 @@ fn linear_matches_composed_over_leading_dimensions() {
         });
         for (what, (a, b)) in ["output", "dx", "dW", "db"].iter().zip(fused.iter().zip(&composed)) {
             assert_close(a, b, tolerance, &format!("{what} ({dtype:?})"));
+        }
+    }
+}
+
+#[test]
+fn add_and_norm_matches_composed_with_and_without_dropout() {
+    for (dtype, tolerance) in [(DType::F64, 1e-12), (DType::F32, 1e-5)] {
+        let tensor = |k: usize| {
+            let values: Vec<f64> = (0..6 * 9).map(|i| (((i * k) % 17) as f64 - 8.0) * 0.2).collect();
+            Tensor::from_vec(values, (6, 9), &Device::Cpu).unwrap().to_dtype(dtype).unwrap()
+        };
+        let factors = tensor(1).ge(0.0).unwrap().to_dtype(dtype).unwrap().affine(1.25, 0.0).unwrap();
+        let (w, b) = (
+            tensor(3).narrow(0, 0, 1).unwrap().squeeze(0).unwrap(),
+            tensor(5).narrow(0, 1, 1).unwrap().squeeze(0).unwrap(),
+        );
+        for dropout in [None, Some(&factors)] {
+            let [fused, composed] = [true, false].map(|fused| {
+                let (y, r) = (Var::from_tensor(&tensor(7)).unwrap(), Var::from_tensor(&tensor(11)).unwrap());
+                let out = if fused {
+                    fused_row_affine(&fused_add_normalize(&y, &r, dropout, 1e-5).unwrap(), &w, &b).unwrap()
+                } else {
+                    composed_normalize_last_dim(&composed_add(&y, &r, dropout).unwrap(), 1e-5)
+                        .unwrap()
+                        .broadcast_mul(&w)
+                        .unwrap()
+                        .broadcast_add(&b)
+                        .unwrap()
+                };
+                let grads = (&out * tensor(13)).unwrap().sum_all().unwrap().backward().unwrap();
+                let flat =
+                    |t: &Tensor| t.to_dtype(DType::F64).unwrap().flatten_all().unwrap().to_vec1::<f64>().unwrap();
+                [flat(&out), flat(grads.get(&y).unwrap()), flat(grads.get(&r).unwrap())]
+            });
+            for (what, (a, c)) in ["output", "dy", "dresidual"].iter().zip(fused.iter().zip(&composed)) {
+                assert_close(a, c, tolerance, &format!("{what} ({dtype:?}, dropout {})", dropout.is_some()));
+            }
         }
     }
 }

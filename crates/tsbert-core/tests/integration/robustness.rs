@@ -92,3 +92,18 @@ fn a_weights_header_is_checked_against_the_config_without_building_the_model() {
     let err = check_header(&config, &bytes[..5], &Naming::Tsbert).unwrap_err().to_string();
     assert!(err.contains("not a readable safetensors file"), "{err}");
 }
+
+#[test]
+fn dropout_masks_drop_the_asked_share_and_continue_the_stream() {
+    use tsbert_core::rng::SeededRng;
+    let mask = |rng: &mut SeededRng| {
+        rng.dropout_mask(300_000, 0.2, DType::F32, &Device::Cpu).unwrap().to_vec1::<f32>().unwrap()
+    };
+    let mut rng = SeededRng::new(7);
+    let (first, second) = (mask(&mut rng), mask(&mut rng));
+    let dropped = first.iter().filter(|&&v| v == 0.0).count() as f64 / first.len() as f64;
+    assert!((dropped - 0.2).abs() < 0.005, "dropped {dropped}");
+    assert!(first.iter().all(|&v| v == 0.0 || v == 1.25));
+    assert_ne!(first, second, "the second mask repeats the first");
+    assert_eq!(first, mask(&mut SeededRng::new(7)), "a seed gives one mask");
+}
