@@ -15,7 +15,7 @@ use num_traits::Float;
 use rayon::prelude::*;
 
 use crate::ops::matmul::{product, View};
-use crate::ops::rows::{dot, max, sum};
+use crate::ops::rows::{dot, max, ExpShifted};
 use crate::ops::runs_fused;
 use crate::ops::softmax::composed_softmax_last_dim;
 
@@ -156,7 +156,7 @@ impl<T> Shared<T> {
 /// # Safety
 /// `q`, `k`, `v` and `context` must hold the block (L rows of `d` values, `h` apart) at `base`.
 #[allow(clippy::too_many_arguments)]
-pub(crate) unsafe fn forward_block<T: Float + 'static>(
+pub(crate) unsafe fn forward_block<T: ExpShifted + 'static>(
     weights: &mut [T],
     context: *mut T,
     (q, k, v): (*const T, *const T, *const T),
@@ -183,8 +183,7 @@ pub(crate) unsafe fn forward_block<T: Float + 'static>(
     }
     for s in weights.chunks_mut(keys) {
         let m = max(s);
-        s.iter_mut().for_each(|x| *x = (*x - m).exp());
-        let inv = T::one() / sum(s);
+        let inv = T::one() / T::exp_shifted_sum(s, m);
         s.iter_mut().for_each(|x| *x = *x * inv);
     }
     let used: &[T] = match dropout {
@@ -232,7 +231,7 @@ impl<'a> Values<'a> {
 }
 
 impl Attention {
-    fn forward<T: WithDType + Float>(&self, q: &[T], k: &[T], v: &[T]) -> candle_core::Result<(Vec<T>, Vec<T>)> {
+    fn forward<T: WithDType + ExpShifted>(&self, q: &[T], k: &[T], v: &[T]) -> candle_core::Result<(Vec<T>, Vec<T>)> {
         let Dims { l, heads, .. } = self.dims;
         let mask = self.dropout.as_ref().map(Values::of);
         let mask = mask.as_ref().map(|m| m.slice::<T>()).transpose()?;

@@ -16,13 +16,12 @@ use std::sync::Mutex;
 
 use candle_core::backend::BackendStorage;
 use candle_core::{CpuStorage, CustomOp3, DType, Device, Layout, Shape, Tensor, WithDType};
-use num_traits::Float;
 use rayon::prelude::*;
 
 use crate::error::Result;
 use crate::ops::cross_entropy::cross_entropy_per_row;
 use crate::ops::matmul::{product, threads_for, View};
-use crate::ops::rows::{max, MIN_ROWS_A_TASK};
+use crate::ops::rows::{max, ExpShifted, MIN_ROWS_A_TASK};
 use crate::ops::runs_fused;
 
 /// Rows whose logits exist at once: 256 × V values (20 MB for V = 20256).
@@ -103,7 +102,7 @@ fn contiguous<'a, T: WithDType>(storage: &'a CpuStorage, layout: &Layout) -> can
 
 /// Each row's loss, and the row turned into its gradient `g · (softmax − onehot)`, in place.
 /// Returns `w · CE` of the row.
-fn row_loss_and_grad<T: Float + AddAssign + MulAssign + SubAssign>(
+fn row_loss_and_grad<T: ExpShifted + AddAssign + MulAssign + SubAssign>(
     row: &mut [T],
     bias: &[T],
     label: usize,
@@ -119,11 +118,7 @@ fn row_loss_and_grad<T: Float + AddAssign + MulAssign + SubAssign>(
     }
     let m = max(row);
     let picked = row[label];
-    let mut s = T::zero();
-    for z in row.iter_mut() {
-        *z = (*z - m).exp();
-        s += *z;
-    }
+    let s = T::exp_shifted_sum(row, m);
     let ce = (s.ln() + m - picked).to_f64().unwrap_or(f64::NAN);
     let g = T::from(weight / total).unwrap_or_else(T::nan);
     let scale = g / s;
@@ -135,7 +130,7 @@ fn row_loss_and_grad<T: Float + AddAssign + MulAssign + SubAssign>(
 }
 
 /// The loss and the gradients of `x`, `W`, `b`, a chunk of rows at a time.
-fn fused<T: WithDType + Float + AddAssign + MulAssign + SubAssign + Send + Sync>(
+fn fused<T: WithDType + ExpShifted + AddAssign + MulAssign + SubAssign + Send + Sync>(
     x: &[T],
     w: &[T],
     b: &[T],

@@ -80,3 +80,74 @@ pub(crate) fn max<T: Float>(a: &[T]) -> T {
     }
     acc.iter().fold(tail, |m, &v| m.max(v))
 }
+
+/// Softmax's exponentials: `x ← exp(x − shift)` over a row whose values are at most `shift`,
+/// returning their sum.
+pub(crate) trait ExpShifted: Float {
+    /// The exponentials in place, and their sum.
+    fn exp_shifted_sum(row: &mut [Self], shift: Self) -> Self;
+}
+
+impl ExpShifted for f64 {
+    fn exp_shifted_sum(row: &mut [f64], shift: f64) -> f64 {
+        row.iter_mut().fold(0.0, |s, x| {
+            *x = (*x - shift).exp();
+            s + *x
+        })
+    }
+}
+
+impl ExpShifted for f32 {
+    /// By [`exp_at_most_zero`], [`LANES`] at a time: the compiler keeps them in SIMD registers
+    /// (libm's `expf` is a call a value).
+    fn exp_shifted_sum(row: &mut [f32], shift: f32) -> f32 {
+        let mut acc = [0f32; LANES];
+        let mut chunks = row.chunks_exact_mut(LANES);
+        for x in &mut chunks {
+            for i in 0..LANES {
+                x[i] = exp_at_most_zero(x[i] - shift);
+                acc[i] += x[i];
+            }
+        }
+        let tail = chunks.into_remainder().iter_mut().fold(0.0, |s, x| {
+            *x = exp_at_most_zero(*x - shift);
+            s + *x
+        });
+        acc.iter().fold(tail, |s, &v| s + v)
+    }
+}
+
+/// `exp(x)` for `x ≤ 0` in f32, to about one unit in the last place (NaN stays NaN; below −87,
+/// where the result is under 2⁻¹²⁵, it is that of −87): `2ⁿ · exp(r)` with `n` the nearest
+/// integer to `x / ln 2` and `|r| ≤ ln 2 / 2`, `exp(r)` by its Taylor polynomial of degree 7.
+pub(crate) fn exp_at_most_zero(x: f32) -> f32 {
+    const ROUND: f32 = 12_582_912.0; // 1.5 · 2²³: adding it rounds to an integer
+    const LN2_HI: f32 = 0.693_359_4;
+    const LN2_LO: f32 = -2.121_944_4e-4;
+    let x = if x < -87.0 { -87.0 } else { x };
+    let t = x * std::f32::consts::LOG2_E + ROUND;
+    let n = t - ROUND;
+    let r = x - n * LN2_HI - n * LN2_LO;
+    let p = 1.0
+        + r * (1.0
+            + r * (1.0 / 2.0
+                + r * (1.0 / 6.0 + r * (1.0 / 24.0 + r * (1.0 / 120.0 + r * (1.0 / 720.0 + r * (1.0 / 5040.0)))))));
+    // t's low bits hold n (two's complement): n + 127 shifted into the exponent field is 2ⁿ
+    p * f32::from_bits(t.to_bits().wrapping_add(127) << 23)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::exp_at_most_zero;
+
+    #[test]
+    fn f32_exponential_is_within_two_units_in_the_last_place() {
+        for i in 0..=870_000 {
+            let x = -(i as f32) * 1e-4;
+            let (got, want) = (f64::from(exp_at_most_zero(x)), f64::from(x).exp());
+            assert!((got - want).abs() <= 2.5e-7 * want, "exp({x}) = {got}, expected {want}");
+        }
+        assert!(exp_at_most_zero(f32::NAN).is_nan());
+        assert!(exp_at_most_zero(-1e4) < 1e-37);
+    }
+}
