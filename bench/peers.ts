@@ -1,5 +1,5 @@
 /**
- * `npm run bench:peers [-- --threads N --batch-sizes 1,512]`: tsbert against the peers a user
+ * `npm run bench:peers [-- --threads N --batch-sizes 1,512 --rounds 3]`: tsbert against the peers a user
  * would pick, on this machine's CPU, in the same run, the same number of threads each
  * (default: every core): training — Hugging Face transformers' `BertForPreTraining` (MLM on
  * the gathered positions, untied decoder: the textbook model's computation) and the textbook's
@@ -29,17 +29,32 @@ const positive = (value: string) => {
 const flags = new Command('bench:peers')
   .option('--threads <n>', 'threads for every implementation', positive, availableParallelism())
   .option('--batch-sizes <list>', 'comma-separated batch sizes', (v) => v.split(',').map(positive), [1, 512])
+  .option('--rounds <n>', 'turns each implementation takes', positive, 3)
   .parse()
-  .opts<{ threads: number; batchSizes: number[] }>();
+  .opts<{ threads: number; batchSizes: number[]; rounds: number }>();
 
 const python = venvPython();
 /** Warm-up and timed runs by batch size: small batches are quick and noisy. */
-const runsFor = (b: number) => (b >= 64 ? { warmup: 3, repeats: 7 } : { warmup: 30, repeats: 101 });
+const runsFor = (b: number) => (b >= 64 ? { warmup: 5, repeats: 7 } : { warmup: 30, repeats: 101 });
 
 interface Measured {
   pairsPerSec: number;
   medianMs: number;
   peakRssMiB: number;
+  /** The slowest and fastest round's pairs/sec. */
+  range?: [number, number];
+}
+
+/** One figure of several rounds: the median speed, the largest peak RSS, the range. */
+function combine(rounds: Measured[]): Measured | undefined {
+  if (rounds.length === 0) return undefined;
+  const speeds = rounds.map((m) => m.pairsPerSec);
+  return {
+    pairsPerSec: median(speeds),
+    medianMs: median(rounds.map((m) => m.medianMs)),
+    peakRssMiB: Math.max(...rounds.map((m) => m.peakRssMiB)),
+    range: [Math.min(...speeds), Math.max(...speeds)],
+  };
 }
 
 /** tsbert's job in a fresh process (bench/native.ts). */
@@ -104,19 +119,26 @@ for (const b of flags.batchSizes) {
   const config = textbookConfig(vocabSize);
   writeFileSync(join(dir, 'config.json'), `${JSON.stringify({ config, lr: PRETRAIN_DEFAULTS.lr, ...runsFor(b) })}\n`);
   console.log(`\nB = ${b} (${source}), ${flags.threads} threads each`);
-  console.log('| job | implementation | ms (median) | pairs/sec | tsbert / it | peak RSS |');
-  console.log('| --- | --- | ---: | ---: | ---: | ---: |');
+  console.log(`| job | implementation | ms (median) | pairs/sec | rounds' range | tsbert / it | peak RSS |`);
+  console.log('| --- | --- | ---: | ---: | ---: | ---: | ---: |');
   results[b] = {};
   for (const job of ['train', 'encode'] as const) {
-    const row: Record<string, Measured | undefined> = { tsbert: tsbert(job, b) };
-    for (const name of PEERS[job]) row[name] = peer(name, job, dir);
+    const names = ['tsbert', ...PEERS[job]];
+    const rounds: Record<string, Measured[]> = Object.fromEntries(names.map((n) => [n, []]));
+    for (let r = 0; r < flags.rounds; r++) {
+      for (const name of names.map((_, i) => names[(i + r) % names.length])) {
+        const m = name === 'tsbert' ? tsbert(job, b) : peer(name, job, dir);
+        if (m) rounds[name].push(m);
+      }
+    }
+    const row = Object.fromEntries(names.map((n) => [n, combine(rounds[n])]));
     results[b][job] = row;
     const ours = row.tsbert as Measured;
     for (const [name, m] of Object.entries(row)) {
       if (!m) continue;
       const ratio = name === 'tsbert' ? '' : `${(ours.pairsPerSec / m.pairsPerSec).toFixed(2)}×`;
       console.log(
-        `| ${job} | ${NAMES[name]} | ${m.medianMs.toFixed(2)} | ${m.pairsPerSec.toFixed(1)} | ${ratio} | ${m.peakRssMiB.toFixed(0)} MiB |`,
+        `| ${job} | ${NAMES[name]} | ${m.medianMs.toFixed(2)} | ${m.pairsPerSec.toFixed(1)} | ${m.range?.map((v) => v.toFixed(1)).join('–')} | ${ratio} | ${m.peakRssMiB.toFixed(0)} MiB |`,
       );
     }
     const peers = PEERS[job].map((n) => row[n]).filter((m): m is Measured => m !== undefined);
@@ -145,5 +167,5 @@ console.log('');
 for (const v of verdicts) console.log(v);
 writeFileSync(
   join(outDir('peers'), 'results.json'),
-  `${JSON.stringify({ threads: flags.threads, results }, null, 1)}\n`,
+  `${JSON.stringify({ threads: flags.threads, rounds: flags.rounds, results }, null, 1)}\n`,
 );

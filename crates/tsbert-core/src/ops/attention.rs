@@ -148,19 +148,19 @@ impl<T> Shared<T> {
     }
 }
 
-/// The forward pass of the (row, head) block at `base` (its first value in `q`, `k`, `v` and
-/// `context`) over `keys` valid keys: the softmax weights into `weights` (L × keys, rows
-/// `keys` apart), then the context block from them, each times its `dropout` factor (L rows
-/// `l` apart) if any.
+/// The forward pass of one (row, head) block over `keys` valid keys: the softmax weights into
+/// `weights` (L × keys, rows `keys` apart), then the context block from them, each times its
+/// `dropout` factor (L rows `l` apart) if any. `q`, `k`, `v` point at the block's first value
+/// (L rows of `d` values, `stride` apart), `context` likewise (rows `h` apart).
 ///
 /// # Safety
-/// `q`, `k`, `v` and `context` must hold the block (L rows of `d` values, `h` apart) at `base`.
+/// The pointers must address those blocks; nothing else may access the context block meanwhile.
 #[allow(clippy::too_many_arguments)]
 pub(crate) unsafe fn forward_block<T: ExpShifted + 'static>(
     weights: &mut [T],
     context: *mut T,
     (q, k, v): (*const T, *const T, *const T),
-    base: usize,
+    stride: usize,
     keys: usize,
     dims: Dims,
     dropout: Option<&[T]>,
@@ -169,13 +169,13 @@ pub(crate) unsafe fn forward_block<T: ExpShifted + 'static>(
     let Dims { l, h, heads } = dims;
     let d = h / heads;
     let scale = T::from(1.0 / (d as f64).sqrt()).unwrap_or_else(T::nan);
-    // SAFETY: the block of each input is L × d at `base` with rows h apart; `weights` is L × keys.
+    // SAFETY: the block of each input is L × d with rows `stride` apart; `weights` is L × keys.
     unsafe {
         product(
             (l, keys, d),
             weights.as_mut_ptr(),
             keys,
-            (View::rows(q.add(base), h), View::transposed(k.add(base), h)),
+            (View::rows(q, stride), View::transposed(k, stride)),
             scale,
             false,
             Parallelism::None,
@@ -196,13 +196,13 @@ pub(crate) unsafe fn forward_block<T: ExpShifted + 'static>(
         }
         None => weights,
     };
-    // SAFETY: as above; the context block is L × d at `base` with rows h apart.
+    // SAFETY: as above; the context block is L × d with rows h apart.
     unsafe {
         product(
             (l, d, keys),
-            context.add(base),
+            context,
             h,
-            (View::rows(used.as_ptr(), keys), View::rows(v.add(base), h)),
+            (View::rows(used.as_ptr(), keys), View::rows(v, stride)),
             T::one(),
             false,
             Parallelism::None,
@@ -249,9 +249,9 @@ impl Attention {
             unsafe {
                 forward_block(
                     &mut w[..l * keys],
-                    out.get(),
-                    (q.get(), k.get(), v.get()),
-                    base,
+                    out.get().add(base),
+                    (q.get().add(base), k.get().add(base), v.get().add(base)),
+                    self.dims.h,
                     keys,
                     self.dims,
                     dropout,
