@@ -2,9 +2,10 @@
 //! sentence embeddings, mask filling and evaluation run. It computes what
 //! [`BertModel::encode`] computes in eval mode (the tests compare the two), but reads the
 //! weights in place, writes every matrix product's bias before the product (`gemm` adds onto
-//! it), adds residuals inside the layer norms, applies the activation in place, and attends to
-//! each row's valid keys only, a (row, head) pair a task: no autograd bookkeeping and no
-//! temporaries besides a few buffers of the batch's size.
+//! it), computes a block's queries, keys and values as one product, adds residuals inside the
+//! layer norms, applies the activation in place, and attends to each row's valid keys only, a
+//! (row, head) pair a task, with the training op's kernel ([`crate::ops::attention`]): no
+//! autograd bookkeeping and no temporaries besides a few buffers of the batch's size.
 
 use std::ops::Deref;
 
