@@ -50,8 +50,42 @@ function loadBinding(): { binding: typeof Binding; variant: NativeVariant } {
           : `the CUDA build did not load: ${e.message}`;
     }
   }
-  const binding = load('../binding/index.cjs') as typeof Binding;
-  return { binding, variant: { variant: 'cpu', cudaUnavailable: reason } };
+  try {
+    const binding = load('../binding/index.cjs') as typeof Binding;
+    return { binding, variant: { variant: 'cpu', cudaUnavailable: reason } };
+  } catch (error) {
+    throw new Error(missingAddon(), { cause: error });
+  }
+}
+
+/** This machine as napi-rs names platforms (`linux-x64-gnu`, `darwin-arm64`, `win32-x64-msvc`). */
+export function platformName(): string {
+  const { platform, arch } = process;
+  if (platform === 'linux') {
+    const report = process.report?.getReport() as { header?: { glibcVersionRuntime?: string } } | undefined;
+    return `linux-${arch}-${report?.header?.glibcVersionRuntime ? 'gnu' : 'musl'}`;
+  }
+  return platform === 'win32' ? `win32-${arch}-msvc` : `${platform}-${arch}`;
+}
+
+/** A Rust target triple of `package.json`'s `napi.targets` as napi-rs names its platform. */
+export function platformOfTarget(triple: string): string {
+  const [cpu, , os, abi] = triple.split('-');
+  const arch = cpu === 'x86_64' ? 'x64' : cpu === 'aarch64' ? 'arm64' : cpu;
+  if (os === 'linux') return `linux-${arch}-${abi}`;
+  return os === 'darwin' ? `darwin-${arch}` : `win32-${arch}-${abi}`;
+}
+
+/** What to do when no addon loads: the package this platform needs, or that it has none. */
+function missingAddon(): string {
+  const { napi } = load('../package.json') as { napi: { targets: string[] } };
+  const prebuilt = napi.targets.map(platformOfTarget);
+  const here = platformName();
+  const fromSource =
+    'or build it from source with a Rust toolchain (in a clone of the repository: npm ci, which runs npm run build)';
+  return prebuilt.includes(here)
+    ? `tsbert: the native addon for ${here} did not load: install the package tsbert-${here} (npm installs it with tsbert unless optional dependencies are left out: --omit=optional, --no-optional), ${fromSource}`
+    : `tsbert: no prebuilt native addon for ${here} (prebuilt: ${prebuilt.join(', ')}); ${fromSource}`;
 }
 
 /** The addon: `NativeBert`, the tensor ops, the device queries and the core's defaults. */

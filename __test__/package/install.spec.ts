@@ -1,7 +1,8 @@
 /**
  * Installed as a user would (after checking that the typings expose no generated binding type): `npm pack` of the main package and of the linux-x64-gnu
  * platform package (holding the prebuilt `.node`), both installed into an empty folder with
- * no Rust toolchain on PATH, then the crane example through `import` and through `require`.
+ * no Rust toolchain on PATH, then the crane example through `import` and through `require`;
+ * and the main package alone, whose loader names the platform package it lacks.
  */
 import { execFile } from 'node:child_process';
 import { copyFile, mkdtemp, readdir, readFile, writeFile } from 'node:fs/promises';
@@ -67,5 +68,17 @@ describe.skipIf(!supported)('the packed packages', () => {
       const { stdout } = await exec(process.execPath, [script], { cwd: app, env });
       expect(JSON.parse(stdout), script).toEqual(expected);
     }
+
+    // without the platform package (optional dependencies left out), the error names it
+    const bare = join(work, 'bare');
+    await exec('mkdir', ['-p', bare]);
+    await writeFile(join(bare, 'package.json'), '{ "name": "bare", "private": true }\n');
+    await exec('npm', ['install', '--no-audit', '--no-fund', join(work, 'tsbert-0.1.0.tgz')], { cwd: bare, env });
+    await writeFile(join(bare, 'crane.mjs'), example("import { pretrain, encode } from 'tsbert';"));
+    const failed = await exec(process.execPath, ['crane.mjs'], { cwd: bare, env }).catch((e) => e);
+    expect(failed.code).toBe(1);
+    expect(failed.stderr).toMatch(
+      /the native addon for linux-x64-gnu did not load: install the package tsbert-linux-x64-gnu/,
+    );
   }, 300_000);
 });
