@@ -7,43 +7,23 @@
 //! (row, head) pair a task, with the training op's kernel ([`crate::ops::attention`]): no
 //! autograd bookkeeping and no temporaries besides a few buffers of the batch's size.
 
-use std::ops::Deref;
-
-use candle_core::{CpuStorage, DType, Layout, Storage, Tensor};
+use candle_core::DType;
 use rayon::prelude::*;
 
 use crate::config::Activation;
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::model::bert::{BertModel, EncoderBlock};
 use crate::model::layers::{LayerNorm, Linear};
 use crate::ops::attention::{self, forward_block, Shared};
 use crate::ops::layer_norm::normalize_row;
 use crate::ops::linear::activation_and_slope;
 use crate::ops::matmul::{product, threads_for, View};
-use crate::ops::rows::MIN_ROWS_A_TASK;
+use crate::ops::rows::{TensorValues, MIN_ROWS_A_TASK};
 
 /// Values an element-wise task takes at least.
 const VALUES_A_TASK: usize = 1 << 14;
 
-/// A tensor's f32 values, read in place (the storage stays locked for reading meanwhile).
-struct Values<'a> {
-    guard: candle_core::StorageRef<'a>,
-    layout: &'a Layout,
-}
-
-impl<'a> Values<'a> {
-    fn of(t: &'a Tensor) -> Result<Self> {
-        let (guard, layout) = t.storage_and_layout();
-        Ok(Self { guard, layout })
-    }
-
-    fn slice(&self) -> Result<&[f32]> {
-        match (self.guard.deref(), self.layout.contiguous_offsets()) {
-            (Storage::Cpu(CpuStorage::F32(v)), Some((start, end))) => Ok(&v[start..end]),
-            _ => Err(Error::Internal("inference: expects contiguous f32 parameters on the CPU".into())),
-        }
-    }
-}
+const NAME: &str = "inference";
 
 /// Whether `model`'s parameters can take the inference pass (f32 on the CPU).
 pub fn runs_inference_pass(model: &BertModel) -> bool {
@@ -55,8 +35,8 @@ pub fn runs_inference_pass(model: &BertModel) -> bool {
 /// `[out, in]` weight, written into `out`.
 fn linear(out: &mut [f32], x: &[f32], layer: &Linear, rows: usize) -> Result<()> {
     let (weight, bias) = layer.weight_and_bias();
-    let (w, b) = (Values::of(weight)?, Values::of(bias)?);
-    biased_product(out, x, (w.slice()?, b.slice()?), rows);
+    let (w, b) = (TensorValues::of(weight), TensorValues::of(bias));
+    biased_product(out, x, (w.slice::<f32>(NAME)?, b.slice::<f32>(NAME)?), rows);
     Ok(())
 }
 
@@ -66,8 +46,8 @@ fn queries_keys_values(out: &mut [f32], x: &[f32], layers: [&Linear; 3], rows: u
     let (mut w, mut b) = (Vec::new(), Vec::new());
     for layer in layers {
         let (weight, bias) = layer.weight_and_bias();
-        w.extend_from_slice(Values::of(weight)?.slice()?);
-        b.extend_from_slice(Values::of(bias)?.slice()?);
+        w.extend_from_slice(TensorValues::of(weight).slice::<f32>(NAME)?);
+        b.extend_from_slice(TensorValues::of(bias).slice::<f32>(NAME)?);
     }
     biased_product(out, x, (&w, &b), rows);
     Ok(())
@@ -95,8 +75,8 @@ fn biased_product(out: &mut [f32], x: &[f32], (w, b): (&[f32], &[f32]), rows: us
 
 /// `x ← LayerNorm(x + residual)` row by row (`residual` absent: `LayerNorm(x)`).
 fn add_and_norm(x: &mut [f32], residual: Option<&[f32]>, norm: &LayerNorm) -> Result<()> {
-    let (w, b) = (Values::of(norm.weight())?, Values::of(norm.bias())?);
-    let (w, b) = (w.slice()?, b.slice()?);
+    let (w, b) = (TensorValues::of(norm.weight()), TensorValues::of(norm.bias()));
+    let (w, b) = (w.slice::<f32>(NAME)?, b.slice::<f32>(NAME)?);
     let (h, eps) = (w.len(), norm.eps() as f32);
     x.par_chunks_mut(h).enumerate().with_min_len(MIN_ROWS_A_TASK).for_each_init(
         || vec![0f32; h],
@@ -200,8 +180,9 @@ pub fn encode(model: &BertModel, tokens: &[u32], segments: &[u32], valid_lens: &
     let n = tokens.len();
     let l = n / b.max(1);
     let emb = &model.embeddings;
-    let (tok, seg, pos) = (Values::of(&emb.token)?, Values::of(&emb.segment)?, Values::of(&emb.position)?);
-    let (tok, seg, pos) = (tok.slice()?, seg.slice()?, pos.slice()?);
+    let (tok, seg, pos) =
+        (TensorValues::of(&emb.token), TensorValues::of(&emb.segment), TensorValues::of(&emb.position));
+    let (tok, seg, pos) = (tok.slice::<f32>(NAME)?, seg.slice::<f32>(NAME)?, pos.slice::<f32>(NAME)?);
     let h = pos.len() / emb.position.dim(0)?;
     let mut x = vec![0f32; n * h];
     x.par_chunks_mut(h).enumerate().with_min_len(MIN_ROWS_A_TASK).for_each(|(r, row)| {

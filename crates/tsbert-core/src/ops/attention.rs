@@ -5,17 +5,16 @@
 //! dropout and the products as a dozen graph nodes of up to `[B, heads, L, L]`, each paying
 //! candle's gradient bookkeeping), which other devices run.
 
-use std::ops::Deref;
 use std::sync::Mutex;
 
 use candle_core::backend::BackendStorage;
-use candle_core::{CpuStorage, CustomOp3, Layout, Shape, Storage, Tensor, WithDType};
+use candle_core::{CpuStorage, CustomOp3, Layout, Shape, Tensor, WithDType};
 use gemm::Parallelism;
 use num_traits::Float;
 use rayon::prelude::*;
 
 use crate::ops::matmul::{product, View};
-use crate::ops::rows::{dot, max, ExpShifted};
+use crate::ops::rows::{dot, max, ExpShifted, TensorValues};
 use crate::ops::runs_fused;
 use crate::ops::softmax::composed_softmax_last_dim;
 
@@ -186,16 +185,7 @@ pub(crate) unsafe fn forward_block<T: ExpShifted + 'static>(
         let inv = T::one() / T::exp_shifted_sum(s, m);
         s.iter_mut().for_each(|x| *x = *x * inv);
     }
-    let used: &[T] = match dropout {
-        Some(mask) => {
-            scratch.clear();
-            for (i, row) in weights.chunks(keys).enumerate() {
-                scratch.extend(row.iter().zip(&mask[i * l..i * l + keys]).map(|(&w, &f)| w * f));
-            }
-            scratch
-        }
-        None => weights,
-    };
+    let used = with_dropout(weights, dropout, (l, keys), scratch);
     // SAFETY: as above; the context block is L × d with rows h apart.
     unsafe {
         product(
@@ -210,31 +200,27 @@ pub(crate) unsafe fn forward_block<T: ExpShifted + 'static>(
     }
 }
 
-/// The values of a contiguous CPU tensor of dtype `T`, read in place.
-struct Values<'a> {
-    guard: candle_core::StorageRef<'a>,
-    layout: &'a Layout,
-}
-
-impl<'a> Values<'a> {
-    fn of(t: &'a Tensor) -> Self {
-        let (guard, layout) = t.storage_and_layout();
-        Self { guard, layout }
+/// The softmax weights of a block (L × keys) as the context uses them: times their dropout
+/// `factors` (L rows `l` apart), written into `scratch`, if any; else the weights themselves.
+fn with_dropout<'a, T: Float>(
+    weights: &'a [T],
+    factors: Option<&[T]>,
+    (l, keys): (usize, usize),
+    scratch: &'a mut Vec<T>,
+) -> &'a [T] {
+    let Some(factors) = factors else { return weights };
+    scratch.clear();
+    for (i, row) in weights.chunks(keys).enumerate() {
+        scratch.extend(row.iter().zip(&factors[i * l..i * l + keys]).map(|(&w, &f)| w * f));
     }
-
-    fn slice<T: WithDType>(&self) -> candle_core::Result<&[T]> {
-        match (self.guard.deref(), self.layout.contiguous_offsets()) {
-            (Storage::Cpu(s), Some((start, end))) => Ok(&T::cpu_storage_as_slice(s)?[start..end]),
-            _ => candle_core::bail!("{NAME}: expects contiguous tensors on the CPU"),
-        }
-    }
+    scratch
 }
 
 impl Attention {
     fn forward<T: WithDType + ExpShifted>(&self, q: &[T], k: &[T], v: &[T]) -> candle_core::Result<(Vec<T>, Vec<T>)> {
         let Dims { l, heads, .. } = self.dims;
-        let mask = self.dropout.as_ref().map(Values::of);
-        let mask = mask.as_ref().map(|m| m.slice::<T>()).transpose()?;
+        let mask = self.dropout.as_ref().map(TensorValues::of);
+        let mask = mask.as_ref().map(|m| m.slice::<T>(NAME)).transpose()?;
         let mut context = vec![T::zero(); q.len()];
         let mut weights = vec![T::zero(); self.valid_lens.len() * heads * l * l];
         let out = Shared(context.as_mut_ptr());
@@ -272,8 +258,8 @@ impl Attention {
         let Dims { l, h, heads } = self.dims;
         let d = h / heads;
         let scale = T::from(1.0 / (d as f64).sqrt()).unwrap_or_else(T::nan);
-        let mask = self.dropout.as_ref().map(Values::of);
-        let mask = mask.as_ref().map(|m| m.slice::<T>()).transpose()?;
+        let mask = self.dropout.as_ref().map(TensorValues::of);
+        let mask = mask.as_ref().map(|m| m.slice::<T>(NAME)).transpose()?;
         let mut grads = [vec![T::zero(); q.len()], vec![T::zero(); q.len()], vec![T::zero(); q.len()]];
         let [dq, dk, dv] = &mut grads;
         let (dq, dk, dv) = (Shared(dq.as_mut_ptr()), Shared(dk.as_mut_ptr()), Shared(dv.as_mut_ptr()));
@@ -288,16 +274,7 @@ impl Attention {
                 let base = row * l * h + head * d;
                 let factors = mask.map(|m| &m[task * l * l..(task + 1) * l * l]);
                 let at = |p: Shared<T>| p.get().wrapping_add(base) as *const T;
-                // the weights as used: times the dropout factors
-                used.clear();
-                match factors {
-                    Some(f) => {
-                        for (i, row) in w.chunks(keys).enumerate() {
-                            used.extend(row.iter().zip(&f[i * l..i * l + keys]).map(|(&x, &y)| x * y));
-                        }
-                    }
-                    None => used.extend_from_slice(w),
-                }
+                let used = with_dropout(w, factors, (l, keys), used);
                 dw.clear();
                 dw.resize(l * keys, T::zero());
                 // SAFETY: each block is L × d at `base` with rows h apart, the weights L × keys;
@@ -406,13 +383,13 @@ impl CustomOp3 for Attention {
         let weights = self.weights.lock().map_err(|_| candle_core::Error::Msg(format!("{NAME}: poisoned")))?;
         let Some(weights) = weights.as_ref() else { candle_core::bail!("{NAME}: backward before forward") };
         let grad = grad.contiguous()?;
-        let (vq, vk, vv, vg) = (Values::of(q), Values::of(k), Values::of(v), Values::of(&grad));
+        let (vq, vk, vv, vg) = (TensorValues::of(q), TensorValues::of(k), TensorValues::of(v), TensorValues::of(&grad));
         let grads = match weights {
             CpuStorage::F32(w) => self
-                .backward((vq.slice()?, vk.slice()?, vv.slice()?), w, vg.slice()?)?
+                .backward((vq.slice(NAME)?, vk.slice(NAME)?, vv.slice(NAME)?), w, vg.slice(NAME)?)?
                 .map(|g| Tensor::from_vec(g, q.shape(), q.device())),
             CpuStorage::F64(w) => self
-                .backward((vq.slice()?, vk.slice()?, vv.slice()?), w, vg.slice()?)?
+                .backward((vq.slice(NAME)?, vk.slice(NAME)?, vv.slice(NAME)?), w, vg.slice(NAME)?)?
                 .map(|g| Tensor::from_vec(g, q.shape(), q.device())),
             other => candle_core::bail!("{NAME}: unsupported dtype {:?}", other.dtype()),
         };

@@ -21,7 +21,7 @@ use rayon::prelude::*;
 use crate::error::Result;
 use crate::ops::cross_entropy::cross_entropy_per_row;
 use crate::ops::matmul::{product, threads_for, View};
-use crate::ops::rows::{max, ExpShifted, MIN_ROWS_A_TASK};
+use crate::ops::rows::{contiguous_values, max, ExpShifted, MIN_ROWS_A_TASK};
 use crate::ops::runs_fused;
 
 /// Rows whose logits exist at once: 256 × V values (20 MB for V = 20256).
@@ -91,13 +91,6 @@ struct Dims {
     n: usize,
     h: usize,
     v: usize,
-}
-
-fn contiguous<'a, T: WithDType>(storage: &'a CpuStorage, layout: &Layout) -> candle_core::Result<&'a [T]> {
-    match layout.contiguous_offsets() {
-        Some((start, end)) => Ok(&T::cpu_storage_as_slice(storage)?[start..end]),
-        None => candle_core::bail!("{NAME}: expects contiguous inputs"),
-    }
 }
 
 /// Each row's loss, and the row turned into its gradient `g · (softmax − onehot)`, in place.
@@ -233,11 +226,23 @@ impl CustomOp3 for DecoderLoss {
         check(&self.labels, d)?;
         let (loss, grads) = match s1.dtype() {
             DType::F32 => {
-                let (loss, g) = fused::<f32>(contiguous(s1, l1)?, contiguous(s2, l2)?, contiguous(s3, l3)?, d, self);
+                let (loss, g) = fused::<f32>(
+                    contiguous_values(s1, l1, NAME)?,
+                    contiguous_values(s2, l2, NAME)?,
+                    contiguous_values(s3, l3, NAME)?,
+                    d,
+                    self,
+                );
                 (CpuStorage::F32(vec![loss as f32]), Grads::F32(g))
             }
             DType::F64 => {
-                let (loss, g) = fused::<f64>(contiguous(s1, l1)?, contiguous(s2, l2)?, contiguous(s3, l3)?, d, self);
+                let (loss, g) = fused::<f64>(
+                    contiguous_values(s1, l1, NAME)?,
+                    contiguous_values(s2, l2, NAME)?,
+                    contiguous_values(s3, l3, NAME)?,
+                    d,
+                    self,
+                );
                 (CpuStorage::F64(vec![loss]), Grads::F64(g))
             }
             other => candle_core::bail!("{NAME}: unsupported dtype {other:?}"),

@@ -12,7 +12,7 @@ use num_traits::Float;
 use rayon::prelude::*;
 
 use crate::ops::row_affine::fused_row_affine;
-use crate::ops::rows::{by_dtype, dot, last_dim_rows, sum, MIN_ROWS_A_TASK};
+use crate::ops::rows::{by_dtype, dot, last_dim_rows, sum, TensorValues, MIN_ROWS_A_TASK};
 use crate::ops::runs_fused;
 
 /// Layer norm of `x` over its last dimension with scale `w` and shift `b` (biased variance):
@@ -161,13 +161,9 @@ fn add<T: WithDType + Float + Send + Sync>(y: &[T], residual: &[T], dropout: Opt
     }
 }
 
-/// The values of a contiguous CPU tensor, read in place.
+/// `f` of the values of a contiguous CPU tensor, read in place.
 fn tensor_values<T: WithDType>(t: &Tensor, f: impl FnOnce(&[T]) -> Vec<T>) -> candle_core::Result<Vec<T>> {
-    let (storage, layout) = t.storage_and_layout();
-    match (&*storage, layout.contiguous_offsets()) {
-        (candle_core::Storage::Cpu(s), Some((start, end))) => Ok(f(&T::cpu_storage_as_slice(s)?[start..end])),
-        _ => candle_core::bail!("{NAME}: expects contiguous tensors on the CPU"),
-    }
+    Ok(f(TensorValues::of(t).slice(NAME)?))
 }
 
 impl AddNormalize {

@@ -16,7 +16,7 @@ use crate::config::Activation;
 use crate::ops::gelu::{composed_gelu, gelu_and_slope, Gelu};
 use crate::ops::matmul::{product, threads_for, View};
 use crate::ops::row_affine::{column_sums, composed_add_row_bias};
-use crate::ops::rows::by_dtype;
+use crate::ops::rows::{by_dtype, contiguous_values};
 use crate::ops::runs_fused;
 
 const NAME: &str = "tsbert-linear";
@@ -129,14 +129,6 @@ fn through_activation<T: WithDType + Float + Send + Sync>(g: &[T], z: &[T], acti
 /// Values an element-wise task takes at least.
 const VALUES_A_TASK: usize = 1 << 14;
 
-/// The values of a contiguous storage.
-fn values<'a, T: WithDType>(s: &'a CpuStorage, l: &Layout) -> candle_core::Result<&'a [T]> {
-    match l.contiguous_offsets() {
-        Some((start, end)) => Ok(&T::cpu_storage_as_slice(s)?[start..end]),
-        None => candle_core::bail!("{NAME}: expects contiguous inputs"),
-    }
-}
-
 /// Sizes: rows, inputs and outputs of the product, checked against the weight and bias.
 fn sizes(x: &Layout, w: &Layout, b: &Layout) -> candle_core::Result<(usize, usize, usize)> {
     let (n_in, (n_out, w_in)) = (x.dims().last().copied().unwrap_or(0), w.shape().dims2()?);
@@ -152,7 +144,11 @@ fn forward<T: WithDType + Float>(
     (s3, l3): (&CpuStorage, &Layout),
 ) -> candle_core::Result<Vec<T>> {
     let (rows, n_in, n_out) = sizes(l1, l2, l3)?;
-    let (x, w, b) = (values::<T>(s1, l1)?, values::<T>(s2, l2)?, values::<T>(s3, l3)?);
+    let (x, w, b) = (
+        contiguous_values::<T>(s1, l1, NAME)?,
+        contiguous_values::<T>(s2, l2, NAME)?,
+        contiguous_values::<T>(s3, l3, NAME)?,
+    );
     let mut out = Vec::with_capacity(rows * n_out);
     for _ in 0..rows {
         out.extend_from_slice(b);
@@ -217,7 +213,7 @@ fn gradients<T: WithDType + Float + Send + Sync>(
     dims: (usize, usize, usize),
     like: [&Tensor; 3],
 ) -> candle_core::Result<[Tensor; 3]> {
-    let g = values::<T>(sg, lg)?;
+    let g = contiguous_values::<T>(sg, lg, NAME)?;
     let through;
     let g = match pre {
         Some((z, activation)) => {
@@ -226,7 +222,7 @@ fn gradients<T: WithDType + Float + Send + Sync>(
         }
         None => g,
     };
-    let grads = backward(values::<T>(sx, lx)?, values(sw, lw)?, g, dims);
+    let grads = backward(contiguous_values::<T>(sx, lx, NAME)?, contiguous_values(sw, lw, NAME)?, g, dims);
     let [dx, dw, db] = grads;
     let [x, w, b] = like;
     Ok([

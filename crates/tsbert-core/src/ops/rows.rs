@@ -1,7 +1,7 @@
 //! Row access shared by the fused CPU ops: the contiguous values of a storage, seen as rows
 //! of its last dimension.
 
-use candle_core::{CpuStorage, Layout, WithDType};
+use candle_core::{CpuStorage, Layout, Storage, Tensor, WithDType};
 use num_traits::Float;
 
 /// The values of a contiguous CPU tensor and the length of its last dimension (a row).
@@ -18,6 +18,42 @@ pub(crate) fn last_dim_rows<'a, T: WithDType>(
         candle_core::bail!("{op}: empty last dimension")
     }
     Ok((&T::cpu_storage_as_slice(storage)?[start..end], row))
+}
+
+/// The values of a contiguous storage; an error naming `op` otherwise.
+pub(crate) fn contiguous_values<'a, T: WithDType>(
+    storage: &'a CpuStorage,
+    layout: &Layout,
+    op: &str,
+) -> candle_core::Result<&'a [T]> {
+    match layout.contiguous_offsets() {
+        Some((start, end)) => Ok(&T::cpu_storage_as_slice(storage)?[start..end]),
+        None => candle_core::bail!("{op}: expects contiguous inputs"),
+    }
+}
+
+/// A tensor's values on the CPU, read in place (its storage stays locked for reading
+/// meanwhile).
+pub(crate) struct TensorValues<'a> {
+    guard: candle_core::StorageRef<'a>,
+    layout: &'a Layout,
+}
+
+impl<'a> TensorValues<'a> {
+    /// Locks `t`'s storage for reading.
+    pub(crate) fn of(t: &'a Tensor) -> Self {
+        let (guard, layout) = t.storage_and_layout();
+        Self { guard, layout }
+    }
+
+    /// The values, of dtype `T`; an error naming `op` for another dtype, a strided tensor or
+    /// one off the CPU.
+    pub(crate) fn slice<T: WithDType>(&self, op: &str) -> candle_core::Result<&[T]> {
+        match &*self.guard {
+            Storage::Cpu(s) => contiguous_values(s, self.layout, op),
+            _ => candle_core::bail!("{op}: expects tensors on the CPU"),
+        }
+    }
 }
 
 /// Runs `$run::<T>(args…)`, which gives a `candle_core::Result<Vec<T>>`, for the dtype of
