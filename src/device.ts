@@ -18,6 +18,11 @@ export type Device = 'auto' | DeviceName | readonly DeviceName[];
 export interface DeviceReport {
   /** The addon build in use. */
   build: 'cuda' | 'cpu';
+  /**
+   * Where that addon came from: a package (`tsbert-linux-x64-gnu-cuda`, `tsbert-darwin-arm64`,
+   * ...) or a file built in a clone (`binding/...`).
+   */
+  addon: string;
   /** CUDA GPUs usable now (0 in the CPU build or without a driver). */
   cudaDevices: number;
   /** Why no GPU is usable, when none is. */
@@ -26,15 +31,15 @@ export interface DeviceReport {
 
 /** The devices this process can train on. */
 export function devices(): DeviceReport {
-  const { variant, cudaUnavailable } = nativeVariant();
-  if (variant === 'cpu') return { build: 'cpu', cudaDevices: 0, reason: cudaUnavailable };
+  const { variant, addon, cudaUnavailable } = nativeVariant();
+  if (variant === 'cpu') return { build: 'cpu', addon, cudaDevices: 0, reason: cudaUnavailable };
   try {
     const cudaDevices = native().cudaDeviceCount();
     return cudaDevices > 0
-      ? { build: 'cuda', cudaDevices }
-      : { build: 'cuda', cudaDevices, reason: 'the driver reports no GPU' };
+      ? { build: 'cuda', addon, cudaDevices }
+      : { build: 'cuda', addon, cudaDevices, reason: 'the driver reports no GPU' };
   } catch (error) {
-    return { build: 'cuda', cudaDevices: 0, reason: (error as Error).message };
+    return { build: 'cuda', addon, cudaDevices: 0, reason: (error as Error).message };
   }
 }
 

@@ -1,16 +1,20 @@
 /**
  * The native addon, loaded on first use (importing the data pipeline or this module loads
- * nothing). The CUDA build (`binding/tsbert-cuda.<platform>.node`, made by
- * `npm run build:cuda`) is tried first; it links the NVIDIA driver, so on a machine without
- * one it does not load, and the CPU build (through the loader that `napi build` generates in
- * `binding/`) is used instead. Internal: the public API wraps it.
+ * nothing). On linux-x64-gnu a CUDA build is tried first: the one `npm run build:cuda` makes in
+ * a clone (`binding/tsbert-cuda.linux-x64-gnu.node`), else the opt-in package
+ * {@link CUDA_PACKAGE}. It links the NVIDIA driver and CUDA's libraries, so where they are
+ * missing it does not load, and the CPU build (through the loader that `napi build` generates
+ * in `binding/`, which finds the platform package) is used instead, with the reason kept for
+ * `devices()`. Internal: the public API wraps it.
  *
  * @internal
  * @module
  */
+import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 
 import type * as Binding from '../binding/index.cjs';
+import { addonFile, FROM_SOURCE, platformName, prebuiltPlatforms } from './platform.js';
 
 export type {
   AdamConfigJs,
@@ -24,68 +28,108 @@ export type {
 
 const load = createRequire(import.meta.url);
 
-/** Which addon build is in use, and why the CUDA one is not (if it is not). */
+/** The npm package a user adds for the CUDA addon (linux-x64-gnu only). */
+export const CUDA_PACKAGE = 'tsbert-linux-x64-gnu-cuda';
+
+/** Which addon build is in use, where it came from, and why the CUDA one is not in use. */
 export interface NativeVariant {
-  /** `'cuda'` when the CUDA build loaded, else `'cpu'`. */
+  /** `'cuda'` when a CUDA build loaded, else `'cpu'`. */
   variant: 'cuda' | 'cpu';
-  /** Why the CUDA build did not load (absent, no driver, `TSBERT_DEVICE=cpu`). */
+  /** The addon in use: a package name, or a file of this clone. */
+  addon: string;
+  /** Why no CUDA build loaded (none installed, a missing library, `TSBERT_DEVICE=cpu`). */
   cudaUnavailable?: string;
 }
 
 let loaded: { binding: typeof Binding; variant: NativeVariant } | undefined;
 
-function loadBinding(): { binding: typeof Binding; variant: NativeVariant } {
-  let reason = 'this platform has no CUDA build';
-  if (process.env.TSBERT_DEVICE === 'cpu') {
-    reason = 'TSBERT_DEVICE=cpu';
-  } else if (process.platform === 'linux' && process.arch === 'x64') {
+/**
+ * Why a CUDA addon did not load, from the loader's error: the missing library named, with
+ * where to get it.
+ */
+export function cudaLoadFailure(message: string): string {
+  const missing = /(lib[\w.+-]+\.so(?:\.\d+)*): cannot open shared object file/.exec(message)?.[1];
+  if (missing === undefined) return `the CUDA build did not load: ${message}`;
+  if (missing.startsWith('libcuda.so')) {
+    return `the CUDA build needs the NVIDIA driver (${missing} is missing): install driver 580 or newer (CUDA 13)`;
+  }
+  return (
+    `the CUDA build needs ${missing}, which is not on the library path: install CUDA 13's libraries ` +
+    '(pip install nvidia-cublas nvidia-curand nvidia-cuda-nvrtc, or the CUDA 13 toolkit) and add their lib folders to LD_LIBRARY_PATH'
+  );
+}
+
+/** The CUDA addon from this clone's build or from {@link CUDA_PACKAGE}, or why neither loaded. */
+function loadCuda(): { binding: typeof Binding; addon: string } | { reason: string } {
+  const candidates: [addon: string, file: string][] = [
+    ['binding/tsbert-cuda.linux-x64-gnu.node', '../binding/tsbert-cuda.linux-x64-gnu.node'],
+    [CUDA_PACKAGE, CUDA_PACKAGE],
+  ];
+  for (const [addon, file] of candidates) {
+    if (addon === CUDA_PACKAGE) {
+      const mismatch = versionMismatch();
+      if (mismatch) return { reason: mismatch };
+    }
     try {
-      const binding = load('../binding/tsbert-cuda.linux-x64-gnu.node') as typeof Binding;
-      return { binding, variant: { variant: 'cuda' } };
+      return { binding: load(file) as typeof Binding, addon };
     } catch (error) {
       const e = error as NodeJS.ErrnoException;
-      reason =
-        e.code === 'MODULE_NOT_FOUND'
-          ? 'the CUDA build is not installed (npm run build:cuda)'
-          : `the CUDA build did not load: ${e.message}`;
+      if (e.code !== 'MODULE_NOT_FOUND') return { reason: cudaLoadFailure(e.message) };
     }
   }
+  return {
+    reason: `no CUDA build is installed (npm install ${CUDA_PACKAGE} adds it; in a clone, npm run build:cuda)`,
+  };
+}
+
+/** Why {@link CUDA_PACKAGE}, when installed, cannot be used with this tsbert's version. */
+function versionMismatch(): string | undefined {
+  let theirs: string;
+  try {
+    theirs = (load(`${CUDA_PACKAGE}/package.json`) as { version: string }).version;
+  } catch {
+    return undefined;
+  }
+  const ours = (load('../package.json') as { version: string }).version;
+  return theirs === ours
+    ? undefined
+    : `${CUDA_PACKAGE} ${theirs} does not match tsbert ${ours}: npm install ${CUDA_PACKAGE}@${ours}`;
+}
+
+function loadBinding(): { binding: typeof Binding; variant: NativeVariant } {
+  let reason = `${platformName()} has no CUDA build (linux-x64-gnu has)`;
+  if (process.env.TSBERT_DEVICE === 'cpu') {
+    reason = 'TSBERT_DEVICE=cpu';
+  } else if (platformName() === 'linux-x64-gnu') {
+    const cuda = loadCuda();
+    if ('binding' in cuda) return { binding: cuda.binding, variant: { variant: 'cuda', addon: cuda.addon } };
+    reason = cuda.reason;
+  }
+  const local = `binding/${addonFile(platformName())}`;
+  const cpu = (binding: typeof Binding, addon: string) => ({
+    binding,
+    variant: { variant: 'cpu' as const, addon, cudaUnavailable: reason },
+  });
   try {
     const binding = load('../binding/index.cjs') as typeof Binding;
-    return { binding, variant: { variant: 'cpu', cudaUnavailable: reason } };
+    return cpu(binding, existsSync(new URL(`../${local}`, import.meta.url)) ? local : `tsbert-${platformName()}`);
   } catch (error) {
-    throw new Error(missingAddon(), { cause: error });
+    // built from source for a platform the generated loader does not list
+    try {
+      return cpu(load(`../${local}`) as typeof Binding, local);
+    } catch {
+      throw new Error(missingAddon(), { cause: error });
+    }
   }
-}
-
-/** This machine as napi-rs names platforms (`linux-x64-gnu`, `darwin-arm64`, `win32-x64-msvc`). */
-export function platformName(): string {
-  const { platform, arch } = process;
-  if (platform === 'linux') {
-    const report = process.report?.getReport() as { header?: { glibcVersionRuntime?: string } } | undefined;
-    return `linux-${arch}-${report?.header?.glibcVersionRuntime ? 'gnu' : 'musl'}`;
-  }
-  return platform === 'win32' ? `win32-${arch}-msvc` : `${platform}-${arch}`;
-}
-
-/** A Rust target triple of `package.json`'s `napi.targets` as napi-rs names its platform. */
-export function platformOfTarget(triple: string): string {
-  const [cpu, , os, abi] = triple.split('-');
-  const arch = cpu === 'x86_64' ? 'x64' : cpu === 'aarch64' ? 'arm64' : cpu;
-  if (os === 'linux') return `linux-${arch}-${abi}`;
-  return os === 'darwin' ? `darwin-${arch}` : `win32-${arch}-${abi}`;
 }
 
 /** What to do when no addon loads: the package this platform needs, or that it has none. */
 function missingAddon(): string {
-  const { napi } = load('../package.json') as { napi: { targets: string[] } };
-  const prebuilt = napi.targets.map(platformOfTarget);
+  const prebuilt = prebuiltPlatforms();
   const here = platformName();
-  const fromSource =
-    'or build it from source with a Rust toolchain (in a clone of the repository: npm ci, which runs npm run build)';
   return prebuilt.includes(here)
-    ? `tsbert: the native addon for ${here} did not load: install the package tsbert-${here} (npm installs it with tsbert unless optional dependencies are left out: --omit=optional, --no-optional), ${fromSource}`
-    : `tsbert: no prebuilt native addon for ${here} (prebuilt: ${prebuilt.join(', ')}); ${fromSource}`;
+    ? `tsbert: the native addon for ${here} did not load: install the package tsbert-${here} (npm installs it with tsbert unless optional dependencies are left out: --omit=optional, --no-optional), ${FROM_SOURCE}`
+    : `tsbert: no prebuilt native addon for ${here} (prebuilt: ${prebuilt.join(', ')}); ${FROM_SOURCE}`;
 }
 
 /** The addon: `NativeBert`, the tensor ops, the device queries and the core's defaults. */
