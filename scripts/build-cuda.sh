@@ -2,10 +2,10 @@
 # `npm run build:cuda`: builds the addon with candle's CUDA backend into
 # binding/tsbert-cuda.linux-x64-gnu.node, next to the CPU addon (src/native.ts loads the CUDA
 # one when it can and falls back to the CPU one). Uses the toolkit of scripts/setup-cuda.sh.
-# Compute capability 90 (H100/H200) unless CUDA_COMPUTE_CAP says otherwise. With NCCL for
-# multi-GPU gradient sums (libnccl.so.2 needed at run time, as PyTorch's CUDA wheels have it)
-# unless TSBERT_NCCL=0. Incremental:
-# its own target folder, target-cuda/, is kept between builds.
+# Compute capability 90 (H100/H200) unless CUDA_COMPUTE_CAP says otherwise. The addon links
+# the driver, cuBLAS, cuRAND and NVRTC; NCCL (several GPUs) is opened when first used, never
+# linked (checked below). Incremental: its own target folder, target-cuda/, is kept between
+# builds.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup-cuda.sh
@@ -24,8 +24,18 @@ export PATH=$root/bin:$PATH
 export CUDA_COMPUTE_CAP=${CUDA_COMPUTE_CAP:-90}
 export LIBRARY_PATH=$root/lib64:$stubs${LIBRARY_PATH:+:$LIBRARY_PATH}
 export RUSTFLAGS="${RUSTFLAGS:-} -L $root/lib64 -L $stubs"
-features=cuda
-[ "${TSBERT_NCCL:-1}" = 0 ] || features=nccl
-cargo build --release -p tsbert-node --features "$features" --target-dir target-cuda
-cp target-cuda/release/libtsbert_node.so binding/tsbert-cuda.linux-x64-gnu.node
-echo "built binding/tsbert-cuda.linux-x64-gnu.node (features $features, compute capability $CUDA_COMPUTE_CAP)"
+cargo build --release -p tsbert-node --features cuda --target-dir target-cuda
+addon=binding/tsbert-cuda.linux-x64-gnu.node
+cp target-cuda/release/libtsbert_node.so "$addon"
+# The driver must be a needed library (crates/tsbert-node/build.rs says why); a single-GPU
+# user needs no NCCL, so it must not be.
+needed=$(readelf -d "$addon" | sed -n 's/.*NEEDED.*\[\(.*\)\]/\1/p')
+if ! grep -qx 'libcuda.so.1' <<<"$needed"; then
+  echo "$addon does not name libcuda.so.1 as needed: its driver calls would be unbound" >&2
+  exit 1
+fi
+if grep -q '^libnccl' <<<"$needed"; then
+  echo "$addon links libnccl; it must open it at run time (crates/tsbert-core/src/nccl.rs)" >&2
+  exit 1
+fi
+echo "built $addon (compute capability $CUDA_COMPUTE_CAP); needs:" $needed

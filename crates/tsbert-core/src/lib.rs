@@ -22,10 +22,14 @@ pub mod hf;
 pub mod loss;
 pub mod memory;
 pub mod model;
+#[cfg(feature = "cuda")]
+pub mod nccl;
 pub mod ops;
 pub mod params;
 pub mod pooling;
 pub mod rng;
+#[cfg(any(feature = "cuda", test))]
+pub mod shared_library;
 pub mod tensor_ops;
 pub mod tokenizer;
 pub mod trainer;
