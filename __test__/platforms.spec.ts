@@ -44,6 +44,9 @@ describe('platform packages', () => {
     expect(lacks('libcublasLt.so.13')).toMatch(
       /^the CUDA build needs libcublasLt\.so\.13, which is not on the library path: .*pip install nvidia-cublas/,
     );
+    expect(cudaLoadFailure('/x/tsbert-cuda.linux-x64-gnu.node: undefined symbol: cuMemAllocAsync')).toBe(
+      'the NVIDIA driver is too old for the CUDA build (it lacks cuMemAllocAsync): install driver 580 or newer (CUDA 13)',
+    );
     expect(cudaLoadFailure('/x/a.node: invalid ELF header')).toBe(
       'the CUDA build did not load: /x/a.node: invalid ELF header',
     );

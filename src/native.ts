@@ -48,6 +48,10 @@ let loaded: { binding: typeof Binding; variant: NativeVariant } | undefined;
  * where to get it.
  */
 export function cudaLoadFailure(message: string): string {
+  const unbound = /undefined symbol: (cu\w+)/.exec(message)?.[1];
+  if (unbound !== undefined) {
+    return `the NVIDIA driver is too old for the CUDA build (it lacks ${unbound}): install driver 580 or newer (CUDA 13)`;
+  }
   const missing = /(lib[\w.+-]+\.so(?:\.\d+)*): cannot open shared object file/.exec(message)?.[1];
   if (missing === undefined) return `the CUDA build did not load: ${message}`;
   if (missing.startsWith('libcuda.so')) {
@@ -55,7 +59,7 @@ export function cudaLoadFailure(message: string): string {
   }
   return (
     `the CUDA build needs ${missing}, which is not on the library path: install CUDA 13's libraries ` +
-    '(pip install nvidia-cublas nvidia-curand nvidia-cuda-nvrtc, or the CUDA 13 toolkit) and add their lib folders to LD_LIBRARY_PATH'
+    '(pip install nvidia-cublas nvidia-curand, or the CUDA 13 toolkit) and add their lib folders to LD_LIBRARY_PATH'
   );
 }
 
