@@ -37,7 +37,8 @@ check() {
   cd "$WORK/app"
   echo '{ "name": "app", "private": true }' >package.json
   # npm refuses a package for another CPU unless forced (the app runs under qemu, not here)
-  npm install --no-audit --no-fund --force "$WORK"/tsbert-0.1.0.tgz "$WORK/tsbert-$PLATFORM-0.1.0.tgz"
+  # --ignore-scripts: the install step would see this x64 machine and build an x64 addon
+  npm install --no-audit --no-fund --force --ignore-scripts "$WORK"/tsbert-0.1.0.tgz "$WORK/tsbert-$PLATFORM-0.1.0.tgz"
   cat >crane.mjs <<'JS'
 import { BertModel, Vocab, RESERVED_TOKENS, encode } from 'tsbert';
 const vocab = Vocab.fromJSON({ tokens: [...RESERVED_TOKENS, 'a', 'crane', 'is', 'flying'] });
