@@ -1,33 +1,54 @@
 #!/usr/bin/env bash
 # The GPU checks in one device call. Here: `bash scripts/gpu-check.sh pack` builds the CUDA
-# and CPU addons, bundles bench/gpu-check.ts with the library into one file, and packs into
-# .gpu/ (git-ignored) what the GPU machine needs: the addons and their loader, the bundle,
-# pure-rand, a node binary (xz) and the PyTorch reference. Then, with the device tool: run
-# `bash scripts/gpu-check.sh run` with carry [".gpu"]. It unpacks node, points the loader at
-# PyTorch's CUDA 13 libraries, runs the checks (parity, the API, data parallel, throughput),
-# times the PyTorch reference on the same weights and batches, and leaves the JSON reports
-# in $OUT. `TSBERT_GPU_CHECK_DEVICE=cpu npx tsx bench/gpu-check.ts` dry-runs the checks here.
+# and CPU addons, bundles bench/gpu-check.ts with the library into one file, installs the
+# packed packages (tsbert, tsbert-linux-x64-gnu, tsbert-linux-x64-gnu-cuda) into an app folder
+# as a user would, and packs into .gpu/ (git-ignored) what the GPU machine needs: the addons
+# and their loader, the bundle, pure-rand, the app, the PyTorch reference (all in one
+# payload.tar.xz) and a node binary (xz). Then, with the device tool: run
+# `bash scripts/gpu-check.sh run` with carry [".gpu"]. It unpacks, points the loader at
+# PyTorch's CUDA 13 libraries, runs the API from the installed CUDA package without NCCL on the
+# library path (bench/gpu-package.mjs), then the checks (parity, the API, data parallel,
+# throughput), times the PyTorch reference on the same weights and batches, and leaves the
+# JSON reports in $OUT. `TSBERT_GPU_CHECK_DEVICE=cpu npx tsx bench/gpu-check.ts` dry-runs the
+# checks here.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 case "${1:-}" in
 pack)
   bash scripts/build-cuda.sh
   npm run build:native
-  rm -rf .gpu && mkdir -p .gpu/binding .gpu/node_modules .gpu/bench/reference
-  cp binding/index.cjs binding/tsbert.linux-x64-gnu.node binding/tsbert-cuda.linux-x64-gnu.node .gpu/binding/
-  npx tsup bench/gpu-check.ts --no-config --format esm --target node20 --out-dir .gpu/bench
-  cp -r node_modules/pure-rand .gpu/node_modules/
-  cp bench/reference/*.py .gpu/bench/reference/
-  echo '{ "type": "module" }' > .gpu/package.json
+  npm run build:ts
+  rm -rf .gpu && mkdir -p .gpu/payload/binding .gpu/payload/node_modules .gpu/payload/bench/reference .gpu/tarballs
+  payload=.gpu/payload
+  cp binding/index.cjs binding/tsbert.linux-x64-gnu.node binding/tsbert-cuda.linux-x64-gnu.node $payload/binding/
+  npx tsup bench/gpu-check.ts --no-config --format esm --target node20 --out-dir $payload/bench
+  cp -r node_modules/pure-rand $payload/node_modules/
+  cp bench/reference/*.py $payload/bench/reference/
+  echo '{ "type": "module" }' > $payload/package.json
+  # the packages as a user installs them, the CUDA one included
+  npm pack --ignore-scripts --pack-destination .gpu/tarballs
+  cp binding/tsbert.linux-x64-gnu.node npm/linux-x64-gnu/
+  cp binding/tsbert-cuda.linux-x64-gnu.node npm/linux-x64-gnu-cuda/
+  (cd npm/linux-x64-gnu && npm pack --pack-destination ../../.gpu/tarballs)
+  (cd npm/linux-x64-gnu-cuda && npm pack --pack-destination ../../.gpu/tarballs)
+  mkdir -p $payload/app && echo '{ "name": "gpu-app", "private": true }' > $payload/app/package.json
+  (cd $payload/app && npm install --no-audit --no-fund --omit=dev "$PWD"/../../tarballs/*.tgz)
+  cp bench/gpu-package.mjs $payload/app/
+  tar -C $payload -cf - . | xz -T2 > .gpu/payload.tar.xz
+  rm -rf $payload .gpu/tarballs
   xz -T2 -c "$(command -v node)" > .gpu/node.xz
-  du -sh .gpu
+  du -sh .gpu/*
   ;;
 run)
   cd .gpu
   xz -dc node.xz > /tmp/node && chmod +x /tmp/node
+  xz -dc payload.tar.xz | tar -xf -
   site=$(python3 -c 'import nvidia, os; print(os.path.dirname(nvidia.__path__[0]))')/nvidia
-  export LD_LIBRARY_PATH=$site/cu13/lib:$site/cublas/lib:$site/curand/lib:$site/cuda_nvrtc/lib:$site/cuda_runtime/lib:$site/nccl/lib:${LD_LIBRARY_PATH:-}
+  cuda_libs=$site/cu13/lib:$site/cublas/lib:$site/curand/lib:$site/cuda_runtime/lib
   nvidia-smi --query-gpu=name,driver_version --format=csv | tee "$OUT/gpu.txt"
+  # the API from the installed CUDA package, with no NCCL on the library path
+  (cd app && LD_LIBRARY_PATH=$cuda_libs:${LD_LIBRARY_PATH:-} /tmp/node gpu-package.mjs | tee "$OUT/gpu-package.json") || true
+  export LD_LIBRARY_PATH=$cuda_libs:$site/nccl/lib:${LD_LIBRARY_PATH:-}
   /tmp/node bench/gpu-check.js | tee "$OUT/gpu-check.json"
   # the PyTorch reference on the same GPU, weights and batches (written by the checks), for
   # the throughput ratio
