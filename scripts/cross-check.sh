@@ -1,19 +1,22 @@
 #!/usr/bin/env bash
-# Builds the addon for linux-arm64-gnu here (zig as the cross linker) and checks it the way a
-# user gets it: `npm pack` of the main package and of npm/linux-arm64-gnu, installed into a
-# fresh folder for arm64, then a tiny model pretrained and `encode` run by an arm64 Node under
-# qemu. `setup` installs what that needs (the Rust target, zig and cargo-zigbuild, qemu and
-# arm64's C libraries, an arm64 Node from npm); `run` builds (`build`) and checks (`check`). Slow: the build is a
-# full release build, and Node under emulation is ~10x slower.
+# Builds the addon for another Linux target here (zig as the cross linker) and checks it the
+# way a user gets it: `npm pack` of the main package and of npm/<platform>, installed into a
+# fresh folder for that CPU, then a tiny model's `encode` run by that platform's Node under
+# qemu. The target is CROSS_TARGET (default aarch64-unknown-linux-gnu; also
+# x86_64-unknown-linux-musl, aarch64-unknown-linux-musl). `setup` installs what that needs (the
+# Rust targets, zig and cargo-zigbuild, qemu and arm64's C libraries, an arm64 Node from npm);
+# `run` builds (`build`) and checks (`check`). `check` runs only linux-arm64-gnu: the registries
+# this machine reaches have no Node built for musl. Slow: the build is a full release build, and
+# Node under emulation is ~10x slower.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-TARGET=aarch64-unknown-linux-gnu
-PLATFORM=linux-arm64-gnu
+TARGET=${CROSS_TARGET:-aarch64-unknown-linux-gnu}
+PLATFORM=$(npx tsx -e "import { platformOfTarget } from './src/platform.ts'; console.log(platformOfTarget('$TARGET'))")
 WORK=${CROSS_WORK:-/tmp/tsbert-cross}
 NODE_ARM64=$WORK/node-arm64/package/bin/node
 
 setup() {
-  rustup target add "$TARGET"
+  rustup target add aarch64-unknown-linux-gnu x86_64-unknown-linux-musl aarch64-unknown-linux-musl
   pip install --quiet ziglang
   command -v cargo-zigbuild >/dev/null || cargo install --locked cargo-zigbuild
   apt-get install -y -q qemu-user-static libc6-arm64-cross libstdc++6-arm64-cross libgcc-s1-arm64-cross
@@ -25,9 +28,15 @@ build() {
   mkdir -p "$WORK"
   CARGO_TARGET_DIR=$WORK/target npx napi build --platform --release --target "$TARGET" -x \
     --manifest-path crates/tsbert-node/Cargo.toml --output-dir "$WORK/addon" --no-js
+  file "$WORK/addon/tsbert.$PLATFORM.node"
+  echo "needs: $(readelf -d "$WORK/addon/tsbert.$PLATFORM.node" | sed -n 's/.*NEEDED.*\[\(.*\)\]/\1/p' | tr '\n' ' ')"
 }
 
 check() {
+  if [ "$PLATFORM" != linux-arm64-gnu ]; then
+    echo "check runs linux-arm64-gnu only (no Node for $PLATFORM in the registries this machine reaches)" >&2
+    exit 2
+  fi
   cp "$WORK/addon/tsbert.$PLATFORM.node" "npm/$PLATFORM/"
   file "npm/$PLATFORM/tsbert.$PLATFORM.node"
   rm -rf "$WORK/app" "$WORK"/*.tgz && mkdir -p "$WORK/app"
