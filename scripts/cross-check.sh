@@ -79,6 +79,9 @@ check() {
   npm pack --ignore-scripts --pack-destination "$WORK"
   (cd "npm/$PLATFORM" && npm pack --pack-destination "$WORK")
   cd "$WORK/app"
+  # as a user without Rust: node's folder and the system's on PATH, no cargo or rustc
+  PATH=$(dirname "$(command -v node)"):/usr/sbin:/usr/bin:/sbin:/bin
+  if command -v cargo || command -v rustc; then echo "Rust is still on PATH" >&2 && exit 1; fi
   echo '{ "name": "app", "private": true }' >package.json
   # npm refuses a package for another CPU unless forced (the app runs under qemu, not here)
   # --ignore-scripts: the install step would see this x64 machine and build an x64 addon
