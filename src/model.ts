@@ -18,6 +18,12 @@ import { type NativeBert, native } from './native.js';
 import { Tensor } from './tensor.js';
 import { type TextInput, Tokenizer } from './tokenizer.js';
 
+/**
+ * The largest encode run on the JS thread, in multiply-adds (~2 ms on one core): the
+ * textbook model on one sequence of 64 tokens is 17 M.
+ */
+const INLINE_PASS_MACS = 32e6;
+
 /** How a new model is made. */
 export interface CreateModelOptions {
   /** Sizes and variants; missing ones take the textbook values (`TEXTBOOK_SIZES`). */
@@ -364,12 +370,24 @@ export class BertModel {
   }
 
   /**
+   * Whether an encode of `sequences` is so small (on the CPU, at most {@link INLINE_PASS_MACS}
+   * multiply-adds) that it runs on the JS thread: handing it to a worker thread and back would
+   * cost more than the pass.
+   */
+  #inlinePass({ batchSize, seqLen }: Sequences): boolean {
+    if (this.device !== 'cpu') return false;
+    const { hidden, ffnHidden, layers } = this.config;
+    const tokens = batchSize * seqLen;
+    return tokens * layers * (4 * hidden * hidden + 2 * hidden * ffnHidden + seqLen * hidden) <= INLINE_PASS_MACS;
+  }
+
+  /**
    * The contextual embedding of every token of sequences of token ids, dropout off: a
    * `[B, L, hidden]` tensor (rows past a sequence's valid length are padding). A `TypeError` or
    * `RangeError` names the first invalid field.
    */
   async encodeSequences(sequences: Sequences): Promise<Tensor> {
-    const data = await this.#native.encode(sequences);
+    const data = this.#inlinePass(sequences) ? this.#native.encodeNow(sequences) : await this.#native.encode(sequences);
     return Tensor.fromNative({ data, shape: [sequences.batchSize, sequences.seqLen, this.config.hidden] });
   }
 

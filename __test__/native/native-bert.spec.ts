@@ -48,6 +48,8 @@ describe('NativeBert', () => {
     expect(model.param('encoder.token_embedding.weight')).toEqual(before);
     // dropout is off when encoding: the same input gives the same output
     expect(await model.encode(b)).toEqual(out);
+    // ... also run now, on the calling thread (what small encodes do)
+    expect(model.encodeNow(b)).toEqual(out);
   });
 
   it('gives bit-identical models and training for one seed, different ones for another', async () => {
@@ -217,6 +219,8 @@ describe('NativeBert input checks', () => {
     await expect(model.encode(bad)).rejects.toThrow(RangeError);
     await expect(model.encode(bad)).rejects.toThrow(/^tokens\[5\]: 99 is out of range/);
     await expect(model.encode({ ...b, batchSize: 3 })).rejects.toThrow(/^tokens: has length 16, expected 24/);
+    expect(() => model.encodeNow(bad)).toThrow(RangeError);
+    expect(() => model.encodeNow(bad)).toThrow(/^tokens\[5\]: 99 is out of range/);
     const { mlmLoss } = await model.trainStep(good());
     expect(Number.isFinite(mlmLoss)).toBe(true);
   });

@@ -18,7 +18,7 @@ use tsbert_core::{memory, BertConfig, Trainer};
 use crate::errors::OrThrow;
 use crate::inputs::{read_batch, read_batches, read_config, read_options, read_sequences};
 use crate::outputs::{EvalMetricsJs, EvaluationJs, F32Values, StepLossesJs};
-use crate::tasks::CoreTask;
+use crate::tasks::{run_on_compute_threads, CoreTask};
 
 /// A BERT model with its Adam state, on one device or data-parallel over several (one
 /// replica each, gradients summed, one identical Adam step). Training, encoding and the
@@ -243,6 +243,18 @@ impl NativeBert {
             let encoded = lock(&trainer)?.encode(&sequences?)?;
             Ok(F32Values(to_f32(&encoded)?))
         })
+    }
+
+    /// `encode` run now, the JS thread waiting: for inputs so small that handing them to a
+    /// worker thread and back costs more than the pass itself.
+    #[napi(ts_args_type = "sequences: object")]
+    pub fn encode_now(&self, env: Env, sequences: Object) -> napi::Result<F32Values> {
+        let sequences = read_sequences(&sequences);
+        run_on_compute_threads(|| {
+            let encoded = lock(&self.trainer)?.encode(&sequences?)?;
+            Ok(F32Values(to_f32(&encoded)?))
+        })
+        .or_throw(&env)
     }
 
     /// The weights as the bytes of a safetensors file, named as `naming` says (`'tsbert'`, or

@@ -11,6 +11,18 @@ use napi::{Env, Status, Task};
 
 use crate::errors::js_error;
 
+/// Runs `job` on rayon's pool (the calling thread waits), a panic becoming an `Internal` error.
+pub fn run_on_compute_threads<T: Send>(job: impl FnOnce() -> tsbert_core::Result<T> + Send) -> tsbert_core::Result<T> {
+    rayon::scope(|_| catch_unwind(AssertUnwindSafe(job))).unwrap_or_else(|panic| {
+        let what = panic
+            .downcast_ref::<String>()
+            .cloned()
+            .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+            .unwrap_or_else(|| "unknown panic".into());
+        Err(tsbert_core::Error::Internal(format!("internal error in tsbert (a Rust panic): {what}")))
+    })
+}
+
 /// A job for a worker thread.
 type Job<T> = Box<dyn FnOnce() -> tsbert_core::Result<T> + Send>;
 
@@ -34,15 +46,7 @@ impl<T: ToNapiValue + TypeName + Send + 'static> Task for CoreTask<T> {
 
     fn compute(&mut self) -> napi::Result<T> {
         let job = self.job.take().expect("a task runs once");
-        let outcome = rayon::scope(|_| catch_unwind(AssertUnwindSafe(job))).unwrap_or_else(|panic| {
-            let what = panic
-                .downcast_ref::<String>()
-                .cloned()
-                .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
-                .unwrap_or_else(|| "unknown panic".into());
-            Err(tsbert_core::Error::Internal(format!("internal error in tsbert (a Rust panic): {what}")))
-        });
-        outcome.map_err(|e| {
+        run_on_compute_threads(job).map_err(|e| {
             let message = e.to_string();
             self.failure = Some(e);
             napi::Error::new(Status::GenericFailure, message)
