@@ -80,7 +80,7 @@ export declare class NativeBert {
    * `encode` run now, the JS thread waiting: for inputs so small that handing them to a
    * worker thread and back costs more than the pass itself.
    */
-  encodeNow(sequences: object): F32Values
+  encodeNow(sequences: object): Float32Array
   /**
    * The weights as the bytes of a safetensors file, named as `naming` says (`'tsbert'`, or
    * `'huggingface'`: a `BertForPreTraining`'s names, a `BertModel`'s without heads).

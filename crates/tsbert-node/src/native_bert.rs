@@ -247,7 +247,7 @@ impl NativeBert {
 
     /// `encode` run now, the JS thread waiting: for inputs so small that handing them to a
     /// worker thread and back costs more than the pass itself.
-    #[napi(ts_args_type = "sequences: object")]
+    #[napi(ts_args_type = "sequences: object", ts_return_type = "Float32Array")]
     pub fn encode_now(&self, env: Env, sequences: Object) -> napi::Result<F32Values> {
         let sequences = read_sequences(&sequences);
         run_on_compute_threads(|| {
