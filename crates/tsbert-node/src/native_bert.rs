@@ -8,6 +8,7 @@ use candle_core::Device;
 use napi::bindgen_prelude::{AsyncTask, Buffer, Float32Array, Int32Array, Object, ObjectFinalize, Unknown};
 use napi::Env;
 use napi_derive::napi;
+use tsbert_core::batch::Sequences;
 use tsbert_core::checkpoint::{self, Naming};
 use tsbert_core::device::cuda_device;
 use tsbert_core::error::InputError;
@@ -57,6 +58,16 @@ fn lock(trainer: &Mutex<Option<Trainer>>) -> tsbert_core::Result<Locked<'_>> {
         return Err(tsbert_core::Error::Internal("this model was disposed".into()));
     }
     Ok(Locked(guard))
+}
+
+/// The encoder output of `sequences` (as read from JavaScript) as JavaScript values: what
+/// `encode` and `encodeNow` compute.
+fn encoded(
+    trainer: &Mutex<Option<Trainer>>,
+    sequences: Result<Sequences, InputError>,
+) -> tsbert_core::Result<F32Values> {
+    let encoded = lock(trainer)?.encode(&sequences?)?;
+    Ok(F32Values(to_f32(&encoded)?))
 }
 
 impl ObjectFinalize for NativeBert {
@@ -239,10 +250,7 @@ impl NativeBert {
     #[napi(ts_args_type = "sequences: object", ts_return_type = "Promise<Float32Array>")]
     pub fn encode(&self, sequences: Object) -> AsyncTask<CoreTask<F32Values>> {
         let (trainer, sequences) = (Arc::clone(&self.trainer), read_sequences(&sequences));
-        CoreTask::spawn(move || {
-            let encoded = lock(&trainer)?.encode(&sequences?)?;
-            Ok(F32Values(to_f32(&encoded)?))
-        })
+        CoreTask::spawn(move || encoded(&trainer, sequences))
     }
 
     /// `encode` run now, the JS thread waiting: for inputs so small that handing them to a
@@ -250,11 +258,7 @@ impl NativeBert {
     #[napi(ts_args_type = "sequences: object", ts_return_type = "Float32Array")]
     pub fn encode_now(&self, env: Env, sequences: Object) -> napi::Result<F32Values> {
         let sequences = read_sequences(&sequences);
-        run_on_compute_threads(|| {
-            let encoded = lock(&self.trainer)?.encode(&sequences?)?;
-            Ok(F32Values(to_f32(&encoded)?))
-        })
-        .or_throw(&env)
+        run_on_compute_threads(|| encoded(&self.trainer, sequences)).or_throw(&env)
     }
 
     /// The weights as the bytes of a safetensors file, named as `naming` says (`'tsbert'`, or

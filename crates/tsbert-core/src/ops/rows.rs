@@ -10,14 +10,12 @@ pub(crate) fn last_dim_rows<'a, T: WithDType>(
     layout: &Layout,
     op: &str,
 ) -> candle_core::Result<(&'a [T], usize)> {
-    let Some((start, end)) = layout.contiguous_offsets() else {
-        candle_core::bail!("{op}: expects a contiguous tensor")
-    };
+    let values = contiguous_values(storage, layout, op)?;
     let row = layout.dims().last().copied().unwrap_or(1);
     if row == 0 {
         candle_core::bail!("{op}: empty last dimension")
     }
-    Ok((&T::cpu_storage_as_slice(storage)?[start..end], row))
+    Ok((values, row))
 }
 
 /// The values of a contiguous storage; an error naming `op` otherwise.
