@@ -101,36 +101,36 @@ function versionMismatch(): string | undefined {
 }
 
 function loadBinding(): { binding: typeof Binding; variant: NativeVariant } {
-  let reason = `${platformName()} has no CUDA build (linux-x64-gnu has)`;
+  const here = platformName(); // once: it reads Node's diagnostic report
+  let reason = `${here} has no CUDA build (linux-x64-gnu has)`;
   if (process.env.TSBERT_DEVICE === 'cpu') {
     reason = 'TSBERT_DEVICE=cpu';
-  } else if (platformName() === 'linux-x64-gnu') {
+  } else if (here === 'linux-x64-gnu') {
     const cuda = loadCuda();
     if ('binding' in cuda) return { binding: cuda.binding, variant: { variant: 'cuda', addon: cuda.addon } };
     reason = cuda.reason;
   }
-  const local = `binding/${addonFile(platformName())}`;
+  const local = `binding/${addonFile(here)}`;
   const cpu = (binding: typeof Binding, addon: string) => ({
     binding,
     variant: { variant: 'cpu' as const, addon, cudaUnavailable: reason },
   });
   try {
     const binding = load('../binding/index.cjs') as typeof Binding;
-    return cpu(binding, existsSync(new URL(`../${local}`, import.meta.url)) ? local : `tsbert-${platformName()}`);
+    return cpu(binding, existsSync(new URL(`../${local}`, import.meta.url)) ? local : `tsbert-${here}`);
   } catch (error) {
     // built from source for a platform the generated loader does not list
     try {
       return cpu(load(`../${local}`) as typeof Binding, local);
     } catch {
-      throw new Error(missingAddon(), { cause: error });
+      throw new Error(missingAddon(here), { cause: error });
     }
   }
 }
 
-/** What to do when no addon loads: the package this platform needs, or that it has none. */
-function missingAddon(): string {
+/** What to do when no addon loads on `here`: the package it needs, or that it has none. */
+function missingAddon(here: string): string {
   const prebuilt = prebuiltPlatforms();
-  const here = platformName();
   return prebuilt.includes(here)
     ? `tsbert: the native addon for ${here} did not load: install the package tsbert-${here} (npm installs it with tsbert unless optional dependencies are left out: --omit=optional, --no-optional), ${FROM_SOURCE}`
     : `tsbert: no prebuilt native addon for ${here} (prebuilt: ${prebuilt.join(', ')}); ${FROM_SOURCE}`;
