@@ -23,12 +23,13 @@ export type InstallPlan =
 
 /**
  * The plan for `platform`: whether its addon (`tsbert-<platform>` or a file in `binding/`) is
- * there, whether cargo is, and whether the platform has a prebuilt package.
+ * there, whether cargo is (asked only when the addon is not), and whether the platform has a
+ * prebuilt package.
  */
-export function installPlan(platform: string, addonPresent: boolean, cargo: boolean): InstallPlan {
+export function installPlan(platform: string, addonPresent: boolean, hasCargo: () => boolean): InstallPlan {
   if (addonPresent) return { action: 'none' };
   const prebuilt = prebuiltPlatforms();
-  if (cargo) {
+  if (hasCargo()) {
     return {
       action: 'build',
       message: `tsbert: no prebuilt native addon for ${platform} is installed; building it from source with cargo (several minutes)`,
@@ -67,14 +68,16 @@ function buildFromSource(root: string, platform: string): boolean {
 export function install(root = fileURLToPath(new URL('..', import.meta.url))): number {
   const platform = platformName();
   const load = createRequire(join(root, 'package.json'));
-  let present = existsSync(join(root, 'binding', addonFile(platform)));
-  try {
-    present ||= load.resolve(`tsbert-${platform}`) !== '';
-  } catch {
-    // not installed
-  }
-  const cargo = spawnSync('cargo', ['--version'], { stdio: 'ignore' }).status === 0;
-  const plan = installPlan(platform, present, cargo);
+  const installed = (name: string) => {
+    try {
+      return load.resolve(name) !== '';
+    } catch {
+      return false;
+    }
+  };
+  const present = existsSync(join(root, 'binding', addonFile(platform))) || installed(`tsbert-${platform}`);
+  const hasCargo = () => spawnSync('cargo', ['--version'], { stdio: 'ignore' }).status === 0;
+  const plan = installPlan(platform, present, hasCargo);
   if (plan.action === 'none') return 0;
   if (plan.action === 'build') {
     console.log(plan.message);
