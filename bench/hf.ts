@@ -5,9 +5,10 @@
  * validation split: token ids identical, token states within 1e-4 (max abs), pooled embeddings
  * with cosine ≥ 0.99999; then embedding throughput in sentences/sec at batch 32 and 1 beside
  * PyTorch's and onnxruntime's on the same CPU in the same run (same threads, texts sorted by
- * length). Also: a model exported by tsbert in Hugging Face's format loads in transformers with
- * the same logits (bench/reference/make_hf_fixtures.py --check-export). Files go to
- * bench/out/hf/.
+ * length). Also: the Hugging Face fixtures (tied and untied decoder) trained 5 steps by tsbert
+ * and exported in Hugging Face's format load in transformers with no tensor missing or
+ * unexpected and the same logits (bench/reference/make_hf_fixtures.py --check-export). Files go
+ * to bench/out/hf/.
  */
 import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
@@ -16,7 +17,7 @@ import { join } from 'node:path';
 
 import { Command, InvalidArgumentError } from 'commander';
 
-import { BertModel } from '../src/index.js';
+import { BertModel, embed, encode, syntheticBatch } from '../src/index.js';
 import { outDir, runPython, venvPython, WIKITEXT, writeSafetensors } from './support.js';
 
 const SENTENCES = 1000;
@@ -65,7 +66,7 @@ const ids = bert.tokenizer
 const states: Float32Array[] = [];
 let tokens = 0;
 for (const s of sentences.slice(0, STATES)) {
-  const e = await bert.encode(s);
+  const e = await encode(bert, s);
   states.push(e.data);
   tokens += e.tokens.length;
 }
@@ -75,7 +76,7 @@ for (const s of states) {
   allStates.set(s, at);
   at += s.length;
 }
-const embeddings = await bert.embed(sentences);
+const embeddings = await embed(bert, sentences);
 writeFileSync(join(dir, 'sentences.json'), JSON.stringify(sentences));
 writeFileSync(join(dir, 'tsbert.json'), JSON.stringify({ ids, states: STATES }));
 writeSafetensors(join(dir, 'tsbert.safetensors'), {
@@ -85,11 +86,11 @@ writeSafetensors(join(dir, 'tsbert.safetensors'), {
 
 /** Sentences/sec of embedding `texts` in batches of `batchSize` (best of 3, after a warm-up). */
 async function rate(texts: string[], batchSize: number): Promise<number> {
-  await bert.embed(texts.slice(0, batchSize), { batchSize });
+  await embed(bert, texts.slice(0, batchSize), { batchSize });
   let best = Number.POSITIVE_INFINITY;
   for (let i = 0; i < 3; i++) {
     const started = performance.now();
-    await bert.embed(texts, { batchSize });
+    await embed(bert, texts, { batchSize });
     best = Math.min(best, (performance.now() - started) / 1000);
   }
   return texts.length / best;
@@ -124,32 +125,44 @@ for (const b of ['32', '1'] as const) {
   );
 }
 
-// the export: a tsbert model saved in Hugging Face's format, loaded by transformers
-const fixture = await BertModel.load(join(import.meta.dirname, '../crates/tsbert-core/tests/fixtures/hf/model'));
-const exportDir = join(dir, 'export');
-await fixture.save(exportDir, { format: 'huggingface' });
-const text = 'the crane is flying over the river';
-const [t] = fixture.tokenizer.encodeBatch([[text]]);
-const l = t.ids.length;
-const evaluated = await fixture.evaluate({
-  ...fixture.tokenizer.pad([t]),
-  numPreds: l,
-  predPositions: Int32Array.from({ length: l }, (_, i) => i),
-  mlmWeights: new Float32Array(l).fill(1),
-  mlmLabels: t.ids,
-  nspLabels: new Int32Array(1),
-});
-writeFileSync(
-  join(exportDir, 'tsbert-outputs.json'),
-  JSON.stringify({
-    text,
-    ids: Array.from(t.ids),
-    mlmLogits: Array.from(evaluated.mlmLogits.data),
-    nspLogits: Array.from(evaluated.nspLogits.data),
-  }),
-);
+// the export: a model trained a few steps by tsbert (from the fixtures made by transformers,
+// tied and untied decoder, every bias and layer norm non-trivial), saved in Hugging Face's
+// format, loaded by transformers: the same logits, and no tensor missing or unexpected
 console.log('');
-console.log('export to Hugging Face, loaded by transformers (BertForPreTraining, AutoTokenizer):');
-runPython(python, 'make_hf_fixtures.py', ['--check-export', exportDir]);
+console.log(
+  'export to Hugging Face of a model trained 5 steps, loaded by transformers (BertForPreTraining, AutoTokenizer):',
+);
+for (const fixture of ['model', 'model-untied']) {
+  const trained = await BertModel.load(join(import.meta.dirname, '../crates/tsbert-core/tests/fixtures/hf', fixture), {
+    lr: 1e-3,
+  });
+  for (let step = 0; step < 5; step++) {
+    await trained.trainStep(syntheticBatch(trained.config.vocabSize, { batchSize: 8, seqLen: 16, seed: step }));
+  }
+  const exportDir = join(dir, `export-${fixture}`);
+  await trained.save(exportDir, { format: 'huggingface' });
+  const text = 'the crane is flying over the river';
+  const [t] = trained.tokenizer.encodeBatch([[text]]);
+  const l = t.ids.length;
+  const out = await trained.evaluate({
+    ...trained.tokenizer.pad([t]),
+    numPreds: l,
+    predPositions: Int32Array.from({ length: l }, (_, i) => i),
+    mlmWeights: new Float32Array(l).fill(1),
+    mlmLabels: t.ids,
+    nspLabels: new Int32Array(1),
+  });
+  writeFileSync(
+    join(exportDir, 'tsbert-outputs.json'),
+    JSON.stringify({
+      text,
+      ids: Array.from(t.ids),
+      mlmLogits: Array.from(out.mlmLogits.data),
+      nspLogits: Array.from(out.nspLogits.data),
+    }),
+  );
+  process.stdout.write(`${fixture} (tie_word_embeddings ${trained.config.tieWordEmbeddings}): `);
+  runPython(python, 'make_hf_fixtures.py', ['--check-export', exportDir]); // throws unless it passes
+}
 const failed = checks.some(([, ok]) => !ok);
 if (failed) process.exitCode = 1;

@@ -15,6 +15,7 @@ import {
   fillMask,
   RESERVED_TOKENS,
   type Sequences,
+  syntheticBatch,
   Tokenizer,
   Vocab,
 } from '../../src/index.js';
@@ -50,6 +51,25 @@ const rel = (a: ArrayLike<number>, b: ArrayLike<number>) => {
   }
   return d / m;
 };
+
+/** The MLM logits of the first `n` tokens of one sequence (dropout off). */
+async function logitsAt(model: BertModel, sequence: Sequences, n: number): Promise<Float32Array> {
+  const out = await model.evaluate({
+    ...sequence,
+    numPreds: n,
+    predPositions: Int32Array.from({ length: n }, (_, i) => i),
+    mlmWeights: new Float32Array(n).fill(1),
+    mlmLabels: sequence.tokens.slice(0, n),
+    nspLabels: new Int32Array(1),
+  });
+  return out.mlmLogits.data;
+}
+
+/** The MLM logits of every token of `text` (dropout off). */
+async function mlmLogitsOf(model: BertModel, text: string): Promise<Float32Array> {
+  const [t] = model.tokenizer.encodeBatch([[text]]);
+  return logitsAt(model, model.tokenizer.pad([t]), t.ids.length);
+}
 
 /** The fixture batch as sequences. */
 function fixtureSequences(): Sequences {
@@ -173,6 +193,47 @@ describe('Hugging Face models', () => {
     const [x, y] = [await exportable.encode('a crane flies'), await back.encode('a crane flies')];
     expect(y.tokens).toEqual(['<cls>', 'a', 'crane', 'flies', '<sep>']);
     expect(Array.from(y.data)).toEqual(Array.from(x.data));
+  });
+
+  it("export a trained model with what transformers' save_pretrained writes, for either tying of the decoder", async () => {
+    for (const [fixture, tied] of [
+      ['model', true],
+      ['model-untied', false],
+    ] as const) {
+      const source = await BertModel.load(join(FIXTURES, fixture), { lr: 1e-3 });
+      expect(source.config.tieWordEmbeddings).toBe(tied);
+      const theirs = await safetensors(join(FIXTURES, fixture, 'model.safetensors'));
+      // the untied decoder adds its own bias, as transformers does
+      const want = await safetensors(join(FIXTURES, tied ? 'expected.safetensors' : 'expected-untied.safetensors'));
+      const hidden = await source.encodeSequences(fixtureSequences());
+      expect(rel(hidden.data, want.get('hidden')?.data as Float32Array)).toBeLessThan(1e-5);
+      // every MLM logit of the fixture batch's first row
+      const all = want.get('mlm_logits') as { shape: number[]; data: Float32Array };
+      const sequences = fixtureSequences();
+      const n = sequences.validLens[0];
+      const row = { ...sequences, batchSize: 1, validLens: sequences.validLens.slice(0, 1) };
+      row.tokens = sequences.tokens.slice(0, sequences.seqLen);
+      row.segments = sequences.segments.slice(0, sequences.seqLen);
+      const logits = await logitsAt(source, row, n);
+      expect(rel(logits, all.data.subarray(0, n * all.shape[2]))).toBeLessThan(1e-5);
+      const first = await mlmLogitsOf(source, 'the crane is flying');
+      // a few steps, so that no bias is left at a value a fresh model would also have
+      for (let step = 0; step < 3; step++) await source.trainStep(syntheticBatch(220, { batchSize: 4, seqLen: 12 }));
+      expect(Array.from(await mlmLogitsOf(source, 'the crane is flying'))).not.toEqual(Array.from(first));
+      const dir = await mkdtemp(join(tmpdir(), `tsbert-hf-${fixture}-`));
+      await source.save(dir, { format: 'huggingface' });
+      const ours = await safetensors(join(dir, 'model.safetensors'));
+      expect([...ours.keys()].sort()).toEqual([...theirs.keys()].sort());
+      if (!tied) {
+        // both MLM biases written, holding the one the model adds
+        expect(ours.get('cls.predictions.bias')?.data).toEqual(ours.get('cls.predictions.decoder.bias')?.data);
+      }
+      const back = await BertModel.load(dir);
+      expect(back.config.tieWordEmbeddings).toBe(tied);
+      expect(Array.from(await mlmLogitsOf(back, 'the crane is flying'))).toEqual(
+        Array.from(await mlmLogitsOf(source, 'the crane is flying')),
+      );
+    }
   });
 
   it('refuse folders that are not a BERT or lack what tsbert needs, with a CheckpointError naming it', async () => {

@@ -11,17 +11,26 @@ Writes to DIR (default crates/tsbert-core/tests/fixtures/hf/):
   tokenizer_config.json, special_tokens_map.json, vocab.txt);
 - bare/: the same encoder alone, as a `BertModel` (no heads, no `bert.` prefix), the way
   sentence-transformers saves one, with the tokenizer;
+- model-untied/: another seeded random `BertForPreTraining` of those sizes with an untied
+  decoder (`tie_word_embeddings: false`), whose two MLM biases (`cls.predictions.bias`, unused
+  by transformers' forward pass then, and `cls.predictions.decoder.bias`) differ, so that a
+  loader reading the wrong one, or an export writing only one, shows;
 - expected.json: the tokenizer's ids, type ids, tokens and offsets for sentences with accents,
   punctuation, unknown characters, CJK and an input longer than the model (cut to 32), and the
   batch (input ids, segments, attention mask, MLM labels, NSP labels);
 - expected.safetensors: on that batch, `hidden` (last hidden states), `mlm_logits` (every
   position), `nsp_logits`, `loss`, and `grad.<name>` of every parameter (Hugging Face names) for
-  MLM + NSP loss.
+  MLM + NSP loss; expected-untied.safetensors: `hidden`, `mlm_logits` and `nsp_logits` of
+  model-untied/ on the same batch.
+
+Every bias and layer-norm parameter of both models is moved off its initial value (zeros, ones)
+by random noise before saving, so that a tensor missing or misnamed on either side shows.
 
 With --check-export DIR: loads the Hugging Face folder tsbert exported to DIR with
 `BertForPreTraining.from_pretrained` and `AutoTokenizer.from_pretrained`, runs the inputs of
 DIR/tsbert-outputs.json through them and compares the logits with tsbert's (exit 1 if the
-relative error exceeds 1e-5).
+relative error exceeds 1e-5, or if transformers reports a missing, unexpected or mismatched
+tensor).
 
 Deterministic once the tokenizer is trained: run again with the same packages it writes the
 same files (--retrain trains the tokenizer anew).
@@ -90,6 +99,18 @@ def tokenizer_and_vocab(out: Path, retrain: bool) -> PreTrainedTokenizerFast:
     return fast
 
 
+def random_pretraining_model(config: BertConfig, seed: int) -> BertForPreTraining:
+    """A seeded `BertForPreTraining` in eval mode whose biases and layer norms are non-trivial
+    (initialised to zeros and ones, they would hide a mapping mistake)."""
+    torch.manual_seed(seed)
+    model = BertForPreTraining(config).eval()
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            if name.endswith(("LayerNorm.weight", "LayerNorm.bias")) or name.endswith(".bias"):
+                p.add_(0.1 * torch.randn_like(p))
+    return model
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", type=Path, default=ROOT / "crates" / "tsbert-core" / "tests" / "fixtures" / "hf")
@@ -102,15 +123,10 @@ def main() -> None:
     out = args.out
     (out / "model").mkdir(parents=True, exist_ok=True)
     tokenizer = tokenizer_and_vocab(out / "model", args.retrain)
-    torch.manual_seed(0)
     config = BertConfig(vocab_size=tokenizer.vocab_size, hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
                         intermediate_size=64, max_position_embeddings=MAX_LEN, type_vocab_size=2, hidden_act="gelu",
                         hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0, tie_word_embeddings=True)
-    model = BertForPreTraining(config).eval()
-    with torch.no_grad():  # non-trivial layer norms and biases, so that a mapping mistake shows
-        for name, p in model.named_parameters():
-            if name.endswith(("LayerNorm.weight", "LayerNorm.bias")) or name.endswith(".bias"):
-                p.add_(0.1 * torch.randn_like(p))
+    model = random_pretraining_model(config, seed=0)
     model.save_pretrained(out / "model", safe_serialization=True)
     model.bert.save_pretrained(out / "bare", safe_serialization=True)
     tokenizer.save_pretrained(out / "bare")
@@ -155,6 +171,17 @@ def main() -> None:
     for name, p in model.named_parameters():
         tensors[f"grad.{name}"] = p.grad.detach().contiguous()
     save_file(tensors, str(out / "expected.safetensors"))
+
+    config.tie_word_embeddings = False
+    untied = random_pretraining_model(config, seed=1)
+    head = untied.cls.predictions
+    assert head.decoder.bias is not head.bias and not torch.equal(head.decoder.bias, head.bias)
+    untied.save_pretrained(out / "model-untied", safe_serialization=True)
+    tokenizer.save_pretrained(out / "model-untied")
+    with torch.no_grad():
+        u = untied(input_ids=ids, token_type_ids=types, attention_mask=mask, output_hidden_states=True)
+    save_file({"hidden": u.hidden_states[-1].contiguous(), "mlm_logits": u.prediction_logits.contiguous(),
+               "nsp_logits": u.seq_relationship_logits.contiguous()}, str(out / "expected-untied.safetensors"))
     expected = {"maxLength": MAX_LEN, "tokenized": tokenized,
                 "batch": {"inputIds": ids.tolist(), "tokenTypeIds": types.tolist(), "attentionMask": mask.tolist(),
                           "labels": labels.tolist(), "nextSentenceLabels": nsp.tolist()}}
@@ -165,7 +192,9 @@ def main() -> None:
 def check_export(folder: Path) -> int:
     """Loads tsbert's Hugging Face export with transformers and compares the logits."""
     ours = json.loads((folder / "tsbert-outputs.json").read_text(encoding="utf-8"))
-    model = BertForPreTraining.from_pretrained(folder).eval()
+    model, info = BertForPreTraining.from_pretrained(folder, output_loading_info=True)
+    model.eval()
+    unloaded = {k: sorted(v) for k, v in info.items() if k in ("missing_keys", "unexpected_keys", "mismatched_keys") and v}
     tokenizer = AutoTokenizer.from_pretrained(folder)
     ids = tokenizer(ours["text"], ours.get("pair"))["input_ids"]
     same_ids = ids == ours["ids"]
@@ -175,8 +204,8 @@ def check_export(folder: Path) -> int:
     for key, theirs in [("mlmLogits", out.prediction_logits[0]), ("nspLogits", out.seq_relationship_logits[0])]:
         mine = torch.tensor(ours[key]).reshape(theirs.shape)
         worst = max(worst, float((mine - theirs).abs().max() / theirs.abs().max()))
-    ok = same_ids and worst <= 1e-5
-    print(json.dumps({"sameTokenIds": same_ids, "worstRelativeError": worst, "pass": ok}))
+    ok = same_ids and worst <= 1e-5 and not unloaded
+    print(json.dumps({"sameTokenIds": same_ids, "worstRelativeError": worst, "loadReport": unloaded, "pass": ok}))
     return 0 if ok else 1
 
 

@@ -31,6 +31,14 @@ impl Naming {
         }
     }
 
+    /// The names a saved file holds parameter `ours` under (see [`HfNames::written_names`]).
+    fn written_names(&self, ours: &str) -> Vec<String> {
+        match self {
+            Naming::Tsbert => vec![ours.to_string()],
+            Naming::HuggingFace(names) => names.written_names(ours),
+        }
+    }
+
     /// Whether a stored tensor that is no parameter may be left unread.
     fn ignorable(&self, stored: &str, config: &BertConfig) -> bool {
         match self {
@@ -49,19 +57,20 @@ fn all_finite(t: &Tensor) -> Result<bool> {
     Ok(t.flatten_all()?.to_dtype(DType::F64)?.to_vec1::<f64>()?.iter().all(|v| v.is_finite()))
 }
 
-/// Every parameter of `params` as the bytes of a safetensors file (f32, named by `naming`).
-/// Non-finite weights are never saved: they are an error naming the parameter.
+/// Every parameter of `params` as the bytes of a safetensors file (f32, named by `naming`,
+/// under each name the naming writes). Non-finite weights are never saved: they are an error
+/// naming the parameter.
 pub fn save_weights(params: &ParamStore, naming: &Naming) -> Result<Vec<u8>> {
-    let tensors = params
-        .iter()
-        .map(|(name, var)| {
-            let t = var.as_tensor().to_dtype(DType::F32)?.to_device(&Device::Cpu)?;
-            if !all_finite(&t)? {
-                return Err(corrupt(format!("'{name}' holds NaN or infinite values; not saved")));
-            }
-            Ok((naming.stored_names(name).swap_remove(0), t))
-        })
-        .collect::<Result<HashMap<String, Tensor>>>()?;
+    let mut tensors = HashMap::new();
+    for (name, var) in params.iter() {
+        let t = var.as_tensor().to_dtype(DType::F32)?.to_device(&Device::Cpu)?;
+        if !all_finite(&t)? {
+            return Err(corrupt(format!("'{name}' holds NaN or infinite values; not saved")));
+        }
+        for stored in naming.written_names(name) {
+            tensors.insert(stored, t.clone());
+        }
+    }
     safetensors::serialize(&tensors, None).map_err(|e| corrupt(format!("cannot serialise: {e}")))
 }
 

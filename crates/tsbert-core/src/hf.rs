@@ -30,32 +30,45 @@ fn number(config: &Map<String, Value>, name: &str, default: f64) -> Result<f64> 
 
 /// How the tensors of a Hugging Face checkpoint are named: the encoder's under `bert.` (a
 /// `BertForPreTraining`, `BertForMaskedLM`, …) or bare (a `BertModel`, as sentence-transformers
-/// saves one); the heads under `cls.`.
+/// saves one); the heads under `cls.`. The MLM bias depends on the decoder's tying: tied to the
+/// word embeddings, transformers keeps one bias, `cls.predictions.bias`; untied (transformers 5),
+/// the decoder has a bias of its own, `cls.predictions.decoder.bias`, which is the one its
+/// forward pass adds, and `save_pretrained` writes both.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HfNames {
     prefix: &'static str,
+    tied_decoder: bool,
 }
 
+/// The MLM bias when the decoder is tied, and the untied decoder's own.
+const MLM_BIAS: &str = "cls.predictions.bias";
+const DECODER_BIAS: &str = "cls.predictions.decoder.bias";
+
 impl HfNames {
-    /// The naming of a checkpoint holding `stored` tensors.
-    pub fn detect<'a>(stored: impl IntoIterator<Item = &'a str>) -> Self {
+    /// The naming of a checkpoint holding `stored` tensors, for a model of `config`.
+    pub fn detect<'a>(stored: impl IntoIterator<Item = &'a str>, config: &BertConfig) -> Self {
         let prefixed = stored.into_iter().any(|n| n.starts_with("bert."));
-        Self { prefix: if prefixed { "bert." } else { "" } }
+        Self { prefix: if prefixed { "bert." } else { "" }, tied_decoder: config.tie_word_embeddings }
     }
 
-    /// The naming of a `BertForPreTraining` (what tsbert writes for a model with both heads).
-    pub fn pretraining() -> Self {
-        Self { prefix: "bert." }
+    /// The naming tsbert writes for a model of `config`: a `BertForPreTraining`'s with both heads,
+    /// a bare `BertModel`'s with neither.
+    pub fn for_export(config: &BertConfig) -> Self {
+        Self { prefix: if config.mlm_head { "bert." } else { "" }, tied_decoder: config.tie_word_embeddings }
     }
 
-    /// The naming of a bare `BertModel` (what tsbert writes for a model without heads).
-    pub fn bare() -> Self {
-        Self { prefix: "" }
+    /// The names under which a saved model holds tsbert's parameter `ours`: every name
+    /// transformers' `save_pretrained` writes for it (the MLM bias of an untied decoder twice).
+    pub fn written_names(&self, ours: &str) -> Vec<String> {
+        let mut names = self.stored_names(ours);
+        names.truncate(if ours == "mlm.mlp.3.bias" && !self.tied_decoder { 2 } else { 1 });
+        names
     }
 
-    /// The names a checkpoint may give tsbert's parameter `ours`, the usual one first (older
-    /// checkpoints call layer-norm parameters `gamma` and `beta`; the MLM bias is also saved as
-    /// the decoder's).
+    /// The names a checkpoint may give tsbert's parameter `ours`, the one to read first (older
+    /// checkpoints call layer-norm parameters `gamma` and `beta`; the MLM bias is read from the
+    /// decoder's when it is untied, and from `cls.predictions.bias` for checkpoints that have only
+    /// that one, as transformers 4 saves them).
     pub fn stored_names(&self, ours: &str) -> Vec<String> {
         let p = self.prefix;
         let mapped = if let Some(rest) = ours.strip_prefix("encoder.blks.") {
@@ -86,7 +99,7 @@ impl HfNames {
                 ("mlm.mlp.2.weight", "cls.predictions.transform.LayerNorm.weight".into()),
                 ("mlm.mlp.2.bias", "cls.predictions.transform.LayerNorm.bias".into()),
                 ("mlm.mlp.3.weight", "cls.predictions.decoder.weight".into()),
-                ("mlm.mlp.3.bias", "cls.predictions.bias".into()),
+                ("mlm.mlp.3.bias", if self.tied_decoder { MLM_BIAS } else { DECODER_BIAS }.into()),
                 ("hidden.0.weight", format!("{p}pooler.dense.weight")),
                 ("hidden.0.bias", format!("{p}pooler.dense.bias")),
                 ("nsp.output.weight", "cls.seq_relationship.weight".into()),
@@ -102,19 +115,22 @@ impl HfNames {
             names.push(format!("{base}LayerNorm.gamma"));
         } else if let Some(base) = mapped.strip_suffix("LayerNorm.bias") {
             names.push(format!("{base}LayerNorm.beta"));
-        } else if mapped == "cls.predictions.bias" {
-            names.push("cls.predictions.decoder.bias".into());
+        } else if mapped == MLM_BIAS {
+            names.push(DECODER_BIAS.into());
+        } else if mapped == DECODER_BIAS {
+            names.push(MLM_BIAS.into());
         }
         names
     }
 
     /// Whether a stored tensor that is no parameter of `config` may be left unread: buffers
-    /// (`position_ids`), a tied decoder's copy of the embeddings, the MLM bias's second name,
+    /// (`position_ids`), a tied decoder's copy of the embeddings, the MLM bias's other name,
     /// and the pooler of a model loaded without its NSP classifier.
     pub fn ignorable(&self, stored: &str, config: &BertConfig) -> bool {
         stored.ends_with("embeddings.position_ids")
             || (config.tie_word_embeddings && stored == "cls.predictions.decoder.weight")
-            || stored == "cls.predictions.decoder.bias"
+            || stored == MLM_BIAS
+            || stored == DECODER_BIAS
             || (!config.nsp_head && stored.starts_with(&format!("{}pooler.", self.prefix)))
     }
 }
@@ -148,9 +164,9 @@ pub fn config_from_hf(config_json: &str, stored: &[String]) -> Result<BertConfig
             )))
         }
     };
-    let names = HfNames::detect(stored.iter().map(String::as_str));
+    let prefix = if stored.iter().any(|n| n.starts_with("bert.")) { "bert." } else { "" };
     let has = |name: &str| stored.iter().any(|s| s == name);
-    let pooler = has(&format!("{}pooler.dense.weight", names.prefix));
+    let pooler = has(&format!("{prefix}pooler.dense.weight"));
     let truthy = json!(true);
     let dropout = number(c, "hidden_dropout_prob", 0.1)?;
     let attention_dropout = number(c, "attention_probs_dropout_prob", 0.1)?;
@@ -183,9 +199,9 @@ pub fn config_to_hf(config: &BertConfig) -> Result<(Value, HfNames)> {
              (the textbook architecture): give it `embeddingNorm: true` when it is created to export it",
         ));
     }
-    let (architecture, names) = match (config.mlm_head, config.nsp_head) {
-        (true, true) => ("BertForPreTraining", HfNames::pretraining()),
-        (false, false) => ("BertModel", HfNames::bare()),
+    let architecture = match (config.mlm_head, config.nsp_head) {
+        (true, true) => "BertForPreTraining",
+        (false, false) => "BertModel",
         _ => {
             return Err(unsupported(
                 "a model with only one of the MLM and NSP heads has no Hugging Face class to export to",
@@ -215,5 +231,5 @@ pub fn config_to_hf(config: &BertConfig) -> Result<(Value, HfNames)> {
         "position_embedding_type": "absolute",
         "initializer_range": 0.02,
     });
-    Ok((json, names))
+    Ok((json, HfNames::for_export(config)))
 }

@@ -331,7 +331,7 @@ pub(crate) fn naming_of(kind: &str, config: &BertConfig, bytes: Option<&[u8]>) -
         ("tsbert", _) => Ok(Naming::Tsbert),
         ("huggingface", Some(bytes)) => {
             let stored = checkpoint::stored_names(bytes)?;
-            Ok(Naming::HuggingFace(HfNames::detect(stored.iter().map(String::as_str))))
+            Ok(Naming::HuggingFace(HfNames::detect(stored.iter().map(String::as_str), config)))
         }
         ("huggingface", None) => Ok(Naming::HuggingFace(hf::config_to_hf(config)?.1)),
         (other, _) => Err(InputError::range("naming", format!("'{other}' is not 'tsbert' or 'huggingface'")).into()),

@@ -46,7 +46,7 @@ fn load(dir: &str) -> (Trainer, BertConfig) {
     let weights = std::fs::read(fixtures().join(dir).join("model.safetensors")).unwrap();
     let config = config_from_hf(&read(&format!("{dir}/config.json")), &stored_names(&weights).unwrap()).unwrap();
     let t = Trainer::new(config.clone(), TrainerOptions { dtype: DType::F32, ..TrainerOptions::default() }).unwrap();
-    let names = HfNames::detect(stored_names(&weights).unwrap().iter().map(String::as_str));
+    let names = HfNames::detect(stored_names(&weights).unwrap().iter().map(String::as_str), &config);
     t.load_weights(&weights, &Naming::HuggingFace(names)).unwrap();
     (t, config)
 }
@@ -132,36 +132,55 @@ fn words_split_alone_are_the_pieces_of_a_sentence_without_special_tokens() {
     assert!(starts[2] - starts[1] > 1, "a rare word splits into several pieces");
 }
 
-#[test]
-fn the_config_and_forward_pass_match_transformers() {
-    let (json, want) = expected();
-    let (t, config) = load("model");
-    assert_eq!(config.activation, Activation::Gelu);
-    assert!(config.embedding_norm && config.tie_word_embeddings && config.mlm_head && config.nsp_head);
-    assert_eq!((config.hidden, config.layers, config.heads, config.layer_norm_eps), (32, 2, 4, 1e-12));
-    let batch = batch(&json);
-    let out = t.evaluate(&batch).unwrap();
-    let err = rel_error(&values(&out.encoded), &values(&want["hidden"]));
-    assert!(err <= 1e-5, "hidden states: {err:e}");
-    // transformers computes MLM logits at every position; ours are at the predictions
-    let all = values(&want["mlm_logits"]);
-    let (l, v) = (batch.sequences.seq_len, config.vocab_size);
-    let theirs: Vec<f64> = batch
+/// The MLM logits at `batch`'s predictions out of logits at every position (`[B, L, V]`, as
+/// transformers computes them).
+fn at_predictions(all: &[f64], batch: &Batch, vocab: usize) -> Vec<f64> {
+    let l = batch.sequences.seq_len;
+    batch
         .pred_positions
         .iter()
         .enumerate()
         .flat_map(|(i, &pos)| {
-            let at = ((i / batch.num_preds) * l + pos as usize) * v;
-            all[at..at + v].to_vec()
+            let at = ((i / batch.num_preds) * l + pos as usize) * vocab;
+            all[at..at + vocab].to_vec()
         })
-        .collect();
+        .collect()
+}
+
+/// Checks the forward pass of the model in `dir` on the fixture batch against transformers'
+/// `hidden`, `mlm_logits` and `nsp_logits` in `want`; returns the model's losses.
+fn check_forward(dir: &str, want: &HashMap<String, Tensor>) -> (f64, BertConfig) {
+    let (json, _) = expected();
+    let (t, config) = load(dir);
+    let batch = batch(&json);
+    let out = t.evaluate(&batch).unwrap();
+    let err = rel_error(&values(&out.encoded), &values(&want["hidden"]));
+    assert!(err <= 1e-5, "{dir}: hidden states: {err:e}");
+    let theirs = at_predictions(&values(&want["mlm_logits"]), &batch, config.vocab_size);
     let err = rel_error(&values(&out.mlm_logits), &theirs);
-    assert!(err <= 1e-5, "MLM logits: {err:e}");
+    assert!(err <= 1e-5, "{dir}: MLM logits: {err:e}");
     let err = rel_error(&values(&out.nsp_logits), &values(&want["nsp_logits"]));
-    assert!(err <= 1e-5, "NSP logits: {err:e}");
-    let loss = out.losses.mlm + out.losses.nsp;
+    assert!(err <= 1e-5, "{dir}: NSP logits: {err:e}");
+    (out.losses.mlm + out.losses.nsp, config)
+}
+
+#[test]
+fn the_config_and_forward_pass_match_transformers() {
+    let (_, want) = expected();
+    let (loss, config) = check_forward("model", &want);
+    assert_eq!(config.activation, Activation::Gelu);
+    assert!(config.embedding_norm && config.tie_word_embeddings && config.mlm_head && config.nsp_head);
+    assert_eq!((config.hidden, config.layers, config.heads, config.layer_norm_eps), (32, 2, 4, 1e-12));
     let err = rel_error(&[loss], &values(&want["loss"]));
     assert!(err <= 1e-5, "loss {loss} against {:?}: {err:e}", values(&want["loss"]));
+}
+
+#[test]
+fn an_untied_decoder_adds_the_bias_transformers_adds() {
+    // transformers 5 keeps two MLM biases when the decoder is untied and adds the decoder's
+    let want = candle_core::safetensors::load(fixtures().join("expected-untied.safetensors"), &Device::Cpu).unwrap();
+    let (_, config) = check_forward("model-untied", &want);
+    assert!(!config.tie_word_embeddings);
 }
 
 #[test]
@@ -169,7 +188,7 @@ fn the_gradients_of_one_step_match_transformers() {
     let (json, want) = expected();
     let (mut t, _) = load("model");
     t.compute_gradients(&batch(&json)).unwrap();
-    let names = HfNames::pretraining();
+    let names = HfNames::for_export(&t.config().clone());
     let params: Vec<String> = t.params().iter().map(|(n, _)| n.to_string()).collect();
     for name in &params {
         let (ours, theirs) = (
@@ -202,22 +221,30 @@ fn a_bare_encoder_loads_without_heads_encodes_alike_and_names_what_it_lacks() {
 
 #[test]
 fn an_export_names_and_configures_what_transformers_loads() {
-    let (t, config) = load("model");
-    let (hf, names) = config_to_hf(&config).unwrap();
-    assert_eq!(names, HfNames::pretraining());
-    assert_eq!(hf["architectures"][0], "BertForPreTraining");
-    assert_eq!((hf["hidden_act"].as_str(), hf["tie_word_embeddings"].as_bool()), (Some("gelu"), Some(true)));
-    let exported = t.save_weights(&Naming::HuggingFace(names)).unwrap();
-    let mut ours = stored_names(&exported).unwrap();
-    let original = std::fs::read(fixtures().join("model/model.safetensors")).unwrap();
-    let mut theirs: Vec<String> = stored_names(&original)
-        .unwrap()
-        .into_iter()
-        .filter(|n| !n.ends_with("position_ids") && !n.starts_with("cls.predictions.decoder"))
-        .collect();
-    ours.sort();
-    theirs.sort();
-    assert_eq!(ours, theirs);
+    for (dir, tied) in [("model", true), ("model-untied", false)] {
+        let (t, config) = load(dir);
+        let (hf, names) = config_to_hf(&config).unwrap();
+        assert_eq!(hf["architectures"][0], "BertForPreTraining");
+        assert_eq!((hf["hidden_act"].as_str(), hf["tie_word_embeddings"].as_bool()), (Some("gelu"), Some(tied)));
+        let exported = t.save_weights(&Naming::HuggingFace(names)).unwrap();
+        let original = std::fs::read(fixtures().join(dir).join("model.safetensors")).unwrap();
+        // exactly the tensors transformers' own save_pretrained wrote, with the same values
+        // (but the untied decoder's unused bias, written as the one in use)
+        let mut ours = stored_names(&exported).unwrap();
+        let mut theirs = stored_names(&original).unwrap();
+        ours.sort();
+        theirs.sort();
+        assert_eq!(ours, theirs, "{dir}");
+        let (ours, theirs) = (
+            candle_core::safetensors::load_buffer(&exported, &Device::Cpu).unwrap(),
+            candle_core::safetensors::load_buffer(&original, &Device::Cpu).unwrap(),
+        );
+        for (name, t) in &theirs {
+            let unused = !tied && name == "cls.predictions.bias";
+            let want = if unused { &theirs["cls.predictions.decoder.bias"] } else { t };
+            assert_eq!(values(&ours[name]), values(want), "{dir}: {name}");
+        }
+    }
     let textbook = BertConfig::textbook(100);
     let err = config_to_hf(&textbook).unwrap_err().to_string();
     assert!(err.contains("always applies a layer norm after the embeddings"), "{err}");
