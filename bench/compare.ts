@@ -65,7 +65,7 @@ async function timed(fn: () => Promise<unknown>): Promise<number[]> {
 
 const ours = {
   train_ms: await timed(() => model.trainStep(batch)),
-  encode_ms: await timed(() => model.encode(batch)),
+  encode_ms: await timed(async () => model.encode(batch)),
 };
 runPython(python, 'bench_step.py', ['--dir', dir, '--threads', String(threads)]);
 const torch = JSON.parse(readFileSync(join(dir, 'torch.json'), 'utf8')) as typeof ours & {

@@ -28,9 +28,12 @@ import { syntheticBatch } from '../src/data/synthetic.js';
 import { RESERVED_TOKENS, Vocab } from '../src/data/vocab.js';
 import { type DeviceName, devices, nativeDevices } from '../src/device.js';
 import { BertModel } from '../src/model.js';
-import { nativeVariant } from '../src/native.js';
+import { native, nativeVariant } from '../src/native.js';
 import { PRETRAIN_DEFAULTS, pretrain } from '../src/pretrain.js';
+import { encode } from '../src/tasks/encode.js';
 import { startBoth, textbookConfig, WIKITEXT2_VOCAB_SIZE } from './support.js';
+
+const { diagnostics } = native();
 
 const GPU = (process.env.TSBERT_GPU_CHECK_DEVICE ?? 'cuda') as DeviceName;
 const OUT = process.env.OUT ?? mkdtempSync(join(tmpdir(), 'tsbert-gpu-check-'));
@@ -62,9 +65,9 @@ type NativeModel = Awaited<ReturnType<typeof nativeModel>>;
 /** The worst relative gradient error of `model` against `reference` (the key bias left out: its gradient is rounding noise around an exact 0). */
 function worstGradient(model: NativeModel, reference: NativeModel) {
   const worst = { name: '', err: 0 };
-  for (const name of reference.paramNames()) {
+  for (const name of diagnostics.paramNames(reference)) {
     if (name.endsWith('W_k.bias')) continue;
-    const [g, r] = [model.grad(name), reference.grad(name)];
+    const [g, r] = [diagnostics.grad(model, name), diagnostics.grad(reference, name)];
     const err = g && r ? rel(g, r) : Number.POSITIVE_INFINITY;
     if (err > worst.err) Object.assign(worst, { name, err });
   }
@@ -115,15 +118,15 @@ if (process.env.TSBERT_GPU_PROFILE === '1') {
   const h = run.history;
   const mean = (rs: typeof h) => rs.reduce((a, r) => a + r.mlmLoss, 0) / rs.length;
   const [first, last] = [mean(h.slice(0, 5)), mean(h.slice(-5))];
-  const ea = await run.model.encode(['a', 'crane', 'is', 'flying']);
-  const eb = await run.model.encode(['a', 'crane', 'driver', 'came'], ['he', 'just', 'left']);
+  const ea = await encode(run.model, ['a', 'crane', 'is', 'flying']);
+  const eb = await encode(run.model, ['a', 'crane', 'driver', 'came'], ['he', 'just', 'left']);
   const dir = mkdtempSync(join(tmpdir(), 'tsbert-gpu-'));
   await run.model.save(dir);
   const onCpu = await BertModel.load(dir, { device: 'cpu' });
   const onGpu = await BertModel.load(dir, { device: GPU });
   const [ec, eg] = [
-    await onCpu.encode(['a', 'crane', 'is', 'flying']),
-    await onGpu.encode(['a', 'crane', 'is', 'flying']),
+    await encode(onCpu, ['a', 'crane', 'is', 'flying']),
+    await encode(onGpu, ['a', 'crane', 'is', 'flying']),
   ];
   let missing: string | undefined;
   try {

@@ -144,7 +144,7 @@ for (const fixture of ['model', 'model-untied']) {
   const text = 'the crane is flying over the river';
   const [t] = trained.tokenizer.encodeBatch([[text]]);
   const l = t.ids.length;
-  const out = await trained.evaluate({
+  const out = await trained.forward({
     ...trained.tokenizer.pad([t]),
     numPreds: l,
     predPositions: Int32Array.from({ length: l }, (_, i) => i),

@@ -3,7 +3,7 @@
  * (bench/reference/tsbert_ref.py, run by bench/reference/parity.py) at a realistic size:
  * vocab 20256 (WikiText-2's), hidden 128, FFN 256, 2 heads, 2 layers, B = 32, L = 64, P = 10,
  * dropout 0, float32 on the CPU. Both sides start from the same weights (ours, saved with
- * `saveWeights` and loaded in PyTorch by name) and take the same batches (real WikiText-2
+ * `save` and loaded in PyTorch by name) and take the same batches (real WikiText-2
  * batches when the corpus is beside the repository, else synthetic ones). Compared, as
  * relative error max|ours − torch| / max|torch|:
  * - the encoder output, MLM and NSP logits and both losses of batch 0 (bound 1e-5);
@@ -28,6 +28,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 
+import { native } from '../src/native.js';
 import { PRETRAIN_DEFAULTS } from '../src/pretrain.js';
 import {
   type NamedTensor,
@@ -40,6 +41,8 @@ import {
   venvPython,
   writeSafetensors,
 } from './support.js';
+
+const { diagnostics } = native();
 
 const B = 32;
 const LR = PRETRAIN_DEFAULTS.lr;
@@ -91,16 +94,16 @@ async function main(): Promise<void> {
   // 0; the gradients and parameters of every step.
   const model = await startBoth(dir, config, LR, batches, { steps: STEPS });
 
-  const names = model.paramNames();
-  const ev = await model.evaluate(batches[0]);
+  const names = diagnostics.paramNames(model);
+  const ev = await model.forward(batches[0]);
   const stepLosses: { mlmLoss: number; nspLoss: number }[] = [];
   const ours: Record<string, NamedTensor> = {};
   for (let s = 1; s <= STEPS; s++) {
     stepLosses.push(await model.trainStep(batches[s - 1]));
     for (const n of names) {
-      const shape = model.paramShape(n);
-      ours[`grad${s}.${n}`] = { dtype: 'F32', shape, data: model.grad(n)! };
-      ours[`step${s}.${n}`] = { dtype: 'F32', shape, data: model.param(n) };
+      const shape = diagnostics.paramShape(model, n);
+      ours[`grad${s}.${n}`] = { dtype: 'F32', shape, data: diagnostics.grad(model, n)! };
+      ours[`step${s}.${n}`] = { dtype: 'F32', shape, data: diagnostics.param(model, n) };
     }
   }
   writeSafetensors(join(dir, 'ours.safetensors'), ours);
@@ -165,7 +168,7 @@ async function main(): Promise<void> {
   const endToEnd: { name: string; err: number; floor: number }[] = [];
   const worst = { grad: { err: 0, name: '' }, adam: { err: 0, name: '' } };
   for (const n of names) {
-    const shape = model.paramShape(n).join('×');
+    const shape = diagnostics.paramShape(model, n).join('×');
     const g = cmp(`grad.${n}`, ours[`grad1.${n}`].data, torch.get(`grad.${n}`));
     let adam: Cmp = { scale: 1, diff: 0 };
     for (let s = 1; s <= STEPS; s++) {

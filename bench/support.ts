@@ -182,7 +182,7 @@ export async function startBoth(
   devices: { cuda?: number }[] = [{}],
 ): Promise<NativeBert> {
   const model = new (native().NativeBert)(config, { seed: 0, lr, devices });
-  writeFileSync(join(dir, 'initial.safetensors'), await model.saveWeights('tsbert'));
+  writeFileSync(join(dir, 'initial.safetensors'), (await model.save('tsbert')).weights);
   writeBatches(join(dir, 'batches.safetensors'), batches);
   writeFileSync(join(dir, 'config.json'), `${JSON.stringify({ config, lr, ...meta }, null, 1)}\n`);
   return model;

@@ -10,51 +10,55 @@
 export declare const __napiBindingTarget: 'native' | 'wasm32-wasi' | 'wasm32-wasip1'
 
 /**
- * A BERT model with its Adam state, on one device or data-parallel over several (one
- * replica each, gradients summed, one identical Adam step). Training, encoding and the
- * weights' (de)serialisation run off the JS thread; calls on one model are serialised.
- * V8 is told how much host memory the model holds, so that the garbage collector weighs it;
- * `dispose` frees it at once.
+ * A BERT model on one device or data-parallel over several (one replica each, gradients
+ * summed, one identical Adam step). Training, encoding and the weights' (de)serialisation run
+ * off the JS thread; calls on one model are serialised. V8 is told how much host memory the
+ * model holds, so that the garbage collector weighs it; `dispose` frees it at once.
  */
 export declare class NativeBert {
   /**
-   * Creates a freshly initialised model; the same config and seed give bit-identical
-   * weights. Throws a `TypeError` or `RangeError` naming a bad size or option (sizes whose
-   * model would not fit in `memoryLimit` included).
+   * Creates a freshly initialised model to train; the same config and seed give
+   * bit-identical weights. Throws a `TypeError` or `RangeError` naming a bad size or option
+   * (sizes whose model, with its gradients and Adam state, would not fit in `memoryLimit`
+   * included).
    */
-  constructor(config: BertConfigJs, options: TrainerOptionsJs)
+  constructor(config: object, options: TrainerOptionsJs)
+  /**
+   * Loads a model from a folder's config — tsbert's (an object) or a Hugging Face
+   * `config.json`'s text — and its weights (a safetensors file's bytes) in one call: checked
+   * against each other before anything of their size is allocated, built, filled. Rejects
+   * (code `TSBERT_CHECKPOINT`) naming the file at fault; throws a `TypeError` or `RangeError`
+   * for bad `options`.
+   */
+  static load(config: object | string, weights: Buffer, files: ModelFilesJs, options: TrainerOptionsJs): Promise<NativeBert>
   /**
    * Frees the model's memory now instead of when the garbage collector gets to it; every
    * later call fails. Throws while a call is in flight (await it first); disposing twice
    * does nothing.
    */
   dispose(): void
-  /** The model's full configuration. */
-  get config(): BertConfigJs
+  /** The model's full configuration (the TypeScript `BertConfig`). */
+  get config(): object
   /** Adam updates taken so far. */
   get stepsTaken(): number
   /** Number of trainable scalars. */
   get paramCount(): number
-  /** Parameter names in creation order (`encoder.token_embedding.weight`, ...). */
-  paramNames(): Array<string>
-  /** The shape of parameter `name`. */
-  paramShape(name: string): Array<number>
-  /** The current values of parameter `name`, row-major. */
-  param(name: string): Float32Array
-  /** Replaces the values of parameter `name` (same element count, finite). */
-  setParam(name: string, values: Float32Array): void
-  /** The gradient of parameter `name` from the last training step, or `null` before any. */
-  grad(name: string): Float32Array | null
   /**
    * One training step (forward, MLM + NSP loss, backward, Adam) on a `Batch`, or on an
    * array of them with their gradients accumulated. Resolves to the losses before the
    * update; rejects with a `TypeError` or `RangeError` naming the first invalid field.
    */
   trainStep(batch: object | object[]): Promise<StepLossesJs>
-  /** The learning rate of the next steps (a schedule's value). */
+  /**
+   * The learning rate of the next steps (a schedule's value): a positive number, as Adam
+   * takes it (a `RangeError` otherwise).
+   */
   setLr(lr: number): void
-  /** Held-out losses and accuracies of a `Batch`, dropout off, as sums. */
-  evaluateMetrics(batch: object): Promise<EvalMetricsJs>
+  /**
+   * Held-out metrics of `Batch`es together, dropout off: MLM and NSP loss and accuracy, the
+   * means over all their predictions and rows (the TypeScript `EvalMetrics`).
+   */
+  evaluate(batches: object[]): Promise<object>
   /**
    * The optimizer's state (both moments, the step count, the dropout streams) as a
    * safetensors file's bytes: what resuming a run needs besides the weights.
@@ -66,37 +70,30 @@ export declare class NativeBert {
    */
   loadState(bytes: Buffer): Promise<void>
   /**
-   * Encoder output, all MLM and NSP logits and both losses of a `Batch`, dropout off, no
-   * update.
+   * The forward pass of a `Batch`, dropout off, no update: the encoder output, all MLM and
+   * NSP logits and both losses.
    */
-  evaluate(batch: object): Promise<EvaluationJs>
+  forward(batch: object): Promise<EvaluationJs>
   /**
    * The contextual embedding of every token of a `Sequences` object (`batchSize`,
    * `seqLen`, `tokens`, `segments`, `validLens`), dropout off: `batchSize × seqLen × hidden`
-   * values.
+   * values. An encode so small that handing it to a worker thread and back would cost more
+   * than the pass (on the CPU, at most `INLINE_PASS_MACS`) runs now, the JS thread waiting,
+   * and returns the values; a larger one returns a promise.
    */
-  encode(sequences: object): Promise<Float32Array>
+  encode(sequences: object): Float32Array | Promise<Float32Array>
   /**
-   * `encode` run now, the JS thread waiting: for inputs so small that handing them to a
-   * worker thread and back costs more than the pass itself.
+   * The weights as a safetensors file's bytes in `format` (`'tsbert'`, or `'huggingface'`:
+   * a `BertForPreTraining`'s names, a `BertModel`'s without heads, with the `config.json`
+   * transformers reads). Rejects (code `TSBERT_CHECKPOINT`) saying what Hugging Face's BERT
+   * cannot express, or which weights are not finite.
    */
-  encodeNow(sequences: object): Float32Array
+  save(format: 'tsbert' | 'huggingface'): Promise<SavedJs>
   /**
-   * The weights as the bytes of a safetensors file, named as `naming` says (`'tsbert'`, or
-   * `'huggingface'`: a `BertForPreTraining`'s names, a `BertModel`'s without heads).
+   * One vector a text, from the texts to the vectors in one call (see
+   * `tsbert_core::pooling::embed`): `texts.length × hidden` values in the order given.
    */
-  saveWeights(naming: 'tsbert' | 'huggingface'): Promise<Buffer>
-  /**
-   * Replaces the weights with those of a safetensors file's bytes, named as `naming` says.
-   * Rejects, leaving the model unchanged, if they are corrupt or not this model's parameters.
-   */
-  loadWeights(bytes: Buffer, naming: 'tsbert' | 'huggingface'): Promise<void>
-  /**
-   * One vector a sequence of a `Sequences` object, dropout off: `batchSize × hidden` values,
-   * the mean over each sequence's real tokens (`'mean'`) or its first token's (`'cls'`),
-   * L2-normalised when `normalize`.
-   */
-  encodePooled(sequences: object, pooling: 'mean' | 'cls', normalize: boolean): Promise<Float32Array>
+  embed(tokenizer: NativeTokenizer, texts: Array<string>, options: EmbedOptionsJs): Promise<Float32Array>
   /**
    * The MLM logits, dropout off, at `positions` (pairs of row and position, flat) of a
    * `Sequences` object: `positions.length / 2 × vocabSize` values.
@@ -151,60 +148,8 @@ export interface AdamConfigJs {
   weightDecay: number
 }
 
-/**
- * A model's sizes and variants (see `tsbert_core::BertConfig`): declares the TypeScript type
- * only; [`read_config`] reads it into the core's config, whose serde names it mirrors.
- */
-export interface BertConfigJs {
-  /** Number of token ids, reserved tokens included. */
-  vocabSize: number
-  /** Hidden width. */
-  hidden: number
-  /** Inner width of the feed-forward network. */
-  ffnHidden: number
-  /** Attention heads (must divide `hidden`). */
-  heads: number
-  /** Encoder blocks. */
-  layers: number
-  /** Dropout probability in training steps. */
-  dropout: number
-  /** Length of the learned position table. */
-  maxPositions: number
-  /** Dropout on attention weights, when it differs from `dropout`. */
-  attentionDropout?: number
-  /** `'relu'` (default), `'gelu'` or `'gelu_tanh'`. */
-  activation?: string
-  /** A layer norm (and dropout) after the embeddings. */
-  embeddingNorm?: boolean
-  /** The epsilon of every layer norm. */
-  layerNormEps?: number
-  /** Number of segment (token type) ids. */
-  typeVocabSize?: number
-  /** Whether the MLM decoder is the token embedding table. */
-  tieWordEmbeddings?: boolean
-  /** Whether the model has the MLM head. */
-  mlmHead?: boolean
-  /** Whether the model has the NSP head. */
-  nspHead?: boolean
-}
-
 /** Whether this addon was built with candle's CUDA backend. */
 export declare function builtWithCuda(): boolean
-
-/**
- * Checks, before anything is allocated, that a training pass of a model of `config` over
- * `rows` × `seq_len` tokens with `predictions` MLM predictions fits in `memory_limit` bytes:
- * a `RangeError` naming `field`, with the estimate, otherwise (see `tsbert_core::memory`).
- */
-export declare function checkPassFits(config: BertConfigJs, rows: number, seqLen: number, predictions: number, memoryLimit: number, field: string): void
-
-/**
- * Checks a weights file's header (tensors named as `naming` says) against the parameters a
- * model of `config` has (names, shapes, float dtypes) before the model is built: sizes a
- * config claims but its weights do not have are never allocated. Throws the core's checkpoint
- * error (`code` `TSBERT_CHECKPOINT`), or a `RangeError` for sizes out of range.
- */
-export declare function checkWeights(config: BertConfigJs, weights: Buffer, naming: 'tsbert' | 'huggingface'): void
 
 /** Number of CUDA GPUs this addon can use (0 in a CPU build); throws if the driver fails. */
 export declare function cudaDeviceCount(): number
@@ -216,6 +161,20 @@ export declare function defaultAdam(): AdamConfigJs
 export interface DeviceJs {
   /** The GPU's ordinal; absent for the CPU. */
   cuda?: number
+}
+
+/** How `embed` makes one vector a text (see `tsbert_core::pooling::EmbedOptions`). */
+export interface EmbedOptionsJs {
+  /** Tokens a text may have, special tokens included. */
+  maxLength: number
+  /** Cut longer texts, or refuse them. */
+  truncate: boolean
+  /** `'mean'` or `'cls'`. */
+  pooling: string
+  /** Divide each vector by its L2 norm. */
+  normalize: boolean
+  /** Texts a pass. */
+  batchSize: number
 }
 
 /** One tokenized sentence or pair, special tokens included. */
@@ -230,22 +189,6 @@ export interface EncodedJs {
   offsets: Int32Array
   /** Tokens cut off to fit the maximum length (0 when it fitted). */
   overflow: number
-}
-
-/** Held-out metrics of a batch, as sums (see `tsbert_core::EvalMetrics`). */
-export interface EvalMetricsJs {
-  /** Σ weight · MLM cross-entropy over the real predictions. */
-  mlmLossSum: number
-  /** Σ weight of the real predictions. */
-  mlmWeight: number
-  /** Σ weight of the predictions whose most probable token is the label. */
-  mlmCorrect: number
-  /** Σ NSP cross-entropy over the rows. */
-  nspLossSum: number
-  /** Rows whose NSP prediction is right. */
-  nspCorrect: number
-  /** Rows. */
-  rows: number
 }
 
 /** Everything an evaluation (dropout off) computes for a batch. */
@@ -263,17 +206,33 @@ export interface EvaluationJs {
 }
 
 /**
- * tsbert's config of a Hugging Face BERT checkpoint: its `config.json` text and its weights
- * (whose tensor names say which heads it has). Throws (code `TSBERT_CHECKPOINT`) naming what
- * tsbert cannot run.
+ * The files a model folder's weights and config came from, for messages, and the size of
+ * its tokenizer's vocabulary.
  */
-export declare function hfConfig(configJson: string, weights: Buffer): BertConfigJs
+export interface ModelFilesJs {
+  /** The config's path. */
+  configPath: string
+  /** The weights' path. */
+  weightsPath: string
+  /** Token ids the folder's tokenizer makes: the embeddings must have as many rows. */
+  tokenizerSize: number
+}
 
 /**
- * The Hugging Face `config.json` of a model of `config`, as a JSON object; throws (code
- * `TSBERT_CHECKPOINT`) saying what Hugging Face's BERT cannot express.
+ * Why a training pass of a model of `config` over `rows` × `seq_len` tokens with
+ * `predictions` MLM predictions would not fit in `memory_limit` bytes (the estimate against
+ * the limit), or `null` when it fits (see `tsbert_core::memory`); a `RangeError` for a config
+ * out of range. Checked before any data is read.
  */
-export declare function hfExportConfig(config: BertConfigJs): any
+export declare function passExceeds(config: object, rows: number, seqLen: number, predictions: number, memoryLimit: number): string | null
+
+/** A model's weights as a file's bytes, and, in Hugging Face's format, its `config.json`. */
+export interface SavedJs {
+  /** The safetensors file's bytes. */
+  weights: Buffer
+  /** Hugging Face's `config.json` (as an object) when saved in that format. */
+  hfConfig?: any
+}
 
 /** The special tokens' ids. */
 export interface SpecialIdsJs {
@@ -329,9 +288,9 @@ export declare function tensorMul(a: TensorJs, b: TensorJs): TensorJs
 export declare function tensorSoftmax(a: TensorJs): TensorJs
 
 /** Dive into Deep Learning's model sizes for a vocabulary of `vocab_size` ids. */
-export declare function textbookConfig(vocabSize: number): BertConfigJs
+export declare function textbookConfig(vocabSize: number): object
 
-/** How the model is initialised and trained. */
+/** How the model is initialised, where it runs and how it trains. */
 export interface TrainerOptionsJs {
   /** Seeds the initial weights and dropout: an integer in [0, 2^32). */
   seed: number
@@ -347,4 +306,17 @@ export interface TrainerOptionsJs {
   decoupledWeightDecay?: boolean
   /** Clip each step's gradients to this global L2 norm. */
   clipNorm?: number
+}
+
+export declare namespace diagnostics {
+  /** The gradient of parameter `name` from `model`'s last training step, or `null` before any. */
+  export function grad(model: NativeBert, name: string): Float32Array | null
+  /** The current values of parameter `name` of `model`, row-major. */
+  export function param(model: NativeBert, name: string): Float32Array
+  /** Parameter names of `model` in creation order (`encoder.token_embedding.weight`, ...). */
+  export function paramNames(model: NativeBert): Array<string>
+  /** The shape of parameter `name` of `model`. */
+  export function paramShape(model: NativeBert, name: string): Array<number>
+  /** Replaces the values of parameter `name` of `model` (same element count, finite). */
+  export function setParam(model: NativeBert, name: string, values: Float32Array): void
 }

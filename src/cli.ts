@@ -12,70 +12,47 @@ import { createInterface } from 'node:readline';
 
 import { SingleBar } from 'cli-progress';
 import { Command, InvalidArgumentError } from 'commander';
-import { TEXTBOOK_SIZES } from './config.js';
-import { DATA_DEFAULTS } from './data/defaults.js';
+import { type ModelSizes, TEXTBOOK_SIZES } from './config.js';
 import type { CorpusFormat } from './data/formats.js';
-import type { Device } from './device.js';
 import { TrainingDivergedError } from './errors.js';
 import { BertModel } from './model.js';
 import { PRETRAIN_DEFAULTS, type PretrainOptions, pretrain } from './pretrain.js';
+import { embed } from './tasks/embed.js';
+import { encode } from './tasks/encode.js';
+import { fillMask } from './tasks/fill-mask.js';
 import { EVAL_DEFAULTS, evaluate } from './training/evaluation.js';
 import { HISTORY_FILE } from './training/history.js';
-import { SCHEDULE_KINDS, type ScheduleKind } from './training/schedule.js';
+import {
+  defaultOf,
+  integerFrom,
+  RUN_OPTIONS,
+  type Rule,
+  type RunOption,
+  type RunOptionName,
+} from './training/options.js';
 
-function integer(name: string, min: number) {
-  return (value: string): number => {
-    const n = Number(value);
-    if (!Number.isInteger(n) || n < min) throw new InvalidArgumentError(`${name} must be an integer ≥ ${min}.`);
-    return n;
-  };
-}
-
-function number(name: string, ok: (n: number) => boolean, what: string) {
-  return (value: string): number => {
-    const n = Number(value);
-    if (value.trim() === '' || !Number.isFinite(n) || !ok(n))
-      throw new InvalidArgumentError(`${name} must be ${what}.`);
-    return n;
+/**
+ * The parser of a flag's argument by `rule` (a number where the rule takes numbers), times
+ * `unit`; a value the rule does not take is commander's one-line error naming the flag.
+ */
+function flagParser<T>(flag: string, rule: Rule<T>, unit = 1) {
+  return (text: string): T => {
+    const value = rule.is(text) ? text : Number(text);
+    if (text.trim() === '' || !rule.is(value) || !rule.accepts(value as T)) {
+      throw new InvalidArgumentError(`${flag} must be ${rule.expected}.`);
+    }
+    return (typeof value === 'number' ? value * unit : value) as T;
   };
 }
 
 const preview = (values: Float32Array, n = 6) =>
   `[${Array.from(values.slice(0, n), (v) => v.toFixed(4)).join(', ')}${values.length > n ? ', …' : ''}]`;
 
-/** The `pretrain` flags, as commander parses them (camelCase). */
-interface PretrainFlags {
-  data?: string;
-  valid?: string | false;
-  format: CorpusFormat | 'auto';
-  textField?: string;
-  dataMemory: number;
-  steps: number;
-  batchSize: number;
-  maxLen: number;
-  hidden: number;
-  layers: number;
-  heads: number;
-  ffnHidden: number;
-  dropout: number;
-  lr: number;
-  warmupSteps: number;
-  schedule: ScheduleKind;
-  clipNorm?: number;
-  accumulate: number;
-  optimizer: 'adam' | 'adamw';
-  weightDecay?: number;
-  seed: number;
-  minFreq: number;
-  device: Device;
-  evalEvery: number;
-  evalExamples: number;
-  out: string;
-  saveEvery: number;
-  keepCheckpoints: number;
-  resume?: string;
-  from?: string;
-}
+/** The `pretrain` flags given, as commander parses them (camelCase: the run options' names), and `--no-valid`. */
+type PretrainFlags = Partial<Record<RunOptionName, unknown>> & { valid?: string | false };
+
+/** Where `tsbert pretrain` writes its run when `--out` is not given. */
+const DEFAULT_OUT = 'tsbert-model';
 
 /** Exit status of a run stopped by Ctrl-C (128 + SIGINT) or SIGTERM (128 + 15), after what was trained is saved. */
 const INTERRUPTED: Record<string, number> = { SIGINT: 130, SIGTERM: 143 };
@@ -118,42 +95,47 @@ function progressBar(format: string): SingleBar {
 
 const MIB = 2 ** 20;
 
-/** The options of a run from the flags given on the command line (defaults are the API's, so a resumed run can tell what was asked). */
-function pretrainOptions(flags: PretrainFlags, given: (name: keyof PretrainFlags) => boolean): PretrainOptions {
-  const pick = <K extends keyof PretrainFlags>(name: K) => (given(name) ? flags[name] : undefined);
-  const sizes = (['hidden', 'layers', 'heads', 'ffnHidden', 'dropout'] as const).filter(given);
-  return {
-    data: flags.data,
-    valid: pick('valid'),
-    format: pick('format'),
-    textField: pick('textField'),
-    dataMemory: given('dataMemory') ? flags.dataMemory * MIB : undefined,
-    steps: flags.steps,
-    batchSize: pick('batchSize'),
-    maxLen: pick('maxLen'),
-    config: sizes.length > 0 ? Object.fromEntries(sizes.map((k) => [k, flags[k]])) : undefined,
-    lr: pick('lr'),
-    warmupSteps: pick('warmupSteps'),
-    schedule: pick('schedule'),
-    clipNorm: pick('clipNorm'),
-    accumulate: pick('accumulate'),
-    optimizer: pick('optimizer'),
-    weightDecay: pick('weightDecay'),
-    seed: pick('seed'),
-    minFreq: pick('minFreq'),
-    device: flags.device,
-    evalEvery: pick('evalEvery'),
-    evalExamples: pick('evalExamples'),
-    out: flags.out,
-    saveEvery: pick('saveEvery'),
-    keepCheckpoints: pick('keepCheckpoints'),
-    resume: flags.resume,
-    from: flags.from,
-  };
+/**
+ * The options of a run from the flags given on the command line (the others are left to
+ * `pretrain`'s defaults, so that a resumed run can tell what was asked): the model sizes into
+ * `config`.
+ */
+function pretrainOptions(flags: PretrainFlags): PretrainOptions & { out: string } {
+  const options: Record<string, unknown> = {};
+  const config: Record<string, unknown> = {};
+  for (const [name, value] of Object.entries(flags)) {
+    if (value === undefined) continue;
+    const option: RunOption = RUN_OPTIONS[name as RunOptionName];
+    if (option?.size) config[name] = value;
+    else options[name] = value;
+  }
+  if (Object.keys(config).length > 0) options.config = config;
+  return { ...options, out: (flags.out as string | undefined) ?? DEFAULT_OUT };
 }
 
-async function runPretrain(flags: PretrainFlags, command: Command): Promise<void> {
-  await checkOutputFolder(flags.out);
+/**
+ * Adds the run options that have a flag to `command`: each read by its rule (a value it does
+ * not take is commander's one-line error naming the flag), its default in the help.
+ */
+function addRunFlags(command: Command): Command {
+  for (const [name, option] of Object.entries(RUN_OPTIONS) as [RunOptionName, RunOption][]) {
+    if (!option.flag) continue;
+    const unit = option.flagUnit ?? 1;
+    const fallback = option.size ? TEXTBOOK_SIZES[name as keyof ModelSizes] : defaultOf(name);
+    const shown = typeof fallback === 'number' ? fallback / unit : fallback;
+    const help =
+      fallback === undefined || /\(default/.test(option.help ?? '')
+        ? option.help
+        : `${option.help} (default: ${shown})`;
+    command.option(option.flag, help ?? '', flagParser(option.flag.split(' ')[0], option.rule, unit));
+  }
+  return command;
+}
+
+async function runPretrain(flags: PretrainFlags): Promise<void> {
+  const options = pretrainOptions(flags);
+  const out = options.out;
+  await checkOutputFolder(out);
   const controller = new AbortController();
   let signal: string | undefined;
   const stop = (name: string) => {
@@ -179,11 +161,11 @@ async function runPretrain(flags: PretrainFlags, command: Command): Promise<void
     }
     reading.update(Math.floor(done / MIB));
   };
-  const given = (name: keyof PretrainFlags) => command.getOptionValueSource(name) === 'cli';
-  if (terminal) console.error(`preparing ${flags.data ?? 'WikiText-2'} ...`);
+  if (terminal) console.error(`preparing ${options.data ?? 'WikiText-2'} ...`);
+  let total = 0;
   try {
     const run = pretrain({
-      ...pretrainOptions(flags, given),
+      ...options,
       signal: controller.signal,
       onDownload: (p) => showBytes('download', p.received, p.total),
       onDataProgress: (done, total) => showBytes('read', done, total),
@@ -202,14 +184,15 @@ async function runPretrain(flags: PretrainFlags, command: Command): Promise<void
         if (stage !== 'train') {
           reading.stop();
           stage = 'train';
-          bar.start(flags.steps, r.step - 1, values);
+          total = (options.steps as number | undefined) ?? PRETRAIN_DEFAULTS.steps;
+          bar.start(total, r.step - 1, values);
         }
         bar.update(r.step, values);
       },
     });
     const { summary, checkpoint } = await run.catch(async (error: unknown) => {
       if (!(error instanceof TrainingDivergedError)) throw error;
-      throw new Error(`${error.message}; the model in '${flags.out}' was not overwritten`, { cause: error });
+      throw new Error(`${error.message}; the model in '${out}' was not overwritten`, { cause: error });
     });
     bar.stop();
     if (summary.aborted) {
@@ -225,9 +208,9 @@ async function runPretrain(flags: PretrainFlags, command: Command): Promise<void
       );
     }
     console.log(
-      `model saved to ${flags.out}; loss curves in ${join(flags.out, 'loss.svg')}, history in ${join(flags.out, HISTORY_FILE)}`,
+      `model saved to ${out}; loss curves in ${join(out, 'loss.svg')}, history in ${join(out, HISTORY_FILE)}`,
     );
-    if (checkpoint) console.log(`checkpoint: ${checkpoint} (tsbert pretrain --resume ${flags.out} --steps N goes on)`);
+    if (checkpoint) console.log(`checkpoint: ${checkpoint} (tsbert pretrain --resume ${out} --steps N goes on)`);
   } finally {
     bar.stop();
     reading.stop();
@@ -255,7 +238,7 @@ async function runEvaluate(flags: EvaluateFlags): Promise<void> {
 
 async function runEncode(sentence: string, flags: { model: string; pair?: string }): Promise<void> {
   const model = await BertModel.load(flags.model);
-  const encoding = await model.encode(sentence, flags.pair);
+  const encoding = await encode(model, sentence, flags.pair);
   console.log(`tokens: ${encoding.tokens.join(' ')}`);
   console.log(`shape: [${encoding.shape.join(', ')}]`);
   for (const [i, t] of encoding.tokens.entries()) {
@@ -309,7 +292,7 @@ async function runEmbed(flags: EmbedFlags): Promise<void> {
   let done = 0;
   try {
     for await (const texts of lineChunks(flags.input, EMBED_CHUNK)) {
-      const vectors = await model.embed(texts, flags);
+      const vectors = await embed(model, texts, flags);
       const hidden = vectors.shape[1];
       const lines = texts.map((_, i) =>
         JSON.stringify(Array.from(vectors.data.subarray(i * hidden, (i + 1) * hidden))),
@@ -325,7 +308,7 @@ async function runEmbed(flags: EmbedFlags): Promise<void> {
 
 async function runFillMask(text: string, flags: { model: string; topK: number }): Promise<void> {
   const model = await BertModel.load(flags.model);
-  for (const { position, predictions } of await model.fillMask(text, { topK: flags.topK })) {
+  for (const { position, predictions } of await fillMask(model, text, { topK: flags.topK })) {
     console.log(`mask at token ${position}:`);
     for (const p of predictions) console.log(`  ${p.token.padEnd(16)} ${p.probability.toFixed(4)}`);
   }
@@ -333,115 +316,39 @@ async function runFillMask(text: string, flags: { model: string; topK: number })
 
 /** The command-line program. */
 function program(): Command {
-  const [d, t] = [PRETRAIN_DEFAULTS, TEXTBOOK_SIZES];
+  const d = PRETRAIN_DEFAULTS;
   const cli = new Command('tsbert')
     .description('BERT pretraining and contextual encoding (WikiText-2, MLM + NSP)')
     .showHelpAfterError(false)
     .configureOutput({ outputError: (text, write) => write(`tsbert: ${text.replace(/^error: /, '')}`) });
-  const oneOf =
-    <T extends string>(name: string, values: readonly T[]) =>
-    (value: string): T => {
-      if (!values.includes(value as T)) throw new InvalidArgumentError(`${name} must be one of ${values.join(', ')}.`);
-      return value as T;
-    };
-  cli
-    .command('pretrain')
-    .description('pretrain a BERT model with MLM + NSP (WikiText-2 by default; any corpus, streamed)')
-    .option(
-      '--data <path>',
-      'a file, a folder (its wiki.train.tokens, or every file) or a glob; default: WikiText-2, downloaded once',
-    )
-    .option('--valid <path>', 'held-out corpus (default: wiki.valid.tokens beside the training file)')
+  addRunFlags(
+    cli
+      .command('pretrain')
+      .description('pretrain a BERT model with MLM + NSP (WikiText-2 by default; any corpus, streamed)'),
+  )
     .option('--no-valid', 'no held-out evaluation')
-    .option(
-      '--format <kind>',
-      "'wikitext', 'lines' (a sentence a line, documents apart), 'jsonl' or 'auto'",
-      oneOf('--format', ['auto', 'wikitext', 'lines', 'jsonl'] as const),
-      'auto',
-    )
-    .option('--text-field <name>', "JSON Lines: the field holding the text (default 'text')")
-    .option(
-      '--data-memory <MB>',
-      'memory the data may hold (token ids past it go to a temporary file)',
-      integer('--data-memory', 1),
-      DATA_DEFAULTS.memory / MIB,
-    )
-    .option('--steps <n>', 'the step to train up to', integer('--steps', 1), d.steps)
-    .option('--batch-size <n>', 'sentence pairs a batch', integer('--batch-size', 1), d.batchSize)
-    .option('--max-len <n>', 'tokens per pair', integer('--max-len', 5), d.maxLen)
-    .option('--hidden <n>', 'hidden width', integer('--hidden', 1), t.hidden)
-    .option('--layers <n>', 'encoder blocks', integer('--layers', 1), t.layers)
-    .option('--heads <n>', 'attention heads', integer('--heads', 1), t.heads)
-    .option('--ffn-hidden <n>', 'feed-forward width', integer('--ffn-hidden', 1), t.ffnHidden)
-    .option(
-      '--dropout <p>',
-      'dropout probability',
-      number('--dropout', (n) => n >= 0 && n < 1, 'in [0, 1)'),
-      t.dropout,
-    )
-    .option(
-      '--lr <x>',
-      'the (peak) learning rate',
-      number('--lr', (n) => n > 0, 'a positive number'),
-      d.lr,
-    )
-    .option('--warmup-steps <n>', 'steps of linear learning-rate warmup', integer('--warmup-steps', 0), d.warmupSteps)
-    .option(
-      '--schedule <kind>',
-      "after the warmup: 'constant', 'linear' or 'cosine' (decay to 0 at --steps)",
-      oneOf('--schedule', SCHEDULE_KINDS),
-      d.schedule,
-    )
-    .option(
-      '--clip-norm <x>',
-      'clip gradients to this global L2 norm',
-      number('--clip-norm', (n) => n > 0, 'a positive number'),
-    )
-    .option('--accumulate <n>', 'batches a step (gradient accumulation)', integer('--accumulate', 1), d.accumulate)
-    .option(
-      '--optimizer <kind>',
-      "'adam' or 'adamw' (decoupled weight decay)",
-      oneOf('--optimizer', ['adam', 'adamw'] as const),
-      d.optimizer,
-    )
-    .option(
-      '--weight-decay <x>',
-      'weight decay (default 0; 0.01 with adamw)',
-      number('--weight-decay', (n) => n >= 0, 'a number ≥ 0'),
-    )
-    .option('--seed <n>', 'random seed', integer('--seed', 0), d.seed)
-    .option('--min-freq <n>', 'least count of a vocabulary word', integer('--min-freq', 1), d.minFreq)
-    .option('--device <name>', "'auto', 'cpu', 'cuda' or 'cuda:N'", d.device)
-    .option(
-      '--eval-every <n>',
-      'held-out evaluation every n steps (0: at the end only)',
-      integer('--eval-every', 0),
-      d.evalEvery,
-    )
-    .option('--eval-examples <n>', 'held-out sentence pairs', integer('--eval-examples', 1), d.evalExamples)
-    .option('--out <dir>', 'the run folder: model, loss.svg, history.jsonl, checkpoints/', 'tsbert-model')
-    .option(
-      '--save-every <n>',
-      'a checkpoint every n steps (0: at the end and when stopped)',
-      integer('--save-every', 0),
-      d.saveEvery,
-    )
-    .option('--keep-checkpoints <n>', 'checkpoints kept', integer('--keep-checkpoints', 1), d.keepCheckpoints)
-    .option('--resume <dir>', 'continue the run of a checkpoint, or of a run folder (its latest)')
-    .option('--from <dir>', "continued pretraining from a saved model (tsbert's or Hugging Face's BertForPreTraining)")
-    .action((flags: PretrainFlags, command: Command) => runPretrain(flags, command));
+    .action((flags: PretrainFlags) => runPretrain(flags));
   cli
     .command('evaluate')
     .description('held-out MLM and NSP loss and accuracy of a saved model')
     .requiredOption('--model <dir>', "a model folder with MLM and NSP heads: tsbert's or Hugging Face's")
     .requiredOption('--data <path>', 'the held-out corpus (a file, folder or glob)')
-    .option('--max-len <n>', 'tokens per pair (default: 64, or the model positions if fewer)', integer('--max-len', 5))
-    .option('--examples <n>', 'sentence pairs (a seeded sample)', integer('--examples', 1), EVAL_DEFAULTS.examples)
-    .option('--seed <n>', 'seeds the sample and the masks', integer('--seed', 0), d.seed)
+    .option(
+      '--max-len <n>',
+      'tokens per pair (default: 64, or the model positions if fewer)',
+      flagParser('--max-len', RUN_OPTIONS.maxLen.rule),
+    )
+    .option(
+      '--examples <n>',
+      'sentence pairs (a seeded sample)',
+      flagParser('--examples', RUN_OPTIONS.evalExamples.rule),
+      EVAL_DEFAULTS.examples,
+    )
+    .option('--seed <n>', 'seeds the sample and the masks', flagParser('--seed', RUN_OPTIONS.seed.rule), d.seed)
     .option(
       '--format <kind>',
       "'wikitext', 'lines', 'jsonl' or 'auto'",
-      oneOf('--format', ['auto', 'wikitext', 'lines', 'jsonl'] as const),
+      flagParser('--format', RUN_OPTIONS.format.rule),
       'auto',
     )
     .option('--text-field <name>', 'JSON Lines: the field holding the text')
@@ -460,14 +367,14 @@ function program(): Command {
     .requiredOption('--input <file>', "the texts, one a line ('-' for standard input)")
     .option('--pooling <kind>', "'mean' (sentence-transformers') or 'cls'", 'mean')
     .option('--normalize', 'divide each vector by its L2 norm', false)
-    .option('--batch-size <n>', 'texts a native call', integer('--batch-size', 1), 32)
+    .option('--batch-size <n>', 'texts a native call', flagParser('--batch-size', integerFrom(1)), 32)
     .action(runEmbed);
   cli
     .command('fill-mask')
     .description('the most probable tokens for each mask token ([MASK]) of a text')
     .argument('<text>', 'a text with one or more mask tokens')
     .requiredOption('--model <dir>', "a model folder with an MLM head: tsbert's or Hugging Face's")
-    .option('--top-k <n>', 'candidates a mask', integer('--top-k', 1), 5)
+    .option('--top-k <n>', 'candidates a mask', flagParser('--top-k', integerFrom(1)), 5)
     .action(runFillMask);
   return cli;
 }

@@ -3,7 +3,7 @@
  *
  * @module
  */
-import { native } from './native.js';
+import { fromNative, native } from './native.js';
 
 /** The sizes of a BERT model. */
 export interface BertConfig {
@@ -42,10 +42,14 @@ export interface BertConfig {
 /** The sizes and variants a user chooses; `vocabSize` comes from the vocabulary or tokenizer. */
 export type ModelSizes = Omit<BertConfig, 'vocabSize'>;
 
-const { vocabSize: _, ...textbook } = native().textbookConfig(0) as BertConfig;
-
-/** Dive into Deep Learning's pretraining configuration (hidden 128, FFN 256, 2 heads, 2 layers, ReLU, …). */
-export const TEXTBOOK_SIZES: Readonly<ModelSizes> = Object.freeze(textbook);
+/**
+ * Dive into Deep Learning's pretraining configuration (hidden 128, FFN 256, 2 heads, 2 layers,
+ * ReLU, …), as the native core defines it (read from the addon when first used).
+ */
+export const TEXTBOOK_SIZES: Readonly<ModelSizes> = fromNative(() => {
+  const { vocabSize: _, ...textbook } = native().textbookConfig(0) as BertConfig;
+  return textbook;
+});
 
 /**
  * The full config of `sizes` over the textbook's, for a vocabulary of `vocabSize`. Whether the

@@ -18,24 +18,17 @@ export { TEXTBOOK_SIZES } from './config.js';
 export * from './data/index.js';
 export type { Device, DeviceName, DeviceReport, ResolvedDevice } from './device.js';
 export { deviceLabel, devices, resolveDevice } from './device.js';
-export type { SentenceInput } from './encode.js';
-export { Encoding, embed, encode, encodeBatch, fillMask } from './encode.js';
 export { CheckpointError, TrainingDivergedError } from './errors.js';
-export type {
-  CreateModelOptions,
-  EmbedOptions,
-  EncodeOptions,
-  Evaluation,
-  LoadOptions,
-  MaskFill,
-  MaskPrediction,
-  MetricSums,
-  SaveOptions,
-  StepLosses,
-} from './model.js';
+export type { CreateModelOptions, ForwardOutputs, LoadOptions, SaveOptions, StepLosses } from './model.js';
 export { BertModel } from './model.js';
-export type { PretrainOptions, PretrainResult, PretrainSummary } from './pretrain.js';
+export type { PretrainDefaults, PretrainOptions, PretrainResult, PretrainSummary } from './pretrain.js';
 export { PRETRAIN_DEFAULTS, pretrain } from './pretrain.js';
+export type { EmbedOptions } from './tasks/embed.js';
+export { embed } from './tasks/embed.js';
+export type { EncodeOptions, SentenceInput } from './tasks/encode.js';
+export { Encoding, encode, encodeBatch } from './tasks/encode.js';
+export type { FillMaskOptions, MaskFill, MaskPrediction } from './tasks/fill-mask.js';
+export { fillMask } from './tasks/fill-mask.js';
 export { Tensor } from './tensor.js';
 export type { TextInput, TokenizedText, TokenizeOptions } from './tokenizer.js';
 export { Tokenizer } from './tokenizer.js';

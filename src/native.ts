@@ -18,12 +18,12 @@ import { addonFile, FROM_SOURCE, platformName, prebuiltPlatforms } from './platf
 
 export type {
   AdamConfigJs,
-  BertConfigJs,
   EvaluationJs,
   NativeBert,
   NativeTokenizer,
   StepLossesJs,
   TensorJs,
+  TrainerOptionsJs,
 } from '../binding/index.cjs';
 
 const load = createRequire(import.meta.url);
@@ -140,6 +140,31 @@ function missingAddon(here: string): string {
 export function native(): typeof Binding {
   loaded ??= loadBinding();
   return loaded.binding;
+}
+
+/**
+ * A frozen record whose values come from the addon, read from it on first use (so that a
+ * module exporting one can be imported without loading the addon): `make` runs once, when a
+ * value, a key or the record's shape is first asked for.
+ */
+export function fromNative<T extends object>(make: () => T): Readonly<T> {
+  let made: Readonly<T> | undefined;
+  const record = () => {
+    made ??= Object.freeze(make());
+    return made;
+  };
+  return new Proxy({} as Readonly<T>, {
+    get: (_, key) => Reflect.get(record(), key),
+    has: (_, key) => Reflect.has(record(), key),
+    ownKeys: () => Reflect.ownKeys(record()),
+    getOwnPropertyDescriptor: (_, key) => {
+      const found = Reflect.getOwnPropertyDescriptor(record(), key);
+      return found && { ...found, configurable: true };
+    },
+    set: () => false,
+    defineProperty: () => false,
+    deleteProperty: () => false,
+  });
 }
 
 /** Which addon build is in use (loads it if needed). */

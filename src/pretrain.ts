@@ -8,12 +8,9 @@
  */
 import { mkdir, stat } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
-
-import { writeAtomic } from './checkpoint.js';
 import { type ModelSizes, resolveConfig, TEXTBOOK_SIZES } from './config.js';
 import type { Batch } from './data/batch.js';
 import { PretrainingDataset } from './data/dataset.js';
-import { DATA_DEFAULTS } from './data/defaults.js';
 import type { CorpusFormat } from './data/formats.js';
 import { paddedPredictions } from './data/padding.js';
 import { type CorpusSource, TRAIN_FILE, VALID_FILE } from './data/sources.js';
@@ -23,43 +20,40 @@ import { type Device, deviceLabel } from './device.js';
 import { TrainingDivergedError } from './errors.js';
 import { memoryLimit } from './memory.js';
 import { BertModel, type LoadOptions } from './model.js';
+import { writeAtomic } from './model-folder.js';
 import { native } from './native.js';
 import { lossCurvesSvg } from './plot.js';
 import { readCheckpoint, writeCheckpoint } from './training/checkpoints.js';
 import { HeldOutSet, modelWords } from './training/evaluation.js';
 import { type EvalRecord, HistoryFile, type StepRecord } from './training/history.js';
+import {
+  type DefaultedRunOption,
+  RENEWABLE,
+  RUN_DEFAULTS,
+  RUN_OPTIONS,
+  type RunOption,
+  type RunOptionName,
+  type RunOptionValue,
+  resolveOption,
+} from './training/options.js';
 import { checkSchedule, learningRateAt, type Schedule, type ScheduleKind } from './training/schedule.js';
 
-/** The textbook's pretraining run: the defaults of {@link pretrain} and of `tsbert pretrain`. */
-export const PRETRAIN_DEFAULTS = Object.freeze({
-  ...DATA_DEFAULTS,
-  /** Sentence pairs a batch (a step takes `accumulate` batches). */
-  batchSize: 512,
-  /** Training steps. */
-  steps: 50,
-  /** Adam's learning rate (the native core's default). */
-  lr: native().defaultAdam().lr,
-  /** Where to train. */
-  device: 'auto' as const,
-  /** Steps of learning-rate warmup. */
-  warmupSteps: 0,
-  /** The learning rate after the warmup. */
-  schedule: 'constant' as ScheduleKind,
-  /** Batches whose gradients make one step. */
-  accumulate: 1,
-  /** The optimizer. */
-  optimizer: 'adam' as 'adam' | 'adamw',
-  /** Weight decay (AdamW's recipe is 0.01). */
-  weightDecay: 0,
-  /** Held-out evaluation every this many steps (0: only at the end). */
-  evalEvery: 0,
-  /** Held-out sentence pairs evaluated. */
-  evalExamples: 2048,
-  /** A checkpoint every this many steps (0: only at the end or when stopped). */
-  saveEvery: 0,
-  /** Checkpoints kept. */
-  keepCheckpoints: 3,
-});
+/**
+ * The textbook's pretraining run: the defaults of {@link pretrain} and of `tsbert pretrain`
+ * (their declarations, with the checks and flags, are the run options' table,
+ * `src/training/options.ts`).
+ */
+export const PRETRAIN_DEFAULTS: PretrainDefaults = RUN_DEFAULTS;
+
+/** The defaults of {@link pretrain}'s options that have one (see {@link PretrainOptions} for each). */
+export type PretrainDefaults = Readonly<Required<Pick<PretrainOptions, Defaulted>>>;
+
+/**
+ * The names of the options that have a default.
+ *
+ * @inline
+ */
+type Defaulted = DefaultedRunOption;
 
 /** Options of {@link pretrain}; each defaults to {@link PRETRAIN_DEFAULTS} (or as said). */
 export interface PretrainOptions {
@@ -183,53 +177,30 @@ export interface PretrainResult {
   checkpoint?: string;
 }
 
-/** The options a run keeps from start to end: those its checkpoints store. */
-interface RunOptions {
-  data: string | null;
-  valid: string | null;
-  format: CorpusFormat | 'auto';
-  textField: string | null;
-  dataMemory: number;
-  batchSize: number;
-  maxLen: number;
-  seed: number;
-  minFreq: number;
-  config: Partial<ModelSizes>;
-  from: string | null;
-  lr: number;
-  warmupSteps: number;
-  schedule: ScheduleKind;
-  clipNorm: number | null;
-  accumulate: number;
-  optimizer: 'adam' | 'adamw';
+/** The options the run keeps (its checkpoints' `run.json` holds them). */
+type KeptName = {
+  [K in RunOptionName]: (typeof RUN_OPTIONS)[K] extends { kept: true } ? K : never;
+}[RunOptionName];
+
+/** The names of {@link KeptName}. */
+const KEPT = (Object.keys(RUN_OPTIONS) as RunOptionName[]).filter(
+  (name): name is KeptName => (RUN_OPTIONS[name] as RunOption).kept === true,
+);
+
+/**
+ * The options a run keeps from start to end, as resolved when it began (`null` where one has no
+ * value): those its checkpoints store, with the paths absolute and the model sizes given.
+ */
+type RunOptions = { [K in KeptName]: K extends DefaultedRunOption ? RunOptionValue<K> : RunOptionValue<K> | null } & {
+  /** The weight decay (its default depends on the optimizer). */
   weightDecay: number;
-  evalExamples: number;
-  evalEvery: number;
-  saveEvery: number;
-  keepCheckpoints: number;
-}
-
-/** Options that may change when a run resumes (the others are the run's). */
-const RENEWABLE = new Set([
-  'steps',
-  'data',
-  'valid',
-  'out',
-  'evalEvery',
-  'saveEvery',
-  'keepCheckpoints',
-  'device',
-  'memoryLimit',
-]);
-
-function integer(name: string, value: number, least: number): number {
-  if (!Number.isInteger(value) || value < least) {
-    throw new RangeError(
-      `${name}: expected ${least === 1 ? 'a positive integer' : `an integer ≥ ${least}`}, got ${String(value)}`,
-    );
-  }
-  return value;
-}
+  /** The training corpus's absolute path (null for lines given in memory). */
+  data: string | null;
+  /** The held-out corpus's absolute path, if any. */
+  valid: string | null;
+  /** The model sizes given (the rest are the textbook's). */
+  config: Partial<ModelSizes>;
+};
 
 const exists = (path: string) =>
   stat(path).then(
@@ -250,63 +221,37 @@ async function validBeside(data: CorpusSource): Promise<string | undefined> {
 /** A path as the run stores it (absolute), or null for lines given in memory. */
 const storedPath = (source: CorpusSource | undefined) => (typeof source === 'string' ? resolve(source) : null);
 
-/** The run's options: the given ones over the defaults, or, resuming, the checkpoint's (checked against the given). */
+/**
+ * The run's options: the given ones over the defaults, or, resuming, the checkpoint's (checked
+ * against the given: only the renewable ones may change).
+ */
 function runOptions(options: PretrainOptions, stored: RunOptions | undefined, data: CorpusSource): RunOptions {
-  const d = PRETRAIN_DEFAULTS;
+  const given = options as Record<string, unknown>;
   if (stored) {
     for (const [key, value] of Object.entries(options)) {
-      if (
-        value === undefined ||
-        typeof value === 'function' ||
-        RENEWABLE.has(key) ||
-        key === 'resume' ||
-        key === 'signal'
-      )
-        continue;
+      const other = value === undefined || typeof value === 'function' || key === 'resume' || key === 'signal';
+      if (other || RENEWABLE.includes(key as RunOptionName)) continue;
       const kept = (stored as unknown as Record<string, unknown>)[key];
       if (JSON.stringify(value) !== JSON.stringify(kept ?? undefined)) {
         throw new RangeError(
-          `${key}: a resumed run keeps its options (it has ${JSON.stringify(kept)}); only ${[...RENEWABLE].join(', ')} may change`,
+          `${key}: a resumed run keeps its options (it has ${JSON.stringify(kept)}); only ${RENEWABLE.join(', ')} may change`,
         );
       }
     }
+    const renewed = KEPT.filter((name) => RENEWABLE.includes(name) && given[name] !== undefined);
     return {
       ...stored,
+      ...Object.fromEntries(renewed.map((name) => [name, resolveOption(name, given[name])])),
       data: storedPath(data) ?? stored.data,
-      evalEvery: integer('evalEvery', options.evalEvery ?? stored.evalEvery, 0),
-      saveEvery: integer('saveEvery', options.saveEvery ?? stored.saveEvery, 0),
-      keepCheckpoints: integer('keepCheckpoints', options.keepCheckpoints ?? stored.keepCheckpoints, 1),
     };
   }
-  const o: RunOptions = {
-    data: storedPath(data),
-    valid: null,
-    format: options.format ?? 'auto',
-    textField: options.textField ?? null,
-    dataMemory: options.dataMemory ?? DATA_DEFAULTS.memory,
-    batchSize: integer('batchSize', options.batchSize ?? d.batchSize, 1),
-    maxLen: integer('maxLen', options.maxLen ?? d.maxLen, 5),
-    seed: options.seed ?? d.seed,
-    minFreq: options.minFreq ?? d.minFreq,
-    config: options.config ?? {},
-    from: options.from ? resolve(options.from) : null,
-    lr: options.lr ?? d.lr,
-    warmupSteps: options.warmupSteps ?? d.warmupSteps,
-    schedule: options.schedule ?? d.schedule,
-    clipNorm: options.clipNorm ?? null,
-    accumulate: integer('accumulate', options.accumulate ?? d.accumulate, 1),
-    optimizer: options.optimizer ?? d.optimizer,
-    weightDecay: options.weightDecay ?? (options.optimizer === 'adamw' ? 0.01 : d.weightDecay),
-    evalExamples: integer('evalExamples', options.evalExamples ?? d.evalExamples, 1),
-    evalEvery: integer('evalEvery', options.evalEvery ?? d.evalEvery, 0),
-    saveEvery: integer('saveEvery', options.saveEvery ?? d.saveEvery, 0),
-    keepCheckpoints: integer('keepCheckpoints', options.keepCheckpoints ?? d.keepCheckpoints, 1),
-  };
-  if (o.clipNorm !== null && !(Number.isFinite(o.clipNorm) && o.clipNorm > 0))
-    throw new RangeError(`clipNorm: expected a positive number, got ${String(o.clipNorm)}`);
-  if (!Number.isFinite(o.weightDecay) || o.weightDecay < 0)
-    throw new RangeError(`weightDecay: expected a number ≥ 0, got ${String(o.weightDecay)}`);
-  return o;
+  const run = Object.fromEntries(KEPT.map((name) => [name, resolveOption(name, given[name]) ?? null])) as Omit<
+    RunOptions,
+    'data' | 'valid' | 'config'
+  >;
+  run.weightDecay ??= run.optimizer === 'adamw' ? 0.01 : 0;
+  run.from = run.from === null ? null : resolve(run.from);
+  return { ...run, data: storedPath(data), valid: null, config: options.config ?? {} };
 }
 
 /** The training data's batches from a position on, epoch after epoch, each epoch in its seeded order. */
@@ -390,25 +335,26 @@ class LivePlot {
  * ```
  */
 export async function pretrain(options: PretrainOptions): Promise<PretrainResult> {
-  const d = PRETRAIN_DEFAULTS;
   const checkpoint = options.resume ? await readCheckpoint<RunOptions>(options.resume) : undefined;
   const stored = checkpoint?.state.options;
   const data: CorpusSource =
-    options.data ?? stored?.data ?? (await wikiText2({ onProgress: options.onDownload, signal: options.signal }));
+    resolveOption('data', options.data) ??
+    stored?.data ??
+    (await wikiText2({ onProgress: options.onDownload, signal: options.signal }));
   const run = runOptions(options, stored, data);
-  const steps = integer('steps', options.steps ?? d.steps, 1);
+  const steps = resolveOption('steps', options.steps) as number;
   const { evalEvery, saveEvery, keepCheckpoints: keep } = run;
   const startStep = checkpoint?.state.step ?? 0;
   if (steps <= startStep) throw new RangeError(`steps: the run is at step ${startStep} already; ask for more`);
   const schedule: Schedule = checkSchedule({ lr: run.lr, warmupSteps: run.warmupSteps, kind: run.schedule, steps });
-  const limit = options.memoryLimit ?? memoryLimit();
+  const limit = resolveOption('memoryLimit', options.memoryLimit) ?? memoryLimit();
   const training: LoadOptions = {
     seed: run.seed,
     lr: learningRateAt(schedule, startStep + 1),
     optimizer: run.optimizer,
     weightDecay: run.weightDecay,
     clipNorm: run.clipNorm ?? undefined,
-    device: options.device ?? d.device,
+    device: options.device ?? PRETRAIN_DEFAULTS.device,
     memoryLimit: limit,
   };
   const dataOptions = {
@@ -441,13 +387,14 @@ export async function pretrain(options: PretrainOptions): Promise<PretrainResult
     };
     const least = resolveConfig(config, RESERVED_TOKENS.length);
     const preds = run.batchSize * paddedPredictions(run.maxLen);
-    native().checkPassFits(least, run.batchSize, run.maxLen, preds, limit, 'batchSize, maxLen');
+    const exceeds = native().passExceeds(least, run.batchSize, run.maxLen, preds, limit);
+    if (exceeds) throw new RangeError(`batchSize, maxLen: ${exceeds}`);
     dataset = await PretrainingDataset.fromSource(data, { ...dataOptions, minFreq: run.minFreq });
     model = BertModel.create(dataset.vocab as Vocab, { ...training, config });
   }
 
-  const validSource =
-    options.valid === false ? undefined : (options.valid ?? stored?.valid ?? (await validBeside(data)));
+  const valid = resolveOption('valid', options.valid);
+  const validSource = valid === false ? undefined : (valid ?? stored?.valid ?? (await validBeside(data)));
   run.valid = storedPath(validSource);
   const heldOut = validSource
     ? await HeldOutSet.fromSource(validSource, modelWords(model), {
@@ -459,7 +406,7 @@ export async function pretrain(options: PretrainOptions): Promise<PretrainResult
       })
     : undefined;
 
-  const out = options.out;
+  const out = resolveOption('out', options.out);
   if (out) await mkdir(out, { recursive: true });
   const opened = out ? await HistoryFile.open(out, checkpoint ? startStep : undefined) : undefined;
   const allSteps: StepRecord[] = [];

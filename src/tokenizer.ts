@@ -80,6 +80,15 @@ export class Tokenizer {
     return new Tokenizer(native().NativeTokenizer.wordLevel([...vocab.toJSON().tokens]));
   }
 
+  /**
+   * The native tokenizer, for a native call that tokenizes itself.
+   *
+   * @internal
+   */
+  nativeTokenizer(): NativeTokenizer {
+    return this.#native;
+  }
+
   /** The tokenizer as a `tokenizer.json`'s text. */
   toJSON(): string {
     return this.#native.toJson();

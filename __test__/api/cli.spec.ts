@@ -64,7 +64,7 @@ describe('the tsbert command', () => {
         /^tsbert: data: '\/no\/such\/data': no such file or folder\n$/,
       ],
       [['pretrain', '--data', '.', '--steps', 'many'], /^tsbert: option '--steps <n>' argument 'many' is invalid/],
-      [['pretrain', '--data', '.', '--dropout', '1.5'], /--dropout must be in \[0, 1\)/],
+      [['pretrain', '--data', '.', '--dropout', '1.5'], /--dropout must be a number in \[0, 1\)/],
       [['encode', '--model', '/no/such/model', 'a crane'], /^tsbert: no model in '\/no\/such\/model'/],
       [['fly'], /^tsbert: unknown command 'fly'/],
     ] as const;

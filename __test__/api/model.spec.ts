@@ -1,7 +1,16 @@
 /** {@link BertModel} as the public API offers it: creation, a training step, evaluation. */
 import { describe, expect, it } from 'vitest';
 
-import { BertModel, RESERVED_TOKENS, syntheticBatch, TEXTBOOK_SIZES, Tensor, Vocab } from '../../src/index.js';
+import {
+  type BertConfig,
+  BertModel,
+  RESERVED_TOKENS,
+  syntheticBatch,
+  TEXTBOOK_SIZES,
+  Tensor,
+  Vocab,
+} from '../../src/index.js';
+import { native } from '../../src/native.js';
 
 const vocab = Vocab.fromJSON({ tokens: [...RESERVED_TOKENS, ...Array.from({ length: 35 }, (_, i) => `w${i}`)] });
 const sizes = { hidden: 16, ffnHidden: 32, heads: 2, layers: 2, maxPositions: 32 };
@@ -18,15 +27,43 @@ describe('BertModel', () => {
   it('trains and evaluates batches, returning tensors of the documented shapes', async () => {
     const model = BertModel.create(vocab, { config: { ...sizes, dropout: 0 }, seed: 2 });
     const batch = syntheticBatch(vocab.size, { batchSize: 3, seqLen: 10, numPreds: 2, seed: 1 });
-    const before = await model.evaluate(batch);
+    const before = await model.forward(batch);
     expect(before.encoded).toBeInstanceOf(Tensor);
     expect(before.encoded.shape).toEqual([3, 10, 16]);
     expect(before.mlmLogits.shape).toEqual([3, 2, 40]);
     expect(before.nspLogits.shape).toEqual([3, 2]);
     const step = await model.trainStep(batch);
     expect(step.mlmLoss).toBeCloseTo(before.mlmLoss, 5); // the step's losses come before its update
-    const after = await model.evaluate(batch);
+    const after = await model.forward(batch);
     expect(after.mlmLoss + after.nspLoss).toBeLessThan(before.mlmLoss + before.nspLoss);
+  });
+
+  it('has one config shape on each side of the boundary, field for field', () => {
+    // every field the TypeScript type declares (tsc checks that none is left out) ...
+    const every: Required<BertConfig> = {
+      vocabSize: 40,
+      hidden: 16,
+      ffnHidden: 32,
+      heads: 2,
+      layers: 2,
+      dropout: 0.1,
+      maxPositions: 32,
+      attentionDropout: 0.2,
+      activation: 'gelu_tanh',
+      embeddingNorm: true,
+      layerNormEps: 1e-12,
+      typeVocabSize: 3,
+      tieWordEmbeddings: true,
+      mlmHead: true,
+      nspHead: true,
+    };
+    // ... is one the core reads (it refuses a field it does not know), and the core's config
+    // has no field more
+    const model = new (native().NativeBert)(every, { seed: 0, devices: [{}] });
+    expect(model.config).toEqual(every);
+    expect(() => new (native().NativeBert)({ ...every, width: 3 }, { seed: 0, devices: [{}] })).toThrow(
+      /unknown field `width`/,
+    );
   });
 
   it('names a bad size, seed or device', () => {

@@ -13,6 +13,7 @@ import {
   BertModel,
   CheckpointError,
   Corpus,
+  encode,
   encodeBatch,
   MAX_PARAGRAPH_CHARS,
   PretrainingDataset,
@@ -193,7 +194,7 @@ describe('7. smaller findings', () => {
     await expect(encodeBatch(model, [[['w1']], [['w2'], [3 as never]]])).rejects.toThrow(
       /^inputs\[1\]\[1\]: expected a string or an array of strings/,
     );
-    expect((await model.encode(['w1', 'zebra'])).tokens).toEqual(['<cls>', 'w1', '<unk>', '<sep>']);
+    expect((await encode(model, ['w1', 'zebra'])).tokens).toEqual(['<cls>', 'w1', '<unk>', '<sep>']);
   });
 
   it('removes the temporary files a killed save left', async () => {

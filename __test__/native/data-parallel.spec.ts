@@ -17,9 +17,10 @@ describe('data-parallel training through the addon', () => {
       expect(b.mlmLoss).toBeCloseTo(a.mlmLoss, 5);
       expect(b.nspLoss).toBeCloseTo(a.nspLoss, 5);
     }
-    for (const name of one.paramNames()) {
+    const { diagnostics } = native();
+    for (const name of diagnostics.paramNames(one)) {
       if (name.endsWith('W_k.bias')) continue; // an exactly-zero gradient: Adam moves it by ±lr on rounding noise
-      const [a, b] = [one.param(name), two.param(name)];
+      const [a, b] = [diagnostics.param(one, name), diagnostics.param(two, name)];
       const diff = a.reduce((m, v, i) => Math.max(m, Math.abs(v - b[i])), 0);
       expect(diff, name).toBeLessThan(1e-5);
     }

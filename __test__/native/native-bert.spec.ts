@@ -1,6 +1,7 @@
 /**
- * The addon's `NativeBert` directly (internal to the package): parameters and gradients,
- * seeding, and the core's checks of sizes and batches, each naming its field.
+ * The addon's `NativeBert` directly (internal to the package), with its `diagnostics`
+ * (parameters and gradients by name): seeding, loading, and the core's checks of sizes and
+ * batches, each naming its field.
  */
 import { describe, expect, it } from 'vitest';
 
@@ -11,6 +12,15 @@ const tiny = { vocabSize: 40, hidden: 16, ffnHidden: 32, heads: 2, layers: 2, dr
 
 /** A CPU model of `config` seeded with `seed`. */
 const make = (config = tiny, seed = 1, lr?: number) => new (native().NativeBert)(config, { seed, lr, devices: [{}] });
+const { diagnostics } = native();
+const [paramNames, paramShape, param, grad] = [
+  diagnostics.paramNames,
+  diagnostics.paramShape,
+  diagnostics.param,
+  diagnostics.grad,
+];
+/** `model.encode`'s result as a promise (small inputs are computed, and fail, at once). */
+const encoded = async (model: ReturnType<typeof make>, sequences: object) => model.encode(sequences);
 const batch = (b: number, l: number, p: number, seed: number) =>
   syntheticBatch(tiny.vocabSize, { batchSize: b, seqLen: l, numPreds: p, seed });
 
@@ -18,9 +28,9 @@ describe('NativeBert', () => {
   it('names its parameters, their shapes and their total', () => {
     const model = make();
     expect(model.config).toMatchObject(tiny);
-    expect(model.paramNames()).toContain('encoder.pos_embedding');
-    expect(model.paramShape('encoder.pos_embedding')).toEqual([32, 16]);
-    const total = model.paramNames().reduce((sum, n) => sum + model.paramShape(n).reduce((a, b) => a * b, 1), 0);
+    expect(paramNames(model)).toContain('encoder.pos_embedding');
+    expect(paramShape(model, 'encoder.pos_embedding')).toEqual([32, 16]);
+    const total = paramNames(model).reduce((sum, n) => sum + paramShape(model, n).reduce((a, b) => a * b, 1), 0);
     expect(model.paramCount).toBe(total);
   });
 
@@ -40,49 +50,79 @@ describe('NativeBert', () => {
   it('encodes to batchSize × seqLen × hidden without changing the weights', async () => {
     const model = make();
     const b = batch(3, 10, 2, 7);
-    const before = model.param('encoder.token_embedding.weight');
-    const out = await model.encode(b);
+    const before = param(model, 'encoder.token_embedding.weight');
+    // small enough to run now, on the calling thread: the values themselves
+    const out = model.encode(b);
     expect(out).toBeInstanceOf(Float32Array);
-    expect(out.length).toBe(3 * 10 * 16);
-    expect(out.every(Number.isFinite)).toBe(true);
-    expect(model.param('encoder.token_embedding.weight')).toEqual(before);
+    expect((out as Float32Array).length).toBe(3 * 10 * 16);
+    expect((out as Float32Array).every(Number.isFinite)).toBe(true);
+    expect(param(model, 'encoder.token_embedding.weight')).toEqual(before);
     // dropout is off when encoding: the same input gives the same output
-    expect(await model.encode(b)).toEqual(out);
-    // ... also run now, on the calling thread (what small encodes do)
-    expect(model.encodeNow(b)).toEqual(out);
+    expect(await encoded(model, b)).toEqual(out);
+    // a large encode is a promise, off the calling thread, computing the same
+    const large = batch(256, 32, 2, 7); // 84 M multiply-adds
+    const later = model.encode(large);
+    expect(later).toBeInstanceOf(Promise);
+    const values = await later;
+    const rows = new Float32Array(16 * 32 * 3);
+    for (let r = 0; r < 3; r++) rows.set(values.subarray(r * 32 * 16, (r + 1) * 32 * 16), r * 32 * 16);
+    const first3 = { ...large, batchSize: 3, tokens: large.tokens.slice(0, 96), segments: large.segments.slice(0, 96) };
+    const now = (await encoded(model, { ...first3, validLens: large.validLens.slice(0, 3) })) as Float32Array;
+    expect(now.reduce((m, v, i) => Math.max(m, Math.abs(v - rows[i])), 0)).toBeLessThan(1e-5);
   });
 
   it('gives bit-identical models and training for one seed, different ones for another', async () => {
     const [a, b, c] = [make(tiny, 42), make(tiny, 42), make(tiny, 43)];
-    for (const name of a.paramNames()) expect(a.param(name)).toEqual(b.param(name));
-    expect(a.param('encoder.token_embedding.weight')).not.toEqual(c.param('encoder.token_embedding.weight'));
+    for (const name of paramNames(a)) expect(param(a, name)).toEqual(param(b, name));
+    expect(param(a, 'encoder.token_embedding.weight')).not.toEqual(param(c, 'encoder.token_embedding.weight'));
     const input = batch(4, 12, 2, 9);
     for (let i = 0; i < 3; i++) expect(await a.trainStep(input)).toEqual(await b.trainStep(input));
-    for (const name of a.paramNames()) expect(a.param(name)).toEqual(b.param(name));
+    for (const name of paramNames(a)) expect(param(a, name)).toEqual(param(b, name));
   });
 
   it('exposes the last gradient of every parameter and lets tests set values', async () => {
     const model = make({ ...tiny, dropout: 0 }, 5);
-    expect(model.grad('nsp.output.weight')).toBeNull();
+    expect(grad(model, 'nsp.output.weight')).toBeNull();
     await model.trainStep(batch(4, 12, 2, 1));
-    for (const name of model.paramNames()) {
-      const g = model.grad(name);
+    for (const name of paramNames(model)) {
+      const g = grad(model, name);
       expect(g, name).toBeInstanceOf(Float32Array);
-      expect(g?.length).toBe(model.param(name).length);
+      expect(g?.length).toBe(param(model, name).length);
     }
-    expect(model.grad('encoder.token_embedding.weight')?.some((v) => v !== 0)).toBe(true);
+    expect(grad(model, 'encoder.token_embedding.weight')?.some((v) => v !== 0)).toBe(true);
     const values = new Float32Array(2 * 16).fill(0.5);
-    model.setParam('encoder.segment_embedding.weight', values);
-    expect(model.param('encoder.segment_embedding.weight')).toEqual(values);
+    diagnostics.setParam(model, 'encoder.segment_embedding.weight', values);
+    expect(param(model, 'encoder.segment_embedding.weight')).toEqual(values);
   });
 
-  it('round-trips its weights through safetensors bytes', async () => {
-    const [a, b] = [make(tiny, 1), make(tiny, 2)];
-    const bytes = await a.saveWeights('tsbert');
-    expect(Buffer.isBuffer(bytes)).toBe(true);
-    await b.loadWeights(bytes, 'tsbert');
-    for (const name of a.paramNames()) expect(b.param(name)).toEqual(a.param(name));
-    await expect(b.loadWeights(bytes.subarray(0, 100), 'tsbert')).rejects.toThrow(/not a readable safetensors file/);
+  it('loads a config and its weights in one call, naming the file at fault', async () => {
+    const a = make(tiny, 1);
+    const { weights, hfConfig } = await a.save('tsbert');
+    expect(Buffer.isBuffer(weights)).toBe(true);
+    expect(hfConfig).toBeUndefined();
+    const files = { configPath: 'c.json', weightsPath: 'w.safetensors', tokenizerSize: tiny.vocabSize };
+    const b = await native().NativeBert.load(tiny, weights, files, { seed: 2, devices: [{}] });
+    for (const name of paramNames(a)) expect(param(b, name)).toEqual(param(a, name));
+    expect(b.stepsTaken).toBe(0);
+    const load = (config: object | string, bytes: Buffer) =>
+      native().NativeBert.load(config, bytes, files, { seed: 0, devices: [{}] });
+    const rejected = async (promise: Promise<unknown>) =>
+      promise.then(
+        () => null,
+        (e: unknown) => e as Error & { code?: string },
+      );
+    const cut = await rejected(load(tiny, weights.subarray(0, 100)));
+    expect(cut?.code).toBe('TSBERT_CHECKPOINT');
+    expect(cut?.message).toMatch(/^weights file 'w\.safetensors': not a readable safetensors file/);
+    const wider = await rejected(load({ ...tiny, hidden: 32 }, weights));
+    expect(wider?.message).toMatch(
+      /^weights file 'w\.safetensors': 'encoder\.token_embedding\.weight' has shape \[40, 16\], the config says \[40, 32\]/,
+    );
+    const odd = await rejected(load({ ...tiny, heads: 3 }, weights));
+    expect(odd?.message).toMatch(/^'c\.json': heads: 3 does not divide hidden = 16/);
+    const hf = await rejected(load('{"model_type": "gpt2"}', weights));
+    expect(hf?.message).toMatch(/^'c\.json': config\.json: model_type is 'gpt2'/);
+    expect(() => native().NativeBert.load(tiny, weights, files, { seed: -1, devices: [{}] })).toThrow(/^seed: /);
   });
 });
 
@@ -216,11 +256,9 @@ describe('NativeBert input checks', () => {
     const b = good();
     const bad = { ...b, tokens: Int32Array.from(b.tokens) };
     bad.tokens[5] = 99;
-    await expect(model.encode(bad)).rejects.toThrow(RangeError);
-    await expect(model.encode(bad)).rejects.toThrow(/^tokens\[5\]: 99 is out of range/);
-    await expect(model.encode({ ...b, batchSize: 3 })).rejects.toThrow(/^tokens: has length 16, expected 24/);
-    expect(() => model.encodeNow(bad)).toThrow(RangeError);
-    expect(() => model.encodeNow(bad)).toThrow(/^tokens\[5\]: 99 is out of range/);
+    expect(() => model.encode(bad)).toThrow(RangeError);
+    expect(() => model.encode(bad)).toThrow(/^tokens\[5\]: 99 is out of range/);
+    await expect(encoded(model, { ...b, batchSize: 3 })).rejects.toThrow(/^tokens: has length 16, expected 24/);
     const { mlmLoss } = await model.trainStep(good());
     expect(Number.isFinite(mlmLoss)).toBe(true);
   });
@@ -248,7 +286,7 @@ describe('NativeBert input checks', () => {
       /^numPreds: -1 is not a non-negative integer/,
     );
     await expect(model.trainStep({ ...good(), seqLen: 2.5 })).rejects.toThrow(RangeError);
-    await expect(model.encode({ ...good(), batchSize: -2 })).rejects.toThrow(/^batchSize:/);
+    await expect(encoded(model, { ...good(), batchSize: -2 })).rejects.toThrow(/^batchSize:/);
   });
 
   it('rejects bad sizes, options and parameter names with a RangeError naming them', () => {
@@ -258,7 +296,10 @@ describe('NativeBert input checks', () => {
     expect(() => make({ ...tiny, vocabSize: 2 })).toThrow(/^vocabSize:/);
     expect(() => make(tiny, 1, -1)).toThrow(/^lr:/);
     expect(() => new (native().NativeBert)(tiny, { seed: 0, devices: [] })).toThrow(/^device: no device given/);
-    expect(() => model.param('nope')).toThrow(/^name: no parameter called 'nope'/);
-    expect(() => model.setParam('nsp.output.bias', new Float32Array(3))).toThrow(/^values:/);
+    expect(() => make(tiny, 1, 0)).toThrow(/^lr:/);
+    expect(() => model.setLr(0)).toThrow(/^lr: /);
+    expect(() => param(model, 'nope')).toThrow(/^name: no parameter called 'nope'/);
+    expect(() => grad(model, 'nope')).toThrow(/^name: no parameter called 'nope'/);
+    expect(() => diagnostics.setParam(model, 'nsp.output.bias', new Float32Array(3))).toThrow(/^values:/);
   });
 });

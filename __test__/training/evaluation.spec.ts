@@ -10,14 +10,14 @@ import { paragraphs, TINY } from '../api/corpus.js';
 describe('held-out evaluation', () => {
   const valid = paragraphs(60, 4);
 
-  it('gives the weighted MLM loss evaluate(batch) gives, accuracies that count correct predictions, and the same set every time', async () => {
+  it('gives the weighted MLM loss forward(batch) gives, accuracies that count correct predictions, and the same set every time', async () => {
     const { model } = await pretrain({ data: paragraphs(300), steps: 10, seed: 1, ...TINY, valid: false });
     const one = await HeldOutSet.fromSource(valid, { vocab: model.vocab }, { maxLen: 24, examples: 30, batchSize: 30 });
     expect(one.batches).toHaveLength(1);
     expect(one.examples).toBe(30);
     const m = await one.metrics(model);
     const batch = one.batches[0];
-    const full = await model.evaluate(batch);
+    const full = await model.forward(batch);
     expect(m.mlmLoss).toBeCloseTo(full.mlmLoss, 5);
     expect(m.nspLoss).toBeCloseTo(full.nspLoss, 5);
     // accuracies recounted from the logits

@@ -11,10 +11,9 @@
 import { randomBytes } from 'node:crypto';
 import { mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-
-import { running } from '../checkpoint.js';
 import { CheckpointError } from '../errors.js';
 import type { BertModel } from '../model.js';
+import { running } from '../model-folder.js';
 
 /** The folder of a run's output folder that holds its checkpoints. */
 export const CHECKPOINTS_DIR = 'checkpoints';

@@ -6,14 +6,15 @@
 //! where composing candle ops costs too much (or candle's fused op has no backward), [`ops`]
 //! has CPU kernels with their own backward pass.
 //!
-//! Follow one training step: [`Batch`] (checked input) → [`Trainer::train_step`] →
-//! [`model::BertModel::encode`] and the two heads → [`loss`] → candle's `backward` →
-//! [`adam::Adam::step`].
+//! A [`ModelHandle`] is the model on its devices with the passes that run it (encode, pool,
+//! MLM logits, evaluate); a [`Trainer`] holds what training adds (Adam, dropout streams,
+//! gradients). Follow one training step: [`Batch`] (checked input) →
+//! [`Trainer::train_step`] → [`model::BertModel::encode`] and the two heads → [`loss`] →
+//! candle's `backward` → [`adam::Adam::step`].
 
 pub mod adam;
 pub mod allocator;
 pub mod batch;
-pub mod checkpoint;
 pub mod config;
 pub mod device;
 pub mod error;
@@ -33,8 +34,10 @@ pub mod shared_library;
 pub mod tensor_ops;
 pub mod tokenizer;
 pub mod trainer;
+pub mod weights;
 
 pub use batch::Batch;
 pub use config::BertConfig;
 pub use error::{Error, InputError, Result};
-pub use trainer::{EvalMetrics, StepLosses, Trainer, TrainerOptions};
+pub use model::{EvalMetrics, EvalSums, ModelHandle, ModelOptions, StepLosses};
+pub use trainer::{Trainer, TrainerOptions};

@@ -1,6 +1,7 @@
-//! What a model and a pass over a batch need in memory, estimated from their sizes before
-//! anything is allocated: a size that cannot fit fails with an error giving the estimate,
-//! instead of the kernel's out-of-memory killer ending the process with nothing said.
+//! What a model and a pass over a batch cost, from their sizes, before anything is allocated:
+//! the memory they need (a size that cannot fit fails with an error giving the estimate,
+//! instead of the kernel's out-of-memory killer ending the process with nothing said), and the
+//! multiply-adds of an encoding pass.
 
 use crate::config::BertConfig;
 use crate::error::{InputError, Result};
@@ -16,9 +17,22 @@ pub fn param_count(config: &BertConfig) -> Result<u128> {
     Ok(shapes.iter().map(|(_, shape)| shape.iter().map(|&d| d as u128).product::<u128>()).sum())
 }
 
+/// Bytes of a model's f32 weights.
+pub fn weights_bytes(config: &BertConfig) -> Result<u128> {
+    Ok(param_count(config)? * F32)
+}
+
 /// Bytes of a model ready to train: its f32 weights, their gradients and Adam's two moments.
-pub fn model_bytes(config: &BertConfig) -> Result<u128> {
-    Ok(4 * param_count(config)? * F32)
+pub fn trainable_bytes(config: &BertConfig) -> Result<u128> {
+    Ok(4 * weights_bytes(config)?)
+}
+
+/// Multiply-adds of an encoding pass over `rows` sequences of `seq_len` tokens: per token and
+/// block, the four attention projections, the two feed-forward layers and the attention
+/// scores and weighted sums.
+pub fn pass_macs(config: &BertConfig, rows: usize, seq_len: usize) -> u128 {
+    let [b, l, h, f, layers] = [rows, seq_len, config.hidden, config.ffn_hidden, config.layers].map(|x| x as u128);
+    b * l * layers * (4 * h * h + 2 * h * f + l * h)
 }
 
 /// Bytes of the activations one pass over `rows` sequences of `seq_len` tokens with
@@ -65,7 +79,10 @@ mod tests {
     fn estimates_grow_with_the_sizes_and_never_overflow() {
         let textbook = BertConfig::textbook(20256);
         let huge = BertConfig { vocab_size: 1 << 24, max_positions: 1 << 20, hidden: 1 << 16, ..textbook.clone() };
-        assert!(model_bytes(&huge).unwrap() > model_bytes(&textbook).unwrap());
+        assert!(trainable_bytes(&huge).unwrap() > trainable_bytes(&textbook).unwrap());
+        assert_eq!(trainable_bytes(&textbook).unwrap(), 4 * weights_bytes(&textbook).unwrap());
+        // the textbook model on one sequence of 64 tokens: 17 M multiply-adds
+        assert_eq!(pass_macs(&textbook, 1, 64), 64 * 2 * (4 * 128 * 128 + 2 * 128 * 256 + 64 * 128));
         assert!(pass_bytes(&textbook, 512, 64, 5120, true) > pass_bytes(&textbook, 512, 64, 5120, false));
         assert!(check_fits("batch", "this", 2_000_000_001, Some(2_000_000_000))
             .unwrap_err()

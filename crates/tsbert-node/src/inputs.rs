@@ -1,53 +1,19 @@
-//! The JavaScript-facing objects and their conversion to core types. Batches and sequences
-//! are read field by field (their layout is declared once, by the TypeScript `Batch`), so
-//! that each bad field gets its own named `TypeError` / `RangeError`.
+//! The JavaScript-facing objects and their conversion to core types. Batches, sequences and
+//! configs are read field by field (their layout is declared once on each side: by the
+//! TypeScript `Batch` and `BertConfig`, and by the core's types), so that each bad field gets
+//! its own named `TypeError` / `RangeError`.
 
 use std::ops::Deref;
 
+use candle_core::Device;
 use napi::bindgen_prelude::{Float32Array, FromNapiValue, Int32Array, Object, Unknown};
 use napi::{JsValue, ValueType};
 use napi_derive::napi;
 use tsbert_core::adam::AdamConfig;
 use tsbert_core::batch::Sequences;
+use tsbert_core::device::cuda_device;
 use tsbert_core::error::InputError;
-use tsbert_core::{Batch, BertConfig, TrainerOptions};
-
-/// A model's sizes and variants (see `tsbert_core::BertConfig`): declares the TypeScript type
-/// only; [`read_config`] reads it into the core's config, whose serde names it mirrors.
-#[allow(dead_code)]
-#[napi(object, object_from_js = false, object_to_js = false)]
-pub struct BertConfigJs {
-    /// Number of token ids, reserved tokens included.
-    pub vocab_size: u32,
-    /// Hidden width.
-    pub hidden: u32,
-    /// Inner width of the feed-forward network.
-    pub ffn_hidden: u32,
-    /// Attention heads (must divide `hidden`).
-    pub heads: u32,
-    /// Encoder blocks.
-    pub layers: u32,
-    /// Dropout probability in training steps.
-    pub dropout: f64,
-    /// Length of the learned position table.
-    pub max_positions: u32,
-    /// Dropout on attention weights, when it differs from `dropout`.
-    pub attention_dropout: Option<f64>,
-    /// `'relu'` (default), `'gelu'` or `'gelu_tanh'`.
-    pub activation: Option<String>,
-    /// A layer norm (and dropout) after the embeddings.
-    pub embedding_norm: Option<bool>,
-    /// The epsilon of every layer norm.
-    pub layer_norm_eps: Option<f64>,
-    /// Number of segment (token type) ids.
-    pub type_vocab_size: Option<u32>,
-    /// Whether the MLM decoder is the token embedding table.
-    pub tie_word_embeddings: Option<bool>,
-    /// Whether the model has the MLM head.
-    pub mlm_head: Option<bool>,
-    /// Whether the model has the NSP head.
-    pub nsp_head: Option<bool>,
-}
+use tsbert_core::{Batch, BertConfig, ModelOptions, TrainerOptions};
 
 /// Adam's hyper-parameters.
 #[napi(object)]
@@ -73,7 +39,7 @@ pub struct DeviceJs {
     pub cuda: Option<u32>,
 }
 
-/// How the model is initialised and trained.
+/// How the model is initialised, where it runs and how it trains.
 // Declares the TypeScript type only: [`read_options`] reads it field by field.
 #[allow(dead_code)]
 #[napi(object, object_from_js = false, object_to_js = false)]
@@ -196,9 +162,9 @@ fn flat_json(obj: &Object) -> Result<serde_json::Value, InputError> {
     Ok(serde_json::Value::Object(map))
 }
 
-/// A model's config from a JS `BertConfigJs` object: every field read into the core's
-/// `BertConfig` (an unknown field, a missing size, a fraction where an integer belongs is a
-/// `RangeError` naming the field); ranges are the core's check.
+/// A model's config from a JS object of the TypeScript `BertConfig`'s shape: every field read
+/// into the core's `BertConfig` (an unknown field, a missing size, a fraction where an integer
+/// belongs is a `RangeError` naming the field); ranges are the core's check.
 pub fn read_config(obj: &Object) -> Result<BertConfig, InputError> {
     serde_path_to_error::deserialize(flat_json(obj)?).map_err(|e| {
         let path = e.path().to_string();
@@ -213,9 +179,9 @@ pub fn read_config(obj: &Object) -> Result<BertConfig, InputError> {
     })
 }
 
-/// A JS `TrainerOptionsJs` object: the core's options, every number checked, and the CUDA
-/// ordinals of `devices` (`None` for the CPU).
-pub fn read_options(obj: &Object) -> Result<(TrainerOptions, Vec<Option<usize>>), InputError> {
+/// A JS `TrainerOptionsJs` object: how the model is built and placed (its devices opened) and
+/// how it trains (checked now, though the training state is made when it first trains).
+pub fn read_options(obj: &Object) -> tsbert_core::Result<(ModelOptions, TrainerOptions)> {
     let defaults = AdamConfig::default();
     let decoupled = match get(obj, "decoupledWeightDecay")? {
         None => false,
@@ -224,7 +190,7 @@ pub fn read_options(obj: &Object) -> Result<(TrainerOptions, Vec<Option<usize>>)
             // SAFETY: checked to be a boolean.
             ValueType::Boolean => unsafe { v.cast::<bool>() }
                 .map_err(|e| InputError::type_error("decoupledWeightDecay", e.reason.clone()))?,
-            _ => return Err(InputError::type_error("decoupledWeightDecay", "expected a boolean")),
+            _ => return Err(InputError::type_error("decoupledWeightDecay", "expected a boolean").into()),
         },
     };
     let adam = AdamConfig {
@@ -241,7 +207,7 @@ pub fn read_options(obj: &Object) -> Result<(TrainerOptions, Vec<Option<usize>>)
     let devices: Vec<Object> = match get(obj, "devices")? {
         // SAFETY: a live handle of this call; the cast checks that it is an array of objects.
         Some(value) => unsafe { value.cast() }.map_err(|_| InputError::type_error("devices", "expected an array"))?,
-        None => return Err(InputError::type_error("devices", "expected an array")),
+        None => return Err(InputError::type_error("devices", "expected an array").into()),
     };
     let ordinals = devices
         .iter()
@@ -253,9 +219,12 @@ pub fn read_options(obj: &Object) -> Result<(TrainerOptions, Vec<Option<usize>>)
                 .transpose()
         })
         .collect::<Result<Vec<_>, _>>()?;
-    let options =
-        TrainerOptions { seed, adam, dtype: candle_core::DType::F32, devices: Vec::new(), memory_limit, clip_norm };
-    Ok((options, ordinals))
+    let devices =
+        ordinals.iter().map(|o| o.map_or(Ok(Device::Cpu), cuda_device)).collect::<tsbert_core::Result<_>>()?;
+    let model = ModelOptions { seed, dtype: candle_core::DType::F32, devices, memory_limit };
+    let training = TrainerOptions { seed, adam, clip_norm };
+    training.validate()?;
+    Ok((model, training))
 }
 
 /// A JS `TensorJs` object: its values and shape, the shape checked against the values.

@@ -1,72 +1,91 @@
-//! `NativeBert`: one model and its optimizer state, owned by a JavaScript object.
+//! `NativeBert`: one model — its weights on its devices — and, once it trains, its training
+//! state, owned by a JavaScript object. Each user call crosses here once.
 
 use std::ops::{Deref, DerefMut};
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use candle_core::Device;
-use napi::bindgen_prelude::{AsyncTask, Buffer, Float32Array, Int32Array, Object, ObjectFinalize, Unknown};
-use napi::Env;
+use napi::bindgen_prelude::{AsyncTask, Buffer, Int32Array, Object, ObjectFinalize, Unknown};
+use napi::{Env, Status, Task, ValueType};
 use napi_derive::napi;
+use tsbert_core::adam::AdamConfig;
 use tsbert_core::batch::Sequences;
-use tsbert_core::checkpoint::{self, Naming};
-use tsbert_core::device::cuda_device;
 use tsbert_core::error::InputError;
 use tsbert_core::hf::{self, HfNames};
-use tsbert_core::pooling::Pooling;
-use tsbert_core::{memory, BertConfig, Trainer};
+use tsbert_core::pooling::{self, EmbedOptions, Pooling};
+use tsbert_core::weights::{self, Naming};
+use tsbert_core::{memory, BertConfig, Error, ModelHandle, ModelOptions, Trainer, TrainerOptions};
 
-use crate::errors::OrThrow;
+use crate::errors::{js_error, OrThrow};
 use crate::inputs::{read_batch, read_batches, read_config, read_options, read_sequences};
-use crate::outputs::{EvalMetricsJs, EvaluationJs, F32Values, StepLossesJs};
-use crate::tasks::{run_on_compute_threads, CoreTask};
+use crate::outputs::{EvaluationJs, F32Values, Json, StepLossesJs};
+use crate::tasks::{run_on_compute_threads, CoreTask, NowOrLater};
+use crate::tokenizer::NativeTokenizer;
 
-/// A BERT model with its Adam state, on one device or data-parallel over several (one
-/// replica each, gradients summed, one identical Adam step). Training, encoding and the
-/// weights' (de)serialisation run off the JS thread; calls on one model are serialised.
-/// V8 is told how much host memory the model holds, so that the garbage collector weighs it;
-/// `dispose` frees it at once.
+/// The largest encode run on the JS thread, in multiply-adds (~2 ms on one core; the textbook
+/// model on one sequence of 64 tokens is 17 M): handing a smaller one to a worker thread and
+/// back costs more than the pass.
+const INLINE_PASS_MACS: u128 = 32_000_000;
+
+/// The model and what training adds to it, made when first needed (a model loaded to encode
+/// never holds an optimizer).
+struct Loaded {
+    model: ModelHandle,
+    trainer: Option<Trainer>,
+    /// How the trainer is made (its learning rate follows `setLr` until then).
+    training: TrainerOptions,
+}
+
+impl Loaded {
+    /// The model and its trainer, made now if it is not yet.
+    fn training(&mut self) -> tsbert_core::Result<(&ModelHandle, &mut Trainer)> {
+        if self.trainer.is_none() {
+            self.trainer = Some(Trainer::new(&self.model, &self.training)?);
+        }
+        Ok((&self.model, self.trainer.as_mut().expect("made above")))
+    }
+}
+
+/// A BERT model on one device or data-parallel over several (one replica each, gradients
+/// summed, one identical Adam step). Training, encoding and the weights' (de)serialisation run
+/// off the JS thread; calls on one model are serialised. V8 is told how much host memory the
+/// model holds, so that the garbage collector weighs it; `dispose` frees it at once.
 #[napi(custom_finalize)]
 pub struct NativeBert {
-    trainer: Arc<Mutex<Option<Trainer>>>,
+    inner: Arc<Mutex<Option<Loaded>>>,
     config: BertConfig,
     /// Bytes reported to V8 as held by this object (0 once disposed).
     accounted: AtomicI64,
 }
 
-/// The model behind its lock: the trainer, checked not to be disposed.
-struct Locked<'a>(MutexGuard<'a, Option<Trainer>>);
+/// The model behind its lock, checked not to be disposed.
+struct Locked<'a>(MutexGuard<'a, Option<Loaded>>);
 
 impl Deref for Locked<'_> {
-    type Target = Trainer;
-    fn deref(&self) -> &Trainer {
+    type Target = Loaded;
+    fn deref(&self) -> &Loaded {
         self.0.as_ref().expect("checked by lock")
     }
 }
 
 impl DerefMut for Locked<'_> {
-    fn deref_mut(&mut self) -> &mut Trainer {
+    fn deref_mut(&mut self) -> &mut Loaded {
         self.0.as_mut().expect("checked by lock")
     }
 }
 
-fn lock(trainer: &Mutex<Option<Trainer>>) -> tsbert_core::Result<Locked<'_>> {
-    let guard = trainer
-        .lock()
-        .map_err(|_| tsbert_core::Error::Internal("this model is unusable after an earlier internal error".into()))?;
+fn lock(inner: &Mutex<Option<Loaded>>) -> tsbert_core::Result<Locked<'_>> {
+    let guard =
+        inner.lock().map_err(|_| Error::Internal("this model is unusable after an earlier internal error".into()))?;
     if guard.is_none() {
-        return Err(tsbert_core::Error::Internal("this model was disposed".into()));
+        return Err(Error::Internal("this model was disposed".into()));
     }
     Ok(Locked(guard))
 }
 
-/// The encoder output of `sequences` (as read from JavaScript) as JavaScript values: what
-/// `encode` and `encodeNow` compute.
-fn encoded(
-    trainer: &Mutex<Option<Trainer>>,
-    sequences: Result<Sequences, InputError>,
-) -> tsbert_core::Result<F32Values> {
-    let encoded = lock(trainer)?.encode(&sequences?)?;
+/// The encoder output of `sequences` (as read from JavaScript) as JavaScript values.
+fn encoded(inner: &Mutex<Option<Loaded>>, sequences: Result<Sequences, InputError>) -> tsbert_core::Result<F32Values> {
+    let encoded = lock(inner)?.model.encode(&sequences?)?;
     Ok(F32Values(to_f32(&encoded)?))
 }
 
@@ -82,26 +101,179 @@ pub(crate) fn to_f32(t: &candle_core::Tensor) -> tsbert_core::Result<Vec<f32>> {
     Ok(t.flatten_all()?.to_dtype(candle_core::DType::F32)?.to_vec1::<f32>()?)
 }
 
+/// Bytes to report to V8 for `bytes` of host memory.
+fn external(bytes: u128) -> i64 {
+    i64::try_from(bytes).unwrap_or(i64::MAX)
+}
+
+/// The files a model folder's weights and config came from, for messages, and the size of
+/// its tokenizer's vocabulary.
+#[napi(object)]
+pub struct ModelFilesJs {
+    /// The config's path.
+    pub config_path: String,
+    /// The weights' path.
+    pub weights_path: String,
+    /// Token ids the folder's tokenizer makes: the embeddings must have as many rows.
+    pub tokenizer_size: u32,
+}
+
+/// Where a loaded model's config comes from.
+enum ConfigSource {
+    /// tsbert's manifest: the config itself.
+    Tsbert(BertConfig),
+    /// A Hugging Face `config.json`'s text (the weights' names say which heads there are).
+    HuggingFace(String),
+}
+
+/// Loading a model folder off the JS thread: its config and weights checked against each
+/// other, the model built and its weights set, every failure a checkpoint error naming the
+/// file at fault.
+pub struct LoadTask {
+    config: ConfigSource,
+    weights: Buffer,
+    files: ModelFilesJs,
+    options: ModelOptions,
+    training: TrainerOptions,
+    failure: Option<Error>,
+}
+
+impl LoadTask {
+    fn load(&self) -> tsbert_core::Result<NativeBert> {
+        let files = &self.files;
+        let config_err = |e: Error| Error::Checkpoint(format!("'{}': {e}", files.config_path));
+        let weights_err = |e: Error| Error::Checkpoint(format!("weights file '{}': {e}", files.weights_path));
+        let stored = weights::stored_names(&self.weights).map_err(weights_err)?;
+        let (config, naming) = match &self.config {
+            ConfigSource::Tsbert(config) => (config.clone(), Naming::Tsbert),
+            ConfigSource::HuggingFace(json) => {
+                let config = hf::config_from_hf(json, &stored).map_err(config_err)?;
+                if files.tokenizer_size as usize > config.vocab_size {
+                    return Err(config_err(Error::Checkpoint(format!(
+                        "the tokenizer has {} tokens but the embeddings only {} (vocab_size)",
+                        files.tokenizer_size, config.vocab_size
+                    ))));
+                }
+                let names = HfNames::detect(stored.iter().map(String::as_str), &config);
+                (config, Naming::HuggingFace(names))
+            }
+        };
+        // the weights' names and shapes against the config, before anything of that size exists
+        weights::check_header(&config, &self.weights, &naming).map_err(|e| match e {
+            Error::Input(_) => config_err(e),
+            _ => weights_err(e),
+        })?;
+        let model = ModelHandle::new(config.clone(), &self.options).map_err(config_err)?;
+        model.load_weights(&self.weights, &naming).map_err(weights_err)?;
+        let bytes = model.replicas_on_cpu() as u128 * memory::weights_bytes(&config)?;
+        let loaded = Loaded { model, trainer: None, training: self.training.clone() };
+        Ok(NativeBert { inner: Arc::new(Mutex::new(Some(loaded))), config, accounted: AtomicI64::new(external(bytes)) })
+    }
+}
+
+impl Task for LoadTask {
+    type Output = NativeBert;
+    type JsValue = NativeBert;
+
+    fn compute(&mut self) -> napi::Result<NativeBert> {
+        run_on_compute_threads(|| self.load()).map_err(|e| {
+            let message = e.to_string();
+            self.failure = Some(e);
+            napi::Error::new(Status::GenericFailure, message)
+        })
+    }
+
+    fn resolve(&mut self, env: Env, model: NativeBert) -> napi::Result<NativeBert> {
+        env.adjust_external_memory(model.accounted.load(Ordering::Relaxed))?;
+        Ok(model)
+    }
+
+    fn reject(&mut self, env: Env, err: napi::Error) -> napi::Result<NativeBert> {
+        Err(self.failure.take().map_or(err, |f| js_error(&env, f)))
+    }
+}
+
+/// A model's weights as a file's bytes, and, in Hugging Face's format, its `config.json`.
+#[napi(object, object_from_js = false)]
+pub struct SavedJs {
+    /// The safetensors file's bytes.
+    pub weights: Buffer,
+    /// Hugging Face's `config.json` (as an object) when saved in that format.
+    pub hf_config: Option<serde_json::Value>,
+}
+
+/// How `embed` makes one vector a text (see `tsbert_core::pooling::EmbedOptions`).
+#[napi(object)]
+pub struct EmbedOptionsJs {
+    /// Tokens a text may have, special tokens included.
+    pub max_length: u32,
+    /// Cut longer texts, or refuse them.
+    pub truncate: bool,
+    /// `'mean'` or `'cls'`.
+    pub pooling: String,
+    /// Divide each vector by its L2 norm.
+    pub normalize: bool,
+    /// Texts a pass.
+    pub batch_size: u32,
+}
+
 #[napi]
 impl NativeBert {
-    /// Creates a freshly initialised model; the same config and seed give bit-identical
-    /// weights. Throws a `TypeError` or `RangeError` naming a bad size or option (sizes whose
-    /// model would not fit in `memoryLimit` included).
-    #[napi(constructor, ts_args_type = "config: BertConfigJs, options: TrainerOptionsJs")]
+    /// Creates a freshly initialised model to train; the same config and seed give
+    /// bit-identical weights. Throws a `TypeError` or `RangeError` naming a bad size or option
+    /// (sizes whose model, with its gradients and Adam state, would not fit in `memoryLimit`
+    /// included).
+    #[napi(constructor, ts_args_type = "config: object, options: TrainerOptionsJs")]
     pub fn new(env: Env, config: Object, options: Object) -> napi::Result<Self> {
         let build = || -> tsbert_core::Result<Self> {
             let config = read_config(&config)?;
-            let (mut options, ordinals) = read_options(&options)?;
-            options.devices =
-                ordinals.iter().map(|o| o.map_or(Ok(Device::Cpu), cuda_device)).collect::<tsbert_core::Result<_>>()?;
-            let trainer = Trainer::new(config.clone(), options)?;
-            let on_cpu = ordinals.iter().filter(|o| o.is_none()).count() as u128;
-            let bytes = i64::try_from(on_cpu * memory::model_bytes(&config)?).unwrap_or(i64::MAX);
-            Ok(Self { trainer: Arc::new(Mutex::new(Some(trainer))), config, accounted: AtomicI64::new(bytes) })
+            let (options, training) = read_options(&options)?;
+            config.validate()?;
+            Trainer::check_fits(&config, options.replicas_on_cpu(), options.host_limit())?;
+            let model = ModelHandle::new(config.clone(), &options)?;
+            let bytes = external(model.replicas_on_cpu() as u128 * memory::trainable_bytes(&config)?);
+            let loaded = Loaded { model, trainer: None, training };
+            Ok(Self { inner: Arc::new(Mutex::new(Some(loaded))), config, accounted: AtomicI64::new(bytes) })
         };
         let model = build().or_throw(&env)?;
         env.adjust_external_memory(model.accounted.load(Ordering::Relaxed))?;
         Ok(model)
+    }
+
+    /// Loads a model from a folder's config — tsbert's (an object) or a Hugging Face
+    /// `config.json`'s text — and its weights (a safetensors file's bytes) in one call: checked
+    /// against each other before anything of their size is allocated, built, filled. Rejects
+    /// (code `TSBERT_CHECKPOINT`) naming the file at fault; throws a `TypeError` or `RangeError`
+    /// for bad `options`.
+    #[napi(
+        ts_args_type = "config: object | string, weights: Buffer, files: ModelFilesJs, options: TrainerOptionsJs",
+        ts_return_type = "Promise<NativeBert>"
+    )]
+    pub fn load(
+        env: Env,
+        config: Unknown,
+        weights: Buffer,
+        files: ModelFilesJs,
+        options: Object,
+    ) -> napi::Result<AsyncTask<LoadTask>> {
+        let read = || -> tsbert_core::Result<(ConfigSource, ModelOptions, TrainerOptions)> {
+            let (options, training) = read_options(&options)?;
+            let wrong = |e: napi::Error| InputError::type_error("config", e.reason.clone());
+            let source = match config.get_type().map_err(wrong)? {
+                // SAFETY (both casts): the value's type was checked just before.
+                ValueType::String => ConfigSource::HuggingFace(unsafe { config.cast::<String>() }.map_err(wrong)?),
+                ValueType::Object => {
+                    let object: Object = unsafe { config.cast() }.map_err(wrong)?;
+                    let config =
+                        read_config(&object).map_err(|e| Error::Checkpoint(format!("'{}': {e}", files.config_path)))?;
+                    ConfigSource::Tsbert(config)
+                }
+                _ => return Err(InputError::type_error("config", "expected a config object or JSON text").into()),
+            };
+            Ok((source, options, training))
+        };
+        let (config, options, training) = read().or_throw(&env)?;
+        Ok(AsyncTask::new(LoadTask { config, weights, files, options, training, failure: None }))
     }
 
     /// Frees the model's memory now instead of when the garbage collector gets to it; every
@@ -109,7 +281,7 @@ impl NativeBert {
     /// does nothing.
     #[napi]
     pub fn dispose(&self, env: Env) -> napi::Result<()> {
-        let mut guard = match self.trainer.try_lock() {
+        let mut guard = match self.inner.try_lock() {
             Ok(guard) => guard,
             Err(std::sync::TryLockError::Poisoned(poisoned)) => poisoned.into_inner(),
             Err(std::sync::TryLockError::WouldBlock) => {
@@ -121,8 +293,8 @@ impl NativeBert {
         Ok(())
     }
 
-    /// The model's full configuration.
-    #[napi(getter, ts_return_type = "BertConfigJs")]
+    /// The model's full configuration (the TypeScript `BertConfig`).
+    #[napi(getter, ts_return_type = "object")]
     pub fn config(&self) -> serde_json::Value {
         crate::outputs::config_json(&self.config)
     }
@@ -130,49 +302,14 @@ impl NativeBert {
     /// Adam updates taken so far.
     #[napi(getter)]
     pub fn steps_taken(&self, env: Env) -> napi::Result<f64> {
-        Ok(lock(&self.trainer).or_throw(&env)?.steps_taken() as f64)
+        let steps = lock(&self.inner).or_throw(&env)?.trainer.as_ref().map_or(0, Trainer::steps_taken);
+        Ok(steps as f64)
     }
 
     /// Number of trainable scalars.
     #[napi(getter)]
     pub fn param_count(&self, env: Env) -> napi::Result<f64> {
-        Ok(lock(&self.trainer).or_throw(&env)?.params().count() as f64)
-    }
-
-    /// Parameter names in creation order (`encoder.token_embedding.weight`, ...).
-    #[napi]
-    pub fn param_names(&self, env: Env) -> napi::Result<Vec<String>> {
-        Ok(lock(&self.trainer).or_throw(&env)?.params().iter().map(|(n, _)| n.to_string()).collect())
-    }
-
-    /// The shape of parameter `name`.
-    #[napi]
-    pub fn param_shape(&self, env: Env, name: String) -> napi::Result<Vec<u32>> {
-        let run = || -> tsbert_core::Result<Vec<u32>> {
-            Ok(lock(&self.trainer)?.params().get(&name)?.dims().iter().map(|&d| d as u32).collect())
-        };
-        run().or_throw(&env)
-    }
-
-    /// The current values of parameter `name`, row-major.
-    #[napi(ts_return_type = "Float32Array")]
-    pub fn param(&self, env: Env, name: String) -> napi::Result<F32Values> {
-        let run = || to_f32(lock(&self.trainer)?.params().get(&name)?.as_tensor());
-        run().map(F32Values).or_throw(&env)
-    }
-
-    /// Replaces the values of parameter `name` (same element count, finite).
-    #[napi]
-    pub fn set_param(&self, env: Env, name: String, values: Float32Array) -> napi::Result<()> {
-        let run = || lock(&self.trainer)?.set_param(&name, &values);
-        run().or_throw(&env)
-    }
-
-    /// The gradient of parameter `name` from the last training step, or `null` before any.
-    #[napi(ts_return_type = "Float32Array | null")]
-    pub fn grad(&self, env: Env, name: String) -> napi::Result<Option<F32Values>> {
-        let run = || lock(&self.trainer)?.last_grad(&name)?.as_ref().map(to_f32).transpose();
-        run().map(|g| g.map(F32Values)).or_throw(&env)
+        Ok(lock(&self.inner).or_throw(&env)?.model.params().count() as f64)
     }
 
     /// One training step (forward, MLM + NSP loss, backward, Adam) on a `Batch`, or on an
@@ -180,34 +317,40 @@ impl NativeBert {
     /// update; rejects with a `TypeError` or `RangeError` naming the first invalid field.
     #[napi(ts_args_type = "batch: object | object[]", ts_return_type = "Promise<StepLossesJs>")]
     pub fn train_step(&self, batch: Unknown) -> AsyncTask<CoreTask<StepLossesJs>> {
-        let (trainer, batches) = (Arc::clone(&self.trainer), read_batches(batch));
+        let (inner, batches) = (Arc::clone(&self.inner), read_batches(batch));
         CoreTask::spawn(move || {
-            let losses = lock(&trainer)?.train_step_accumulated(&batches?)?;
+            let mut locked = lock(&inner)?;
+            let (model, trainer) = locked.training()?;
+            let losses = trainer.train_step_accumulated(model, &batches?)?;
             Ok(StepLossesJs { mlm_loss: losses.mlm, nsp_loss: losses.nsp })
         })
     }
 
-    /// The learning rate of the next steps (a schedule's value).
+    /// The learning rate of the next steps (a schedule's value): a positive number, as Adam
+    /// takes it (a `RangeError` otherwise).
     #[napi]
     pub fn set_lr(&self, env: Env, lr: f64) -> napi::Result<()> {
-        let run = || lock(&self.trainer)?.set_lr(lr);
+        let run = || -> tsbert_core::Result<()> {
+            let mut locked = lock(&self.inner)?;
+            let adam = AdamConfig { lr, ..locked.training.adam };
+            adam.validate()?;
+            locked.training.adam = adam;
+            if let Some(trainer) = &mut locked.trainer {
+                trainer.set_lr(lr)?;
+            }
+            Ok(())
+        };
         run().or_throw(&env)
     }
 
-    /// Held-out losses and accuracies of a `Batch`, dropout off, as sums.
-    #[napi(ts_args_type = "batch: object", ts_return_type = "Promise<EvalMetricsJs>")]
-    pub fn evaluate_metrics(&self, batch: Object) -> AsyncTask<CoreTask<EvalMetricsJs>> {
-        let (trainer, batch) = (Arc::clone(&self.trainer), read_batch(&batch));
+    /// Held-out metrics of `Batch`es together, dropout off: MLM and NSP loss and accuracy, the
+    /// means over all their predictions and rows (the TypeScript `EvalMetrics`).
+    #[napi(ts_args_type = "batches: object[]", ts_return_type = "Promise<object>")]
+    pub fn evaluate(&self, batches: Unknown) -> AsyncTask<CoreTask<Json>> {
+        let (inner, batches) = (Arc::clone(&self.inner), read_batches(batches));
         CoreTask::spawn(move || {
-            let m = lock(&trainer)?.evaluate_metrics(&batch?)?;
-            Ok(EvalMetricsJs {
-                mlm_loss_sum: m.mlm_loss_sum,
-                mlm_weight: m.mlm_weight,
-                mlm_correct: m.mlm_correct,
-                nsp_loss_sum: m.nsp_loss_sum,
-                nsp_correct: m.nsp_correct,
-                rows: m.rows,
-            })
+            let metrics = lock(&inner)?.model.evaluate(&batches?)?;
+            Ok(Json(serde_json::to_value(metrics).expect("numbers serialise")))
         })
     }
 
@@ -215,25 +358,33 @@ impl NativeBert {
     /// safetensors file's bytes: what resuming a run needs besides the weights.
     #[napi(ts_return_type = "Promise<Buffer>")]
     pub fn save_state(&self) -> AsyncTask<CoreTask<Buffer>> {
-        let trainer = Arc::clone(&self.trainer);
-        CoreTask::spawn(move || Ok(Buffer::from(lock(&trainer)?.save_state()?)))
+        let inner = Arc::clone(&self.inner);
+        CoreTask::spawn(move || {
+            let mut locked = lock(&inner)?;
+            let (_, trainer) = locked.training()?;
+            Ok(Buffer::from(trainer.save_state()?))
+        })
     }
 
     /// Takes back an optimizer state written by `saveState`; rejects (code `TSBERT_CHECKPOINT`),
     /// leaving the model unchanged, if it is not one of this model.
     #[napi(ts_return_type = "Promise<void>")]
     pub fn load_state(&self, bytes: Buffer) -> AsyncTask<CoreTask<()>> {
-        let (trainer, bytes) = (Arc::clone(&self.trainer), bytes.to_vec());
-        CoreTask::spawn(move || lock(&trainer)?.load_state(&bytes))
+        let inner = Arc::clone(&self.inner);
+        CoreTask::spawn(move || {
+            let mut locked = lock(&inner)?;
+            let (_, trainer) = locked.training()?;
+            trainer.load_state(&bytes)
+        })
     }
 
-    /// Encoder output, all MLM and NSP logits and both losses of a `Batch`, dropout off, no
-    /// update.
+    /// The forward pass of a `Batch`, dropout off, no update: the encoder output, all MLM and
+    /// NSP logits and both losses.
     #[napi(ts_args_type = "batch: object", ts_return_type = "Promise<EvaluationJs>")]
-    pub fn evaluate(&self, batch: Object) -> AsyncTask<CoreTask<EvaluationJs>> {
-        let (trainer, batch) = (Arc::clone(&self.trainer), read_batch(&batch));
+    pub fn forward(&self, batch: Object) -> AsyncTask<CoreTask<EvaluationJs>> {
+        let (inner, batch) = (Arc::clone(&self.inner), read_batch(&batch));
         CoreTask::spawn(move || {
-            let out = lock(&trainer)?.evaluate(&batch?)?;
+            let out = lock(&inner)?.model.forward(&batch?)?;
             Ok(EvaluationJs {
                 encoded: F32Values(to_f32(&out.encoded)?),
                 mlm_logits: F32Values(to_f32(&out.mlm_logits)?),
@@ -246,61 +397,76 @@ impl NativeBert {
 
     /// The contextual embedding of every token of a `Sequences` object (`batchSize`,
     /// `seqLen`, `tokens`, `segments`, `validLens`), dropout off: `batchSize × seqLen × hidden`
-    /// values.
-    #[napi(ts_args_type = "sequences: object", ts_return_type = "Promise<Float32Array>")]
-    pub fn encode(&self, sequences: Object) -> AsyncTask<CoreTask<F32Values>> {
-        let (trainer, sequences) = (Arc::clone(&self.trainer), read_sequences(&sequences));
-        CoreTask::spawn(move || encoded(&trainer, sequences))
-    }
-
-    /// `encode` run now, the JS thread waiting: for inputs so small that handing them to a
-    /// worker thread and back costs more than the pass itself.
-    #[napi(ts_args_type = "sequences: object", ts_return_type = "Float32Array")]
-    pub fn encode_now(&self, env: Env, sequences: Object) -> napi::Result<F32Values> {
+    /// values. An encode so small that handing it to a worker thread and back would cost more
+    /// than the pass (on the CPU, at most `INLINE_PASS_MACS`) runs now, the JS thread waiting,
+    /// and returns the values; a larger one returns a promise.
+    #[napi(ts_args_type = "sequences: object", ts_return_type = "Float32Array | Promise<Float32Array>")]
+    pub fn encode(&self, env: Env, sequences: Object) -> napi::Result<NowOrLater<F32Values>> {
         let sequences = read_sequences(&sequences);
-        run_on_compute_threads(|| encoded(&self.trainer, sequences)).or_throw(&env)
+        let small = match (&sequences, self.inner.try_lock()) {
+            (Ok(s), Ok(guard)) => {
+                guard.as_ref().is_some_and(|l| l.model.encodes_within(s.batch_size, s.seq_len, INLINE_PASS_MACS))
+            }
+            _ => false,
+        };
+        if small {
+            return run_on_compute_threads(|| encoded(&self.inner, sequences)).map(NowOrLater::Now).or_throw(&env);
+        }
+        let inner = Arc::clone(&self.inner);
+        Ok(NowOrLater::Later(CoreTask::spawn(move || encoded(&inner, sequences))))
     }
 
-    /// The weights as the bytes of a safetensors file, named as `naming` says (`'tsbert'`, or
-    /// `'huggingface'`: a `BertForPreTraining`'s names, a `BertModel`'s without heads).
-    #[napi(ts_args_type = "naming: 'tsbert' | 'huggingface'", ts_return_type = "Promise<Buffer>")]
-    pub fn save_weights(&self, naming: String) -> AsyncTask<CoreTask<Buffer>> {
-        let trainer = Arc::clone(&self.trainer);
+    /// The weights as a safetensors file's bytes in `format` (`'tsbert'`, or `'huggingface'`:
+    /// a `BertForPreTraining`'s names, a `BertModel`'s without heads, with the `config.json`
+    /// transformers reads). Rejects (code `TSBERT_CHECKPOINT`) saying what Hugging Face's BERT
+    /// cannot express, or which weights are not finite.
+    #[napi(ts_args_type = "format: 'tsbert' | 'huggingface'", ts_return_type = "Promise<SavedJs>")]
+    pub fn save(&self, format: String) -> AsyncTask<CoreTask<SavedJs>> {
+        let inner = Arc::clone(&self.inner);
         let config = self.config.clone();
         CoreTask::spawn(move || {
-            let naming = naming_of(&naming, &config, None)?;
-            Ok(Buffer::from(lock(&trainer)?.save_weights(&naming)?))
+            let (naming, hf_config) = match format.as_str() {
+                "tsbert" => (Naming::Tsbert, None),
+                "huggingface" => {
+                    let (json, names) = hf::config_to_hf(&config)?;
+                    (Naming::HuggingFace(names), Some(json))
+                }
+                other => {
+                    return Err(
+                        InputError::range("format", format!("'{other}' is not 'tsbert' or 'huggingface'")).into()
+                    )
+                }
+            };
+            let weights = lock(&inner)?.model.save_weights(&naming)?;
+            Ok(SavedJs { weights: Buffer::from(weights), hf_config })
         })
     }
 
-    /// Replaces the weights with those of a safetensors file's bytes, named as `naming` says.
-    /// Rejects, leaving the model unchanged, if they are corrupt or not this model's parameters.
-    #[napi(ts_args_type = "bytes: Buffer, naming: 'tsbert' | 'huggingface'", ts_return_type = "Promise<void>")]
-    pub fn load_weights(&self, bytes: Buffer, naming: String) -> AsyncTask<CoreTask<()>> {
-        let (trainer, bytes, config) = (Arc::clone(&self.trainer), bytes.to_vec(), self.config.clone());
+    /// One vector a text, from the texts to the vectors in one call (see
+    /// `tsbert_core::pooling::embed`): `texts.length × hidden` values in the order given.
+    #[napi(ts_return_type = "Promise<Float32Array>")]
+    pub fn embed(
+        &self,
+        tokenizer: &NativeTokenizer,
+        texts: Vec<String>,
+        options: EmbedOptionsJs,
+    ) -> AsyncTask<CoreTask<F32Values>> {
+        let (inner, tokenizer) = (Arc::clone(&self.inner), tokenizer.shared());
         CoreTask::spawn(move || {
-            let naming = naming_of(&naming, &config, Some(&bytes))?;
-            lock(&trainer)?.load_weights(&bytes, &naming)
-        })
-    }
-
-    /// One vector a sequence of a `Sequences` object, dropout off: `batchSize × hidden` values,
-    /// the mean over each sequence's real tokens (`'mean'`) or its first token's (`'cls'`),
-    /// L2-normalised when `normalize`.
-    #[napi(
-        ts_args_type = "sequences: object, pooling: 'mean' | 'cls', normalize: boolean",
-        ts_return_type = "Promise<Float32Array>"
-    )]
-    pub fn encode_pooled(&self, sequences: Object, pooling: String, normalize: bool) -> AsyncTask<CoreTask<F32Values>> {
-        let (trainer, sequences) = (Arc::clone(&self.trainer), read_sequences(&sequences));
-        CoreTask::spawn(move || {
-            let pooling = match pooling.as_str() {
+            let pooling = match options.pooling.as_str() {
                 "mean" => Pooling::Mean,
                 "cls" => Pooling::Cls,
                 other => return Err(InputError::range("pooling", format!("'{other}' is not 'mean' or 'cls'")).into()),
             };
-            let pooled = lock(&trainer)?.encode_pooled(&sequences?, pooling, normalize)?;
-            Ok(F32Values(to_f32(&pooled)?))
+            let options = EmbedOptions {
+                max_length: options.max_length as usize,
+                truncate: options.truncate,
+                pooling,
+                normalize: options.normalize,
+                batch_size: options.batch_size as usize,
+            };
+            let locked = lock(&inner)?;
+            Ok(F32Values(pooling::embed(&locked.model, &tokenizer, texts, &options)?))
         })
     }
 
@@ -308,7 +474,7 @@ impl NativeBert {
     /// `Sequences` object: `positions.length / 2 × vocabSize` values.
     #[napi(ts_args_type = "sequences: object, positions: Int32Array", ts_return_type = "Promise<Float32Array>")]
     pub fn masked_logits(&self, sequences: Object, positions: Int32Array) -> AsyncTask<CoreTask<F32Values>> {
-        let (trainer, sequences) = (Arc::clone(&self.trainer), read_sequences(&sequences));
+        let (inner, sequences) = (Arc::clone(&self.inner), read_sequences(&sequences));
         let pairs: Result<Vec<(usize, usize)>, InputError> = positions
             .chunks(2)
             .enumerate()
@@ -318,22 +484,19 @@ impl NativeBert {
             })
             .collect();
         CoreTask::spawn(move || {
-            let logits = lock(&trainer)?.masked_logits(&sequences?, &pairs?)?;
+            let logits = lock(&inner)?.model.masked_logits(&sequences?, &pairs?)?;
             Ok(F32Values(to_f32(&logits)?))
         })
     }
 }
 
-/// The naming of a weights file: `'tsbert'`; or `'huggingface'`, as the names in `bytes` say
-/// when reading one, as the config's heads say when writing one.
-pub(crate) fn naming_of(kind: &str, config: &BertConfig, bytes: Option<&[u8]>) -> tsbert_core::Result<Naming> {
-    match (kind, bytes) {
-        ("tsbert", _) => Ok(Naming::Tsbert),
-        ("huggingface", Some(bytes)) => {
-            let stored = checkpoint::stored_names(bytes)?;
-            Ok(Naming::HuggingFace(HfNames::detect(stored.iter().map(String::as_str), config)))
-        }
-        ("huggingface", None) => Ok(Naming::HuggingFace(hf::config_to_hf(config)?.1)),
-        (other, _) => Err(InputError::range("naming", format!("'{other}' is not 'tsbert' or 'huggingface'")).into()),
+impl NativeBert {
+    /// Runs `f` on the model and its trainer, if it has one yet (for the diagnostics).
+    pub(crate) fn with<T>(
+        &self,
+        f: impl FnOnce(&ModelHandle, Option<&Trainer>) -> tsbert_core::Result<T>,
+    ) -> tsbert_core::Result<T> {
+        let locked = lock(&self.inner)?;
+        f(&locked.model, locked.trainer.as_ref())
     }
 }

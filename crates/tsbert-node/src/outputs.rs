@@ -91,24 +91,28 @@ pub struct TensorJs {
     pub shape: Vec<u32>,
 }
 
+/// A value of the core's serialised as JSON (its serde names are the TypeScript type's), handed
+/// to JavaScript as an object.
+pub struct Json(pub serde_json::Value);
+
+impl TypeName for Json {
+    fn type_name() -> &'static str {
+        "object"
+    }
+
+    fn value_type() -> ValueType {
+        ValueType::Object
+    }
+}
+
+impl ToNapiValue for Json {
+    unsafe fn to_napi_value(env: sys::napi_env, value: Self) -> napi::Result<sys::napi_value> {
+        // SAFETY: `env` is the live environment of the call that returns `value`.
+        unsafe { serde_json::Value::to_napi_value(env, value.0) }
+    }
+}
+
 /// A config as the JSON object the TypeScript `BertConfig` is (the core's serde names).
 pub fn config_json(config: &tsbert_core::BertConfig) -> serde_json::Value {
     serde_json::to_value(config).expect("a config of numbers, booleans and strings serialises")
-}
-
-/// Held-out metrics of a batch, as sums (see `tsbert_core::EvalMetrics`).
-#[napi(object)]
-pub struct EvalMetricsJs {
-    /// Σ weight · MLM cross-entropy over the real predictions.
-    pub mlm_loss_sum: f64,
-    /// Σ weight of the real predictions.
-    pub mlm_weight: f64,
-    /// Σ weight of the predictions whose most probable token is the label.
-    pub mlm_correct: f64,
-    /// Σ NSP cross-entropy over the rows.
-    pub nsp_loss_sum: f64,
-    /// Rows whose NSP prediction is right.
-    pub nsp_correct: f64,
-    /// Rows.
-    pub rows: f64,
 }

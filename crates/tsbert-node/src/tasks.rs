@@ -7,7 +7,7 @@
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use napi::bindgen_prelude::{AsyncTask, ToNapiValue, TypeName};
-use napi::{Env, Status, Task};
+use napi::{sys, Env, Status, Task, ValueType};
 
 use crate::errors::js_error;
 
@@ -59,5 +59,36 @@ impl<T: ToNapiValue + TypeName + Send + 'static> Task for CoreTask<T> {
 
     fn reject(&mut self, env: Env, err: napi::Error) -> napi::Result<T> {
         Err(self.failure.take().map_or(err, |f| js_error(&env, f)))
+    }
+}
+
+/// A result computed now, on the JS thread, or the promise of one computed off it: what a
+/// call returns when it chooses by the size of its input.
+pub enum NowOrLater<T: ToNapiValue + TypeName + Send + 'static> {
+    /// The value itself.
+    Now(T),
+    /// A promise of it.
+    Later(AsyncTask<CoreTask<T>>),
+}
+
+impl<T: ToNapiValue + TypeName + Send + 'static> TypeName for NowOrLater<T> {
+    fn type_name() -> &'static str {
+        T::type_name()
+    }
+
+    fn value_type() -> ValueType {
+        ValueType::Object
+    }
+}
+
+impl<T: ToNapiValue + TypeName + Send + 'static> ToNapiValue for NowOrLater<T> {
+    unsafe fn to_napi_value(env: sys::napi_env, value: Self) -> napi::Result<sys::napi_value> {
+        // SAFETY: `env` is the live environment of the call that returns `value`.
+        unsafe {
+            match value {
+                Self::Now(v) => T::to_napi_value(env, v),
+                Self::Later(task) => AsyncTask::to_napi_value(env, task),
+            }
+        }
     }
 }

@@ -1,6 +1,8 @@
 //! `NativeTokenizer`: the core's tokenizer (Hugging Face's `tokenizers`), owned by a
 //! JavaScript object.
 
+use std::sync::Arc;
+
 use napi::bindgen_prelude::Unknown;
 use napi::{Env, ValueType};
 use napi_derive::napi;
@@ -58,7 +60,7 @@ pub struct SplitWordsJs {
 /// textbook's word vocabulary.
 #[napi]
 pub struct NativeTokenizer {
-    inner: Tokenizer,
+    inner: Arc<Tokenizer>,
 }
 
 /// A string, or an array of strings (words already split); anything else a `TypeError` naming
@@ -102,25 +104,32 @@ fn ids(values: &[u32]) -> I32Values {
     I32Values(values.iter().map(|&v| v as i32).collect())
 }
 
+impl NativeTokenizer {
+    /// The tokenizer, shared (for a call that runs off the JS thread).
+    pub(crate) fn shared(&self) -> Arc<Tokenizer> {
+        Arc::clone(&self.inner)
+    }
+}
+
 #[napi]
 impl NativeTokenizer {
     /// The tokenizer a `tokenizer.json` describes; throws (code `TSBERT_CHECKPOINT`) if it is
     /// not one.
     #[napi(factory)]
     pub fn from_json(env: Env, json: String) -> napi::Result<Self> {
-        Tokenizer::from_json(&json).map(|inner| Self { inner }).or_throw(&env)
+        Tokenizer::from_json(&json).map(|inner| Self { inner: Arc::new(inner) }).or_throw(&env)
     }
 
     /// BERT's WordPiece tokenizer from the lines of a `vocab.txt`.
     #[napi(factory)]
     pub fn bert_wordpiece(env: Env, vocab_txt: String, lowercase: bool) -> napi::Result<Self> {
-        Tokenizer::bert_wordpiece(&vocab_txt, lowercase).map(|inner| Self { inner }).or_throw(&env)
+        Tokenizer::bert_wordpiece(&vocab_txt, lowercase).map(|inner| Self { inner: Arc::new(inner) }).or_throw(&env)
     }
 
     /// The textbook's word vocabulary (`tokens` in id order) as a word-level tokenizer.
     #[napi(factory)]
     pub fn word_level(env: Env, tokens: Vec<String>) -> napi::Result<Self> {
-        Tokenizer::word_level(&tokens).map(|inner| Self { inner }).or_throw(&env)
+        Tokenizer::word_level(&tokens).map(|inner| Self { inner: Arc::new(inner) }).or_throw(&env)
     }
 
     /// The tokenizer as a `tokenizer.json`.

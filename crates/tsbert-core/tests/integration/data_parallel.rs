@@ -3,22 +3,23 @@
 use crate::common::{random_batch, tiny_config, trainer, values};
 use candle_core::{DType, Device};
 use tsbert_core::adam::AdamConfig;
-use tsbert_core::{Trainer, TrainerOptions};
+use tsbert_core::{ModelHandle, ModelOptions, Trainer, TrainerOptions};
 
 fn check(replicas: usize, rows: usize) {
     let config = tiny_config(0.0);
     let batch = random_batch(&config, rows, 9, 2, 17);
-    let mut single = trainer(config.clone(), 4, 0.01, DType::F64);
-    let options = TrainerOptions {
-        seed: 4,
-        adam: AdamConfig { lr: 0.01, ..AdamConfig::default() },
-        dtype: DType::F64,
-        devices: vec![Device::Cpu; replicas],
-        ..TrainerOptions::default()
-    };
-    let mut parallel = Trainer::new(config, options).unwrap();
+    let (single, mut single_trainer) = trainer(config.clone(), 4, 0.01, DType::F64);
+    let options =
+        ModelOptions { seed: 4, dtype: DType::F64, devices: vec![Device::Cpu; replicas], ..ModelOptions::default() };
+    let parallel = ModelHandle::new(config, &options).unwrap();
+    let adam = AdamConfig { lr: 0.01, ..AdamConfig::default() };
+    let mut parallel_trainer =
+        Trainer::new(&parallel, &TrainerOptions { seed: 4, adam, ..TrainerOptions::default() }).unwrap();
     for step in 0..3 {
-        let (a, b) = (single.train_step(&batch).unwrap(), parallel.train_step(&batch).unwrap());
+        let (a, b) = (
+            single_trainer.train_step(&single, &batch).unwrap(),
+            parallel_trainer.train_step(&parallel, &batch).unwrap(),
+        );
         assert!((a.mlm - b.mlm).abs() < 1e-12 && (a.nsp - b.nsp).abs() < 1e-12, "step {step}: {a:?} vs {b:?}");
     }
     for replica in parallel.replica_params() {

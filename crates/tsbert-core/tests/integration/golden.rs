@@ -13,8 +13,8 @@ use candle_core::{DType, Device, Tensor};
 use serde_json::Value;
 use tsbert_core::adam::AdamConfig;
 use tsbert_core::batch::Sequences;
-use tsbert_core::checkpoint::Naming;
-use tsbert_core::{Batch, BertConfig, Trainer, TrainerOptions};
+use tsbert_core::weights::Naming;
+use tsbert_core::{Batch, BertConfig, ModelHandle, ModelOptions, Trainer, TrainerOptions};
 
 fn fixtures() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/golden")
@@ -70,22 +70,23 @@ fn forward_gradients_and_three_adam_steps_match_pytorch() {
         nsp_labels: ints(&batch_json, "nspLabels"),
     };
     let adam = AdamConfig { lr, ..AdamConfig::default() };
-    let mut trainer = Trainer::new(config, TrainerOptions { seed: 0, adam, ..TrainerOptions::default() }).unwrap();
-    trainer.load_weights(&std::fs::read(fixtures().join("initial.safetensors")).unwrap(), &Naming::Tsbert).unwrap();
+    let model = ModelHandle::new(config, &ModelOptions::default()).unwrap();
+    let mut trainer = Trainer::new(&model, &TrainerOptions { seed: 0, adam, ..TrainerOptions::default() }).unwrap();
+    model.load_weights(&std::fs::read(fixtures().join("initial.safetensors")).unwrap(), &Naming::Tsbert).unwrap();
     let expected: HashMap<String, Tensor> =
         candle_core::safetensors::load(fixtures().join("expected.safetensors"), &Device::Cpu).unwrap();
 
-    let out = trainer.evaluate(&batch).unwrap();
+    let out = model.forward(&batch).unwrap();
     check("encoded", &flat(&out.encoded), &expected["encoded"], 1e-5);
     check("mlm_logits", &flat(&out.mlm_logits), &expected["mlm_logits"], 1e-5);
     check("nsp_logits", &flat(&out.nsp_logits), &expected["nsp_logits"], 1e-5);
     check("mlm_loss", &[out.losses.mlm], &expected["mlm_loss"], 1e-5);
     check("nsp_loss", &[out.losses.nsp], &expected["nsp_loss"], 1e-5);
 
-    let names: Vec<String> = trainer.params().iter().map(|(n, _)| n.to_string()).collect();
+    let names: Vec<String> = model.params().iter().map(|(n, _)| n.to_string()).collect();
     let step_losses = flat(&expected["step_losses"]);
     for step in 0..3 {
-        let losses = trainer.compute_gradients(&batch).unwrap();
+        let losses = trainer.compute_gradients(&model, &batch).unwrap();
         check(
             &format!("step {step} losses"),
             &[losses.mlm, losses.nsp],
@@ -94,14 +95,14 @@ fn forward_gradients_and_three_adam_steps_match_pytorch() {
         );
         if step == 0 {
             for name in &names {
-                let grad = trainer.last_grad(name).unwrap().unwrap();
+                let grad = trainer.last_grad(&model, name).unwrap().unwrap();
                 check(&format!("grad {name}"), &flat(&grad), &expected[&format!("grad.{name}")], 1e-4);
             }
         }
         trainer.optimizer_step().unwrap();
     }
     for name in &names {
-        let value = trainer.params().get(name).unwrap().as_tensor().clone();
+        let value = model.params().get(name).unwrap().as_tensor().clone();
         if name.ends_with("W_k.bias") {
             // Its gradient is rounding noise around an exact 0, and Adam divides the noise
             // by its own size: each step moves it by about ±lr with a random sign on either

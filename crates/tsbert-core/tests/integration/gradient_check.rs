@@ -23,18 +23,18 @@ fn so_do_they_with_every_hugging_face_variant() {
 
 /// Central differences against the backward pass for `parameters` parameters of `config`.
 fn check(config: &BertConfig, parameters: usize) {
-    let mut t = trainer(config.clone(), 21, 0.01, DType::F64);
+    let (model, mut t) = trainer(config.clone(), 21, 0.01, DType::F64);
     let batch = random_batch(config, 3, 7, 2, 4);
-    t.compute_gradients(&batch).unwrap();
-    let names: Vec<String> = t.params().iter().map(|(n, _)| n.to_string()).collect();
+    t.compute_gradients(&model, &batch).unwrap();
+    let names: Vec<String> = model.params().iter().map(|(n, _)| n.to_string()).collect();
     assert_eq!(names.len(), parameters, "every parameter kind is listed");
-    let loss = |t: &tsbert_core::Trainer| {
-        let l = t.eval_losses(&batch).unwrap();
+    let loss = |m: &tsbert_core::ModelHandle| {
+        let l = m.eval_losses(&batch).unwrap();
         l.mlm + l.nsp
     };
     for name in &names {
-        let var = t.params().get(name).unwrap().clone();
-        let analytic = values(&t.last_grad(name).unwrap().unwrap_or_else(|| panic!("{name} has no gradient")));
+        let var = model.params().get(name).unwrap().clone();
+        let analytic = values(&t.last_grad(&model, name).unwrap().unwrap_or_else(|| panic!("{name} has no gradient")));
         let original = values(var.as_tensor());
         // the entries with the largest gradients, plus two fixed others (often zero-gradient)
         let mut order: Vec<usize> = (0..analytic.len()).collect();
@@ -51,7 +51,7 @@ fn check(config: &BertConfig, parameters: usize) {
             let mut at = |delta: f64| {
                 shifted[i] = original[i] + delta;
                 var.set(&Tensor::from_slice(&shifted, var.dims(), &candle_core::Device::Cpu).unwrap()).unwrap();
-                loss(&t)
+                loss(&model)
             };
             let numeric = (at(STEP) - at(-STEP)) / (2.0 * STEP);
             let a = analytic[i];

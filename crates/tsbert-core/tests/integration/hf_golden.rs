@@ -9,11 +9,11 @@ use std::path::PathBuf;
 use candle_core::{DType, Device, Tensor};
 use serde_json::Value;
 use tsbert_core::batch::Sequences;
-use tsbert_core::checkpoint::{stored_names, Naming};
 use tsbert_core::config::Activation;
 use tsbert_core::hf::{config_from_hf, config_to_hf, HfNames};
 use tsbert_core::tokenizer::{Text, Tokenizer};
-use tsbert_core::{Batch, BertConfig, Trainer, TrainerOptions};
+use tsbert_core::weights::{stored_names, Naming};
+use tsbert_core::{Batch, BertConfig, ModelHandle, ModelOptions, Trainer, TrainerOptions};
 
 use crate::common::values;
 
@@ -42,10 +42,10 @@ fn ints(v: &Value) -> Vec<i64> {
 }
 
 /// A model of the folder `dir` (config.json, model.safetensors), as Hugging Face named it.
-fn load(dir: &str) -> (Trainer, BertConfig) {
+fn load(dir: &str) -> (ModelHandle, BertConfig) {
     let weights = std::fs::read(fixtures().join(dir).join("model.safetensors")).unwrap();
     let config = config_from_hf(&read(&format!("{dir}/config.json")), &stored_names(&weights).unwrap()).unwrap();
-    let t = Trainer::new(config.clone(), TrainerOptions { dtype: DType::F32, ..TrainerOptions::default() }).unwrap();
+    let t = ModelHandle::new(config.clone(), &ModelOptions { dtype: DType::F32, ..ModelOptions::default() }).unwrap();
     let names = HfNames::detect(stored_names(&weights).unwrap().iter().map(String::as_str), &config);
     t.load_weights(&weights, &Naming::HuggingFace(names)).unwrap();
     (t, config)
@@ -153,7 +153,7 @@ fn check_forward(dir: &str, want: &HashMap<String, Tensor>) -> (f64, BertConfig)
     let (json, _) = expected();
     let (t, config) = load(dir);
     let batch = batch(&json);
-    let out = t.evaluate(&batch).unwrap();
+    let out = t.forward(&batch).unwrap();
     let err = rel_error(&values(&out.encoded), &values(&want["hidden"]));
     assert!(err <= 1e-5, "{dir}: hidden states: {err:e}");
     let theirs = at_predictions(&values(&want["mlm_logits"]), &batch, config.vocab_size);
@@ -186,13 +186,14 @@ fn an_untied_decoder_adds_the_bias_transformers_adds() {
 #[test]
 fn the_gradients_of_one_step_match_transformers() {
     let (json, want) = expected();
-    let (mut t, _) = load("model");
-    t.compute_gradients(&batch(&json)).unwrap();
-    let names = HfNames::for_export(&t.config().clone());
-    let params: Vec<String> = t.params().iter().map(|(n, _)| n.to_string()).collect();
+    let (model, config) = load("model");
+    let mut t = Trainer::new(&model, &TrainerOptions::default()).unwrap();
+    t.compute_gradients(&model, &batch(&json)).unwrap();
+    let names = HfNames::for_export(&config);
+    let params: Vec<String> = model.params().iter().map(|(n, _)| n.to_string()).collect();
     for name in &params {
         let (ours, theirs) = (
-            values(&t.last_grad(name).unwrap().unwrap()),
+            values(&t.last_grad(&model, name).unwrap().unwrap()),
             values(&want[&format!("grad.{}", names.stored_names(name)[0])]),
         );
         if name.ends_with("W_k.bias") {
@@ -215,7 +216,7 @@ fn a_bare_encoder_loads_without_heads_encodes_alike_and_names_what_it_lacks() {
     let batch = batch(&json);
     let (a, b) = (full.encode(&batch.sequences).unwrap(), bare.encode(&batch.sequences).unwrap());
     assert_eq!(values(&a), values(&b));
-    let err = bare.evaluate(&batch).unwrap_err().to_string();
+    let err = bare.forward(&batch).unwrap_err().to_string();
     assert!(err.starts_with("model: has no MLM head"), "{err}");
 }
 

@@ -5,11 +5,11 @@
 use candle_core::{DType, Device, Tensor};
 use tsbert_core::adam::{Adam, AdamConfig};
 use tsbert_core::batch::Sequences;
-use tsbert_core::checkpoint::Naming;
 use tsbert_core::params::{Init, ParamStore};
-use tsbert_core::{Batch, Trainer, TrainerOptions};
+use tsbert_core::weights::Naming;
+use tsbert_core::{Batch, ModelHandle, Trainer, TrainerOptions};
 
-use crate::common::{random_batch, tiny_config, trainer, values};
+use crate::common::{model, random_batch, tiny_config, trainer, values};
 
 /// `a` and `b` (same L and P) as one batch.
 fn concat(a: &Batch, b: &Batch) -> Batch {
@@ -30,18 +30,21 @@ fn concat(a: &Batch, b: &Batch) -> Batch {
     }
 }
 
-fn weights(t: &Trainer) -> Vec<Vec<f64>> {
-    t.params().iter().map(|(_, v)| values(v.as_tensor())).collect()
+fn weights(m: &ModelHandle) -> Vec<Vec<f64>> {
+    m.params().iter().map(|(_, v)| values(v.as_tensor())).collect()
 }
 
 #[test]
 fn accumulating_two_batches_takes_the_update_of_one_batch_of_both() {
     let config = tiny_config(0.0);
     let (b1, b2) = (random_batch(&config, 3, 8, 2, 1), random_batch(&config, 4, 8, 2, 2));
-    let (mut a, mut b) = (trainer(config.clone(), 3, 0.01, DType::F64), trainer(config, 3, 0.01, DType::F64));
+    let ((a, mut ta), (b, mut tb)) =
+        (trainer(config.clone(), 3, 0.01, DType::F64), trainer(config, 3, 0.01, DType::F64));
     for _ in 0..3 {
-        let (la, lb) =
-            (a.train_step_accumulated(&[b1.clone(), b2.clone()]).unwrap(), b.train_step(&concat(&b1, &b2)).unwrap());
+        let (la, lb) = (
+            ta.train_step_accumulated(&a, &[b1.clone(), b2.clone()]).unwrap(),
+            tb.train_step(&b, &concat(&b1, &b2)).unwrap(),
+        );
         assert!((la.mlm - lb.mlm).abs() < 1e-12 && (la.nsp - lb.nsp).abs() < 1e-12, "{la:?} {lb:?}");
     }
     for (name, (x, y)) in a.params().iter().map(|(n, _)| n).zip(weights(&a).iter().zip(&weights(&b))) {
@@ -54,18 +57,18 @@ fn accumulating_two_batches_takes_the_update_of_one_batch_of_both() {
 fn clipping_bounds_the_global_gradient_norm() {
     let config = tiny_config(0.0);
     let batch = random_batch(&config, 4, 8, 2, 5);
-    let options = TrainerOptions { clip_norm: Some(1e-3), dtype: DType::F64, ..TrainerOptions::default() };
-    let mut t = Trainer::new(config.clone(), options).unwrap();
-    t.compute_gradients(&batch).unwrap();
-    let norm: f64 = t
+    let m = model(config.clone(), 0, DType::F64);
+    let mut t = Trainer::new(&m, &TrainerOptions { clip_norm: Some(1e-3), ..TrainerOptions::default() }).unwrap();
+    t.compute_gradients(&m, &batch).unwrap();
+    let norm: f64 = m
         .params()
         .iter()
-        .map(|(n, _)| values(&t.last_grad(n).unwrap().unwrap()).iter().map(|g| g * g).sum::<f64>())
+        .map(|(n, _)| values(&t.last_grad(&m, n).unwrap().unwrap()).iter().map(|g| g * g).sum::<f64>())
         .sum::<f64>()
         .sqrt();
     assert!((norm - 1e-3).abs() < 1e-12, "{norm}");
     let bad = TrainerOptions { clip_norm: Some(0.0), ..TrainerOptions::default() };
-    assert!(Trainer::new(config, bad).unwrap_err().to_string().starts_with("clipNorm:"));
+    assert!(Trainer::new(&m, &bad).unwrap_err().to_string().starts_with("clipNorm:"));
 }
 
 #[test]
@@ -93,38 +96,47 @@ fn decoupled_weight_decay_shrinks_weights_and_spares_biases_and_layer_norms() {
 fn a_run_resumed_from_its_weights_and_optimizer_state_is_bit_identical() {
     let config = tiny_config(0.3); // dropout on: the dropout stream must resume too
     let batches: Vec<Batch> = (0..4).map(|s| random_batch(&config, 3, 8, 2, s)).collect();
-    let mut straight = trainer(config.clone(), 7, 0.01, DType::F32);
-    let straight_losses: Vec<_> = batches.iter().map(|b| straight.train_step(b).unwrap()).collect();
+    let (straight, mut ts) = trainer(config.clone(), 7, 0.01, DType::F32);
+    let straight_losses: Vec<_> = batches.iter().map(|b| ts.train_step(&straight, b).unwrap()).collect();
 
-    let mut first = trainer(config.clone(), 7, 0.01, DType::F32);
-    let mut losses: Vec<_> = batches[..2].iter().map(|b| first.train_step(b).unwrap()).collect();
-    let (weights_bytes, state) = (first.save_weights(&Naming::Tsbert).unwrap(), first.save_state().unwrap());
-    let mut resumed = trainer(config, 99, 0.01, DType::F32); // another seed: everything comes from the files
+    let (first, mut tf) = trainer(config.clone(), 7, 0.01, DType::F32);
+    let mut losses: Vec<_> = batches[..2].iter().map(|b| tf.train_step(&first, b).unwrap()).collect();
+    let (weights_bytes, state) = (first.save_weights(&Naming::Tsbert).unwrap(), tf.save_state().unwrap());
+    // another seed: everything comes from the files
+    let (resumed, mut tr) = trainer(config, 99, 0.01, DType::F32);
     resumed.load_weights(&weights_bytes, &Naming::Tsbert).unwrap();
-    resumed.load_state(&state).unwrap();
-    assert_eq!(resumed.steps_taken(), 2);
-    losses.extend(batches[2..].iter().map(|b| resumed.train_step(b).unwrap()));
+    tr.load_state(&state).unwrap();
+    assert_eq!(tr.steps_taken(), 2);
+    losses.extend(batches[2..].iter().map(|b| tr.train_step(&resumed, b).unwrap()));
     assert_eq!(losses, straight_losses);
     assert_eq!(weights(&resumed), weights(&straight));
-    let err = resumed.load_state(&state[..40]).unwrap_err().to_string();
+    let err = tr.load_state(&state[..40]).unwrap_err().to_string();
     assert!(err.starts_with("optimizer state: "), "{err}");
 }
 
 #[test]
 fn held_out_metrics_agree_with_the_losses() {
     let config = tiny_config(0.0);
-    let t = trainer(config.clone(), 1, 0.01, DType::F64);
+    let t = model(config.clone(), 1, DType::F64);
     let batch = random_batch(&config, 6, 9, 3, 4);
-    let m = t.evaluate_metrics(&batch).unwrap();
+    let m = t.eval_sums(&batch).unwrap();
     let losses = t.eval_losses(&batch).unwrap();
-    assert!((m.mlm_loss_sum / (m.mlm_weight + 1e-8) - losses.mlm).abs() < 1e-9);
-    assert!((m.nsp_loss_sum / m.rows - losses.nsp).abs() < 1e-12);
+    assert!((m.mlm_loss / (m.mlm_weight + 1e-8) - losses.mlm).abs() < 1e-9);
+    assert!((m.nsp_loss / m.rows - losses.nsp).abs() < 1e-12);
     assert_eq!(m.rows, 6.0);
     assert_eq!(m.mlm_weight, batch.mlm_weights.iter().map(|&w| f64::from(w)).sum::<f64>());
     assert!((0.0..=m.mlm_weight).contains(&m.mlm_correct) && (0.0..=6.0).contains(&m.nsp_correct));
     // the argmax agrees with the logits
-    let out = t.evaluate(&batch).unwrap();
+    let out = t.forward(&batch).unwrap();
     let nsp = values(&out.nsp_logits);
     let right = (0..6).filter(|&r| i32::from(nsp[2 * r + 1] > nsp[2 * r]) == batch.nsp_labels[r]).count();
     assert_eq!(m.nsp_correct, right as f64);
+    // two batches evaluated together: the means of their sums
+    let other = random_batch(&config, 3, 9, 3, 5);
+    let n = t.eval_sums(&other).unwrap();
+    let both = t.evaluate(&[batch, other]).unwrap();
+    assert_eq!(both.examples, 9.0);
+    assert!((both.mlm_loss - (m.mlm_loss + n.mlm_loss) / (m.mlm_weight + n.mlm_weight)).abs() < 1e-12);
+    assert!((both.nsp_accuracy - (m.nsp_correct + n.nsp_correct) / 9.0).abs() < 1e-12);
+    assert!(t.evaluate(&[]).unwrap_err().to_string().starts_with("batches: no batch given"));
 }

@@ -1,6 +1,6 @@
 //! Padded MLM predictions (weight 0) must not change the loss or any gradient.
 
-use crate::common::{random_batch, tiny_config, trainer, values};
+use crate::common::{model, random_batch, tiny_config, trainer, values};
 use candle_core::DType;
 
 #[test]
@@ -16,13 +16,13 @@ fn padded_predictions_change_neither_loss_nor_gradients() {
         }
     }
     assert_ne!(batch, other);
-    let mut a = trainer(config.clone(), 5, 0.01, DType::F32);
-    let mut b = trainer(config, 5, 0.01, DType::F32);
-    let (la, lb) = (a.compute_gradients(&batch).unwrap(), b.compute_gradients(&other).unwrap());
+    let ((a, mut ta), (b, mut tb)) =
+        (trainer(config.clone(), 5, 0.01, DType::F32), trainer(config, 5, 0.01, DType::F32));
+    let (la, lb) = (ta.compute_gradients(&a, &batch).unwrap(), tb.compute_gradients(&b, &other).unwrap());
     assert_eq!(la, lb);
     for (name, _) in a.params().iter() {
-        let ga = values(&a.last_grad(name).unwrap().unwrap());
-        let gb = values(&b.last_grad(name).unwrap().unwrap());
+        let ga = values(&ta.last_grad(&a, name).unwrap().unwrap());
+        let gb = values(&tb.last_grad(&b, name).unwrap().unwrap());
         assert_eq!(ga, gb, "{name}");
     }
 }
@@ -33,7 +33,7 @@ fn the_mlm_loss_is_the_weighted_mean_over_real_predictions() {
     // denominator); with a real prediction's
     // weight set to 0 it changes.
     let config = tiny_config(0.0);
-    let t = trainer(config.clone(), 5, 0.01, DType::F64);
+    let t = model(config.clone(), 5, DType::F64);
     let batch = random_batch(&config, 4, 8, 3, 9);
     let base = t.eval_losses(&batch).unwrap().mlm;
     let mut doubled = batch.clone();
@@ -43,7 +43,7 @@ fn the_mlm_loss_is_the_weighted_mean_over_real_predictions() {
     dropped.mlm_weights[0] = 0.0;
     assert!((t.eval_losses(&dropped).unwrap().mlm - base).abs() > 1e-6);
     // and it equals the mean of per-prediction cross-entropies computed from the logits
-    let out = t.evaluate(&batch).unwrap();
+    let out = t.forward(&batch).unwrap();
     let logits = values(&out.mlm_logits);
     let v = config.vocab_size;
     let (mut sum, mut count) = (0.0, 0.0);

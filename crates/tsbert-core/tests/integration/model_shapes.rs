@@ -1,14 +1,14 @@
 //! Output shapes, seeding and the key-padding mask.
 
-use crate::common::{random_batch, tiny_config, trainer, values};
+use crate::common::{model, random_batch, tiny_config, values};
 use candle_core::DType;
 
 #[test]
 fn outputs_have_the_documented_shapes() {
     let config = tiny_config(0.0);
-    let t = trainer(config.clone(), 1, 0.01, DType::F32);
+    let t = model(config.clone(), 1, DType::F32);
     let batch = random_batch(&config, 3, 7, 2, 5);
-    let out = t.evaluate(&batch).unwrap();
+    let out = t.forward(&batch).unwrap();
     assert_eq!(out.encoded.dims(), &[3, 7, 8]);
     assert_eq!(out.mlm_logits.dims(), &[3, 2, 13]);
     assert_eq!(out.nsp_logits.dims(), &[3, 2]);
@@ -19,7 +19,7 @@ fn outputs_have_the_documented_shapes() {
 #[test]
 fn parameter_count_matches_the_architecture() {
     let c = tiny_config(0.0);
-    let t = trainer(c.clone(), 1, 0.01, DType::F32);
+    let t = model(c.clone(), 1, DType::F32);
     let (v, h, f, m) = (c.vocab_size, c.hidden, c.ffn_hidden, c.max_positions);
     let block = 4 * (h * h + h) + 2 * 2 * h + (h * f + f) + (f * h + h);
     let expected =
@@ -30,11 +30,7 @@ fn parameter_count_matches_the_architecture() {
 #[test]
 fn same_seed_gives_bit_identical_weights_and_another_seed_does_not() {
     let c = tiny_config(0.2);
-    let (a, b, other) = (
-        trainer(c.clone(), 7, 0.01, DType::F32),
-        trainer(c.clone(), 7, 0.01, DType::F32),
-        trainer(c, 8, 0.01, DType::F32),
-    );
+    let (a, b, other) = (model(c.clone(), 7, DType::F32), model(c.clone(), 7, DType::F32), model(c, 8, DType::F32));
     let mut differs = false;
     for ((name, va), ((_, vb), (_, vo))) in a.params().iter().zip(b.params().iter().zip(other.params().iter())) {
         assert_eq!(values(va.as_tensor()), values(vb.as_tensor()), "{name}");
@@ -46,7 +42,7 @@ fn same_seed_gives_bit_identical_weights_and_another_seed_does_not() {
 #[test]
 fn tokens_beyond_the_valid_length_change_no_output_at_valid_positions() {
     let config = tiny_config(0.0);
-    let t = trainer(config.clone(), 3, 0.01, DType::F32);
+    let t = model(config.clone(), 3, DType::F32);
     let batch = random_batch(&config, 4, 9, 2, 11);
     let mut changed = batch.sequences.clone();
     let l = changed.seq_len;

@@ -1,10 +1,10 @@
 //! Hostile sizes and diverging runs: refused before allocation, never applied, never saved.
 
-use crate::common::{random_batch, tiny_config, trainer, values};
+use crate::common::{model, random_batch, tiny_config, values};
 use candle_core::{DType, Device, Tensor};
 use tsbert_core::adam::AdamConfig;
-use tsbert_core::checkpoint::{check_header, Naming};
-use tsbert_core::{memory, BertConfig, Error, Trainer, TrainerOptions};
+use tsbert_core::weights::{check_header, Naming};
+use tsbert_core::{memory, BertConfig, Error, ModelHandle, ModelOptions, Trainer, TrainerOptions};
 
 #[test]
 fn sizes_over_their_limits_are_refused_by_name() {
@@ -23,22 +23,29 @@ fn sizes_over_their_limits_are_refused_by_name() {
 #[test]
 fn the_parameter_count_is_known_before_the_model_is_built() {
     let config = tiny_config(0.0);
-    let t = trainer(config.clone(), 1, 0.01, DType::F32);
+    let t = model(config.clone(), 1, DType::F32);
     assert_eq!(memory::param_count(&config).unwrap(), t.params().count() as u128);
     let textbook = BertConfig::textbook(20256);
-    assert!(memory::model_bytes(&textbook).unwrap() > 16 * 5_000_000);
+    assert!(memory::trainable_bytes(&textbook).unwrap() > 16 * 5_000_000);
 }
 
 #[test]
 fn a_model_or_a_batch_over_the_memory_limit_is_refused_with_the_estimate() {
-    let options = |limit| TrainerOptions { memory_limit: Some(limit), ..TrainerOptions::default() };
+    let options = |limit| ModelOptions { memory_limit: Some(limit), ..ModelOptions::default() };
     let big = BertConfig { hidden: 1 << 12, heads: 1, ..BertConfig::textbook(1 << 20) };
-    let err = Trainer::new(big, options(1 << 30)).unwrap_err().to_string();
+    let err = ModelHandle::new(big, &options(1 << 30)).unwrap_err().to_string();
     assert!(err.starts_with("config: a model of ") && err.contains("more than the 1.07 GB allowed"), "{err}");
+    // weights that fit, but not with their gradients and Adam's moments
+    let textbook = BertConfig::textbook(20256);
+    let weights = memory::weights_bytes(&textbook).unwrap() as u64;
+    let m = ModelHandle::new(textbook, &options(2 * weights)).unwrap();
+    let err = Trainer::new(&m, &TrainerOptions::default()).unwrap_err().to_string();
+    assert!(err.starts_with("config: a model of ") && err.contains("with its gradients and Adam state"), "{err}");
     let config = BertConfig { max_positions: 4096, ..tiny_config(0.0) };
-    let mut t = Trainer::new(config.clone(), options(50_000_000)).unwrap();
+    let m = ModelHandle::new(config.clone(), &options(50_000_000)).unwrap();
+    let mut t = Trainer::new(&m, &TrainerOptions::default()).unwrap();
     let long = random_batch(&config, 8, 4096, 2, 1);
-    let err = t.train_step(&long).unwrap_err().to_string();
+    let err = t.train_step(&m, &long).unwrap_err().to_string();
     assert!(err.starts_with("batch: a training pass over 8 × 4096 tokens needs about"), "{err}");
     assert_eq!(t.steps_taken(), 0);
 }
@@ -47,15 +54,16 @@ fn a_model_or_a_batch_over_the_memory_limit_is_refused_with_the_estimate() {
 fn a_diverging_step_is_reported_and_not_applied_and_nothing_non_finite_is_saved() {
     let config = tiny_config(0.0);
     let adam = AdamConfig { lr: 1e30, ..AdamConfig::default() };
-    let mut t = Trainer::new(config.clone(), TrainerOptions { adam, ..TrainerOptions::default() }).unwrap();
+    let m = model(config.clone(), 0, DType::F32);
+    let mut t = Trainer::new(&m, &TrainerOptions { adam, ..TrainerOptions::default() }).unwrap();
     let batch = random_batch(&config, 4, 8, 2, 1);
     let mut diverged = None;
     for _ in 0..30 {
-        let before: Vec<Vec<f64>> = t.params().iter().map(|(_, v)| values(v.as_tensor())).collect();
-        match t.train_step(&batch) {
+        let before: Vec<Vec<f64>> = m.params().iter().map(|(_, v)| values(v.as_tensor())).collect();
+        match t.train_step(&m, &batch) {
             Ok(_) => {}
             Err(Error::Diverged(message)) => {
-                let after: Vec<Vec<f64>> = t.params().iter().map(|(_, v)| values(v.as_tensor())).collect();
+                let after: Vec<Vec<f64>> = m.params().iter().map(|(_, v)| values(v.as_tensor())).collect();
                 assert_eq!(before, after, "the diverged step changed the weights");
                 diverged = Some(message);
                 break;
@@ -66,21 +74,21 @@ fn a_diverging_step_is_reported_and_not_applied_and_nothing_non_finite_is_saved(
     let message = diverged.expect("lr 1e30 diverges within 30 steps");
     let step = t.steps_taken() + 1;
     assert!(message.starts_with(&format!("training diverged at step {step}: ")), "{message}");
-    assert!(t.last_grad("nsp.output.bias").unwrap().is_none(), "no gradient is kept");
-    t.save_weights(&Naming::Tsbert).expect("the last good weights are finite and save");
+    assert!(t.last_grad(&m, "nsp.output.bias").unwrap().is_none(), "no gradient is kept");
+    m.save_weights(&Naming::Tsbert).expect("the last good weights are finite and save");
 
-    let var = t.params().get("mlm.mlp.0.bias").unwrap();
+    let var = m.params().get("mlm.mlp.0.bias").unwrap();
     let mut poisoned = values(var.as_tensor());
     poisoned[0] = f64::NAN;
     var.set(&Tensor::from_vec(poisoned, var.dims(), &Device::Cpu).unwrap().to_dtype(DType::F32).unwrap()).unwrap();
-    let err = t.save_weights(&Naming::Tsbert).unwrap_err().to_string();
+    let err = m.save_weights(&Naming::Tsbert).unwrap_err().to_string();
     assert!(err.contains("'mlm.mlp.0.bias' holds NaN or infinite values; not saved"), "{err}");
 }
 
 #[test]
 fn a_weights_header_is_checked_against_the_config_without_building_the_model() {
     let config = tiny_config(0.0);
-    let bytes = trainer(config.clone(), 1, 0.01, DType::F32).save_weights(&Naming::Tsbert).unwrap();
+    let bytes = model(config.clone(), 1, DType::F32).save_weights(&Naming::Tsbert).unwrap();
     check_header(&config, &bytes, &Naming::Tsbert).unwrap();
     let err = check_header(&BertConfig { max_positions: 500_000, ..config.clone() }, &bytes, &Naming::Tsbert)
         .unwrap_err()

@@ -6,11 +6,11 @@ use candle_core::DType;
 #[test]
 fn loss_falls_steadily_over_fifty_steps_on_one_batch() {
     let config = tiny_config(0.1);
-    let mut t = trainer(config.clone(), 2, 0.01, DType::F32);
+    let (m, mut t) = trainer(config.clone(), 2, 0.01, DType::F32);
     let batch = random_batch(&config, 6, 9, 2, 3);
     let totals: Vec<f64> = (0..50)
         .map(|_| {
-            let l = t.train_step(&batch).unwrap();
+            let l = t.train_step(&m, &batch).unwrap();
             l.mlm + l.nsp
         })
         .collect();
@@ -25,9 +25,10 @@ fn loss_falls_steadily_over_fifty_steps_on_one_batch() {
 fn same_seed_same_losses_and_weights_after_training() {
     let config = tiny_config(0.2);
     let batch = random_batch(&config, 4, 8, 2, 1);
-    let (mut a, mut b) = (trainer(config.clone(), 9, 0.01, DType::F32), trainer(config, 9, 0.01, DType::F32));
+    let ((a, mut ta), (b, mut tb)) =
+        (trainer(config.clone(), 9, 0.01, DType::F32), trainer(config, 9, 0.01, DType::F32));
     for _ in 0..3 {
-        assert_eq!(a.train_step(&batch).unwrap(), b.train_step(&batch).unwrap());
+        assert_eq!(ta.train_step(&a, &batch).unwrap(), tb.train_step(&b, &batch).unwrap());
     }
     for ((name, va), (_, vb)) in a.params().iter().zip(b.params().iter()) {
         assert_eq!(values(va.as_tensor()), values(vb.as_tensor()), "{name}");
@@ -38,11 +39,11 @@ fn same_seed_same_losses_and_weights_after_training() {
 fn dropout_is_active_in_training_and_off_in_evaluation() {
     let config = tiny_config(0.5);
     let batch = random_batch(&config, 4, 8, 2, 1);
-    let mut t = trainer(config, 9, 0.01, DType::F32);
-    let eval = t.eval_losses(&batch).unwrap();
-    assert_eq!(eval, t.eval_losses(&batch).unwrap(), "evaluation is deterministic");
-    let first = t.compute_gradients(&batch).unwrap();
-    let second = t.compute_gradients(&batch).unwrap();
+    let (m, mut t) = trainer(config, 9, 0.01, DType::F32);
+    let eval = m.eval_losses(&batch).unwrap();
+    assert_eq!(eval, m.eval_losses(&batch).unwrap(), "evaluation is deterministic");
+    let first = t.compute_gradients(&m, &batch).unwrap();
+    let second = t.compute_gradients(&m, &batch).unwrap();
     assert_ne!(first, second, "two training passes draw different dropout masks");
     assert_ne!(first, eval);
 }
@@ -53,7 +54,7 @@ type Corruption = Box<dyn Fn(&mut tsbert_core::Batch)>;
 #[test]
 fn invalid_batches_are_rejected_before_candle_with_the_field_named() {
     let config = tiny_config(0.0);
-    let mut t = trainer(config.clone(), 1, 0.01, DType::F32);
+    let (m, mut t) = trainer(config.clone(), 1, 0.01, DType::F32);
     let good = random_batch(&config, 2, 6, 2, 1);
     let cases: Vec<(&str, Corruption)> = vec![
         ("tokens[3]", Box::new(|b| b.sequences.tokens[3] = 13)),
@@ -77,8 +78,8 @@ fn invalid_batches_are_rejected_before_candle_with_the_field_named() {
     for (field, corrupt) in cases {
         let mut bad = good.clone();
         corrupt(&mut bad);
-        let err = t.train_step(&bad).unwrap_err().to_string();
+        let err = t.train_step(&m, &bad).unwrap_err().to_string();
         assert!(err.starts_with(&format!("{field}:")), "expected {field}, got: {err}");
     }
-    t.train_step(&good).expect("a good batch still trains");
+    t.train_step(&m, &good).expect("a good batch still trains");
 }

@@ -1,9 +1,9 @@
-//! Shared helpers of the core's integration tests: a tiny config, trainers and random valid
-//! batches.
+//! Shared helpers of the core's integration tests: a tiny config, models with their trainers
+//! and random valid batches.
 
 use candle_core::{DType, Tensor};
 use tsbert_core::adam::AdamConfig;
-use tsbert_core::{Batch, BertConfig, Trainer, TrainerOptions};
+use tsbert_core::{Batch, BertConfig, ModelHandle, ModelOptions, Trainer, TrainerOptions};
 
 use crate::synthetic::synthetic_batch;
 
@@ -25,10 +25,17 @@ pub fn tiny_hf_config(dropout: f64) -> BertConfig {
     }
 }
 
-/// A trainer on the CPU in `dtype`.
-pub fn trainer(config: BertConfig, seed: u64, lr: f64, dtype: DType) -> Trainer {
+/// A model on the CPU in `dtype`.
+pub fn model(config: BertConfig, seed: u64, dtype: DType) -> ModelHandle {
+    ModelHandle::new(config, &ModelOptions { seed, dtype, ..ModelOptions::default() }).unwrap()
+}
+
+/// A model on the CPU in `dtype` and its trainer (Adam at `lr`).
+pub fn trainer(config: BertConfig, seed: u64, lr: f64, dtype: DType) -> (ModelHandle, Trainer) {
+    let model = model(config, seed, dtype);
     let adam = AdamConfig { lr, ..AdamConfig::default() };
-    Trainer::new(config, TrainerOptions { seed, adam, dtype, ..TrainerOptions::default() }).unwrap()
+    let trainer = Trainer::new(&model, &TrainerOptions { seed, adam, ..TrainerOptions::default() }).unwrap();
+    (model, trainer)
 }
 
 /// A random valid batch (see [`synthetic_batch`]).

@@ -1,16 +1,21 @@
 /**
  * Contextual embeddings of text: the textbook's `get_bert_encoding`, typed, for words already
- * split or raw text. The work is {@link BertModel.encode}'s; this module has the result type,
- * {@link Encoding}, and the textbook's spelling of the calls.
+ * split or raw text — {@link encode}, {@link encodeBatch} and their result, {@link Encoding}.
  *
  * @module
  */
-import type { BertModel, EmbedOptions, EncodeOptions, MaskFill } from './model.js';
-import { Tensor } from './tensor.js';
-import type { TextInput, TokenizedText } from './tokenizer.js';
+import type { BertModel } from '../model.js';
+import { Tensor } from '../tensor.js';
+import type { TextInput, TokenizedText } from '../tokenizer.js';
 
 /** One text (`[a]`) or text pair (`[a, b]`): raw strings or arrays of words. */
 export type SentenceInput = readonly [TextInput, TextInput?];
+
+/** How texts are encoded. */
+export interface EncodeOptions {
+  /** Cut inputs longer than the model's positions (as Hugging Face does); `false` refuses them with a `RangeError`. Default `true`. */
+  truncate?: boolean;
+}
 
 /**
  * The encoding of one text or text pair: a `[1, tokens.length, hidden]` {@link Tensor} of
@@ -44,11 +49,20 @@ export class Encoding extends Tensor {
 }
 
 /**
+ * Tokenizes for `model`: cut to its positions unless `truncate` is `false`.
+ *
+ * @internal
+ */
+export function tokenizeFor(model: BertModel, inputs: readonly SentenceInput[], options: EncodeOptions = {}) {
+  return model.tokenizer.encodeBatch(inputs, { maxLength: model.config.maxPositions, truncate: options.truncate });
+}
+
+/**
  * Encodes `a` (and `b` as the second text): tokenizes with the model's tokenizer (words are
  * mapped one by one, raw text is split by the tokenizer), adds `<cls>` and `<sep>`, and returns
  * the contextual embedding of every token, dropout off. Longer than the model's positions, the
  * input is cut (as Hugging Face does), or with `{ truncate: false }` refused with a
- * `RangeError`. The same as `model.encode(a, b, options)`.
+ * `RangeError`.
  *
  * @example
  * ```ts
@@ -57,38 +71,33 @@ export class Encoding extends Tensor {
  * crane.token(0).shape;  // [1, 128] — the <cls> vector
  * ```
  */
-export function encode(model: BertModel, a: TextInput, b?: TextInput, options?: EncodeOptions): Promise<Encoding> {
-  return model.encode(a, b, options);
+export async function encode(
+  model: BertModel,
+  a: TextInput,
+  b?: TextInput,
+  options: EncodeOptions = {},
+): Promise<Encoding> {
+  const [encoding] = await encodeBatch(model, [[a, b]], options);
+  return encoding;
 }
 
 /**
  * Encodes many texts or text pairs in one native call (padded to the longest). Each result is
- * what {@link encode} would return for that input. The same as `model.encodeBatch(inputs)`.
+ * what {@link encode} would return for that input.
  */
-export function encodeBatch(
+export async function encodeBatch(
   model: BertModel,
   inputs: readonly SentenceInput[],
-  options?: EncodeOptions,
+  options: EncodeOptions = {},
 ): Promise<Encoding[]> {
-  return model.encodeBatch(inputs, options);
-}
-
-/**
- * One vector a text, `[texts.length, hidden]`: sentence-transformers' recipe (mean pooling,
- * optional L2 normalisation). The same as `model.embed(texts, options)`.
- *
- * @example
- * ```ts
- * const model = await BertModel.load('all-MiniLM-L6-v2');
- * const vectors = await embed(model, ['a crane is flying', 'a bird flies'], { normalize: true });
- * vectors.shape; // [2, 384]
- * ```
- */
-export function embed(model: BertModel, texts: readonly string[], options?: EmbedOptions): Promise<Tensor> {
-  return model.embed(texts, options);
-}
-
-/** The most probable tokens for every mask token of `text`. The same as `model.fillMask(text, options)`. */
-export function fillMask(model: BertModel, text: string, options?: { topK?: number }): Promise<MaskFill[]> {
-  return model.fillMask(text, options);
+  if (!Array.isArray(inputs) || inputs.length === 0) throw new RangeError('inputs: expected at least one text');
+  inputs.forEach((input, i) => {
+    if (!Array.isArray(input)) throw new TypeError(`inputs[${i}]: expected [a] or [a, b], got ${String(input)}`);
+  });
+  const texts = tokenizeFor(model, inputs, options);
+  const { data, shape } = await model.encodeSequences(model.tokenizer.pad(texts));
+  const [, l, hidden] = shape;
+  return texts.map(
+    (t, row) => new Encoding(t, hidden, data.slice(row * l * hidden, (row * l + t.ids.length) * hidden)),
+  );
 }

@@ -1,10 +1,12 @@
 /**
- * Model folders. tsbert's own: `config.json` (a manifest naming the other files with their
- * SHA-256), the weights (safetensors bytes, made and read by the native core) and the
+ * Model folders on disk. tsbert's own: `config.json` (a manifest naming the other files with
+ * their SHA-256), the weights (safetensors bytes, made and read by the native core) and the
  * vocabulary or tokenizer (JSON); every file written to a temporary name and renamed, so an
  * interrupted save leaves the folder's previous model (or nothing) loadable, never a half-written
  * one, and the next save removes what a killed one left. And Hugging Face's: `config.json`
- * (`model_type: "bert"`), `model.safetensors`, and `tokenizer.json` or `vocab.txt`.
+ * (`model_type: "bert"`), `model.safetensors`, and `tokenizer.json` or `vocab.txt`. Reading a
+ * folder gives its files; whether the config and the weights make a model is the native
+ * core's check, as it loads them (`BertModel.load`).
  *
  * @internal
  * @module
@@ -15,16 +17,16 @@ import { join } from 'node:path';
 
 import type { BertConfig } from './config.js';
 import { Vocab } from './data/vocab.js';
-import { CheckpointError, nativeErrorCode } from './errors.js';
-import { native } from './native.js';
+import { CheckpointError } from './errors.js';
 import { Tokenizer } from './tokenizer.js';
 
 /** What a model folder holds, read and checked. */
 export interface ModelFiles {
-  /** Whose layout the folder has: tsbert's, or Hugging Face's (tensor names included). */
-  format: 'tsbert' | 'huggingface';
-  /** The model's sizes and variants. */
-  config: BertConfig;
+  /**
+   * tsbert's manifest's config (the model's sizes and variants), or the text of Hugging Face's
+   * `config.json` (whose folder names tensors as Hugging Face does).
+   */
+  config: BertConfig | string;
   /** The weights: a safetensors file's bytes. */
   weights: Buffer;
   /** Where the weights were read from (for messages). */
@@ -210,7 +212,6 @@ async function readTsbertFolder(dir: string, manifest: Manifest): Promise<ModelF
   const weights = await readChecked(dir, manifest.weights, 'weights');
   const configPath = join(dir, MANIFEST);
   return {
-    format: 'tsbert',
     config: c,
     weights,
     weightsPath: join(dir, manifest.weights.file),
@@ -234,16 +235,6 @@ async function readHuggingFaceFolder(dir: string, configText: string): Promise<M
         : `'${weightsPath}' is missing`,
     );
   }
-  let config: BertConfig;
-  try {
-    config = native().hfConfig(configText, weights) as BertConfig;
-  } catch (cause) {
-    const where =
-      nativeErrorCode(cause) === 'TSBERT_CHECKPOINT' && /safetensors/.test(String(cause))
-        ? weightsPath
-        : join(dir, MANIFEST);
-    throw new CheckpointError(`'${where}': ${(cause as Error).message}`, { cause });
-  }
   const json = await readOptional(dir, 'tokenizer.json');
   const vocabTxt = json ? undefined : await readOptional(dir, 'vocab.txt');
   let tokenizer: Tokenizer;
@@ -262,19 +253,15 @@ async function readHuggingFaceFolder(dir: string, configText: string): Promise<M
   } else {
     throw new CheckpointError(`'${dir}' has no tokenizer.json or vocab.txt: tsbert needs the model's tokenizer`);
   }
-  if (tokenizer.vocabSize > config.vocabSize) {
-    throw new CheckpointError(
-      `'${dir}': the tokenizer has ${tokenizer.vocabSize} tokens but the embeddings only ${config.vocabSize} (vocab_size)`,
-    );
-  }
-  return { format: 'huggingface', config, weights, weightsPath, configPath: join(dir, MANIFEST), tokenizer };
+  return { config: configText, weights, weightsPath, configPath: join(dir, MANIFEST), tokenizer };
 }
 
 /**
  * Reads the model folder `dir`: tsbert's (each file once, checked against its checksum) or
- * Hugging Face's. A missing folder or file, a checksum mismatch, a config of another
- * architecture, a tokenizer that does not fit the embeddings: a {@link CheckpointError} naming
- * it. Whether the weights fit the config is the native core's check, before the model is built.
+ * Hugging Face's. A missing folder or file, a checksum mismatch, a tokenizer that is not one or
+ * does not fit the manifest's config: a {@link CheckpointError} naming it. Whether the config
+ * and the weights make a model (and fit its tokenizer) is the native core's check, before the
+ * model is built.
  */
 export async function readModelFolder(dir: string): Promise<ModelFiles> {
   const text = await readFile(join(dir, MANIFEST), 'utf8').catch((cause: unknown) => {

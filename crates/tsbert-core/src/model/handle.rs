@@ -1,0 +1,403 @@
+//! [`ModelHandle`]: a BERT model placed on its devices (one replica a device, identical
+//! weights) and the passes that run it with dropout off — encoding, pooling, MLM logits,
+//! evaluation — and its weights in and out. What training adds (the optimizer, the dropout
+//! streams, the gradients) lives apart, in [`crate::Trainer`], as candle keeps its modules
+//! apart from its `Optimizer`.
+
+use candle_core::{DType, Device, Tensor};
+use serde::Serialize;
+
+use crate::batch::{Batch, Sequences};
+use crate::config::BertConfig;
+use crate::error::{InputError, Result};
+use crate::loss::{nsp_loss, weighted_mlm_loss, LossScale};
+use crate::memory;
+use crate::model::{inference, BertModel, Mode};
+use crate::ops::attention::KeyMask;
+use crate::ops::decoder_loss::Targets;
+use crate::params::ParamStore;
+use crate::pooling::{self, Pooling};
+use crate::weights::{self, Naming};
+
+/// Where and how a model is built.
+#[derive(Debug, Clone)]
+pub struct ModelOptions {
+    /// Seeds the initial weights.
+    pub seed: u64,
+    /// Element type of parameters and activations (F32; F64 for gradient checks).
+    pub dtype: DType,
+    /// One replica a device; several train data-parallel. Replica 0 serves encoding and reads.
+    pub devices: Vec<Device>,
+    /// Bytes of host memory the CPU replicas and a pass over a batch may take (see
+    /// [`crate::memory`]); sizes that need more are refused before anything is allocated.
+    /// `None`: no limit.
+    pub memory_limit: Option<u64>,
+}
+
+impl ModelOptions {
+    /// Replicas on the CPU (whose memory is the host's).
+    pub fn replicas_on_cpu(&self) -> usize {
+        self.devices.iter().filter(|d| d.is_cpu()).count()
+    }
+
+    /// The memory limit that applies: the host's, when a replica is on the CPU (GPU memory
+    /// runs out with an error).
+    pub fn host_limit(&self) -> Option<u64> {
+        self.memory_limit.filter(|_| self.replicas_on_cpu() > 0)
+    }
+}
+
+impl Default for ModelOptions {
+    /// Seed 0, f32 on the CPU, no memory limit.
+    fn default() -> Self {
+        Self { seed: 0, dtype: DType::F32, devices: vec![Device::Cpu], memory_limit: None }
+    }
+}
+
+/// The two pretraining losses of a batch.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct StepLosses {
+    /// Weighted masked-language-model cross-entropy.
+    pub mlm: f64,
+    /// Mean next-sentence-prediction cross-entropy.
+    pub nsp: f64,
+}
+
+/// Everything one forward pass (dropout off) of a pretraining batch computes.
+#[derive(Debug)]
+pub struct ForwardOutputs {
+    /// `[B, L, hidden]` encoder output.
+    pub encoded: Tensor,
+    /// `[B, P, vocab]` MLM logits at every prediction, padded ones included.
+    pub mlm_logits: Tensor,
+    /// `[B, 2]` NSP logits.
+    pub nsp_logits: Tensor,
+    /// Both losses.
+    pub losses: StepLosses,
+}
+
+/// Held-out measures of batches, dropout off, as sums (so that batches add up).
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct EvalSums {
+    /// Σ weight · MLM cross-entropy over the real predictions.
+    pub mlm_loss: f64,
+    /// Σ weight of the real predictions.
+    pub mlm_weight: f64,
+    /// Σ weight of the predictions whose most probable token is the label.
+    pub mlm_correct: f64,
+    /// Σ NSP cross-entropy over the rows.
+    pub nsp_loss: f64,
+    /// Rows whose more probable NSP class is the label.
+    pub nsp_correct: f64,
+    /// Rows.
+    pub rows: f64,
+}
+
+impl EvalSums {
+    /// The sums of `self` and `other`.
+    fn add(self, other: Self) -> Self {
+        Self {
+            mlm_loss: self.mlm_loss + other.mlm_loss,
+            mlm_weight: self.mlm_weight + other.mlm_weight,
+            mlm_correct: self.mlm_correct + other.mlm_correct,
+            nsp_loss: self.nsp_loss + other.nsp_loss,
+            nsp_correct: self.nsp_correct + other.nsp_correct,
+            rows: self.rows + other.rows,
+        }
+    }
+
+    /// The means the sums make.
+    pub fn means(&self) -> EvalMetrics {
+        EvalMetrics {
+            mlm_loss: self.mlm_loss / self.mlm_weight,
+            mlm_accuracy: self.mlm_correct / self.mlm_weight,
+            nsp_loss: self.nsp_loss / self.rows,
+            nsp_accuracy: self.nsp_correct / self.rows,
+            examples: self.rows,
+        }
+    }
+}
+
+/// Held-out metrics: means over the predictions and rows of the batches evaluated (the
+/// TypeScript `EvalMetrics`, whose names they serialise to).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct EvalMetrics {
+    /// Mean MLM cross-entropy over the predictions.
+    pub mlm_loss: f64,
+    /// Share of the predictions whose most probable token is the original one.
+    pub mlm_accuracy: f64,
+    /// Mean NSP cross-entropy.
+    pub nsp_loss: f64,
+    /// Share of the rows whose NSP prediction is right.
+    pub nsp_accuracy: f64,
+    /// Rows evaluated.
+    pub examples: f64,
+}
+
+fn scalar(t: &Tensor) -> Result<f64> {
+    Ok(t.to_dtype(DType::F64)?.to_scalar::<f64>()?)
+}
+
+/// One copy of the model on one device: its weights and the architecture over them.
+#[derive(Debug)]
+pub(crate) struct Replica {
+    pub(crate) params: ParamStore,
+    pub(crate) model: BertModel,
+}
+
+impl Replica {
+    fn new(config: &BertConfig, options: &ModelOptions, device: &Device) -> Result<Self> {
+        let mut params = ParamStore::new(options.seed, options.dtype, device.clone());
+        let model = BertModel::new(&mut params, config)?;
+        Ok(Self { params, model })
+    }
+
+    /// The keys each row of `sequences` attends to.
+    fn key_mask(&self, sequences: &Sequences) -> Result<KeyMask> {
+        let like = Tensor::zeros((), self.params.dtype(), self.params.device())?;
+        BertModel::key_mask(&sequences.valid_lens(), sequences.seq_len, &like)
+    }
+
+    /// The contextual embedding of every token of checked `sequences`: `[B, L, hidden]`. In
+    /// eval mode on the CPU in f32, by the inference pass (no graph: nothing to differentiate).
+    fn encode(&self, sequences: &Sequences, mode: &mut Mode) -> Result<Tensor> {
+        if matches!(mode, Mode::Eval) && inference::runs_inference_pass(&self.model) {
+            let (tokens, segments) = sequences.ids();
+            let values = inference::encode(&self.model, &tokens, &segments, &sequences.valid_lens())?;
+            let rows = sequences.batch_size * sequences.seq_len;
+            let shape = (sequences.batch_size, sequences.seq_len, values.len() / rows.max(1));
+            return Ok(Tensor::from_vec(values, shape, self.params.device())?);
+        }
+        let (tokens, segments) = sequences.id_tensors(self.params.device())?;
+        self.model.encode(&tokens, &segments, &self.key_mask(sequences)?, mode)
+    }
+
+    /// Forward pass and both losses of a checked `batch`, divided by `scale`; padded
+    /// predictions are left out. In training mode (dropout on) the MLM logits are computed a
+    /// chunk at a time with their gradients.
+    pub(crate) fn losses(&self, batch: &Batch, scale: LossScale, mode: &mut Mode) -> Result<(Tensor, Tensor)> {
+        let device = self.params.device();
+        let encoded = self.encode(&batch.sequences, mode)?;
+        let targets = batch.mlm_targets(true, self.params.dtype(), device)?;
+        let mlm = if targets.labels.elem_count() == 0 {
+            Tensor::zeros((), self.params.dtype(), device)?
+        } else if matches!(mode, Mode::Train(_)) {
+            let scored = Targets { labels: &targets.labels, weights: &targets.weights, total: scale.mlm };
+            self.model.mlm_loss(&encoded, &targets.flat_positions, scored)?
+        } else {
+            let logits = self.model.mlm_logits(&encoded, &targets.flat_positions)?;
+            weighted_mlm_loss(&logits, &targets.labels, &targets.weights, scale.mlm)?
+        };
+        let nsp = nsp_loss(&self.model.nsp_logits(&encoded)?, &batch.nsp_tensor(device)?, scale.nsp)?;
+        Ok((mlm, nsp))
+    }
+}
+
+/// A BERT model on one device, or on several (identical replicas: same seed, same weights),
+/// with the passes that run it dropout off. [`crate::Trainer`] trains it.
+#[derive(Debug)]
+pub struct ModelHandle {
+    config: BertConfig,
+    replicas: Vec<Replica>,
+    /// The memory limit, when a replica is on the CPU (GPU memory runs out with an error).
+    host_limit: Option<u64>,
+}
+
+impl ModelHandle {
+    /// A freshly initialised model on each of `options.devices`: the same config and seed give
+    /// bit-identical weights. Sizes that are out of range, or whose weights on the CPU would
+    /// not fit in the memory limit, are refused before anything is allocated.
+    pub fn new(config: BertConfig, options: &ModelOptions) -> Result<Self> {
+        config.validate()?;
+        if options.devices.is_empty() {
+            return Err(InputError::range("device", "no device given").into());
+        }
+        let host_limit = options.host_limit();
+        let what = format!("a model of {} parameters", memory::param_count(&config)?);
+        let bytes = options.replicas_on_cpu() as u128 * memory::weights_bytes(&config)?;
+        memory::check_fits("config", &what, bytes, host_limit)?;
+        let replicas = options.devices.iter().map(|d| Replica::new(&config, options, d)).collect::<Result<Vec<_>>>()?;
+        Ok(Self { config, replicas, host_limit })
+    }
+
+    /// The model's sizes.
+    pub fn config(&self) -> &BertConfig {
+        &self.config
+    }
+
+    /// The devices of the replicas, in order.
+    pub fn devices(&self) -> Vec<Device> {
+        self.replicas.iter().map(|r| r.params.device().clone()).collect()
+    }
+
+    /// The memory limit of the CPU replicas, if one is set and a replica is on the CPU.
+    pub fn host_limit(&self) -> Option<u64> {
+        self.host_limit
+    }
+
+    /// Replicas on the CPU (whose memory is the host's).
+    pub fn replicas_on_cpu(&self) -> usize {
+        self.replicas.iter().filter(|r| r.params.device().is_cpu()).count()
+    }
+
+    /// The trainable parameters, by name (of replica 0; every replica holds the same values).
+    pub fn params(&self) -> &ParamStore {
+        &self.replicas[0].params
+    }
+
+    /// The parameters of each replica (identical after every training step).
+    pub fn replica_params(&self) -> impl Iterator<Item = &ParamStore> {
+        self.replicas.iter().map(|r| &r.params)
+    }
+
+    /// The replicas, for the training step.
+    pub(crate) fn replicas(&self) -> &[Replica] {
+        &self.replicas
+    }
+
+    /// Checks that a pass over `rows` × `seq_len` tokens with `predictions` MLM predictions
+    /// fits in the memory limit.
+    pub(crate) fn check_pass(&self, rows: usize, seq_len: usize, predictions: usize, training: bool) -> Result<()> {
+        let bytes = memory::pass_bytes(&self.config, rows, seq_len, predictions, training);
+        let what = format!("a {} pass over {rows} × {seq_len} tokens", if training { "training" } else { "forward" });
+        Ok(memory::check_fits("batch", &what, bytes, self.host_limit)?)
+    }
+
+    /// Checks `batch` against the model and the memory a forward pass over it takes.
+    fn check_batch(&self, batch: &Batch) -> Result<()> {
+        batch.validate(&self.config)?;
+        let s = &batch.sequences;
+        self.check_pass(s.batch_size, s.seq_len, batch.num_preds * s.batch_size, false)
+    }
+
+    /// The encoder output of a checked `batch` by replica 0, dropout off, with its dtype and
+    /// device.
+    fn encode_batch(&self, batch: &Batch) -> Result<(Tensor, DType, &Device)> {
+        self.check_batch(batch)?;
+        let primary = &self.replicas[0];
+        let encoded = primary.encode(&batch.sequences, &mut Mode::Eval)?;
+        Ok((encoded, primary.params.dtype(), primary.params.device()))
+    }
+
+    /// The losses of `batch` with dropout off.
+    pub fn eval_losses(&self, batch: &Batch) -> Result<StepLosses> {
+        self.check_batch(batch)?;
+        let (mlm, nsp) = self.replicas[0].losses(batch, LossScale::of(batch), &mut Mode::Eval)?;
+        Ok(StepLosses { mlm: scalar(&mlm)?, nsp: scalar(&nsp)? })
+    }
+
+    /// Encoder output, all `B·P` MLM logits, NSP logits and losses of `batch`, dropout off.
+    pub fn forward(&self, batch: &Batch) -> Result<ForwardOutputs> {
+        let (encoded, dtype, device) = self.encode_batch(batch)?;
+        let (primary, s) = (&self.replicas[0], &batch.sequences);
+        let all = batch.mlm_targets(false, dtype, device)?;
+        let mlm_logits = primary.model.mlm_logits(&encoded, &all.flat_positions)?;
+        let scale = LossScale::of(batch);
+        let mlm = weighted_mlm_loss(&mlm_logits, &all.labels, &all.weights, scale.mlm)?;
+        let nsp_logits = primary.model.nsp_logits(&encoded)?;
+        let nsp = nsp_loss(&nsp_logits, &batch.nsp_tensor(device)?, scale.nsp)?;
+        Ok(ForwardOutputs {
+            mlm_logits: mlm_logits.reshape((s.batch_size, batch.num_preds, self.config.vocab_size))?,
+            encoded,
+            nsp_logits,
+            losses: StepLosses { mlm: scalar(&mlm)?, nsp: scalar(&nsp)? },
+        })
+    }
+
+    /// Losses and correct predictions of `batch`, dropout off, as sums (see [`EvalSums`]).
+    pub fn eval_sums(&self, batch: &Batch) -> Result<EvalSums> {
+        let (encoded, dtype, device) = self.encode_batch(batch)?;
+        let (primary, s) = (&self.replicas[0], &batch.sequences);
+        let targets = batch.mlm_targets(true, dtype, device)?;
+        let mut sums = EvalSums { rows: s.batch_size as f64, ..EvalSums::default() };
+        if targets.labels.elem_count() > 0 {
+            let logits = primary.model.mlm_logits(&encoded, &targets.flat_positions)?;
+            sums.mlm_loss = scalar(&weighted_mlm_loss(&logits, &targets.labels, &targets.weights, 1.0)?)?;
+            let best = logits.argmax(1)?.to_vec1::<u32>()?;
+            let labels = targets.labels.to_vec1::<u32>()?;
+            let weights = targets.weights.to_dtype(DType::F64)?.to_vec1::<f64>()?;
+            sums.mlm_weight = weights.iter().sum();
+            sums.mlm_correct =
+                best.iter().zip(&labels).zip(&weights).filter(|((b, l), _)| b == l).map(|(_, w)| w).sum();
+        }
+        let nsp_logits = primary.model.nsp_logits(&encoded)?;
+        let nsp_labels = batch.nsp_tensor(device)?;
+        sums.nsp_loss = scalar(&nsp_loss(&nsp_logits, &nsp_labels, 1.0)?)?;
+        let best = nsp_logits.argmax(1)?.to_vec1::<u32>()?;
+        sums.nsp_correct = best.iter().zip(&batch.nsp_labels).filter(|(b, l)| **b as i32 == **l).count() as f64;
+        Ok(sums)
+    }
+
+    /// Held-out metrics of `batches` together, dropout off: the means of their sums.
+    pub fn evaluate(&self, batches: &[Batch]) -> Result<EvalMetrics> {
+        if batches.is_empty() {
+            return Err(InputError::range("batches", "no batch given").into());
+        }
+        let sums = batches
+            .iter()
+            .try_fold(EvalSums::default(), |total, b| Ok::<_, crate::Error>(total.add(self.eval_sums(b)?)))?;
+        Ok(sums.means())
+    }
+
+    /// The contextual embedding of every token, dropout off: `[B, L, hidden]`.
+    pub fn encode(&self, sequences: &Sequences) -> Result<Tensor> {
+        sequences.validate(&self.config)?;
+        self.check_pass(sequences.batch_size, sequences.seq_len, 0, false)?;
+        self.replicas[0].encode(sequences, &mut Mode::Eval)
+    }
+
+    /// Whether encoding `rows` × `seq_len` tokens on replica 0 takes at most `macs`
+    /// multiply-adds on the CPU (see [`memory::pass_macs`]).
+    pub fn encodes_within(&self, rows: usize, seq_len: usize, macs: u128) -> bool {
+        self.replicas[0].params.device().is_cpu() && memory::pass_macs(&self.config, rows, seq_len) <= macs
+    }
+
+    /// One vector a sequence, dropout off: `[B, hidden]` (see [`pooling::pool`]).
+    pub fn encode_pooled(&self, sequences: &Sequences, pooling: Pooling, normalize: bool) -> Result<Tensor> {
+        let encoded = self.encode(sequences)?;
+        pooling::pool(&encoded, &sequences.valid_lens(), pooling, normalize)
+    }
+
+    /// The MLM logits, dropout off, at `positions` (`(row, position)` pairs inside each row's
+    /// valid length) of `sequences`: `[N, vocab]`. A model without an MLM head is an error
+    /// saying so.
+    pub fn masked_logits(&self, sequences: &Sequences, positions: &[(usize, usize)]) -> Result<Tensor> {
+        let valid = sequences.valid_lens();
+        if let Some(i) = positions.iter().position(|&(r, p)| r >= valid.len() || p >= valid[r]) {
+            let (r, p) = positions[i];
+            return Err(
+                InputError::range(format!("positions[{i}]"), format!("({r}, {p}) is outside the sequences")).into()
+            );
+        }
+        let encoded = self.encode(sequences)?;
+        let primary = &self.replicas[0];
+        let flat: Vec<u32> = positions.iter().map(|&(r, p)| (r * sequences.seq_len + p) as u32).collect();
+        let flat = Tensor::from_vec(flat, positions.len(), primary.params.device())?;
+        primary.model.mlm_logits(&encoded, &flat)
+    }
+
+    /// Replaces the values of parameter `name` on every replica.
+    pub fn set_param(&self, name: &str, values: &[f32]) -> Result<()> {
+        self.replicas.iter().try_for_each(|r| r.params.set(name, values))
+    }
+
+    /// The weights as a safetensors file's bytes, named by `naming` (see
+    /// [`weights::save_weights`]).
+    pub fn save_weights(&self, naming: &Naming) -> Result<Vec<u8>> {
+        weights::save_weights(self.params(), naming)
+    }
+
+    /// Replaces the weights of every replica with those of a safetensors file's `bytes` (named
+    /// by `naming`); everything is checked first, so a bad file leaves the model as it was (see
+    /// [`weights::read_weights`]).
+    pub fn load_weights(&self, bytes: &[u8], naming: &Naming) -> Result<()> {
+        let tensors = weights::read_weights(self.params(), &self.config, bytes, naming)?;
+        for replica in &self.replicas {
+            for (name, var) in replica.params.iter() {
+                var.set(&tensors[name].to_device(var.device())?)?;
+            }
+        }
+        Ok(())
+    }
+}
