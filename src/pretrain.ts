@@ -28,10 +28,10 @@ import { HeldOutSet, modelWords } from './training/evaluation.js';
 import { type EvalRecord, HistoryFile, type StepRecord } from './training/history.js';
 import {
   type DefaultedRunOption,
+  KEPT,
+  type KeptRunOption,
   RENEWABLE,
   RUN_DEFAULTS,
-  RUN_OPTIONS,
-  type RunOption,
   type RunOptionName,
   type RunOptionValue,
   resolveOption,
@@ -177,21 +177,13 @@ export interface PretrainResult {
   checkpoint?: string;
 }
 
-/** The options the run keeps (its checkpoints' `run.json` holds them). */
-type KeptName = {
-  [K in RunOptionName]: (typeof RUN_OPTIONS)[K] extends { kept: true } ? K : never;
-}[RunOptionName];
-
-/** The names of {@link KeptName}. */
-const KEPT = (Object.keys(RUN_OPTIONS) as RunOptionName[]).filter(
-  (name): name is KeptName => (RUN_OPTIONS[name] as RunOption).kept === true,
-);
-
 /**
  * The options a run keeps from start to end, as resolved when it began (`null` where one has no
  * value): those its checkpoints store, with the paths absolute and the model sizes given.
  */
-type RunOptions = { [K in KeptName]: K extends DefaultedRunOption ? RunOptionValue<K> : RunOptionValue<K> | null } & {
+type RunOptions = {
+  [K in KeptRunOption]: K extends DefaultedRunOption ? RunOptionValue<K> : RunOptionValue<K> | null;
+} & {
   /** The weight decay (its default depends on the optimizer). */
   weightDecay: number;
   /** The training corpus's absolute path (null for lines given in memory). */

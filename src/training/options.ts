@@ -331,6 +331,18 @@ export function resolveOption<K extends RunOptionName>(name: K, value: unknown):
   return checked(name, RUN_OPTIONS[name].rule as Rule<RunOptionValue<K>>, value);
 }
 
+/** The options a run keeps (its checkpoints' `run.json` holds them). */
+export type KeptRunOption = {
+  [K in RunOptionName]: (typeof RUN_OPTIONS)[K] extends { kept: true } ? K : never;
+}[RunOptionName];
+
+/** The names of {@link KeptRunOption}. */
+export const KEPT: readonly KeptRunOption[] = Object.freeze(
+  (Object.keys(RUN_OPTIONS) as RunOptionName[]).filter(
+    (name): name is KeptRunOption => (RUN_OPTIONS[name] as RunOption).kept === true,
+  ),
+);
+
 /** The options a resumed run may give anew (the others are the run's). */
 export const RENEWABLE: readonly RunOptionName[] = Object.freeze(
   (Object.keys(RUN_OPTIONS) as RunOptionName[]).filter((name) => (RUN_OPTIONS[name] as RunOption).renewable),
