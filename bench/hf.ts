@@ -18,7 +18,7 @@ import { join } from 'node:path';
 import { Command, InvalidArgumentError } from 'commander';
 
 import { BertModel, embed, encode, syntheticBatch } from '../src/index.js';
-import { outDir, runPython, venvPython, WIKITEXT, writeSafetensors } from './support.js';
+import { outDir, runPython, validationSentences, venvPython, WIKITEXT_VALID, writeSafetensors } from './support.js';
 
 const SENTENCES = 1000;
 const STATES = 100;
@@ -41,17 +41,11 @@ if (!existsSync(join(model, 'model.safetensors'))) {
   const fetched = spawnSync('bash', [join(import.meta.dirname, 'reference/fetch-minilm.sh')], { stdio: 'inherit' });
   if (fetched.status !== 0) throw new Error('bench:hf: could not fetch all-MiniLM-L6-v2 (see above)');
 }
-const valid = WIKITEXT.replace('wiki.train.tokens', 'wiki.valid.tokens');
-if (!existsSync(valid)) {
-  console.log(`bench:hf: ${valid} is absent (no WikiText-2 beside the repository); nothing to compare`);
+if (!existsSync(WIKITEXT_VALID)) {
+  console.log(`bench:hf: ${WIKITEXT_VALID} is absent (no WikiText-2 beside the repository); nothing to compare`);
   process.exit(0);
 }
-const sentences = readFileSync(valid, 'utf8')
-  .split('\n')
-  .flatMap((line) => line.split(' . '))
-  .map((s) => s.trim())
-  .filter((s) => s.split(' ').length >= 4 && !s.startsWith('='))
-  .slice(0, SENTENCES);
+const sentences = validationSentences(SENTENCES);
 
 const bert = await BertModel.load(model);
 console.log(

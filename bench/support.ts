@@ -13,6 +13,19 @@ import { PRETRAIN_DEFAULTS } from '../src/pretrain.js';
 
 /** WikiText-2's training file, beside the repository (`../shared/data/wikitext-2`). */
 export const WIKITEXT = join(import.meta.dirname, '../../shared/data/wikitext-2/wiki.train.tokens');
+
+/** WikiText-2's validation split beside the repository. */
+export const WIKITEXT_VALID = WIKITEXT.replace('wiki.train.tokens', 'wiki.valid.tokens');
+
+/** The first `n` sentences of {@link WIKITEXT_VALID} of four words or more (headings left out). */
+export function validationSentences(n: number): string[] {
+  return readFileSync(WIKITEXT_VALID, 'utf8')
+    .split('\n')
+    .flatMap((line) => line.split(' . '))
+    .map((s) => s.trim())
+    .filter((s) => s.split(' ').length >= 4 && !s.startsWith('='))
+    .slice(0, n);
+}
 /** Where the bench scripts write their files (git-ignored). */
 export const OUT = join(import.meta.dirname, 'out');
 /**
