@@ -103,15 +103,19 @@ export class BertModel {
   readonly config: Readonly<BertConfig>;
   readonly #native: NativeBert;
   #lr: number;
+  readonly #weightDecay: number;
+  /** The settling of the last native call asked for, while one is queued or in flight. */
+  #last: Promise<unknown> | undefined;
 
   private constructor(
     inner: NativeBert,
     words: { tokenizer: Tokenizer; vocab?: Vocab },
     device: ResolvedDevice,
-    lr: number,
+    training: { lr: number; weightDecay?: number },
   ) {
     this.#native = inner;
-    this.#lr = lr;
+    this.#lr = training.lr;
+    this.#weightDecay = training.weightDecay ?? 0;
     this.config = Object.freeze(inner.config as BertConfig);
     this.tokenizer = words.tokenizer;
     this.vocab = words.vocab;
@@ -129,7 +133,7 @@ export class BertModel {
     const config = resolveConfig(options.config ?? {}, pair.tokenizer.vocabSize);
     const device = resolveDevice(options.device);
     const settings = nativeOptions(options, device);
-    return new BertModel(new (native().NativeBert)(config, settings), pair, device, settings.lr);
+    return new BertModel(new (native().NativeBert)(config, settings), pair, device, settings);
   }
 
   /**
@@ -157,7 +161,7 @@ export class BertModel {
       if (nativeErrorCode(cause) !== 'TSBERT_CHECKPOINT') throw cause;
       throw new CheckpointError((cause as Error).message, { cause });
     }
-    return new BertModel(inner, files, device, settings.lr);
+    return new BertModel(inner, files, device, settings);
   }
 
   /**
@@ -176,7 +180,7 @@ export class BertModel {
     }
     let saved: Awaited<ReturnType<NativeBert['save']>>;
     try {
-      saved = await this.#native.save(format);
+      saved = await this.#serially(() => this.#native.save(format));
     } catch (cause) {
       if (format !== 'huggingface' || nativeErrorCode(cause) !== 'TSBERT_CHECKPOINT') throw cause;
       throw new CheckpointError(`cannot save in Hugging Face's format: ${(cause as Error).message}`, { cause });
@@ -220,10 +224,35 @@ export class BertModel {
     return this.#lr;
   }
 
-  /** Sets the learning rate of the next steps: a positive number, as Adam takes it (a `RangeError` otherwise). */
+  /**
+   * Sets the learning rate of the steps asked for from now on (those queued before keep theirs):
+   * a positive number, as Adam takes it (a `RangeError` otherwise).
+   */
   set learningRate(lr: number) {
-    this.#native.setLr(lr);
+    native().NativeBert.checkLr(lr);
     this.#lr = lr;
+    if (this.#last) void this.#serially(() => this.#native.setLr(lr));
+    else this.#native.setLr(lr);
+  }
+
+  /**
+   * Runs `call` once every native call asked for before it has settled: calls on one model run
+   * one at a time in the order they were made (concurrent calls could otherwise take the model
+   * in any order and give other results than the same calls one after another). With nothing
+   * in flight, `call` starts at once.
+   */
+  #serially<T>(call: () => T | Promise<T>): Promise<T> {
+    const previous = this.#last;
+    const result = previous ? previous.then(call) : (async () => await call())();
+    const settled = result.then(
+      () => {},
+      () => {},
+    );
+    this.#last = settled;
+    void settled.then(() => {
+      if (this.#last === settled) this.#last = undefined;
+    });
+    return result;
   }
 
   /**
@@ -235,15 +264,24 @@ export class BertModel {
    * gradient is not finite.
    */
   async trainStep(batch: Batch | readonly Batch[]): Promise<StepLosses> {
+    let step = 0;
     try {
-      return await this.#native.trainStep(batch as Batch | Batch[]);
+      return await this.#serially(() => {
+        step = this.#native.stepsTaken + 1;
+        return this.#native.trainStep(batch as Batch | Batch[]);
+      });
     } catch (error) {
       if (nativeErrorCode(error) !== 'TSBERT_DIVERGED') throw error;
-      const advice = `lower the learning rate (it is ${this.#lr})`;
-      throw new TrainingDivergedError(`${(error as Error).message}; ${advice}`, this.#native.stepsTaken + 1, [], {
+      throw new TrainingDivergedError(`${(error as Error).message}; ${this.#divergenceAdvice()}`, step, [], {
         cause: error,
       });
     }
+  }
+
+  /** What to lower after a divergence: the learning rate, and the weight decay where it is large enough to blame. */
+  #divergenceAdvice(): string {
+    const lr = `the learning rate (it is ${this.#lr})`;
+    return this.#weightDecay >= 1 ? `lower the weight decay (it is ${this.#weightDecay}) or ${lr}` : `lower ${lr}`;
   }
 
   /**
@@ -251,13 +289,14 @@ export class BertModel {
    * dropout streams' states, as a safetensors file's bytes.
    */
   async saveOptimizerState(): Promise<Uint8Array> {
-    return await this.#native.saveState();
+    return await this.#serially(() => this.#native.saveState());
   }
 
   /** Takes back {@link BertModel.saveOptimizerState}'s bytes; a {@link CheckpointError} (the model unchanged) if they are not this model's. */
   async loadOptimizerState(bytes: Uint8Array): Promise<void> {
     try {
-      await this.#native.loadState(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength));
+      const buffer = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+      await this.#serially(() => this.#native.loadState(buffer));
     } catch (cause) {
       if (nativeErrorCode(cause) !== 'TSBERT_CHECKPOINT') throw cause;
       throw new CheckpointError((cause as Error).message, { cause });
@@ -266,7 +305,7 @@ export class BertModel {
 
   /** The forward pass of a pretraining `batch`, dropout off, no update: encoder output, every MLM and NSP logit and both losses. */
   async forward(batch: Batch): Promise<ForwardOutputs> {
-    const out = await this.#native.forward(batch);
+    const out = await this.#serially(() => this.#native.forward(batch));
     const { batchSize: b, seqLen: l, numPreds: p } = batch;
     return {
       encoded: Tensor.fromNative({ data: out.encoded, shape: [b, l, this.config.hidden] }),
@@ -284,7 +323,7 @@ export class BertModel {
    * where handing it to a worker thread and back would cost more than the pass.)
    */
   async encodeSequences(sequences: Sequences): Promise<Tensor> {
-    const data = await this.#native.encode(sequences);
+    const data = await this.#serially(() => this.#native.encode(sequences));
     return Tensor.fromNative({ data, shape: [sequences.batchSize, sequences.seqLen, this.config.hidden] });
   }
 
@@ -295,7 +334,7 @@ export class BertModel {
    * @internal
    */
   async heldOutMetrics(batches: readonly Batch[]): Promise<EvalMetrics> {
-    return (await this.#native.evaluate(batches as Batch[])) as EvalMetrics;
+    return (await this.#serially(() => this.#native.evaluate(batches as Batch[]))) as EvalMetrics;
   }
 
   /**
@@ -310,7 +349,8 @@ export class BertModel {
     options: { truncate: boolean; pooling: 'mean' | 'cls'; normalize: boolean; batchSize: number },
   ): Promise<Float32Array> {
     const maxLength = this.config.maxPositions;
-    return await this.#native.embed(this.tokenizer.nativeTokenizer(), texts, { ...options, maxLength });
+    const tokenizer = this.tokenizer.nativeTokenizer();
+    return await this.#serially(() => this.#native.embed(tokenizer, texts, { ...options, maxLength }));
   }
 
   /**
@@ -320,6 +360,6 @@ export class BertModel {
    * @internal
    */
   async mlmLogitsAt(sequences: Sequences, positions: Int32Array): Promise<Float32Array> {
-    return await this.#native.maskedLogits(sequences, positions);
+    return await this.#serially(() => this.#native.maskedLogits(sequences, positions));
   }
 }

@@ -28,6 +28,11 @@ use crate::rng::{RngState, SeededRng};
 /// The random stream dropout masks are drawn from (initialisation uses stream 0).
 const DROPOUT_STREAM: u64 = 1;
 
+/// A step whose loss is over this many times the loss of a uniform guess over the classes (the
+/// vocabulary for MLM, two for NSP) has diverged, as a NaN has: no model is that wrong by
+/// learning, only by blowing up (a learning rate far too high).
+pub const DIVERGED_FACTOR: f64 = 10.0;
+
 /// How a [`Trainer`] trains.
 #[derive(Debug, Clone)]
 pub struct TrainerOptions {
@@ -203,7 +208,7 @@ impl Trainer {
         for (replica, total) in self.replicas.iter_mut().zip(totals) {
             replica.grads = total;
         }
-        if let Err(e) = self.check_finite(losses) {
+        if let Err(e) = self.check_sound(losses, model.config().vocab_size) {
             self.replicas.iter_mut().for_each(|r| r.grads = None);
             return Err(e);
         }
@@ -239,16 +244,26 @@ impl Trainer {
         Ok(())
     }
 
-    /// [`Error::Diverged`] naming the step and what is not finite: a loss, or the gradients
-    /// (summed over replicas) of the last backward pass.
-    fn check_finite(&self, losses: StepLosses) -> Result<()> {
+    /// [`Error::Diverged`] naming the step and what went wrong: a loss that is not finite or is
+    /// over [`DIVERGED_FACTOR`] times the loss of a uniform guess (ln of the vocabulary's size for
+    /// MLM, ln 2 for NSP), or gradients (summed over replicas) of the last backward pass that
+    /// are not finite.
+    fn check_sound(&self, losses: StepLosses, vocab_size: usize) -> Result<()> {
         let step = self.steps_taken() + 1;
         let diverged = |what: String| {
             Err(Error::Diverged(format!("training diverged at step {step}: {what}; the weights were not updated")))
         };
-        for (name, value) in [("MLM", losses.mlm), ("NSP", losses.nsp)] {
+        let guesses = [("MLM", losses.mlm, vocab_size as f64), ("NSP", losses.nsp, 2.0)];
+        for (name, value, classes) in guesses {
             if !value.is_finite() {
                 return diverged(format!("the {name} loss is {value}"));
+            }
+            let bound = DIVERGED_FACTOR * classes.ln();
+            if value > bound {
+                return diverged(format!(
+                    "the {name} loss is {value:.4e}, over {DIVERGED_FACTOR} times a uniform guess's (ln {classes} = {:.3})",
+                    classes.ln()
+                ));
             }
         }
         let Some(grads) = &self.replicas[0].grads else { return Ok(()) };

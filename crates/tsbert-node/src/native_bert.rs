@@ -83,10 +83,21 @@ fn lock(inner: &Mutex<Option<Loaded>>) -> tsbert_core::Result<Locked<'_>> {
     Ok(Locked(guard))
 }
 
+/// Runs `work` on the model on the compute threads, its lock taken first, here: a compute thread
+/// never waits for a model (see `tasks`).
+fn with_model<T: Send>(
+    inner: &Mutex<Option<Loaded>>,
+    work: impl FnOnce(&mut Loaded) -> tsbert_core::Result<T> + Send,
+) -> tsbert_core::Result<T> {
+    let mut locked = lock(inner)?;
+    let loaded: &mut Loaded = &mut locked;
+    run_on_compute_threads(|| work(loaded))
+}
+
 /// The encoder output of `sequences` (as read from JavaScript) as JavaScript values.
 fn encoded(inner: &Mutex<Option<Loaded>>, sequences: Result<Sequences, InputError>) -> tsbert_core::Result<F32Values> {
-    let encoded = lock(inner)?.model.encode(&sequences?)?;
-    Ok(F32Values(to_f32(&encoded)?))
+    let sequences = sequences?;
+    with_model(inner, |loaded| Ok(F32Values(to_f32(&loaded.model.encode(&sequences)?)?)))
 }
 
 impl ObjectFinalize for NativeBert {
@@ -319,11 +330,22 @@ impl NativeBert {
     pub fn train_step(&self, batch: Unknown) -> AsyncTask<CoreTask<StepLossesJs>> {
         let (inner, batches) = (Arc::clone(&self.inner), read_batches(batch));
         CoreTask::spawn(move || {
-            let mut locked = lock(&inner)?;
-            let (model, trainer) = locked.training()?;
-            let losses = trainer.train_step_accumulated(model, &batches?)?;
-            Ok(StepLossesJs { mlm_loss: losses.mlm, nsp_loss: losses.nsp })
+            let batches = batches?;
+            with_model(&inner, |loaded| {
+                let (model, trainer) = loaded.training()?;
+                let losses = trainer.train_step_accumulated(model, &batches)?;
+                Ok(StepLossesJs { mlm_loss: losses.mlm, nsp_loss: losses.nsp })
+            })
         })
+    }
+
+    /// Checks a learning rate as Adam takes it (a `RangeError` naming `lr` otherwise), on no
+    /// model: what `setLr` checks first.
+    #[napi]
+    pub fn check_lr(env: Env, lr: f64) -> napi::Result<()> {
+        let checked: tsbert_core::Result<()> =
+            AdamConfig { lr, ..AdamConfig::default() }.validate().map_err(Into::into);
+        checked.or_throw(&env)
     }
 
     /// The learning rate of the next steps (a schedule's value): a positive number, as Adam
@@ -349,7 +371,8 @@ impl NativeBert {
     pub fn evaluate(&self, batches: Unknown) -> AsyncTask<CoreTask<Json>> {
         let (inner, batches) = (Arc::clone(&self.inner), read_batches(batches));
         CoreTask::spawn(move || {
-            let metrics = lock(&inner)?.model.evaluate(&batches?)?;
+            let batches = batches?;
+            let metrics = with_model(&inner, |loaded| loaded.model.evaluate(&batches))?;
             Ok(Json(serde_json::to_value(metrics).expect("numbers serialise")))
         })
     }
@@ -360,9 +383,8 @@ impl NativeBert {
     pub fn save_state(&self) -> AsyncTask<CoreTask<Buffer>> {
         let inner = Arc::clone(&self.inner);
         CoreTask::spawn(move || {
-            let mut locked = lock(&inner)?;
-            let (_, trainer) = locked.training()?;
-            Ok(Buffer::from(trainer.save_state()?))
+            let state = with_model(&inner, |loaded| loaded.training()?.1.save_state())?;
+            Ok(Buffer::from(state))
         })
     }
 
@@ -371,11 +393,7 @@ impl NativeBert {
     #[napi(ts_return_type = "Promise<void>")]
     pub fn load_state(&self, bytes: Buffer) -> AsyncTask<CoreTask<()>> {
         let inner = Arc::clone(&self.inner);
-        CoreTask::spawn(move || {
-            let mut locked = lock(&inner)?;
-            let (_, trainer) = locked.training()?;
-            trainer.load_state(&bytes)
-        })
+        CoreTask::spawn(move || with_model(&inner, |loaded| loaded.training()?.1.load_state(&bytes)))
     }
 
     /// The forward pass of a `Batch`, dropout off, no update: the encoder output, all MLM and
@@ -384,7 +402,8 @@ impl NativeBert {
     pub fn forward(&self, batch: Object) -> AsyncTask<CoreTask<EvaluationJs>> {
         let (inner, batch) = (Arc::clone(&self.inner), read_batch(&batch));
         CoreTask::spawn(move || {
-            let out = lock(&inner)?.model.forward(&batch?)?;
+            let batch = batch?;
+            let out = with_model(&inner, |loaded| loaded.model.forward(&batch))?;
             Ok(EvaluationJs {
                 encoded: F32Values(to_f32(&out.encoded)?),
                 mlm_logits: F32Values(to_f32(&out.mlm_logits)?),
@@ -410,7 +429,7 @@ impl NativeBert {
             _ => false,
         };
         if small {
-            return run_on_compute_threads(|| encoded(&self.inner, sequences)).map(NowOrLater::Now).or_throw(&env);
+            return encoded(&self.inner, sequences).map(NowOrLater::Now).or_throw(&env);
         }
         let inner = Arc::clone(&self.inner);
         Ok(NowOrLater::Later(CoreTask::spawn(move || encoded(&inner, sequences))))
@@ -437,7 +456,7 @@ impl NativeBert {
                     )
                 }
             };
-            let weights = lock(&inner)?.model.save_weights(&naming)?;
+            let weights = with_model(&inner, |loaded| loaded.model.save_weights(&naming))?;
             Ok(SavedJs { weights: Buffer::from(weights), hf_config })
         })
     }
@@ -465,8 +484,7 @@ impl NativeBert {
                 normalize: options.normalize,
                 batch_size: options.batch_size as usize,
             };
-            let locked = lock(&inner)?;
-            Ok(F32Values(pooling::embed(&locked.model, &tokenizer, texts, &options)?))
+            Ok(F32Values(with_model(&inner, |loaded| pooling::embed(&loaded.model, &tokenizer, texts, &options))?))
         })
     }
 
@@ -484,7 +502,8 @@ impl NativeBert {
             })
             .collect();
         CoreTask::spawn(move || {
-            let logits = lock(&inner)?.model.masked_logits(&sequences?, &pairs?)?;
+            let (sequences, pairs) = (sequences?, pairs?);
+            let logits = with_model(&inner, |loaded| loaded.model.masked_logits(&sequences, &pairs))?;
             Ok(F32Values(to_f32(&logits)?))
         })
     }

@@ -1,8 +1,12 @@
-//! Core work handed from libuv's thread pool to the compute threads (rayon's pool, which
-//! candle, gemm and the fused kernels split their work over), with panics caught and errors
-//! kept typed. Run there, every parallel part of a call starts from a compute thread, which is
-//! cheap; started from a libuv thread, each would hand its work over and wait (dozens of
-//! hand-overs a call: most of the time of a call on one sequence).
+//! Core work handed from the JS thread to libuv's thread pool and from there to the compute
+//! threads (rayon's pool, which candle, gemm and the fused kernels split their work over), with
+//! panics caught and errors kept typed. Run there, every parallel part of a call starts from a
+//! compute thread, which is cheap; started from a libuv thread, each would hand its work over
+//! and wait (dozens of hand-overs a call: most of the time of a call on one sequence).
+//!
+//! Whatever lock a call needs is taken before its work enters the compute threads, never on
+//! one: a compute thread waiting in a parallel section runs other queued work meanwhile, and if
+//! that work waited for a lock that the section's own call holds, neither would ever go on.
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
@@ -12,8 +16,15 @@ use napi::{sys, Env, Status, Task, ValueType};
 use crate::errors::js_error;
 
 /// Runs `job` on rayon's pool (the calling thread waits), a panic becoming an `Internal` error.
+/// `job` must take no lock that a call holds while it runs parallel work (see the module's
+/// doc).
 pub fn run_on_compute_threads<T: Send>(job: impl FnOnce() -> tsbert_core::Result<T> + Send) -> tsbert_core::Result<T> {
-    rayon::scope(|_| catch_unwind(AssertUnwindSafe(job))).unwrap_or_else(|panic| {
+    rayon::scope(|_| caught(job))
+}
+
+/// Runs `job` here, a panic becoming an `Internal` error.
+fn caught<T>(job: impl FnOnce() -> tsbert_core::Result<T>) -> tsbert_core::Result<T> {
+    catch_unwind(AssertUnwindSafe(job)).unwrap_or_else(|panic| {
         let what = panic
             .downcast_ref::<String>()
             .cloned()
@@ -26,8 +37,9 @@ pub fn run_on_compute_threads<T: Send>(job: impl FnOnce() -> tsbert_core::Result
 /// A job for a worker thread.
 type Job<T> = Box<dyn FnOnce() -> tsbert_core::Result<T> + Send>;
 
-/// One call into the core off the JS thread. A panic becomes an `Error`; invalid input
-/// becomes the `RangeError` / `TypeError` the core asked for.
+/// One call into the core off the JS thread: its job runs on a libuv thread (where it may wait
+/// for a lock, then hand its work to the compute threads). A panic becomes an `Error`; invalid
+/// input becomes the `RangeError` / `TypeError` the core asked for.
 pub struct CoreTask<T> {
     job: Option<Job<T>>,
     failure: Option<tsbert_core::Error>,
@@ -46,7 +58,7 @@ impl<T: ToNapiValue + TypeName + Send + 'static> Task for CoreTask<T> {
 
     fn compute(&mut self) -> napi::Result<T> {
         let job = self.job.take().expect("a task runs once");
-        run_on_compute_threads(job).map_err(|e| {
+        caught(job).map_err(|e| {
             let message = e.to_string();
             self.failure = Some(e);
             napi::Error::new(Status::GenericFailure, message)

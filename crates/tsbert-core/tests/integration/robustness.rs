@@ -3,6 +3,7 @@
 use crate::common::{model, random_batch, tiny_config, values};
 use candle_core::{DType, Device, Tensor};
 use tsbert_core::adam::AdamConfig;
+use tsbert_core::trainer::DIVERGED_FACTOR;
 use tsbert_core::weights::{check_header, Naming};
 use tsbert_core::{memory, BertConfig, Error, ModelHandle, ModelOptions, Trainer, TrainerOptions};
 
@@ -83,6 +84,33 @@ fn a_diverging_step_is_reported_and_not_applied_and_nothing_non_finite_is_saved(
     var.set(&Tensor::from_vec(poisoned, var.dims(), &Device::Cpu).unwrap().to_dtype(DType::F32).unwrap()).unwrap();
     let err = m.save_weights(&Naming::Tsbert).unwrap_err().to_string();
     assert!(err.contains("'mlm.mlp.0.bias' holds NaN or infinite values; not saved"), "{err}");
+}
+
+#[test]
+fn a_finite_blow_up_is_diverged_too_before_its_update() {
+    // lr 1e6 blows the weights up without a NaN: losses of 1e13 and every token the same vector
+    let config = tiny_config(0.0);
+    let adam = AdamConfig { lr: 1e6, ..AdamConfig::default() };
+    let m = model(config.clone(), 0, DType::F32);
+    let mut t = Trainer::new(&m, &TrainerOptions { adam, ..TrainerOptions::default() }).unwrap();
+    let batch = random_batch(&config, 4, 8, 2, 1);
+    let bound = DIVERGED_FACTOR * (config.vocab_size as f64).ln();
+    let mut message = None;
+    for _ in 0..30 {
+        let before: Vec<Vec<f64>> = m.params().iter().map(|(_, v)| values(v.as_tensor())).collect();
+        match t.train_step(&m, &batch) {
+            Ok(losses) => assert!(losses.mlm <= bound && losses.nsp <= DIVERGED_FACTOR * 2f64.ln(), "{losses:?}"),
+            Err(Error::Diverged(m2)) => {
+                let after: Vec<Vec<f64>> = m.params().iter().map(|(_, v)| values(v.as_tensor())).collect();
+                assert_eq!(before, after, "the diverged step changed the weights");
+                message = Some(m2);
+                break;
+            }
+            Err(e) => panic!("{e}"),
+        }
+    }
+    let message = message.expect("lr 1e6 diverges within 30 steps");
+    assert!(message.contains("times a uniform guess's (ln "), "{message}");
 }
 
 #[test]
