@@ -50,6 +50,11 @@ export declare class NativeBert {
    */
   trainStep(batch: object | object[]): Promise<StepLossesJs>
   /**
+   * Checks a learning rate as Adam takes it (a `RangeError` naming `lr` otherwise), on no
+   * model: what `setLr` checks first.
+   */
+  static checkLr(lr: number): void
+  /**
    * The learning rate of the next steps (a schedule's value): a positive number, as Adam
    * takes it (a `RangeError` otherwise).
    */
