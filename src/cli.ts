@@ -127,7 +127,11 @@ function addRunFlags(command: Command): Command {
       fallback === undefined || /\(default/.test(option.help ?? '')
         ? option.help
         : `${option.help} (default: ${shown})`;
-    command.option(option.flag, help ?? '', flagParser(option.flag.split(' ')[0], option.rule, unit));
+    if (option.flag.includes('<')) {
+      command.option(option.flag, help ?? '', flagParser(option.flag.split(' ')[0], option.rule, unit));
+    } else {
+      command.option(option.flag, help ?? '');
+    }
   }
   return command;
 }
@@ -191,6 +195,10 @@ async function runPretrain(flags: PretrainFlags): Promise<void> {
       },
     });
     const { summary, checkpoint } = await run.catch(async (error: unknown) => {
+      if (controller.signal.aborted && error === controller.signal.reason) {
+        const message = `interrupted (${signal}) before the first step: nothing was written to '${out}'`;
+        throw Object.assign(new Error(message, { cause: error }), { exitCode: INTERRUPTED[signal ?? 'SIGINT'] });
+      }
       if (!(error instanceof TrainingDivergedError)) throw error;
       throw new Error(`${error.message}; the model in '${out}' was not overwritten`, { cause: error });
     });
@@ -379,9 +387,25 @@ function program(): Command {
   return cli;
 }
 
-/** Runs the program on `argv`; any failure is one line on stderr and exit code 1. */
+/**
+ * A flag given twice (`--steps 5 --steps 9`) is an `Error` naming it: commander would keep the
+ * last without a word.
+ */
+function refuseRepeatedFlags(args: readonly string[]): void {
+  const seen = new Set<string>();
+  for (const arg of args) {
+    if (arg === '--') return;
+    const flag = /^(--[a-z][a-z-]*)(=|$)/.exec(arg)?.[1];
+    if (!flag) continue;
+    if (seen.has(flag)) throw new Error(`${flag} is given twice; give each flag once`);
+    seen.add(flag);
+  }
+}
+
+/** Runs the program on `argv`; any failure is one line on stderr and exit code 1 (or the `exitCode` it carries). */
 async function main(argv: string[] = process.argv): Promise<void> {
   try {
+    refuseRepeatedFlags(argv.slice(2));
     await program().exitOverride().parseAsync(argv);
   } catch (error) {
     const e = error as { code?: string; exitCode?: number; message?: string };
@@ -389,7 +413,7 @@ async function main(argv: string[] = process.argv): Promise<void> {
       process.exitCode = e.exitCode ?? 1; // commander has printed its one line already
     } else {
       console.error(`tsbert: ${e.message ?? String(error)}`);
-      process.exitCode = 1;
+      process.exitCode = e.exitCode ?? 1;
     }
   }
 }

@@ -20,3 +20,18 @@ export function memoryLimit(): number {
   }
   return bytes;
 }
+
+/**
+ * `bytes` in the largest decimal unit it reaches, with two decimals (`12.35 GB`, `3.20 MB`,
+ * `812 bytes`), as the native core's messages give sizes.
+ */
+export function formatBytes(bytes: number): string {
+  const unit = (
+    [
+      [1e9, 'GB'],
+      [1e6, 'MB'],
+      [1e3, 'kB'],
+    ] as const
+  ).find(([size]) => bytes >= size);
+  return unit ? `${(bytes / unit[0]).toFixed(2)} ${unit[1]}` : `${bytes} bytes`;
+}

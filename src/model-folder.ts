@@ -13,8 +13,9 @@
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { access, mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 
+import { CallQueue } from './call-queue.js';
 import type { BertConfig } from './config.js';
 import { Vocab } from './data/vocab.js';
 import { CheckpointError } from './errors.js';
@@ -80,6 +81,24 @@ export function running(pid: number): boolean {
   }
 }
 
+/** The saves into each folder (by absolute path) while one is pending. */
+const SAVING = new Map<string, CallQueue>();
+
+/**
+ * Runs `save` once every save into `dir` asked for before it has settled: saves into one folder
+ * run one at a time, in the order asked (two at once could each remove the files the other's
+ * manifest names).
+ */
+export function oneSaveAtATime<T>(dir: string, save: () => Promise<T>): Promise<T> {
+  const key = resolve(dir);
+  let queue = SAVING.get(key);
+  if (!queue) {
+    queue = new CallQueue(() => SAVING.delete(key));
+    SAVING.set(key, queue);
+  }
+  return queue.run(save);
+}
+
 /** Removes the temporary files of saves that were killed, and content files `keep` lacks. */
 async function tidy(dir: string, keep: ReadonlySet<string>): Promise<void> {
   for (const name of await readdir(dir)) {
@@ -92,7 +111,8 @@ async function tidy(dir: string, keep: ReadonlySet<string>): Promise<void> {
 /**
  * Saves a model in tsbert's layout to `dir` (created if needed): the weights and the vocabulary
  * (or, without one, the tokenizer) are named by content, and `config.json`, which names them
- * with their checksums, is replaced last.
+ * with their checksums, is replaced last (saves into one folder at once: see
+ * {@link oneSaveAtATime}).
  */
 export async function writeModelFolder(
   dir: string,

@@ -6,6 +6,7 @@
  *
  * @module
  */
+import { CallQueue } from './call-queue.js';
 import { type BertConfig, type ModelSizes, resolveConfig } from './config.js';
 import type { Batch, Sequences } from './data/batch.js';
 import { checkSeed } from './data/random.js';
@@ -13,7 +14,13 @@ import { Vocab } from './data/vocab.js';
 import { type Device, nativeDevices, type ResolvedDevice, resolveDevice } from './device.js';
 import { CheckpointError, nativeErrorCode, TrainingDivergedError } from './errors.js';
 import { memoryLimit } from './memory.js';
-import { type ModelFiles, readModelFolder, writeHuggingFaceFolder, writeModelFolder } from './model-folder.js';
+import {
+  type ModelFiles,
+  oneSaveAtATime,
+  readModelFolder,
+  writeHuggingFaceFolder,
+  writeModelFolder,
+} from './model-folder.js';
 import { type NativeBert, native, type TrainerOptionsJs } from './native.js';
 import { Tensor } from './tensor.js';
 import { Tokenizer } from './tokenizer.js';
@@ -104,8 +111,11 @@ export class BertModel {
   readonly #native: NativeBert;
   #lr: number;
   readonly #weightDecay: number;
-  /** The settling of the last native call asked for, while one is queued or in flight. */
-  #last: Promise<unknown> | undefined;
+  /**
+   * The native calls, one at a time in the order asked for: concurrent calls could otherwise
+   * take the model in any order and give other results than the same calls one after another.
+   */
+  readonly #calls = new CallQueue();
 
   private constructor(
     inner: NativeBert,
@@ -168,7 +178,8 @@ export class BertModel {
    * Saves the model to `dir` (created if needed). tsbert's format: the weights as
    * safetensors, the vocabulary or tokenizer and `config.json` as JSON, every file written to a
    * temporary name and renamed, `config.json` (which names the others with their checksums)
-   * last: an interrupted save leaves the folder's previous model (or nothing) loadable.
+   * last: an interrupted save leaves the folder's previous model (or nothing) loadable. Saves
+   * into one folder from this process run one at a time, in the order asked.
    * `{ format: 'huggingface' }`: `config.json`, `model.safetensors` and the tokenizer files that
    * transformers' `from_pretrained` loads; what Hugging Face's BERT cannot express (the textbook
    * architecture has no layer norm after the embeddings) is a {@link CheckpointError} saying so.
@@ -178,20 +189,22 @@ export class BertModel {
     if (format !== 'tsbert' && format !== 'huggingface') {
       throw new RangeError(`format: expected 'tsbert' or 'huggingface', got ${String(format)}`);
     }
-    let saved: Awaited<ReturnType<NativeBert['save']>>;
-    try {
-      saved = await this.#serially(() => this.#native.save(format));
-    } catch (cause) {
-      if (format !== 'huggingface' || nativeErrorCode(cause) !== 'TSBERT_CHECKPOINT') throw cause;
-      throw new CheckpointError(`cannot save in Hugging Face's format: ${(cause as Error).message}`, { cause });
-    }
-    const { weights, hfConfig } = saved;
-    if (hfConfig) {
-      const maxLength = this.config.maxPositions;
-      await writeHuggingFaceFolder(dir, { hfConfig, weights, tokenizer: this.tokenizer, maxLength });
-    } else {
-      await writeModelFolder(dir, { config: this.config, weights, tokenizer: this.tokenizer, vocab: this.vocab });
-    }
+    await oneSaveAtATime(dir, async () => {
+      let saved: Awaited<ReturnType<NativeBert['save']>>;
+      try {
+        saved = await this.#calls.run(() => this.#native.save(format));
+      } catch (cause) {
+        if (format !== 'huggingface' || nativeErrorCode(cause) !== 'TSBERT_CHECKPOINT') throw cause;
+        throw new CheckpointError(`cannot save in Hugging Face's format: ${(cause as Error).message}`, { cause });
+      }
+      const { weights, hfConfig } = saved;
+      if (hfConfig) {
+        const maxLength = this.config.maxPositions;
+        await writeHuggingFaceFolder(dir, { hfConfig, weights, tokenizer: this.tokenizer, maxLength });
+      } else {
+        await writeModelFolder(dir, { config: this.config, weights, tokenizer: this.tokenizer, vocab: this.vocab });
+      }
+    });
   }
 
   /**
@@ -231,28 +244,8 @@ export class BertModel {
   set learningRate(lr: number) {
     native().NativeBert.checkLr(lr);
     this.#lr = lr;
-    if (this.#last) void this.#serially(() => this.#native.setLr(lr));
+    if (this.#calls.busy) void this.#calls.run(() => this.#native.setLr(lr));
     else this.#native.setLr(lr);
-  }
-
-  /**
-   * Runs `call` once every native call asked for before it has settled: calls on one model run
-   * one at a time in the order they were made (concurrent calls could otherwise take the model
-   * in any order and give other results than the same calls one after another). With nothing
-   * in flight, `call` starts at once.
-   */
-  #serially<T>(call: () => T | Promise<T>): Promise<T> {
-    const previous = this.#last;
-    const result = previous ? previous.then(call) : (async () => await call())();
-    const settled = result.then(
-      () => {},
-      () => {},
-    );
-    this.#last = settled;
-    void settled.then(() => {
-      if (this.#last === settled) this.#last = undefined;
-    });
-    return result;
   }
 
   /**
@@ -266,7 +259,7 @@ export class BertModel {
   async trainStep(batch: Batch | readonly Batch[]): Promise<StepLosses> {
     let step = 0;
     try {
-      return await this.#serially(() => {
+      return await this.#calls.run(() => {
         step = this.#native.stepsTaken + 1;
         return this.#native.trainStep(batch as Batch | Batch[]);
       });
@@ -289,14 +282,14 @@ export class BertModel {
    * dropout streams' states, as a safetensors file's bytes.
    */
   async saveOptimizerState(): Promise<Uint8Array> {
-    return await this.#serially(() => this.#native.saveState());
+    return await this.#calls.run(() => this.#native.saveState());
   }
 
   /** Takes back {@link BertModel.saveOptimizerState}'s bytes; a {@link CheckpointError} (the model unchanged) if they are not this model's. */
   async loadOptimizerState(bytes: Uint8Array): Promise<void> {
     try {
       const buffer = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-      await this.#serially(() => this.#native.loadState(buffer));
+      await this.#calls.run(() => this.#native.loadState(buffer));
     } catch (cause) {
       if (nativeErrorCode(cause) !== 'TSBERT_CHECKPOINT') throw cause;
       throw new CheckpointError((cause as Error).message, { cause });
@@ -305,7 +298,7 @@ export class BertModel {
 
   /** The forward pass of a pretraining `batch`, dropout off, no update: encoder output, every MLM and NSP logit and both losses. */
   async forward(batch: Batch): Promise<ForwardOutputs> {
-    const out = await this.#serially(() => this.#native.forward(batch));
+    const out = await this.#calls.run(() => this.#native.forward(batch));
     const { batchSize: b, seqLen: l, numPreds: p } = batch;
     return {
       encoded: Tensor.fromNative({ data: out.encoded, shape: [b, l, this.config.hidden] }),
@@ -323,7 +316,7 @@ export class BertModel {
    * where handing it to a worker thread and back would cost more than the pass.)
    */
   async encodeSequences(sequences: Sequences): Promise<Tensor> {
-    const data = await this.#serially(() => this.#native.encode(sequences));
+    const data = await this.#calls.run(() => this.#native.encode(sequences));
     return Tensor.fromNative({ data, shape: [sequences.batchSize, sequences.seqLen, this.config.hidden] });
   }
 
@@ -334,7 +327,7 @@ export class BertModel {
    * @internal
    */
   async heldOutMetrics(batches: readonly Batch[]): Promise<EvalMetrics> {
-    return (await this.#serially(() => this.#native.evaluate(batches as Batch[]))) as EvalMetrics;
+    return (await this.#calls.run(() => this.#native.evaluate(batches as Batch[]))) as EvalMetrics;
   }
 
   /**
@@ -350,7 +343,7 @@ export class BertModel {
   ): Promise<Float32Array> {
     const maxLength = this.config.maxPositions;
     const tokenizer = this.tokenizer.nativeTokenizer();
-    return await this.#serially(() => this.#native.embed(tokenizer, texts, { ...options, maxLength }));
+    return await this.#calls.run(() => this.#native.embed(tokenizer, texts, { ...options, maxLength }));
   }
 
   /**
@@ -360,6 +353,6 @@ export class BertModel {
    * @internal
    */
   async mlmLogitsAt(sequences: Sequences, positions: Int32Array): Promise<Float32Array> {
-    return await this.#serially(() => this.#native.maskedLogits(sequences, positions));
+    return await this.#calls.run(() => this.#native.maskedLogits(sequences, positions));
   }
 }

@@ -6,10 +6,11 @@
  *
  * @module
  */
-import { mkdir, stat } from 'node:fs/promises';
+import { stat } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import { type ModelSizes, resolveConfig, TEXTBOOK_SIZES } from './config.js';
 import type { Batch } from './data/batch.js';
+import { batchBytes } from './data/batch.js';
 import { PretrainingDataset } from './data/dataset.js';
 import type { CorpusFormat } from './data/formats.js';
 import { paddedPredictions } from './data/padding.js';
@@ -17,25 +18,27 @@ import { type CorpusSource, TRAIN_FILE, VALID_FILE } from './data/sources.js';
 import { RESERVED_TOKENS, type Vocab } from './data/vocab.js';
 import { type DownloadProgress, wikiText2 } from './data/wikitext-download.js';
 import { type Device, deviceLabel } from './device.js';
-import { TrainingDivergedError } from './errors.js';
-import { memoryLimit } from './memory.js';
+import { CheckpointError, TrainingDivergedError } from './errors.js';
+import { formatBytes, memoryLimit } from './memory.js';
 import { BertModel, type LoadOptions } from './model.js';
 import { writeAtomic } from './model-folder.js';
 import { native } from './native.js';
 import { lossCurvesSvg } from './plot.js';
-import { readCheckpoint, writeCheckpoint } from './training/checkpoints.js';
+import { type Checkpoint, readCheckpoint, writeCheckpoint } from './training/checkpoints.js';
 import { HeldOutSet, modelWords } from './training/evaluation.js';
-import { type EvalRecord, HistoryFile, type StepRecord } from './training/history.js';
+import { type EvalRecord, HistoryFile, type HistoryLine, type StepRecord } from './training/history.js';
 import {
   type DefaultedRunOption,
   KEPT,
   type KeptRunOption,
   RENEWABLE,
   RUN_DEFAULTS,
+  RUN_OPTIONS,
   type RunOptionName,
   type RunOptionValue,
   resolveOption,
 } from './training/options.js';
+import { RunFolder } from './training/run-folder.js';
 import { checkSchedule, learningRateAt, type Schedule, type ScheduleKind } from './training/schedule.js';
 
 /**
@@ -110,9 +113,17 @@ export interface PretrainOptions {
   evalExamples?: number;
   /**
    * The run's output folder: `history.jsonl` (a line a step and an evaluation), `loss.svg`
-   * (redrawn every few seconds), `checkpoints/`, and the final model.
+   * (redrawn every few seconds), `checkpoints/`, and the final model. One run at a time holds
+   * it; a folder that holds another run's model, checkpoints or history is refused unless this
+   * run resumes that run (`resume`) or `overwrite` is given. A run writes nothing there before
+   * its first step is trained.
    */
   out?: string;
+  /**
+   * Replace what another run left in `out`: its checkpoints (and history) once this run has
+   * trained a step, its model when this one is saved. Default `false`.
+   */
+  overwrite?: boolean;
   /** A checkpoint every this many steps (and always at the end or when stopped), with `out`. */
   saveEvery?: number;
   /** Checkpoints kept (the oldest removed). */
@@ -137,7 +148,11 @@ export interface PretrainOptions {
   onDataProgress?: (bytesRead: number, totalBytes: number) => void;
   /** Called while WikiText-2 downloads (when `data` is left out and it is not cached). */
   onDownload?: (progress: DownloadProgress) => void;
-  /** Stops training after the step in flight (then saves as at the end); the result has `summary.aborted`. */
+  /**
+   * Stops the run: during the preparation (reading the corpus, within a chunk of it), the
+   * promise rejects with the signal's reason and nothing is written; during training, after the
+   * step in flight, saving as at the end (the result has `summary.aborted`).
+   */
   signal?: AbortSignal;
 }
 
@@ -327,19 +342,53 @@ class LivePlot {
  * ```
  */
 export async function pretrain(options: PretrainOptions): Promise<PretrainResult> {
+  checkPretrainOptions(options);
+  const { signal } = options;
+  signal?.throwIfAborted();
   const checkpoint = options.resume ? await readCheckpoint<RunOptions>(options.resume) : undefined;
   const stored = checkpoint?.state.options;
   const data: CorpusSource =
     resolveOption('data', options.data) ??
     stored?.data ??
-    (await wikiText2({ onProgress: options.onDownload, signal: options.signal }));
+    (await wikiText2({ onProgress: options.onDownload, signal }));
   const run = runOptions(options, stored, data);
   const steps = resolveOption('steps', options.steps) as number;
-  const { evalEvery, saveEvery, keepCheckpoints: keep } = run;
   const startStep = checkpoint?.state.step ?? 0;
   if (steps <= startStep) throw new RangeError(`steps: the run is at step ${startStep} already; ask for more`);
-  const schedule: Schedule = checkSchedule({ lr: run.lr, warmupSteps: run.warmupSteps, kind: run.schedule, steps });
+  const schedule = checkSchedule({ lr: run.lr, warmupSteps: run.warmupSteps, kind: run.schedule, steps });
   const limit = resolveOption('memoryLimit', options.memoryLimit) ?? memoryLimit();
+  const out = resolveOption('out', options.out);
+  const folder = out
+    ? await RunFolder.hold(out, {
+        resumed: checkpoint && { dir: checkpoint.dir, step: startStep },
+        overwrite: resolveOption('overwrite', options.overwrite) as boolean,
+      })
+    : undefined;
+  try {
+    return await train(options, { checkpoint, data, run, steps, schedule, limit, folder });
+  } finally {
+    await folder?.release();
+  }
+}
+
+/** What {@link pretrain} settles before it reads any data. */
+interface RunSetup {
+  checkpoint: Checkpoint<RunOptions> | undefined;
+  data: CorpusSource;
+  run: RunOptions;
+  steps: number;
+  schedule: Schedule;
+  limit: number;
+  folder: RunFolder | undefined;
+}
+
+/** The run after its options and its folder are settled: preparation, then the steps. */
+async function train(options: PretrainOptions, setup: RunSetup): Promise<PretrainResult> {
+  const { checkpoint, data, run, steps, schedule, limit, folder } = setup;
+  const { signal } = options;
+  const out = folder?.dir;
+  const { evalEvery, saveEvery, keepCheckpoints: keep } = run;
+  const startStep = checkpoint?.state.step ?? 0;
   const training: LoadOptions = {
     seed: run.seed,
     lr: learningRateAt(schedule, startStep + 1),
@@ -356,6 +405,7 @@ export async function pretrain(options: PretrainOptions): Promise<PretrainResult
     textField: run.textField ?? undefined,
     memory: run.dataMemory,
     onProgress: options.onDataProgress,
+    signal,
   };
 
   // The model: resumed, continued or new (then sized before any data is read).
@@ -364,8 +414,13 @@ export async function pretrain(options: PretrainOptions): Promise<PretrainResult
   const from = checkpoint?.dir ?? run.from;
   if (from) {
     model = await BertModel.load(from, training);
-    if (checkpoint) await model.loadOptimizerState(checkpoint.optimizer);
-    else checkContinuable(model, run.maxLen, from);
+    if (checkpoint) {
+      await model.loadOptimizerState(checkpoint.optimizer).catch((cause: unknown) => {
+        throw new CheckpointError(`checkpoint '${checkpoint.dir}': ${(cause as Error).message}`, { cause });
+      });
+    } else checkContinuable(model, run.maxLen, from);
+    checkHeldBatches(run);
+    signal?.throwIfAborted();
     dataset = await PretrainingDataset.fromSource(data, { ...dataOptions, ...modelWords(model) });
     if (checkpoint && dataset.numExamples !== checkpoint.state.numExamples) {
       throw new Error(
@@ -381,33 +436,47 @@ export async function pretrain(options: PretrainOptions): Promise<PretrainResult
     const preds = run.batchSize * paddedPredictions(run.maxLen);
     const exceeds = native().passExceeds(least, run.batchSize, run.maxLen, preds, limit);
     if (exceeds) throw new RangeError(`batchSize, maxLen: ${exceeds}`);
+    checkHeldBatches(run);
     dataset = await PretrainingDataset.fromSource(data, { ...dataOptions, minFreq: run.minFreq });
     model = BertModel.create(dataset.vocab as Vocab, { ...training, config });
   }
 
   const valid = resolveOption('valid', options.valid);
-  const validSource = valid === false ? undefined : (valid ?? stored?.valid ?? (await validBeside(data)));
+  const validSource =
+    valid === false ? undefined : (valid ?? checkpoint?.state.options.valid ?? (await validBeside(data)));
   run.valid = storedPath(validSource);
-  const heldOut = validSource
-    ? await HeldOutSet.fromSource(validSource, modelWords(model), {
-        maxLen: run.maxLen,
-        seed: run.seed,
-        examples: run.evalExamples,
-        format: run.format,
-        textField: run.textField ?? undefined,
-      })
-    : undefined;
+  let heldOut: HeldOutSet | undefined;
+  try {
+    heldOut = validSource
+      ? await HeldOutSet.fromSource(validSource, modelWords(model), {
+          maxLen: run.maxLen,
+          seed: run.seed,
+          examples: run.evalExamples,
+          format: run.format,
+          textField: run.textField ?? undefined,
+          signal,
+        })
+      : undefined;
+    signal?.throwIfAborted(); // nothing trained: nothing written
+  } catch (error) {
+    dataset.close();
+    throw error;
+  }
 
-  const out = resolveOption('out', options.out);
-  if (out) await mkdir(out, { recursive: true });
-  const opened = out ? await HistoryFile.open(out, checkpoint ? startStep : undefined) : undefined;
+  // The run's past (resumed), read now, written once this run has trained a step.
+  const past: HistoryLine[] = checkpoint && out ? await HistoryFile.read(out, startStep) : [];
+  const record = checkpoint?.state.record;
+  if (record && !past.some((l) => l.kind === 'step' && l.step === record.step)) {
+    past.push({ kind: 'step', ...record }); // its line was lost to a crash after the checkpoint
+  }
   const allSteps: StepRecord[] = [];
   const allEvals: EvalRecord[] = [];
-  for (const line of opened?.lines ?? []) {
-    const { kind, ...record } = line;
-    if (kind === 'step') allSteps.push(record as StepRecord);
-    else allEvals.push(record as EvalRecord);
+  for (const line of past) {
+    const { kind, ...rest } = line;
+    if (kind === 'step') allSteps.push(rest as StepRecord);
+    else allEvals.push(rest as EvalRecord);
   }
+  let historyFile: HistoryFile | undefined;
   const plot = out ? new LivePlot(out) : undefined;
   const history: StepRecord[] = [];
   const evaluations: EvalRecord[] = [];
@@ -416,15 +485,25 @@ export async function pretrain(options: PretrainOptions): Promise<PretrainResult
   let lastSaved = startStep;
   let lastEval = -1;
 
+  /** Makes `out` this run's (at its first step) and writes `lines` to its history. */
+  const writeHistory = async (...lines: HistoryLine[]) => {
+    if (!out || !folder) return;
+    if (!historyFile) {
+      await folder.claim();
+      historyFile = await HistoryFile.create(out, past);
+    }
+    for (const line of lines) historyFile.add(line);
+    await historyFile.flush();
+  };
   const servedAt = (step: number) => (checkpoint?.state.batchesServed ?? 0) + (step - startStep) * run.accumulate;
   const saveCheckpoint = async (step: number) => {
     if (!out) return;
     const state = {
-      version: 1 as const,
       step,
       batchesServed: servedAt(step),
       numExamples: dataset.numExamples,
       options: run,
+      record: allSteps.at(-1)?.step === step ? allSteps.at(-1) : undefined,
     };
     lastCheckpoint = await writeCheckpoint(out, model as BertModel, state, keep);
     lastSaved = step;
@@ -434,7 +513,7 @@ export async function pretrain(options: PretrainOptions): Promise<PretrainResult
     const record = { step, ...(await heldOut.metrics(model as BertModel)) };
     evaluations.push(record);
     allEvals.push(record);
-    opened?.file.add({ kind: 'eval', ...record });
+    await writeHistory({ kind: 'eval', ...record });
     lastEval = step;
     options.onEval?.(record);
   };
@@ -443,7 +522,7 @@ export async function pretrain(options: PretrainOptions): Promise<PretrainResult
   let step = startStep;
   try {
     let next = stream.take(run.accumulate);
-    while (step < steps && !options.signal?.aborted) {
+    while (step < steps && !signal?.aborted) {
       step++;
       const lr = learningRateAt(schedule, step);
       if (lr !== model.learningRate) model.learningRate = lr;
@@ -461,13 +540,13 @@ export async function pretrain(options: PretrainOptions): Promise<PretrainResult
       history.push(record);
       allSteps.push(record);
       timings.push({ pairs, seconds });
-      opened?.file.add({ kind: 'step', ...record });
+      await writeHistory({ kind: 'step', ...record }); // before the checkpoint that covers it
       options.onStep?.(record);
       if (evalEvery > 0 && step % evalEvery === 0) await evaluate(step);
       if (saveEvery > 0 && step % saveEvery === 0) await saveCheckpoint(step);
-      await opened?.file.flush();
       plot?.update(allSteps, allEvals);
     }
+    if (step === startStep) signal?.throwIfAborted(); // stopped before its first step: nothing written
     const stopped = step < steps;
     if (lastEval !== step && !stopped) await evaluate(step); // a stopped run saves at once (SIGTERM gives little time)
     if (out) {
@@ -476,10 +555,9 @@ export async function pretrain(options: PretrainOptions): Promise<PretrainResult
     }
     await plot?.draw(allSteps, allEvals);
   } catch (error) {
-    if (error instanceof TrainingDivergedError) await plot?.draw(allSteps, allEvals);
+    if (error instanceof TrainingDivergedError && historyFile) await plot?.draw(allSteps, allEvals);
     throw error;
   } finally {
-    await opened?.file.flush();
     dataset.close();
   }
 
@@ -504,6 +582,50 @@ export async function pretrain(options: PretrainOptions): Promise<PretrainResult
     },
     checkpoint: lastCheckpoint,
   };
+}
+
+/** The callbacks {@link PretrainOptions} takes. */
+const CALLBACKS = ['onStep', 'onEval', 'onDataProgress', 'onDownload'] as const;
+
+/**
+ * Checks every option given before anything is done: a name that is no option, a callback
+ * that is no function, a signal that is no `AbortSignal` or a `config` that is no object is a
+ * `TypeError`; the run options are checked by their rules (a `TypeError` for another kind, a
+ * `RangeError` for a value out of range).
+ */
+function checkPretrainOptions(options: PretrainOptions): void {
+  if (typeof options !== 'object' || options === null) throw new TypeError('options: expected an object');
+  for (const [name, value] of Object.entries(options)) {
+    if (value === undefined) continue;
+    if ((CALLBACKS as readonly string[]).includes(name)) {
+      if (typeof value !== 'function') throw new TypeError(`${name}: expected a function, got ${typeof value}`);
+    } else if (name === 'signal') {
+      if (!(value instanceof AbortSignal)) throw new TypeError('signal: expected an AbortSignal');
+    } else if (name === 'config') {
+      if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+        throw new TypeError('config: expected an object of model sizes');
+      }
+    } else if (name in RUN_OPTIONS && !(RUN_OPTIONS[name as RunOptionName] as { size?: true }).size) {
+      resolveOption(name as RunOptionName, value);
+    } else {
+      throw new TypeError(`${name}: not an option of pretrain (model sizes go in config)`);
+    }
+  }
+}
+
+/**
+ * The batches a step holds — its own and the next step's, prepared while it runs: `2 ×
+ * accumulate` batches — must fit in the data's memory (`dataMemory`); a `RangeError` naming
+ * `accumulate` before any data is read otherwise.
+ */
+function checkHeldBatches(run: RunOptions): void {
+  const bytes = 2 * run.accumulate * batchBytes(run.batchSize, run.maxLen, paddedPredictions(run.maxLen));
+  if (bytes > run.dataMemory) {
+    const fields = run.accumulate > 1 ? 'accumulate' : 'batchSize, maxLen';
+    throw new RangeError(
+      `${fields}: ${run.accumulate} batches a step hold ${formatBytes(bytes)} (the step's and the next step's, ${2 * run.accumulate} batches of ${run.batchSize} pairs), more than the ${formatBytes(run.dataMemory)} the data may take (dataMemory); lower accumulate or batchSize, or raise dataMemory`,
+    );
+  }
 }
 
 /** A model continued must have both heads and positions for `maxLen` tokens. */

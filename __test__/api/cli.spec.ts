@@ -126,7 +126,19 @@ describe('the tsbert command never loses work', () => {
       return Promise.all(names.map(async (n) => [n, (await readFile(join(out, n))).toString('base64')]));
     };
     const before = await snapshot();
-    const r = await tsbert('pretrain', '--data', data, '--steps', '30', ...SMALL, '--lr', '1e30', '--out', out);
+    const r = await tsbert(
+      'pretrain',
+      '--data',
+      data,
+      '--steps',
+      '30',
+      ...SMALL,
+      '--lr',
+      '1e30',
+      '--out',
+      out,
+      '--overwrite',
+    );
     expect(r.code).toBe(1);
     expect(r.stderr).toMatch(
       /^tsbert: training diverged at step \d+: .*lower the learning rate \(it is 1e\+30\); the model in '.*model' was not overwritten\n$/m,

@@ -44,6 +44,15 @@ export const BATCH_ARRAYS = Object.freeze([
   'nspLabels',
 ] as const);
 
+/** Bytes V8 takes for a typed array and for a small object besides their contents (about). */
+const OVERHEAD_BYTES = 256;
+
+/** Host memory a {@link Batch} of these sizes takes, about (its arrays, with V8's overhead). */
+export function batchBytes(batchSize: number, seqLen: number, numPreds: number): number {
+  const values = batchSize * (2 * seqLen + 2 + 3 * numPreds);
+  return 4 * values + (BATCH_ARRAYS.length + 1) * OVERHEAD_BYTES;
+}
+
 /** A batch of `batchSize` rows of `seqLen` tokens and `numPreds` predictions, every value 0. */
 export function emptyBatch(batchSize: number, seqLen: number, numPreds: number): Batch {
   return {

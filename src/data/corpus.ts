@@ -66,6 +66,8 @@ export interface ReadOptions {
   memoryBytes?: number;
   /** Called every so many lines read with the bytes read so far (of the files' total). */
   onProgress?: (bytesRead: number, totalBytes: number) => void;
+  /** Stops the reading (between chunks of a file): the promise rejects with the signal's reason. */
+  signal?: AbortSignal;
 }
 
 /** Word indices held in memory by default before they go to a file. */
@@ -242,6 +244,7 @@ export async function readCorpus(source: CorpusSource, options: ReadOptions | nu
     if (!Array.isArray(source)) throw new TypeError('data: expected a path or an array of paragraph strings');
     return Corpus.fromLines(source, seed);
   }
+  o.signal?.throwIfAborted();
   const files = await corpusFiles(source, o.format);
   const total = files.reduce((n, f) => n + f.bytes, 0);
   const builder = new CorpusBuilder(o.memoryBytes ?? DEFAULT_TOKEN_MEMORY);
@@ -253,7 +256,7 @@ export async function readCorpus(source: CorpusSource, options: ReadOptions | nu
     });
     let line = 0;
     let chars = 0;
-    for await (const text of fileLines(file.path, MAX_PARAGRAPH_CHARS)) {
+    for await (const text of fileLines(file.path, MAX_PARAGRAPH_CHARS, o.signal)) {
       const paragraph = reader.line(text, ++line);
       if (paragraph) builder.add(paragraph);
       chars += text.length + 1;

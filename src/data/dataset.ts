@@ -52,6 +52,8 @@ export interface DatasetOptions {
   memory?: number;
   /** Called while the corpus is read, with the bytes read and the total. */
   onProgress?: (bytesRead: number, totalBytes: number) => void;
+  /** Stops the reading (between chunks of a file): the promise rejects with the signal's reason. */
+  signal?: AbortSignal;
 }
 
 /** How an epoch is served. */
@@ -173,6 +175,7 @@ export class PretrainingDataset {
       lowercase: !options.subwords,
       memoryBytes: memory / 4,
       onProgress: options.onProgress,
+      signal: options.signal,
     };
     const corpus = await readCorpus(source, read);
     try {

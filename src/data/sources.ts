@@ -43,11 +43,14 @@ function unreadable(path: string, cause: unknown): Error {
  * path when nothing is there.
  */
 export async function corpusFiles(source: string, format: CorpusFormat | 'auto' = 'auto'): Promise<CorpusFile[]> {
-  const withFormat = async (path: string): Promise<CorpusFile> => ({
-    path,
-    format: format === 'auto' ? formatOf(path) : format,
-    bytes: (await stat(path)).size,
-  });
+  const withFormat = async (path: string): Promise<CorpusFile> => {
+    const info = await stat(path).catch((cause: unknown) => {
+      throw unreadable(path, cause);
+    });
+    // a FIFO or a device (say, a link to one in a folder) would block or never end: only files
+    if (!info.isFile()) throw new Error(`data: '${path}' is not a regular file (a FIFO, socket or device)`);
+    return { path, format: format === 'auto' ? formatOf(path) : format, bytes: info.size };
+  };
   const info = await stat(source).catch((cause: unknown) => {
     if ((cause as NodeJS.ErrnoException).code === 'ENOENT' && isDynamicPattern(source)) return undefined;
     throw unreadable(source, cause);
@@ -77,9 +80,10 @@ export async function corpusFiles(source: string, format: CorpusFormat | 'auto' 
 /**
  * The lines of `path` (ends of line as Python's universal newlines see them: `\n`, `\r\n` or
  * `\r`), read a chunk at a time. A line longer than `maxChars` is a `RangeError` as soon as
- * that many characters are read without an end of line (memory stays bounded).
+ * that many characters are read without an end of line (memory stays bounded). `signal` stops
+ * the reading after the chunk in hand, with its reason.
  */
-export async function* fileLines(path: string, maxChars: number): AsyncGenerator<string> {
+export async function* fileLines(path: string, maxChars: number, signal?: AbortSignal): AsyncGenerator<string> {
   const stream = createReadStream(path, { encoding: 'utf8', highWaterMark: 1 << 20 });
   await new Promise<void>((ready, fail) => {
     stream.once('open', () => ready());
@@ -88,6 +92,10 @@ export async function* fileLines(path: string, maxChars: number): AsyncGenerator
   let rest = '';
   let line = 0;
   for await (const chunk of stream as AsyncIterable<string>) {
+    if (signal?.aborted) {
+      stream.destroy();
+      signal.throwIfAborted();
+    }
     let text = rest + chunk;
     // a chunk ending in \r may be the first half of \r\n: hold the \r back for the next chunk
     const held = text.endsWith('\r') ? '\r' : '';

@@ -2,18 +2,21 @@
  * Training checkpoints: everything a run needs to go on. A checkpoint is a folder
  * `checkpoints/step-000123/` of the run's output folder holding the model (tsbert's format),
  * the optimizer's state (Adam's moments and step count, the dropout streams) and `run.json`
- * (the run's options, the step, the position in the data). It is written under a temporary
- * name and renamed, so a run killed while saving leaves the previous checkpoints intact;
- * only the last few are kept.
+ * (the run's options, the step, the position in the data, the step's record, and the SHA-256
+ * of the optimizer state, of the model's `config.json` and of `run.json` itself: with the
+ * model's own checksums, every file of a checkpoint is checked when it is read). It is written
+ * under a temporary name and renamed, so a run killed while saving leaves the previous
+ * checkpoints intact; only the last few are kept.
  *
  * @module
  */
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { CheckpointError } from '../errors.js';
 import type { BertModel } from '../model.js';
 import { running } from '../model-folder.js';
+import type { StepRecord } from './history.js';
 
 /** The folder of a run's output folder that holds its checkpoints. */
 export const CHECKPOINTS_DIR = 'checkpoints';
@@ -32,13 +35,25 @@ export interface RunPosition {
   numExamples: number;
 }
 
-/** `run.json`: the position and the run's options (JSON values). */
+/** What a run saves in `run.json`: the position, the run's options (JSON values) and the step's record. */
 export interface RunState<Options> extends RunPosition {
-  /** Layout version of `run.json`. */
-  version: 1;
   /** The run's options, as resolved when it started. */
   options: Options;
+  /** The record of the checkpoint's step (a history cut short by a crash gets it back on resume). */
+  record?: StepRecord;
 }
+
+/** `run.json` as written (version 2): the state, and the checksums of the checkpoint's files and of itself. */
+interface RunFile<Options> extends RunState<Options> {
+  /** Layout version of `run.json` (1: no checksums, no record). */
+  version: 2;
+  /** SHA-256 of the optimizer state and of the model's manifest. */
+  files: { [OPTIMIZER_FILE]: string; 'config.json': string };
+  /** SHA-256 of this JSON without this field, as `JSON.stringify` writes it. */
+  sha256: string;
+}
+
+const sha256 = (bytes: Uint8Array | string) => createHash('sha256').update(bytes).digest('hex');
 
 /** A checkpoint read back. */
 export interface Checkpoint<Options> {
@@ -52,8 +67,12 @@ export interface Checkpoint<Options> {
 
 const nameOf = (step: number) => `step-${String(step).padStart(6, '0')}`;
 
-/** The checkpoint folders of `root` (a `checkpoints` folder), oldest first. */
-async function checkpointsIn(root: string): Promise<{ name: string; step: number }[]> {
+/**
+ * The checkpoint folders of `root` (a `checkpoints` folder), oldest first.
+ *
+ * @internal
+ */
+export async function checkpointsIn(root: string): Promise<{ name: string; step: number }[]> {
   const names = await readdir(root).catch(() => [] as string[]);
   return names
     .flatMap((name) => {
@@ -82,8 +101,15 @@ export async function writeCheckpoint<Options>(
   const tmp = join(root, `.step-${state.step}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`);
   try {
     await model.save(tmp);
-    await writeFile(join(tmp, OPTIMIZER_FILE), await model.saveOptimizerState());
-    await writeFile(join(tmp, RUN_FILE), `${JSON.stringify(state, null, 2)}\n`, { flush: true });
+    const optimizer = await model.saveOptimizerState();
+    await writeFile(join(tmp, OPTIMIZER_FILE), optimizer, { flush: true });
+    const files = {
+      [OPTIMIZER_FILE]: sha256(optimizer),
+      'config.json': sha256(await readFile(join(tmp, 'config.json'))),
+    };
+    const unsigned = { version: 2 as const, ...state, files };
+    const run: RunFile<Options> = { ...unsigned, sha256: sha256(JSON.stringify(unsigned)) };
+    await writeFile(join(tmp, RUN_FILE), `${JSON.stringify(run, null, 2)}\n`, { flush: true });
     const dir = join(root, nameOf(state.step));
     await rm(dir, { recursive: true, force: true });
     await rename(tmp, dir);
@@ -121,34 +147,48 @@ export async function findCheckpoint(dir: string): Promise<string> {
   return join(dir, CHECKPOINTS_DIR, all[all.length - 1].name);
 }
 
-/** Reads the checkpoint in `dir` (see {@link findCheckpoint}); a {@link CheckpointError} naming a missing or bad file. */
+/**
+ * Reads the checkpoint in `dir` (see {@link findCheckpoint}), every file checked against its
+ * checksum; a {@link CheckpointError} naming the checkpoint and the missing, edited or
+ * corrupt file otherwise. (A version-1 `run.json`, from before checksums, is read unchecked.)
+ */
 export async function readCheckpoint<Options>(dir: string): Promise<Checkpoint<Options>> {
   const found = await findCheckpoint(dir);
+  const fail = (what: string, cause?: unknown) => new CheckpointError(`checkpoint '${found}': ${what}`, { cause });
   const read = async (name: string) =>
     readFile(join(found, name)).catch((cause: unknown) => {
-      throw new CheckpointError(
-        `checkpoint '${found}': cannot read ${name} (${(cause as NodeJS.ErrnoException).code})`,
-        {
-          cause,
-        },
-      );
+      throw fail(`cannot read ${name} (${(cause as NodeJS.ErrnoException).code})`, cause);
     });
-  let state: RunState<Options>;
+  const text = (await read(RUN_FILE)).toString('utf8');
+  let state: RunFile<Options> | (RunState<Options> & { version: 1 });
   try {
-    state = JSON.parse((await read(RUN_FILE)).toString('utf8')) as RunState<Options>;
+    state = JSON.parse(text);
   } catch (cause) {
-    if (cause instanceof CheckpointError) throw cause;
-    throw new CheckpointError(`checkpoint '${found}': ${RUN_FILE} is not JSON`, { cause });
+    throw fail(`${RUN_FILE} is not JSON`, cause);
   }
   const whole = (n: unknown) => Number.isInteger(n) && (n as number) >= 0;
   if (
-    state?.version !== 1 ||
+    (state?.version !== 1 && state?.version !== 2) ||
     !whole(state.step) ||
     !whole(state.batchesServed) ||
     !whole(state.numExamples) ||
-    typeof state.options !== 'object'
+    typeof state.options !== 'object' ||
+    state.options === null
   ) {
-    throw new CheckpointError(`checkpoint '${found}': ${RUN_FILE} is not a tsbert run state (version 1)`);
+    throw fail(`${RUN_FILE} is not a tsbert run state (version 1 or 2)`);
   }
-  return { dir: found, state, optimizer: await read(OPTIMIZER_FILE) };
+  const optimizer = await read(OPTIMIZER_FILE);
+  if (state.version === 2) {
+    const { sha256: sum, ...unsigned } = state;
+    if (sha256(JSON.stringify(unsigned)) !== sum)
+      throw fail(`${RUN_FILE} was edited or is corrupt (checksum mismatch)`);
+    const expected = state.files ?? {};
+    const actual = { [OPTIMIZER_FILE]: sha256(optimizer), 'config.json': sha256(await read('config.json')) };
+    for (const [name, sum] of Object.entries(actual)) {
+      if (expected[name as keyof typeof expected] !== sum) {
+        throw fail(`${name} was edited or is corrupt (checksum mismatch)`);
+      }
+    }
+  }
+  return { dir: found, state, optimizer };
 }

@@ -12,7 +12,8 @@ import type { BertModel } from '../model.js';
 import type { EvalMetrics } from './history.js';
 
 /** How a held-out set is made. */
-export interface EvaluateOptions extends Pick<DatasetOptions, 'maxLen' | 'seed' | 'format' | 'textField' | 'memory'> {
+export interface EvaluateOptions
+  extends Pick<DatasetOptions, 'maxLen' | 'seed' | 'format' | 'textField' | 'memory' | 'signal'> {
   /** At most this many sentence pairs (a seeded sample of the corpus's); default 2048. */
   examples?: number;
   /** Pairs a native call; default 128. */
@@ -68,6 +69,7 @@ export class HeldOutSet {
       format: options.format,
       textField: options.textField,
       memory: options.memory,
+      signal: options.signal,
       minFreq: 1,
     });
     const batches: Batch[] = [];

@@ -1,7 +1,7 @@
 /**
  * A run's history: one JSON line a step and one an evaluation in `history.jsonl`, so that
- * runs can be compared by any tool, appended as the run goes and cut back to a checkpoint's
- * step when the run resumes from it.
+ * runs can be compared by any tool, appended as the run goes (each step's line before the
+ * checkpoint of that step) and cut back to a checkpoint's step when the run resumes from it.
  *
  * @module
  */
@@ -70,30 +70,31 @@ export class HistoryFile {
   }
 
   /**
-   * The history of the run in `dir`: a new one (any old file replaced), or, resuming at
-   * `fromStep`, the old one cut to what happened up to that step (returned with it).
+   * The lines of the history in `dir` up to `fromStep` (a resumed run's past; lines cut by a
+   * crash are left out), writing nothing.
    */
-  static async open(dir: string, fromStep?: number): Promise<{ file: HistoryFile; lines: HistoryLine[] }> {
+  static async read(dir: string, fromStep: number): Promise<HistoryLine[]> {
+    const text = await readFile(join(dir, HISTORY_FILE), 'utf8').catch(() => '');
+    return text
+      .split('\n')
+      .filter((l) => l.trim() !== '')
+      .flatMap((l) => {
+        try {
+          return [JSON.parse(l) as HistoryLine];
+        } catch {
+          return []; // a line cut by a crash
+        }
+      })
+      .filter((l) => l.step <= fromStep);
+  }
+
+  /** The history of the run in `dir`, starting with `lines` (any old file replaced, atomically). */
+  static async create(dir: string, lines: readonly HistoryLine[]): Promise<HistoryFile> {
     const file = new HistoryFile(join(dir, HISTORY_FILE));
-    let lines: HistoryLine[] = [];
-    if (fromStep !== undefined) {
-      const text = await readFile(file.path, 'utf8').catch(() => '');
-      lines = text
-        .split('\n')
-        .filter((l) => l.trim() !== '')
-        .flatMap((l) => {
-          try {
-            return [JSON.parse(l) as HistoryLine];
-          } catch {
-            return []; // a line cut by a crash
-          }
-        })
-        .filter((l) => l.step <= fromStep);
-    }
     const tmp = `${file.path}.${process.pid}.tmp`;
     await writeFile(tmp, lines.map((l) => `${JSON.stringify(l)}\n`).join(''));
     await rename(tmp, file.path);
-    return { file, lines };
+    return file;
   }
 
   /** Queues `line`; {@link HistoryFile.flush} writes the queue. */

@@ -57,6 +57,13 @@ export const PROBABILITY: Rule<number> = {
   accepts: (n) => Number.isFinite(n) && n >= 0 && n < 1,
 };
 
+/** `true` or `false`. */
+export const BOOLEAN: Rule<boolean> = {
+  expected: 'true or false',
+  is: (value) => typeof value === 'boolean',
+  accepts: () => true,
+};
+
 /** A non-empty string. */
 export const TEXT: Rule<string> = { expected: 'a non-empty string', is: isString, accepts: (s) => s !== '' };
 
@@ -108,7 +115,7 @@ export interface RunOption<T = unknown> {
   rule: Rule<T>;
   /** Its value when not given (a function: read when first needed); none: it has none. */
   default?: T | (() => T);
-  /** Its command-line flag (`'--batch-size <n>'`); none: the API only. */
+  /** Its command-line flag (`'--batch-size <n>'`; without an argument for `true`); none: the API only. */
   flag?: string;
   /** What it does, for the command's help. */
   help?: string;
@@ -256,6 +263,13 @@ export const RUN_OPTIONS = {
     rule: TEXT,
     flag: '--out <dir>',
     help: 'the run folder: model, loss.svg, history.jsonl, checkpoints/ (default tsbert-model)',
+    renewable: true,
+  },
+  overwrite: {
+    rule: BOOLEAN,
+    default: false,
+    flag: '--overwrite',
+    help: 'replace what another run left in --out (its model, checkpoints and history) instead of refusing the folder',
     renewable: true,
   },
   saveEvery: {

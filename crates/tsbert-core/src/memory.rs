@@ -50,9 +50,14 @@ pub fn pass_bytes(config: &BertConfig, rows: usize, seq_len: usize, predictions:
     F32 * if training { 2 * forward } else { forward }
 }
 
-/// `bytes` as gigabytes with two decimals (`12.35 GB`).
-fn gigabytes(bytes: u128) -> String {
-    format!("{:.2} GB", bytes as f64 / 1e9)
+/// `bytes` in the largest decimal unit it reaches, with two decimals (`12.35 GB`, `3.20 MB`,
+/// `812 bytes`): a small limit is not shown as `0.00 GB`.
+pub fn readable_bytes(bytes: u128) -> String {
+    let b = bytes as f64;
+    match [(1e9, "GB"), (1e6, "MB"), (1e3, "kB")].into_iter().find(|&(unit, _)| b >= unit) {
+        Some((unit, name)) => format!("{:.2} {name}", b / unit),
+        None => format!("{bytes} bytes"),
+    }
 }
 
 /// Checks that `bytes` (what `what` needs) fits in `limit`: a `RangeError`-kind error naming
@@ -63,8 +68,8 @@ pub fn check_fits(field: &str, what: &str, bytes: u128, limit: Option<u64>) -> s
             field,
             format!(
                 "{what} needs about {}, more than the {} allowed (the memory limit)",
-                gigabytes(bytes),
-                gigabytes(u128::from(limit))
+                readable_bytes(bytes),
+                readable_bytes(u128::from(limit))
             ),
         )),
         _ => Ok(()),
@@ -89,5 +94,8 @@ mod tests {
             .to_string()
             .contains("2.00 GB"));
         assert!(check_fits("batch", "this", 10, None).is_ok());
+        let small = check_fits("batch", "this", 3_000, Some(1_000)).unwrap_err().to_string();
+        assert!(small.contains("about 3.00 kB, more than the 1.00 kB allowed"), "{small}");
+        assert_eq!(readable_bytes(999), "999 bytes");
     }
 }
