@@ -196,7 +196,7 @@ impl Adam {
     }
 
     /// Takes the step count and the moments back from [`Adam::state`]'s `tensors` (on the CPU;
-    /// checked to hold every parameter's, of its shape, before anything changes).
+    /// checked to hold every parameter's, of its shape, finite, before anything changes).
     pub fn restore(&mut self, step: u64, tensors: &HashMap<String, Tensor>) -> Result<()> {
         let mut found = Vec::new();
         for p in &self.params {
@@ -210,6 +210,12 @@ impl Adam {
                         "optimizer state: '{key}' has shape {:?}, expected {:?}",
                         t.dims(),
                         p.var.dims()
+                    )));
+                }
+                let finite = t.to_dtype(DType::F64)?.abs()?.sum_all()?.to_scalar::<f64>()?.is_finite();
+                if !finite {
+                    return Err(crate::Error::Checkpoint(format!(
+                        "optimizer state: '{key}' holds NaN or infinite values"
                     )));
                 }
                 Ok(t.to_dtype(p.var.dtype())?.to_device(p.var.device())?)

@@ -112,6 +112,15 @@ fn a_run_resumed_from_its_weights_and_optimizer_state_is_bit_identical() {
     assert_eq!(weights(&resumed), weights(&straight));
     let err = tr.load_state(&state[..40]).unwrap_err().to_string();
     assert!(err.starts_with("optimizer state: "), "{err}");
+    // NaN moments are refused when read, not a step later as NaN weights
+    let (_, header) = safetensors::SafeTensors::read_metadata(&state).unwrap();
+    let mut tensors = candle_core::safetensors::load_buffer(&state, &candle_core::Device::Cpu).unwrap();
+    let key = tensors.keys().find(|k| k.starts_with("v.")).unwrap().clone();
+    let poisoned = (tensors[&key].ones_like().unwrap() * f64::NAN).unwrap();
+    tensors.insert(key.clone(), poisoned);
+    let bytes = safetensors::serialize(&tensors, header.metadata().clone()).unwrap();
+    let err = tr.load_state(&bytes).unwrap_err().to_string();
+    assert_eq!(err, format!("optimizer state: '{key}' holds NaN or infinite values"));
 }
 
 #[test]

@@ -1,0 +1,128 @@
+/**
+ * What the second hostile test found in the CLI and the API's edges (issue 22): each test failed
+ * before its fix.
+ */
+import { execFile, execFileSync, spawn } from 'node:child_process';
+import { mkdir, mkdtemp, readdir, readFile, stat, symlink, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { describe, expect, it } from 'vitest';
+
+import { pretrain } from '../../src/index.js';
+import { corpusFolder, paragraphs, TINY } from './corpus.js';
+
+const run = promisify(execFile);
+const CLI = join(import.meta.dirname, '../../src/cli.ts');
+const SMALL = ['--batch-size', '16', '--max-len', '24', '--min-freq', '1', '--hidden', '16', '--ffn-hidden', '32'];
+
+async function tsbert(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  try {
+    const { stdout, stderr } = await run(process.execPath, ['--import', 'tsx', CLI, ...args], { timeout: 60_000 });
+    return { code: 0, stdout, stderr };
+  } catch (error) {
+    const e = error as { code: number; stdout: string; stderr: string };
+    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
+  }
+}
+
+/** Every file under `dir` with its bytes, sorted by path. */
+async function snapshot(dir: string): Promise<[string, string][]> {
+  const out: [string, string][] = [];
+  for (const name of (await readdir(dir, { recursive: true })).sort()) {
+    const path = join(dir, name);
+    if ((await stat(path)).isFile()) out.push([name, (await readFile(path)).toString('base64')]);
+  }
+  return out;
+}
+
+describe('tsbert pretrain', () => {
+  it('stops on SIGTERM while the corpus is read, exits 143 at once, and leaves --out as it was', async () => {
+    const out = join(await mkdtemp(join(tmpdir(), 'tsbert-hostile-')), 'model');
+    const small = await corpusFolder(200);
+    expect((await tsbert('pretrain', '--data', small, '--steps', '2', ...SMALL, '--out', out)).code).toBe(0);
+    const before = await snapshot(out);
+    const big = join(await mkdtemp(join(tmpdir(), 'tsbert-big-')), 'corpus.txt');
+    await writeFile(big, paragraphs(150_000).join('\n')); // about 30 MB: seconds to read
+    const child = spawn(process.execPath, [
+      '--import',
+      'tsx',
+      CLI,
+      'pretrain',
+      '--data',
+      big,
+      '--steps',
+      '5',
+      ...SMALL,
+      '--out',
+      out,
+      '--overwrite',
+    ]);
+    let stderr = '';
+    child.stderr.on('data', (chunk: Buffer) => {
+      stderr += chunk.toString();
+    });
+    const closed = new Promise<number | null>((done) => child.on('close', done));
+    // the run holds the folder (its lock) before it reads any data
+    while (!(await stat(join(out, '.tsbert-run.lock')).catch(() => undefined))) {
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    const killed = performance.now();
+    child.kill('SIGTERM');
+    expect(await closed, stderr).toBe(143);
+    expect(performance.now() - killed).toBeLessThan(1500);
+    expect(stderr).toMatch(
+      /^tsbert: interrupted \(SIGTERM\) before the first step: nothing was written to '.*model'$/m,
+    );
+    expect(await snapshot(out)).toEqual(before);
+  });
+
+  it('refuses a flag given twice, and an accumulation whose batches cannot fit, before reading any data', async () => {
+    const twice = await tsbert('pretrain', '--steps', '5', '--steps', '9', '--data', '/nonexistent');
+    expect(twice.code).toBe(1);
+    expect(twice.stderr).toBe('tsbert: --steps is given twice; give each flag once\n');
+    const out = join(await mkdtemp(join(tmpdir(), 'tsbert-hostile-')), 'model');
+    const huge = await tsbert('pretrain', '--data', '/nonexistent', '--accumulate', '1000000', '--out', out);
+    expect(huge.code).toBe(1);
+    expect(huge.stderr).toMatch(
+      /^tsbert: accumulate: 1000000 batches a step hold [\d.]+ GB \(the step's and the next step's, 2000000 batches of 512 pairs\), more than the [\d.]+ MB the data may take \(dataMemory\)/,
+    );
+  });
+});
+
+describe('a corpus folder', () => {
+  it('refuses a link to a FIFO in it at once (opening it would block forever)', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'tsbert-fifo-'));
+    await mkdir(join(dir, 'data'));
+    await writeFile(join(dir, 'data', 'a.txt'), paragraphs(50).join('\n'));
+    execFileSync('mkfifo', [join(dir, 'pipe')]);
+    await symlink(join(dir, 'pipe'), join(dir, 'data', 'b.txt'));
+    for (const option of ['data', 'valid'] as const) {
+      const options =
+        option === 'data' ? { data: join(dir, 'data') } : { data: paragraphs(100), valid: join(dir, 'data') };
+      await expect(pretrain({ ...options, steps: 1, ...TINY })).rejects.toThrow(
+        /^data: '.*b\.txt' is not a regular file \(a FIFO, socket or device\)$/,
+      );
+    }
+  });
+});
+
+describe('pretrain options', () => {
+  it('refuses an unknown option, a callback or signal of the wrong kind, and an empty out, before any work', async () => {
+    const data = paragraphs(50);
+    const cases: [Record<string, unknown>, ErrorConstructor, RegExp][] = [
+      [{ stepz: 5 }, TypeError, /^stepz: not an option of pretrain/],
+      [{ signal: 'yes' }, TypeError, /^signal: expected an AbortSignal$/],
+      [{ onStep: 5 }, TypeError, /^onStep: expected a function, got number$/],
+      [{ out: '' }, RangeError, /^out: expected a non-empty string, got ''$/],
+      [{ overwrite: 'yes' }, TypeError, /^overwrite: expected true or false, got 'yes'$/],
+      [{ steps: '3' }, TypeError, /^steps: expected a positive integer, got '3'$/],
+      [{ config: 'big' }, TypeError, /^config: expected an object of model sizes$/],
+    ];
+    for (const [options, kind, message] of cases) {
+      const error = await pretrain({ data, ...TINY, ...options }).catch((e: unknown) => e);
+      expect(error, JSON.stringify(options)).toBeInstanceOf(kind);
+      expect((error as Error).message).toMatch(message);
+    }
+  });
+});
