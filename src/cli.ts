@@ -8,12 +8,12 @@ import { once } from 'node:events';
 import { constants, createReadStream } from 'node:fs';
 import { access, stat } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
-import { createInterface } from 'node:readline';
 
 import { SingleBar } from 'cli-progress';
 import { Command, InvalidArgumentError } from 'commander';
 import { type ModelSizes, TEXTBOOK_SIZES } from './config.js';
 import type { CorpusFormat } from './data/formats.js';
+import { streamLines } from './data/sources.js';
 import { TrainingDivergedError } from './errors.js';
 import { BertModel } from './model.js';
 import { PRETRAIN_DEFAULTS, type PretrainOptions, pretrain } from './pretrain.js';
@@ -257,19 +257,27 @@ async function runEncode(sentence: string, flags: { model: string; pair?: string
 /** Texts embedded and written at a time: the output streams, memory stays flat. */
 const EMBED_CHUNK = 1024;
 
-/** The lines of `input` (a file, or `-` for standard input), `size` at a time. */
+/** The longest line `tsbert embed` takes, in characters. */
+const MAX_LINE_CHARS = 1 << 24;
+
+/**
+ * The lines of `input` (a file, or `-` for standard input), `size` at a time. A folder, a
+ * missing file or a line over {@link MAX_LINE_CHARS} (say, `/dev/zero`) is an `Error` naming
+ * `--input`.
+ */
 async function* lineChunks(input: string, size: number): AsyncGenerator<string[]> {
-  const stream = input === '-' ? process.stdin : createReadStream(input, 'utf8');
+  let stream: NodeJS.ReadableStream & { destroy(): void } = process.stdin;
   if (input !== '-') {
-    await new Promise<void>((ready, fail) => {
-      stream.once('open', () => ready());
-      stream.once('error', (error: NodeJS.ErrnoException) =>
-        fail(new Error(`--input: '${input}': ${error.code === 'ENOENT' ? 'no such file' : error.message}`)),
-      );
+    const info = await stat(input).catch((error: NodeJS.ErrnoException) => {
+      throw new Error(`--input: '${input}': ${error.code === 'ENOENT' ? 'no such file' : error.code}`);
     });
+    if (info.isDirectory()) throw new Error(`--input: '${input}' is a folder, not a file`);
+    stream = createReadStream(input, { encoding: 'utf8', highWaterMark: 1 << 20 });
+  } else {
+    process.stdin.setEncoding('utf8');
   }
   let chunk: string[] = [];
-  for await (const line of createInterface({ input: stream, crlfDelay: Number.POSITIVE_INFINITY })) {
+  for await (const line of streamLines(stream, `--input: '${input}'`, MAX_LINE_CHARS)) {
     chunk.push(line);
     if (chunk.length === size) {
       yield chunk;

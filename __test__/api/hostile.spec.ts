@@ -107,6 +107,55 @@ describe('a corpus folder', () => {
   });
 });
 
+describe('long and many texts', () => {
+  const child = async (kind: 'long' | 'many') => {
+    const { stdout } = await run(
+      process.execPath,
+      ['--import', 'tsx', join(import.meta.dirname, 'long-inputs.ts'), kind],
+      {
+        timeout: 100_000,
+      },
+    );
+    return JSON.parse(stdout) as { shape: number[]; growthMiB: number };
+  };
+
+  it('encodes, fills masks in and embeds a 20 MB text within a bounded memory (it took +3.5 GB)', async () => {
+    const { shape, growthMiB } = await child('long');
+    expect(shape).toEqual([2, 32]);
+    expect(growthMiB).toBeLessThan(600);
+  });
+
+  it('embeds 300,000 short texts within a bounded memory (it took +2.6 GB)', async () => {
+    const { shape, growthMiB } = await child('many');
+    expect(shape).toEqual([300_000, 32]);
+    expect(growthMiB).toBeLessThan(800);
+  });
+
+  it('tsbert embed names a folder or an endless line given as --input, in one line', async () => {
+    const model = join(import.meta.dirname, '../../crates/tsbert-core/tests/fixtures/hf/model');
+    const zero = await tsbert('embed', '--model', model, '--input', '/dev/zero');
+    expect(zero.code).toBe(1);
+    expect(zero.stderr).toBe("tsbert: --input: '/dev/zero': line 1 is over 16777216 characters long\n");
+    const folder = await tsbert('embed', '--model', model, '--input', tmpdir());
+    expect(folder.stderr).toBe(`tsbert: --input: '${tmpdir()}' is a folder, not a file\n`);
+  });
+
+  it('embed names a wrong kind of texts or option with a TypeError', async () => {
+    const { BertModel, embed } = await import('../../src/index.js');
+    const model = await BertModel.load(join(import.meta.dirname, '../../crates/tsbert-core/tests/fixtures/hf/model'));
+    const cases: [unknown, Record<string, unknown>, RegExp][] = [
+      [null, {}, /^texts: expected an array of strings, got null$/],
+      [['a'], { batchSize: '3' }, /^batchSize: expected a positive integer, got '3'$/],
+      [['a'], { normalize: 'yes' }, /^normalize: expected true or false, got 'yes'$/],
+    ];
+    for (const [texts, options, message] of cases) {
+      const error = await embed(model, texts as string[], options).catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(TypeError);
+      expect((error as Error).message).toMatch(message);
+    }
+  });
+});
+
 describe('pretrain options', () => {
   it('refuses an unknown option, a callback or signal of the wrong kind, and an empty out, before any work', async () => {
     const data = paragraphs(50);

@@ -89,24 +89,42 @@ export async function* fileLines(path: string, maxChars: number, signal?: AbortS
     stream.once('open', () => ready());
     stream.once('error', (cause) => fail(unreadable(path, cause)));
   });
+  yield* streamLines(stream, `data: '${path}'`, maxChars, signal);
+}
+
+/**
+ * The lines of a text `stream` (see {@link fileLines}); `what` names it in the errors: a line
+ * over `maxChars` (a `RangeError`), or a read that fails.
+ */
+export async function* streamLines(
+  stream: NodeJS.ReadableStream & { destroy(): void },
+  what: string,
+  maxChars: number,
+  signal?: AbortSignal,
+): AsyncGenerator<string> {
   let rest = '';
   let line = 0;
-  for await (const chunk of stream as AsyncIterable<string>) {
-    if (signal?.aborted) {
-      stream.destroy();
-      signal.throwIfAborted();
+  try {
+    for await (const chunk of stream as AsyncIterable<string>) {
+      if (signal?.aborted) signal.throwIfAborted();
+      let text = rest + chunk;
+      // a chunk ending in \r may be the first half of \r\n: hold the \r back for the next chunk
+      const held = text.endsWith('\r') ? '\r' : '';
+      if (held) text = text.slice(0, -1);
+      const lines = text.split(/\r\n|\n|\r/);
+      rest = (lines.pop() as string) + held;
+      line += lines.length;
+      if (rest.length > maxChars) {
+        throw new RangeError(`${what}: line ${line + 1} is over ${maxChars} characters long`);
+      }
+      yield* lines;
     }
-    let text = rest + chunk;
-    // a chunk ending in \r may be the first half of \r\n: hold the \r back for the next chunk
-    const held = text.endsWith('\r') ? '\r' : '';
-    if (held) text = text.slice(0, -1);
-    const lines = text.split(/\r\n|\n|\r/);
-    rest = (lines.pop() as string) + held;
-    line += lines.length;
-    if (rest.length > maxChars) {
-      throw new RangeError(`data: '${path}': line ${line + 1} is over ${maxChars} characters long`);
-    }
-    yield* lines;
+  } catch (cause) {
+    if (cause instanceof RangeError || (signal?.aborted && cause === signal.reason)) throw cause;
+    const code = (cause as NodeJS.ErrnoException).code;
+    throw new Error(`${what}: cannot be read (${code ?? (cause as Error).message})`, { cause });
+  } finally {
+    stream.destroy();
   }
   if (rest.endsWith('\r')) rest = rest.slice(0, -1);
   if (rest !== '') yield rest;

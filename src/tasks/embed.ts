@@ -5,6 +5,7 @@
  */
 import type { BertModel } from '../model.js';
 import { Tensor } from '../tensor.js';
+import { BOOLEAN, checked, integerFrom, oneOf } from '../training/options.js';
 import type { EncodeOptions } from './encode.js';
 
 /** How {@link embed} makes one vector a text. */
@@ -32,15 +33,15 @@ export interface EmbedOptions extends EncodeOptions {
  */
 export async function embed(model: BertModel, texts: readonly string[], options: EmbedOptions = {}): Promise<Tensor> {
   const { pooling = 'mean', normalize = false, batchSize = 32, truncate = true } = options;
-  if (!Array.isArray(texts) || texts.length === 0) throw new RangeError('texts: expected at least one text');
+  if (!Array.isArray(texts)) throw new TypeError(`texts: expected an array of strings, got ${String(texts)}`);
+  if (texts.length === 0) throw new RangeError('texts: expected at least one text');
   const bad = texts.findIndex((t) => typeof t !== 'string');
   if (bad >= 0) throw new TypeError(`texts[${bad}]: expected a string, got ${String(texts[bad])}`);
-  if (pooling !== 'mean' && pooling !== 'cls')
-    throw new RangeError(`pooling: expected 'mean' or 'cls', got ${String(pooling)}`);
-  if (!Number.isInteger(batchSize) || batchSize < 1 || batchSize > 0xffffffff)
-    throw new RangeError(`batchSize: expected a positive integer, got ${String(batchSize)}`);
-  if (typeof normalize !== 'boolean') throw new TypeError(`normalize: expected a boolean, got ${String(normalize)}`);
-  if (typeof truncate !== 'boolean') throw new TypeError(`truncate: expected a boolean, got ${String(truncate)}`);
+  checked('pooling', oneOf(['mean', 'cls'] as const), pooling);
+  checked('batchSize', integerFrom(1), batchSize);
+  if (batchSize > 0xffffffff) throw new RangeError(`batchSize: expected at most 2^32 - 1, got ${batchSize}`);
+  checked('normalize', BOOLEAN, normalize);
+  checked('truncate', BOOLEAN, truncate);
   const data = await model.pooledEmbeddings([...texts], { truncate, pooling, normalize, batchSize });
   return Tensor.fromNative({ data, shape: [texts.length, model.config.hidden] });
 }

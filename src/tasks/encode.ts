@@ -90,7 +90,8 @@ export async function encodeBatch(
   inputs: readonly SentenceInput[],
   options: EncodeOptions = {},
 ): Promise<Encoding[]> {
-  if (!Array.isArray(inputs) || inputs.length === 0) throw new RangeError('inputs: expected at least one text');
+  if (!Array.isArray(inputs)) throw new TypeError(`inputs: expected an array of [a] or [a, b], got ${String(inputs)}`);
+  if (inputs.length === 0) throw new RangeError('inputs: expected at least one text');
   inputs.forEach((input, i) => {
     if (!Array.isArray(input)) throw new TypeError(`inputs[${i}]: expected [a] or [a, b], got ${String(input)}`);
   });

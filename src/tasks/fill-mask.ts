@@ -4,7 +4,9 @@
  *
  * @module
  */
+
 import type { BertModel } from '../model.js';
+import { checked, integerFrom } from '../training/options.js';
 import { tokenizeFor } from './encode.js';
 
 /** One candidate for a masked token. */
@@ -39,8 +41,7 @@ export interface FillMaskOptions {
 export async function fillMask(model: BertModel, text: string, options: FillMaskOptions = {}): Promise<MaskFill[]> {
   const { topK = 5 } = options;
   if (typeof text !== 'string') throw new TypeError(`text: expected a string, got ${String(text)}`);
-  if (!Number.isInteger(topK) || topK < 1)
-    throw new RangeError(`topK: expected a positive integer, got ${String(topK)}`);
+  checked('topK', integerFrom(1), topK);
   const tokenizer = model.tokenizer;
   const mask = tokenizer.maskToken;
   if (mask === undefined) throw new RangeError('model: its tokenizer has no mask token');

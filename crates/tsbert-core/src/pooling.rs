@@ -7,7 +7,7 @@ use candle_core::{DType, Tensor, D};
 use crate::batch::Sequences;
 use crate::error::{InputError, Result};
 use crate::model::ModelHandle;
-use crate::tokenizer::{Text, Tokenizer};
+use crate::tokenizer::{Encoded, Text, Tokenizer};
 
 /// How a sequence's token states become one vector.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -55,36 +55,63 @@ pub struct EmbedOptions {
     pub batch_size: usize,
 }
 
+/// Texts tokenized at once by [`embed`], in passes of its batch size: its memory is bounded by
+/// this many texts' tokens, whatever the number of texts.
+pub const TEXTS_A_CHUNK: usize = 4096;
+
 /// One vector a text, `texts.len() × hidden` values in the order given: each text
 /// tokenized by `tokenizer` (special tokens added, cut to `options.max_length` unless
-/// `truncate` is off, when a longer one is a `RangeError` naming it), the texts sorted by
-/// length into passes of `options.batch_size`, each pass padded to its longest and pooled.
+/// `truncate` is off, when a longer one is a `RangeError` naming it), [`TEXTS_A_CHUNK`] texts at
+/// a time, sorted by length into passes of `options.batch_size`, each pass padded to its
+/// longest and pooled.
 pub fn embed(
     model: &ModelHandle,
     tokenizer: &Tokenizer,
     texts: Vec<String>,
     options: &EmbedOptions,
 ) -> Result<Vec<f32>> {
-    let inputs = texts.into_iter().map(|t| (Text::Raw(t), None)).collect();
-    let encoded = tokenizer.encode_batch(inputs, Some(options.max_length))?;
-    if !options.truncate {
-        if let Some((i, e)) = encoded.iter().enumerate().find(|(_, e)| e.overflow > 0) {
-            return Err(InputError::range(
-                format!("inputs[{i}]"),
-                format!(
-                    "{} tokens with the special tokens, but at most {} fit (maxLength)",
-                    e.ids.len() + e.overflow,
-                    options.max_length
-                ),
-            )
-            .into());
-        }
-    }
+    let hidden = model.config().hidden;
     let pad = tokenizer.special_ids()?.pad;
+    let mut out = vec![0f32; texts.len() * hidden];
+    let mut texts = texts.into_iter();
+    let mut first = 0;
+    loop {
+        let inputs: Vec<_> = texts.by_ref().take(TEXTS_A_CHUNK).map(|t| (Text::Raw(t), None)).collect();
+        if inputs.is_empty() {
+            return Ok(out);
+        }
+        let count = inputs.len();
+        let encoded = tokenizer.encode_batch(inputs, Some(options.max_length))?;
+        if !options.truncate {
+            if let Some((i, e)) = encoded.iter().enumerate().find(|(_, e)| e.overflow > 0) {
+                return Err(InputError::range(
+                    format!("inputs[{}]", first + i),
+                    format!(
+                        "{} tokens with the special tokens, but at most {} fit (maxLength)",
+                        e.ids.len() + e.overflow,
+                        options.max_length
+                    ),
+                )
+                .into());
+            }
+        }
+        embed_chunk(model, &encoded, pad, options, &mut out[first * hidden..(first + count) * hidden])?;
+        first += count;
+    }
+}
+
+/// The pooled vectors of `encoded` into `out` (a row a text, in their order): sorted by
+/// length into passes of `options.batch_size`.
+fn embed_chunk(
+    model: &ModelHandle,
+    encoded: &[Encoded],
+    pad: u32,
+    options: &EmbedOptions,
+    out: &mut [f32],
+) -> Result<()> {
+    let hidden = model.config().hidden;
     let mut order: Vec<usize> = (0..encoded.len()).collect();
     order.sort_by_key(|&i| encoded[i].ids.len());
-    let hidden = model.config().hidden;
-    let mut out = vec![0f32; encoded.len() * hidden];
     for rows in order.chunks(options.batch_size.max(1)) {
         let seq_len = rows.iter().map(|&i| encoded[i].ids.len()).max().unwrap_or(1).max(1);
         let mut sequences = Sequences {
@@ -108,5 +135,5 @@ pub fn embed(
             out[i * hidden..(i + 1) * hidden].copy_from_slice(&values[row * hidden..(row + 1) * hidden]);
         }
     }
-    Ok(out)
+    Ok(())
 }

@@ -4,6 +4,7 @@
 
 use std::collections::BTreeMap;
 
+use rayon::prelude::*;
 use serde_json::{json, Value};
 use tokenizers::utils::truncation::{TruncationDirection, TruncationParams, TruncationStrategy};
 use tokenizers::{EncodeInput, InputSequence};
@@ -201,39 +202,62 @@ impl Tokenizer {
 
     /// Tokenizes each input (a text, or a pair), special tokens added. With `max_len`, inputs
     /// longer than it are cut to it (the longer sentence of a pair first, as Hugging Face does)
-    /// and `overflow` says by how much.
+    /// and `overflow` says by how many tokens. A text over [`MAX_TEXT_BYTES`] is a `RangeError`;
+    /// one over [`PIECE_BYTES`] is tokenized a piece at a time (cut at white space), so that the
+    /// memory taken is bounded by a piece and by what is kept, whatever the text's length.
     pub fn encode_batch(&self, inputs: Vec<(Text, Option<Text>)>, max_len: Option<usize>) -> Result<Vec<Encoded>> {
-        let mut tokenizer = self.inner.clone();
+        for (i, (a, b)) in inputs.iter().enumerate() {
+            for text in std::iter::once(a).chain(b) {
+                if let Text::Raw(s) = text {
+                    if s.len() > MAX_TEXT_BYTES {
+                        return Err(InputError::range(
+                            format!("inputs[{i}]"),
+                            format!("{} bytes of text, over the {MAX_TEXT_BYTES} a text may have", s.len()),
+                        )
+                        .into());
+                    }
+                }
+            }
+        }
+        let mut truncating = self.inner.clone();
         let truncation = max_len.map(|max_length| TruncationParams {
             direction: TruncationDirection::Right,
             max_length,
             strategy: TruncationStrategy::LongestFirst,
             stride: 0,
         });
-        tokenizer.with_truncation(truncation).map_err(|e| InputError::range("maxLength", e.to_string()))?;
-        tokenizer.with_padding(None);
-        let encode_inputs: Vec<EncodeInput> = inputs.iter().map(encode_input).collect();
-        let encodings =
-            tokenizer.encode_batch(encode_inputs, true).map_err(|e| InputError::range("text", e.to_string()))?;
-        // the whole length of an input that was cut: its overflowing pieces repeat the special tokens
-        let whole = |input: &(Text, Option<Text>)| -> Result<usize> {
-            let e =
-                self.inner.encode(encode_input(input), true).map_err(|e| InputError::range("text", e.to_string()))?;
-            Ok(e.len())
-        };
-        encodings
-            .into_iter()
-            .zip(&inputs)
-            .map(|(e, input)| {
+        truncating.with_truncation(truncation).map_err(|e| InputError::range("maxLength", e.to_string()))?;
+        truncating.with_padding(None);
+        let mut plain = self.inner.clone();
+        plain.with_truncation(None).map_err(|e| InputError::range("maxLength", e.to_string()))?;
+        plain.with_padding(None);
+        // the special tokens and the sequences' ids come from `truncating`'s processor, once
+        plain.with_post_processor(None::<tokenizers::PostProcessorWrapper>);
+        let pieces = Pieces { plain: &plain, keep: max_len };
+        inputs
+            .par_iter()
+            .map(|input| {
                 let (a, b) = input;
+                let (mut first, count_a) = pieces.encode(a)?;
+                first.set_sequence_id(0);
+                let mut second = b.as_ref().map(|b| pieces.encode(b)).transpose()?;
+                if let Some((e, _)) = &mut second {
+                    e.set_sequence_id(1);
+                }
+                let count_b = second.as_ref().map_or(0, |(_, n)| *n);
+                let e = truncating
+                    .post_process(first, second.map(|(e, _)| e), true)
+                    .map_err(|e| InputError::range("text", e.to_string()))?;
+                let kept = e.get_special_tokens_mask().iter().filter(|&&m| m == 0).count();
+                let sequence_ids = e.get_sequence_ids(); // made anew at each call
+                let ends = |seq: usize| {
+                    (0..e.len()).filter(|&i| sequence_ids[i] == Some(seq)).map(|i| e.get_offsets()[i].1).max()
+                };
+                let spans = [Utf16Spans::new(a, ends(0)), Utf16Spans::new(b.as_ref().unwrap_or(a), ends(1))];
                 let offsets = (0..e.len())
-                    .map(|i| {
-                        let text = match e.get_sequence_ids()[i] {
-                            Some(0) => a,
-                            Some(_) => b.as_ref().unwrap_or(a),
-                            None => return (0, 0),
-                        };
-                        utf16_span(text, e.get_word_ids()[i], e.get_offsets()[i])
+                    .map(|i| match sequence_ids[i] {
+                        Some(seq) => spans[seq.min(1)].span(e.get_word_ids()[i], e.get_offsets()[i]),
+                        None => (0, 0),
                     })
                     .collect();
                 Ok(Encoded {
@@ -241,32 +265,139 @@ impl Tokenizer {
                     type_ids: e.get_type_ids().to_vec(),
                     tokens: e.get_tokens().to_vec(),
                     offsets,
-                    overflow: if e.get_overflowing().is_empty() { 0 } else { whole(input)? - e.len() },
+                    overflow: (count_a + count_b).saturating_sub(kept),
                 })
             })
             .collect()
     }
 }
 
-/// A token's byte span in its text (within word `word` for words already split) as a span of
-/// UTF-16 code units in the text (the words joined by single spaces).
-fn utf16_span(text: &Text, word: Option<u32>, (start, end): (usize, usize)) -> (usize, usize) {
-    let units = |s: &str, byte: usize| s.get(..byte.min(s.len())).map_or(0, |p| p.encode_utf16().count());
-    match text {
-        Text::Raw(s) => (units(s, start), units(s, end)),
-        Text::Words(words) => {
-            let w = word.map_or(0, |w| w as usize).min(words.len().saturating_sub(1));
-            let before: usize = words[..w].iter().map(|x| x.encode_utf16().count() + 1).sum();
-            let word = words.get(w).map_or("", String::as_str);
-            (before + units(word, start), before + units(word, end))
+/// The most bytes (UTF-8) a text to tokenize may have: 64 MiB.
+pub const MAX_TEXT_BYTES: usize = 64 << 20;
+
+/// Bytes of text tokenized at once (a tokenization takes about 150 bytes of memory a byte of
+/// text): a longer text goes a piece at a time.
+pub const PIECE_BYTES: usize = 1 << 16;
+
+/// Texts tokenized without special tokens, a piece at a time when long: the tokens kept up to
+/// just past `keep`, the rest only counted.
+struct Pieces<'a> {
+    plain: &'a tokenizers::Tokenizer,
+    keep: Option<usize>,
+}
+
+impl Pieces<'_> {
+    /// The text's tokens without special tokens (for a long text cut, those up to just past
+    /// `keep`) and how many it has in all.
+    fn encode(&self, text: &Text) -> Result<(tokenizers::Encoding, usize)> {
+        let tokenize = |input: InputSequence| {
+            self.plain.encode(input, false).map_err(|e| Error::from(InputError::range("text", e.to_string())))
+        };
+        let Text::Raw(s) = text else {
+            let e = tokenize(sequence(text))?;
+            let n = e.len();
+            return Ok((e, n));
+        };
+        if s.len() <= PIECE_BYTES {
+            let e = tokenize(InputSequence::from(s.as_str()))?;
+            let n = e.len();
+            return Ok((e, n));
         }
+        let mut kept = tokenizers::Encoding::default();
+        let (mut count, mut words, mut start) = (0, 0u32, 0);
+        while start < s.len() {
+            let end = piece_end(s, start);
+            let mut piece = tokenize(InputSequence::from(&s[start..end]))?;
+            count += piece.len();
+            if self.keep.is_none_or(|keep| kept.len() <= keep) {
+                for o in piece.get_offsets_mut() {
+                    *o = (o.0 + start, o.1 + start);
+                }
+                let next = piece.get_word_ids().iter().flatten().max().map_or(0, |w| w + 1);
+                for w in piece.get_word_ids_mut().iter_mut().flatten() {
+                    *w += words;
+                }
+                words += next;
+                kept.merge_with(piece, false);
+            }
+            start = end;
+        }
+        kept.set_sequence_id(0);
+        Ok((kept, count))
     }
 }
 
-fn encode_input((a, b): &(Text, Option<Text>)) -> EncodeInput<'_> {
-    match b {
-        None => EncodeInput::Single(sequence(a)),
-        Some(b) => EncodeInput::Dual(sequence(a), sequence(b)),
+/// Where the piece of `s` that starts at `start` ends: at most [`PIECE_BYTES`] on, before the
+/// last white space of its second half (so no word is cut), else at a character's boundary.
+fn piece_end(s: &str, start: usize) -> usize {
+    let mut end = (start + PIECE_BYTES).min(s.len());
+    if end == s.len() {
+        return end;
+    }
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    let half = start + PIECE_BYTES / 2;
+    match s[start..end].rfind(char::is_whitespace) {
+        Some(at) if start + at > half => start + at,
+        _ => end,
+    }
+}
+
+/// Tokens' byte spans in a text (within a word for words already split) as spans of UTF-16
+/// code units in the text (the words joined by single spaces), from a table made once a text
+/// (up to the last byte a token ends at, so bounded by what is kept).
+enum Utf16Spans<'a> {
+    /// A raw string: the UTF-16 units before each byte position.
+    Raw(Vec<usize>),
+    /// Words: each word, and the UTF-16 units before it.
+    Words(&'a [String], Vec<usize>),
+}
+
+impl<'a> Utf16Spans<'a> {
+    fn new(text: &'a Text, end: Option<usize>) -> Self {
+        match text {
+            Text::Raw(s) => {
+                let end = end.unwrap_or(0).min(s.len());
+                let mut units = vec![0; end + 1];
+                let mut count = 0;
+                for (at, c) in s.char_indices().take_while(|&(at, _)| at < end) {
+                    units[at] = count;
+                    count += c.len_utf16();
+                    for u in &mut units[at + 1..(at + c.len_utf8()).min(end) + 1] {
+                        *u = count;
+                    }
+                }
+                Utf16Spans::Raw(units)
+            }
+            Text::Words(words) => {
+                let starts = words
+                    .iter()
+                    .scan(0, |before, w| {
+                        let start = *before;
+                        *before += w.encode_utf16().count() + 1;
+                        Some(start)
+                    })
+                    .collect();
+                Utf16Spans::Words(words, starts)
+            }
+        }
+    }
+
+    fn span(&self, word: Option<u32>, (start, end): (usize, usize)) -> (usize, usize) {
+        let units = |s: &str, byte: usize| s.get(..byte.min(s.len())).map_or(0, |p| p.encode_utf16().count());
+        match self {
+            Utf16Spans::Raw(table) => {
+                let at = |byte: usize| table.get(byte).copied().unwrap_or(0);
+                (at(start), at(end))
+            }
+            Utf16Spans::Words(words, starts) => {
+                let w = word.map_or(0, |w| w as usize).min(words.len().saturating_sub(1));
+                let before = starts.get(w).copied().unwrap_or(0);
+                let word = words.get(w).map_or("", String::as_str);
+                (before + units(word, start), before + units(word, end))
+            }
+        }
     }
 }
 

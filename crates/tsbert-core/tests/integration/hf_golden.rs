@@ -11,7 +11,7 @@ use serde_json::Value;
 use tsbert_core::batch::Sequences;
 use tsbert_core::config::Activation;
 use tsbert_core::hf::{config_from_hf, config_to_hf, HfNames};
-use tsbert_core::tokenizer::{Text, Tokenizer};
+use tsbert_core::tokenizer::{Text, Tokenizer, MAX_TEXT_BYTES, PIECE_BYTES};
 use tsbert_core::weights::{stored_names, Naming};
 use tsbert_core::{Batch, BertConfig, ModelHandle, ModelOptions, Trainer, TrainerOptions};
 
@@ -130,6 +130,37 @@ fn words_split_alone_are_the_pieces_of_a_sentence_without_special_tokens() {
     assert_eq!(whole.last().copied(), special.sep);
     assert_eq!(ids, whole[1..whole.len() - 1], "the pieces between [CLS] and [SEP]");
     assert!(starts[2] - starts[1] > 1, "a rare word splits into several pieces");
+}
+
+#[test]
+fn a_text_longer_than_a_piece_gives_the_tokens_and_count_of_a_whole_tokenization() {
+    let tokenizer = Tokenizer::from_json(&read("model/tokenizer.json")).unwrap();
+    let sentence = "The crane driver's unbelievable day, in Zürich: 42 cranes! ";
+    let short = sentence.repeat(40); // under a piece: tokenized whole
+    let long = sentence.repeat(8_000); // 480 kB: a piece at a time
+    assert!(short.len() < PIECE_BYTES && long.len() > 4 * PIECE_BYTES);
+    let count =
+        |text: &str| tokenizer.encode_batch(vec![(Text::Raw(text.into()), None)], None).unwrap()[0].ids.len() - 2;
+    let per_sentence = count(sentence);
+    for (max, pair) in [(64, None), (512, None), (64, Some("a short second text"))] {
+        let encode = |text: &str| {
+            let input = (Text::Raw(text.into()), pair.map(|p: &str| Text::Raw(p.into())));
+            tokenizer.encode_batch(vec![input], Some(max)).unwrap().remove(0)
+        };
+        let (a, b) = (encode(&short), encode(&long));
+        assert_eq!((&b.ids, &b.type_ids, &b.tokens, &b.offsets), (&a.ids, &a.type_ids, &a.tokens, &a.offsets));
+        let pair_tokens = pair.map_or(0, count);
+        let special = if pair.is_some() { 3 } else { 2 };
+        assert_eq!(b.overflow, 8_000 * per_sentence + pair_tokens + special - max, "max {max}");
+    }
+    let whole = tokenizer.encode_batch(vec![(Text::Raw(long.clone()), None)], None).unwrap().remove(0);
+    assert_eq!(whole.ids.len(), 8_000 * per_sentence + 2, "cut at white space, the pieces count as the whole");
+    let over = "a ".repeat(MAX_TEXT_BYTES / 2 + 1);
+    let err = tokenizer.encode_batch(vec![(Text::Raw(over), None)], Some(8)).unwrap_err().to_string();
+    assert_eq!(
+        err,
+        format!("inputs[0]: {} bytes of text, over the {MAX_TEXT_BYTES} a text may have", MAX_TEXT_BYTES + 2)
+    );
 }
 
 /// The MLM logits at `batch`'s predictions out of logits at every position (`[B, L, V]`, as
