@@ -60,11 +60,20 @@ const TEMP_FILE = /^\..+\.(\d+)\.[0-9a-f]{12}\.tmp$/;
 
 const sha256 = (bytes: Uint8Array) => createHash('sha256').update(bytes).digest('hex');
 
-/** Writes `bytes` to `dir/name` through a temporary file and a rename. */
+/**
+ * Writes `bytes` to `dir/name` through a temporary file and a rename. A failure (a full disk,
+ * a folder in the way) removes the temporary file and is an `Error` naming the file.
+ */
 export async function writeAtomic(dir: string, name: string, bytes: string | Uint8Array): Promise<void> {
   const tmp = join(dir, `.${name}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`);
-  await writeFile(tmp, bytes, { flush: true });
-  await rename(tmp, join(dir, name));
+  try {
+    await writeFile(tmp, bytes, { flush: true });
+    await rename(tmp, join(dir, name));
+  } catch (cause) {
+    await rm(tmp, { force: true });
+    const code = (cause as NodeJS.ErrnoException).code ?? (cause as Error).message;
+    throw new Error(`cannot write '${join(dir, name)}' (${code})`, { cause });
+  }
 }
 
 /**

@@ -232,12 +232,36 @@ const storedPath = (source: CorpusSource | undefined) => (typeof source === 'str
  * The run's options: the given ones over the defaults, or, resuming, the checkpoint's (checked
  * against the given: only the renewable ones may change).
  */
-function runOptions(options: PretrainOptions, stored: RunOptions | undefined, data: CorpusSource): RunOptions {
+function runOptions(
+  options: PretrainOptions,
+  checkpoint: Checkpoint<RunOptions> | undefined,
+  data: CorpusSource,
+): RunOptions {
   const given = options as Record<string, unknown>;
-  if (stored) {
+  const stored = checkpoint?.state.options;
+  if (checkpoint && stored) {
+    for (const name of KEPT) {
+      const value = (stored as Record<string, unknown>)[name];
+      try {
+        if (value !== null) resolveOption(name, value);
+      } catch (cause) {
+        throw new CheckpointError(`checkpoint '${checkpoint.dir}': run.json: ${(cause as Error).message}`, { cause });
+      }
+    }
     for (const [key, value] of Object.entries(options)) {
       const other = value === undefined || typeof value === 'function' || key === 'resume' || key === 'signal';
       if (other || RENEWABLE.includes(key as RunOptionName)) continue;
+      if (key === 'config') {
+        const sizes = Object.entries(value as Record<string, unknown>).filter(([, v]) => v !== undefined);
+        const differs = sizes.find(([size, v]) => checkpoint.modelConfig[size] !== v);
+        if (differs) {
+          const [size] = differs;
+          throw new RangeError(
+            `${size}: a resumed run keeps its model (it has ${JSON.stringify(checkpoint.modelConfig[size])}); only ${RENEWABLE.join(', ')} may change`,
+          );
+        }
+        continue;
+      }
       const kept = (stored as unknown as Record<string, unknown>)[key];
       if (JSON.stringify(value) !== JSON.stringify(kept ?? undefined)) {
         throw new RangeError(
@@ -351,7 +375,7 @@ export async function pretrain(options: PretrainOptions): Promise<PretrainResult
     resolveOption('data', options.data) ??
     stored?.data ??
     (await wikiText2({ onProgress: options.onDownload, signal }));
-  const run = runOptions(options, stored, data);
+  const run = runOptions(options, checkpoint, data);
   const steps = resolveOption('steps', options.steps) as number;
   const startStep = checkpoint?.state.step ?? 0;
   if (steps <= startStep) throw new RangeError(`steps: the run is at step ${startStep} already; ask for more`);

@@ -114,6 +114,13 @@ describe("the 'lines' format (a sentence a line, a blank line between documents)
 });
 
 describe("the 'jsonl' format (a document a line)", () => {
+  it('reads a file that starts with a UTF-8 byte-order mark as the same file without it', async () => {
+    const records = [JSON.stringify({ text: 'A crane flew. It landed.' }), JSON.stringify({ text: 'Two. Three.' })];
+    const plain = await tempFile('plain.jsonl', `${records.join('\n')}\n`);
+    const marked = await tempFile('marked.jsonl', `\uFEFF${records.join('\n')}\n`);
+    expect(await read(marked)).toEqual(await read(plain));
+  });
+
   it('splits the text field into sentences at line breaks and after . ! ?; skips blank lines and one-sentence records', async () => {
     const records = [
       JSON.stringify({ id: 1, text: 'Hello World. It is sunny!  Really?\tyes\nNew line here' }),

@@ -89,6 +89,32 @@ describe('a checkpoint read back', () => {
   });
 });
 
+describe('a resumed run’s options', () => {
+  it('names an option of an (unchecked, version-1) run.json that is out of range, and the checkpoint', async () => {
+    const { out, checkpoint } = await run();
+    const { files, sha256, record, ...state } = JSON.parse(await readFile(join(checkpoint, 'run.json'), 'utf8'));
+    await writeFile(
+      join(checkpoint, 'run.json'),
+      JSON.stringify({ ...state, version: 1, options: { ...state.options, accumulate: 0 } }),
+    );
+    const error = await resume(out).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(CheckpointError);
+    expect((error as Error).message).toBe(
+      `checkpoint '${checkpoint}': run.json: accumulate: expected a positive integer, got 0`,
+    );
+  });
+
+  it('takes a model size given again with the run’s own value, and names one that differs', async () => {
+    const { out } = await run();
+    const hidden = TINY.config.hidden;
+    const same = await pretrain({ data, steps: 3, ...TINY, config: { hidden }, out, resume: out });
+    expect(same.summary.lastStep).toBe(3);
+    await expect(pretrain({ data, steps: 4, ...TINY, config: { hidden: 16 }, out, resume: out })).rejects.toThrow(
+      `hidden: a resumed run keeps its model (it has ${hidden})`,
+    );
+  });
+});
+
 describe('a history cut short by a crash', () => {
   it('gets the line of its checkpoint’s step back when the run resumes', async () => {
     const { out } = await run();

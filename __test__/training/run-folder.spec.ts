@@ -156,3 +156,13 @@ describe('saves into one folder at once', () => {
     }
   });
 });
+
+describe('a save that cannot be written', () => {
+  it('names the file and leaves no temporary file behind', async () => {
+    const { model } = await pretrain({ data, steps: 1, ...TINY });
+    const dir = await mkdtemp(join(tmpdir(), 'tsbert-blocked-'));
+    await mkdir(join(dir, 'config.json', 'inside'), { recursive: true }); // a folder where config.json goes
+    await expect(model.save(dir)).rejects.toThrow(/^cannot write '.*config\.json' \((EISDIR|ENOTEMPTY|EEXIST)\)$/);
+    expect((await readdir(dir)).filter((n) => n.endsWith('.tmp'))).toEqual([]);
+  });
+});

@@ -79,9 +79,10 @@ export async function corpusFiles(source: string, format: CorpusFormat | 'auto' 
 
 /**
  * The lines of `path` (ends of line as Python's universal newlines see them: `\n`, `\r\n` or
- * `\r`), read a chunk at a time. A line longer than `maxChars` is a `RangeError` as soon as
- * that many characters are read without an end of line (memory stays bounded). `signal` stops
- * the reading after the chunk in hand, with its reason.
+ * `\r`), read a chunk at a time, a byte-order mark at the start left out. A line longer than
+ * `maxChars` is a `RangeError` as soon as that many characters are read without an end of
+ * line (memory stays bounded). `signal` stops the reading after the chunk in hand, with its
+ * reason.
  */
 export async function* fileLines(path: string, maxChars: number, signal?: AbortSignal): AsyncGenerator<string> {
   const stream = createReadStream(path, { encoding: 'utf8', highWaterMark: 1 << 20 });
@@ -104,10 +105,13 @@ export async function* streamLines(
 ): AsyncGenerator<string> {
   let rest = '';
   let line = 0;
+  let first = true;
   try {
     for await (const chunk of stream as AsyncIterable<string>) {
       if (signal?.aborted) signal.throwIfAborted();
       let text = rest + chunk;
+      if (first && text.startsWith('\uFEFF')) text = text.slice(1); // a UTF-8 byte-order mark
+      first = false;
       // a chunk ending in \r may be the first half of \r\n: hold the \r back for the next chunk
       const held = text.endsWith('\r') ? '\r' : '';
       if (held) text = text.slice(0, -1);

@@ -63,6 +63,8 @@ export interface Checkpoint<Options> {
   state: RunState<Options>;
   /** The optimizer state's bytes. */
   optimizer: Uint8Array;
+  /** The model's sizes and variants, as its manifest (`config.json`) gives them. */
+  modelConfig: Record<string, unknown>;
 }
 
 const nameOf = (step: number) => `step-${String(step).padStart(6, '0')}`;
@@ -120,7 +122,9 @@ export async function writeCheckpoint<Options>(
     return dir;
   } catch (error) {
     await rm(tmp, { recursive: true, force: true });
-    throw error;
+    const code = (error as NodeJS.ErrnoException).code;
+    if (typeof code !== 'string' || !code.startsWith('E')) throw error;
+    throw new Error(`cannot write a checkpoint into '${root}' (${code})`, { cause: error });
   }
 }
 
@@ -178,17 +182,25 @@ export async function readCheckpoint<Options>(dir: string): Promise<Checkpoint<O
     throw fail(`${RUN_FILE} is not a tsbert run state (version 1 or 2)`);
   }
   const optimizer = await read(OPTIMIZER_FILE);
+  const manifest = await read('config.json');
+  let modelConfig: Record<string, unknown>;
+  try {
+    modelConfig = JSON.parse(manifest.toString('utf8')).config;
+  } catch (cause) {
+    throw fail('config.json is not JSON', cause);
+  }
+  if (typeof modelConfig !== 'object' || modelConfig === null) throw fail('config.json has no model config');
   if (state.version === 2) {
     const { sha256: sum, ...unsigned } = state;
     if (sha256(JSON.stringify(unsigned)) !== sum)
       throw fail(`${RUN_FILE} was edited or is corrupt (checksum mismatch)`);
     const expected = state.files ?? {};
-    const actual = { [OPTIMIZER_FILE]: sha256(optimizer), 'config.json': sha256(await read('config.json')) };
+    const actual = { [OPTIMIZER_FILE]: sha256(optimizer), 'config.json': sha256(manifest) };
     for (const [name, sum] of Object.entries(actual)) {
       if (expected[name as keyof typeof expected] !== sum) {
         throw fail(`${name} was edited or is corrupt (checksum mismatch)`);
       }
     }
   }
-  return { dir: found, state, optimizer };
+  return { dir: found, state, optimizer, modelConfig };
 }

@@ -167,6 +167,11 @@ pub fn config_from_hf(config_json: &str, stored: &[String]) -> Result<BertConfig
     let prefix = if stored.iter().any(|n| n.starts_with("bert.")) { "bert." } else { "" };
     let has = |name: &str| stored.iter().any(|s| s == name);
     let pooler = has(&format!("{prefix}pooler.dense.weight"));
+    if !pooler && has("cls.seq_relationship.weight") {
+        return Err(unsupported(format!(
+            "model.safetensors: '{prefix}pooler.dense.weight' is missing: the NSP head (cls.seq_relationship) reads the pooler's output"
+        )));
+    }
     let truthy = json!(true);
     let dropout = number(c, "hidden_dropout_prob", 0.1)?;
     let attention_dropout = number(c, "attention_probs_dropout_prob", 0.1)?;

@@ -296,4 +296,11 @@ fn configs_tsbert_cannot_run_are_named() {
         let err = config_from_hf(json, &stored).unwrap_err().to_string();
         assert!(err.contains(message), "{json}: {err}");
     }
+    // an NSP head without the pooler it reads is named as such (it was blamed on the NSP bias)
+    let no_pooler: Vec<String> = ["bert.embeddings.word_embeddings.weight", "cls.seq_relationship.weight"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    let err = config_from_hf(r#"{"model_type": "bert"}"#, &no_pooler).unwrap_err().to_string();
+    assert!(err.contains("'bert.pooler.dense.weight' is missing: the NSP head"), "{err}");
 }
