@@ -156,6 +156,21 @@ describe('long and many texts', () => {
   });
 });
 
+describe('a divergence caused by the weight decay', () => {
+  it('names the weight decay first in its advice', async () => {
+    const error = await pretrain({
+      data: paragraphs(200),
+      steps: 20,
+      ...TINY,
+      optimizer: 'adamw',
+      weightDecay: 1e30,
+    }).catch((e: unknown) => e);
+    expect((error as Error).message).toMatch(
+      /; lower the weight decay \(it is 1e\+30\) or the learning rate \(it is 0\.01\)$/,
+    );
+  });
+});
+
 describe('pretrain options', () => {
   it('refuses an unknown option, a callback or signal of the wrong kind, and an empty out, before any work', async () => {
     const data = paragraphs(50);
