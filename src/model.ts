@@ -244,7 +244,8 @@ export class BertModel {
   set learningRate(lr: number) {
     native().NativeBert.checkLr(lr);
     this.#lr = lr;
-    if (this.#calls.busy) void this.#calls.run(() => this.#native.setLr(lr));
+    // queued behind the calls in flight; a model disposed meanwhile fails its next call anyway
+    if (this.#calls.busy) this.#calls.run(() => this.#native.setLr(lr)).catch(() => {});
     else this.#native.setLr(lr);
   }
 

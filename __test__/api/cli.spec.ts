@@ -1,34 +1,10 @@
-import { execFile, spawn } from 'node:child_process';
 import { mkdir, mkdtemp, readdir, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
 
+import { SMALL, spawnTsbert, tsbert, tsbertWith } from './cli-process.js';
 import { corpusFolder, paragraphs } from './corpus.js';
-
-const run = promisify(execFile);
-const CLI = join(import.meta.dirname, '../../src/cli.ts');
-
-/** Runs `tsbert ARGS` from the sources with `env` added to the environment; resolves to { code, stdout, stderr }. */
-async function tsbertWith(env: Record<string, string>, ...args: string[]) {
-  try {
-    const { stdout, stderr } = await run(process.execPath, ['--import', 'tsx', CLI, ...args], {
-      encoding: 'utf8',
-      env: { ...process.env, ...env },
-    });
-    return { code: 0, stdout, stderr };
-  } catch (error) {
-    const e = error as { code: number; stdout: string; stderr: string };
-    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
-  }
-}
-
-/** Runs `tsbert ARGS` from the sources. */
-const tsbert = (...args: string[]) => tsbertWith({}, ...args);
-
-/** The flags of a model small enough for quick runs. */
-const SMALL = ['--batch-size', '16', '--max-len', '24', '--hidden', '16', '--ffn-hidden', '32', '--min-freq', '1'];
 
 describe('the tsbert command', () => {
   it('pretrains, saves the model and its loss plot, then encodes with it', async () => {
@@ -158,10 +134,7 @@ describe('the tsbert command never loses work', () => {
     async (signal, status) => {
       const data = await corpusFolder(200);
       const out = join(await mkdtemp(join(tmpdir(), 'tsbert-cli-signal-')), 'model');
-      const child = spawn(process.execPath, [
-        '--import',
-        'tsx',
-        CLI,
+      const { child, stderr: read } = spawnTsbert(
         'pretrain',
         '--data',
         data,
@@ -170,14 +143,18 @@ describe('the tsbert command never loses work', () => {
         ...SMALL,
         '--out',
         out,
-      ]);
-      let stderr = '';
-      child.stderr.on('data', (chunk: Buffer) => {
-        const started = /step \d+\/100000/.test(stderr);
-        stderr += chunk.toString();
-        if (!started && /step \d+\/100000/.test(stderr)) child.kill(signal); // once: training has started
+      );
+      const signalled = new Promise<void>((sent) => {
+        child.stderr.on('data', () => {
+          if (!child.killed && /step \d+\/100000/.test(read())) {
+            child.kill(signal); // once: training has started
+            sent();
+          }
+        });
       });
       const code = await new Promise<number | null>((done) => child.on('close', done));
+      await signalled;
+      const stderr = read();
       expect(code, stderr).toBe(status);
       const step = Number(
         new RegExp(`interrupted \\(${signal}\\) at step (\\d+); saving what was trained`).exec(stderr)?.[1],

@@ -2,7 +2,7 @@
  * What the second hostile test found in the CLI and the API's edges (issue 22): each test failed
  * before its fix.
  */
-import { execFile, execFileSync, spawn } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
 import { mkdir, mkdtemp, readdir, readFile, stat, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -10,21 +10,10 @@ import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
 
 import { pretrain } from '../../src/index.js';
+import { SMALL, spawnTsbert, tsbert } from './cli-process.js';
 import { corpusFolder, paragraphs, TINY } from './corpus.js';
 
 const run = promisify(execFile);
-const CLI = join(import.meta.dirname, '../../src/cli.ts');
-const SMALL = ['--batch-size', '16', '--max-len', '24', '--min-freq', '1', '--hidden', '16', '--ffn-hidden', '32'];
-
-async function tsbert(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  try {
-    const { stdout, stderr } = await run(process.execPath, ['--import', 'tsx', CLI, ...args], { timeout: 60_000 });
-    return { code: 0, stdout, stderr };
-  } catch (error) {
-    const e = error as { code: number; stdout: string; stderr: string };
-    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
-  }
-}
 
 /** Every file under `dir` with its bytes, sorted by path. */
 async function snapshot(dir: string): Promise<[string, string][]> {
@@ -44,10 +33,7 @@ describe('tsbert pretrain', () => {
     const before = await snapshot(out);
     const big = join(await mkdtemp(join(tmpdir(), 'tsbert-big-')), 'corpus.txt');
     await writeFile(big, paragraphs(150_000).join('\n')); // about 30 MB: seconds to read
-    const child = spawn(process.execPath, [
-      '--import',
-      'tsx',
-      CLI,
+    const { child, stderr: read } = spawnTsbert(
       'pretrain',
       '--data',
       big,
@@ -57,11 +43,7 @@ describe('tsbert pretrain', () => {
       '--out',
       out,
       '--overwrite',
-    ]);
-    let stderr = '';
-    child.stderr.on('data', (chunk: Buffer) => {
-      stderr += chunk.toString();
-    });
+    );
     const closed = new Promise<number | null>((done) => child.on('close', done));
     // the run holds the folder (its lock) before it reads any data
     while (!(await stat(join(out, '.tsbert-run.lock')).catch(() => undefined))) {
@@ -69,9 +51,9 @@ describe('tsbert pretrain', () => {
     }
     const killed = performance.now();
     child.kill('SIGTERM');
-    expect(await closed, stderr).toBe(143);
+    expect(await closed, read()).toBe(143);
     expect(performance.now() - killed).toBeLessThan(1500);
-    expect(stderr).toMatch(
+    expect(read()).toMatch(
       /^tsbert: interrupted \(SIGTERM\) before the first step: nothing was written to '.*model'$/m,
     );
     expect(await snapshot(out)).toEqual(before);

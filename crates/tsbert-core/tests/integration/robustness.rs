@@ -5,7 +5,7 @@ use candle_core::{DType, Device, Tensor};
 use tsbert_core::adam::AdamConfig;
 use tsbert_core::trainer::DIVERGED_FACTOR;
 use tsbert_core::weights::{check_header, Naming};
-use tsbert_core::{memory, BertConfig, Error, ModelHandle, ModelOptions, Trainer, TrainerOptions};
+use tsbert_core::{memory, BertConfig, Error, ModelHandle, ModelOptions, StepLosses, Trainer, TrainerOptions};
 
 #[test]
 fn sizes_over_their_limits_are_refused_by_name() {
@@ -51,28 +51,35 @@ fn a_model_or_a_batch_over_the_memory_limit_is_refused_with_the_estimate() {
     assert_eq!(t.steps_taken(), 0);
 }
 
-#[test]
-fn a_diverging_step_is_reported_and_not_applied_and_nothing_non_finite_is_saved() {
+/// Trains a tiny model with learning rate `lr` on one batch until a step diverges (at most 30
+/// steps), checking that the diverged step changed no weight; the model, its trainer, the
+/// losses of the steps before and the divergence's message.
+fn train_until_diverged(lr: f64) -> (ModelHandle, Trainer, Vec<StepLosses>, String) {
     let config = tiny_config(0.0);
-    let adam = AdamConfig { lr: 1e30, ..AdamConfig::default() };
+    let adam = AdamConfig { lr, ..AdamConfig::default() };
     let m = model(config.clone(), 0, DType::F32);
     let mut t = Trainer::new(&m, &TrainerOptions { adam, ..TrainerOptions::default() }).unwrap();
     let batch = random_batch(&config, 4, 8, 2, 1);
-    let mut diverged = None;
+    let weights =
+        |m: &ModelHandle| -> Vec<Vec<f64>> { m.params().iter().map(|(_, v)| values(v.as_tensor())).collect() };
+    let mut losses = Vec::new();
     for _ in 0..30 {
-        let before: Vec<Vec<f64>> = m.params().iter().map(|(_, v)| values(v.as_tensor())).collect();
+        let before = weights(&m);
         match t.train_step(&m, &batch) {
-            Ok(_) => {}
+            Ok(l) => losses.push(l),
             Err(Error::Diverged(message)) => {
-                let after: Vec<Vec<f64>> = m.params().iter().map(|(_, v)| values(v.as_tensor())).collect();
-                assert_eq!(before, after, "the diverged step changed the weights");
-                diverged = Some(message);
-                break;
+                assert_eq!(before, weights(&m), "the diverged step changed the weights");
+                return (m, t, losses, message);
             }
             Err(e) => panic!("{e}"),
         }
     }
-    let message = diverged.expect("lr 1e30 diverges within 30 steps");
+    panic!("lr {lr} does not diverge within 30 steps")
+}
+
+#[test]
+fn a_diverging_step_is_reported_and_not_applied_and_nothing_non_finite_is_saved() {
+    let (m, t, _, message) = train_until_diverged(1e30);
     let step = t.steps_taken() + 1;
     assert!(message.starts_with(&format!("training diverged at step {step}: ")), "{message}");
     assert!(t.last_grad(&m, "nsp.output.bias").unwrap().is_none(), "no gradient is kept");
@@ -89,27 +96,9 @@ fn a_diverging_step_is_reported_and_not_applied_and_nothing_non_finite_is_saved(
 #[test]
 fn a_finite_blow_up_is_diverged_too_before_its_update() {
     // lr 1e6 blows the weights up without a NaN: losses of 1e13 and every token the same vector
-    let config = tiny_config(0.0);
-    let adam = AdamConfig { lr: 1e6, ..AdamConfig::default() };
-    let m = model(config.clone(), 0, DType::F32);
-    let mut t = Trainer::new(&m, &TrainerOptions { adam, ..TrainerOptions::default() }).unwrap();
-    let batch = random_batch(&config, 4, 8, 2, 1);
-    let bound = DIVERGED_FACTOR * (config.vocab_size as f64).ln();
-    let mut message = None;
-    for _ in 0..30 {
-        let before: Vec<Vec<f64>> = m.params().iter().map(|(_, v)| values(v.as_tensor())).collect();
-        match t.train_step(&m, &batch) {
-            Ok(losses) => assert!(losses.mlm <= bound && losses.nsp <= DIVERGED_FACTOR * 2f64.ln(), "{losses:?}"),
-            Err(Error::Diverged(m2)) => {
-                let after: Vec<Vec<f64>> = m.params().iter().map(|(_, v)| values(v.as_tensor())).collect();
-                assert_eq!(before, after, "the diverged step changed the weights");
-                message = Some(m2);
-                break;
-            }
-            Err(e) => panic!("{e}"),
-        }
-    }
-    let message = message.expect("lr 1e6 diverges within 30 steps");
+    let (_, _, losses, message) = train_until_diverged(1e6);
+    let bound = DIVERGED_FACTOR * (tiny_config(0.0).vocab_size as f64).ln();
+    assert!(losses.iter().all(|l| l.mlm <= bound && l.nsp <= DIVERGED_FACTOR * 2f64.ln()), "{losses:?}");
     assert!(message.contains("times a uniform guess's (ln "), "{message}");
 }
 
