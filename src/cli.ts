@@ -13,7 +13,7 @@ import { SingleBar } from 'cli-progress';
 import { Command, InvalidArgumentError } from 'commander';
 import { type ModelSizes, TEXTBOOK_SIZES } from './config.js';
 import type { CorpusFormat } from './data/formats.js';
-import { streamLines } from './data/sources.js';
+import { corpusFiles, streamLines } from './data/sources.js';
 import { TrainingDivergedError } from './errors.js';
 import { BertModel } from './model.js';
 import { PRETRAIN_DEFAULTS, type PretrainOptions, pretrain } from './pretrain.js';
@@ -239,6 +239,8 @@ interface EvaluateFlags {
 async function runEvaluate(flags: EvaluateFlags): Promise<void> {
   const model = await BertModel.load(flags.model);
   const m = await evaluate(model, flags.data, flags);
+  const files = await corpusFiles(flags.data, flags.format, true);
+  console.log(`scored: ${files.length === 1 ? files[0].path : `${files.length} files of ${flags.data}`}`);
   console.log(`examples: ${m.examples}`);
   console.log(`MLM loss ${m.mlmLoss.toFixed(4)}, accuracy ${(100 * m.mlmAccuracy).toFixed(2)}%`);
   console.log(`NSP loss ${m.nspLoss.toFixed(4)}, accuracy ${(100 * m.nspAccuracy).toFixed(2)}%`);

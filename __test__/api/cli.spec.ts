@@ -21,10 +21,22 @@ describe('the tsbert command', () => {
     expect(svg).toContain('MLM');
     expect(svg).toContain('NSP');
 
-    const evaluated = await tsbert('evaluate', '--model', out, '--data', data, '--max-len', '24', '--examples', '100');
+    const trainFile = join(data, 'wiki.train.tokens');
+    const evaluated = await tsbert(
+      'evaluate',
+      '--model',
+      out,
+      '--data',
+      trainFile,
+      '--max-len',
+      '24',
+      '--examples',
+      '100',
+    );
     expect(evaluated.code, evaluated.stderr).toBe(0);
+    expect(evaluated.stdout.startsWith(`scored: ${trainFile}\n`)).toBe(true);
     expect(evaluated.stdout).toMatch(
-      /^examples: 100\nMLM loss \d+\.\d{4}, accuracy \d+\.\d{2}%\nNSP loss \d+\.\d{4}, accuracy \d+\.\d{2}%\n$/,
+      /\nexamples: 100\nMLM loss \d+\.\d{4}, accuracy \d+\.\d{2}%\nNSP loss \d+\.\d{4}, accuracy \d+\.\d{2}%\n$/,
     );
     const encoded = await tsbert('encode', '--model', out, 'a crane is flying', '--pair', 'he just left');
     expect(encoded.code, encoded.stderr).toBe(0);

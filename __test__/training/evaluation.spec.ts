@@ -1,9 +1,9 @@
-import { mkdtemp, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 
-import { BertModel, evaluate, PretrainingDataset, pretrain } from '../../src/index.js';
+import { BertModel, evaluate, PretrainingDataset, pretrain, type Vocab } from '../../src/index.js';
 import { HeldOutSet } from '../../src/training/evaluation.js';
 import { paragraphs, TINY } from '../api/corpus.js';
 
@@ -64,5 +64,19 @@ describe('held-out evaluation', () => {
     expect(a.mlmAccuracy).toBeGreaterThan(0.1);
     await expect(evaluate(model, file, { examples: 0 })).rejects.toThrow(/^examples:/);
     await expect(evaluate(model, join(dir, 'none.tokens'))).rejects.toThrow(/no such file or folder/);
+
+    // a folder means its held-out file, never its training file
+    const folder = join(dir, 'wikitext');
+    await mkdir(folder);
+    await writeFile(join(folder, 'wiki.train.tokens'), paragraphs(300).join('\n'));
+    await expect(evaluate(model, folder, { maxLen: 24 })).rejects.toThrow(
+      /holds wiki.train.tokens but no wiki.valid.tokens: give the held-out file itself/,
+    );
+    await writeFile(join(folder, 'wiki.valid.tokens'), valid.join('\n'));
+    expect(await evaluate(model, folder, { maxLen: 24 })).toEqual(a);
+
+    // a bare encoder has nothing to score
+    const bare = BertModel.create(model.vocab as Vocab, { config: { ...TINY.config, mlmHead: false } });
+    await expect(evaluate(bare, file)).rejects.toThrow(/^model: has no MLM head/);
   });
 });

@@ -68,6 +68,8 @@ export interface ReadOptions {
   onProgress?: (bytesRead: number, totalBytes: number) => void;
   /** Stops the reading (between chunks of a file): the promise rejects with the signal's reason. */
   signal?: AbortSignal;
+  /** A held-out corpus: a folder gives its `wiki.valid.tokens` (see `corpusFiles`). */
+  heldOut?: boolean;
 }
 
 /** Word indices held in memory by default before they go to a file. */
@@ -245,7 +247,7 @@ export async function readCorpus(source: CorpusSource, options: ReadOptions | nu
     return Corpus.fromLines(source, seed);
   }
   o.signal?.throwIfAborted();
-  const files = await corpusFiles(source, o.format);
+  const files = await corpusFiles(source, o.format, o.heldOut);
   const total = files.reduce((n, f) => n + f.bytes, 0);
   const builder = new CorpusBuilder(o.memoryBytes ?? DEFAULT_TOKEN_MEMORY);
   let done = 0;

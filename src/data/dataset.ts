@@ -54,6 +54,8 @@ export interface DatasetOptions {
   onProgress?: (bytesRead: number, totalBytes: number) => void;
   /** Stops the reading (between chunks of a file): the promise rejects with the signal's reason. */
   signal?: AbortSignal;
+  /** A held-out corpus: a folder gives its `wiki.valid.tokens`, not its training file. */
+  heldOut?: boolean;
 }
 
 /** How an epoch is served. */
@@ -176,6 +178,7 @@ export class PretrainingDataset {
       memoryBytes: memory / 4,
       onProgress: options.onProgress,
       signal: options.signal,
+      heldOut: options.heldOut,
     };
     const corpus = await readCorpus(source, read);
     try {

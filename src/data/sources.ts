@@ -37,12 +37,18 @@ function unreadable(path: string, cause: unknown): Error {
 }
 
 /**
- * The files of `source`: a file; a folder's {@link TRAIN_FILE} if it holds one, else every
- * (non-hidden) file under it, sorted; or the files a glob pattern (`corpus/*.jsonl`) matches.
- * `format` `'auto'` (the default) picks each file's by extension (`.jsonl`/`.ndjson`: JSON Lines, else WikiText). An `Error` naming the
- * path when nothing is there.
+ * The files of `source`: a file; a folder's {@link TRAIN_FILE} if it holds one (its
+ * {@link VALID_FILE} for a held-out corpus, `heldOut`), else every (non-hidden) file under it,
+ * sorted; or the files a glob pattern (`corpus/*.jsonl`) matches. `format` `'auto'` (the
+ * default) picks each file's by extension (`.jsonl`/`.ndjson`: JSON Lines, else WikiText). An
+ * `Error` naming the path when nothing is there, or when a held-out folder holds only a
+ * training file.
  */
-export async function corpusFiles(source: string, format: CorpusFormat | 'auto' = 'auto'): Promise<CorpusFile[]> {
+export async function corpusFiles(
+  source: string,
+  format: CorpusFormat | 'auto' = 'auto',
+  heldOut = false,
+): Promise<CorpusFile[]> {
   const withFormat = async (path: string): Promise<CorpusFile> => {
     const info = await stat(path).catch((cause: unknown) => {
       throw unreadable(path, cause);
@@ -58,14 +64,21 @@ export async function corpusFiles(source: string, format: CorpusFormat | 'auto' 
   if (info?.isFile()) return [await withFormat(source)];
   let paths: string[];
   if (info?.isDirectory()) {
-    const train = join(source, TRAIN_FILE);
-    if (
-      await stat(train).then(
+    const isFile = (path: string) =>
+      stat(path).then(
         (s) => s.isFile(),
         () => false,
-      )
-    )
+      );
+    const [train, valid] = [join(source, TRAIN_FILE), join(source, VALID_FILE)];
+    if (heldOut && (await isFile(valid))) return [await withFormat(valid)];
+    if (await isFile(train)) {
+      if (heldOut) {
+        throw new Error(
+          `data: '${source}' holds ${TRAIN_FILE} but no ${VALID_FILE}: give the held-out file itself (the training file is no held-out set)`,
+        );
+      }
       return [await withFormat(train)];
+    }
     paths = await glob('**/*', { cwd: source, absolute: true, onlyFiles: true });
   } else if (info) {
     throw new Error(`data: '${source}' is neither a file nor a folder`);

@@ -70,6 +70,7 @@ export class HeldOutSet {
       textField: options.textField,
       memory: options.memory,
       signal: options.signal,
+      heldOut: true,
       minFreq: 1,
     });
     const batches: Batch[] = [];
@@ -110,9 +111,10 @@ function firstRows(batch: Batch, n: number): Batch {
 }
 
 /**
- * Evaluates a model on a held-out corpus (a file, folder or pattern as pretraining reads
- * them): MLM and NSP loss and accuracy, dropout off, on up to `examples` seeded masked pairs
- * whose ids come from the model's vocabulary or tokenizer.
+ * Evaluates a model on a held-out corpus (a file, a folder — its `wiki.valid.tokens` — or a
+ * pattern): MLM and NSP loss and accuracy, dropout off, on up to `examples` seeded masked pairs
+ * whose ids come from the model's vocabulary or tokenizer. A model without both heads is a
+ * `RangeError` saying which it lacks.
  *
  * @example
  * ```ts
@@ -126,6 +128,12 @@ export async function evaluate(
   data: CorpusSource,
   options: EvaluateOptions = {},
 ): Promise<EvalMetrics> {
+  const { mlmHead = true, nspHead = true } = model.config;
+  if (!mlmHead || !nspHead) {
+    throw new RangeError(
+      `model: has no ${mlmHead ? 'NSP' : 'MLM'} head; evaluation scores both (a BertForPreTraining has them)`,
+    );
+  }
   const maxLen = options.maxLen ?? Math.min(DATA_DEFAULTS.maxLen, model.config.maxPositions);
   const set = await HeldOutSet.fromSource(data, modelWords(model), { ...options, maxLen });
   return set.metrics(model);

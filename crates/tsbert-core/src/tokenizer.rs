@@ -183,13 +183,22 @@ impl Tokenizer {
         })
     }
 
+    /// The tokenizer without the padding and truncation its file may set (a `tokenizer.json` such
+    /// as all-MiniLM-L6-v2's pads every input to 128 ids): tsbert cuts and pads by itself.
+    fn plain(&self) -> Result<tokenizers::Tokenizer> {
+        let mut plain = self.inner.clone();
+        plain.with_truncation(None).map_err(|e| InputError::range("maxLength", e.to_string()))?;
+        plain.with_padding(None);
+        Ok(plain)
+    }
+
     /// Each of `words` alone as sub-word ids, without special tokens (a corpus's words split
     /// once each for pretraining): the ids end to end, and where each word's start (one entry
     /// more than words).
     pub fn split_words(&self, words: &[String]) -> Result<(Vec<u32>, Vec<usize>)> {
         let inputs: Vec<EncodeInput> = words.iter().map(|w| EncodeInput::Single(w.as_str().into())).collect();
         let encodings =
-            self.inner.encode_batch(inputs, false).map_err(|e| InputError::range("words", e.to_string()))?;
+            self.plain()?.encode_batch(inputs, false).map_err(|e| InputError::range("words", e.to_string()))?;
         let mut ids = Vec::new();
         let mut starts = Vec::with_capacity(words.len() + 1);
         for e in &encodings {
@@ -228,9 +237,7 @@ impl Tokenizer {
         });
         truncating.with_truncation(truncation).map_err(|e| InputError::range("maxLength", e.to_string()))?;
         truncating.with_padding(None);
-        let mut plain = self.inner.clone();
-        plain.with_truncation(None).map_err(|e| InputError::range("maxLength", e.to_string()))?;
-        plain.with_padding(None);
+        let mut plain = self.plain()?;
         // the special tokens and the sequences' ids come from `truncating`'s processor, once
         plain.with_post_processor(None::<tokenizers::PostProcessorWrapper>);
         let pieces = Pieces { plain: &plain, keep: max_len };

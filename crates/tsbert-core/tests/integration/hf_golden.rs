@@ -130,6 +130,18 @@ fn words_split_alone_are_the_pieces_of_a_sentence_without_special_tokens() {
     assert_eq!(whole.last().copied(), special.sep);
     assert_eq!(ids, whole[1..whole.len() - 1], "the pieces between [CLS] and [SEP]");
     assert!(starts[2] - starts[1] > 1, "a rare word splits into several pieces");
+    // a tokenizer.json that pads and cuts every input itself (as all-MiniLM-L6-v2's: Fixed 128)
+    let mut json: Value = serde_json::from_str(&read("model/tokenizer.json")).unwrap();
+    json["padding"] = serde_json::json!({"strategy": {"Fixed": 128}, "direction": "Right", "pad_to_multiple_of": null,
+        "pad_id": 0, "pad_type_id": 0, "pad_token": "[PAD]"});
+    json["truncation"] =
+        serde_json::json!({"direction": "Right", "max_length": 3, "strategy": "LongestFirst", "stride": 0});
+    let padded = Tokenizer::from_json(&json.to_string()).unwrap();
+    assert_eq!(
+        padded.split_words(&words).unwrap(),
+        (ids, starts),
+        "the file's padding and truncation are not tsbert's"
+    );
 }
 
 #[test]
