@@ -5,7 +5,7 @@
  * @module
  */
 import { once } from 'node:events';
-import { constants, createReadStream } from 'node:fs';
+import { constants, createReadStream, readFileSync } from 'node:fs';
 import { access, stat } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 
@@ -332,11 +332,18 @@ async function runFillMask(text: string, flags: { model: string; topK: number })
   }
 }
 
+/** This package's version, from its `package.json` (beside `dist/` and `src/` alike). */
+function packageVersion(): string {
+  const text = readFileSync(join(import.meta.dirname, '..', 'package.json'), 'utf8');
+  return (JSON.parse(text) as { version: string }).version;
+}
+
 /** The command-line program. */
 function program(): Command {
   const d = PRETRAIN_DEFAULTS;
   const cli = new Command('tsbert')
     .description('BERT pretraining and contextual encoding (WikiText-2, MLM + NSP)')
+    .version(packageVersion(), '-V, --version', "tsbert's version")
     .showHelpAfterError(false)
     .configureOutput({ outputError: (text, write) => write(`tsbert: ${text.replace(/^error: /, '')}`) });
   addRunFlags(
@@ -349,8 +356,8 @@ function program(): Command {
   cli
     .command('evaluate')
     .description('held-out MLM and NSP loss and accuracy of a saved model')
-    .requiredOption('--model <dir>', "a model folder with MLM and NSP heads: tsbert's or Hugging Face's")
-    .requiredOption('--data <path>', 'the held-out corpus (a file, folder or glob)')
+    .requiredOption('--model <dir>', "a model folder with MLM and NSP heads: tsbert's or Hugging Face's (required)")
+    .requiredOption('--data <path>', 'the held-out corpus (a file, folder or glob) (required)')
     .option(
       '--max-len <n>',
       'tokens per pair (default: 64, or the model positions if fewer)',
@@ -375,23 +382,26 @@ function program(): Command {
     .command('encode')
     .description('print the contextual embedding of every token of a text (pair)')
     .argument('<text>', 'the first text')
-    .requiredOption('--model <dir>', "a model folder: tsbert's (written by `tsbert pretrain`) or Hugging Face's")
+    .requiredOption(
+      '--model <dir>',
+      "a model folder: tsbert's (written by `tsbert pretrain`) or Hugging Face's (required)",
+    )
     .option('--pair <text>', 'a second text')
     .action(runEncode);
   cli
     .command('embed')
     .description('one vector a line of the input, written as a JSON array a line')
-    .requiredOption('--model <dir>', "a model folder: tsbert's or Hugging Face's (e.g. all-MiniLM-L6-v2)")
-    .requiredOption('--input <file>', "the texts, one a line ('-' for standard input)")
+    .requiredOption('--model <dir>', "a model folder: tsbert's or Hugging Face's (e.g. all-MiniLM-L6-v2) (required)")
+    .requiredOption('--input <file>', "the texts, one a line ('-' for standard input) (required)")
     .option('--pooling <kind>', "'mean' (sentence-transformers') or 'cls'", 'mean')
     .option('--normalize', 'divide each vector by its L2 norm', false)
     .option('--batch-size <n>', 'texts a native call', flagParser('--batch-size', integerFrom(1)), 32)
     .action(runEmbed);
   cli
     .command('fill-mask')
-    .description('the most probable tokens for each mask token ([MASK]) of a text')
+    .description("the most probable tokens for each mask token of a text ([MASK] or <mask>: either is the model's)")
     .argument('<text>', 'a text with one or more mask tokens')
-    .requiredOption('--model <dir>', "a model folder with an MLM head: tsbert's or Hugging Face's")
+    .requiredOption('--model <dir>', "a model folder with an MLM head: tsbert's or Hugging Face's (required)")
     .option('--top-k <n>', 'candidates a mask', flagParser('--top-k', integerFrom(1)), 5)
     .action(runFillMask);
   return cli;

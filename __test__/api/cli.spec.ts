@@ -86,6 +86,16 @@ describe('the tsbert command', () => {
   });
 });
 
+describe('the tsbert command, first things a newcomer types', () => {
+  it('prints its version, and marks the required options in the help', async () => {
+    const { version } = JSON.parse(await readFile(join(import.meta.dirname, '../../package.json'), 'utf8'));
+    expect((await tsbert('--version')).stdout).toBe(`${version}\n`);
+    const help = await tsbert('embed', '--help');
+    expect(help.stdout).toMatch(/--model <dir> +a model folder[^]*\(required\)/);
+    expect(help.stdout).toMatch(/--input <file> +the texts[^]*\(required\)/);
+  });
+});
+
 describe('the tsbert command never loses work', () => {
   it('refuses a bad --out and an impossible size before reading any data', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'tsbert-cli-out-'));

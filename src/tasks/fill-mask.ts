@@ -33,10 +33,13 @@ export interface FillMaskOptions {
   topK?: number;
 }
 
+/** The spellings of a mask token: BERT's and the textbook vocabulary's. */
+const MASK_SPELLINGS = ['[MASK]', '<mask>'];
+
 /**
- * The most probable tokens for every mask token (`[MASK]`, or `<mask>` in a textbook
- * vocabulary) of `text`, most probable first. A text without one, or a model without an MLM
- * head, is an error saying so.
+ * The most probable tokens for every mask token of `text` (the model's own, `[MASK]` or
+ * `<mask>`; the other spelling is taken for it), most probable first. A text without one, or a
+ * model without an MLM head, is an error saying so.
  */
 export async function fillMask(model: BertModel, text: string, options: FillMaskOptions = {}): Promise<MaskFill[]> {
   const { topK = 5 } = options;
@@ -45,10 +48,11 @@ export async function fillMask(model: BertModel, text: string, options: FillMask
   const tokenizer = model.tokenizer;
   const mask = tokenizer.maskToken;
   if (mask === undefined) throw new RangeError('model: its tokenizer has no mask token');
-  const [t] = tokenizeFor(model, [[text]]);
+  const other = MASK_SPELLINGS.filter((s) => s !== mask);
+  const [t] = tokenizeFor(model, [[other.reduce((s, spelling) => s.replaceAll(spelling, mask), text)]]);
   const maskId = tokenizer.tokenToId(mask);
   const positions = Array.from(t.ids.keys()).filter((i) => t.ids[i] === maskId);
-  if (positions.length === 0) throw new RangeError(`text: has no ${mask} token to fill`);
+  if (positions.length === 0) throw new RangeError(`text: has no mask token (${mask}, this model's) to fill`);
   const pairs = Int32Array.from(positions.flatMap((p) => [0, p]));
   const logits = await model.mlmLogitsAt(tokenizer.pad([t]), pairs);
   const v = model.config.vocabSize;
