@@ -91,8 +91,8 @@ describe('the tsbert command, first things a newcomer types', () => {
     const { version } = JSON.parse(await readFile(join(import.meta.dirname, '../../package.json'), 'utf8'));
     expect((await tsbert('--version')).stdout).toBe(`${version}\n`);
     const help = await tsbert('embed', '--help');
-    expect(help.stdout).toMatch(/--model <dir> +a model folder[^]*\(required\)/);
-    expect(help.stdout).toMatch(/--input <file> +the texts[^]*\(required\)/);
+    expect(help.stdout).toMatch(/--model <dir> +a model folder[\s\S]*\(required\)/);
+    expect(help.stdout).toMatch(/--input <file> +the texts[\s\S]*\(required\)/);
   });
 });
 
