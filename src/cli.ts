@@ -189,9 +189,10 @@ async function runPretrain(flags: PretrainFlags): Promise<void> {
           reading.stop();
           stage = 'train';
           total = (options.steps as number | undefined) ?? PRETRAIN_DEFAULTS.steps;
-          bar.start(total, r.step - 1, values);
+          bar.start(total, r.step, values); // the first line shows the step its losses are of
+        } else {
+          bar.update(r.step, values);
         }
-        bar.update(r.step, values);
       },
     });
     const { summary, checkpoint } = await run.catch(async (error: unknown) => {

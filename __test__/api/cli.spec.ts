@@ -13,6 +13,9 @@ describe('the tsbert command', () => {
     const trained = await tsbert('pretrain', '--data', data, '--steps', '3', ...SMALL, '--out', out);
     expect(trained.code, trained.stderr).toBe(0);
     expect(trained.stdout).toMatch(/^MLM loss \d+\.\d{3}, NSP loss \d+\.\d{3}\n\d+\.\d sentence pairs\/sec on cpu\n/);
+    // the progress line of a step shows that step's losses under its own number (never "step 0")
+    expect(trained.stderr).toMatch(/^step 1\/\d+ \|/m);
+    expect(trained.stderr).not.toMatch(/^step 0\//m);
     const files = await readdir(out);
     expect(files).toContain('config.json');
     expect(files).toContain('loss.svg');
