@@ -25,7 +25,7 @@ import { writeAtomic } from './model-folder.js';
 import { native } from './native.js';
 import { lossCurvesSvg } from './plot.js';
 import { type Checkpoint, readCheckpoint, writeCheckpoint } from './training/checkpoints.js';
-import { HeldOutSet, modelWords } from './training/evaluation.js';
+import { HeldOutSet, missingHead, modelWords } from './training/evaluation.js';
 import { type EvalRecord, HistoryFile, type HistoryLine, type StepRecord } from './training/history.js';
 import {
   type DefaultedRunOption,
@@ -654,11 +654,12 @@ function checkHeldBatches(run: RunOptions): void {
 
 /** A model continued must have both heads and positions for `maxLen` tokens. */
 function checkContinuable(model: BertModel, maxLen: number, dir: string): void {
-  const { mlmHead = true, nspHead = true, maxPositions } = model.config;
-  if (!mlmHead || !nspHead) {
+  const { maxPositions } = model.config;
+  const missing = missingHead(model);
+  if (missing) {
     model.dispose();
     throw new RangeError(
-      `from: '${dir}' has no ${mlmHead ? 'NSP' : 'MLM'} head (a bare encoder); continued pretraining needs a model with both, as BertForPreTraining saves them`,
+      `from: '${dir}' has no ${missing} head (a bare encoder); continued pretraining needs a model with both, as BertForPreTraining saves them`,
     );
   }
   if (maxLen > maxPositions) {

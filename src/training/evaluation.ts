@@ -39,6 +39,16 @@ function positive(name: string, value: number): number {
   return value;
 }
 
+/**
+ * The pretraining head `model` lacks (`'MLM'` first), if any: what evaluation and continued
+ * pretraining need both of.
+ */
+export function missingHead(model: BertModel): 'MLM' | 'NSP' | undefined {
+  const { mlmHead = true, nspHead = true } = model.config;
+  if (!mlmHead) return 'MLM';
+  return nspHead ? undefined : 'NSP';
+}
+
 /** A fixed set of masked, padded examples of a held-out corpus. */
 export class HeldOutSet {
   /** The examples, a native call's worth at a time. */
@@ -128,11 +138,9 @@ export async function evaluate(
   data: CorpusSource,
   options: EvaluateOptions = {},
 ): Promise<EvalMetrics> {
-  const { mlmHead = true, nspHead = true } = model.config;
-  if (!mlmHead || !nspHead) {
-    throw new RangeError(
-      `model: has no ${mlmHead ? 'NSP' : 'MLM'} head; evaluation scores both (a BertForPreTraining has them)`,
-    );
+  const missing = missingHead(model);
+  if (missing) {
+    throw new RangeError(`model: has no ${missing} head; evaluation scores both (a BertForPreTraining has them)`);
   }
   const maxLen = options.maxLen ?? Math.min(DATA_DEFAULTS.maxLen, model.config.maxPositions);
   const set = await HeldOutSet.fromSource(data, modelWords(model), { ...options, maxLen });
