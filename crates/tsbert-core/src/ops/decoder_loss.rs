@@ -152,7 +152,8 @@ fn fused<T: WithDType + ExpShifted + AddAssign + MulAssign + SubAssign + Send + 
                 false,
                 threads_for(c * v * h),
             );
-            loss += chunk
+            // Row losses added in row order (a parallel sum's order would depend on the timing).
+            let row_losses: Vec<f64> = chunk
                 .par_chunks_mut(v)
                 .with_min_len(MIN_ROWS_A_TASK / 8)
                 .enumerate()
@@ -160,7 +161,8 @@ fn fused<T: WithDType + ExpShifted + AddAssign + MulAssign + SubAssign + Send + 
                     let r = r0 + i;
                     row_loss_and_grad(row, b, op.labels[r] as usize, op.weights[r], op.total)
                 })
-                .sum::<f64>();
+                .collect();
+            loss += row_losses.iter().sum::<f64>();
             // gx[rows] = chunk · W; gw += chunkᵀ · xc
             product(
                 (c, h, v),

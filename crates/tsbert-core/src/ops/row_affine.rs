@@ -32,9 +32,14 @@ pub fn composed_row_affine(x: &Tensor, w: &Tensor, b: &Tensor) -> candle_core::R
 }
 
 /// `Σ_rows g[r] · x[r]` (or `Σ_rows g[r]` without `x`) of row-major `[.., n]` values.
+///
+/// Blocks of [`ROWS_A_TASK`] rows are summed in parallel, then the block sums added in block
+/// order on one thread: the bits depend on the values only, never on how the threads shared
+/// the work (a rayon `reduce` adds the partial sums in an order that stealing decides).
 pub(crate) fn column_sums<T: WithDType + Float + Send + Sync>(g: &[T], x: Option<&[T]>, n: usize) -> Vec<T> {
     let block = n * ROWS_A_TASK;
-    g.par_chunks(block)
+    let partials: Vec<Vec<T>> = g
+        .par_chunks(block)
         .enumerate()
         .map(|(i, gb)| {
             let mut acc = vec![T::zero(); n];
@@ -49,13 +54,12 @@ pub(crate) fn column_sums<T: WithDType + Float + Send + Sync>(g: &[T], x: Option
             }
             acc
         })
-        .reduce(
-            || vec![T::zero(); n],
-            |mut a, b| {
-                a.iter_mut().zip(&b).for_each(|(p, &q)| *p += q);
-                a
-            },
-        )
+        .collect();
+    let mut sums = vec![T::zero(); n];
+    for part in &partials {
+        sums.iter_mut().zip(part).for_each(|(s, &p)| *s += p);
+    }
+    sums
 }
 
 /// `x · w + b` for every row.
@@ -179,5 +183,39 @@ impl CustomOp2 for ColumnDot {
         l2: &Layout,
     ) -> candle_core::Result<(CpuStorage, Shape)> {
         Ok((by_dtype!(NAME, s1, dot_fwd(s1, l1, s2, l2)), row_shape(l1)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The sum of every block's sum, added in block order.
+    fn in_block_order(g: &[f32], n: usize) -> Vec<f32> {
+        let mut sums = vec![0f32; n];
+        for block in g.chunks(n * ROWS_A_TASK) {
+            let mut acc = vec![0f32; n];
+            block.chunks(n).for_each(|row| acc.iter_mut().zip(row).for_each(|(s, &v)| *s += v));
+            sums.iter_mut().zip(&acc).for_each(|(s, &a)| *s += a);
+        }
+        sums
+    }
+
+    #[test]
+    fn column_sums_have_the_same_bits_whatever_the_threads_and_their_timing() {
+        let n = 3;
+        // 64 blocks of values spanning 12 orders of magnitude: any other order rounds differently.
+        let g: Vec<f32> = (0..n * ROWS_A_TASK * 64)
+            .map(|i| ((i * 7919) % 1013) as f32 * 10f32.powi((i % 13) as i32 - 6) * if i % 3 == 0 { -1.0 } else { 1.0 })
+            .collect();
+        let expected = in_block_order(&g, n);
+        for threads in [1, 2, 3, 8] {
+            let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
+            for _ in 0..20 {
+                let got = pool.install(|| column_sums(&g, None, n));
+                let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+                assert_eq!(bits(&got), bits(&expected), "{threads} threads");
+            }
+        }
     }
 }

@@ -8,6 +8,7 @@ mod synthetic;
 mod adam_update;
 mod checkpoint;
 mod data_parallel;
+mod determinism;
 mod fused_ops;
 mod golden;
 mod gradient_check;
