@@ -7,8 +7,10 @@
  * PyTorch's and onnxruntime's on the same CPU in the same run (same threads, texts sorted by
  * length). Also: the Hugging Face fixtures (tied and untied decoder) trained 5 steps by tsbert
  * and exported in Hugging Face's format load in transformers with no tensor missing or
- * unexpected and the same logits (bench/reference/make_hf_fixtures.py --check-export). Files go
- * to bench/out/hf/.
+ * unexpected and the same logits (bench/reference/make_hf_fixtures.py --check-export). And
+ * sentence-transformers' own settings: `embed()` at its defaults against
+ * `SentenceTransformer(dir).encode()` on short and long texts, and tsbert's export of MiniLM
+ * loaded by sentence-transformers (bench/reference/st_compare.py). Files go to bench/out/hf/.
  */
 import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
@@ -70,7 +72,9 @@ for (const s of states) {
   allStates.set(s, at);
   at += s.length;
 }
-const embeddings = await embed(bert, sentences);
+// cut at the model's 512 positions as the transformers side is (sentence-transformers' own 256 is checked below)
+const full = { maxLength: bert.config.maxPositions };
+const embeddings = await embed(bert, sentences, full);
 writeFileSync(join(dir, 'sentences.json'), JSON.stringify(sentences));
 writeFileSync(join(dir, 'tsbert.json'), JSON.stringify({ ids, states: STATES }));
 writeSafetensors(join(dir, 'tsbert.safetensors'), {
@@ -80,11 +84,11 @@ writeSafetensors(join(dir, 'tsbert.safetensors'), {
 
 /** Sentences/sec of embedding `texts` in batches of `batchSize` (best of 3, after a warm-up). */
 async function rate(texts: string[], batchSize: number): Promise<number> {
-  await embed(bert, texts.slice(0, batchSize), { batchSize });
+  await embed(bert, texts.slice(0, batchSize), { ...full, batchSize });
   let best = Number.POSITIVE_INFINITY;
   for (let i = 0; i < 3; i++) {
     const started = performance.now();
-    await embed(bert, texts, { batchSize });
+    await embed(bert, texts, { ...full, batchSize });
     best = Math.min(best, (performance.now() - started) / 1000);
   }
   return texts.length / best;
@@ -158,5 +162,66 @@ for (const fixture of ['model', 'model-untied']) {
   process.stdout.write(`${fixture} (tie_word_embeddings ${trained.config.tieWordEmbeddings}): `);
   runPython(python, 'make_hf_fixtures.py', ['--check-export', exportDir]); // throws unless it passes
 }
-const failed = checks.some(([, ok]) => !ok);
+// sentence-transformers' own settings: SentenceTransformer(dir).encode() at its defaults
+// (modules.json's Normalize, the Pooling config, max_seq_length 256) against embed() at its
+// defaults, on short texts and on long ones (cut at 256 tokens, not at the 512 positions);
+// and the folder tsbert exports, loaded by sentence-transformers with the same modules
+const long = Array.from({ length: 16 }, (_, i) => sentences.slice(i * 20, i * 20 + 10 + i * 2).join(' . '));
+const stTexts = [...sentences.slice(0, 64), ...long];
+const exportMiniLM = join(dir, 'export-minilm');
+await bert.save(exportMiniLM, { format: 'huggingface' });
+const ourVectors = await embed(bert, stTexts);
+const reloaded = await embed(await BertModel.load(exportMiniLM), stTexts);
+writeFileSync(join(dir, 'st-texts.json'), JSON.stringify(stTexts));
+runPython(python, 'st_compare.py', ['--dir', dir, '--model', model, '--export', exportMiniLM]);
+const st = JSON.parse(readFileSync(join(dir, 'st.json'), 'utf8'));
+const longest = Math.max(...stTexts.map((t) => bert.tokenizer.encodeBatch([[t]])[0].ids.length));
+/** The least cosine and largest absolute difference between `ours` (rows of `width`) and `theirs`, over rows `from`..`to`. */
+function agreement(ours: Float32Array, theirs: number[][], from: number, to: number) {
+  const width = ours.length / theirs.length;
+  let [minCos, maxAbs] = [1, 0];
+  for (let i = from; i < to; i++) {
+    const a = ours.subarray(i * width, (i + 1) * width);
+    const b = theirs[i];
+    let [dot, na, nb] = [0, 0, 0];
+    for (let j = 0; j < width; j++) {
+      dot += a[j] * b[j];
+      na += a[j] * a[j];
+      nb += b[j] * b[j];
+      maxAbs = Math.max(maxAbs, Math.abs(a[j] - b[j]));
+    }
+    minCos = Math.min(minCos, dot / Math.sqrt(na * nb));
+  }
+  return { minCos, maxAbs };
+}
+const short = agreement(ourVectors.data, st.source.vectors, 0, 64);
+const longAgreement = agreement(ourVectors.data, st.source.vectors, 64, stTexts.length);
+const exported = agreement(reloaded.data, st.export.vectors, 0, stTexts.length);
+const stChecks = [
+  [
+    `64 short texts: least cosine ≥ 0.99999, max abs ≤ 1e-5`,
+    short.minCos >= 0.99999 && short.maxAbs <= 1e-5,
+    `${short.minCos.toFixed(7)}, ${short.maxAbs.toExponential(2)}`,
+  ],
+  [
+    `16 long texts (up to ${longest} tokens; cut at ${st.source.maxSeqLength}): least cosine ≥ 0.99999, max abs ≤ 1e-5`,
+    longAgreement.minCos >= 0.99999 && longAgreement.maxAbs <= 1e-5,
+    `${longAgreement.minCos.toFixed(7)}, ${longAgreement.maxAbs.toExponential(2)}`,
+  ],
+  [
+    `tsbert's export loads in sentence-transformers as ${st.export.modules.join(' → ')}, max_seq_length ${st.export.maxSeqLength}, same vectors`,
+    st.export.modules.join() === st.source.modules.join() &&
+      st.export.maxSeqLength === st.source.maxSeqLength &&
+      exported.minCos >= 0.99999,
+    exported.minCos.toFixed(7),
+  ],
+] as const;
+console.log('');
+console.log(
+  `| embed() defaults against SentenceTransformer(dir).encode() (${st.source.modules.join(' → ')}) | measured | verdict |`,
+);
+console.log('| --- | ---: | --- |');
+for (const [what, ok, value] of stChecks) console.log(`| ${what} | ${value} | ${ok ? 'PASS' : 'FAIL'} |`);
+
+const failed = [...checks, ...stChecks].some(([, ok]) => !ok);
 if (failed) process.exitCode = 1;

@@ -17,6 +17,7 @@ import { corpusFiles, streamLines } from './data/sources.js';
 import { TrainingDivergedError } from './errors.js';
 import { BertModel } from './model.js';
 import { PRETRAIN_DEFAULTS, type PretrainOptions, pretrain } from './pretrain.js';
+import { POOLING_MODES, type PoolingMode } from './sentence-transformers.js';
 import { embed } from './tasks/embed.js';
 import { encode } from './tasks/encode.js';
 import { fillMask } from './tasks/fill-mask.js';
@@ -43,6 +44,16 @@ function flagParser<T>(flag: string, rule: Rule<T>, unit = 1) {
     }
     return (typeof value === 'number' ? value * unit : value) as T;
   };
+}
+
+/** `--pooling`'s modes, joined by commas. */
+function parsePooling(text: string): PoolingMode[] {
+  const modes = text.split(',').map((m) => m.trim());
+  const bad = modes.find((m) => !POOLING_MODES.includes(m as PoolingMode));
+  if (bad !== undefined) {
+    throw new InvalidArgumentError(`--pooling: '${bad}' is not one of ${POOLING_MODES.join(', ')}.`);
+  }
+  return modes as PoolingMode[];
 }
 
 const preview = (values: Float32Array, n = 6) =>
@@ -293,8 +304,9 @@ async function* lineChunks(input: string, size: number): AsyncGenerator<string[]
 interface EmbedFlags {
   model: string;
   input: string;
-  pooling: 'mean' | 'cls';
-  normalize: boolean;
+  pooling?: PoolingMode[];
+  normalize?: boolean;
+  maxLength?: number;
   batchSize: number;
 }
 
@@ -394,8 +406,18 @@ function program(): Command {
     .description('one vector a line of the input, written as a JSON array a line')
     .requiredOption('--model <dir>', "a model folder: tsbert's or Hugging Face's (e.g. all-MiniLM-L6-v2) (required)")
     .requiredOption('--input <file>', "the texts, one a line ('-' for standard input) (required)")
-    .option('--pooling <kind>', "'mean' (sentence-transformers') or 'cls'", 'mean')
-    .option('--normalize', 'divide each vector by its L2 norm', false)
+    .option(
+      '--pooling <modes>',
+      `sentence-transformers' pooling, one or several joined by commas: ${POOLING_MODES.join(', ')} (default: the folder's, else mean)`,
+      parsePooling,
+    )
+    .option('--normalize', "divide each vector by its L2 norm (default: the folder's Normalize module)")
+    .option('--no-normalize', 'do not, even if the folder has a Normalize module')
+    .option(
+      '--max-length <n>',
+      "tokens a text keeps (default: the folder's max_seq_length, else the model's positions)",
+      flagParser('--max-length', integerFrom(1)),
+    )
     .option('--batch-size <n>', 'texts a native call', flagParser('--batch-size', integerFrom(1)), 32)
     .action(runEmbed);
   cli

@@ -23,6 +23,8 @@ export type { CreateModelOptions, ForwardOutputs, LoadOptions, SaveOptions, Step
 export { BertModel } from './model.js';
 export type { PretrainDefaults, PretrainOptions, PretrainResult, PretrainSummary } from './pretrain.js';
 export { PRETRAIN_DEFAULTS, pretrain } from './pretrain.js';
+export type { PoolingMode, SentenceSettings } from './sentence-transformers.js';
+export { POOLING_MODES } from './sentence-transformers.js';
 export type { EmbedOptions } from './tasks/embed.js';
 export { embed } from './tasks/embed.js';
 export type { EncodeOptions, SentenceInput } from './tasks/encode.js';

@@ -145,9 +145,17 @@ export async function writeModelFolder(
 }
 
 /**
+ * The transformers release whose `from_pretrained` loads tsbert's Hugging Face exports with the
+ * same outputs (`npm run bench:hf`): the one bench/reference/requirements.txt pins (a test keeps
+ * the two equal), written into every exported `config.json`.
+ */
+export const TRANSFORMERS_CHECKED = '5.24.0';
+
+/**
  * Saves a model in Hugging Face's layout to `dir`: `config.json` (`hfConfig`, with the
- * tokenizer's special token ids), `model.safetensors` (Hugging Face's names), `tokenizer.json`,
- * `tokenizer_config.json` and `special_tokens_map.json`; each file written atomically.
+ * tokenizer's special token ids and {@link TRANSFORMERS_CHECKED}), `model.safetensors` (Hugging
+ * Face's names), `tokenizer.json` (no padding built in), `tokenizer_config.json` and
+ * `special_tokens_map.json`; each file written atomically.
  */
 export async function writeHuggingFaceFolder(
   dir: string,
@@ -163,10 +171,11 @@ export async function writeHuggingFaceFolder(
     sep_token: special(['[SEP]', '<sep>']),
     mask_token: special(['[MASK]', '<mask>']),
   };
-  const config = { ...model.hfConfig, pad_token_id: t.padId, transformers_version: '5.24.0' };
+  const config = { ...model.hfConfig, pad_token_id: t.padId, transformers_version: TRANSFORMERS_CHECKED };
   const tokenizerConfig = { tokenizer_class: 'PreTrainedTokenizerFast', model_max_length: model.maxLength, ...tokens };
   await writeAtomic(dir, 'model.safetensors', model.weights);
-  await writeAtomic(dir, 'tokenizer.json', t.toJSON());
+  // without the source's padding (MiniLM's pads every text to 128 ids: a trap for whoever reads the file alone)
+  await writeAtomic(dir, 'tokenizer.json', JSON.stringify({ ...JSON.parse(t.toJSON()), padding: null }));
   await writeAtomic(dir, 'tokenizer_config.json', `${JSON.stringify(tokenizerConfig, null, 2)}\n`);
   await writeAtomic(dir, 'special_tokens_map.json', `${JSON.stringify(tokens, null, 2)}\n`);
   await writeAtomic(dir, MANIFEST, `${JSON.stringify(config, null, 2)}\n`);

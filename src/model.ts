@@ -6,6 +6,8 @@
  *
  * @module
  */
+import { join } from 'node:path';
+
 import { CallQueue } from './call-queue.js';
 import { type BertConfig, type ModelSizes, resolveConfig } from './config.js';
 import type { Batch, Sequences } from './data/batch.js';
@@ -22,6 +24,12 @@ import {
   writeModelFolder,
 } from './model-folder.js';
 import { type NativeBert, native, type TrainerOptionsJs } from './native.js';
+import {
+  copySentenceFiles,
+  type PoolingMode,
+  readSentenceSettings,
+  type SentenceSettings,
+} from './sentence-transformers.js';
 import { Tensor } from './tensor.js';
 import { Tokenizer } from './tokenizer.js';
 import type { EvalMetrics } from './training/history.js';
@@ -108,6 +116,14 @@ export class BertModel {
   readonly device: ResolvedDevice;
   /** The model's sizes and variants. */
   readonly config: Readonly<BertConfig>;
+  /**
+   * How the sentence-transformers folder it was loaded from embeds (its `modules.json`,
+   * pooling config and `sentence_bert_config.json`): {@link embed}'s defaults. `undefined` for
+   * any other model.
+   */
+  readonly sentenceSettings: Readonly<SentenceSettings> | undefined;
+  /** The sentence-transformers folder the model was loaded from, whose files a save copies. */
+  readonly #sentenceSource: string | undefined;
   readonly #native: NativeBert;
   #lr: number;
   readonly #weightDecay: number;
@@ -122,7 +138,10 @@ export class BertModel {
     words: { tokenizer: Tokenizer; vocab?: Vocab },
     device: ResolvedDevice,
     training: { lr: number; weightDecay?: number },
+    sentence?: { source: string; settings: SentenceSettings },
   ) {
+    this.sentenceSettings = sentence && Object.freeze({ ...sentence.settings });
+    this.#sentenceSource = sentence?.source;
     this.#native = inner;
     this.#lr = training.lr;
     this.#weightDecay = training.weightDecay ?? 0;
@@ -150,13 +169,17 @@ export class BertModel {
    * Loads a model folder: one saved by {@link BertModel.save}, or a Hugging Face BERT
    * (`config.json` with `model_type: "bert"`, `model.safetensors`, `tokenizer.json` or
    * `vocab.txt`; with `bert.`-prefixed names or a bare encoder's, as sentence-transformers
-   * saves one; missing heads are fine for encoding). A missing folder or file, a checksum
+   * saves one; missing heads are fine for encoding). A sentence-transformers folder's settings
+   * (`modules.json`, the pooling config, `sentence_bert_config.json`) are read into
+   * {@link BertModel.sentenceSettings}, the model found where its `Transformer` module is. A
+   * missing folder or file, a checksum
    * mismatch, another architecture, weights or a tokenizer that do not fit the config give a
    * {@link CheckpointError}; sizes are checked before anything of their size is allocated.
    * `options` set how it trains from here (a fresh optimizer) and where it runs.
    */
   static async load(dir: string, options: LoadOptions = {}): Promise<BertModel> {
-    const files: ModelFiles = await readModelFolder(dir);
+    const sentence = await readSentenceSettings(dir);
+    const files: ModelFiles = await readModelFolder(join(dir, sentence?.transformerPath ?? ''));
     const device = resolveDevice(options.device);
     const settings = nativeOptions(options, device);
     let inner: NativeBert;
@@ -171,7 +194,7 @@ export class BertModel {
       if (nativeErrorCode(cause) !== 'TSBERT_CHECKPOINT') throw cause;
       throw new CheckpointError((cause as Error).message, { cause });
     }
-    return new BertModel(inner, files, device, settings);
+    return new BertModel(inner, files, device, settings, sentence && { source: dir, settings: sentence });
   }
 
   /**
@@ -203,6 +226,9 @@ export class BertModel {
         await writeHuggingFaceFolder(dir, { hfConfig, weights, tokenizer: this.tokenizer, maxLength });
       } else {
         await writeModelFolder(dir, { config: this.config, weights, tokenizer: this.tokenizer, vocab: this.vocab });
+      }
+      if (this.#sentenceSource && this.sentenceSettings) {
+        await copySentenceFiles(this.#sentenceSource, this.sentenceSettings, dir);
       }
     });
   }
@@ -332,19 +358,18 @@ export class BertModel {
   }
 
   /**
-   * One vector a text, `texts.length × hidden` values in the order given, from the texts in
-   * one native call (tokenized by the model's tokenizer, sorted by length into passes of
-   * `batchSize`, pooled).
+   * One vector a text, `texts.length × pooling.length × hidden` values in the order given,
+   * from the texts in one native call (tokenized by the model's tokenizer, cut at `maxLength`
+   * tokens, sorted by length into passes of `batchSize`, pooled).
    *
    * @internal
    */
   async pooledEmbeddings(
     texts: string[],
-    options: { truncate: boolean; pooling: 'mean' | 'cls'; normalize: boolean; batchSize: number },
+    options: { truncate: boolean; pooling: PoolingMode[]; normalize: boolean; batchSize: number; maxLength: number },
   ): Promise<Float32Array> {
-    const maxLength = this.config.maxPositions;
     const tokenizer = this.tokenizer.nativeTokenizer();
-    return await this.#calls.run(() => this.#native.embed(tokenizer, texts, { ...options, maxLength }));
+    return await this.#calls.run(() => this.#native.embed(tokenizer, texts, options));
   }
 
   /**

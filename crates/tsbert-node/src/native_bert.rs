@@ -220,8 +220,9 @@ pub struct EmbedOptionsJs {
     pub max_length: u32,
     /// Cut longer texts, or refuse them.
     pub truncate: bool,
-    /// `'mean'` or `'cls'`.
-    pub pooling: String,
+    /// sentence-transformers' pooling modes (`'mean'`, `'cls'`, `'max'`,
+    /// `'mean_sqrt_len_tokens'`, `'weightedmean'`, `'lasttoken'`), their vectors side by side.
+    pub pooling: Vec<String>,
     /// Divide each vector by its L2 norm.
     pub normalize: bool,
     /// Texts a pass.
@@ -462,7 +463,8 @@ impl NativeBert {
     }
 
     /// One vector a text, from the texts to the vectors in one call (see
-    /// `tsbert_core::pooling::embed`): `texts.length × hidden` values in the order given.
+    /// `tsbert_core::pooling::embed`): `texts.length × pooling.length × hidden` values in the
+    /// order given.
     #[napi(ts_return_type = "Promise<Float32Array>")]
     pub fn embed(
         &self,
@@ -472,11 +474,15 @@ impl NativeBert {
     ) -> AsyncTask<CoreTask<F32Values>> {
         let (inner, tokenizer) = (Arc::clone(&self.inner), tokenizer.shared());
         CoreTask::spawn(move || {
-            let pooling = match options.pooling.as_str() {
-                "mean" => Pooling::Mean,
-                "cls" => Pooling::Cls,
-                other => return Err(InputError::range("pooling", format!("'{other}' is not 'mean' or 'cls'")).into()),
-            };
+            let pooling = options
+                .pooling
+                .iter()
+                .map(|name| {
+                    Pooling::from_name(name).ok_or_else(|| {
+                        InputError::range("pooling", format!("'{name}' is not a sentence-transformers pooling mode"))
+                    })
+                })
+                .collect::<Result<Vec<_>, _>>()?;
             let options = EmbedOptions {
                 max_length: options.max_length as usize,
                 truncate: options.truncate,

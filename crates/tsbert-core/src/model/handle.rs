@@ -353,8 +353,8 @@ impl ModelHandle {
         self.replicas[0].params.device().is_cpu() && memory::pass_macs(&self.config, rows, seq_len) <= macs
     }
 
-    /// One vector a sequence, dropout off: `[B, hidden]` (see [`pooling::pool`]).
-    pub fn encode_pooled(&self, sequences: &Sequences, pooling: Pooling, normalize: bool) -> Result<Tensor> {
+    /// One vector a sequence, dropout off: `[B, modes · hidden]` in f32 (see [`pooling::pool`]).
+    pub fn encode_pooled(&self, sequences: &Sequences, pooling: &[Pooling], normalize: bool) -> Result<Tensor> {
         let encoded = self.encode(sequences)?;
         pooling::pool(&encoded, &sequences.valid_lens(), pooling, normalize)
     }
