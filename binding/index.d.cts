@@ -96,7 +96,8 @@ export declare class NativeBert {
   save(format: 'tsbert' | 'huggingface'): Promise<SavedJs>
   /**
    * One vector a text, from the texts to the vectors in one call (see
-   * `tsbert_core::pooling::embed`): `texts.length × hidden` values in the order given.
+   * `tsbert_core::pooling::embed`): `texts.length × pooling.length × hidden` values in the
+   * order given.
    */
   embed(tokenizer: NativeTokenizer, texts: Array<string>, options: EmbedOptionsJs): Promise<Float32Array>
   /**
@@ -174,8 +175,11 @@ export interface EmbedOptionsJs {
   maxLength: number
   /** Cut longer texts, or refuse them. */
   truncate: boolean
-  /** `'mean'` or `'cls'`. */
-  pooling: string
+  /**
+   * sentence-transformers' pooling modes (`'mean'`, `'cls'`, `'max'`,
+   * `'mean_sqrt_len_tokens'`, `'weightedmean'`, `'lasttoken'`), their vectors side by side.
+   */
+  pooling: Array<string>
   /** Divide each vector by its L2 norm. */
   normalize: boolean
   /** Texts a pass. */
