@@ -369,7 +369,7 @@ function program(): Command {
   cli
     .command('evaluate')
     .description('held-out MLM and NSP loss and accuracy of a saved model')
-    .requiredOption('--model <dir>', "a model folder with MLM and NSP heads: tsbert's or Hugging Face's (required)")
+    .requiredOption('--model <dir|id>', "a model folder with MLM and NSP heads (tsbert's or Hugging Face's) or a Hub id (required)")
     .requiredOption('--data <path>', 'the held-out corpus (a file, folder or glob) (required)')
     .option(
       '--max-len <n>',
@@ -396,15 +396,15 @@ function program(): Command {
     .description('print the contextual embedding of every token of a text (pair)')
     .argument('<text>', 'the first text')
     .requiredOption(
-      '--model <dir>',
-      "a model folder: tsbert's (written by `tsbert pretrain`) or Hugging Face's (required)",
+      '--model <dir|id>',
+      "a model folder (tsbert's, written by `tsbert pretrain`, or Hugging Face's) or a Hub id (required)",
     )
     .option('--pair <text>', 'a second text')
     .action(runEncode);
   cli
     .command('embed')
     .description('one vector a line of the input, written as a JSON array a line')
-    .requiredOption('--model <dir>', "a model folder: tsbert's or Hugging Face's (e.g. all-MiniLM-L6-v2) (required)")
+    .requiredOption('--model <dir|id>', "a model folder (tsbert's or Hugging Face's) or a Hub id (e.g. sentence-transformers/all-MiniLM-L6-v2) (required)")
     .requiredOption('--input <file>', "the texts, one a line ('-' for standard input) (required)")
     .option(
       '--pooling <modes>',
@@ -424,7 +424,7 @@ function program(): Command {
     .command('fill-mask')
     .description("the most probable tokens for each mask token of a text ([MASK] or <mask>: either is the model's)")
     .argument('<text>', 'a text with one or more mask tokens')
-    .requiredOption('--model <dir>', "a model folder with an MLM head: tsbert's or Hugging Face's (required)")
+    .requiredOption('--model <dir|id>', "a model folder with an MLM head (tsbert's or Hugging Face's) or a Hub id (required)")
     .option('--top-k <n>', 'candidates a mask', flagParser('--top-k', integerFrom(1)), 5)
     .action(runFillMask);
   return cli;

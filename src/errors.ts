@@ -1,7 +1,7 @@
 /**
  * Error classes of the public API. Input problems are the built-in `RangeError` and
  * `TypeError`, with messages that name the field; problems with a saved model folder are a
- * {@link CheckpointError}; a training run whose loss or gradients stopped being finite is a
+ * {@link CheckpointError}; a model by Hub id that cannot be had is a {@link HubError}; a training run whose loss or gradients stopped being finite is a
  * {@link TrainingDivergedError}.
  *
  * @module
@@ -16,6 +16,24 @@ export class CheckpointError extends Error {
   /** @param message what is wrong, naming the folder or file */
   constructor(message: string, options?: { cause?: unknown }) {
     super(message, options);
+  }
+}
+
+/**
+ * A model named by Hugging Face Hub id that cannot be had: not on the Hub, gated or private
+ * without a token (`status` 401/403), no network and no cached copy, offline mode without a
+ * cached copy, or a download that does not match the Hub's hash.
+ */
+export class HubError extends Error {
+  /** Always `'HubError'`. */
+  override readonly name = 'HubError';
+  /** The Hub's HTTP status, when it answered. */
+  readonly status: number | undefined;
+
+  /** @param message what failed, naming the model and what to do */
+  constructor(message: string, options?: { cause?: unknown; status?: number }) {
+    super(message, options);
+    this.status = options?.status;
   }
 }
 

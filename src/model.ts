@@ -6,6 +6,7 @@
  *
  * @module
  */
+import { stat } from 'node:fs/promises';
 import { join } from 'node:path';
 
 import { CallQueue } from './call-queue.js';
@@ -15,6 +16,7 @@ import { checkSeed } from './data/random.js';
 import { Vocab } from './data/vocab.js';
 import { type Device, nativeDevices, type ResolvedDevice, resolveDevice } from './device.js';
 import { CheckpointError, nativeErrorCode, TrainingDivergedError } from './errors.js';
+import { type HubOptions, hubSnapshot, looksLikeHubId } from './hub.js';
 import { memoryLimit } from './memory.js';
 import {
   type ModelFiles,
@@ -62,7 +64,10 @@ export interface CreateModelOptions {
 }
 
 /** A model's settings besides its weights: how it trains and where it runs. */
-export type LoadOptions = Omit<CreateModelOptions, 'config'>;
+export interface LoadOptions extends Omit<CreateModelOptions, 'config'> {
+  /** For a model by Hub id: where and how it is fetched (revision, offline, cache, token, endpoint, progress). */
+  hub?: HubOptions;
+}
 
 /** The losses of one training step, computed before its update. */
 export interface StepLosses {
@@ -166,7 +171,11 @@ export class BertModel {
   }
 
   /**
-   * Loads a model folder: one saved by {@link BertModel.save}, or a Hugging Face BERT
+   * Loads a model by folder or by Hugging Face Hub id (`'sentence-transformers/all-MiniLM-L6-v2'`:
+   * when no folder has that name, it is downloaded once into Hugging Face's cache, shared
+   * with Python, and found there offline; `options.hub` and the `HF_*` variables say how: see
+   * {@link HubOptions}; failures are a {@link HubError}). A folder: one saved by
+   * {@link BertModel.save}, or a Hugging Face BERT
    * (`config.json` with `model_type: "bert"`, `model.safetensors`, `tokenizer.json` or
    * `vocab.txt`; with `bert.`-prefixed names or a bare encoder's, as sentence-transformers
    * saves one; missing heads are fine for encoding). A sentence-transformers folder's settings
@@ -177,7 +186,12 @@ export class BertModel {
    * {@link CheckpointError}; sizes are checked before anything of their size is allocated.
    * `options` set how it trains from here (a fresh optimizer) and where it runs.
    */
-  static async load(dir: string, options: LoadOptions = {}): Promise<BertModel> {
+  static async load(name: string, options: LoadOptions = {}): Promise<BertModel> {
+    const local = await stat(name).then(
+      () => true,
+      () => false,
+    );
+    const dir = !local && looksLikeHubId(name) ? await hubSnapshot(name, options.hub) : name;
     const sentence = await readSentenceSettings(dir);
     const files: ModelFiles = await readModelFolder(join(dir, sentence?.transformerPath ?? ''));
     const device = resolveDevice(options.device);

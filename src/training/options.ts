@@ -295,8 +295,8 @@ export const RUN_OPTIONS = {
   },
   from: {
     rule: TEXT,
-    flag: '--from <dir>',
-    help: "continued pretraining from a saved model (tsbert's or Hugging Face's BertForPreTraining)",
+    flag: '--from <dir|id>',
+    help: "continued pretraining from a saved model (tsbert's or Hugging Face's BertForPreTraining) or a Hub id",
     kept: true,
   },
 } satisfies Record<string, RunOption>;
