@@ -93,19 +93,6 @@ async function checkOutputFolder(dir: string): Promise<void> {
   }
 }
 
-/** A progress bar on stderr (a line every few seconds when it is not a terminal). */
-function progressBar(format: string): SingleBar {
-  return new SingleBar({
-    format,
-    stream: process.stderr,
-    hideCursor: true,
-    noTTYOutput: true,
-    notTTYSchedule: 5000,
-  });
-}
-
-const MIB = 2 ** 20;
-
 /**
  * The options of a run from the flags given on the command line (the others are left to
  * `pretrain`'s defaults, so that a resumed run can tell what was asked): the model sizes into
@@ -158,54 +145,8 @@ async function runPretrain(flags: PretrainFlags): Promise<void> {
     controller.abort();
   };
   for (const name of Object.keys(INTERRUPTED)) process.once(name, stop);
-  const bar = progressBar(
-    'step {value}/{total} |{bar}| MLM {mlm} | NSP {nsp} | lr {lr} | {pps} pairs/sec{valid} | ETA {eta_formatted}',
-  );
-  const reading = progressBar('{stage} |{bar}| {percentage}% | {value}/{total} MB');
-  const terminal = process.stderr.isTTY;
-  let held = '';
-  let stage: 'download' | 'read' | 'train' | undefined;
-  const showBytes = (next: 'download' | 'read', done: number, total: number | undefined) => {
-    if (!total || !(terminal || total > 64 * MIB)) return; // a bar for what takes a while
-    if (stage !== next) {
-      reading.stop();
-      stage = next;
-      reading.start(Math.ceil(total / MIB), 0, {
-        stage: next === 'download' ? 'downloading WikiText-2' : 'reading the corpus',
-      });
-    }
-    reading.update(Math.floor(done / MIB));
-  };
-  if (terminal) console.error(`preparing ${options.data ?? 'WikiText-2'} ...`);
-  let total = 0;
   try {
-    const run = pretrain({
-      ...options,
-      signal: controller.signal,
-      onDownload: (p) => showBytes('download', p.received, p.total),
-      onDataProgress: (done, total) => showBytes('read', done, total),
-      onEval: (r) => {
-        held = ` | held out: MLM ${r.mlmLoss.toFixed(3)} (${(100 * r.mlmAccuracy).toFixed(1)}%), NSP ${r.nspLoss.toFixed(3)} (${(100 * r.nspAccuracy).toFixed(1)}%)`;
-        if (stage !== 'train') console.error(`step ${r.step}${held}`);
-      },
-      onStep: (r) => {
-        const values = {
-          mlm: r.mlmLoss.toFixed(3),
-          nsp: r.nspLoss.toFixed(3),
-          lr: r.lr.toPrecision(3),
-          pps: r.pairsPerSec.toFixed(1),
-          valid: held,
-        };
-        if (stage !== 'train') {
-          reading.stop();
-          stage = 'train';
-          total = (options.steps as number | undefined) ?? PRETRAIN_DEFAULTS.steps;
-          bar.start(total, r.step, values); // the first line shows the step its losses are of
-        } else {
-          bar.update(r.step, values);
-        }
-      },
-    });
+    const run = pretrain({ ...options, signal: controller.signal, progress: true });
     const { summary, checkpoint } = await run.catch(async (error: unknown) => {
       if (controller.signal.aborted && error === controller.signal.reason) {
         const message = `interrupted (${signal}) before the first step: nothing was written to '${out}'`;
@@ -214,7 +155,6 @@ async function runPretrain(flags: PretrainFlags): Promise<void> {
       if (!(error instanceof TrainingDivergedError)) throw error;
       throw new Error(`${error.message}; the model in '${out}' was not overwritten`, { cause: error });
     });
-    bar.stop();
     if (summary.aborted) {
       console.error(`interrupted (${signal ?? 'stopped'}) at step ${summary.lastStep}; saving what was trained`);
       process.exitCode = INTERRUPTED[signal ?? 'SIGINT'];
@@ -232,8 +172,6 @@ async function runPretrain(flags: PretrainFlags): Promise<void> {
     );
     if (checkpoint) console.log(`checkpoint: ${checkpoint} (tsbert pretrain --resume ${out} --steps N goes on)`);
   } finally {
-    bar.stop();
-    reading.stop();
     for (const name of Object.keys(INTERRUPTED)) process.off(name, stop);
   }
 }
@@ -369,7 +307,10 @@ function program(): Command {
   cli
     .command('evaluate')
     .description('held-out MLM and NSP loss and accuracy of a saved model')
-    .requiredOption('--model <dir|id>', "a model folder with MLM and NSP heads (tsbert's or Hugging Face's) or a Hub id (required)")
+    .requiredOption(
+      '--model <dir|id>',
+      "a model folder with MLM and NSP heads (tsbert's or Hugging Face's) or a Hub id (required)",
+    )
     .requiredOption('--data <path>', 'the held-out corpus (a file, folder or glob) (required)')
     .option(
       '--max-len <n>',
@@ -404,7 +345,10 @@ function program(): Command {
   cli
     .command('embed')
     .description('one vector a line of the input, written as a JSON array a line')
-    .requiredOption('--model <dir|id>', "a model folder (tsbert's or Hugging Face's) or a Hub id (e.g. sentence-transformers/all-MiniLM-L6-v2) (required)")
+    .requiredOption(
+      '--model <dir|id>',
+      "a model folder (tsbert's or Hugging Face's) or a Hub id (e.g. sentence-transformers/all-MiniLM-L6-v2) (required)",
+    )
     .requiredOption('--input <file>', "the texts, one a line ('-' for standard input) (required)")
     .option(
       '--pooling <modes>',
@@ -424,7 +368,10 @@ function program(): Command {
     .command('fill-mask')
     .description("the most probable tokens for each mask token of a text ([MASK] or <mask>: either is the model's)")
     .argument('<text>', 'a text with one or more mask tokens')
-    .requiredOption('--model <dir|id>', "a model folder with an MLM head (tsbert's or Hugging Face's) or a Hub id (required)")
+    .requiredOption(
+      '--model <dir|id>',
+      "a model folder with an MLM head (tsbert's or Hugging Face's) or a Hub id (required)",
+    )
     .option('--top-k <n>', 'candidates a mask', flagParser('--top-k', integerFrom(1)), 5)
     .action(runFillMask);
   return cli;

@@ -28,6 +28,8 @@ import { type Checkpoint, readCheckpoint, writeCheckpoint } from './training/che
 import { HeldOutSet, missingHead, modelWords } from './training/evaluation.js';
 import { type EvalRecord, HistoryFile, type HistoryLine, type StepRecord } from './training/history.js';
 import {
+  BOOLEAN,
+  checked,
   type DefaultedRunOption,
   KEPT,
   type KeptRunOption,
@@ -38,6 +40,7 @@ import {
   type RunOptionValue,
   resolveOption,
 } from './training/options.js';
+import { RunProgress } from './training/progress.js';
 import { RunFolder } from './training/run-folder.js';
 import { checkSchedule, learningRateAt, type Schedule, type ScheduleKind } from './training/schedule.js';
 
@@ -140,10 +143,18 @@ export interface PretrainOptions {
    * tokenizer makes the data's ids.
    */
   from?: string;
-  /** Called after every step with its record. */
-  onStep?: (record: StepRecord) => void;
+  /** Called after every step with its record and the step the run goes up to. */
+  onStep?: (record: StepRecord, steps: number) => void;
+  /** Called when a held-out evaluation starts, after step `step`, with its number of pairs. */
+  onEvalStart?: (step: number, examples: number) => void;
   /** Called after every held-out evaluation. */
   onEval?: (record: EvalRecord) => void;
+  /**
+   * Show the run's progress on stderr (the download, the reading of a large corpus, each step's
+   * losses, pairs/sec and ETA, each held-out evaluation while it runs): live bars on a terminal,
+   * a line every 5 seconds elsewhere. Default `false` (the CLI shows it).
+   */
+  progress?: boolean;
   /** Called while the corpus is read, with the bytes read and the total. */
   onDataProgress?: (bytesRead: number, totalBytes: number) => void;
   /** Called while WikiText-2 downloads (when `data` is left out and it is not cached). */
@@ -249,7 +260,7 @@ function runOptions(
       }
     }
     for (const [key, value] of Object.entries(options)) {
-      const other = value === undefined || typeof value === 'function' || key === 'resume' || key === 'signal';
+      const other = value === undefined || typeof value === 'function' || ['resume', 'signal', 'progress'].includes(key);
       if (other || RENEWABLE.includes(key as RunOptionName)) continue;
       if (key === 'config') {
         const sizes = Object.entries(value as Record<string, unknown>).filter(([, v]) => v !== undefined);
@@ -367,6 +378,45 @@ class LivePlot {
  */
 export async function pretrain(options: PretrainOptions): Promise<PretrainResult> {
   checkPretrainOptions(options);
+  const display = options.progress ? new RunProgress() : undefined;
+  const data = options.data ?? (options.resume ? `the run in ${options.resume}` : 'WikiText-2');
+  display?.preparing(typeof data === 'string' ? data : `${data.length} paragraphs`);
+  try {
+    return await settleAndTrain(display ? withDisplay(options, display) : options);
+  } finally {
+    display?.stop();
+  }
+}
+
+/** `options` with their callbacks also showing the run on `display`. */
+function withDisplay(options: PretrainOptions, display: RunProgress): PretrainOptions {
+  return {
+    ...options,
+    onDownload: (p) => {
+      options.onDownload?.(p);
+      display.bytes('downloading WikiText-2', p.received, p.total);
+    },
+    onDataProgress: (done, total) => {
+      options.onDataProgress?.(done, total);
+      display.bytes('reading the corpus', done, total);
+    },
+    onStep: (record, total) => {
+      options.onStep?.(record, total);
+      display.step(record, total);
+    },
+    onEvalStart: (step, examples) => {
+      options.onEvalStart?.(step, examples);
+      display.evaluating(step, examples);
+    },
+    onEval: (record) => {
+      options.onEval?.(record);
+      display.evaluated(record);
+    },
+  };
+}
+
+/** {@link pretrain} after its options are checked: the run settled, then trained. */
+async function settleAndTrain(options: PretrainOptions): Promise<PretrainResult> {
   const { signal } = options;
   signal?.throwIfAborted();
   const checkpoint = options.resume ? await readCheckpoint<RunOptions>(options.resume) : undefined;
@@ -534,6 +584,7 @@ async function train(options: PretrainOptions, setup: RunSetup): Promise<Pretrai
   };
   const evaluate = async (step: number) => {
     if (!heldOut) return;
+    options.onEvalStart?.(step, heldOut.examples);
     const record = { step, ...(await heldOut.metrics(model as BertModel)) };
     evaluations.push(record);
     allEvals.push(record);
@@ -565,7 +616,7 @@ async function train(options: PretrainOptions, setup: RunSetup): Promise<Pretrai
       allSteps.push(record);
       timings.push({ pairs, seconds });
       await writeHistory({ kind: 'step', ...record }); // before the checkpoint that covers it
-      options.onStep?.(record);
+      options.onStep?.(record, steps);
       if (evalEvery > 0 && step % evalEvery === 0) await evaluate(step);
       if (saveEvery > 0 && step % saveEvery === 0) await saveCheckpoint(step);
       plot?.update(allSteps, allEvals);
@@ -609,7 +660,7 @@ async function train(options: PretrainOptions, setup: RunSetup): Promise<Pretrai
 }
 
 /** The callbacks {@link PretrainOptions} takes. */
-const CALLBACKS = ['onStep', 'onEval', 'onDataProgress', 'onDownload'] as const;
+const CALLBACKS = ['onStep', 'onEvalStart', 'onEval', 'onDataProgress', 'onDownload'] as const;
 
 /**
  * Checks every option given before anything is done: a name that is no option, a callback
@@ -625,6 +676,8 @@ function checkPretrainOptions(options: PretrainOptions): void {
       if (typeof value !== 'function') throw new TypeError(`${name}: expected a function, got ${typeof value}`);
     } else if (name === 'signal') {
       if (!(value instanceof AbortSignal)) throw new TypeError('signal: expected an AbortSignal');
+    } else if (name === 'progress') {
+      checked('progress', BOOLEAN, value);
     } else if (name === 'config') {
       if (typeof value !== 'object' || value === null || Array.isArray(value)) {
         throw new TypeError('config: expected an object of model sizes');
