@@ -260,7 +260,8 @@ function runOptions(
       }
     }
     for (const [key, value] of Object.entries(options)) {
-      const other = value === undefined || typeof value === 'function' || ['resume', 'signal', 'progress'].includes(key);
+      const other =
+        value === undefined || typeof value === 'function' || ['resume', 'signal', 'progress'].includes(key);
       if (other || RENEWABLE.includes(key as RunOptionName)) continue;
       if (key === 'config') {
         const sizes = Object.entries(value as Record<string, unknown>).filter(([, v]) => v !== undefined);
