@@ -35,8 +35,10 @@ export interface BertConfig {
   tieWordEmbeddings?: boolean;
   /** Whether the model has the MLM head (a model loaded from a bare encoder has not). */
   mlmHead?: boolean;
-  /** Whether the model has the NSP head (pooler and classifier). */
+  /** Whether the model has the NSP head (the classifier on the pooler's output). */
   nspHead?: boolean;
+  /** Whether the model has the pooler (dense + tanh on the first token); unset: when it has the NSP head. A checkpoint's pooler is kept without its NSP head. */
+  pooler?: boolean;
 }
 
 /** The sizes and variants a user chooses; `vocabSize` comes from the vocabulary or tokenizer. */

@@ -177,6 +177,21 @@ describe('Hugging Face models', () => {
     expect(other).toEqual(fill);
   });
 
+  it("keep a bare encoder's pooler (no NSP head): the export holds it unchanged", async () => {
+    const model = await BertModel.load(join(FIXTURES, 'bare'));
+    expect(model.config).toMatchObject({ nspHead: false, mlmHead: false, pooler: true });
+    const dir = await mkdtemp(join(tmpdir(), 'tsbert-hf-pooler-'));
+    await model.save(dir, { format: 'huggingface' });
+    const [theirs, ours] = [
+      await safetensors(join(FIXTURES, 'bare', 'model.safetensors')),
+      await safetensors(join(dir, 'model.safetensors')),
+    ];
+    for (const name of ['pooler.dense.weight', 'pooler.dense.bias']) {
+      expect(Array.from(ours.get(name)?.data ?? []), name).toEqual(Array.from(theirs.get(name)?.data ?? [0]));
+    }
+    expect([...ours.keys()].sort()).toEqual([...theirs.keys()].filter((k) => !k.endsWith('position_ids')).sort());
+  });
+
   it('export to Hugging Face and load back with identical outputs; the textbook architecture is named', async () => {
     const model = await BertModel.load(join(FIXTURES, 'model'));
     const dir = await mkdtemp(join(tmpdir(), 'tsbert-hf-export-'));

@@ -56,6 +56,7 @@ describe('BertModel', () => {
       tieWordEmbeddings: true,
       mlmHead: true,
       nspHead: true,
+      pooler: true,
     };
     // ... is one the core reads (it refuses a field it does not know), and the core's config
     // has no field more

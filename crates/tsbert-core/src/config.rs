@@ -73,9 +73,14 @@ pub struct BertConfig {
     /// has not).
     #[serde(default = "yes")]
     pub mlm_head: bool,
-    /// Whether the model has the NSP head (the pooler and the classifier).
+    /// Whether the model has the NSP head (the classifier on the pooler's output).
     #[serde(default = "yes")]
     pub nsp_head: bool,
+    /// Whether the model has the pooler (dense + tanh on the first token's state), which the
+    /// NSP head reads; unset: when it has the NSP head. A checkpoint's pooler is kept without
+    /// its NSP head (a sentence-transformers model's, BERT's `BertModel`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pooler: Option<bool>,
 }
 
 impl BertConfig {
@@ -97,7 +102,13 @@ impl BertConfig {
             tie_word_embeddings: false,
             mlm_head: true,
             nsp_head: true,
+            pooler: None,
         }
+    }
+
+    /// Whether the model has the pooler (see [`BertConfig::pooler`]).
+    pub fn has_pooler(&self) -> bool {
+        self.pooler.unwrap_or(self.nsp_head)
     }
 
     /// The dropout on attention weights.
@@ -139,6 +150,12 @@ impl BertConfig {
         }
         if !(self.layer_norm_eps > 0.0 && self.layer_norm_eps < 1.0) {
             return Err(InputError::range("layerNormEps", format!("must be in (0, 1), got {}", self.layer_norm_eps)));
+        }
+        if self.nsp_head && !self.has_pooler() {
+            return Err(InputError::range(
+                "pooler",
+                "the NSP head reads the pooler's output: a model with one has the other",
+            ));
         }
 
         Ok(())

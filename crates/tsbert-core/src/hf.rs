@@ -125,13 +125,13 @@ impl HfNames {
 
     /// Whether a stored tensor that is no parameter of `config` may be left unread: buffers
     /// (`position_ids`), a tied decoder's copy of the embeddings, the MLM bias's other name,
-    /// and the pooler of a model loaded without its NSP classifier.
+    /// and a pooler the config leaves out.
     pub fn ignorable(&self, stored: &str, config: &BertConfig) -> bool {
         stored.ends_with("embeddings.position_ids")
             || (config.tie_word_embeddings && stored == "cls.predictions.decoder.weight")
             || stored == MLM_BIAS
             || stored == DECODER_BIAS
-            || (!config.nsp_head && stored.starts_with(&format!("{}pooler.", self.prefix)))
+            || (!config.has_pooler() && stored.starts_with(&format!("{}pooler.", self.prefix)))
     }
 }
 
@@ -191,6 +191,7 @@ pub fn config_from_hf(config_json: &str, stored: &[String]) -> Result<BertConfig
         tie_word_embeddings: field(c, "tie_word_embeddings", &truthy).as_bool().unwrap_or(true),
         mlm_head: stored.iter().any(|s| s.starts_with("cls.predictions.transform.")),
         nsp_head: pooler && has("cls.seq_relationship.weight"),
+        pooler: Some(pooler),
     })
 }
 

@@ -211,24 +211,34 @@ impl MlmHead {
     }
 }
 
-/// The next-sentence-prediction head: `Linear(H, H) → Tanh` on the `<cls>` output
-/// (`hidden.0`), then `Linear(H, 2)` (`nsp.output`).
+/// The pooler: `Linear(H, H) → Tanh` on the first token's output (`hidden.0`), what the NSP
+/// head reads.
+#[derive(Debug, Clone)]
+struct Pooler {
+    dense: Linear,
+}
+
+impl Pooler {
+    fn new(params: &mut ParamStore, config: &BertConfig) -> Result<Self> {
+        Ok(Self { dense: Linear::new(params, "hidden.0", config.hidden, config.hidden)? })
+    }
+
+    /// `encoded` `[B, L, H]` → `[B, H]`.
+    fn forward(&self, encoded: &Tensor) -> Result<Tensor> {
+        let cls = encoded.narrow(1, 0, 1)?.squeeze(1)?; // [B, H]
+        Ok(self.dense.forward(&cls)?.tanh()?)
+    }
+}
+
+/// The next-sentence-prediction head: `Linear(H, 2)` (`nsp.output`) on the pooler's output.
 #[derive(Debug, Clone)]
 struct NspHead {
-    hidden: Linear,
     output: Linear,
 }
 
 impl NspHead {
     fn new(params: &mut ParamStore, config: &BertConfig) -> Result<Self> {
-        let h = config.hidden;
-        Ok(Self { hidden: Linear::new(params, "hidden.0", h, h)?, output: Linear::new(params, "nsp.output", h, 2)? })
-    }
-
-    /// `encoded` `[B, L, H]` → logits `[B, 2]` (class 1 = isNext).
-    fn forward(&self, encoded: &Tensor) -> Result<Tensor> {
-        let cls = encoded.narrow(1, 0, 1)?.squeeze(1)?; // [B, H]
-        self.output.forward(&self.hidden.forward(&cls)?.tanh()?)
+        Ok(Self { output: Linear::new(params, "nsp.output", config.hidden, 2)? })
     }
 }
 
@@ -239,6 +249,7 @@ pub struct BertModel {
     pub(super) embeddings: Embeddings,
     pub(super) blocks: Vec<EncoderBlock>,
     mlm: Option<MlmHead>,
+    pooler: Option<Pooler>,
     nsp: Option<NspHead>,
 }
 
@@ -253,8 +264,9 @@ impl BertModel {
         let embeddings = Embeddings::new(params, config)?;
         let blocks = (0..config.layers).map(|i| EncoderBlock::new(params, i, config)).collect::<Result<Vec<_>>>()?;
         let mlm = config.mlm_head.then(|| MlmHead::new(params, config, &embeddings.token)).transpose()?;
+        let pooler = config.has_pooler().then(|| Pooler::new(params, config)).transpose()?;
         let nsp = config.nsp_head.then(|| NspHead::new(params, config)).transpose()?;
-        Ok(Self { embeddings, blocks, mlm, nsp })
+        Ok(Self { embeddings, blocks, mlm, pooler, nsp })
     }
 
     /// The name and shape of every parameter a model of `config` has, in creation order,
@@ -291,8 +303,14 @@ impl BertModel {
         self.mlm.as_ref().ok_or_else(|| missing_head("MLM"))?.loss(encoded, flat_positions, targets)
     }
 
+    /// The pooler's output `[B, H]` (`tanh(dense(first token))`) of `encoded`.
+    pub fn pooled(&self, encoded: &Tensor) -> Result<Tensor> {
+        self.pooler.as_ref().ok_or_else(|| missing_head("pooler"))?.forward(encoded)
+    }
+
     /// NSP logits `[B, 2]` from the `<cls>` position of `encoded`.
     pub fn nsp_logits(&self, encoded: &Tensor) -> Result<Tensor> {
-        self.nsp.as_ref().ok_or_else(|| missing_head("NSP"))?.forward(encoded)
+        let nsp = self.nsp.as_ref().ok_or_else(|| missing_head("NSP"))?;
+        nsp.output.forward(&self.pooled(encoded)?)
     }
 }

@@ -22,6 +22,22 @@ fn sizes_over_their_limits_are_refused_by_name() {
 }
 
 #[test]
+fn the_pooler_goes_with_the_nsp_head_and_stays_without_it() {
+    let base = tiny_config(0.0);
+    let err = BertConfig { pooler: Some(false), ..base.clone() }.validate().unwrap_err().to_string();
+    assert!(err.starts_with("pooler: the NSP head reads the pooler's output"), "{err}");
+    let names = |config: BertConfig| -> Vec<String> {
+        model(config, 1, DType::F32).params().iter().map(|(n, _)| n.to_string()).collect()
+    };
+    let bare = BertConfig { mlm_head: false, nsp_head: false, ..base.clone() };
+    assert!(!names(bare.clone()).iter().any(|n| n.starts_with("hidden.0")), "no pooler by default without NSP");
+    let kept = names(BertConfig { pooler: Some(true), ..bare });
+    assert!(kept.contains(&"hidden.0.weight".to_string()) && !kept.iter().any(|n| n.starts_with("nsp.")), "{kept:?}");
+    // a model with both heads names its parameters as before (checkpoints stay readable)
+    assert_eq!(names(BertConfig { pooler: Some(true), ..base.clone() }), names(base));
+}
+
+#[test]
 fn the_parameter_count_is_known_before_the_model_is_built() {
     let config = tiny_config(0.0);
     let t = model(config.clone(), 1, DType::F32);
