@@ -39,6 +39,17 @@ export interface BertConfig {
   nspHead?: boolean;
   /** Whether the model has the pooler (dense + tanh on the first token); unset: when it has the NSP head. A checkpoint's pooler is kept without its NSP head. */
   pooler?: boolean;
+  /**
+   * A task head (dropout and a linear layer, `classifier`, to `numLabels` outputs), as Hugging
+   * Face's task models have: on the pooler's output for a sequence (`single_label_classification`,
+   * `multi_label_classification`, `regression`, the `problem_type`s of
+   * `BertForSequenceClassification`), on every token for `token_classification`
+   * (`BertForTokenClassification`).
+   */
+  task?: {
+    kind: 'single_label_classification' | 'multi_label_classification' | 'regression' | 'token_classification';
+    numLabels: number;
+  };
 }
 
 /** The sizes and variants a user chooses; `vocabSize` comes from the vocabulary or tokenizer. */

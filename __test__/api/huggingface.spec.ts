@@ -177,6 +177,37 @@ describe('Hugging Face models', () => {
     expect(other).toEqual(fill);
   });
 
+  it('load task models (sequence and token classification) with their heads, and export them as transformers names them', async () => {
+    const TASKS = join(FIXTURES, '../hf-task');
+    for (const [name, kind, numLabels, architecture] of [
+      ['single', 'single_label_classification', 3, 'BertForSequenceClassification'],
+      ['multi', 'multi_label_classification', 4, 'BertForSequenceClassification'],
+      ['regression', 'regression', 1, 'BertForSequenceClassification'],
+      ['token', 'token_classification', 5, 'BertForTokenClassification'],
+    ] as const) {
+      const model = await BertModel.load(join(TASKS, name));
+      expect(model.config.task, name).toEqual({ kind, numLabels });
+      expect(model.config).toMatchObject({ mlmHead: false, nspHead: false, pooler: name !== 'token' });
+      const dir = await mkdtemp(join(tmpdir(), `tsbert-hf-task-${name}-`));
+      await model.save(dir, { format: 'huggingface' });
+      const config = JSON.parse(await readFile(join(dir, 'config.json'), 'utf8'));
+      expect(config.architectures, name).toEqual([architecture]);
+      expect(config.num_labels, name).toBe(numLabels);
+      if (name !== 'token') expect(config.problem_type, name).toBe(kind);
+      const [theirs, ours] = [
+        await safetensors(join(TASKS, name, 'model.safetensors')),
+        await safetensors(join(dir, 'model.safetensors')),
+      ];
+      expect([...ours.keys()].sort(), name).toEqual(
+        [...theirs.keys()].filter((k) => !k.endsWith('position_ids')).sort(),
+      );
+      expect(Array.from(ours.get('classifier.bias')?.data ?? [])).toEqual(
+        Array.from(theirs.get('classifier.bias')?.data ?? [0]),
+      );
+      expect((await BertModel.load(dir)).config.task).toEqual({ kind, numLabels });
+    }
+  });
+
   it("keep a bare encoder's pooler (no NSP head): the export holds it unchanged", async () => {
     const model = await BertModel.load(join(FIXTURES, 'bare'));
     expect(model.config).toMatchObject({ nspHead: false, mlmHead: false, pooler: true });

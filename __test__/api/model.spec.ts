@@ -57,6 +57,7 @@ describe('BertModel', () => {
       mlmHead: true,
       nspHead: true,
       pooler: true,
+      task: { kind: 'single_label_classification', numLabels: 3 },
     };
     // ... is one the core reads (it refuses a field it does not know), and the core's config
     // has no field more
@@ -65,6 +66,19 @@ describe('BertModel', () => {
     expect(() => new (native().NativeBert)({ ...every, width: 3 }, { seed: 0, devices: [{}] })).toThrow(
       /unknown field `width`/,
     );
+  });
+
+  it('names a bad task head', () => {
+    const task = (t: unknown) => () => BertModel.create(vocab, { config: { ...sizes, task: t as never } });
+    expect(task({ kind: 'ranking', numLabels: 2 })).toThrow(/^task\.kind: unknown variant `ranking`/);
+    expect(task({ kind: 'regression', numLabels: 0 })).toThrow(/^task\.numLabels: must be in \[1, 65536\], got 0/);
+    expect(task({ kind: 'regression', numLabels: [1] })).toThrow(
+      /^task\.numLabels: expected a number, a boolean or a string/,
+    );
+    expect(task({ kind: 'token_classification', numLabels: 3, extra: 1 })).toThrow(
+      /^task\.extra: unknown field `extra`/,
+    );
+    expect(task({ kind: 'regression', numLabels: 1 })().config.task).toEqual({ kind: 'regression', numLabels: 1 });
   });
 
   it('names a bad size, seed or device', () => {

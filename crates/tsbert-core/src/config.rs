@@ -18,6 +18,40 @@ pub enum Activation {
     GeluTanh,
 }
 
+/// What a task head predicts, as Hugging Face's task models do (`problem_type` for a sequence).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TaskKind {
+    /// One class a sequence (softmax, cross-entropy): `BertForSequenceClassification`,
+    /// `single_label_classification`.
+    SingleLabelClassification,
+    /// Any number of classes a sequence (a sigmoid and binary cross-entropy a label):
+    /// `multi_label_classification`.
+    MultiLabelClassification,
+    /// Numbers a sequence (mean squared error): `regression`.
+    Regression,
+    /// One class a token (cross-entropy, labels of -100 ignored): `BertForTokenClassification`.
+    TokenClassification,
+}
+
+impl TaskKind {
+    /// Whether the head reads the pooler (a sequence's) rather than every token's state.
+    pub fn reads_pooler(self) -> bool {
+        self != Self::TokenClassification
+    }
+}
+
+/// A task head: dropout and a linear layer (`classifier`) to `num_labels` outputs, on the
+/// pooler's output (a sequence's kinds) or on every token's state.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct TaskHead {
+    /// What it predicts.
+    pub kind: TaskKind,
+    /// Its outputs: classes, or numbers for regression.
+    pub num_labels: usize,
+}
+
 fn textbook_eps() -> f64 {
     1e-5
 }
@@ -81,6 +115,9 @@ pub struct BertConfig {
     /// its NSP head (a sentence-transformers model's, BERT's `BertModel`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pooler: Option<bool>,
+    /// A task head (classification of sequences or tokens, regression), when the model has one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub task: Option<TaskHead>,
 }
 
 impl BertConfig {
@@ -103,6 +140,7 @@ impl BertConfig {
             mlm_head: true,
             nsp_head: true,
             pooler: None,
+            task: None,
         }
     }
 
@@ -150,6 +188,17 @@ impl BertConfig {
         }
         if !(self.layer_norm_eps > 0.0 && self.layer_norm_eps < 1.0) {
             return Err(InputError::range("layerNormEps", format!("must be in (0, 1), got {}", self.layer_norm_eps)));
+        }
+        if let Some(task) = &self.task {
+            if task.num_labels == 0 || task.num_labels > 1 << 16 {
+                return Err(InputError::range(
+                    "task.numLabels",
+                    format!("must be in [1, 65536], got {}", task.num_labels),
+                ));
+            }
+            if task.kind.reads_pooler() && !self.has_pooler() {
+                return Err(InputError::range("pooler", "a sequence's task head reads the pooler's output"));
+            }
         }
         if self.nsp_head && !self.has_pooler() {
             return Err(InputError::range(

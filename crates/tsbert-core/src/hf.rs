@@ -3,7 +3,7 @@
 
 use serde_json::{json, Map, Value};
 
-use crate::config::{Activation, BertConfig};
+use crate::config::{Activation, BertConfig, TaskHead, TaskKind};
 use crate::error::{Error, Result};
 
 fn unsupported(what: impl std::fmt::Display) -> Error {
@@ -51,10 +51,11 @@ impl HfNames {
         Self { prefix: if prefixed { "bert." } else { "" }, tied_decoder: config.tie_word_embeddings }
     }
 
-    /// The naming tsbert writes for a model of `config`: a `BertForPreTraining`'s with both heads,
-    /// a bare `BertModel`'s with neither.
+    /// The naming tsbert writes for a model of `config`: a `BertForPreTraining`'s with both heads
+    /// and a task model's (`bert.` and `classifier.`), a bare `BertModel`'s with no head.
     pub fn for_export(config: &BertConfig) -> Self {
-        Self { prefix: if config.mlm_head { "bert." } else { "" }, tied_decoder: config.tie_word_embeddings }
+        let prefixed = config.mlm_head || config.task.is_some();
+        Self { prefix: if prefixed { "bert." } else { "" }, tied_decoder: config.tie_word_embeddings }
     }
 
     /// The names under which a saved model holds tsbert's parameter `ours`: every name
@@ -172,6 +173,7 @@ pub fn config_from_hf(config_json: &str, stored: &[String]) -> Result<BertConfig
             "model.safetensors: '{prefix}pooler.dense.weight' is missing: the NSP head (cls.seq_relationship) reads the pooler's output"
         )));
     }
+    let task = if has("classifier.weight") { Some(task_from_hf(c)?) } else { None };
     let truthy = json!(true);
     let dropout = number(c, "hidden_dropout_prob", 0.1)?;
     let attention_dropout = number(c, "attention_probs_dropout_prob", 0.1)?;
@@ -192,7 +194,40 @@ pub fn config_from_hf(config_json: &str, stored: &[String]) -> Result<BertConfig
         mlm_head: stored.iter().any(|s| s.starts_with("cls.predictions.transform.")),
         nsp_head: pooler && has("cls.seq_relationship.weight"),
         pooler: Some(pooler),
+        task,
     })
+}
+
+/// The task head of a Hugging Face task model's config: `BertForSequenceClassification` (its
+/// `problem_type`; unset: regression for one label, single-label classification otherwise, as
+/// transformers decides) or `BertForTokenClassification`, with `id2label`'s size (else
+/// `num_labels`) outputs.
+fn task_from_hf(c: &Map<String, Value>) -> Result<TaskHead> {
+    let labels = match c.get("id2label").and_then(Value::as_object) {
+        Some(map) if !map.is_empty() => map.len(),
+        _ => size(c, "num_labels", 2)?,
+    };
+    let architecture = c.get("architectures").and_then(|a| a.get(0)).and_then(Value::as_str).unwrap_or("");
+    let kind = match architecture {
+        "BertForTokenClassification" => TaskKind::TokenClassification,
+        "BertForSequenceClassification" => match c.get("problem_type").and_then(Value::as_str) {
+            Some("regression") => TaskKind::Regression,
+            Some("multi_label_classification") => TaskKind::MultiLabelClassification,
+            Some("single_label_classification") => TaskKind::SingleLabelClassification,
+            None if labels == 1 => TaskKind::Regression,
+            None => TaskKind::SingleLabelClassification,
+            Some(other) => {
+                return Err(unsupported(format!("config.json: problem_type '{other}' is not one tsbert has")))
+            }
+        },
+        other => {
+            return Err(unsupported(format!(
+                "config.json: the model has a classifier, but '{other}' is not a head tsbert runs \
+                 (BertForSequenceClassification, BertForTokenClassification)"
+            )))
+        }
+    };
+    Ok(TaskHead { kind, num_labels: labels })
 }
 
 /// The Hugging Face `config.json` of a tsbert model (a `BertForPreTraining` with both heads, a
@@ -205,9 +240,16 @@ pub fn config_to_hf(config: &BertConfig) -> Result<(Value, HfNames)> {
              (the textbook architecture): give it `embeddingNorm: true` when it is created to export it",
         ));
     }
-    let architecture = match (config.mlm_head, config.nsp_head) {
-        (true, true) => "BertForPreTraining",
-        (false, false) => "BertModel",
+    let architecture = match (config.mlm_head, config.nsp_head, &config.task) {
+        (false, false, Some(task)) if task.kind == TaskKind::TokenClassification => "BertForTokenClassification",
+        (false, false, Some(_)) => "BertForSequenceClassification",
+        (_, _, Some(_)) => {
+            return Err(unsupported(
+                "a model with a task head and pretraining heads has no Hugging Face class to export to",
+            ))
+        }
+        (true, true, None) => "BertForPreTraining",
+        (false, false, None) => "BertModel",
         _ => {
             return Err(unsupported(
                 "a model with only one of the MLM and NSP heads has no Hugging Face class to export to",
@@ -237,5 +279,23 @@ pub fn config_to_hf(config: &BertConfig) -> Result<(Value, HfNames)> {
         "position_embedding_type": "absolute",
         "initializer_range": 0.02,
     });
+    let mut json = json;
+    if let Some(task) = &config.task {
+        let labels: Map<String, Value> =
+            (0..task.num_labels).map(|i| (i.to_string(), json!(format!("LABEL_{i}")))).collect();
+        let ids: Map<String, Value> = (0..task.num_labels).map(|i| (format!("LABEL_{i}"), json!(i))).collect();
+        json["num_labels"] = json!(task.num_labels);
+        json["id2label"] = Value::Object(labels);
+        json["label2id"] = Value::Object(ids);
+        let problem = match task.kind {
+            TaskKind::SingleLabelClassification => Some("single_label_classification"),
+            TaskKind::MultiLabelClassification => Some("multi_label_classification"),
+            TaskKind::Regression => Some("regression"),
+            TaskKind::TokenClassification => None,
+        };
+        if let Some(problem) = problem {
+            json["problem_type"] = json!(problem);
+        }
+    }
     Ok((json, HfNames::for_export(config)))
 }

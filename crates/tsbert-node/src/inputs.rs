@@ -127,16 +127,18 @@ pub fn integer(n: f64, field: &str, limit: f64) -> Result<u64, InputError> {
     Ok(n as u64)
 }
 
-/// The values of a flat JS object as JSON: numbers (finite), booleans and strings; absent,
-/// `undefined` and `null` fields are left out. Anything else is a `TypeError` naming the field.
-fn flat_json(obj: &Object) -> Result<serde_json::Value, InputError> {
+/// The values of a JS config object as JSON: numbers (finite), booleans, strings and objects of
+/// those (one level deep: a task head); absent, `undefined` and `null` fields are left out.
+/// Anything else is a `TypeError` naming the field (`task.numLabels` inside an object).
+fn config_json(obj: &Object, path: &str, nested: bool) -> Result<serde_json::Value, InputError> {
     let mut map = serde_json::Map::new();
     let keys = Object::keys(obj).map_err(|e| InputError::type_error("config", e.reason.clone()))?;
     for key in keys {
         let Some(value) = get(obj, &key)? else { continue };
-        let wrong = |what: &str| InputError::type_error(&key, format!("expected {what}"));
+        let field = format!("{path}{key}");
+        let wrong = |what: &str| InputError::type_error(&field, format!("expected {what}"));
         // SAFETY (each cast): the value's type was checked just before.
-        let json = match value.get_type().map_err(|e| InputError::type_error(&key, e.reason.clone()))? {
+        let json = match value.get_type().map_err(|e| InputError::type_error(&field, e.reason.clone()))? {
             ValueType::Undefined | ValueType::Null => continue,
             ValueType::Boolean => {
                 serde_json::Value::Bool(unsafe { value.cast::<bool>() }.map_err(|_| wrong("a boolean"))?)
@@ -147,13 +149,17 @@ fn flat_json(obj: &Object) -> Result<serde_json::Value, InputError> {
             ValueType::Number => {
                 let n = unsafe { value.cast::<f64>() }.map_err(|_| wrong("a number"))?;
                 if !n.is_finite() {
-                    return Err(InputError::range(&key, format!("{n} is not a finite number")));
+                    return Err(InputError::range(&field, format!("{n} is not a finite number")));
                 }
                 if n.fract() == 0.0 && n.abs() < 9e15 {
                     serde_json::Value::from(n as i64)
                 } else {
                     serde_json::Value::from(n)
                 }
+            }
+            ValueType::Object if !nested && !value.is_array().unwrap_or(true) => {
+                let inner = unsafe { value.cast::<Object>() }.map_err(|_| wrong("an object"))?;
+                config_json(&inner, &format!("{field}."), true)?
             }
             _ => return Err(wrong("a number, a boolean or a string")),
         };
@@ -166,7 +172,7 @@ fn flat_json(obj: &Object) -> Result<serde_json::Value, InputError> {
 /// into the core's `BertConfig` (an unknown field, a missing size, a fraction where an integer
 /// belongs is a `RangeError` naming the field); ranges are the core's check.
 pub fn read_config(obj: &Object) -> Result<BertConfig, InputError> {
-    serde_path_to_error::deserialize(flat_json(obj)?).map_err(|e| {
+    serde_path_to_error::deserialize(config_json(obj, "", false)?).map_err(|e| {
         let path = e.path().to_string();
         let field = if path == "." { "config".to_string() } else { path };
         // serde's words for Rust types, in JavaScript's

@@ -12,7 +12,7 @@
 
 use candle_core::Tensor;
 
-use crate::config::{Activation, BertConfig};
+use crate::config::{Activation, BertConfig, TaskHead, TaskKind};
 use crate::error::{InputError, Result};
 use crate::model::layers::{folded_product, LayerNorm, Linear, Mode};
 use crate::ops::attention::{attention, KeyMask};
@@ -242,6 +242,22 @@ impl NspHead {
     }
 }
 
+/// A task head: dropout and `Linear(H, num_labels)` (`classifier`), on the pooler's output
+/// (a sequence's kinds) or on every token's state (token classification).
+#[derive(Debug, Clone)]
+struct TaskOutput {
+    kind: TaskKind,
+    classifier: Linear,
+    dropout: f64,
+}
+
+impl TaskOutput {
+    fn new(params: &mut ParamStore, config: &BertConfig, task: &TaskHead) -> Result<Self> {
+        let classifier = Linear::new(params, "classifier", config.hidden, task.num_labels)?;
+        Ok(Self { kind: task.kind, classifier, dropout: config.dropout })
+    }
+}
+
 /// A BERT encoder with MLM and NSP heads. Parameters are created in a fixed order, so a seed
 /// fully determines the initial weights.
 #[derive(Debug, Clone)]
@@ -251,6 +267,7 @@ pub struct BertModel {
     mlm: Option<MlmHead>,
     pooler: Option<Pooler>,
     nsp: Option<NspHead>,
+    task: Option<TaskOutput>,
 }
 
 /// The error of an operation that needs a head the model does not have.
@@ -266,7 +283,8 @@ impl BertModel {
         let mlm = config.mlm_head.then(|| MlmHead::new(params, config, &embeddings.token)).transpose()?;
         let pooler = config.has_pooler().then(|| Pooler::new(params, config)).transpose()?;
         let nsp = config.nsp_head.then(|| NspHead::new(params, config)).transpose()?;
-        Ok(Self { embeddings, blocks, mlm, pooler, nsp })
+        let task = config.task.as_ref().map(|t| TaskOutput::new(params, config, t)).transpose()?;
+        Ok(Self { embeddings, blocks, mlm, pooler, nsp, task })
     }
 
     /// The name and shape of every parameter a model of `config` has, in creation order,
@@ -306,6 +324,15 @@ impl BertModel {
     /// The pooler's output `[B, H]` (`tanh(dense(first token))`) of `encoded`.
     pub fn pooled(&self, encoded: &Tensor) -> Result<Tensor> {
         self.pooler.as_ref().ok_or_else(|| missing_head("pooler"))?.forward(encoded)
+    }
+
+    /// The task head's outputs of `encoded` `[B, L, H]`: `[B, num_labels]` for a sequence's
+    /// kinds (from the pooler), `[B, L, num_labels]` for token classification; dropout before
+    /// the classifier in training `mode`.
+    pub fn task_logits(&self, encoded: &Tensor, mode: &mut Mode) -> Result<Tensor> {
+        let task = self.task.as_ref().ok_or_else(|| missing_head("task"))?;
+        let input = if task.kind.reads_pooler() { self.pooled(encoded)? } else { encoded.clone() };
+        task.classifier.forward(&mode.dropout(&input, task.dropout)?)
     }
 
     /// NSP logits `[B, 2]` from the `<cls>` position of `encoded`.

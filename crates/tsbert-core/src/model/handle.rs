@@ -347,6 +347,14 @@ impl ModelHandle {
         self.replicas[0].encode(sequences, &mut Mode::Eval)
     }
 
+    /// The task head's outputs, dropout off: `[B, num_labels]` for a sequence's kinds,
+    /// `[B, L, num_labels]` for token classification (see `BertModel::task_logits`). A model
+    /// without a task head is an error saying so.
+    pub fn task_logits(&self, sequences: &Sequences) -> Result<Tensor> {
+        let encoded = self.encode(sequences)?;
+        self.replicas[0].model.task_logits(&encoded, &mut Mode::Eval)
+    }
+
     /// Whether encoding `rows` × `seq_len` tokens on replica 0 takes at most `macs`
     /// multiply-adds on the CPU (see [`memory::pass_macs`]).
     pub fn encodes_within(&self, rows: usize, seq_len: usize, macs: u128) -> bool {

@@ -6,16 +6,16 @@
 use std::collections::HashMap;
 use std::path::PathBuf;
 
-use candle_core::{DType, Device, Tensor};
+use candle_core::{Device, Tensor};
 use serde_json::Value;
 use tsbert_core::batch::Sequences;
 use tsbert_core::config::Activation;
 use tsbert_core::hf::{config_from_hf, config_to_hf, HfNames};
 use tsbert_core::tokenizer::{Text, Tokenizer, MAX_TEXT_BYTES, PIECE_BYTES};
 use tsbert_core::weights::{stored_names, Naming};
-use tsbert_core::{Batch, BertConfig, ModelHandle, ModelOptions, Trainer, TrainerOptions};
+use tsbert_core::{Batch, BertConfig, ModelHandle, Trainer, TrainerOptions};
 
-use crate::common::values;
+use crate::common::{hf_model, values};
 
 fn fixtures() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/hf")
@@ -41,14 +41,9 @@ fn ints(v: &Value) -> Vec<i64> {
     v.as_array().unwrap().iter().map(|x| x.as_i64().unwrap()).collect()
 }
 
-/// A model of the folder `dir` (config.json, model.safetensors), as Hugging Face named it.
+/// A model of the fixture folder `dir`, as Hugging Face named it.
 fn load(dir: &str) -> (ModelHandle, BertConfig) {
-    let weights = std::fs::read(fixtures().join(dir).join("model.safetensors")).unwrap();
-    let config = config_from_hf(&read(&format!("{dir}/config.json")), &stored_names(&weights).unwrap()).unwrap();
-    let t = ModelHandle::new(config.clone(), &ModelOptions { dtype: DType::F32, ..ModelOptions::default() }).unwrap();
-    let names = HfNames::detect(stored_names(&weights).unwrap().iter().map(String::as_str), &config);
-    t.load_weights(&weights, &Naming::HuggingFace(names)).unwrap();
-    (t, config)
+    hf_model(&fixtures().join(dir))
 }
 
 /// The fixture batch as tsbert's: MLM predictions where the labels are not -100.

@@ -18,4 +18,5 @@ mod long_runs;
 mod mlm_padding;
 mod model_shapes;
 mod robustness;
+mod task_heads;
 mod training;

@@ -1,0 +1,123 @@
+//! Hugging Face's task models: a `BertForSequenceClassification` of each `problem_type` and a
+//! `BertForTokenClassification` saved by transformers (tests/fixtures/hf-task, made by
+//! bench/reference/make_task_fixtures.py, every bias and head weight non-zero), loaded with
+//! their heads and giving transformers' logits on the `hf` fixture batch.
+
+use std::path::PathBuf;
+
+use candle_core::Device;
+use serde_json::Value;
+use tsbert_core::batch::Sequences;
+use tsbert_core::config::{TaskHead, TaskKind};
+use tsbert_core::hf::{config_from_hf, config_to_hf, HfNames};
+use tsbert_core::weights::{stored_names, Naming};
+use tsbert_core::{ModelHandle, ModelOptions};
+
+use crate::common::{hf_model, values};
+
+fn fixtures() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")
+}
+
+/// The `hf` fixture batch's sequences (padded on the right).
+fn sequences() -> Sequences {
+    let json: Value =
+        serde_json::from_str(&std::fs::read_to_string(fixtures().join("hf/expected.json")).unwrap()).unwrap();
+    let b = &json["batch"];
+    let rows = |key: &str| -> Vec<Vec<i32>> {
+        let row = |r: &Value| r.as_array().unwrap().iter().map(|x| x.as_i64().unwrap() as i32).collect();
+        b[key].as_array().unwrap().iter().map(row).collect()
+    };
+    let (tokens, mask) = (rows("inputIds"), rows("attentionMask"));
+    Sequences {
+        batch_size: tokens.len(),
+        seq_len: tokens[0].len(),
+        tokens: tokens.concat(),
+        segments: rows("tokenTypeIds").concat(),
+        valid_lens: mask.iter().map(|r| r.iter().sum()).collect(),
+    }
+}
+
+#[test]
+fn task_models_load_with_their_heads_and_give_transformers_logits() {
+    let expected =
+        candle_core::safetensors::load(fixtures().join("hf-task/expected.safetensors"), &Device::Cpu).unwrap();
+    let s = sequences();
+    for (name, kind, labels) in [
+        ("single", TaskKind::SingleLabelClassification, 3),
+        ("multi", TaskKind::MultiLabelClassification, 4),
+        ("regression", TaskKind::Regression, 1),
+        ("token", TaskKind::TokenClassification, 5),
+    ] {
+        let (model, config) = hf_model(&fixtures().join("hf-task").join(name));
+        assert_eq!(config.task, Some(TaskHead { kind, num_labels: labels }), "{name}");
+        // a token classifier has no pooler (transformers leaves it out)
+        assert!(
+            !config.mlm_head && !config.nsp_head && config.has_pooler() == kind.reads_pooler(),
+            "{name}: {config:?}"
+        );
+        let ours = values(&model.task_logits(&s).unwrap());
+        let theirs = values(&expected[&format!("{name}.logits")]);
+        // transformers gives padded positions logits too; compare the real tokens only
+        let (rows, width) = (s.batch_size, theirs.len() / s.batch_size);
+        assert_eq!(ours.len(), theirs.len(), "{name}: shapes");
+        let per_token = kind == TaskKind::TokenClassification;
+        let mut worst = 0f64;
+        for r in 0..rows {
+            let keep = if per_token { s.valid_lens[r] as usize * labels } else { width };
+            for j in 0..keep {
+                worst = worst.max((ours[r * width + j] - theirs[r * width + j]).abs());
+            }
+        }
+        assert!(worst < 1e-5, "{name}: max abs difference {worst:e}");
+    }
+}
+
+#[test]
+fn task_configs_follow_transformers_and_name_what_tsbert_cannot_run() {
+    let stored: Vec<String> = ["bert.pooler.dense.weight", "classifier.weight"].map(String::from).to_vec();
+    let head = |json: &str| config_from_hf(json, &stored).map(|c| c.task.unwrap());
+    // no problem_type: one label is a regression, more a single-label classification
+    let one = head(r#"{"model_type": "bert", "architectures": ["BertForSequenceClassification"], "num_labels": 1}"#);
+    assert_eq!(one.unwrap(), TaskHead { kind: TaskKind::Regression, num_labels: 1 });
+    let two = head(
+        r#"{"model_type": "bert", "architectures": ["BertForSequenceClassification"], "id2label": {"0": "no", "1": "yes"}}"#,
+    );
+    assert_eq!(two.unwrap(), TaskHead { kind: TaskKind::SingleLabelClassification, num_labels: 2 });
+    let err = head(r#"{"model_type": "bert", "architectures": ["BertForMultipleChoice"]}"#).unwrap_err().to_string();
+    assert!(err.contains("'BertForMultipleChoice' is not a head tsbert runs"), "{err}");
+    let err = head(
+        r#"{"model_type": "bert", "architectures": ["BertForSequenceClassification"], "problem_type": "ranking"}"#,
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(err.contains("problem_type 'ranking'"), "{err}");
+}
+
+#[test]
+fn task_models_export_under_transformers_names_and_load_back_with_the_same_logits() {
+    let s = sequences();
+    for name in ["single", "multi", "regression", "token"] {
+        let dir = fixtures().join("hf-task").join(name);
+        let (model, config) = hf_model(&dir);
+        let (json, names) = config_to_hf(&config).unwrap();
+        let class = if name == "token" { "BertForTokenClassification" } else { "BertForSequenceClassification" };
+        assert_eq!(json["architectures"][0], class, "{name}");
+        assert_eq!(json["num_labels"], config.task.as_ref().unwrap().num_labels, "{name}");
+        let bytes = model.save_weights(&Naming::HuggingFace(names)).unwrap();
+        let original = std::fs::read(dir.join("model.safetensors")).unwrap();
+        let sorted = |b: &[u8]| {
+            let mut n = stored_names(b).unwrap();
+            n.retain(|x| !x.ends_with("position_ids"));
+            n.sort();
+            n
+        };
+        assert_eq!(sorted(&bytes), sorted(&original), "{name}: the tensors transformers saved, by the same names");
+        let again = config_from_hf(&json.to_string(), &stored_names(&bytes).unwrap()).unwrap();
+        assert_eq!(again.task, config.task, "{name}");
+        let reloaded = ModelHandle::new(again.clone(), &ModelOptions::default()).unwrap();
+        let names = HfNames::detect(stored_names(&bytes).unwrap().iter().map(String::as_str), &again);
+        reloaded.load_weights(&bytes, &Naming::HuggingFace(names)).unwrap();
+        assert_eq!(values(&reloaded.task_logits(&s).unwrap()), values(&model.task_logits(&s).unwrap()), "{name}");
+    }
+}
