@@ -38,6 +38,8 @@ export interface ModelFiles {
   tokenizer: Tokenizer;
   /** The textbook vocabulary, for a model that has one. */
   vocab?: Vocab;
+  /** The names of a task head's labels in id order (Hugging Face's `id2label`), when the folder gives them. */
+  labels?: string[];
 }
 
 /** `config.json` of a tsbert model: the sizes, and the files with their SHA-256. */
@@ -50,6 +52,8 @@ interface Manifest {
   vocab?: { file: string; sha256: string };
   /** A `tokenizer.json`, for a model that has no textbook vocabulary. */
   tokenizer?: { file: string; sha256: string };
+  /** The names of a task head's labels, in id order. */
+  labels?: string[];
 }
 
 const MANIFEST = 'config.json';
@@ -125,7 +129,7 @@ async function tidy(dir: string, keep: ReadonlySet<string>): Promise<void> {
  */
 export async function writeModelFolder(
   dir: string,
-  model: { config: BertConfig; weights: Uint8Array; tokenizer: Tokenizer; vocab?: Vocab },
+  model: { config: BertConfig; weights: Uint8Array; tokenizer: Tokenizer; vocab?: Vocab; labels?: readonly string[] },
 ): Promise<void> {
   await mkdir(dir, { recursive: true });
   const words = model.vocab ? Buffer.from(JSON.stringify(model.vocab.toJSON())) : Buffer.from(model.tokenizer.toJSON());
@@ -137,6 +141,7 @@ export async function writeModelFolder(
     config: model.config,
     weights: { file: `weights-${weightsSha.slice(0, 16)}.safetensors`, sha256: weightsSha },
     ...(model.vocab ? { vocab: wordsEntry } : { tokenizer: wordsEntry }),
+    ...(model.labels ? { labels: [...model.labels] } : {}),
   };
   await writeAtomic(dir, manifest.weights.file, model.weights);
   await writeAtomic(dir, wordsEntry.file, words);
@@ -159,7 +164,13 @@ export const TRANSFORMERS_CHECKED = '5.24.0';
  */
 export async function writeHuggingFaceFolder(
   dir: string,
-  model: { hfConfig: Record<string, unknown>; weights: Uint8Array; tokenizer: Tokenizer; maxLength: number },
+  model: {
+    hfConfig: Record<string, unknown>;
+    weights: Uint8Array;
+    tokenizer: Tokenizer;
+    maxLength: number;
+    labels?: readonly string[];
+  },
 ): Promise<void> {
   await mkdir(dir, { recursive: true });
   const t = model.tokenizer;
@@ -171,7 +182,11 @@ export async function writeHuggingFaceFolder(
     sep_token: special(['[SEP]', '<sep>']),
     mask_token: special(['[MASK]', '<mask>']),
   };
-  const config = { ...model.hfConfig, pad_token_id: t.padId, transformers_version: TRANSFORMERS_CHECKED };
+  const names = model.labels && {
+    id2label: Object.fromEntries(model.labels.map((label, i) => [String(i), label])),
+    label2id: Object.fromEntries(model.labels.map((label, i) => [label, i])),
+  };
+  const config = { ...model.hfConfig, ...names, pad_token_id: t.padId, transformers_version: TRANSFORMERS_CHECKED };
   const tokenizerConfig = { tokenizer_class: 'PreTrainedTokenizerFast', model_max_length: model.maxLength, ...tokens };
   await writeAtomic(dir, 'model.safetensors', model.weights);
   // without the source's padding (MiniLM's pads every text to 128 ids: a trap for whoever reads the file alone)
@@ -249,6 +264,10 @@ async function readTsbertFolder(dir: string, manifest: Manifest): Promise<ModelF
   }
   const weights = await readChecked(dir, manifest.weights, 'weights');
   const configPath = join(dir, MANIFEST);
+  const { labels } = manifest;
+  if (labels !== undefined && !(Array.isArray(labels) && labels.every((l) => typeof l === 'string'))) {
+    throw new CheckpointError(`'${configPath}': labels must be an array of label names`);
+  }
   return {
     config: c,
     weights,
@@ -256,6 +275,7 @@ async function readTsbertFolder(dir: string, manifest: Manifest): Promise<ModelF
     configPath,
     tokenizer,
     vocab,
+    labels,
   };
 }
 
@@ -291,7 +311,27 @@ async function readHuggingFaceFolder(dir: string, configText: string): Promise<M
   } else {
     throw new CheckpointError(`'${dir}' has no tokenizer.json or vocab.txt: tsbert needs the model's tokenizer`);
   }
-  return { config: configText, weights, weightsPath, configPath: join(dir, MANIFEST), tokenizer };
+  const labels = labelsOf(JSON.parse(configText).id2label, join(dir, MANIFEST));
+  return { config: configText, weights, weightsPath, configPath: join(dir, MANIFEST), tokenizer, labels };
+}
+
+/**
+ * Label names in id order from Hugging Face's `id2label` (`{"0": "negative", …}`), or
+ * `undefined` without one; ids that are not 0 … n-1 or names that are not strings are a
+ * {@link CheckpointError} naming `path`.
+ */
+function labelsOf(id2label: unknown, path: string): string[] | undefined {
+  if (id2label === undefined || id2label === null) return undefined;
+  const entries = typeof id2label === 'object' && !Array.isArray(id2label) ? Object.entries(id2label) : undefined;
+  const labels: string[] = [];
+  for (const [id, name] of entries ?? [['?', undefined]]) {
+    const i = Number(id);
+    if (!Number.isInteger(i) || i < 0 || i >= (entries?.length ?? 0) || typeof name !== 'string') {
+      throw new CheckpointError(`'${path}': id2label must map the ids 0 … n-1 to label names`);
+    }
+    labels[i] = name;
+  }
+  return labels;
 }
 
 /**

@@ -122,6 +122,11 @@ export class BertModel {
   /** The model's sizes and variants. */
   readonly config: Readonly<BertConfig>;
   /**
+   * The names of the task head's labels in id order (Hugging Face's `id2label`; `LABEL_0`, …
+   * where the folder names none); `undefined` for a model without a task head.
+   */
+  readonly labels: readonly string[] | undefined;
+  /**
    * How the sentence-transformers folder it was loaded from embeds (its `modules.json`,
    * pooling config and `sentence_bert_config.json`): {@link embed}'s defaults. `undefined` for
    * any other model.
@@ -140,7 +145,7 @@ export class BertModel {
 
   private constructor(
     inner: NativeBert,
-    words: { tokenizer: Tokenizer; vocab?: Vocab },
+    words: { tokenizer: Tokenizer; vocab?: Vocab; labels?: string[] },
     device: ResolvedDevice,
     training: { lr: number; weightDecay?: number },
     sentence?: { source: string; settings: SentenceSettings },
@@ -152,6 +157,9 @@ export class BertModel {
     this.#weightDecay = training.weightDecay ?? 0;
     this.config = Object.freeze(inner.config as BertConfig);
     this.tokenizer = words.tokenizer;
+    const task = this.config.task;
+    const named = task && words.labels?.length === task.numLabels ? words.labels : undefined;
+    this.labels = task && Object.freeze(named ?? Array.from({ length: task.numLabels }, (_, i) => `LABEL_${i}`));
     this.vocab = words.vocab;
     this.device = device;
   }
@@ -237,9 +245,16 @@ export class BertModel {
       const { weights, hfConfig } = saved;
       if (hfConfig) {
         const maxLength = this.config.maxPositions;
-        await writeHuggingFaceFolder(dir, { hfConfig, weights, tokenizer: this.tokenizer, maxLength });
+        await writeHuggingFaceFolder(dir, {
+          hfConfig,
+          weights,
+          tokenizer: this.tokenizer,
+          maxLength,
+          labels: this.labels,
+        });
       } else {
-        await writeModelFolder(dir, { config: this.config, weights, tokenizer: this.tokenizer, vocab: this.vocab });
+        const { config, tokenizer, vocab, labels } = this;
+        await writeModelFolder(dir, { config, weights, tokenizer, vocab, labels });
       }
       if (this.#sentenceSource && this.sentenceSettings) {
         await copySentenceFiles(this.#sentenceSource, this.sentenceSettings, dir);

@@ -205,7 +205,27 @@ describe('Hugging Face models', () => {
         Array.from(theirs.get('classifier.bias')?.data ?? [0]),
       );
       expect((await BertModel.load(dir)).config.task).toEqual({ kind, numLabels });
+      // the label names travel: id2label and label2id in the export, the manifest in tsbert's format
+      const labels =
+        name === 'single'
+          ? ['negative', 'neutral', 'positive']
+          : name === 'token'
+            ? ['O', 'B-PER', 'I-PER', 'B-LOC', 'I-LOC']
+            : Array.from({ length: numLabels }, (_, i) => `LABEL_${i}`);
+      expect(model.labels, name).toEqual(labels);
+      expect(config.id2label, name).toEqual(Object.fromEntries(labels.map((l, i) => [String(i), l])));
+      expect(config.label2id, name).toEqual(Object.fromEntries(labels.map((l, i) => [l, i])));
+      const own = await mkdtemp(join(tmpdir(), `tsbert-task-${name}-`));
+      await model.save(own);
+      expect((await BertModel.load(own)).labels, name).toEqual(labels);
     }
+    const broken = await mkdtemp(join(tmpdir(), 'tsbert-hf-task-broken-'));
+    await cp(join(TASKS, 'single'), broken, { recursive: true });
+    const json = JSON.parse(await readFile(join(broken, 'config.json'), 'utf8'));
+    await writeFile(join(broken, 'config.json'), JSON.stringify({ ...json, id2label: { 0: 'a', 2: 'c', 3: 'd' } }));
+    await expect(BertModel.load(broken)).rejects.toThrow(
+      /config\.json': id2label must map the ids 0 … n-1 to label names/,
+    );
   });
 
   it("keep a bare encoder's pooler (no NSP head): the export holds it unchanged", async () => {
