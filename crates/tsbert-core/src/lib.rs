@@ -31,6 +31,7 @@ pub mod pooling;
 pub mod rng;
 #[cfg(any(feature = "cuda", test))]
 pub mod shared_library;
+pub mod task_loss;
 pub mod tensor_ops;
 pub mod tokenizer;
 pub mod trainer;

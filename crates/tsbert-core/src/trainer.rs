@@ -14,7 +14,7 @@ use std::collections::HashMap;
 use candle_core::{DType, Device, Tensor};
 
 use crate::adam::{Adam, AdamConfig};
-use crate::batch::Batch;
+use crate::batch::{Batch, Sequences};
 use crate::config::BertConfig;
 use crate::error::{Error, InputError, Result};
 use crate::gradient_sum::GradientSum;
@@ -24,6 +24,7 @@ use crate::model::handle::Replica;
 use crate::model::{Mode, ModelHandle, StepLosses};
 use crate::params::Gradients;
 use crate::rng::{RngState, SeededRng};
+use crate::task_loss::{task_loss, TaskLabels};
 
 /// The random stream dropout masks are drawn from (initialisation uses stream 0).
 const DROPOUT_STREAM: u64 = 1;
@@ -112,6 +113,20 @@ impl ReplicaState {
         self.grads = Some(replica.params.take_gradients(store));
         let scalar = |t: &Tensor| -> Result<f64> { Ok(t.to_dtype(DType::F64)?.to_scalar::<f64>()?) };
         Ok(StepLosses { mlm: scalar(&mlm)?, nsp: scalar(&nsp)? })
+    }
+
+    /// Forward (dropout on) and backward of the task head's loss on checked `sequences` and
+    /// `labels` by `replica`; keeps the parameters' gradients.
+    fn task_gradients(&mut self, replica: &Replica, sequences: &Sequences, labels: &TaskLabels) -> Result<f64> {
+        let kind = replica.model.task_kind().ok_or_else(|| InputError::range("model", "has no task head"))?;
+        let mut rng = self.dropout_rng.clone();
+        let mut mode = Mode::Train(&mut rng);
+        let encoded = replica.encode(sequences, &mut mode)?;
+        let loss = task_loss(kind, &replica.model.task_logits(&encoded, &mut mode)?, labels)?;
+        self.dropout_rng = rng;
+        let store = loss.backward()?;
+        self.grads = Some(replica.params.take_gradients(store));
+        Ok(loss.to_dtype(DType::F64)?.to_scalar::<f64>()?)
     }
 
     fn optimizer_step(&mut self) -> Result<()> {
@@ -266,6 +281,12 @@ impl Trainer {
                 ));
             }
         }
+        self.check_gradients_finite()
+    }
+
+    /// A [`Error::Diverged`] when the last gradients hold a NaN or an infinity.
+    fn check_gradients_finite(&self) -> Result<()> {
+        let step = self.steps_taken() + 1;
         let Some(grads) = &self.replicas[0].grads else { return Ok(()) };
         let mut total: Option<Tensor> = None;
         for g in grads.values() {
@@ -276,9 +297,56 @@ impl Trainer {
             });
         }
         match total.map(|t| t.to_scalar::<f64>()).transpose()? {
-            Some(sum) if !sum.is_finite() => diverged("a gradient holds NaN or infinite values".into()),
+            Some(sum) if !sum.is_finite() => Err(Error::Diverged(format!(
+                "training diverged at step {step}: a gradient holds NaN or infinite values; the weights were not updated"
+            ))),
             _ => Ok(()),
         }
+    }
+
+    /// Forward (dropout on) and backward of `model`'s task head on `sequences` and their
+    /// `labels` (see [`TaskLabels`]); the gradients are kept as [`Trainer::compute_gradients`]
+    /// keeps them (then clipped to `clip_norm` if set). Returns the loss. One device only so
+    /// far: a model on several is an error saying so. A loss or gradient that is not finite is
+    /// [`Error::Diverged`], keeping no gradient.
+    pub fn compute_task_gradients(
+        &mut self,
+        model: &ModelHandle,
+        sequences: &Sequences,
+        labels: &TaskLabels,
+    ) -> Result<f64> {
+        let head = model.config().task.clone().ok_or_else(|| InputError::range("model", "has no task head"))?;
+        sequences.validate(model.config())?;
+        labels.validate(&head, sequences.batch_size, sequences.seq_len)?;
+        model.check_pass(sequences.batch_size, sequences.seq_len, 0, true)?;
+        if self.replicas.len() > 1 {
+            return Err(InputError::range("devices", "a task head trains on one device so far").into());
+        }
+        let loss = self.replicas[0].task_gradients(&model.replicas()[0], sequences, labels)?;
+        let finite = if loss.is_finite() {
+            self.check_gradients_finite()
+        } else {
+            Err(Error::Diverged(format!(
+                "training diverged at step {}: the task loss is {loss}; the weights were not updated",
+                self.steps_taken() + 1
+            )))
+        };
+        if let Err(e) = finite {
+            self.replicas[0].grads = None;
+            return Err(e);
+        }
+        if let Some(max) = self.clip_norm {
+            self.clip_gradients(max)?;
+        }
+        Ok(loss)
+    }
+
+    /// One training step of `model`'s task head: [`Trainer::compute_task_gradients`], then
+    /// Adam. Returns the loss before the update.
+    pub fn train_task_step(&mut self, model: &ModelHandle, sequences: &Sequences, labels: &TaskLabels) -> Result<f64> {
+        let loss = self.compute_task_gradients(model, sequences, labels)?;
+        self.optimizer_step()?;
+        Ok(loss)
     }
 
     /// One Adam update (on every replica) from the gradients of the last

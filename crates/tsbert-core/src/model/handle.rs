@@ -161,7 +161,7 @@ impl Replica {
 
     /// The contextual embedding of every token of checked `sequences`: `[B, L, hidden]`. In
     /// eval mode on the CPU in f32, by the inference pass (no graph: nothing to differentiate).
-    fn encode(&self, sequences: &Sequences, mode: &mut Mode) -> Result<Tensor> {
+    pub(crate) fn encode(&self, sequences: &Sequences, mode: &mut Mode) -> Result<Tensor> {
         if matches!(mode, Mode::Eval) && inference::runs_inference_pass(&self.model) {
             let (tokens, segments) = sequences.ids();
             let values = inference::encode(&self.model, &tokens, &segments, &sequences.valid_lens())?;

@@ -10,8 +10,9 @@ use serde_json::Value;
 use tsbert_core::batch::Sequences;
 use tsbert_core::config::{TaskHead, TaskKind};
 use tsbert_core::hf::{config_from_hf, config_to_hf, HfNames};
+use tsbert_core::task_loss::TaskLabels;
 use tsbert_core::weights::{stored_names, Naming};
-use tsbert_core::{ModelHandle, ModelOptions};
+use tsbert_core::{ModelHandle, ModelOptions, Trainer, TrainerOptions};
 
 use crate::common::{hf_model, values};
 
@@ -120,4 +121,53 @@ fn task_models_export_under_transformers_names_and_load_back_with_the_same_logit
         reloaded.load_weights(&bytes, &Naming::HuggingFace(names)).unwrap();
         assert_eq!(values(&reloaded.task_logits(&s).unwrap()), values(&model.task_logits(&s).unwrap()), "{name}");
     }
+}
+
+#[test]
+fn task_losses_and_every_gradient_are_transformers() {
+    let expected =
+        candle_core::safetensors::load(fixtures().join("hf-task/expected.safetensors"), &Device::Cpu).unwrap();
+    let s = sequences();
+    let ints = |name: &str| values(&expected[name]).into_iter().map(|x| x as i64).collect::<Vec<_>>();
+    let floats = |name: &str| values(&expected[name]).into_iter().map(|x| x as f32).collect::<Vec<_>>();
+    for name in ["single", "multi", "regression", "token"] {
+        let labels = match name {
+            "single" => TaskLabels::Classes(ints("labels.single").into_iter().map(|x| x as u32).collect()),
+            "multi" => TaskLabels::Multi(floats("labels.multi")),
+            "regression" => TaskLabels::Values(floats("labels.regression")),
+            _ => TaskLabels::Tokens(ints("labels.token").into_iter().map(|x| x as i32).collect()),
+        };
+        let dir = fixtures().join("hf-task").join(name);
+        let (model, config) = hf_model(&dir);
+        let mut trainer = Trainer::new(&model, &TrainerOptions::default()).unwrap();
+        let loss = trainer.compute_task_gradients(&model, &s, &labels).unwrap();
+        let theirs = values(&expected[&format!("{name}.loss")])[0];
+        assert!((loss - theirs).abs() <= 1e-5 * theirs.abs().max(1.0), "{name}: loss {loss} vs {theirs}");
+        let stored = stored_names(&std::fs::read(dir.join("model.safetensors")).unwrap()).unwrap();
+        let names = HfNames::detect(stored.iter().map(String::as_str), &config);
+        let mut checked = 0;
+        for (ours, _) in model.params().iter() {
+            let hf = &names.written_names(ours)[0];
+            let want = values(&expected[&format!("{name}.grad.{hf}")]);
+            let got = values(
+                &trainer.last_grad(&model, ours).unwrap().unwrap_or_else(|| panic!("{name}: {ours} has no gradient")),
+            );
+            let scale = want.iter().fold(0f64, |m, x| m.max(x.abs())).max(1e-6);
+            let worst = got.iter().zip(&want).fold(0f64, |m, (a, b)| m.max((a - b).abs()));
+            assert!(worst / scale < 1e-4, "{name}: {ours} ({hf}) relative error {:e}", worst / scale);
+            checked += 1;
+        }
+        assert_eq!(checked, stored.iter().filter(|n| !n.ends_with("position_ids")).count(), "{name}: every tensor");
+    }
+}
+
+#[test]
+fn task_labels_that_do_not_fit_the_head_are_refused_by_name() {
+    let (model, _) = hf_model(&fixtures().join("hf-task/single"));
+    let mut trainer = Trainer::new(&model, &TrainerOptions::default()).unwrap();
+    let s = sequences();
+    let mut err = |labels: TaskLabels| trainer.compute_task_gradients(&model, &s, &labels).unwrap_err().to_string();
+    assert!(err(TaskLabels::Classes(vec![0, 1, 3, 0])).starts_with("labels[2]: 3 is not a class of 3"));
+    assert!(err(TaskLabels::Classes(vec![0, 1])).starts_with("labels: 2 labels for 4"));
+    assert!(err(TaskLabels::Values(vec![0.5; 4])).contains("not the labels of a SingleLabelClassification head"));
 }

@@ -1,0 +1,112 @@
+//! The losses of the task heads, as Hugging Face's task models compute them: cross-entropy
+//! (one class a sequence), binary cross-entropy with logits a label (multi-label), mean squared
+//! error (regression), and cross-entropy over the tokens whose label is not -100 (token
+//! classification); each the mean over what it scores.
+
+use candle_core::{Device, Tensor};
+
+use crate::config::{TaskHead, TaskKind};
+use crate::error::{InputError, Result};
+use crate::ops::cross_entropy::cross_entropy_per_row;
+
+/// The label Hugging Face's data gives a token that is not scored (a word's later sub-words,
+/// special tokens, padding).
+pub const IGNORED_LABEL: i32 = -100;
+
+/// The labels of a batch for a task head, row-major.
+#[derive(Debug, Clone, PartialEq)]
+pub enum TaskLabels {
+    /// A class a sequence: `[B]` (single-label classification).
+    Classes(Vec<u32>),
+    /// 0 or 1 a label and sequence: `[B, num_labels]` (multi-label classification).
+    Multi(Vec<f32>),
+    /// Target numbers: `[B, num_labels]` (regression).
+    Values(Vec<f32>),
+    /// A class a token, or [`IGNORED_LABEL`]: `[B, L]` (token classification).
+    Tokens(Vec<i32>),
+}
+
+impl TaskLabels {
+    /// Checks the labels against the head and a batch of `rows` sequences of `seq_len` tokens:
+    /// the kind, the count, every class in range, every multi-label 0 or 1, every number finite.
+    pub fn validate(&self, head: &TaskHead, rows: usize, seq_len: usize) -> Result<(), InputError> {
+        let c = head.num_labels;
+        let count = |got: usize, want: usize, of: &str| {
+            if got == want {
+                Ok(())
+            } else {
+                Err(InputError::range("labels", format!("{got} labels for {want} ({of})")))
+            }
+        };
+        match (head.kind, self) {
+            (TaskKind::SingleLabelClassification, Self::Classes(l)) => {
+                count(l.len(), rows, "a class a sequence")?;
+                match l.iter().position(|&x| x as usize >= c) {
+                    Some(i) => {
+                        Err(InputError::range(format!("labels[{i}]"), format!("{} is not a class of {c}", l[i])))
+                    }
+                    None => Ok(()),
+                }
+            }
+            (TaskKind::MultiLabelClassification, Self::Multi(l)) => {
+                count(l.len(), rows * c, "batchSize × numLabels")?;
+                match l.iter().position(|&x| x != 0.0 && x != 1.0) {
+                    Some(i) => Err(InputError::range(format!("labels[{i}]"), format!("{} is not 0 or 1", l[i]))),
+                    None => Ok(()),
+                }
+            }
+            (TaskKind::Regression, Self::Values(l)) => {
+                count(l.len(), rows * c, "batchSize × numLabels")?;
+                match l.iter().position(|x| !x.is_finite()) {
+                    Some(i) => Err(InputError::range(format!("labels[{i}]"), format!("{} is not finite", l[i]))),
+                    None => Ok(()),
+                }
+            }
+            (TaskKind::TokenClassification, Self::Tokens(l)) => {
+                count(l.len(), rows * seq_len, "batchSize × seqLen")?;
+                match l.iter().position(|&x| x != IGNORED_LABEL && !(0..c as i32).contains(&x)) {
+                    Some(i) => Err(InputError::range(
+                        format!("labels[{i}]"),
+                        format!("{} is neither a class of {c} nor {IGNORED_LABEL} (not scored)", l[i]),
+                    )),
+                    None => Ok(()),
+                }
+            }
+            (kind, _) => Err(InputError::type_error("labels", format!("not the labels of a {kind:?} head"))),
+        }
+    }
+}
+
+/// The mean loss of `logits` (`[B, C]`, or `[B, L, C]` for tokens) against checked `labels`.
+/// A token batch with no scored token has loss 0.
+pub fn task_loss(kind: TaskKind, logits: &Tensor, labels: &TaskLabels) -> Result<Tensor> {
+    let (device, dtype) = (logits.device(), logits.dtype());
+    let floats = |v: &[f32]| -> Result<Tensor> { Ok(Tensor::from_slice(v, logits.shape(), device)?.to_dtype(dtype)?) };
+    Ok(match (kind, labels) {
+        (TaskKind::SingleLabelClassification, TaskLabels::Classes(l)) => {
+            cross_entropy_per_row(logits, &Tensor::from_slice(l, l.len(), device)?)?.mean_all()?
+        }
+        (TaskKind::MultiLabelClassification, TaskLabels::Multi(l)) => {
+            // max(x, 0) − x·y + log(1 + e^−|x|): BCE with logits without overflow
+            let y = floats(l)?;
+            let soft = ((logits.abs()?.neg()?.exp()? + 1.0)?.log()? + logits.relu()?)?;
+            (soft - (logits * y)?)?.mean_all()?
+        }
+        (TaskKind::Regression, TaskLabels::Values(l)) => (logits - floats(l)?)?.sqr()?.mean_all()?,
+        (TaskKind::TokenClassification, TaskLabels::Tokens(l)) => token_loss(logits, l, device)?,
+        _ => return Err(InputError::type_error("labels", format!("not the labels of a {kind:?} head")).into()),
+    })
+}
+
+/// Cross-entropy over the tokens whose label is not [`IGNORED_LABEL`], their mean.
+fn token_loss(logits: &Tensor, labels: &[i32], device: &Device) -> Result<Tensor> {
+    let c = logits.dim(logits.rank() - 1)?;
+    let scored: Vec<u32> = (0..labels.len()).filter(|&i| labels[i] != IGNORED_LABEL).map(|i| i as u32).collect();
+    if scored.is_empty() {
+        return Ok(Tensor::zeros((), logits.dtype(), device)?);
+    }
+    let classes: Vec<u32> = scored.iter().map(|&i| labels[i as usize] as u32).collect();
+    let rows = logits.reshape(((), c))?.index_select(&Tensor::from_slice(&scored, scored.len(), device)?, 0)?;
+    let per_row = cross_entropy_per_row(&rows, &Tensor::from_slice(&classes, classes.len(), device)?)?;
+    Ok(per_row.mean_all()?)
+}
