@@ -101,6 +101,11 @@ export declare class NativeBert {
    */
   embed(tokenizer: NativeTokenizer, texts: Array<string>, options: EmbedOptionsJs): Promise<Float32Array>
   /**
+   * The task head's outputs, dropout off, of a `Sequences` object: `batchSize × numLabels`
+   * values for a sequence's head, `batchSize × seqLen × numLabels` for a token classifier.
+   */
+  taskLogits(sequences: object): Promise<Float32Array>
+  /**
    * The MLM logits, dropout off, at `positions` (pairs of row and position, flat) of a
    * `Sequences` object: `positions.length / 2 × vocabSize` values.
    */

@@ -187,7 +187,13 @@ export async function writeHuggingFaceFolder(
     label2id: Object.fromEntries(model.labels.map((label, i) => [label, i])),
   };
   const config = { ...model.hfConfig, ...names, pad_token_id: t.padId, transformers_version: TRANSFORMERS_CHECKED };
-  const tokenizerConfig = { tokenizer_class: 'PreTrainedTokenizerFast', model_max_length: model.maxLength, ...tokens };
+  // the segment ids too: without model_input_names, transformers gives pairs none (all segment 0)
+  const tokenizerConfig = {
+    tokenizer_class: 'PreTrainedTokenizerFast',
+    model_max_length: model.maxLength,
+    model_input_names: ['input_ids', 'token_type_ids', 'attention_mask'],
+    ...tokens,
+  };
   await writeAtomic(dir, 'model.safetensors', model.weights);
   // without the source's padding (MiniLM's pads every text to 128 ids: a trap for whoever reads the file alone)
   await writeAtomic(dir, 'tokenizer.json', JSON.stringify({ ...JSON.parse(t.toJSON()), padding: null }));

@@ -377,6 +377,25 @@ export class BertModel {
   }
 
   /**
+   * The task head's outputs, dropout off: `[batchSize, numLabels]` for a sequence's head (the
+   * logits of a classifier, the numbers of a regression), `[batchSize, seqLen, numLabels]` for
+   * a token classifier. A model without a task head is a `RangeError` saying so.
+   */
+  async taskLogits(sequences: Sequences): Promise<Tensor> {
+    const task = this.config.task;
+    if (!task)
+      throw new RangeError(
+        'model: has no task head (a Hugging Face BertForSequenceClassification or BertForTokenClassification has one)',
+      );
+    const data = await this.#calls.run(() => this.#native.taskLogits(sequences));
+    const perToken = task.kind === 'token_classification';
+    const shape = perToken
+      ? [sequences.batchSize, sequences.seqLen, task.numLabels]
+      : [sequences.batchSize, task.numLabels];
+    return Tensor.fromNative({ data, shape });
+  }
+
+  /**
    * Held-out metrics of `batches` together, dropout off (the means over all their
    * predictions and rows), in one native call.
    *

@@ -193,6 +193,9 @@ describe('Hugging Face models', () => {
       const config = JSON.parse(await readFile(join(dir, 'config.json'), 'utf8'));
       expect(config.architectures, name).toEqual([architecture]);
       expect(config.num_labels, name).toBe(numLabels);
+      // transformers gives pairs their segment ids only when the tokenizer says it takes them
+      const tokenizerConfig = JSON.parse(await readFile(join(dir, 'tokenizer_config.json'), 'utf8'));
+      expect(tokenizerConfig.model_input_names).toEqual(['input_ids', 'token_type_ids', 'attention_mask']);
       if (name !== 'token') expect(config.problem_type, name).toBe(kind);
       const [theirs, ours] = [
         await safetensors(join(TASKS, name, 'model.safetensors')),

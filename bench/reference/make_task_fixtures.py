@@ -7,7 +7,8 @@
 With --check-exports DIR: DIR/<name> holds tsbert's Hugging Face export of the fixture <name>;
 each is loaded by `AutoModelForSequenceClassification` / `AutoModelForTokenClassification`
 (no tensor missing, unexpected or mismatched) and must give the fixture's logits (max abs
-difference at most 1e-5 on the real tokens); exit 1 otherwise.
+difference at most 1e-5 on the real tokens), also on pairs of texts tokenized by the export's
+own tokenizer (segment ids included); exit 1 otherwise.
 
 Writes to DIR (default crates/tsbert-core/tests/fixtures/hf-task/), from the encoder sizes and
 the tokenizer of the `hf` fixtures (hidden 32, 2 layers, 4 heads, GELU, dropout 0):
@@ -19,7 +20,9 @@ the tokenizer of the `hf` fixtures (hidden 32, 2 layers, 4 heads, GELU, dropout 
 each a seeded random model whose every bias, layer-norm parameter and head weight is moved off
 its initial value by random noise before saving (Hugging Face initialises biases to zero, which
 would hide a missing or misnamed one), saved by `save_pretrained` with the tokenizer;
-- expected.safetensors: on the batch of ../hf/expected.json, for each model `<name>.logits`,
+- expected.safetensors: for each model `<name>.text_logits` and `<name>.pair_logits` of the
+  texts and pairs of texts.json (padded on the right to the longest), and on the batch of
+  ../hf/expected.json `<name>.logits`,
   `<name>.loss` (with the labels below) and `<name>.grad.<parameter>` of every parameter;
   `labels.single`, `labels.multi`, `labels.regression`, `labels.token` (-100 on padding and on
   special tokens, as a tagger's data has them).
@@ -39,6 +42,10 @@ from transformers import (AutoModelForSequenceClassification, AutoModelForTokenC
 
 ROOT = Path(__file__).resolve().parents[2]
 HF = ROOT / "crates" / "tsbert-core" / "tests" / "fixtures" / "hf"
+# texts and pairs as a user gives them, whose logits (`<name>.text_logits`, `<name>.pair_logits`)
+# the fixtures record too (texts.json holds them)
+TEXTS = ["the crane is flying over the river", "a dog sat on the mat", "tokyo is a big city"]
+PAIRS = [("the crane is flying", "it is over the river"), ("the dog slept", "the cat ran")]
 
 
 def perturbed(model: torch.nn.Module) -> torch.nn.Module:
@@ -90,6 +97,12 @@ def main() -> None:
         model = perturbed(cls(config))
         model.save_pretrained(args.out / name, safe_serialization=True)
         tokenizer.save_pretrained(args.out / name)
+        with torch.no_grad():  # texts as a user gives them (no mask token), single and paired
+            singles = tokenizer(TEXTS, padding=True, return_token_type_ids=True, return_tensors="pt")
+            pairs = tokenizer([a for a, _ in PAIRS], [b for _, b in PAIRS], padding=True, return_token_type_ids=True,
+                              return_tensors="pt")
+            tensors[f"{name}.text_logits"] = model(**singles).logits.contiguous()
+            tensors[f"{name}.pair_logits"] = model(**pairs).logits.contiguous()
         output = model(input_ids=ids, token_type_ids=types, attention_mask=mask, labels=labels[name])
         output.loss.backward()
         tensors[f"{name}.logits"] = output.logits.detach().contiguous()
@@ -97,6 +110,7 @@ def main() -> None:
         for pname, p in model.named_parameters():
             tensors[f"{name}.grad.{pname}"] = p.grad.detach().contiguous()
     save_file(tensors, str(args.out / "expected.safetensors"))
+    (args.out / "texts.json").write_text(json.dumps({"texts": TEXTS, "pairs": PAIRS}, indent=1) + "\n", encoding="utf-8")
     print(f"wrote {args.out}: " + ", ".join(f"{k} loss {tensors[f'{k}.loss'].item():.6f}" for k in models))
 
 
@@ -116,6 +130,15 @@ def check_exports(folder: Path, fixtures: Path) -> int:
         if name == "token":
             diff = diff * mask.unsqueeze(-1)
         worst = diff.max().item()
+        # pairs through the export's own tokenizer, as a user's code calls it: segment ids included
+        tokenizer = AutoTokenizer.from_pretrained(folder / name)
+        pairs = tokenizer([a for a, _ in PAIRS], [b for _, b in PAIRS], padding=True, return_tensors="pt")
+        with torch.no_grad():
+            pair_logits = model(**pairs).logits
+        pair_diff = (pair_logits - expected[f"{name}.pair_logits"]).abs()
+        if name == "token":
+            pair_diff = pair_diff * pairs["attention_mask"].unsqueeze(-1)
+        worst = max(worst, pair_diff.max().item())
         ok = worst <= 1e-5 and not unloaded
         failed += not ok
         print(f"{name}: {type(model).__name__}, max abs logit difference {worst:.2e}, "

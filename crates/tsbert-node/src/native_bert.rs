@@ -494,6 +494,17 @@ impl NativeBert {
         })
     }
 
+    /// The task head's outputs, dropout off, of a `Sequences` object: `batchSize × numLabels`
+    /// values for a sequence's head, `batchSize × seqLen × numLabels` for a token classifier.
+    #[napi(ts_args_type = "sequences: object", ts_return_type = "Promise<Float32Array>")]
+    pub fn task_logits(&self, sequences: Object) -> AsyncTask<CoreTask<F32Values>> {
+        let (inner, sequences) = (Arc::clone(&self.inner), read_sequences(&sequences));
+        CoreTask::spawn(move || {
+            let sequences = sequences?;
+            Ok(F32Values(to_f32(&with_model(&inner, |loaded| loaded.model.task_logits(&sequences))?)?))
+        })
+    }
+
     /// The MLM logits, dropout off, at `positions` (pairs of row and position, flat) of a
     /// `Sequences` object: `positions.length / 2 × vocabSize` values.
     #[napi(ts_args_type = "sequences: object, positions: Int32Array", ts_return_type = "Promise<Float32Array>")]

@@ -1,0 +1,89 @@
+/**
+ * `classify` with Hugging Face's sequence-classification models (the fixtures of
+ * bench/reference/make_task_fixtures.py): the scores transformers' text-classification
+ * pipeline gives — softmax for single-label, sigmoid for multi-label, the raw value for a
+ * regression — on texts and pairs of texts, from the logits transformers computed.
+ */
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+
+import { BertModel, classify } from '../../src/index.js';
+
+const TASKS = join(import.meta.dirname, '../../crates/tsbert-core/tests/fixtures/hf-task');
+const { texts, pairs } = JSON.parse(await readFile(join(TASKS, 'texts.json'), 'utf8')) as {
+  texts: string[];
+  pairs: [string, string][];
+};
+
+/** The F32 tensors of the fixtures' expected.safetensors. */
+async function expected(): Promise<Map<string, Float32Array>> {
+  const file = await readFile(join(TASKS, 'expected.safetensors'));
+  const n = Number(file.readBigUInt64LE(0));
+  const header = JSON.parse(file.subarray(8, 8 + n).toString('utf8')) as Record<
+    string,
+    { dtype: string; data_offsets: number[] }
+  >;
+  const out = new Map<string, Float32Array>();
+  for (const [name, t] of Object.entries(header)) {
+    if (name === '__metadata__' || t.dtype !== 'F32') continue;
+    const bytes = file.subarray(8 + n + t.data_offsets[0], 8 + n + t.data_offsets[1]);
+    out.set(name, new Float32Array(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.length)));
+  }
+  return out;
+}
+
+const softmax = (xs: number[]) => {
+  const m = Math.max(...xs);
+  const e = xs.map((x) => Math.exp(x - m));
+  return e.map((x) => x / e.reduce((a, b) => a + b, 0));
+};
+const sigmoid = (x: number) => 1 / (1 + Math.exp(-x));
+
+describe('classify', () => {
+  it("scores texts and pairs as transformers' pipeline does, for each kind of sequence head", async () => {
+    const logits = await expected();
+    for (const [name, apply] of [
+      ['single', (xs: number[]) => softmax(xs)],
+      ['multi', (xs: number[]) => xs.map(sigmoid)],
+      ['regression', (xs: number[]) => xs],
+    ] as const) {
+      const model = await BertModel.load(join(TASKS, name));
+      const c = model.config.task?.numLabels ?? 0;
+      for (const [inputs, key] of [
+        [texts, 'text_logits'],
+        [pairs, 'pair_logits'],
+      ] as const) {
+        const theirs = logits.get(`${name}.${key}`) as Float32Array;
+        const got = await classify(model, inputs, { topK: null, batchSize: 2 });
+        expect(got, name).toHaveLength(inputs.length);
+        for (const [row, ranked] of got.entries()) {
+          const want = apply(Array.from(theirs.subarray(row * c, (row + 1) * c)));
+          expect(ranked.map((r) => r.score)).toEqual([...ranked.map((r) => r.score)].sort((a, b) => b - a)); // best first
+          for (const { label, score } of ranked) {
+            const i = (model.labels ?? []).indexOf(label);
+            expect(Math.abs(score - want[i]), `${name} ${key} ${row} ${label}`).toBeLessThan(1e-5);
+          }
+        }
+      }
+    }
+  });
+
+  it('gives the best label by default, the named labels, and refuses what it cannot do', async () => {
+    const model = await BertModel.load(join(TASKS, 'single'));
+    const [best] = await classify(model, ['a dog sat on the mat']);
+    expect(best).toHaveLength(1);
+    expect(['negative', 'neutral', 'positive']).toContain(best[0].label);
+    const all = await classify(model, ['a dog sat on the mat'], { topK: null, functionToApply: 'none' });
+    expect(all[0][0]).toEqual({ ...all[0][0], label: best[0].label });
+    await expect(classify(model, [3 as never])).rejects.toThrow(/^inputs\[0\]: expected a string or a pair of strings/);
+    await expect(classify(model, ['a'], { topK: 0 })).rejects.toThrow(/^topK: expected/);
+    await expect(classify(model, ['a'], { functionToApply: 'tanh' as never })).rejects.toThrow(
+      /^functionToApply: expected/,
+    );
+    const tagger = await BertModel.load(join(TASKS, 'token'));
+    await expect(classify(tagger, ['a'])).rejects.toThrow(/this model has a token-classification head/);
+    const bare = await BertModel.load(join(TASKS, '../hf/bare'));
+    await expect(classify(bare, ['a'])).rejects.toThrow(/this model has no task head/);
+  });
+});
