@@ -96,7 +96,8 @@ def main() -> None:
         torch.manual_seed(10 + seed)
         model = perturbed(cls(config))
         model.save_pretrained(args.out / name, safe_serialization=True)
-        tokenizer.save_pretrained(args.out / name)
+        # a fresh copy: calling a tokenizer with padding leaves that padding in the tokenizer.json it saves
+        AutoTokenizer.from_pretrained(HF / "model").save_pretrained(args.out / name)
         with torch.no_grad():  # texts as a user gives them (no mask token), single and paired
             singles = tokenizer(TEXTS, padding=True, return_token_type_ids=True, return_tensors="pt")
             pairs = tokenizer([a for a, _ in PAIRS], [b for _, b in PAIRS], padding=True, return_token_type_ids=True,
