@@ -50,6 +50,15 @@ export declare class NativeBert {
    */
   trainStep(batch: object | object[]): Promise<StepLossesJs>
   /**
+   * One training step of the task head (forward, its loss, backward, Adam) on a `Sequences`
+   * object and its labels: `kind` `'classes'` (an `Int32Array`, a class a sequence),
+   * `'multi'` (a `Float32Array` of 0/1, `batchSize × numLabels`), `'values'` (a
+   * `Float32Array`, `batchSize × numLabels`) or `'tokens'` (an `Int32Array`, a class or -100
+   * a token, `batchSize × seqLen`). Resolves to the loss before the update; rejects with a
+   * `TypeError` or `RangeError` naming what does not fit the head.
+   */
+  trainTaskStep(sequences: object, kind: 'classes' | 'multi' | 'values' | 'tokens', labels: Int32Array | Float32Array): Promise<number>
+  /**
    * Checks a learning rate as Adam takes it (a `RangeError` naming `lr` otherwise), on no
    * model: what `setLr` checks first.
    */

@@ -327,6 +327,45 @@ export class BertModel {
     }
   }
 
+  /**
+   * One training step of the task head (forward, its loss, backward, Adam) on `sequences`
+   * (their `tokens`, `segments`, `validLens`) and their labels, as Hugging Face's task models
+   * take them: an `Int32Array` of a class a sequence (single-label classification) or a class
+   * a token, -100 where a token is not scored (token classification); a `Float32Array` of
+   * `batchSize × numLabels` 0/1 values (multi-label) or targets (regression). Resolves to the
+   * loss before the update (the mean over what it scores). Labels that do not fit the head are
+   * a `TypeError` or `RangeError` naming them; a diverged step a {@link TrainingDivergedError},
+   * the weights unchanged.
+   */
+  async trainTaskStep(sequences: Sequences, labels: Int32Array | Float32Array): Promise<number> {
+    const task = this.config.task;
+    if (!task) throw new RangeError('model: has no task head to train');
+    const kinds = {
+      single_label_classification: ['classes', Int32Array],
+      token_classification: ['tokens', Int32Array],
+      multi_label_classification: ['multi', Float32Array],
+      regression: ['values', Float32Array],
+    } as const;
+    const [kind, type] = kinds[task.kind];
+    if (!(labels instanceof type)) {
+      throw new TypeError(
+        `labels: expected ${type === Int32Array ? 'an Int32Array' : 'a Float32Array'} for a ${task.kind} head`,
+      );
+    }
+    let step = 0;
+    try {
+      return await this.#calls.run(() => {
+        step = this.#native.stepsTaken + 1;
+        return this.#native.trainTaskStep(sequences, kind, labels);
+      });
+    } catch (error) {
+      if (nativeErrorCode(error) !== 'TSBERT_DIVERGED') throw error;
+      throw new TrainingDivergedError(`${(error as Error).message}; ${this.#divergenceAdvice()}`, step, [], {
+        cause: error,
+      });
+    }
+  }
+
   /** What to lower after a divergence: the learning rate, and the weight decay where it is large enough to blame. */
   #divergenceAdvice(): string {
     const lr = `the learning rate (it is ${this.#lr})`;

@@ -13,6 +13,7 @@ use tsbert_core::adam::AdamConfig;
 use tsbert_core::batch::Sequences;
 use tsbert_core::device::cuda_device;
 use tsbert_core::error::InputError;
+use tsbert_core::task_loss::TaskLabels;
 use tsbert_core::{Batch, BertConfig, ModelOptions, TrainerOptions};
 
 /// Adam's hyper-parameters.
@@ -293,5 +294,29 @@ pub fn read_batch(obj: &Object) -> Result<Batch, InputError> {
         mlm_weights: typed_array::<Float32Array, _>(get(obj, "mlmWeights")?, "mlmWeights", "a Float32Array")?,
         mlm_labels: ints(obj, "mlmLabels")?,
         nsp_labels: ints(obj, "nspLabels")?,
+    })
+}
+
+/// A task head's labels from their `kind` and a typed array (see `NativeBert.trainTaskStep`):
+/// classes as an `Int32Array` of non-negative ids, token classes as one with -100 where
+/// unscored, multi-labels and values as a `Float32Array`. A wrong kind or array is a
+/// `TypeError` naming `labels`; whether they fit the head is the core's check.
+pub fn read_task_labels(kind: &str, labels: &Unknown) -> Result<TaskLabels, InputError> {
+    let ints = || typed_array::<Int32Array, _>(Some(*labels), "labels", "an Int32Array");
+    let floats = || typed_array::<Float32Array, _>(Some(*labels), "labels", "a Float32Array");
+    Ok(match kind {
+        "classes" => {
+            let ids = ints()?;
+            match ids.iter().position(|&x| x < 0) {
+                Some(i) => return Err(InputError::range(format!("labels[{i}]"), format!("{} is not a class", ids[i]))),
+                None => TaskLabels::Classes(ids.into_iter().map(|x| x as u32).collect()),
+            }
+        }
+        "tokens" => TaskLabels::Tokens(ints()?),
+        "multi" => TaskLabels::Multi(floats()?),
+        "values" => TaskLabels::Values(floats()?),
+        other => {
+            return Err(InputError::range("kind", format!("'{other}' is not 'classes', 'multi', 'values' or 'tokens'")))
+        }
     })
 }

@@ -17,7 +17,7 @@ use tsbert_core::weights::{self, Naming};
 use tsbert_core::{memory, BertConfig, Error, ModelHandle, ModelOptions, Trainer, TrainerOptions};
 
 use crate::errors::{js_error, OrThrow};
-use crate::inputs::{read_batch, read_batches, read_config, read_options, read_sequences};
+use crate::inputs::{read_batch, read_batches, read_config, read_options, read_sequences, read_task_labels};
 use crate::outputs::{EvaluationJs, F32Values, Json, StepLossesJs};
 use crate::tasks::{run_on_compute_threads, CoreTask, NowOrLater};
 use crate::tokenizer::NativeTokenizer;
@@ -336,6 +336,28 @@ impl NativeBert {
                 let (model, trainer) = loaded.training()?;
                 let losses = trainer.train_step_accumulated(model, &batches)?;
                 Ok(StepLossesJs { mlm_loss: losses.mlm, nsp_loss: losses.nsp })
+            })
+        })
+    }
+
+    /// One training step of the task head (forward, its loss, backward, Adam) on a `Sequences`
+    /// object and its labels: `kind` `'classes'` (an `Int32Array`, a class a sequence),
+    /// `'multi'` (a `Float32Array` of 0/1, `batchSize × numLabels`), `'values'` (a
+    /// `Float32Array`, `batchSize × numLabels`) or `'tokens'` (an `Int32Array`, a class or -100
+    /// a token, `batchSize × seqLen`). Resolves to the loss before the update; rejects with a
+    /// `TypeError` or `RangeError` naming what does not fit the head.
+    #[napi(
+        ts_args_type = "sequences: object, kind: 'classes' | 'multi' | 'values' | 'tokens', labels: Int32Array | Float32Array",
+        ts_return_type = "Promise<number>"
+    )]
+    pub fn train_task_step(&self, sequences: Object, kind: String, labels: Unknown) -> AsyncTask<CoreTask<f64>> {
+        let (inner, sequences) = (Arc::clone(&self.inner), read_sequences(&sequences));
+        let labels = read_task_labels(&kind, &labels);
+        CoreTask::spawn(move || {
+            let (sequences, labels) = (sequences?, labels?);
+            with_model(&inner, |loaded| {
+                let (model, trainer) = loaded.training()?;
+                trainer.train_task_step(model, &sequences, &labels)
             })
         })
     }
