@@ -47,7 +47,9 @@ export interface BertConfig {
    * (`BertForTokenClassification`).
    */
   task?: {
+    /** What the head predicts (Hugging Face's `problem_type`, or `token_classification`). */
     kind: 'single_label_classification' | 'multi_label_classification' | 'regression' | 'token_classification';
+    /** Its outputs: classes, or numbers for a regression. */
     numLabels: number;
   };
 }
