@@ -26,8 +26,8 @@ export type { PretrainDefaults, PretrainOptions, PretrainResult, PretrainSummary
 export { PRETRAIN_DEFAULTS, pretrain } from './pretrain.js';
 export type { PoolingMode, SentenceSettings } from './sentence-transformers.js';
 export { POOLING_MODES } from './sentence-transformers.js';
-export type { ClassifyInput, ClassifyOptions, LabelScore } from './tasks/classify.js';
-export { classify } from './tasks/classify.js';
+export type { ClassifyInput, ClassifyOptions, LabelScore, RankedDocument } from './tasks/classify.js';
+export { classify, rerank } from './tasks/classify.js';
 export type { EmbedOptions } from './tasks/embed.js';
 export { embed } from './tasks/embed.js';
 export type { EncodeOptions, SentenceInput } from './tasks/encode.js';

@@ -8,7 +8,7 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 
-import { BertModel, classify } from '../../src/index.js';
+import { BertModel, classify, rerank } from '../../src/index.js';
 
 const TASKS = join(import.meta.dirname, '../../crates/tsbert-core/tests/fixtures/hf-task');
 const { texts, pairs } = JSON.parse(await readFile(join(TASKS, 'texts.json'), 'utf8')) as {
@@ -85,5 +85,25 @@ describe('classify', () => {
     await expect(classify(tagger, ['a'])).rejects.toThrow(/this model has a token-classification head/);
     const bare = await BertModel.load(join(TASKS, '../hf/bare'));
     await expect(classify(bare, ['a'])).rejects.toThrow(/this model has no task head/);
+  });
+
+  it("reranks documents by a one-label head's score of each (query, document) pair", async () => {
+    const model = await BertModel.load(join(TASKS, 'regression')); // one output: a cross-encoder's shape
+    const logits = (await expected()).get('regression.pair_logits') as Float32Array;
+    const [query, own] = pairs[0];
+    const documents = ['a crane lifts steel', own, 'the cat ran'];
+    const ranked = await rerank(model, query, documents);
+    expect(ranked.map((r) => r.index).sort()).toEqual([0, 1, 2]);
+    expect(ranked.map((r) => r.score)).toEqual([...ranked.map((r) => r.score)].sort((a, b) => b - a));
+    // the fixture's own pair, scored as transformers scored it
+    const scoredOwn = ranked.find((r) => r.index === 1)?.score ?? 0;
+    expect(Math.abs(scoredOwn - sigmoid(logits[0]))).toBeLessThan(1e-5);
+    expect(await rerank(model, query, documents, { topK: 1 })).toEqual(ranked.slice(0, 1));
+    expect(await rerank(model, query, [])).toEqual([]);
+    const classifier = await BertModel.load(join(TASKS, 'single'));
+    await expect(rerank(classifier, query, documents)).rejects.toThrow(
+      /rerank needs a cross-encoder .* single_label_classification head of 3 labels/,
+    );
+    await expect(rerank(model, query, ['a', 2 as never])).rejects.toThrow(/^documents\[1\]: expected a string/);
   });
 });

@@ -1,6 +1,7 @@
 /**
  * Text classification with a sequence-classification head: {@link classify}, as the
- * text-classification pipeline of transformers (and transformers.js) scores texts and pairs.
+ * text-classification pipeline of transformers (and transformers.js) scores texts and pairs;
+ * {@link rerank}, documents ordered by a cross-encoder's score of (query, document).
  *
  * @module
  */
@@ -74,7 +75,72 @@ export async function classify(
     options.functionToApply ?? automatic,
   );
   const labels = model.labels ?? [];
-  const out: LabelScore[][] = [];
+  return (await headScores(model, inputs, apply, batchSize)).map((scores) => {
+    const ranked = scores
+      .map((score, i) => ({ label: labels[i] ?? `LABEL_${i}`, score }))
+      .sort((x, y) => y.score - x.score);
+    return topK === null ? ranked : ranked.slice(0, topK);
+  });
+}
+
+/** A document and its relevance to the query. */
+export interface RankedDocument {
+  /** Its position in the documents given. */
+  index: number;
+  /** The document. */
+  document: string;
+  /** The model's score of the (query, document) pair: the sigmoid of its one output. */
+  score: number;
+}
+
+/**
+ * The `documents` ordered by their relevance to `query`, most relevant first (`topK` of them,
+ * default all), as a cross-encoder scores them: a sequence-classification model with one label
+ * (the ms-marco MiniLM cross-encoders) reads each (query, document) pair.
+ *
+ * @example
+ * ```ts
+ * const model = await BertModel.load('cross-encoder/ms-marco-MiniLM-L6-v2');
+ * await rerank(model, 'how do cranes fly', ['cranes soar on thermals', 'a crane lifts steel']);
+ * ```
+ */
+export async function rerank(
+  model: BertModel,
+  query: string,
+  documents: readonly string[],
+  options: { topK?: number; batchSize?: number } = {},
+): Promise<RankedDocument[]> {
+  const task = model.config.task;
+  if (!task || task.kind === 'token_classification' || task.numLabels !== 1) {
+    const has = task ? `a ${task.kind} head of ${task.numLabels} labels` : 'no task head';
+    throw new RangeError(
+      `model: rerank needs a cross-encoder (a sequence head of one label), and this model has ${has}`,
+    );
+  }
+  if (typeof query !== 'string') throw new TypeError('query: expected a string');
+  if (!Array.isArray(documents)) throw new TypeError('documents: expected an array of strings');
+  const bad = documents.findIndex((d) => typeof d !== 'string');
+  if (bad >= 0) throw new TypeError(`documents[${bad}]: expected a string`);
+  const { topK = documents.length, batchSize = 32 } = options;
+  if (documents.length > 0) checked('topK', integerFrom(1), topK);
+  checked('batchSize', integerFrom(1), batchSize);
+  const pairs = documents.map((d) => [query, d] as const);
+  const scores = await headScores(model, pairs, 'sigmoid', batchSize);
+  return documents
+    .map((document, index) => ({ index, document, score: scores[index][0] }))
+    .sort((x, y) => y.score - x.score)
+    .slice(0, topK);
+}
+
+/** The scores of the model's sequence head for each input through `apply`, `batchSize` inputs a pass. */
+async function headScores(
+  model: BertModel,
+  inputs: readonly ClassifyInput[],
+  apply: 'softmax' | 'sigmoid' | 'none',
+  batchSize: number,
+): Promise<number[][]> {
+  const c = model.config.task?.numLabels ?? 0;
+  const out: number[][] = [];
   for (let start = 0; start < inputs.length; start += batchSize) {
     const chunk = inputs.slice(start, start + batchSize);
     const texts = model.tokenizer.encodeBatch(
@@ -83,12 +149,7 @@ export async function classify(
     );
     const logits = await model.taskLogits(model.tokenizer.pad(texts));
     for (let row = 0; row < chunk.length; row++) {
-      const raw = Array.from(logits.data.subarray(row * task.numLabels, (row + 1) * task.numLabels));
-      const scores = scored(raw, apply);
-      const ranked = scores
-        .map((score, i) => ({ label: labels[i] ?? `LABEL_${i}`, score }))
-        .sort((a, b) => b.score - a.score);
-      out.push(topK === null ? ranked : ranked.slice(0, topK));
+      out.push(scored(Array.from(logits.data.subarray(row * c, (row + 1) * c)), apply));
     }
   }
   return out;
