@@ -12,7 +12,7 @@
  */
 import { createHash } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
-import { mkdir, readFile, readlink, rename, rm, stat, symlink, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, readlink, rename, rm, symlink, writeFile } from 'node:fs/promises';
 import { dirname, join, posix, relative } from 'node:path';
 import { Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -20,7 +20,9 @@ import { pipeline } from 'node:stream/promises';
 import { downloadFile, getHFHubCachePath, getRepoFolderName, listFiles, modelInfo } from '@huggingface/hub';
 import { SingleBar } from 'cli-progress';
 
-import { HubError } from './errors.js';
+import { CheckpointError, HubError } from './errors.js';
+import { pathExists } from './model-folder.js';
+import { isTransformer, readModules } from './sentence-transformers.js';
 
 /** Where and how a model is fetched from the Hub; unset fields come from the environment. */
 export interface HubOptions {
@@ -94,13 +96,6 @@ async function tokenFrom(options: HubOptions): Promise<string | undefined> {
   return file.trim() || undefined;
 }
 
-/** Whether `path` exists (a symbolic link counts when its target does). */
-const exists = (path: string) =>
-  stat(path).then(
-    () => true,
-    () => false,
-  );
-
 /** A clear error for a failed Hub request. */
 function hubFailure(id: string, endpoint: string, cause: unknown): HubError {
   const status = (cause as { statusCode?: number }).statusCode;
@@ -116,12 +111,16 @@ function hubFailure(id: string, endpoint: string, cause: unknown): HubError {
   }
   if (status !== undefined)
     return new HubError(`'${id}': ${endpoint} answered ${status}: ${detail}`, { cause, status });
-  const reason = (cause as { cause?: { code?: string; message?: string } }).cause;
-  const code = reason?.code ?? reason?.message ?? detail;
   return new HubError(
-    `'${id}' is not a local folder, and ${endpoint} cannot be reached (${code}) to download it; nor is it in the cache`,
+    `'${id}' is not a local folder, and ${endpoint} cannot be reached (${networkReason(cause)}) to download it; nor is it in the cache`,
     { cause },
   );
+}
+
+/** What a request that got no answer ran into: its cause's code (`ECONNREFUSED`, `UND_ERR_SOCKET`) or message. */
+function networkReason(cause: unknown): string {
+  const reason = (cause as { cause?: { code?: string; message?: string } }).cause;
+  return reason?.code ?? reason?.message ?? (cause as Error).message;
 }
 
 /** The commit a revision names in the cache (`refs/<revision>`, or the revision itself when a commit id). */
@@ -136,7 +135,8 @@ async function cachedSnapshot(storage: string, revision: string): Promise<string
   const commit = await cachedCommit(storage, revision);
   if (!commit) return undefined;
   const snapshot = join(storage, 'snapshots', commit);
-  const usable = (await exists(join(snapshot, 'config.json'))) || (await exists(join(snapshot, 'modules.json')));
+  const usable =
+    (await pathExists(join(snapshot, 'config.json'))) || (await pathExists(join(snapshot, 'modules.json')));
   return usable ? snapshot : undefined;
 }
 
@@ -187,12 +187,13 @@ export async function hubSnapshot(id: string, options: HubOptions = {}): Promise
     if (cached) return cached;
     throw failure;
   }
+  const snapshot = join(storage, 'snapshots', commit);
   const wanted = await selectFiles(id, files, async (f) => {
     await fetchToCache(id, f, commit, storage, { credentials });
-    return readFile(join(storage, 'snapshots', commit, f.path), 'utf8');
+    return snapshot;
   });
   const missing: RepoFile[] = [];
-  for (const f of wanted) if (!(await exists(join(storage, 'snapshots', commit, f.path)))) missing.push(f);
+  for (const f of wanted) if (!(await pathExists(join(snapshot, f.path)))) missing.push(f);
   const bar = (options.progress ?? process.stderr.isTTY) && missing.length > 0 ? progressBar(id, missing) : undefined;
   try {
     for (const f of missing) await fetchToCache(id, f, commit, storage, { credentials, bar });
@@ -203,29 +204,32 @@ export async function hubSnapshot(id: string, options: HubOptions = {}): Promise
     await mkdir(join(storage, 'refs'), { recursive: true });
     await writeFile(join(storage, 'refs', revision), commit);
   }
-  return join(storage, 'snapshots', commit);
+  return snapshot;
 }
 
 /**
  * The files of the listing to fetch: the model files at the top and in the folders
- * `modules.json` names (fetched first through `read`, when there is one), every file of a
- * module that is not the Transformer. A repository without `model.safetensors` where the model
- * is is a {@link HubError}.
+ * `modules.json` names (fetched first into the snapshot `fetchModules` returns, when there is
+ * one), every file of a module that is not the Transformer. A repository without
+ * `model.safetensors` where the model is, or with a malformed `modules.json`, is a
+ * {@link HubError}.
  */
-async function selectFiles(id: string, files: RepoFile[], read: (f: RepoFile) => Promise<string>): Promise<RepoFile[]> {
+async function selectFiles(
+  id: string,
+  files: RepoFile[],
+  fetchModules: (f: RepoFile) => Promise<string>,
+): Promise<RepoFile[]> {
   const modulesFile = files.find((f) => f.path === 'modules.json');
   let modelDir = '';
   const moduleDirs: string[] = [];
   if (modulesFile) {
-    let modules: unknown;
-    try {
-      modules = JSON.parse(await read(modulesFile));
-    } catch (cause) {
-      throw new HubError(`'${id}': its modules.json is not valid JSON`, { cause });
-    }
-    for (const m of Array.isArray(modules) ? modules : []) {
-      if (typeof m?.path !== 'string' || typeof m?.type !== 'string' || m.path === '') continue;
-      if (m.type.endsWith('.Transformer')) modelDir = m.path;
+    const modules = await readModules(await fetchModules(modulesFile)).catch((cause: unknown) => {
+      if (!(cause instanceof CheckpointError)) throw cause;
+      throw new HubError(`'${id}': ${cause.message}`, { cause });
+    });
+    for (const m of modules ?? []) {
+      if (m.path === '') continue;
+      if (isTransformer(m)) modelDir = m.path;
       else moduleDirs.push(`${m.path}/`);
     }
   }
@@ -288,9 +292,9 @@ async function fetchToCache(
 ): Promise<void> {
   const pointer = join(storage, 'snapshots', commit, f.path);
   const blob = join(storage, 'blobs', etagOf(f));
-  if (await exists(pointer)) return;
+  if (await pathExists(pointer)) return;
   await mkdir(dirname(blob), { recursive: true });
-  if (!(await exists(blob))) {
+  if (!(await pathExists(blob))) {
     const partial = `${blob}.${process.pid}.incomplete`;
     try {
       const remote = await downloadFile({
@@ -323,10 +327,9 @@ async function fetchToCache(
       await rm(partial, { force: true });
       if (cause instanceof HubError) throw cause;
       const failure = hubFailure(id, how.credentials.hubUrl, cause);
-      const reason = (cause as { cause?: { code?: string; message?: string } }).cause;
       const why =
         failure.status === undefined
-          ? `the connection broke off (${reason?.code ?? reason?.message ?? (cause as Error).message})`
+          ? `the connection broke off (${networkReason(cause)})`
           : failure.message.replace(/^'[^']*': /, '');
       throw new HubError(`'${id}': downloading ${f.path} failed: ${why}; nothing partial was kept: try again`, {
         cause,

@@ -203,8 +203,15 @@ export async function writeHuggingFaceFolder(
   await tidy(dir, new Set());
 }
 
+/** Whether `path` exists (a link counts when what it points to does). */
+export const pathExists = (path: string): Promise<boolean> =>
+  access(path).then(
+    () => true,
+    () => false,
+  );
+
 /** The text of `dir/name`, or `undefined` when there is no such file. */
-async function readOptional(dir: string, name: string): Promise<Buffer | undefined> {
+export async function readOptional(dir: string, name: string): Promise<Buffer | undefined> {
   return readFile(join(dir, name)).catch((cause: NodeJS.ErrnoException) => {
     if (cause.code === 'ENOENT') return undefined;
     throw new CheckpointError(`'${join(dir, name)}' cannot be read (${cause.code ?? cause.message})`, { cause });
@@ -285,14 +292,15 @@ async function readTsbertFolder(dir: string, manifest: Manifest): Promise<ModelF
   };
 }
 
-async function readHuggingFaceFolder(dir: string, configText: string): Promise<ModelFiles> {
+async function readHuggingFaceFolder(
+  dir: string,
+  configText: string,
+  fields: Record<string, unknown>,
+): Promise<ModelFiles> {
   const weightsPath = join(dir, 'model.safetensors');
   const weights = await readOptional(dir, 'model.safetensors');
   if (!weights) {
-    const torchOnly = await access(join(dir, 'pytorch_model.bin')).then(
-      () => true,
-      () => false,
-    );
+    const torchOnly = await pathExists(join(dir, 'pytorch_model.bin'));
     throw new CheckpointError(
       torchOnly
         ? `'${dir}' has only pytorch_model.bin: tsbert reads safetensors (convert it with transformers: model.save_pretrained(dir, safe_serialization=True))`
@@ -317,7 +325,7 @@ async function readHuggingFaceFolder(dir: string, configText: string): Promise<M
   } else {
     throw new CheckpointError(`'${dir}' has no tokenizer.json or vocab.txt: tsbert needs the model's tokenizer`);
   }
-  const labels = labelsOf(JSON.parse(configText).id2label, join(dir, MANIFEST));
+  const labels = labelsOf(fields.id2label, join(dir, MANIFEST));
   return { config: configText, weights, weightsPath, configPath: join(dir, MANIFEST), tokenizer, labels };
 }
 
@@ -359,7 +367,7 @@ export async function readModelFolder(dir: string): Promise<ModelFiles> {
   }
   const fields = typeof parsed === 'object' && parsed !== null ? (parsed as Record<string, unknown>) : {};
   if (fields.format === 'tsbert') return readTsbertFolder(dir, parsed as Manifest);
-  if ('model_type' in fields) return readHuggingFaceFolder(dir, text);
+  if ('model_type' in fields) return readHuggingFaceFolder(dir, text, fields);
   throw new CheckpointError(
     `'${join(dir, MANIFEST)}' is neither a tsbert model manifest nor a Hugging Face config (no format or model_type)`,
   );

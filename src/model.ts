@@ -6,7 +6,6 @@
  *
  * @module
  */
-import { stat } from 'node:fs/promises';
 import { join } from 'node:path';
 
 import { CallQueue } from './call-queue.js';
@@ -21,6 +20,7 @@ import { memoryLimit } from './memory.js';
 import {
   type ModelFiles,
   oneSaveAtATime,
+  pathExists,
   readModelFolder,
   writeHuggingFaceFolder,
   writeModelFolder,
@@ -195,11 +195,7 @@ export class BertModel {
    * `options` set how it trains from here (a fresh optimizer) and where it runs.
    */
   static async load(name: string, options: LoadOptions = {}): Promise<BertModel> {
-    const local = await stat(name).then(
-      () => true,
-      () => false,
-    );
-    const dir = !local && looksLikeHubId(name) ? await hubSnapshot(name, options.hub) : name;
+    const dir = !(await pathExists(name)) && looksLikeHubId(name) ? await hubSnapshot(name, options.hub) : name;
     const sentence = await readSentenceSettings(dir);
     const files: ModelFiles = await readModelFolder(join(dir, sentence?.transformerPath ?? ''));
     const device = resolveDevice(options.device);

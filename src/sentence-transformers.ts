@@ -7,11 +7,11 @@
  *
  * @module
  */
-import { cp, readFile, stat } from 'node:fs/promises';
+import { cp, readFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 
 import { CheckpointError } from './errors.js';
-import { writeAtomic } from './model-folder.js';
+import { pathExists, readOptional, writeAtomic } from './model-folder.js';
 
 /** sentence-transformers' pooling modes, in the order its legacy flags concatenate them. */
 export const POOLING_MODES = ['cls', 'max', 'mean', 'mean_sqrt_len_tokens', 'weightedmean', 'lasttoken'] as const;
@@ -49,36 +49,40 @@ export interface SentenceSettings {
   transformerPath: string;
 }
 
-/** A module of `modules.json`. */
-interface ModuleEntry {
+/** A module of `modules.json`: its folder and class, and its entry as the file has it. */
+export interface ModuleEntry {
   path: string;
   type: string;
+  entry: Record<string, unknown>;
 }
 
 /** The class name of a module `type` (`sentence_transformers.models.Pooling` → `Pooling`). */
 const className = (type: string) => type.slice(type.lastIndexOf('.') + 1);
 
+/** Whether a module of `modules.json` is the `Transformer` (the model itself). */
+export const isTransformer = (m: ModuleEntry) => className(m.type) === 'Transformer';
+
 /** The parsed JSON of `dir/name`, `undefined` when there is no such file; bad JSON a {@link CheckpointError}. */
 async function readJson(dir: string, name: string): Promise<unknown> {
-  const path = join(dir, name);
-  let text: string;
+  const bytes = await readOptional(dir, name);
+  if (bytes === undefined) return undefined;
   try {
-    text = await readFile(path, 'utf8');
+    return JSON.parse(bytes.toString('utf8'));
   } catch (cause) {
-    if ((cause as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-    throw new CheckpointError(`'${path}' cannot be read (${(cause as NodeJS.ErrnoException).code})`, { cause });
-  }
-  try {
-    return JSON.parse(text);
-  } catch (cause) {
-    throw new CheckpointError(`'${path}' is not valid JSON`, { cause });
+    throw new CheckpointError(`'${join(dir, name)}' is not valid JSON`, { cause });
   }
 }
 
 const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 
-/** The modules of `modules.json`, checked. */
-function modulesOf(json: unknown, path: string): ModuleEntry[] {
+/**
+ * The modules of `dir/modules.json`, checked (`undefined` when there is none): an entry without
+ * a string `type` and `path`, or with a path outside the folder, is a {@link CheckpointError}.
+ */
+export async function readModules(dir: string): Promise<ModuleEntry[] | undefined> {
+  const path = join(dir, 'modules.json');
+  const json = await readJson(dir, 'modules.json');
+  if (json === undefined) return undefined;
   const bad = (why: string) => new CheckpointError(`'${path}' is not a sentence-transformers module list: ${why}`);
   if (!Array.isArray(json)) throw bad('expected an array');
   return json.map((m, i) => {
@@ -86,7 +90,7 @@ function modulesOf(json: unknown, path: string): ModuleEntry[] {
       throw bad(`entry ${i} lacks a string 'type' and 'path'`);
     }
     if (m.path.split(/[/\\]/).includes('..')) throw bad(`entry ${i} names a path outside the folder: ${m.path}`);
-    return { type: m.type, path: m.path };
+    return { type: m.type, path: m.path, entry: m };
   });
 }
 
@@ -117,9 +121,8 @@ function poolingOf(json: unknown, path: string): PoolingMode[] {
  * cannot run is listed in `unsupported`.
  */
 export async function readSentenceSettings(dir: string): Promise<SentenceSettings | undefined> {
-  const listPath = join(dir, 'modules.json');
-  const list = await readJson(dir, 'modules.json');
-  if (list === undefined) return undefined;
+  const modules = await readModules(dir);
+  if (modules === undefined) return undefined;
   const settings: SentenceSettings = {
     pooling: ['mean'],
     normalize: false,
@@ -128,7 +131,7 @@ export async function readSentenceSettings(dir: string): Promise<SentenceSetting
     transformerPath: '',
   };
   let transformers = 0;
-  for (const m of modulesOf(list, listPath)) {
+  for (const m of modules) {
     switch (className(m.type)) {
       case 'Transformer': {
         transformers += 1;
@@ -163,20 +166,14 @@ export async function readSentenceSettings(dir: string): Promise<SentenceSetting
     }
   }
   if (transformers !== 1) {
+    const listPath = join(dir, 'modules.json');
     throw new CheckpointError(`'${listPath}' names ${transformers} Transformer modules; tsbert runs folders with one`);
   }
   return settings;
 }
 
-/** Files a sentence-transformers folder holds beside the model that a save keeps (the model card and license too), `modules.json` first. */
-const TOP_FILES = [
-  'modules.json',
-  'config_sentence_transformers.json',
-  'README.md',
-  'LICENSE',
-  'LICENSE.md',
-  'LICENSE.txt',
-];
+/** Files a sentence-transformers folder holds beside the model and `modules.json` that a save keeps (the model card and license too). */
+const TOP_FILES = ['config_sentence_transformers.json', 'README.md', 'LICENSE', 'LICENSE.md', 'LICENSE.txt'];
 
 /** Files of the `Transformer` module's folder that a save keeps beside the weights. */
 const MODEL_FILES = ['sentence_bert_config.json', 'vocab.txt'];
@@ -190,23 +187,20 @@ const MODEL_FILES = ['sentence_bert_config.json', 'vocab.txt'];
  */
 export async function copySentenceFiles(source: string, settings: SentenceSettings, dir: string): Promise<void> {
   if (resolve(source) === resolve(dir)) return;
-  const present = async (path: string) => (await stat(path).catch(() => undefined)) !== undefined;
-  const modules = modulesOf(await readJson(source, 'modules.json'), join(source, 'modules.json'));
+  const modules = (await readModules(source)) ?? [];
   // the modules' folders first and modules.json last: an interrupted copy never names a folder it lacks
   for (const m of modules) {
     const from = join(source, m.path);
-    if (className(m.type) === 'Transformer' || m.path === '' || !(await present(from))) continue;
+    if (isTransformer(m) || m.path === '' || !(await pathExists(from))) continue;
     await cp(from, join(dir, m.path), { recursive: true, force: true });
   }
-  for (const name of MODEL_FILES) {
-    const from = join(source, settings.transformerPath, name);
-    if (await present(from)) await writeAtomic(dir, name, await readFile(from));
+  const copies = [
+    ...MODEL_FILES.map((name) => [join(source, settings.transformerPath, name), name]),
+    ...TOP_FILES.map((name) => [join(source, name), name]),
+  ];
+  for (const [from, name] of copies) {
+    if (await pathExists(from)) await writeAtomic(dir, name, await readFile(from));
   }
-  for (const name of TOP_FILES.slice(1)) {
-    const from = join(source, name);
-    if (await present(from)) await writeAtomic(dir, name, await readFile(from));
-  }
-  const original = (await readJson(source, 'modules.json')) as Record<string, unknown>[];
-  const written = original.map((m, i) => (className(modules[i].type) === 'Transformer' ? { ...m, path: '' } : m));
+  const written = modules.map((m) => (isTransformer(m) ? { ...m.entry, path: '' } : m.entry));
   await writeAtomic(dir, 'modules.json', `${JSON.stringify(written, null, 2)}\n`);
 }

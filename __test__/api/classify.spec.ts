@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 
 import { BertModel, classify, rerank } from '../../src/index.js';
+import { safetensors } from './safetensors.js';
 
 const TASKS = join(import.meta.dirname, '../../crates/tsbert-core/tests/fixtures/hf-task');
 const { texts, pairs } = JSON.parse(await readFile(join(TASKS, 'texts.json'), 'utf8')) as {
@@ -16,21 +17,10 @@ const { texts, pairs } = JSON.parse(await readFile(join(TASKS, 'texts.json'), 'u
   pairs: [string, string][];
 };
 
-/** The F32 tensors of the fixtures' expected.safetensors. */
+/** The F32 tensors of the fixtures' expected.safetensors, by name. */
 async function expected(): Promise<Map<string, Float32Array>> {
-  const file = await readFile(join(TASKS, 'expected.safetensors'));
-  const n = Number(file.readBigUInt64LE(0));
-  const header = JSON.parse(file.subarray(8, 8 + n).toString('utf8')) as Record<
-    string,
-    { dtype: string; data_offsets: number[] }
-  >;
-  const out = new Map<string, Float32Array>();
-  for (const [name, t] of Object.entries(header)) {
-    if (name === '__metadata__' || t.dtype !== 'F32') continue;
-    const bytes = file.subarray(8 + n + t.data_offsets[0], 8 + n + t.data_offsets[1]);
-    out.set(name, new Float32Array(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.length)));
-  }
-  return out;
+  const tensors = await safetensors(join(TASKS, 'expected.safetensors'));
+  return new Map([...tensors].map(([name, t]) => [name, t.data]));
 }
 
 const softmax = (xs: number[]) => {

@@ -20,29 +20,10 @@ import {
   Tokenizer,
   Vocab,
 } from '../../src/index.js';
+import { safetensors } from './safetensors.js';
 
 const FIXTURES = join(import.meta.dirname, '../../crates/tsbert-core/tests/fixtures/hf');
 const expected = JSON.parse(await readFile(join(FIXTURES, 'expected.json'), 'utf8'));
-
-/** The F32 tensors of a safetensors file. */
-async function safetensors(path: string): Promise<Map<string, { shape: number[]; data: Float32Array }>> {
-  const file = await readFile(path);
-  const n = Number(file.readBigUInt64LE(0));
-  const header = JSON.parse(file.subarray(8, 8 + n).toString('utf8'));
-  const out = new Map<string, { shape: number[]; data: Float32Array }>();
-  for (const [name, t] of Object.entries(header) as [
-    string,
-    { dtype: string; shape: number[]; data_offsets: number[] },
-  ][]) {
-    if (name === '__metadata__' || t.dtype !== 'F32') continue;
-    const bytes = file.subarray(8 + n + t.data_offsets[0], 8 + n + t.data_offsets[1]);
-    out.set(name, {
-      shape: t.shape,
-      data: new Float32Array(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.length)),
-    });
-  }
-  return out;
-}
 
 const rel = (a: ArrayLike<number>, b: ArrayLike<number>) => {
   let [d, m] = [0, 0];

@@ -74,11 +74,9 @@ export async function classify(
     oneOf(['softmax', 'sigmoid', 'none'] as const),
     options.functionToApply ?? automatic,
   );
-  const labels = model.labels ?? [];
+  const labels = model.labels as readonly string[]; // a task head always has its label names
   return (await headScores(model, inputs, apply, batchSize)).map((scores) => {
-    const ranked = scores
-      .map((score, i) => ({ label: labels[i] ?? `LABEL_${i}`, score }))
-      .sort((x, y) => y.score - x.score);
+    const ranked = scores.map((score, i) => ({ label: labels[i], score })).sort((x, y) => y.score - x.score);
     return topK === null ? ranked : ranked.slice(0, topK);
   });
 }

@@ -15,7 +15,7 @@ use candle_core::{DType, Device, Tensor};
 
 use crate::adam::{Adam, AdamConfig};
 use crate::batch::{Batch, Sequences};
-use crate::config::BertConfig;
+use crate::config::{BertConfig, TaskKind};
 use crate::error::{Error, InputError, Result};
 use crate::gradient_sum::GradientSum;
 use crate::loss::LossScale;
@@ -115,10 +115,15 @@ impl ReplicaState {
         Ok(StepLosses { mlm: scalar(&mlm)?, nsp: scalar(&nsp)? })
     }
 
-    /// Forward (dropout on) and backward of the task head's loss on checked `sequences` and
-    /// `labels` by `replica`; keeps the parameters' gradients.
-    fn task_gradients(&mut self, replica: &Replica, sequences: &Sequences, labels: &TaskLabels) -> Result<f64> {
-        let kind = replica.model.task_kind().ok_or_else(|| InputError::range("model", "has no task head"))?;
+    /// Forward (dropout on) and backward of the loss of the task head (a `kind` one) on checked
+    /// `sequences` and `labels` by `replica`; keeps the parameters' gradients.
+    fn task_gradients(
+        &mut self,
+        replica: &Replica,
+        kind: TaskKind,
+        sequences: &Sequences,
+        labels: &TaskLabels,
+    ) -> Result<f64> {
         let mut rng = self.dropout_rng.clone();
         let mut mode = Mode::Train(&mut rng);
         let encoded = replica.encode(sequences, &mut mode)?;
@@ -322,7 +327,7 @@ impl Trainer {
         if self.replicas.len() > 1 {
             return Err(InputError::range("devices", "a task head trains on one device so far").into());
         }
-        let loss = self.replicas[0].task_gradients(&model.replicas()[0], sequences, labels)?;
+        let loss = self.replicas[0].task_gradients(&model.replicas()[0], head.kind, sequences, labels)?;
         let finite = if loss.is_finite() {
             self.check_gradients_finite()
         } else {

@@ -326,11 +326,6 @@ impl BertModel {
         self.pooler.as_ref().ok_or_else(|| missing_head("pooler"))?.forward(encoded)
     }
 
-    /// What the task head predicts, when the model has one.
-    pub fn task_kind(&self) -> Option<TaskKind> {
-        self.task.as_ref().map(|t| t.kind)
-    }
-
     /// The task head's outputs of `encoded` `[B, L, H]`: `[B, num_labels]` for a sequence's
     /// kinds (from the pooler), `[B, L, num_labels]` for token classification; dropout before
     /// the classifier in training `mode`.
