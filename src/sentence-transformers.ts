@@ -51,8 +51,11 @@ export interface SentenceSettings {
 
 /** A module of `modules.json`: its folder and class, and its entry as the file has it. */
 export interface ModuleEntry {
+  /** The module's folder, relative to the model's (`''`: the folder itself). */
   path: string;
+  /** Its class (`sentence_transformers.models.Pooling`). */
   type: string;
+  /** The whole entry, as `modules.json` has it (`idx`, `name`, …). */
   entry: Record<string, unknown>;
 }
 
