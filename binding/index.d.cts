@@ -28,9 +28,10 @@ export declare class NativeBert {
    * `config.json`'s text — and its weights (a safetensors file's bytes) in one call: checked
    * against each other before anything of their size is allocated, built, filled. Rejects
    * (code `TSBERT_CHECKPOINT`) naming the file at fault; throws a `TypeError` or `RangeError`
-   * for bad `options`.
+   * for bad `options`. With `head`, a model without that task head gets it (seeded, Hugging
+   * Face's initialisation) and loses its pretraining heads: a pretrained encoder to fine-tune.
    */
-  static load(config: object | string, weights: Buffer, files: ModelFilesJs, options: TrainerOptionsJs): Promise<NativeBert>
+  static load(config: object | string, weights: Buffer, files: ModelFilesJs, options: TrainerOptionsJs, head?: TaskHeadJs): Promise<NativeBert>
   /**
    * Frees the model's memory now instead of when the garbage collector gets to it; every
    * later call fails. Throws while a call is in flight (await it first); disposing twice
@@ -51,13 +52,14 @@ export declare class NativeBert {
   trainStep(batch: object | object[]): Promise<StepLossesJs>
   /**
    * One training step of the task head (forward, its loss, backward, Adam) on a `Sequences`
-   * object and its labels: `kind` `'classes'` (an `Int32Array`, a class a sequence),
-   * `'multi'` (a `Float32Array` of 0/1, `batchSize × numLabels`), `'values'` (a
-   * `Float32Array`, `batchSize × numLabels`) or `'tokens'` (an `Int32Array`, a class or -100
-   * a token, `batchSize × seqLen`). Resolves to the loss before the update; rejects with a
-   * `TypeError` or `RangeError` naming what does not fit the head.
+   * object and its labels — or on arrays of each, their gradients accumulated: `kind`
+   * `'classes'` (an `Int32Array`, a class a sequence), `'multi'` (a `Float32Array` of 0/1,
+   * `batchSize × numLabels`), `'values'` (a `Float32Array`, `batchSize × numLabels`) or
+   * `'tokens'` (an `Int32Array`, a class or -100 a token, `batchSize × seqLen`). Resolves to
+   * the loss before the update; rejects with a `TypeError` or `RangeError` naming what does
+   * not fit the head.
    */
-  trainTaskStep(sequences: object, kind: 'classes' | 'multi' | 'values' | 'tokens', labels: Int32Array | Float32Array): Promise<number>
+  trainTaskStep(sequences: object | object[], kind: 'classes' | 'multi' | 'values' | 'tokens', labels: Int32Array | Float32Array | (Int32Array | Float32Array)[]): Promise<number>
   /**
    * Checks a learning rate as Adam takes it (a `RangeError` naming `lr` otherwise), on no
    * model: what `setLr` checks first.
@@ -285,6 +287,17 @@ export interface StepLossesJs {
   mlmLoss: number
   /** Mean next-sentence-prediction cross-entropy. */
   nspLoss: number
+}
+
+/** A task head to put on a loaded model (see `NativeBert.load`). */
+export interface TaskHeadJs {
+  /**
+   * `'single_label_classification'`, `'multi_label_classification'`, `'regression'` or
+   * `'token_classification'`.
+   */
+  kind: string
+  /** Its outputs. */
+  numLabels: number
 }
 
 /** Element-wise sum, with broadcasting. */

@@ -5,6 +5,13 @@
  */
 import { fromNative, native } from './native.js';
 
+/** What a task head predicts: Hugging Face's `problem_type`s of a sequence's head, or a class a token. */
+export type TaskKind =
+  | 'single_label_classification'
+  | 'multi_label_classification'
+  | 'regression'
+  | 'token_classification';
+
 /** The sizes of a BERT model. */
 export interface BertConfig {
   /** Number of token ids (the vocabulary size, reserved tokens included). */
@@ -48,7 +55,7 @@ export interface BertConfig {
    */
   task?: {
     /** What the head predicts (Hugging Face's `problem_type`, or `token_classification`). */
-    kind: 'single_label_classification' | 'multi_label_classification' | 'regression' | 'token_classification';
+    kind: TaskKind;
     /** Its outputs: classes, or numbers for a regression. */
     numLabels: number;
   };

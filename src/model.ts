@@ -9,7 +9,7 @@
 import { join } from 'node:path';
 
 import { CallQueue } from './call-queue.js';
-import { type BertConfig, type ModelSizes, resolveConfig } from './config.js';
+import { type BertConfig, type ModelSizes, resolveConfig, type TaskKind } from './config.js';
 import type { Batch, Sequences } from './data/batch.js';
 import { checkSeed } from './data/random.js';
 import { Vocab } from './data/vocab.js';
@@ -63,10 +63,26 @@ export interface CreateModelOptions {
   memoryLimit?: number;
 }
 
+/** A task head to put on a pretrained model (see {@link LoadOptions.head}). */
+export interface NewHead {
+  /** What it predicts. */
+  kind: TaskKind;
+  /** Its labels' names in id order (one a class; one for a regression's number). */
+  labels: readonly string[];
+}
+
 /** A model's settings besides its weights: how it trains and where it runs. */
 export interface LoadOptions extends Omit<CreateModelOptions, 'config'> {
   /** For a model by Hub id: where and how it is fetched (revision, offline, cache, token, endpoint, progress). */
   hub?: HubOptions;
+  /**
+   * The task head to fine-tune: a model without a task head gets this one (drawn from `seed`
+   * as Hugging Face initialises a head: N(0, 0.02²) weights, zero biases; a pooler too, for a
+   * sequence's head, where the model has none) and loses its pretraining heads; a model with
+   * this head keeps it (its label names must be these); one with another head is a
+   * `RangeError`.
+   */
+  head?: NewHead;
 }
 
 /** The losses of one training step, computed before its update. */
@@ -109,6 +125,29 @@ function nativeOptions(options: LoadOptions, device: ResolvedDevice): TrainerOpt
     devices: nativeDevices(device),
     memoryLimit: options.memoryLimit ?? memoryLimit(),
   };
+}
+
+const TASK_KINDS: readonly TaskKind[] = [
+  'single_label_classification',
+  'multi_label_classification',
+  'regression',
+  'token_classification',
+];
+
+/** `head` checked: a known kind and at least one label name (a `TypeError` or `RangeError` naming the field otherwise). */
+function checkHead(head: NewHead): NewHead {
+  if (typeof head !== 'object' || head === null) throw new TypeError('head: expected { kind, labels }');
+  if (!TASK_KINDS.includes(head.kind)) {
+    throw new RangeError(`head.kind: expected one of ${TASK_KINDS.join(', ')}, got ${String(head.kind)}`);
+  }
+  if (!Array.isArray(head.labels) || !head.labels.every((l) => typeof l === 'string')) {
+    throw new TypeError('head.labels: expected an array of label names');
+  }
+  if (head.labels.length === 0) throw new RangeError('head.labels: a head needs at least one label');
+  if (head.kind === 'regression' && head.labels.length !== 1) {
+    throw new RangeError(`head.labels: a regression head has one output here, not ${head.labels.length}`);
+  }
+  return head;
 }
 
 /** A BERT model (native, with its training state once it trains) and the tokenizer its token ids come from. */
@@ -200,6 +239,7 @@ export class BertModel {
     const files: ModelFiles = await readModelFolder(join(dir, sentence?.transformerPath ?? ''));
     const device = resolveDevice(options.device);
     const settings = nativeOptions(options, device);
+    const head = options.head && checkHead(options.head);
     let inner: NativeBert;
     try {
       inner = await native().NativeBert.load(
@@ -207,12 +247,27 @@ export class BertModel {
         files.weights,
         { configPath: files.configPath, weightsPath: files.weightsPath, tokenizerSize: files.tokenizer.vocabSize },
         settings,
+        head && { kind: head.kind, numLabels: head.labels.length },
       );
     } catch (cause) {
       if (nativeErrorCode(cause) !== 'TSBERT_CHECKPOINT') throw cause;
       throw new CheckpointError((cause as Error).message, { cause });
     }
-    return new BertModel(inner, files, device, settings, sentence && { source: dir, settings: sentence });
+    const kept = head && files.labels && files.labels.length === head.labels.length ? files.labels : undefined;
+    if (head && kept && !kept.every((name, i) => name === head.labels[i] || /^LABEL_\d+$/.test(name))) {
+      inner.dispose();
+      throw new RangeError(
+        `head: the model's head has the labels ${JSON.stringify(kept)}, not ${JSON.stringify(head.labels)}`,
+      );
+    }
+    const labels = head ? { labels: [...head.labels] } : {};
+    return new BertModel(
+      inner,
+      { ...files, ...labels },
+      device,
+      settings,
+      sentence && { source: dir, settings: sentence },
+    );
   }
 
   /**
@@ -328,12 +383,17 @@ export class BertModel {
    * (their `tokens`, `segments`, `validLens`) and their labels, as Hugging Face's task models
    * take them: an `Int32Array` of a class a sequence (single-label classification) or a class
    * a token, -100 where a token is not scored (token classification); a `Float32Array` of
-   * `batchSize × numLabels` 0/1 values (multi-label) or targets (regression). Resolves to the
-   * loss before the update (the mean over what it scores). Labels that do not fit the head are
-   * a `TypeError` or `RangeError` naming them; a diverged step a {@link TrainingDivergedError},
-   * the weights unchanged.
+   * `batchSize × numLabels` 0/1 values (multi-label) or targets (regression). Given arrays of
+   * batches and of their labels, their gradients are accumulated and applied once: the update
+   * of one batch of all their rows. On several devices each takes a share of every batch's
+   * rows. Resolves to the loss before the update (the mean over what it scores). Labels that
+   * do not fit the head are a `TypeError` or `RangeError` naming them; a diverged step a
+   * {@link TrainingDivergedError}, the weights unchanged.
    */
-  async trainTaskStep(sequences: Sequences, labels: Int32Array | Float32Array): Promise<number> {
+  async trainTaskStep(
+    sequences: Sequences | readonly Sequences[],
+    labels: Int32Array | Float32Array | readonly (Int32Array | Float32Array)[],
+  ): Promise<number> {
     const task = this.config.task;
     if (!task) throw new RangeError('model: has no task head to train');
     const kinds = {
@@ -343,7 +403,8 @@ export class BertModel {
       regression: ['values', Float32Array],
     } as const;
     const [kind, type] = kinds[task.kind];
-    if (!(labels instanceof type)) {
+    const all = Array.isArray(labels) ? labels : [labels];
+    if (!all.every((l) => l instanceof type)) {
       throw new TypeError(
         `labels: expected ${type === Int32Array ? 'an Int32Array' : 'a Float32Array'} for a ${task.kind} head`,
       );
@@ -352,7 +413,7 @@ export class BertModel {
     try {
       return await this.#calls.run(() => {
         step = this.#native.stepsTaken + 1;
-        return this.#native.trainTaskStep(sequences, kind, labels);
+        return this.#native.trainTaskStep(sequences as Sequences, kind, labels as Int32Array);
       });
     } catch (error) {
       if (nativeErrorCode(error) !== 'TSBERT_DIVERGED') throw error;

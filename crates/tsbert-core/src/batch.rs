@@ -64,6 +64,18 @@ fn to_u32(values: &[i32]) -> Vec<u32> {
 }
 
 impl Sequences {
+    /// Rows `start..end` as sequences of their own (same length).
+    pub fn rows(&self, start: usize, end: usize) -> Sequences {
+        let l = self.seq_len;
+        Sequences {
+            batch_size: end - start,
+            seq_len: l,
+            tokens: self.tokens[start * l..end * l].to_vec(),
+            segments: self.segments[start * l..end * l].to_vec(),
+            valid_lens: self.valid_lens[start..end].to_vec(),
+        }
+    }
+
     /// Checks sizes and values against `config`; the error names the first bad field.
     pub fn validate(&self, config: &BertConfig) -> Result<(), InputError> {
         let (b, l) = (self.batch_size, self.seq_len);
@@ -159,15 +171,9 @@ impl Batch {
 
     /// Rows `start..end` as a batch of their own (a data-parallel shard).
     pub fn rows(&self, start: usize, end: usize) -> Batch {
-        let (l, p) = (self.sequences.seq_len, self.num_preds);
+        let p = self.num_preds;
         Batch {
-            sequences: Sequences {
-                batch_size: end - start,
-                seq_len: l,
-                tokens: self.sequences.tokens[start * l..end * l].to_vec(),
-                segments: self.sequences.segments[start * l..end * l].to_vec(),
-                valid_lens: self.sequences.valid_lens[start..end].to_vec(),
-            },
+            sequences: self.sequences.rows(start, end),
             num_preds: p,
             pred_positions: self.pred_positions[start * p..end * p].to_vec(),
             mlm_weights: self.mlm_weights[start * p..end * p].to_vec(),

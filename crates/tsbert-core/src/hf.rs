@@ -41,6 +41,10 @@ pub struct HfNames {
 }
 
 /// The MLM bias when the decoder is tied, and the untied decoder's own.
+/// transformers' `initializer_range` default: the standard deviation of the normal a new
+/// weight is drawn from (`BertPreTrainedModel._init_weights`).
+pub const HF_INITIALIZER_RANGE: f64 = 0.02;
+
 const MLM_BIAS: &str = "cls.predictions.bias";
 const DECODER_BIAS: &str = "cls.predictions.decoder.bias";
 

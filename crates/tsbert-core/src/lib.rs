@@ -41,4 +41,4 @@ pub use batch::Batch;
 pub use config::BertConfig;
 pub use error::{Error, InputError, Result};
 pub use model::{EvalMetrics, EvalSums, ModelHandle, ModelOptions, StepLosses};
-pub use trainer::{Trainer, TrainerOptions};
+pub use trainer::{TaskPart, Trainer, TrainerOptions};

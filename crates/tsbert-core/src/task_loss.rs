@@ -27,6 +27,30 @@ pub enum TaskLabels {
 }
 
 impl TaskLabels {
+    /// What the loss averages over: the sequences (one class each), the entries (multi-label,
+    /// regression), the tokens not [`IGNORED_LABEL`] (token classification).
+    pub fn scored(&self) -> usize {
+        match self {
+            Self::Classes(l) => l.len(),
+            Self::Multi(l) | Self::Values(l) => l.len(),
+            Self::Tokens(l) => l.iter().filter(|&&x| x != IGNORED_LABEL).count(),
+        }
+    }
+
+    /// The labels of rows `start..end` of a batch of `rows` sequences.
+    pub fn rows(&self, start: usize, end: usize, rows: usize) -> Self {
+        fn part<T: Clone>(l: &[T], start: usize, end: usize, rows: usize) -> Vec<T> {
+            let width = l.len() / rows.max(1);
+            l[start * width..end * width].to_vec()
+        }
+        match self {
+            Self::Classes(l) => Self::Classes(part(l, start, end, rows)),
+            Self::Multi(l) => Self::Multi(part(l, start, end, rows)),
+            Self::Values(l) => Self::Values(part(l, start, end, rows)),
+            Self::Tokens(l) => Self::Tokens(part(l, start, end, rows)),
+        }
+    }
+
     /// Checks the labels against the head and a batch of `rows` sequences of `seq_len` tokens:
     /// the kind, the count, every class in range, every multi-label 0 or 1, every number finite.
     pub fn validate(&self, head: &TaskHead, rows: usize, seq_len: usize) -> Result<(), InputError> {
@@ -80,33 +104,41 @@ impl TaskLabels {
 /// The mean loss of `logits` (`[B, C]`, or `[B, L, C]` for tokens) against checked `labels`.
 /// A token batch with no scored token has loss 0.
 pub fn task_loss(kind: TaskKind, logits: &Tensor, labels: &TaskLabels) -> Result<Tensor> {
+    task_loss_over(kind, logits, labels, labels.scored())
+}
+
+/// The sum of the per-entry losses of `logits` against checked `labels` over `denominator`
+/// (what the loss of a whole step averages over, when a step's batches are split between
+/// accumulated parts or devices: each part's share). A zero denominator gives 0.
+pub fn task_loss_over(kind: TaskKind, logits: &Tensor, labels: &TaskLabels, denominator: usize) -> Result<Tensor> {
     let (device, dtype) = (logits.device(), logits.dtype());
+    if denominator == 0 || labels.scored() == 0 {
+        return Ok(Tensor::zeros((), dtype, device)?);
+    }
     let floats = |v: &[f32]| -> Result<Tensor> { Ok(Tensor::from_slice(v, logits.shape(), device)?.to_dtype(dtype)?) };
-    Ok(match (kind, labels) {
+    let sum = match (kind, labels) {
         (TaskKind::SingleLabelClassification, TaskLabels::Classes(l)) => {
-            cross_entropy_per_row(logits, &Tensor::from_slice(l, l.len(), device)?)?.mean_all()?
+            cross_entropy_per_row(logits, &Tensor::from_slice(l, l.len(), device)?)?.sum_all()?
         }
         (TaskKind::MultiLabelClassification, TaskLabels::Multi(l)) => {
             // max(x, 0) − x·y + log(1 + e^−|x|): BCE with logits without overflow
             let y = floats(l)?;
             let soft = ((logits.abs()?.neg()?.exp()? + 1.0)?.log()? + logits.relu()?)?;
-            (soft - (logits * y)?)?.mean_all()?
+            (soft - (logits * y)?)?.sum_all()?
         }
-        (TaskKind::Regression, TaskLabels::Values(l)) => (logits - floats(l)?)?.sqr()?.mean_all()?,
-        (TaskKind::TokenClassification, TaskLabels::Tokens(l)) => token_loss(logits, l, device)?,
+        (TaskKind::Regression, TaskLabels::Values(l)) => (logits - floats(l)?)?.sqr()?.sum_all()?,
+        (TaskKind::TokenClassification, TaskLabels::Tokens(l)) => token_loss_sum(logits, l, device)?,
         _ => return Err(InputError::type_error("labels", format!("not the labels of a {kind:?} head")).into()),
-    })
+    };
+    Ok((sum / denominator as f64)?)
 }
 
-/// Cross-entropy over the tokens whose label is not [`IGNORED_LABEL`], their mean.
-fn token_loss(logits: &Tensor, labels: &[i32], device: &Device) -> Result<Tensor> {
+/// Cross-entropy over the tokens whose label is not [`IGNORED_LABEL`] (at least one), summed.
+fn token_loss_sum(logits: &Tensor, labels: &[i32], device: &Device) -> Result<Tensor> {
     let c = logits.dim(logits.rank() - 1)?;
     let scored: Vec<u32> = (0..labels.len()).filter(|&i| labels[i] != IGNORED_LABEL).map(|i| i as u32).collect();
-    if scored.is_empty() {
-        return Ok(Tensor::zeros((), logits.dtype(), device)?);
-    }
     let classes: Vec<u32> = scored.iter().map(|&i| labels[i as usize] as u32).collect();
     let rows = logits.reshape(((), c))?.index_select(&Tensor::from_slice(&scored, scored.len(), device)?, 0)?;
     let per_row = cross_entropy_per_row(&rows, &Tensor::from_slice(&classes, classes.len(), device)?)?;
-    Ok(per_row.mean_all()?)
+    Ok(per_row.sum_all()?)
 }

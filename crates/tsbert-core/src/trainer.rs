@@ -24,7 +24,10 @@ use crate::model::handle::Replica;
 use crate::model::{Mode, ModelHandle, StepLosses};
 use crate::params::Gradients;
 use crate::rng::{RngState, SeededRng};
-use crate::task_loss::{task_loss, TaskLabels};
+use crate::task_loss::{task_loss_over, TaskLabels};
+
+/// One batch of a task step: its sequences and their labels.
+pub type TaskPart = (Sequences, TaskLabels);
 
 /// The random stream dropout masks are drawn from (initialisation uses stream 0).
 const DROPOUT_STREAM: u64 = 1;
@@ -115,19 +118,21 @@ impl ReplicaState {
         Ok(StepLosses { mlm: scalar(&mlm)?, nsp: scalar(&nsp)? })
     }
 
-    /// Forward (dropout on) and backward of the loss of the task head (a `kind` one) on checked
-    /// `sequences` and `labels` by `replica`; keeps the parameters' gradients.
+    /// Forward (dropout on) and backward of the loss of the task head (a `kind` one) on a checked
+    /// part of a step by `replica`, its loss summed over `denominator` (the step's); keeps the
+    /// parameters' gradients.
     fn task_gradients(
         &mut self,
         replica: &Replica,
         kind: TaskKind,
-        sequences: &Sequences,
-        labels: &TaskLabels,
+        part: &TaskPart,
+        denominator: usize,
     ) -> Result<f64> {
+        let (sequences, labels) = part;
         let mut rng = self.dropout_rng.clone();
         let mut mode = Mode::Train(&mut rng);
         let encoded = replica.encode(sequences, &mut mode)?;
-        let loss = task_loss(kind, &replica.model.task_logits(&encoded, &mut mode)?, labels)?;
+        let loss = task_loss_over(kind, &replica.model.task_logits(&encoded, &mut mode)?, labels, denominator)?;
         self.dropout_rng = rng;
         let store = loss.backward()?;
         self.grads = Some(replica.params.take_gradients(store));
@@ -311,23 +316,48 @@ impl Trainer {
 
     /// Forward (dropout on) and backward of `model`'s task head on `sequences` and their
     /// `labels` (see [`TaskLabels`]); the gradients are kept as [`Trainer::compute_gradients`]
-    /// keeps them (then clipped to `clip_norm` if set). Returns the loss. One device only so
-    /// far: a model on several is an error saying so. A loss or gradient that is not finite is
-    /// [`Error::Diverged`], keeping no gradient.
+    /// keeps them (then clipped to `clip_norm` if set). Returns the loss.
     pub fn compute_task_gradients(
         &mut self,
         model: &ModelHandle,
         sequences: &Sequences,
         labels: &TaskLabels,
     ) -> Result<f64> {
+        self.accumulate_task_gradients(model, &[(sequences.clone(), labels.clone())])
+    }
+
+    /// [`Trainer::compute_task_gradients`] over several batches at once (gradient
+    /// accumulation), and over the model's devices (each a contiguous share of every batch's
+    /// rows, the gradients summed): each part's loss is summed over what the whole step scores,
+    /// so that the update is the one of a single batch of all their rows on one device. Returns
+    /// that batch's loss. A loss or gradient that is not finite is [`Error::Diverged`], keeping
+    /// no gradient.
+    pub fn accumulate_task_gradients(&mut self, model: &ModelHandle, parts: &[TaskPart]) -> Result<f64> {
         let head = model.config().task.clone().ok_or_else(|| InputError::range("model", "has no task head"))?;
-        sequences.validate(model.config())?;
-        labels.validate(&head, sequences.batch_size, sequences.seq_len)?;
-        model.check_pass(sequences.batch_size, sequences.seq_len, 0, true)?;
-        if self.replicas.len() > 1 {
-            return Err(InputError::range("devices", "a task head trains on one device so far").into());
+        if parts.is_empty() {
+            return Err(InputError::range("batches", "no batch given").into());
         }
-        let loss = self.replicas[0].task_gradients(&model.replicas()[0], head.kind, sequences, labels)?;
+        for (sequences, labels) in parts {
+            sequences.validate(model.config())?;
+            labels.validate(&head, sequences.batch_size, sequences.seq_len)?;
+            model.check_pass(sequences.batch_size, sequences.seq_len, 0, true)?;
+        }
+        let denominator: usize = parts.iter().map(|(_, labels)| labels.scored()).sum();
+        let mut loss = 0.0;
+        let mut totals: Vec<Option<Gradients>> = self.replicas.iter().map(|_| None).collect();
+        for part in parts {
+            loss += if self.replicas.len() == 1 {
+                self.replicas[0].task_gradients(&model.replicas()[0], head.kind, part, denominator)?
+            } else {
+                self.sharded_task_gradients(model, head.kind, part, denominator)?
+            };
+            for (total, replica) in totals.iter_mut().zip(&mut self.replicas) {
+                *total = Some(add_gradients(total.take(), replica.grads.take())?);
+            }
+        }
+        for (replica, total) in self.replicas.iter_mut().zip(totals) {
+            replica.grads = total;
+        }
         let finite = if loss.is_finite() {
             self.check_gradients_finite()
         } else {
@@ -337,7 +367,7 @@ impl Trainer {
             )))
         };
         if let Err(e) = finite {
-            self.replicas[0].grads = None;
+            self.replicas.iter_mut().for_each(|r| r.grads = None);
             return Err(e);
         }
         if let Some(max) = self.clip_norm {
@@ -346,10 +376,41 @@ impl Trainer {
         Ok(loss)
     }
 
+    /// A part of a task step split between the replicas (contiguous rows, a replica past the
+    /// last row gets none), each one's gradients then replaced by their sum over replicas.
+    fn sharded_task_gradients(
+        &mut self,
+        model: &ModelHandle,
+        kind: TaskKind,
+        (sequences, labels): &TaskPart,
+        denominator: usize,
+    ) -> Result<f64> {
+        let b = sequences.batch_size;
+        let n = self.replicas.len().min(b);
+        let mut loss = 0.0;
+        for (r, (state, replica)) in self.replicas.iter_mut().zip(model.replicas()).enumerate() {
+            if r < n {
+                let (start, end) = (r * b / n, (r + 1) * b / n);
+                let shard = (sequences.rows(start, end), labels.rows(start, end, b));
+                loss += state.task_gradients(replica, kind, &shard, denominator)?;
+            } else {
+                state.grads = Some(HashMap::new());
+            }
+        }
+        self.sum_over_replicas(model)?;
+        Ok(loss)
+    }
+
     /// One training step of `model`'s task head: [`Trainer::compute_task_gradients`], then
     /// Adam. Returns the loss before the update.
     pub fn train_task_step(&mut self, model: &ModelHandle, sequences: &Sequences, labels: &TaskLabels) -> Result<f64> {
-        let loss = self.compute_task_gradients(model, sequences, labels)?;
+        self.train_task_step_accumulated(model, &[(sequences.clone(), labels.clone())])
+    }
+
+    /// One training step of `model`'s task head over several batches, their gradients
+    /// accumulated (see [`Trainer::accumulate_task_gradients`]), then Adam.
+    pub fn train_task_step_accumulated(&mut self, model: &ModelHandle, parts: &[TaskPart]) -> Result<f64> {
+        let loss = self.accumulate_task_gradients(model, parts)?;
         self.optimizer_step()?;
         Ok(loss)
     }
@@ -395,6 +456,13 @@ impl Trainer {
                 state.grads = Some(HashMap::new());
             }
         }
+        self.sum_over_replicas(model)?;
+        Ok(losses)
+    }
+
+    /// Replaces every replica's gradients by their sum over the replicas (a replica without a
+    /// parameter's gradient adds zeros).
+    fn sum_over_replicas(&mut self, model: &ModelHandle) -> Result<()> {
         let mut sums: Vec<Gradients> = self.replicas.iter().map(|_| HashMap::new()).collect();
         let vars: Vec<Vec<_>> = model.replica_params().map(|p| p.iter().map(|(_, v)| v.clone()).collect()).collect();
         // Replicas are built by the same code, so parameter i is the same one in every replica.
@@ -415,7 +483,7 @@ impl Trainer {
         for (replica, sum) in self.replicas.iter_mut().zip(sums) {
             replica.grads = Some(sum);
         }
-        Ok(losses)
+        Ok(())
     }
 
     /// The gradient of parameter `name` from the last [`Trainer::compute_gradients`] (summed

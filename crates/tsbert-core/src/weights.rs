@@ -127,28 +127,34 @@ pub fn check_header(config: &BertConfig, bytes: &[u8], naming: &Naming) -> Resul
     Ok(())
 }
 
-/// The tensors of a safetensors file's `bytes` by parameter name (of `params`, a model of
-/// `config`; stored names by `naming`), checked to be exactly the model's parameters with their
-/// shapes, as finite floats; converted to the parameters' dtype, on the CPU. Nothing is changed:
-/// the caller sets them once every one has passed.
+/// The tensors of a safetensors file's `bytes` by parameter name, for the parameters of
+/// `params` the file has. The file is checked to hold exactly the parameters of a model of
+/// `stored` (the config it was written with; stored names by `naming`) with their shapes, as
+/// finite floats; those `params` lacks (the heads a model under a new head drops) are not
+/// read. Converted to the parameters' dtype, on the CPU. Nothing is changed: the caller sets
+/// them once every one has passed.
 pub fn read_weights(
     params: &ParamStore,
-    config: &BertConfig,
+    stored: &BertConfig,
     bytes: &[u8],
     naming: &Naming,
 ) -> Result<HashMap<String, Tensor>> {
     let mut tensors = candle_core::safetensors::load_buffer(bytes, &Device::Cpu)
         .map_err(|e| corrupt(format!("not a readable safetensors file ({e})")))?;
-    let shapes: Vec<(String, Vec<usize>)> = params.iter().map(|(n, v)| (n.to_string(), v.dims().to_vec())).collect();
-    let stored: Vec<String> = tensors.keys().cloned().collect();
+    let shapes = BertModel::param_shapes(stored)?;
+    let names: Vec<String> = tensors.keys().cloned().collect();
     let mut checked = HashMap::new();
-    for (name, shape, found) in match_names(config, &shapes, &stored, naming)? {
+    for (name, shape, found) in match_names(stored, &shapes, &names, naming)? {
         let t = tensors.remove(&found).expect("matched from the file");
         if t.dims() != shape {
             return Err(corrupt(format!("'{found}' has shape {:?}, the model expects {shape:?}", t.dims())));
         }
         if !t.dtype().is_float() {
             return Err(corrupt(format!("'{found}' holds {:?}, not floats", t.dtype())));
+        }
+        let Ok(param) = params.get(name) else { continue };
+        if param.dims() != shape {
+            return Err(corrupt(format!("'{found}' has shape {shape:?}, the model's '{name}' is {:?}", param.dims())));
         }
         let t = t.to_dtype(params.dtype())?;
         if !all_finite(&t)? {

@@ -14,6 +14,7 @@ use tsbert_core::batch::Sequences;
 use tsbert_core::device::cuda_device;
 use tsbert_core::error::InputError;
 use tsbert_core::task_loss::TaskLabels;
+use tsbert_core::TaskPart;
 use tsbert_core::{Batch, BertConfig, ModelOptions, TrainerOptions};
 
 /// Adam's hyper-parameters.
@@ -282,6 +283,33 @@ pub fn read_batches(value: Unknown) -> Result<Vec<Batch>, InputError> {
     let obj: Object =
         unsafe { value.cast() }.map_err(|_| InputError::type_error("batch", "expected a batch object"))?;
     Ok(vec![read_batch(&obj)?])
+}
+
+/// A task step's batches: a `Sequences` object and its labels (see [`read_task_labels`]), or
+/// arrays of each, of one length (their gradients accumulated).
+pub fn read_task_parts(sequences: Unknown, kind: &str, labels: Unknown) -> Result<Vec<TaskPart>, InputError> {
+    let many = |v: &Unknown, field: &str| v.is_array().map_err(|e| InputError::type_error(field, e.reason.clone()));
+    if !many(&sequences, "sequences")? {
+        // SAFETY: a live handle of this call; the cast checks that it is an object.
+        let obj: Object = unsafe { sequences.cast() }
+            .map_err(|_| InputError::type_error("sequences", "expected a Sequences object"))?;
+        return Ok(vec![(read_sequences(&obj)?, read_task_labels(kind, &labels)?)]);
+    }
+    // SAFETY (both casts): checked to be arrays; each element is read and checked below.
+    let items: Vec<Object> = unsafe { sequences.cast() }
+        .map_err(|_| InputError::type_error("sequences", "expected an array of Sequences objects"))?;
+    if !many(&labels, "labels")? {
+        return Err(InputError::type_error("labels", "expected an array of labels, one a batch"));
+    }
+    let all: Vec<Unknown> =
+        unsafe { labels.cast() }.map_err(|_| InputError::type_error("labels", "expected an array of labels"))?;
+    if items.is_empty() || items.len() != all.len() {
+        return Err(InputError::range(
+            "labels",
+            format!("{} batches and {} label arrays: one of each a batch, at least one", items.len(), all.len()),
+        ));
+    }
+    items.iter().zip(&all).map(|(s, l)| Ok((read_sequences(s)?, read_task_labels(kind, l)?))).collect()
 }
 
 /// An owned copy of a JS `Batch` object: its sequences plus `numPreds`, `predPositions`,

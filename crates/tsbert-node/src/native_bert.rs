@@ -10,6 +10,7 @@ use napi::{Env, Status, Task, ValueType};
 use napi_derive::napi;
 use tsbert_core::adam::AdamConfig;
 use tsbert_core::batch::Sequences;
+use tsbert_core::config::{TaskHead, TaskKind};
 use tsbert_core::error::InputError;
 use tsbert_core::hf::{self, HfNames};
 use tsbert_core::pooling::{self, EmbedOptions, Pooling};
@@ -17,7 +18,7 @@ use tsbert_core::weights::{self, Naming};
 use tsbert_core::{memory, BertConfig, Error, ModelHandle, ModelOptions, Trainer, TrainerOptions};
 
 use crate::errors::{js_error, OrThrow};
-use crate::inputs::{read_batch, read_batches, read_config, read_options, read_sequences, read_task_labels};
+use crate::inputs::{read_batch, read_batches, read_config, read_options, read_sequences, read_task_parts};
 use crate::outputs::{EvaluationJs, F32Values, Json, StepLossesJs};
 use crate::tasks::{run_on_compute_threads, CoreTask, NowOrLater};
 use crate::tokenizer::NativeTokenizer;
@@ -129,6 +130,62 @@ pub struct ModelFilesJs {
     pub tokenizer_size: u32,
 }
 
+/// A task head to put on a loaded model (see `NativeBert.load`).
+#[napi(object)]
+pub struct TaskHeadJs {
+    /// `'single_label_classification'`, `'multi_label_classification'`, `'regression'` or
+    /// `'token_classification'`.
+    pub kind: String,
+    /// Its outputs.
+    pub num_labels: u32,
+}
+
+impl TaskHeadJs {
+    /// The core's task head; an unknown kind or no labels is a `RangeError` naming `task`.
+    fn read(&self) -> Result<TaskHead, InputError> {
+        let kind: TaskKind = serde_json::from_value(serde_json::Value::String(self.kind.clone())).map_err(|_| {
+            InputError::range(
+                "task.kind",
+                format!(
+                    "expected 'single_label_classification', 'multi_label_classification', 'regression' or 'token_classification', got '{}'",
+                    self.kind
+                ),
+            )
+        })?;
+        if self.num_labels == 0 {
+            return Err(InputError::range("task.numLabels", "a head needs at least one label"));
+        }
+        Ok(TaskHead { kind, num_labels: self.num_labels as usize })
+    }
+}
+
+/// The config of a model of `stored` under the task head `task`: its pretraining heads
+/// dropped, a pooler for a sequence's head (none for a token's, as Hugging Face's
+/// `BertForTokenClassification` has none). A model that has another task head already is a
+/// `RangeError` saying which.
+fn under_head(stored: &BertConfig, task: &TaskHead) -> Result<BertConfig, InputError> {
+    if let Some(have) = &stored.task {
+        let name = |t: &TaskHead| {
+            format!("a {} head with {} label(s)", serde_json::to_value(t.kind).unwrap_or_default(), t.num_labels)
+        };
+        return Err(InputError::range(
+            "task",
+            format!(
+                "the model has {} already, not {}: fine-tune a model without a task head, or keep its head",
+                name(have),
+                name(task)
+            ),
+        ));
+    }
+    Ok(BertConfig {
+        mlm_head: false,
+        nsp_head: false,
+        pooler: Some(task.kind.reads_pooler()),
+        task: Some(task.clone()),
+        ..stored.clone()
+    })
+}
+
 /// Where a loaded model's config comes from.
 enum ConfigSource {
     /// tsbert's manifest: the config itself.
@@ -146,6 +203,8 @@ pub struct LoadTask {
     files: ModelFilesJs,
     options: ModelOptions,
     training: TrainerOptions,
+    /// The task head to put on the model, when it has not that one.
+    head: Option<TaskHead>,
     failure: Option<Error>,
 }
 
@@ -174,8 +233,17 @@ impl LoadTask {
             Error::Input(_) => config_err(e),
             _ => weights_err(e),
         })?;
+        let stored = config;
+        let config = match &self.head {
+            Some(head) if stored.task.as_ref() != Some(head) => under_head(&stored, head)?,
+            _ => stored.clone(),
+        };
         let model = ModelHandle::new(config.clone(), &self.options).map_err(config_err)?;
-        model.load_weights(&self.weights, &naming).map_err(weights_err)?;
+        if config == stored {
+            model.load_weights(&self.weights, &naming).map_err(weights_err)?;
+        } else {
+            model.load_shared_weights(&self.weights, &stored, &naming, self.options.seed).map_err(weights_err)?;
+        }
         let bytes = model.replicas_on_cpu() as u128 * memory::weights_bytes(&config)?;
         let loaded = Loaded { model, trainer: None, training: self.training.clone() };
         Ok(NativeBert { inner: Arc::new(Mutex::new(Some(loaded))), config, accounted: AtomicI64::new(external(bytes)) })
@@ -256,9 +324,10 @@ impl NativeBert {
     /// `config.json`'s text — and its weights (a safetensors file's bytes) in one call: checked
     /// against each other before anything of their size is allocated, built, filled. Rejects
     /// (code `TSBERT_CHECKPOINT`) naming the file at fault; throws a `TypeError` or `RangeError`
-    /// for bad `options`.
+    /// for bad `options`. With `head`, a model without that task head gets it (seeded, Hugging
+    /// Face's initialisation) and loses its pretraining heads: a pretrained encoder to fine-tune.
     #[napi(
-        ts_args_type = "config: object | string, weights: Buffer, files: ModelFilesJs, options: TrainerOptionsJs",
+        ts_args_type = "config: object | string, weights: Buffer, files: ModelFilesJs, options: TrainerOptionsJs, head?: TaskHeadJs",
         ts_return_type = "Promise<NativeBert>"
     )]
     pub fn load(
@@ -267,7 +336,9 @@ impl NativeBert {
         weights: Buffer,
         files: ModelFilesJs,
         options: Object,
+        head: Option<TaskHeadJs>,
     ) -> napi::Result<AsyncTask<LoadTask>> {
+        let head = head.as_ref().map(TaskHeadJs::read).transpose().map_err(tsbert_core::Error::from).or_throw(&env)?;
         let read = || -> tsbert_core::Result<(ConfigSource, ModelOptions, TrainerOptions)> {
             let (options, training) = read_options(&options)?;
             let wrong = |e: napi::Error| InputError::type_error("config", e.reason.clone());
@@ -285,7 +356,7 @@ impl NativeBert {
             Ok((source, options, training))
         };
         let (config, options, training) = read().or_throw(&env)?;
-        Ok(AsyncTask::new(LoadTask { config, weights, files, options, training, failure: None }))
+        Ok(AsyncTask::new(LoadTask { config, weights, files, options, training, head, failure: None }))
     }
 
     /// Frees the model's memory now instead of when the garbage collector gets to it; every
@@ -341,23 +412,23 @@ impl NativeBert {
     }
 
     /// One training step of the task head (forward, its loss, backward, Adam) on a `Sequences`
-    /// object and its labels: `kind` `'classes'` (an `Int32Array`, a class a sequence),
-    /// `'multi'` (a `Float32Array` of 0/1, `batchSize × numLabels`), `'values'` (a
-    /// `Float32Array`, `batchSize × numLabels`) or `'tokens'` (an `Int32Array`, a class or -100
-    /// a token, `batchSize × seqLen`). Resolves to the loss before the update; rejects with a
-    /// `TypeError` or `RangeError` naming what does not fit the head.
+    /// object and its labels — or on arrays of each, their gradients accumulated: `kind`
+    /// `'classes'` (an `Int32Array`, a class a sequence), `'multi'` (a `Float32Array` of 0/1,
+    /// `batchSize × numLabels`), `'values'` (a `Float32Array`, `batchSize × numLabels`) or
+    /// `'tokens'` (an `Int32Array`, a class or -100 a token, `batchSize × seqLen`). Resolves to
+    /// the loss before the update; rejects with a `TypeError` or `RangeError` naming what does
+    /// not fit the head.
     #[napi(
-        ts_args_type = "sequences: object, kind: 'classes' | 'multi' | 'values' | 'tokens', labels: Int32Array | Float32Array",
+        ts_args_type = "sequences: object | object[], kind: 'classes' | 'multi' | 'values' | 'tokens', labels: Int32Array | Float32Array | (Int32Array | Float32Array)[]",
         ts_return_type = "Promise<number>"
     )]
-    pub fn train_task_step(&self, sequences: Object, kind: String, labels: Unknown) -> AsyncTask<CoreTask<f64>> {
-        let (inner, sequences) = (Arc::clone(&self.inner), read_sequences(&sequences));
-        let labels = read_task_labels(&kind, &labels);
+    pub fn train_task_step(&self, sequences: Unknown, kind: String, labels: Unknown) -> AsyncTask<CoreTask<f64>> {
+        let (inner, parts) = (Arc::clone(&self.inner), read_task_parts(sequences, &kind, labels));
         CoreTask::spawn(move || {
-            let (sequences, labels) = (sequences?, labels?);
+            let parts = parts?;
             with_model(&inner, |loaded| {
                 let (model, trainer) = loaded.training()?;
-                trainer.train_task_step(model, &sequences, &labels)
+                trainer.train_task_step_accumulated(model, &parts)
             })
         })
     }

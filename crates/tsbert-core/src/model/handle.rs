@@ -4,12 +4,15 @@
 //! streams, the gradients) lives apart, in [`crate::Trainer`], as candle keeps its modules
 //! apart from its `Optimizer`.
 
+use std::collections::HashMap;
+
 use candle_core::{DType, Device, Tensor};
 use serde::Serialize;
 
 use crate::batch::{Batch, Sequences};
 use crate::config::BertConfig;
 use crate::error::{InputError, Result};
+use crate::hf::HF_INITIALIZER_RANGE;
 use crate::loss::{nsp_loss, weighted_mlm_loss, LossScale};
 use crate::memory;
 use crate::model::{inference, BertModel, Mode};
@@ -17,6 +20,7 @@ use crate::ops::attention::KeyMask;
 use crate::ops::decoder_loss::Targets;
 use crate::params::ParamStore;
 use crate::pooling::{self, Pooling};
+use crate::rng::SeededRng;
 use crate::weights::{self, Naming};
 
 /// Where and how a model is built.
@@ -401,6 +405,34 @@ impl ModelHandle {
     /// [`weights::read_weights`]).
     pub fn load_weights(&self, bytes: &[u8], naming: &Naming) -> Result<()> {
         let tensors = weights::read_weights(self.params(), &self.config, bytes, naming)?;
+        self.set_weights(&tensors)
+    }
+
+    /// A pretrained model under a new head: the weights of a file written for a model of
+    /// `stored` (named by `naming`) that this model shares — the encoder, the pooler — are set,
+    /// the file's heads this model lacks are dropped, and the parameters the file lacks (a new
+    /// task head; a pooler a bare encoder had not) take Hugging Face's initialisation, drawn
+    /// from `seed`: weights N(0, [`HF_INITIALIZER_RANGE`]²), biases 0. The file is checked
+    /// against `stored` first, so a bad file leaves the model as it was.
+    pub fn load_shared_weights(&self, bytes: &[u8], stored: &BertConfig, naming: &Naming, seed: u64) -> Result<()> {
+        let mut tensors = weights::read_weights(self.params(), stored, bytes, naming)?;
+        let mut rng = SeededRng::new(seed);
+        for (name, var) in self.params().iter() {
+            if tensors.contains_key(name) {
+                continue;
+            }
+            let value = if var.rank() > 1 {
+                rng.normal(var.dims(), HF_INITIALIZER_RANGE, var.dtype(), &Device::Cpu)?
+            } else {
+                Tensor::zeros(var.dims(), var.dtype(), &Device::Cpu)?
+            };
+            tensors.insert(name.to_string(), value);
+        }
+        self.set_weights(&tensors)
+    }
+
+    /// Sets every parameter of every replica from `tensors` (one a parameter name).
+    fn set_weights(&self, tensors: &HashMap<String, Tensor>) -> Result<()> {
         for replica in &self.replicas {
             for (name, var) in replica.params.iter() {
                 var.set(&tensors[name].to_device(var.device())?)?;

@@ -47,3 +47,59 @@ fn three_replicas_on_an_uneven_batch_take_the_single_device_update() {
 fn more_replicas_than_rows_still_step_together() {
     check(3, 2);
 }
+
+/// A task head's step: over two CPU replicas, and as two accumulated batches, it is the update
+/// of one device on the whole batch (for a head of each kind; token labels with -100s, so the
+/// parts score different numbers of tokens).
+#[test]
+fn task_steps_split_over_replicas_or_accumulated_take_the_whole_batch_update() {
+    use tsbert_core::batch::Sequences;
+    use tsbert_core::config::{TaskHead, TaskKind};
+    use tsbert_core::task_loss::TaskLabels;
+    let (rows, len) = (6, 9);
+    for (kind, labels) in [
+        (TaskKind::SingleLabelClassification, TaskLabels::Classes(vec![0, 2, 1, 1, 0, 2])),
+        (TaskKind::MultiLabelClassification, TaskLabels::Multi((0..18).map(|i| (i % 2) as f32).collect())),
+        (TaskKind::Regression, TaskLabels::Values((0..18).map(|i| i as f32 / 7.0).collect())),
+        (
+            TaskKind::TokenClassification,
+            TaskLabels::Tokens((0..rows * len).map(|i| if i % 4 == 0 || i < 9 { -100 } else { (i % 3) as i32 }).collect()),
+        ),
+    ] {
+        let config = tsbert_core::BertConfig {
+            mlm_head: false,
+            nsp_head: false,
+            pooler: Some(kind.reads_pooler()),
+            task: Some(TaskHead { kind, num_labels: 3 }),
+            ..tiny_config(0.0)
+        };
+        let batch = random_batch(&config, rows, len, 2, 17);
+        let sequences: Sequences = batch.sequences.clone();
+        let (single, mut single_trainer) = trainer(config.clone(), 4, 0.01, DType::F64);
+        let options =
+            ModelOptions { seed: 4, dtype: DType::F64, devices: vec![Device::Cpu; 2], ..ModelOptions::default() };
+        let parallel = ModelHandle::new(config.clone(), &options).unwrap();
+        let adam = AdamConfig { lr: 0.01, ..AdamConfig::default() };
+        let mut parallel_trainer =
+            Trainer::new(&parallel, &TrainerOptions { seed: 4, adam, ..TrainerOptions::default() }).unwrap();
+        let (accumulated, mut accumulated_trainer) = trainer(config.clone(), 4, 0.01, DType::F64);
+        let parts = [
+            (sequences.rows(0, 2), labels.rows(0, 2, rows)),
+            (sequences.rows(2, rows), labels.rows(2, rows, rows)),
+        ];
+        for step in 0..3 {
+            let a = single_trainer.train_task_step(&single, &sequences, &labels).unwrap();
+            let b = parallel_trainer.train_task_step(&parallel, &sequences, &labels).unwrap();
+            let c = accumulated_trainer.train_task_step_accumulated(&accumulated, &parts).unwrap();
+            assert!((a - b).abs() < 1e-12 && (a - c).abs() < 1e-12, "{kind:?} step {step}: {a} {b} {c}");
+        }
+        for other in parallel.replica_params().chain(std::iter::once(accumulated.params())) {
+            for (name, var) in single.params().iter() {
+                let (want, got) = (values(var.as_tensor()), values(other.get(name).unwrap().as_tensor()));
+                let diff = want.iter().zip(&got).fold(0.0_f64, |m, (a, b)| m.max((a - b).abs()));
+                let bound = if name.ends_with("W_k.bias") { 0.06 } else { 1e-10 };
+                assert!(diff <= bound, "{kind:?} {name}: differs from one device's update by {diff:e}");
+            }
+        }
+    }
+}

@@ -171,3 +171,53 @@ fn task_labels_that_do_not_fit_the_head_are_refused_by_name() {
     assert!(err(TaskLabels::Classes(vec![0, 1])).starts_with("labels: 2 labels for 4"));
     assert!(err(TaskLabels::Values(vec![0.5; 4])).contains("not the labels of a SingleLabelClassification head"));
 }
+
+/// A pretrained model under a new task head: the encoder and pooler as saved, the pretraining
+/// heads dropped, the head drawn from the seed as Hugging Face initialises it (N(0, 0.02²)
+/// weights, zero biases), and a file that does not fit the config it was written for refused.
+#[test]
+fn a_pretrained_model_takes_a_new_head_with_huggingface_initialisation() {
+    let pretrained = crate::common::tiny_hf_config(0.0);
+    assert!(pretrained.mlm_head && pretrained.nsp_head);
+    let base = crate::common::model(pretrained.clone(), 3, candle_core::DType::F32);
+    let bytes = base.save_weights(&Naming::Tsbert).unwrap();
+    for kind in [TaskKind::SingleLabelClassification, TaskKind::TokenClassification] {
+        let config = tsbert_core::BertConfig {
+            mlm_head: false,
+            nsp_head: false,
+            pooler: Some(kind.reads_pooler()),
+            task: Some(TaskHead { kind, num_labels: 3 }),
+            ..pretrained.clone()
+        };
+        let load = |seed: u64| {
+            let tuned = crate::common::model(config.clone(), 99, candle_core::DType::F32);
+            tuned.load_shared_weights(&bytes, &pretrained, &Naming::Tsbert, seed).unwrap();
+            tuned
+        };
+        let tuned = load(7);
+        let names: Vec<&str> = tuned.params().iter().map(|(n, _)| n).collect();
+        assert!(names.iter().all(|n| !n.starts_with("mlm.") && !n.starts_with("nsp.")), "{names:?}");
+        assert_eq!(names.contains(&"hidden.0.weight"), kind.reads_pooler());
+        for (name, var) in tuned.params().iter() {
+            let ours = values(var.as_tensor());
+            if name.starts_with("classifier.") {
+                if name.ends_with("bias") {
+                    assert!(ours.iter().all(|&v| v == 0.0), "{name}");
+                } else {
+                    let std = (ours.iter().map(|v| v * v).sum::<f64>() / ours.len() as f64).sqrt();
+                    assert!((0.012..0.03).contains(&std), "{name}: std {std}");
+                }
+            } else {
+                assert_eq!(ours, values(base.params().get(name).unwrap().as_tensor()), "{name}");
+            }
+        }
+        let head = |m: &ModelHandle| values(m.params().get("classifier.weight").unwrap().as_tensor());
+        assert_eq!(head(&tuned), head(&load(7)), "the same seed, the same head");
+        assert_ne!(head(&tuned), head(&load(8)));
+        let err = tuned
+            .load_shared_weights(&bytes, &crate::common::tiny_config(0.0), &Naming::Tsbert, 7)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("missing") || err.contains("shape") || err.contains("unexpected"), "{err}");
+    }
+}
