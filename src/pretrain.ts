@@ -21,12 +21,12 @@ import { type Device, deviceLabel } from './device.js';
 import { CheckpointError, TrainingDivergedError } from './errors.js';
 import { formatBytes, memoryLimit } from './memory.js';
 import { BertModel, type LoadOptions } from './model.js';
-import { writeAtomic } from './model-folder.js';
 import { native } from './native.js';
 import { lossCurvesSvg } from './plot.js';
 import { type Checkpoint, readCheckpoint, writeCheckpoint } from './training/checkpoints.js';
 import { HeldOutSet, missingHead, modelWords } from './training/evaluation.js';
 import { type EvalRecord, HistoryFile, type HistoryLine, type StepRecord } from './training/history.js';
+import { LivePlot } from './training/live-plot.js';
 import {
   BOOLEAN,
   checked,
@@ -40,7 +40,7 @@ import {
   type RunOptionValue,
   resolveOption,
 } from './training/options.js';
-import { RunProgress } from './training/progress.js';
+import { PRETRAIN_FORMAT, RunProgress } from './training/progress.js';
 import { RunFolder } from './training/run-folder.js';
 import { checkSchedule, learningRateAt, type Schedule, type ScheduleKind } from './training/schedule.js';
 
@@ -327,39 +327,6 @@ class BatchStream {
   }
 }
 
-/** Redraws `out/loss.svg` at most every few seconds while a run goes, atomically. */
-class LivePlot {
-  static readonly INTERVAL_MS = 3000;
-  readonly #out: string;
-  #last = 0;
-  #drawing: Promise<void> | undefined;
-
-  constructor(out: string) {
-    this.#out = out;
-  }
-
-  /**
-   * Draws in the background if the last drawing is old enough and none is in flight (a plot
-   * that cannot be written does not stop training; the last drawing's error is thrown).
-   */
-  update(steps: readonly StepRecord[], evals: readonly EvalRecord[]): void {
-    const now = performance.now();
-    if (this.#drawing || now - this.#last < LivePlot.INTERVAL_MS) return;
-    this.#last = now;
-    this.#drawing = this.draw(steps, evals)
-      .catch(() => {})
-      .finally(() => {
-        this.#drawing = undefined;
-      });
-  }
-
-  /** Draws now, after any drawing in flight; rejects if the plot cannot be written. */
-  async draw(steps: readonly StepRecord[], evals: readonly EvalRecord[]): Promise<void> {
-    await this.#drawing;
-    await writeAtomic(this.#out, 'loss.svg', await lossCurvesSvg(steps, evals));
-  }
-}
-
 /**
  * Pretrains a BERT model with MLM + NSP loss, like the textbook's `train_bert` by default:
  * reads and prepares the corpus (streamed, within `dataMemory`), builds the vocabulary (or
@@ -379,7 +346,7 @@ class LivePlot {
  */
 export async function pretrain(options: PretrainOptions): Promise<PretrainResult> {
   checkPretrainOptions(options);
-  const display = options.progress ? new RunProgress() : undefined;
+  const display = options.progress ? new RunProgress(PRETRAIN_FORMAT) : undefined;
   const data = options.data ?? (options.resume ? `the run in ${options.resume}` : 'WikiText-2');
   display?.preparing(typeof data === 'string' ? data : `${data.length} paragraphs`);
   try {
@@ -552,7 +519,7 @@ async function train(options: PretrainOptions, setup: RunSetup): Promise<Pretrai
     else allEvals.push(rest as EvalRecord);
   }
   let historyFile: HistoryFile | undefined;
-  const plot = out ? new LivePlot(out) : undefined;
+  const plot = out ? new LivePlot(out, () => lossCurvesSvg(allSteps, allEvals)) : undefined;
   const history: StepRecord[] = [];
   const evaluations: EvalRecord[] = [];
   const timings: { pairs: number; seconds: number }[] = [];
@@ -620,7 +587,7 @@ async function train(options: PretrainOptions, setup: RunSetup): Promise<Pretrai
       options.onStep?.(record, steps);
       if (evalEvery > 0 && step % evalEvery === 0) await evaluate(step);
       if (saveEvery > 0 && step % saveEvery === 0) await saveCheckpoint(step);
-      plot?.update(allSteps, allEvals);
+      plot?.update();
     }
     if (step === startStep) signal?.throwIfAborted(); // stopped before its first step: nothing written
     const stopped = step < steps;
@@ -629,9 +596,9 @@ async function train(options: PretrainOptions, setup: RunSetup): Promise<Pretrai
       if (lastSaved !== step || !lastCheckpoint) await saveCheckpoint(step);
       await model.save(out);
     }
-    await plot?.draw(allSteps, allEvals);
+    await plot?.draw();
   } catch (error) {
-    if (error instanceof TrainingDivergedError && historyFile) await plot?.draw(allSteps, allEvals);
+    if (error instanceof TrainingDivergedError && historyFile) await plot?.draw();
     throw error;
   } finally {
     dataset.close();

@@ -6,7 +6,7 @@
 import { describe, expect, it, vi } from 'vitest';
 
 import { pretrain } from '../../src/index.js';
-import { RunProgress } from '../../src/training/progress.js';
+import { PRETRAIN_FORMAT, RunProgress } from '../../src/training/progress.js';
 import { paragraphs, TINY } from '../api/corpus.js';
 
 /** A stream that is not a terminal, keeping what is written. */
@@ -23,7 +23,7 @@ describe("a run's progress outside a terminal", () => {
     vi.useFakeTimers({ toFake: ['performance'] });
     try {
       const { lines, stream } = logStream();
-      const progress = new RunProgress(stream);
+      const progress = new RunProgress(PRETRAIN_FORMAT, stream);
       progress.step(step(1), 10);
       for (let n = 2; n <= 6; n++) progress.step(step(n), 10); // within 5 s: no line
       vi.advanceTimersByTime(6000);

@@ -36,15 +36,15 @@ export interface RunPosition {
 }
 
 /** What a run saves in `run.json`: the position, the run's options (JSON values) and the step's record. */
-export interface RunState<Options> extends RunPosition {
+export interface RunState<Options, Step = StepRecord> extends RunPosition {
   /** The run's options, as resolved when it started. */
   options: Options;
   /** The record of the checkpoint's step (a history cut short by a crash gets it back on resume). */
-  record?: StepRecord;
+  record?: Step;
 }
 
 /** `run.json` as written (version 2): the state, and the checksums of the checkpoint's files and of itself. */
-interface RunFile<Options> extends RunState<Options> {
+interface RunFile<Options, Step> extends RunState<Options, Step> {
   /** Layout version of `run.json` (1: no checksums, no record). */
   version: 2;
   /** SHA-256 of the optimizer state and of the model's manifest. */
@@ -56,11 +56,11 @@ interface RunFile<Options> extends RunState<Options> {
 const sha256 = (bytes: Uint8Array | string) => createHash('sha256').update(bytes).digest('hex');
 
 /** A checkpoint read back. */
-export interface Checkpoint<Options> {
+export interface Checkpoint<Options, Step = StepRecord> {
   /** Its folder (a model folder too). */
   dir: string;
   /** What `run.json` holds. */
-  state: RunState<Options>;
+  state: RunState<Options, Step>;
   /** The optimizer state's bytes. */
   optimizer: Uint8Array;
   /** The model's sizes and variants, as its manifest (`config.json`) gives them. */
@@ -88,10 +88,10 @@ export async function checkpointsIn(root: string): Promise<{ name: string; step:
  * Writes a checkpoint of `model` at `state.step` into `runDir/checkpoints/`, atomically, and
  * removes all but the last `keep` (and what killed saves left). Returns its folder.
  */
-export async function writeCheckpoint<Options>(
+export async function writeCheckpoint<Options, Step = StepRecord>(
   runDir: string,
   model: BertModel,
-  state: RunState<Options>,
+  state: RunState<Options, Step>,
   keep: number,
 ): Promise<string> {
   const root = join(runDir, CHECKPOINTS_DIR);
@@ -110,7 +110,7 @@ export async function writeCheckpoint<Options>(
       'config.json': sha256(await readFile(join(tmp, 'config.json'))),
     };
     const unsigned = { version: 2 as const, ...state, files };
-    const run: RunFile<Options> = { ...unsigned, sha256: sha256(JSON.stringify(unsigned)) };
+    const run: RunFile<Options, Step> = { ...unsigned, sha256: sha256(JSON.stringify(unsigned)) };
     await writeFile(join(tmp, RUN_FILE), `${JSON.stringify(run, null, 2)}\n`, { flush: true });
     const dir = join(root, nameOf(state.step));
     await rm(dir, { recursive: true, force: true });
@@ -156,7 +156,7 @@ export async function findCheckpoint(dir: string): Promise<string> {
  * checksum; a {@link CheckpointError} naming the checkpoint and the missing, edited or
  * corrupt file otherwise. (A version-1 `run.json`, from before checksums, is read unchecked.)
  */
-export async function readCheckpoint<Options>(dir: string): Promise<Checkpoint<Options>> {
+export async function readCheckpoint<Options, Step = StepRecord>(dir: string): Promise<Checkpoint<Options, Step>> {
   const found = await findCheckpoint(dir);
   const fail = (what: string, cause?: unknown) => new CheckpointError(`checkpoint '${found}': ${what}`, { cause });
   const read = async (name: string) =>
@@ -164,7 +164,7 @@ export async function readCheckpoint<Options>(dir: string): Promise<Checkpoint<O
       throw fail(`cannot read ${name} (${(cause as NodeJS.ErrnoException).code})`, cause);
     });
   const text = (await read(RUN_FILE)).toString('utf8');
-  let state: RunFile<Options> | (RunState<Options> & { version: 1 });
+  let state: RunFile<Options, Step> | (RunState<Options, Step> & { version: 1 });
   try {
     state = JSON.parse(text);
   } catch (cause) {

@@ -60,8 +60,8 @@ export type HistoryLine = StepLine | EvalLine;
 /** The file name of a run's history. */
 export const HISTORY_FILE = 'history.jsonl';
 
-/** Appends a run's lines to `dir/history.jsonl`. */
-export class HistoryFile {
+/** Appends a run's lines (pretraining's {@link HistoryLine}s by default) to `dir/history.jsonl`. */
+export class HistoryFile<Line extends { step: number } = HistoryLine> {
   readonly path: string;
   #pending: string[] = [];
 
@@ -73,14 +73,14 @@ export class HistoryFile {
    * The lines of the history in `dir` up to `fromStep` (a resumed run's past; lines cut by a
    * crash are left out), writing nothing.
    */
-  static async read(dir: string, fromStep: number): Promise<HistoryLine[]> {
+  static async read<Line extends { step: number } = HistoryLine>(dir: string, fromStep: number): Promise<Line[]> {
     const text = await readFile(join(dir, HISTORY_FILE), 'utf8').catch(() => '');
     return text
       .split('\n')
       .filter((l) => l.trim() !== '')
       .flatMap((l) => {
         try {
-          return [JSON.parse(l) as HistoryLine];
+          return [JSON.parse(l) as Line];
         } catch {
           return []; // a line cut by a crash
         }
@@ -89,8 +89,11 @@ export class HistoryFile {
   }
 
   /** The history of the run in `dir`, starting with `lines` (any old file replaced, atomically). */
-  static async create(dir: string, lines: readonly HistoryLine[]): Promise<HistoryFile> {
-    const file = new HistoryFile(join(dir, HISTORY_FILE));
+  static async create<Line extends { step: number } = HistoryLine>(
+    dir: string,
+    lines: readonly Line[],
+  ): Promise<HistoryFile<Line>> {
+    const file = new HistoryFile<Line>(join(dir, HISTORY_FILE));
     const tmp = `${file.path}.${process.pid}.tmp`;
     await writeFile(tmp, lines.map((l) => `${JSON.stringify(l)}\n`).join(''));
     await rename(tmp, file.path);
@@ -98,7 +101,7 @@ export class HistoryFile {
   }
 
   /** Queues `line`; {@link HistoryFile.flush} writes the queue. */
-  add(line: HistoryLine): void {
+  add(line: Line): void {
     this.#pending.push(`${JSON.stringify(line)}\n`);
   }
 

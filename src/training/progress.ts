@@ -19,8 +19,29 @@ const MIB = 2 ** 20;
 /** Corpora smaller than this are read without a progress display when stderr is not a terminal. */
 const QUIET_BYTES = 64 * MIB;
 
-/** A run's progress display (see the module). */
-export class RunProgress {
+/** How a run's records are shown: a step's figures, an evaluation's, what is evaluated. */
+export interface ProgressFormat<S extends { step: number }, E extends { step: number }> {
+  /** A step's figures (`'MLM 4.210 | NSP 0.690 | lr 0.01 | 98.0 pairs/sec'`). */
+  step(record: S): string;
+  /** An evaluation's figures, shown after the steps' until the next (`'held out: …'`). */
+  held(record: E): string;
+  /** What the held-out set's examples are called (`'held-out pairs'`). */
+  examples: string;
+}
+
+/** Pretraining's records shown. */
+export const PRETRAIN_FORMAT: ProgressFormat<StepRecord, EvalRecord> = {
+  step: (r) =>
+    `MLM ${r.mlmLoss.toFixed(3)} | NSP ${r.nspLoss.toFixed(3)} | lr ${r.lr.toPrecision(3)} | ${r.pairsPerSec.toFixed(1)} pairs/sec`,
+  held: (r) => {
+    const pct = (x: number) => `${(100 * x).toFixed(1)}%`;
+    return `held out: MLM ${r.mlmLoss.toFixed(3)} (${pct(r.mlmAccuracy)}), NSP ${r.nspLoss.toFixed(3)} (${pct(r.nspAccuracy)})`;
+  },
+  examples: 'held-out pairs',
+};
+
+/** A run's progress display (see the module), of steps `S` and evaluations `E`. */
+export class RunProgress<S extends { step: number } = StepRecord, E extends { step: number } = EvalRecord> {
   readonly #stream: NodeJS.WriteStream;
   readonly #terminal: boolean;
   #bytes?: { stage: string; bar?: SingleBar; shownAt: number };
@@ -30,10 +51,15 @@ export class RunProgress {
   #started = 0;
   #firstStep = 0;
   #lastLine = { at: Number.NEGATIVE_INFINITY, step: -1 };
-  #latest?: StepRecord;
+  #latest?: S;
+  readonly #format: ProgressFormat<S, E>;
 
-  /** @param stream where to write (a terminal gets live bars) */
-  constructor(stream: NodeJS.WriteStream = process.stderr) {
+  /**
+   * @param format how the records are shown
+   * @param stream where to write (a terminal gets live bars)
+   */
+  constructor(format: ProgressFormat<S, E>, stream: NodeJS.WriteStream = process.stderr) {
+    this.#format = format;
     this.#stream = stream;
     this.#terminal = stream.isTTY === true;
   }
@@ -68,7 +94,7 @@ export class RunProgress {
   }
 
   /** A step done, of a run up to step `total`. */
-  step(record: StepRecord, total: number): void {
+  step(record: S, total: number): void {
     this.#finishBytes();
     this.#latest = record;
     if (this.#total === 0) {
@@ -92,17 +118,16 @@ export class RunProgress {
     }
   }
 
-  /** A held-out evaluation of `examples` pairs starts after step `step`. */
+  /** A held-out evaluation of `examples` examples starts after step `step`. */
   evaluating(step: number, examples: number): void {
-    const note = ` | evaluating ${examples} held-out pairs ...`;
+    const note = ` | evaluating ${examples} ${this.#format.examples} ...`;
     if (this.#bar && this.#latest) this.#bar.update(step, { ...this.#values(this.#latest), held: note });
     else this.#stream.write(`step ${step}${note}\n`);
   }
 
   /** A held-out evaluation done. */
-  evaluated(record: EvalRecord): void {
-    const pct = (x: number) => `${(100 * x).toFixed(1)}%`;
-    this.#held = ` | held out: MLM ${record.mlmLoss.toFixed(3)} (${pct(record.mlmAccuracy)}), NSP ${record.nspLoss.toFixed(3)} (${pct(record.nspAccuracy)})`;
+  evaluated(record: E): void {
+    this.#held = ` | ${this.#format.held(record)}`;
     if (this.#bar && this.#latest) this.#bar.update(record.step, this.#values(this.#latest));
     else this.#stream.write(`step ${record.step}${this.#held}\n`);
   }
@@ -124,13 +149,12 @@ export class RunProgress {
   }
 
   /** The fields of a step's display. */
-  #values(r: StepRecord) {
-    const line = `MLM ${r.mlmLoss.toFixed(3)} | NSP ${r.nspLoss.toFixed(3)} | lr ${r.lr.toPrecision(3)} | ${r.pairsPerSec.toFixed(1)} pairs/sec`;
-    return { line, held: this.#held };
+  #values(r: S) {
+    return { line: this.#format.step(r), held: this.#held };
   }
 
   /** One progress line (no terminal). */
-  #line(r: StepRecord): void {
+  #line(r: S): void {
     // the time since the first step's end over the steps since: the first step's own time is unknown
     const since = r.step - this.#firstStep - 1;
     const eta =
