@@ -38,6 +38,31 @@ export class HubError extends Error {
 }
 
 /**
+ * A row of a data file that cannot be used — a missing text or label, a label the model does
+ * not know, tags that do not match the tokens, invalid UTF-8, a CSV field whose quote is never
+ * closed — naming the file, the line and, where there is one, the column.
+ */
+export class DataError extends Error {
+  /** Always `'DataError'`. */
+  override readonly name = 'DataError';
+  /** The file. */
+  readonly file: string;
+  /** The 1-based line the row starts on (or where the problem is). */
+  readonly line: number;
+  /** The column: a field's name, or a 1-based character position in the line. */
+  readonly column: string | number | undefined;
+
+  /** @param problem what is wrong with the row (the position is prefixed) */
+  constructor(problem: string, file: string, line: number, column?: string | number) {
+    const where = column === undefined ? '' : typeof column === 'number' ? `:${column}` : ` (column '${column}')`;
+    super(`${file}:${line}${where}: ${problem}`);
+    this.file = file;
+    this.line = line;
+    this.column = column;
+  }
+}
+
+/**
  * A training step whose loss or gradients are not finite (NaN or infinite): the step is not
  * applied, so the model keeps the weights of the last good step, and nothing is saved. Usually
  * the learning rate is too high.

@@ -13,14 +13,22 @@
  * @packageDocumentation
  */
 
-export type { BertConfig, ModelSizes } from './config.js';
+export type { BertConfig, ModelSizes, TaskKind } from './config.js';
 export { TEXTBOOK_SIZES } from './config.js';
 export * from './data/index.js';
 export type { Device, DeviceName, DeviceReport, ResolvedDevice } from './device.js';
 export { deviceLabel, devices, resolveDevice } from './device.js';
-export { CheckpointError, HubError, TrainingDivergedError } from './errors.js';
+export { CheckpointError, DataError, HubError, TrainingDivergedError } from './errors.js';
+export type {
+  FinetuneEvalRecord,
+  FinetuneOptions,
+  FinetuneResult,
+  FinetuneStepRecord,
+  FinetuneSummary,
+} from './finetune.js';
+export { finetune } from './finetune.js';
 export type { HubOptions } from './hub.js';
-export type { CreateModelOptions, ForwardOutputs, LoadOptions, SaveOptions, StepLosses } from './model.js';
+export type { CreateModelOptions, ForwardOutputs, LoadOptions, NewHead, SaveOptions, StepLosses } from './model.js';
 export { BertModel } from './model.js';
 export type { PretrainDefaults, PretrainOptions, PretrainResult, PretrainSummary } from './pretrain.js';
 export { PRETRAIN_DEFAULTS, pretrain } from './pretrain.js';
@@ -40,7 +48,17 @@ export { Tokenizer } from './tokenizer.js';
 export { CHECKPOINTS_DIR } from './training/checkpoints.js';
 export type { EvaluateOptions } from './training/evaluation.js';
 export { EVAL_DEFAULTS, evaluate } from './training/evaluation.js';
+export type { FinetuneTask, ProblemType } from './training/finetune-options.js';
 export type { EvalLine, EvalMetrics, EvalRecord, HistoryLine, StepLine, StepRecord } from './training/history.js';
 export { HISTORY_FILE } from './training/history.js';
 export type { Schedule, ScheduleKind } from './training/schedule.js';
 export { learningRateAt } from './training/schedule.js';
+export type { TaskEvaluation } from './training/task-evaluation.js';
+export { TASK_METRICS } from './training/task-evaluation.js';
+export type {
+  ClassificationMetrics,
+  ClassScores,
+  EntityMetrics,
+  MultiLabelMetrics,
+  RegressionMetrics,
+} from './training/task-metrics.js';

@@ -1,7 +1,7 @@
 /**
  * The data pipeline: a corpus (WikiText, BERT's layout, JSON Lines; streamed) → paragraphs → vocabulary → NSP pairs → MLM
- * masking → padding → seeded batches in the typed arrays the native step takes. Independent
- * of the native addon.
+ * masking → padding → seeded batches in the typed arrays the native step takes; and labelled
+ * data for fine-tuning (CSV, TSV, JSON Lines, CoNLL). Independent of the native addon.
  *
  * @module
  */
@@ -13,6 +13,17 @@ export { PretrainingDataset } from './dataset.js';
 export { DATA_DEFAULTS } from './defaults.js';
 export type { CorpusFormat } from './formats.js';
 export { MAX_PARAGRAPH_CHARS } from './formats.js';
+export type {
+  ExampleOptions,
+  LabelledBatch,
+  LabelledColumns,
+  LabelledCounts,
+  LabelledReadOptions,
+  LabelSet,
+} from './labelled.js';
+export { IGNORED_LABEL, LabelledSet, scanLabels } from './labelled.js';
+export type { LabelledFormat, RawRow, ReadRowsOptions } from './labelled-files.js';
+export { LABELLED_FORMATS, labelledFormatOf, readRows } from './labelled-files.js';
 export type { CorpusFile, CorpusSource } from './sources.js';
 export { corpusFiles, TRAIN_FILE, VALID_FILE } from './sources.js';
 export type { SyntheticBatchOptions } from './synthetic.js';

@@ -23,6 +23,8 @@ export enum Stream {
   Synthetic = 5,
   /** Order of a large corpus's blocks (one stream an epoch). */
   BlockOrder = 6,
+  /** Which labelled examples are held out (`validSplit`). */
+  ValidSplit = 7,
 }
 
 /** A seeded source of floats in [0, 1) and of integers in a range. */

@@ -41,6 +41,8 @@ export interface RunState<Options, Step = StepRecord> extends RunPosition {
   options: Options;
   /** The record of the checkpoint's step (a history cut short by a crash gets it back on resume). */
   record?: Step;
+  /** A fine-tuning run's best evaluation so far: its step, its metric's value, and the evaluations since without improvement. */
+  best?: { step: number; value: number; stale: number };
 }
 
 /** `run.json` as written (version 2): the state, and the checksums of the checkpoint's files and of itself. */
