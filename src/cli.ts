@@ -1,19 +1,24 @@
 #!/usr/bin/env node
 /**
- * The `tsbert` command: `tsbert pretrain`, `evaluate`, `encode`, `embed` and `fill-mask`.
+ * The `tsbert` command: `tsbert pretrain`, `finetune`, `evaluate`, `encode`, `embed`, `fill-mask`,
+ * `classify`, `tag` and `rerank`.
  *
  * @module
  */
 import { once } from 'node:events';
-import { constants, createReadStream, readFileSync } from 'node:fs';
-import { access, stat } from 'node:fs/promises';
-import { dirname, join, resolve } from 'node:path';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 
 import { SingleBar } from 'cli-progress';
 import { Command, InvalidArgumentError } from 'commander';
+import { addFinetuneCommand, evaluationLines } from './cli/finetune.js';
+import { addOptionFlags, checkOutputFolder, flagParser, INTERRUPTED } from './cli/flags.js';
+import { lineChunks } from './cli/input.js';
+import { addTaskCommands } from './cli/tasks.js';
 import { type ModelSizes, TEXTBOOK_SIZES } from './config.js';
 import type { CorpusFormat } from './data/formats.js';
-import { corpusFiles, streamLines } from './data/sources.js';
+import { LABELLED_FORMATS, type LabelledFormat } from './data/labelled-files.js';
+import { corpusFiles } from './data/sources.js';
 import { TrainingDivergedError } from './errors.js';
 import { BertModel } from './model.js';
 import { PRETRAIN_DEFAULTS, type PretrainOptions, pretrain } from './pretrain.js';
@@ -22,29 +27,10 @@ import { embed } from './tasks/embed.js';
 import { encode } from './tasks/encode.js';
 import { fillMask } from './tasks/fill-mask.js';
 import { EVAL_DEFAULTS, evaluate } from './training/evaluation.js';
+import { FINETUNE_OPTIONS } from './training/finetune-options.js';
 import { HISTORY_FILE } from './training/history.js';
-import {
-  defaultOf,
-  integerFrom,
-  RUN_OPTIONS,
-  type Rule,
-  type RunOption,
-  type RunOptionName,
-} from './training/options.js';
-
-/**
- * The parser of a flag's argument by `rule` (a number where the rule takes numbers), times
- * `unit`; a value the rule does not take is commander's one-line error naming the flag.
- */
-function flagParser<T>(flag: string, rule: Rule<T>, unit = 1) {
-  return (text: string): T => {
-    const value = rule.is(text) ? text : Number(text);
-    if (text.trim() === '' || !rule.is(value) || !rule.accepts(value as T)) {
-      throw new InvalidArgumentError(`${flag} must be ${rule.expected}.`);
-    }
-    return (typeof value === 'number' ? value * unit : value) as T;
-  };
-}
+import { defaultOf, integerFrom, oneOf, RUN_OPTIONS, type RunOption, type RunOptionName } from './training/options.js';
+import { evaluateTask } from './training/task-evaluation.js';
 
 /** `--pooling`'s modes, joined by commas. */
 function parsePooling(text: string): PoolingMode[] {
@@ -65,34 +51,6 @@ type PretrainFlags = Partial<Record<RunOptionName, unknown>> & { valid?: string 
 /** Where `tsbert pretrain` writes its run when `--out` is not given. */
 const DEFAULT_OUT = 'tsbert-model';
 
-/** Exit status of a run stopped by Ctrl-C (128 + SIGINT) or SIGTERM (128 + 15), after what was trained is saved. */
-const INTERRUPTED: Record<string, number> = { SIGINT: 130, SIGTERM: 143 };
-
-/**
- * Checks that `dir` can receive the model before any work is done: an existing folder we can
- * write in, or a path whose nearest existing parent is one. An `Error` naming `--out` otherwise.
- */
-async function checkOutputFolder(dir: string): Promise<void> {
-  let probe = resolve(dir);
-  for (;;) {
-    const info = await stat(probe).catch((error: NodeJS.ErrnoException) => {
-      if (error.code === 'ENOENT' || error.code === 'ENOTDIR') return undefined; // look further up
-      throw new Error(`--out: '${dir}': ${error.code ?? error.message}`);
-    });
-    if (info) {
-      if (!info.isDirectory()) {
-        const what = probe === resolve(dir) ? 'is a file, not a folder' : `lies under the file '${probe}'`;
-        throw new Error(`--out: '${dir}' ${what}`);
-      }
-      await access(probe, constants.W_OK).catch(() => {
-        throw new Error(`--out: '${dir}': cannot write in '${probe}'`);
-      });
-      return;
-    }
-    probe = dirname(probe);
-  }
-}
-
 /**
  * The options of a run from the flags given on the command line (the others are left to
  * `pretrain`'s defaults, so that a resumed run can tell what was asked): the model sizes into
@@ -109,29 +67,6 @@ function pretrainOptions(flags: PretrainFlags): PretrainOptions & { out: string 
   }
   if (Object.keys(config).length > 0) options.config = config;
   return { ...options, out: (flags.out as string | undefined) ?? DEFAULT_OUT };
-}
-
-/**
- * Adds the run options that have a flag to `command`: each read by its rule (a value it does
- * not take is commander's one-line error naming the flag), its default in the help.
- */
-function addRunFlags(command: Command): Command {
-  for (const [name, option] of Object.entries(RUN_OPTIONS) as [RunOptionName, RunOption][]) {
-    if (!option.flag) continue;
-    const unit = option.flagUnit ?? 1;
-    const fallback = option.size ? TEXTBOOK_SIZES[name as keyof ModelSizes] : defaultOf(name);
-    const shown = typeof fallback === 'number' ? fallback / unit : fallback;
-    const help =
-      fallback === undefined || /\(default/.test(option.help ?? '')
-        ? option.help
-        : `${option.help} (default: ${shown})`;
-    if (option.flag.includes('<')) {
-      command.option(option.flag, help ?? '', flagParser(option.flag.split(' ')[0], option.rule, unit));
-    } else {
-      command.option(option.flag, help ?? '');
-    }
-  }
-  return command;
 }
 
 async function runPretrain(flags: PretrainFlags): Promise<void> {
@@ -182,14 +117,46 @@ interface EvaluateFlags {
   maxLen?: number;
   examples: number;
   seed: number;
-  format: CorpusFormat | 'auto';
+  format: CorpusFormat | LabelledFormat | 'auto';
   textField?: string;
+  textColumn?: string;
+  pairColumn?: string;
+  labelColumn?: string;
+  labelSeparator?: string;
+  skipBadRows?: boolean;
 }
+
+/** The corpus layouts of a pretrained model's evaluation. */
+const CORPUS_FORMATS = ['wikitext', 'lines', 'jsonl'];
 
 async function runEvaluate(flags: EvaluateFlags): Promise<void> {
   const model = await BertModel.load(flags.model);
-  const m = await evaluate(model, flags.data, flags);
-  const files = await corpusFiles(flags.data, flags.format, true);
+  if (model.config.task) {
+    const format = flags.format === 'auto' ? undefined : flags.format;
+    if (format !== undefined && !(LABELLED_FORMATS as readonly string[]).includes(format)) {
+      throw new Error(`--format: a task model reads ${LABELLED_FORMATS.join(', ')} or auto, not '${format}'`);
+    }
+    let skipped = 0;
+    const result = await evaluateTask(model, flags.data, {
+      ...flags,
+      format: format as LabelledFormat | undefined,
+      onBadRow: (error) => {
+        if (++skipped <= 10) console.error(`skipped: ${error.message}`);
+      },
+    });
+    console.log(`scored: ${flags.data} (${model.config.task.kind}, labels ${(model.labels ?? []).join(', ')})`);
+    for (const line of evaluationLines(result)) console.log(line);
+    if (skipped > 0) console.log(`${skipped} bad rows skipped`);
+    return;
+  }
+  if (!CORPUS_FORMATS.includes(flags.format) && flags.format !== 'auto') {
+    throw new Error(
+      `--format: a pretrained model's corpus is ${CORPUS_FORMATS.join(', ')} or auto, not '${flags.format}'`,
+    );
+  }
+  const format = flags.format as CorpusFormat | 'auto';
+  const m = await evaluate(model, flags.data, { ...flags, format });
+  const files = await corpusFiles(flags.data, format, true);
   console.log(`scored: ${files.length === 1 ? files[0].path : `${files.length} files of ${flags.data}`}`);
   console.log(`examples: ${m.examples}`);
   console.log(`MLM loss ${m.mlmLoss.toFixed(4)}, accuracy ${(100 * m.mlmAccuracy).toFixed(2)}%`);
@@ -208,36 +175,6 @@ async function runEncode(sentence: string, flags: { model: string; pair?: string
 
 /** Texts embedded and written at a time: the output streams, memory stays flat. */
 const EMBED_CHUNK = 1024;
-
-/** The longest line `tsbert embed` takes, in characters. */
-const MAX_LINE_CHARS = 1 << 24;
-
-/**
- * The lines of `input` (a file, or `-` for standard input), `size` at a time. A folder, a
- * missing file or a line over {@link MAX_LINE_CHARS} (say, `/dev/zero`) is an `Error` naming
- * `--input`.
- */
-async function* lineChunks(input: string, size: number): AsyncGenerator<string[]> {
-  let stream: NodeJS.ReadableStream & { destroy(): void } = process.stdin;
-  if (input !== '-') {
-    const info = await stat(input).catch((error: NodeJS.ErrnoException) => {
-      throw new Error(`--input: '${input}': ${error.code === 'ENOENT' ? 'no such file' : error.code}`);
-    });
-    if (info.isDirectory()) throw new Error(`--input: '${input}' is a folder, not a file`);
-    stream = createReadStream(input, { encoding: 'utf8', highWaterMark: 1 << 20 });
-  } else {
-    process.stdin.setEncoding('utf8');
-  }
-  let chunk: string[] = [];
-  for await (const line of streamLines(stream, `--input: '${input}'`, MAX_LINE_CHARS)) {
-    chunk.push(line);
-    if (chunk.length === size) {
-      yield chunk;
-      chunk = [];
-    }
-  }
-  if (chunk.length > 0) yield chunk;
-}
 
 interface EmbedFlags {
   model: string;
@@ -293,28 +230,38 @@ function packageVersion(): string {
 function program(): Command {
   const d = PRETRAIN_DEFAULTS;
   const cli = new Command('tsbert')
-    .description('BERT pretraining and contextual encoding (WikiText-2, MLM + NSP)')
+    .description('BERT pretraining, fine-tuning and encoding (WikiText-2, MLM + NSP; classifiers, NER, rerankers)')
     .version(packageVersion(), '-V, --version', "tsbert's version")
     .showHelpAfterError(false)
     .configureOutput({ outputError: (text, write) => write(`tsbert: ${text.replace(/^error: /, '')}`) });
-  addRunFlags(
+  addOptionFlags(
     cli
       .command('pretrain')
       .description('pretrain a BERT model with MLM + NSP (WikiText-2 by default; any corpus, streamed)'),
+    RUN_OPTIONS,
+    (name) =>
+      (RUN_OPTIONS[name as RunOptionName] as RunOption).size
+        ? TEXTBOOK_SIZES[name as keyof ModelSizes]
+        : defaultOf(name as RunOptionName),
   )
     .option('--no-valid', 'no held-out evaluation')
     .action((flags: PretrainFlags) => runPretrain(flags));
   cli
     .command('evaluate')
-    .description('held-out MLM and NSP loss and accuracy of a saved model')
+    .description(
+      "a saved model on held-out data: MLM and NSP loss and accuracy of a pretrained model; a task model's loss and metrics on labelled data",
+    )
     .requiredOption(
       '--model <dir|id>',
-      "a model folder with MLM and NSP heads (tsbert's or Hugging Face's) or a Hub id (required)",
+      "a model folder (tsbert's or Hugging Face's) with MLM and NSP heads or a task head, or a Hub id (required)",
     )
-    .requiredOption('--data <path>', 'the held-out corpus (a file, folder or glob) (required)')
+    .requiredOption(
+      '--data <path>',
+      'the held-out corpus (a file, folder or glob), or for a task model a labelled file (CSV, TSV, JSON Lines, CoNLL) (required)',
+    )
     .option(
       '--max-len <n>',
-      'tokens per pair (default: 64, or the model positions if fewer)',
+      'tokens per pair (default: 64, or the model positions if fewer; a task model: its positions)',
       flagParser('--max-len', RUN_OPTIONS.maxLen.rule),
     )
     .option(
@@ -326,12 +273,19 @@ function program(): Command {
     .option('--seed <n>', 'seeds the sample and the masks', flagParser('--seed', RUN_OPTIONS.seed.rule), d.seed)
     .option(
       '--format <kind>',
-      "'wikitext', 'lines', 'jsonl' or 'auto'",
-      flagParser('--format', RUN_OPTIONS.format.rule),
+      `'wikitext', 'lines', 'jsonl' (a task model: ${LABELLED_FORMATS.map((f) => `'${f}'`).join(', ')}) or 'auto'`,
+      flagParser('--format', oneOf(['auto', ...new Set([...CORPUS_FORMATS, ...LABELLED_FORMATS])])),
       'auto',
     )
     .option('--text-field <name>', 'JSON Lines: the field holding the text')
+    .option('--text-column <name>', FINETUNE_OPTIONS.textColumn.help)
+    .option('--pair-column <name>', FINETUNE_OPTIONS.pairColumn.help)
+    .option('--label-column <name>', FINETUNE_OPTIONS.labelColumn.help)
+    .option('--label-separator <s>', FINETUNE_OPTIONS.labelSeparator.help)
+    .option('--skip-bad-rows', FINETUNE_OPTIONS.skipBadRows.help)
     .action(runEvaluate);
+  addFinetuneCommand(cli);
+  addTaskCommands(cli);
   cli
     .command('encode')
     .description('print the contextual embedding of every token of a text (pair)')

@@ -36,7 +36,7 @@ import { BOOLEAN, checked } from './training/options.js';
 import { type ProgressFormat, RunProgress } from './training/progress.js';
 import { RunFolder } from './training/run-folder.js';
 import { checkSchedule, learningRateAt, type Schedule } from './training/schedule.js';
-import { evaluateTask, lowerIsBetter, TASK_METRICS, type TaskEvaluation } from './training/task-evaluation.js';
+import { lowerIsBetter, scoreTask, TASK_METRICS, type TaskEvaluation } from './training/task-evaluation.js';
 
 /** Options of {@link finetune}; each defaults as `tsbert finetune --help` says (BERT's recipe). */
 export interface FinetuneOptions {
@@ -610,7 +610,7 @@ async function trainLoop(options: FinetuneOptions, setup: LoopSetup): Promise<Fi
   const epochAt = (step: number) => servedAt(step) / batchesPerEpoch;
   const evaluate = async (step: number) => {
     if (!valid) return;
-    const evaluation = await evaluateTask(model, valid);
+    const evaluation = await scoreTask(model, valid);
     const record: FinetuneEvalRecord = { step, epoch: epochAt(step), ...evaluation };
     evaluations.push(record);
     allEvals.push(record);

@@ -42,6 +42,8 @@ export type { EncodeOptions, SentenceInput } from './tasks/encode.js';
 export { Encoding, encode, encodeBatch } from './tasks/encode.js';
 export type { FillMaskOptions, MaskFill, MaskPrediction } from './tasks/fill-mask.js';
 export { fillMask } from './tasks/fill-mask.js';
+export type { Aggregation, TaggedEntity, TagOptions } from './tasks/tag-tokens.js';
+export { AGGREGATIONS, tagTokens } from './tasks/tag-tokens.js';
 export { Tensor } from './tensor.js';
 export type { TextInput, TokenizedText, TokenizeOptions } from './tokenizer.js';
 export { Tokenizer } from './tokenizer.js';
@@ -53,8 +55,8 @@ export type { EvalLine, EvalMetrics, EvalRecord, HistoryLine, StepLine, StepReco
 export { HISTORY_FILE } from './training/history.js';
 export type { Schedule, ScheduleKind } from './training/schedule.js';
 export { learningRateAt } from './training/schedule.js';
-export type { TaskEvaluation } from './training/task-evaluation.js';
-export { TASK_METRICS } from './training/task-evaluation.js';
+export type { EvaluateTaskOptions, TaskEvaluation } from './training/task-evaluation.js';
+export { evaluateTask, TASK_METRICS } from './training/task-evaluation.js';
 export type {
   ClassificationMetrics,
   ClassScores,

@@ -6,7 +6,9 @@
  * @module
  */
 import type { TaskKind } from '../config.js';
-import { IGNORED_LABEL, type LabelledSet } from '../data/labelled.js';
+import { IGNORED_LABEL, LabelledSet } from '../data/labelled.js';
+import type { LabelledFormat } from '../data/labelled-files.js';
+import type { DataError } from '../errors.js';
 import type { BertModel } from '../model.js';
 import {
   type ClassificationMetrics,
@@ -76,16 +78,68 @@ function argmax(x: ArrayLike<number>): number {
   return best;
 }
 
+/** How {@link evaluateTask} reads the labelled file. */
+export interface EvaluateTaskOptions {
+  /** The file's layout; default from its extension. */
+  format?: LabelledFormat;
+  /** The text's field (default `'text'`; `'tokens'` for a token classifier). */
+  textColumn?: string;
+  /** The second text's field (default `'text_pair'`, when a row has it). */
+  pairColumn?: string;
+  /** The label's field (default `'label'`; `'tags'` for a token classifier). */
+  labelColumn?: string;
+  /** Joins a multi-label row's labels in a CSV or TSV field; default `','`. */
+  labelSeparator?: string;
+  /** Tokens an example keeps; default the model's positions. */
+  maxLen?: number;
+  /** Skip rows that cannot be used (a label the model does not know, …) instead of failing; default `false`. */
+  skipBadRows?: boolean;
+  /** Called with each bad row skipped. */
+  onBadRow?: (error: DataError) => void;
+  /** Examples a pass; default 64. */
+  batchSize?: number;
+}
+
+/**
+ * `model`'s task head on the labelled file `path` (CSV, TSV, JSON Lines or CoNLL, read as
+ * `finetune` reads its data, the labels mapped by the model's label names), dropout off: the
+ * loss and the task's metrics, as a fine-tuning run's evaluations report them. A model
+ * without a task head is a `RangeError`; a bad row a {@link DataError} (or skipped).
+ */
+export async function evaluateTask(
+  model: BertModel,
+  path: string,
+  options: EvaluateTaskOptions = {},
+): Promise<TaskEvaluation> {
+  const task = model.config.task;
+  if (!task) throw new RangeError('model: has no task head (evaluate scores MLM and NSP for a pretrained model)');
+  const token = task.kind === 'token_classification';
+  const columns = {
+    text: options.textColumn ?? (token ? 'tokens' : 'text'),
+    pair: options.pairColumn ?? 'text_pair',
+    pairRequired: options.pairColumn !== undefined,
+    label: options.labelColumn ?? (token ? 'tags' : 'label'),
+    separator: options.labelSeparator ?? ',',
+  };
+  const set = await LabelledSet.read(path, token, {
+    format: options.format,
+    columns,
+    labels: { kind: task.kind, names: [...(model.labels ?? [])] },
+    tokenizer: model.tokenizer,
+    maxLen: options.maxLen ?? model.config.maxPositions,
+    onBadRow: options.skipBadRows ? (error) => options.onBadRow?.(error) : undefined,
+  });
+  return await scoreTask(model, set, options.batchSize);
+}
+
 /**
  * Evaluates `model`'s task head on `set` (its labels mapped as the head's), dropout off,
  * `batchSize` examples a pass: the loss and the task's metrics. A model without a head, or
  * with another than the set's, is a `RangeError`.
+ *
+ * @internal
  */
-export async function evaluateTask(
-  model: BertModel,
-  set: LabelledSet,
-  batchSize = EVAL_BATCH,
-): Promise<TaskEvaluation> {
+export async function scoreTask(model: BertModel, set: LabelledSet, batchSize = EVAL_BATCH): Promise<TaskEvaluation> {
   const task = model.config.task;
   const { kind, names } = set.labels;
   if (!task || task.kind !== kind || task.numLabels !== names.length) {

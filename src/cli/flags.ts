@@ -1,0 +1,81 @@
+/**
+ * What the `tsbert` commands share: flags read by the run options' rules, the output folder
+ * checked before any work, and the exit statuses of a stopped run.
+ *
+ * @internal
+ * @module
+ */
+import { constants } from 'node:fs';
+import { access, stat } from 'node:fs/promises';
+import { dirname, resolve } from 'node:path';
+
+import { type Command, InvalidArgumentError } from 'commander';
+import type { Rule, RunOption } from '../training/options.js';
+
+/**
+ * The parser of a flag's argument by `rule` (a number where the rule takes numbers), times
+ * `unit`; a value the rule does not take is commander's one-line error naming the flag.
+ */
+export function flagParser<T>(flag: string, rule: Rule<T>, unit = 1) {
+  return (text: string): T => {
+    const value = rule.is(text) ? text : Number(text);
+    if (text.trim() === '' || !rule.is(value) || !rule.accepts(value as T)) {
+      throw new InvalidArgumentError(`${flag} must be ${rule.expected}.`);
+    }
+    return (typeof value === 'number' ? value * unit : value) as T;
+  };
+}
+
+/** Exit status of a run stopped by Ctrl-C (128 + SIGINT) or SIGTERM (128 + 15), after what was trained is saved. */
+export const INTERRUPTED: Record<string, number> = { SIGINT: 130, SIGTERM: 143 };
+
+/**
+ * Checks that `dir` can receive the model before any work is done: an existing folder we can
+ * write in, or a path whose nearest existing parent is one. An `Error` naming `--out` otherwise.
+ */
+export async function checkOutputFolder(dir: string): Promise<void> {
+  let probe = resolve(dir);
+  for (;;) {
+    const info = await stat(probe).catch((error: NodeJS.ErrnoException) => {
+      if (error.code === 'ENOENT' || error.code === 'ENOTDIR') return undefined; // look further up
+      throw new Error(`--out: '${dir}': ${error.code ?? error.message}`);
+    });
+    if (info) {
+      if (!info.isDirectory()) {
+        const what = probe === resolve(dir) ? 'is a file, not a folder' : `lies under the file '${probe}'`;
+        throw new Error(`--out: '${dir}' ${what}`);
+      }
+      await access(probe, constants.W_OK).catch(() => {
+        throw new Error(`--out: '${dir}': cannot write in '${probe}'`);
+      });
+      return;
+    }
+    probe = dirname(probe);
+  }
+}
+
+/**
+ * Adds the options of `table` that have a flag to `command`: each read by its rule (a value it
+ * does not take is commander's one-line error naming the flag), its default (`fallback`, else
+ * the option's) in the help.
+ */
+export function addOptionFlags(
+  command: Command,
+  table: Readonly<Record<string, RunOption>>,
+  fallback: (name: string) => unknown,
+): Command {
+  for (const [name, option] of Object.entries(table)) {
+    if (!option.flag) continue;
+    const unit = option.flagUnit ?? 1;
+    const value = fallback(name);
+    const shown = typeof value === 'number' ? value / unit : value;
+    const help =
+      value === undefined || /\(default/.test(option.help ?? '') ? option.help : `${option.help} (default: ${shown})`;
+    if (option.flag.includes('<')) {
+      command.option(option.flag, help ?? '', flagParser(option.flag.split(' ')[0], option.rule, unit));
+    } else {
+      command.option(option.flag, help ?? '');
+    }
+  }
+  return command;
+}
