@@ -30,8 +30,9 @@ export declare class NativeBert {
    * (code `TSBERT_CHECKPOINT`) naming the file at fault; throws a `TypeError` or `RangeError`
    * for bad `options`. With `head`, a model without that task head gets it (seeded, Hugging
    * Face's initialisation) and loses its pretraining heads: a pretrained encoder to fine-tune.
+   * With `dropout`, every dropout (hidden, attention, classifier) is that probability.
    */
-  static load(config: object | string, weights: Buffer, files: ModelFilesJs, options: TrainerOptionsJs, head?: TaskHeadJs): Promise<NativeBert>
+  static load(config: object | string, weights: Buffer, files: ModelFilesJs, options: TrainerOptionsJs, head?: TaskHeadJs, dropout?: number): Promise<NativeBert>
   /**
    * Frees the model's memory now instead of when the garbage collector gets to it; every
    * later call fails. Throws while a call is in flight (await it first); disposing twice

@@ -46,6 +46,8 @@ export interface BertConfig {
   nspHead?: boolean;
   /** Whether the model has the pooler (dense + tanh on the first token); unset: when it has the NSP head. A checkpoint's pooler is kept without its NSP head. */
   pooler?: boolean;
+  /** Dropout before a task head's classifier, when it differs from `dropout` (Hugging Face's `classifier_dropout`). */
+  classifierDropout?: number;
   /**
    * A task head (dropout and a linear layer, `classifier`, to `numLabels` outputs), as Hugging
    * Face's task models have: on the pooler's output for a sequence (`single_label_classification`,

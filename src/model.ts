@@ -35,6 +35,7 @@ import {
 import { Tensor } from './tensor.js';
 import { Tokenizer } from './tokenizer.js';
 import type { EvalMetrics } from './training/history.js';
+import { checked, PROBABILITY } from './training/options.js';
 
 /** How a new model is made. */
 export interface CreateModelOptions {
@@ -83,6 +84,12 @@ export interface LoadOptions extends Omit<CreateModelOptions, 'config'> {
    * `RangeError`.
    */
   head?: NewHead;
+  /**
+   * Every dropout of the model (hidden, attention, classifier) from now on, instead of the
+   * config's (transformers' `from_pretrained(…, hidden_dropout_prob=…)`): `0` trains without
+   * dropout. A number in [0, 1).
+   */
+  dropout?: number;
 }
 
 /** The losses of one training step, computed before its update. */
@@ -240,6 +247,7 @@ export class BertModel {
     const device = resolveDevice(options.device);
     const settings = nativeOptions(options, device);
     const head = options.head && checkHead(options.head);
+    const dropout = options.dropout === undefined ? undefined : checked('dropout', PROBABILITY, options.dropout);
     let inner: NativeBert;
     try {
       inner = await native().NativeBert.load(
@@ -248,6 +256,7 @@ export class BertModel {
         { configPath: files.configPath, weightsPath: files.weightsPath, tokenizerSize: files.tokenizer.vocabSize },
         settings,
         head && { kind: head.kind, numLabels: head.labels.length },
+        dropout,
       );
     } catch (cause) {
       if (nativeErrorCode(cause) !== 'TSBERT_CHECKPOINT') throw cause;

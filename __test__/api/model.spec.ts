@@ -57,6 +57,7 @@ describe('BertModel', () => {
       mlmHead: true,
       nspHead: true,
       pooler: true,
+      classifierDropout: 0.3,
       task: { kind: 'single_label_classification', numLabels: 3 },
     };
     // ... is one the core reads (it refuses a field it does not know), and the core's config

@@ -115,6 +115,10 @@ pub struct BertConfig {
     /// its NSP head (a sentence-transformers model's, BERT's `BertModel`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pooler: Option<bool>,
+    /// Dropout before a task head's classifier, when it differs from `dropout` (Hugging Face's
+    /// `classifier_dropout`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub classifier_dropout: Option<f64>,
     /// A task head (classification of sequences or tokens, regression), when the model has one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub task: Option<TaskHead>,
@@ -140,6 +144,7 @@ impl BertConfig {
             mlm_head: true,
             nsp_head: true,
             pooler: None,
+            classifier_dropout: None,
             task: None,
         }
     }
@@ -152,6 +157,11 @@ impl BertConfig {
     /// The dropout on attention weights.
     pub fn attention_dropout(&self) -> f64 {
         self.attention_dropout.unwrap_or(self.dropout)
+    }
+
+    /// The dropout before a task head's classifier.
+    pub fn classifier_dropout(&self) -> f64 {
+        self.classifier_dropout.unwrap_or(self.dropout)
     }
 
     /// Checks that the sizes make a model: every size positive and at most its limit, `heads`
@@ -181,7 +191,12 @@ impl BertConfig {
         if !self.hidden.is_multiple_of(self.heads) {
             return Err(InputError::range("heads", format!("{} does not divide hidden = {}", self.heads, self.hidden)));
         }
-        for (field, p) in [("dropout", self.dropout), ("attentionDropout", self.attention_dropout())] {
+        let dropouts = [
+            ("dropout", self.dropout),
+            ("attentionDropout", self.attention_dropout()),
+            ("classifierDropout", self.classifier_dropout()),
+        ];
+        for (field, p) in dropouts {
             if !(0.0..1.0).contains(&p) {
                 return Err(InputError::range(field, format!("must be in [0, 1), got {p}")));
             }

@@ -198,6 +198,10 @@ pub fn config_from_hf(config_json: &str, stored: &[String]) -> Result<BertConfig
         mlm_head: stored.iter().any(|s| s.starts_with("cls.predictions.transform.")),
         nsp_head: pooler && has("cls.seq_relationship.weight"),
         pooler: Some(pooler),
+        classifier_dropout: match c.get("classifier_dropout") {
+            None | Some(Value::Null) => None,
+            Some(_) => Some(number(c, "classifier_dropout", 0.1)?),
+        },
         task,
     })
 }
@@ -284,6 +288,9 @@ pub fn config_to_hf(config: &BertConfig) -> Result<(Value, HfNames)> {
         "initializer_range": 0.02,
     });
     let mut json = json;
+    if let Some(p) = config.classifier_dropout {
+        json["classifier_dropout"] = json!(p);
+    }
     if let Some(task) = &config.task {
         let labels: Map<String, Value> =
             (0..task.num_labels).map(|i| (i.to_string(), json!(format!("LABEL_{i}")))).collect();

@@ -205,6 +205,8 @@ pub struct LoadTask {
     training: TrainerOptions,
     /// The task head to put on the model, when it has not that one.
     head: Option<TaskHead>,
+    /// The dropout of every layer from now on, instead of the config's.
+    dropout: Option<f64>,
     failure: Option<Error>,
 }
 
@@ -234,16 +236,16 @@ impl LoadTask {
             _ => weights_err(e),
         })?;
         let stored = config;
-        let config = match &self.head {
+        let mut config = match &self.head {
             Some(head) if stored.task.as_ref() != Some(head) => under_head(&stored, head)?,
             _ => stored.clone(),
         };
-        let model = ModelHandle::new(config.clone(), &self.options).map_err(config_err)?;
-        if config == stored {
-            model.load_weights(&self.weights, &naming).map_err(weights_err)?;
-        } else {
-            model.load_shared_weights(&self.weights, &stored, &naming, self.options.seed).map_err(weights_err)?;
+        if let Some(p) = self.dropout {
+            config = BertConfig { dropout: p, attention_dropout: None, classifier_dropout: None, ..config };
         }
+        let model = ModelHandle::new(config.clone(), &self.options).map_err(config_err)?;
+        // the file's weights that the model has (all of them, but a new head's)
+        model.load_shared_weights(&self.weights, &stored, &naming, self.options.seed).map_err(weights_err)?;
         let bytes = model.replicas_on_cpu() as u128 * memory::weights_bytes(&config)?;
         let loaded = Loaded { model, trainer: None, training: self.training.clone() };
         Ok(NativeBert { inner: Arc::new(Mutex::new(Some(loaded))), config, accounted: AtomicI64::new(external(bytes)) })
@@ -326,8 +328,9 @@ impl NativeBert {
     /// (code `TSBERT_CHECKPOINT`) naming the file at fault; throws a `TypeError` or `RangeError`
     /// for bad `options`. With `head`, a model without that task head gets it (seeded, Hugging
     /// Face's initialisation) and loses its pretraining heads: a pretrained encoder to fine-tune.
+    /// With `dropout`, every dropout (hidden, attention, classifier) is that probability.
     #[napi(
-        ts_args_type = "config: object | string, weights: Buffer, files: ModelFilesJs, options: TrainerOptionsJs, head?: TaskHeadJs",
+        ts_args_type = "config: object | string, weights: Buffer, files: ModelFilesJs, options: TrainerOptionsJs, head?: TaskHeadJs, dropout?: number",
         ts_return_type = "Promise<NativeBert>"
     )]
     pub fn load(
@@ -337,6 +340,7 @@ impl NativeBert {
         files: ModelFilesJs,
         options: Object,
         head: Option<TaskHeadJs>,
+        dropout: Option<f64>,
     ) -> napi::Result<AsyncTask<LoadTask>> {
         let head = head.as_ref().map(TaskHeadJs::read).transpose().map_err(tsbert_core::Error::from).or_throw(&env)?;
         let read = || -> tsbert_core::Result<(ConfigSource, ModelOptions, TrainerOptions)> {
@@ -356,7 +360,7 @@ impl NativeBert {
             Ok((source, options, training))
         };
         let (config, options, training) = read().or_throw(&env)?;
-        Ok(AsyncTask::new(LoadTask { config, weights, files, options, training, head, failure: None }))
+        Ok(AsyncTask::new(LoadTask { config, weights, files, options, training, head, dropout, failure: None }))
     }
 
     /// Frees the model's memory now instead of when the garbage collector gets to it; every

@@ -254,7 +254,7 @@ struct TaskOutput {
 impl TaskOutput {
     fn new(params: &mut ParamStore, config: &BertConfig, task: &TaskHead) -> Result<Self> {
         let classifier = Linear::new(params, "classifier", config.hidden, task.num_labels)?;
-        Ok(Self { kind: task.kind, classifier, dropout: config.dropout })
+        Ok(Self { kind: task.kind, classifier, dropout: config.classifier_dropout() })
     }
 }
 

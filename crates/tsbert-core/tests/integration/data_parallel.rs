@@ -63,7 +63,9 @@ fn task_steps_split_over_replicas_or_accumulated_take_the_whole_batch_update() {
         (TaskKind::Regression, TaskLabels::Values((0..18).map(|i| i as f32 / 7.0).collect())),
         (
             TaskKind::TokenClassification,
-            TaskLabels::Tokens((0..rows * len).map(|i| if i % 4 == 0 || i < 9 { -100 } else { (i % 3) as i32 }).collect()),
+            TaskLabels::Tokens(
+                (0..rows * len).map(|i| if i % 4 == 0 || i < 9 { -100 } else { (i % 3) as i32 }).collect(),
+            ),
         ),
     ] {
         let config = tsbert_core::BertConfig {
@@ -83,10 +85,8 @@ fn task_steps_split_over_replicas_or_accumulated_take_the_whole_batch_update() {
         let mut parallel_trainer =
             Trainer::new(&parallel, &TrainerOptions { seed: 4, adam, ..TrainerOptions::default() }).unwrap();
         let (accumulated, mut accumulated_trainer) = trainer(config.clone(), 4, 0.01, DType::F64);
-        let parts = [
-            (sequences.rows(0, 2), labels.rows(0, 2, rows)),
-            (sequences.rows(2, rows), labels.rows(2, rows, rows)),
-        ];
+        let parts =
+            [(sequences.rows(0, 2), labels.rows(0, 2, rows)), (sequences.rows(2, rows), labels.rows(2, rows, rows))];
         for step in 0..3 {
             let a = single_trainer.train_task_step(&single, &sequences, &labels).unwrap();
             let b = parallel_trainer.train_task_step(&parallel, &sequences, &labels).unwrap();

@@ -12,7 +12,7 @@ use tsbert_core::config::{TaskHead, TaskKind};
 use tsbert_core::hf::{config_from_hf, config_to_hf, HfNames};
 use tsbert_core::task_loss::TaskLabels;
 use tsbert_core::weights::{stored_names, Naming};
-use tsbert_core::{ModelHandle, ModelOptions, Trainer, TrainerOptions};
+use tsbert_core::{BertConfig, ModelHandle, ModelOptions, Trainer, TrainerOptions};
 
 use crate::common::{hf_model, values};
 
@@ -93,6 +93,23 @@ fn task_configs_follow_transformers_and_name_what_tsbert_cannot_run() {
     .unwrap_err()
     .to_string();
     assert!(err.contains("problem_type 'ranking'"), "{err}");
+    // classifier_dropout: read (null: the hidden dropout), checked, written back
+    let config = |extra: &str| {
+        config_from_hf(
+            &format!(
+                r#"{{"model_type": "bert", "architectures": ["BertForSequenceClassification"], "hidden_dropout_prob": 0.1{extra}}}"#
+            ),
+            &stored,
+        )
+    };
+    let set = config(r#", "classifier_dropout": 0.3"#).unwrap();
+    assert_eq!((set.classifier_dropout, set.classifier_dropout()), (Some(0.3), 0.3));
+    assert_eq!(config_to_hf(&set).unwrap().0["classifier_dropout"], 0.3);
+    let unset = config(r#", "classifier_dropout": null"#).unwrap();
+    assert_eq!((unset.classifier_dropout, unset.classifier_dropout()), (None, 0.1));
+    assert!(config_to_hf(&unset).unwrap().0.get("classifier_dropout").is_none());
+    let err = BertConfig { classifier_dropout: Some(1.5), ..set }.validate().unwrap_err().to_string();
+    assert!(err.contains("classifierDropout"), "{err}");
 }
 
 #[test]
