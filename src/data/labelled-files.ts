@@ -15,7 +15,7 @@ import { createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import { extname } from 'node:path';
 import { pipeline, Readable } from 'node:stream';
-import { type CsvError, parse } from 'csv-parse';
+import { CsvError, parse } from 'csv-parse';
 
 import { DataError } from '../errors.js';
 
@@ -80,9 +80,9 @@ class Position {
 }
 
 /**
- * The text of `path` in chunks, checked to be UTF-8. Invalid bytes are a {@link DataError} at
- * their line and column; with `onInvalid`, they become U+FFFD, `onInvalid` is called with the
- * first one's line, and reading goes on.
+ * The text of `path` in chunks (a leading BOM left out), checked to be UTF-8. Invalid bytes
+ * are a {@link DataError} at their line and column; with `onInvalid`, they become U+FFFD,
+ * `onInvalid` is called with the first one's line, and reading goes on.
  */
 async function* utf8Text(path: string, onInvalid?: (line: number) => void): AsyncGenerator<string> {
   const at = new Position();
@@ -101,8 +101,11 @@ async function* utf8Text(path: string, onInvalid?: (line: number) => void): Asyn
     onInvalid(where.line);
     return text;
   };
+  let first = true;
   for await (const chunk of createReadStream(path) as AsyncIterable<Buffer>) {
-    const bytes = carry.length > 0 ? Buffer.concat([carry, chunk]) : chunk;
+    let bytes = carry.length > 0 ? Buffer.concat([carry, chunk]) : chunk;
+    if (first && bytes[0] === 0xef && bytes[1] === 0xbb && bytes[2] === 0xbf) bytes = bytes.subarray(3); // a BOM
+    first = false;
     const cut = completeUpTo(bytes);
     carry = bytes.subarray(cut);
     const text = checked(bytes.subarray(0, cut));
@@ -177,49 +180,88 @@ function bad(error: DataError, onBadRow: ((error: DataError) => void) | undefine
   onBadRow(error);
 }
 
-/** CSV or TSV rows: the header names the fields. */
+/** `text` chunks with each `\r\n` made `\n` (csv-parse counts a `\r\n` inside a quoted field as two lines). */
+async function* lfLineEnds(text: AsyncIterable<string>): AsyncGenerator<string> {
+  let cr = false; // the last chunk ended with a `\r`, held back
+  for await (let chunk of text) {
+    if (cr) chunk = `\r${chunk}`;
+    cr = chunk.endsWith('\r');
+    if (cr) chunk = chunk.slice(0, -1);
+    if (chunk !== '') yield chunk.replace(/\r\n/g, '\n');
+  }
+  if (cr) yield '\r';
+}
+
+/** The number of `\n` in `text`. */
+const lineEnds = (text: string) => text.split('\n').length - 1;
+
+/**
+ * Where a CSV record read so far starts: `raw`, its text (with the blank lines before it and,
+ * when it is whole, its line end), lies on lines up to `lines` (csv-parse's count).
+ */
+function recordStart(lines: number, raw: string): { line: number; text: string } {
+  const text = raw.replace(/^\n+/, '').replace(/\n$/, '');
+  return { line: lines - lineEnds(text), text };
+}
+
+/**
+ * CSV or TSV rows: the header names the fields. Line ends inside a quoted field read as `\n`.
+ * Each row's line comes from what csv-parse tells with the row (or the error), as it may parse
+ * ahead of the rows taken.
+ */
 async function* csvRows(
   path: string,
   text: AsyncIterable<string>,
   delimiter: string,
   onBadRow?: (error: DataError) => void,
 ): AsyncGenerator<RawRow> {
-  let lastLine = 1; // the header's
   const parser = parse({
     delimiter,
     columns: true,
     bom: true,
     info: true,
+    raw: true,
     skip_empty_lines: true,
     quote: delimiter === '\t' ? false : '"',
     skip_records_with_error: onBadRow !== undefined,
     on_skip: (error: CsvError | undefined) => {
-      if (error) onBadRow?.(csvError(path, error, lastLine));
+      if (error) onBadRow?.(csvError(path, error));
     },
   });
-  pipeline(Readable.from(text), parser, () => {}); // a failure of the text ends the parser with it
+  pipeline(Readable.from(lfLineEnds(text)), parser, () => {}); // a failure of the text ends the parser with it
   try {
-    for await (const { record, info } of parser as AsyncIterable<{
+    for await (const { record, raw, info } of parser as AsyncIterable<{
       record: Record<string, string>;
+      raw: string;
       info: { lines: number };
     }>) {
-      const line = lastLine + 1;
-      lastLine = info.lines;
-      yield { line, fields: record };
+      yield { line: recordStart(info.lines, raw).line, fields: record };
     }
   } catch (error) {
-    if ((error as CsvError).code === undefined) throw error;
-    throw csvError(path, error as CsvError, lastLine);
+    if (!(error instanceof CsvError)) throw error; // the text's (invalid UTF-8, a read error)
+    throw csvError(path, error);
   }
 }
 
-/** A {@link DataError} from csv-parse's error, the record starting after line `lastLine`. */
-function csvError(path: string, error: CsvError, lastLine: number): DataError {
+/** A {@link DataError} from csv-parse's error (which tells the line it got to and the record's text so far). */
+function csvError(path: string, error: CsvError): DataError {
   const { code } = error;
-  const line = lastLine + 1;
-  const field = (error as unknown as { column?: string | number }).column;
+  const context = error as { lines?: number; raw?: string; column?: string | number | null };
+  const { line, text } = recordStart(context.lines ?? 1, context.raw ?? '');
+  const field = context.column ?? undefined;
   if (code === 'CSV_QUOTE_NOT_CLOSED') {
-    return new DataError('a quoted field opened here is never closed', path, line, field ?? undefined);
+    let open = 0; // where the quote that is never closed opens
+    for (let i = 0, quoted = false; i < text.length; i++) {
+      if (text[i] !== '"') continue;
+      quoted = !quoted;
+      if (quoted) open = i;
+    }
+    return new DataError(
+      'a quoted field opened here is never closed',
+      path,
+      line + lineEnds(text.slice(0, open)),
+      field,
+    );
   }
   if (code === 'CSV_RECORD_INCONSISTENT_FIELDS_LENGTH' || code === 'CSV_RECORD_INCONSISTENT_COLUMNS') {
     return new DataError(`the row has another number of fields than the header (${error.message})`, path, line);
@@ -240,7 +282,8 @@ async function* jsonRows(
       value = JSON.parse(content);
     } catch (error) {
       const position = /position (\d+)/.exec((error as Error).message);
-      const column = position ? Number(position[1]) + 1 : undefined;
+      const at = position ? Number(position[1]) : notJsonAt(content);
+      const column = at === undefined ? undefined : at + 1;
       bad(new DataError(`not JSON (${(error as Error).message})`, path, line, column), onBadRow);
       continue;
     }
@@ -249,6 +292,112 @@ async function* jsonRows(
       continue;
     }
     yield { line, fields: value as Record<string, unknown> };
+  }
+}
+
+/**
+ * Where `text`, which `JSON.parse` refused, stops being JSON (0-based): for the errors whose
+ * message gives no position (V8's "Unexpected token").
+ */
+function notJsonAt(text: string): number | undefined {
+  let i = 0;
+  const fail = (): never => {
+    throw i;
+  };
+  const space = () => {
+    while (i < text.length && ' \t\n\r'.includes(text[i])) i++;
+  };
+  const word = (w: string) => {
+    for (const c of w) {
+      if (text[i] !== c) fail();
+      i++;
+    }
+  };
+  const string = () => {
+    i++; // the opening quote
+    for (;;) {
+      const c = text[i];
+      if (c === undefined || c < ' ') fail();
+      if (c === '"') break;
+      if (c === '\\') {
+        i++;
+        if (text[i] === 'u') {
+          for (let k = 0; k < 4; k++) {
+            i++;
+            if (!/[0-9a-fA-F]/.test(text[i] ?? '')) fail();
+          }
+        } else if (!'"\\/bfnrt'.includes(text[i] ?? '.')) fail();
+      }
+      i++;
+    }
+    i++;
+  };
+  const digits = (atLeastOne: boolean) => {
+    const start = i;
+    while (text[i] >= '0' && text[i] <= '9') i++;
+    if (atLeastOne && i === start) fail();
+  };
+  const value = (): void => {
+    space();
+    const c = text[i];
+    if (c === '{' || c === '[') {
+      const close = c === '{' ? '}' : ']';
+      i++;
+      space();
+      if (text[i] === close) {
+        i++;
+        return;
+      }
+      for (;;) {
+        if (c === '{') {
+          space();
+          if (text[i] !== '"') fail();
+          string();
+          space();
+          if (text[i] !== ':') fail();
+          i++;
+        }
+        value();
+        space();
+        if (text[i] === close) {
+          i++;
+          return;
+        }
+        if (text[i] !== ',') fail();
+        i++;
+      }
+    }
+    if (c === '"') {
+      string();
+      return;
+    }
+    if (c === 't' || c === 'f' || c === 'n') {
+      word(c === 't' ? 'true' : c === 'f' ? 'false' : 'null');
+      return;
+    }
+    if (c === '-' || (c >= '0' && c <= '9')) {
+      if (c === '-') i++;
+      if (text[i] === '0') i++;
+      else digits(true);
+      if (text[i] === '.') {
+        i++;
+        digits(true);
+      }
+      if (text[i] === 'e' || text[i] === 'E') {
+        i++;
+        if (text[i] === '+' || text[i] === '-') i++;
+        digits(true);
+      }
+      return;
+    }
+    fail();
+  };
+  try {
+    value();
+    space();
+    return i < text.length ? i : undefined; // what follows the value
+  } catch (at) {
+    return typeof at === 'number' ? at : undefined; // undefined: nested too deep to follow
   }
 }
 

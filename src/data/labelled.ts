@@ -145,7 +145,8 @@ export async function scanLabels(
       fractions ||= !Number.isInteger(Number(value));
     }
     const key = JSON.stringify(value);
-    if (!fractions && !seen.has(key)) {
+    const regression = kind === undefined ? fractions : kind === 'regression'; // no names to keep
+    if (!regression && !seen.has(key)) {
       seen.add(key);
       cells.push(value);
     }
