@@ -24,7 +24,11 @@ export interface TaggedEntity {
   entity: string;
   /** The softmax probability of the label (a group's: the mean over its tokens or words). */
   score: number;
-  /** The text of its tokens, sub-words joined (`'hugging'` from `hu ##gging`). */
+  /**
+   * The text of its tokens as the tokenizer's WordPiece decoder joins them: sub-words glued
+   * (`'hugging'` from `hu ##gging`), `. , ? !` glued to what comes before (`'tokyo,'`), a token
+   * the vocabulary lacks as its text (not `[UNK]`); with `'none'`, the token (`'##gging'`).
+   */
   word: string;
   /** Its first character in the text (UTF-16 code units, as JavaScript indexes strings). */
   start: number;
@@ -56,7 +60,7 @@ interface Scored {
   start: number;
   end: number;
   index: number;
-  /** A word's later sub-word (`##…`). */
+  /** A word's later sub-word: a token of another length than its text (`##…`; transformers' test). */
   subword: boolean;
 }
 
@@ -67,8 +71,46 @@ function tagOf(label: string): [string, string] {
   return ['I', label];
 }
 
-/** Sub-words joined as BERT's tokenizer writes tokens back (`convert_tokens_to_string`). */
-const joined = (tokens: readonly string[]) => tokens.join(' ').replaceAll(' ##', '').trim();
+/**
+ * A group's type: the label after its first `-` (transformers' `group_sub_entities`, which
+ * names groups so, while `get_tag` only strips `B-`/`I-`: `S-PER` is `PER`, `O` is `O`).
+ */
+const typeOf = (label: string) => label.slice(label.indexOf('-') + 1);
+
+/** The `cleanup` of the tokenizers library's WordPiece decoder: spaces before punctuation and contractions dropped. */
+const cleanup = (token: string) =>
+  token
+    .replaceAll(' .', '.')
+    .replaceAll(' ?', '?')
+    .replaceAll(' !', '!')
+    .replaceAll(' ,', ',')
+    .replaceAll(" ' ", "'")
+    .replaceAll(" n't", "n't")
+    .replaceAll(" 'm", "'m")
+    .replaceAll(' do not', " don't")
+    .replaceAll(" 's", "'s")
+    .replaceAll(" 've", "'ve")
+    .replaceAll(" 're", "'re");
+
+/**
+ * Tokens joined as the WordPiece decoder of BERT's tokenizer joins them (transformers'
+ * `convert_tokens_to_string`): each token after the first loses its `##` or gains a space
+ * before it, then each is cleaned up alone (`'tokyo ,'` is `'tokyo,'`, `'? !'` is `'?!'`).
+ */
+const joined = (tokens: readonly string[]) =>
+  tokens.map((token, i) => cleanup(i === 0 ? token : token.startsWith('##') ? token.slice(2) : ` ${token}`)).join('');
+
+/** Unicode code points in `text` (Python's `len`). */
+function codePoints(text: string): number {
+  let n = 0;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c < 0xdc00 || c > 0xdfff || i === 0 || text.charCodeAt(i - 1) < 0xd800 || text.charCodeAt(i - 1) > 0xdbff) {
+      n++;
+    }
+  }
+  return n;
+}
 
 const mean = (xs: readonly number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
 
@@ -87,7 +129,7 @@ const argmax = (x: readonly number[]) => x.reduce((best, v, i) => (v > x[best] ?
 /** A group of tokens (or words) as one entity: the type of the first, the mean score (transformers' `group_sub_entities`). */
 function group(items: readonly Scored[]): TaggedEntity {
   return {
-    entity: tagOf(items[0].entity)[1],
+    entity: typeOf(items[0].entity),
     score: mean(items.map((i) => i.score)),
     word: joined(items.map((i) => i.word)),
     start: items[0].start,
@@ -146,8 +188,19 @@ function aggregateWords(
   return words;
 }
 
-/** The scored tokens of one text (special tokens left out). */
-function scoredTokens(text: TokenizedText, logits: Float32Array, labels: readonly string[]): Scored[] {
+/**
+ * The scored tokens of one text (the `[CLS]` and `[SEP]` around it left out), as transformers'
+ * `gather_pre_entities` makes them: a token is a later sub-word of a word when it has another
+ * length than its text (in code points, as Python counts: `##ing` is longer than `ing`), and
+ * a token the vocabulary lacks is its text, never a sub-word.
+ */
+function scoredTokens(
+  input: string,
+  text: TokenizedText,
+  logits: Float32Array,
+  labels: readonly string[],
+  unk: number | undefined,
+): Scored[] {
   const c = labels.length;
   const out: Scored[] = [];
   const last = text.ids.length - 1;
@@ -155,7 +208,9 @@ function scoredTokens(text: TokenizedText, logits: Float32Array, labels: readonl
     const [start, end] = text.offsets[t];
     const scores = softmax(logits.subarray(t * c, (t + 1) * c));
     const k = argmax(scores);
-    const word = text.tokens[t];
+    const own = input.slice(start, end);
+    const unknown = text.ids[t] === unk;
+    const word = unknown ? own : text.tokens[t];
     out.push({
       entity: labels[k],
       score: scores[k],
@@ -164,7 +219,7 @@ function scoredTokens(text: TokenizedText, logits: Float32Array, labels: readonl
       start,
       end,
       index: t,
-      subword: word.startsWith('##'),
+      subword: !unknown && codePoints(word) !== codePoints(own),
     });
   }
   return out;
@@ -207,6 +262,7 @@ export async function tagTokens(
   const ignore = new Set(options.ignoreLabels ?? ['O']);
   const labels = model.labels as readonly string[];
   const c = labels.length;
+  const unk = model.tokenizer.nativeTokenizer().specialIds().unk ?? undefined;
   const results: TaggedEntity[][] = [];
   for (let first = 0; first < texts.length; first += batchSize) {
     const chunk = texts.slice(first, first + batchSize);
@@ -218,7 +274,7 @@ export async function tagTokens(
     const logits = (await model.taskLogits(sequences)).data;
     for (const [row, text] of encoded.entries()) {
       const rowLogits = logits.subarray(row * sequences.seqLen * c, (row + 1) * sequences.seqLen * c);
-      const tokens = scoredTokens(text, rowLogits, labels);
+      const tokens = scoredTokens(chunk[row], text, rowLogits, labels, unk);
       let entities: TaggedEntity[];
       if (aggregation === 'none') {
         entities = tokens.map(({ entity, score, word, start, end, index }) => ({
