@@ -10,7 +10,9 @@
  * unexpected and the same logits (bench/reference/make_hf_fixtures.py --check-export). And
  * sentence-transformers' own settings: `embed()` at its defaults against
  * `SentenceTransformer(dir).encode()` on short and long texts, and tsbert's export of MiniLM
- * loaded by sentence-transformers (bench/reference/st_compare.py). Files go to bench/out/hf/.
+ * loaded by sentence-transformers (bench/reference/st_compare.py). And task models fine-tuned by
+ * tsbert (each kind of head), exported and run by transformers' Auto classes and pipelines
+ * (bench/task-exports.ts). Files go to bench/out/hf/.
  */
 import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
@@ -21,6 +23,7 @@ import { Command, InvalidArgumentError } from 'commander';
 
 import { BertModel, embed, encode, syntheticBatch } from '../src/index.js';
 import { outDir, runPython, validationSentences, venvPython, WIKITEXT_VALID, writeSafetensors } from './support.js';
+import { checkTaskExports } from './task-exports.js';
 
 const SENTENCES = 1000;
 const STATES = 100;
@@ -225,3 +228,7 @@ for (const [what, ok, value] of stChecks) console.log(`| ${what} | ${value} | ${
 
 const failed = [...checks, ...stChecks].some(([, ok]) => !ok);
 if (failed) process.exitCode = 1;
+
+// fine-tuned task models: exported by tsbert, loaded and run by transformers and its pipelines
+console.log('');
+await checkTaskExports(python); // throws unless every model passes
