@@ -487,17 +487,36 @@ export class BertModel {
    * a token classifier. A model without a task head is a `RangeError` saying so.
    */
   async taskLogits(sequences: Sequences): Promise<Tensor> {
+    const [logits] = await this.taskLogitsOfPasses([sequences]);
+    return logits;
+  }
+
+  /**
+   * {@link BertModel.taskLogits} of several passes in one turn of the model's calls (no other
+   * call on the model runs between them): a task over many inputs (`classify`, `tagTokens`)
+   * gives what it gives alone, whatever else is asked of the model meanwhile.
+   *
+   * @internal
+   */
+  async taskLogitsOfPasses(passes: readonly Sequences[]): Promise<Tensor[]> {
     const task = this.config.task;
     if (!task)
       throw new RangeError(
         'model: has no task head (a Hugging Face BertForSequenceClassification or BertForTokenClassification has one)',
       );
-    const data = await this.#calls.run(() => this.#native.taskLogits(sequences));
     const perToken = task.kind === 'token_classification';
-    const shape = perToken
-      ? [sequences.batchSize, sequences.seqLen, task.numLabels]
-      : [sequences.batchSize, task.numLabels];
-    return Tensor.fromNative({ data, shape });
+    const all = await this.#calls.run(async () => {
+      const out: Float32Array[] = [];
+      for (const sequences of passes) out.push(await this.#native.taskLogits(sequences));
+      return out;
+    });
+    return all.map((data, i) => {
+      const { batchSize, seqLen } = passes[i];
+      return Tensor.fromNative({
+        data,
+        shape: perToken ? [batchSize, seqLen, task.numLabels] : [batchSize, task.numLabels],
+      });
+    });
   }
 
   /**

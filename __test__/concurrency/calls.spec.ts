@@ -2,7 +2,8 @@
  * Calls on one model at once (issue 22, finding 5): `Promise.all` of many training steps, embeds,
  * or both, on one model, under CPU load, many times. They used to deadlock about one time in
  * five (a compute thread waiting for the model's lock held by the call it was helping) and,
- * when they finished, to give other results than the same calls one after another.
+ * when they finished, to give other results than the same calls one after another. Also a task
+ * head's steps (one batch, or two accumulated) interleaved with `classify` calls.
  */
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { join } from 'node:path';
@@ -27,6 +28,7 @@ describe('concurrent calls on one model', () => {
     ['train', 200],
     ['embed', 120],
     ['mixed', 150],
+    ['task', 120],
   ] as const) {
     it(`${kind}: ${calls} calls at once neither hang nor differ from the same calls one after another (${RUNS} runs)`, async () => {
       for (let i = 0; i < RUNS; i++) {

@@ -138,15 +138,18 @@ async function headScores(
   batchSize: number,
 ): Promise<number[][]> {
   const c = model.config.task?.numLabels ?? 0;
-  const out: number[][] = [];
+  const passes = [];
   for (let start = 0; start < inputs.length; start += batchSize) {
     const chunk = inputs.slice(start, start + batchSize);
     const texts = model.tokenizer.encodeBatch(
       chunk.map((x) => (typeof x === 'string' ? ([x] as const) : ([x[0], x[1]] as const))),
       { maxLength: model.config.maxPositions },
     );
-    const logits = await model.taskLogits(model.tokenizer.pad(texts));
-    for (let row = 0; row < chunk.length; row++) {
+    passes.push(model.tokenizer.pad(texts));
+  }
+  const out: number[][] = [];
+  for (const [p, logits] of (await model.taskLogitsOfPasses(passes)).entries()) {
+    for (let row = 0; row < passes[p].batchSize; row++) {
       out.push(scored(Array.from(logits.data.subarray(row * c, (row + 1) * c)), apply));
     }
   }

@@ -263,15 +263,21 @@ export async function tagTokens(
   const labels = model.labels as readonly string[];
   const c = labels.length;
   const unk = model.tokenizer.nativeTokenizer().specialIds().unk ?? undefined;
-  const results: TaggedEntity[][] = [];
+  const chunks: { texts: readonly string[]; encoded: TokenizedText[] }[] = [];
   for (let first = 0; first < texts.length; first += batchSize) {
     const chunk = texts.slice(first, first + batchSize);
     const encoded = model.tokenizer.encodeBatch(
       chunk.map((t) => [t] as const),
       { maxLength: model.config.maxPositions },
     );
-    const sequences = model.tokenizer.pad(encoded);
-    const logits = (await model.taskLogits(sequences)).data;
+    chunks.push({ texts: chunk, encoded });
+  }
+  const passes = chunks.map(({ encoded }) => model.tokenizer.pad(encoded));
+  const outputs = await model.taskLogitsOfPasses(passes); // in one turn: no other call between the passes
+  const results: TaggedEntity[][] = [];
+  for (const [p, { texts: chunk, encoded }] of chunks.entries()) {
+    const sequences = passes[p];
+    const logits = outputs[p].data;
     for (const [row, text] of encoded.entries()) {
       const rowLogits = logits.subarray(row * sequences.seqLen * c, (row + 1) * sequences.seqLen * c);
       const tokens = scoredTokens(chunk[row], text, rowLogits, labels, unk);
