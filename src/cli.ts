@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { SingleBar } from 'cli-progress';
 import { Command, InvalidArgumentError } from 'commander';
 import { addFinetuneCommand, evaluationLines } from './cli/finetune.js';
-import { addOptionFlags, checkOutputFolder, flagParser, INTERRUPTED } from './cli/flags.js';
+import { addOptionFlags, checkOutputFolder, flagParser, INTERRUPTED, runFolderOf } from './cli/flags.js';
 import { lineChunks } from './cli/input.js';
 import { addTaskCommands } from './cli/tasks.js';
 import { type ModelSizes, TEXTBOOK_SIZES } from './config.js';
@@ -66,7 +66,7 @@ function pretrainOptions(flags: PretrainFlags): PretrainOptions & { out: string 
     else options[name] = value;
   }
   if (Object.keys(config).length > 0) options.config = config;
-  return { ...options, out: (flags.out as string | undefined) ?? DEFAULT_OUT };
+  return { ...options, out: runFolderOf(flags, DEFAULT_OUT) };
 }
 
 async function runPretrain(flags: PretrainFlags): Promise<void> {

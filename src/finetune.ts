@@ -64,7 +64,7 @@ export interface FinetuneOptions {
   labelSeparator?: string;
   /** Skip (and count) rows that cannot be used instead of failing at the first; default `false`. */
   skipBadRows?: boolean;
-  /** Tokens an example keeps (longer ones are cut, the longer text of a pair first); default 128. */
+  /** Tokens an example keeps (longer ones are cut, the longer text of a pair first); default 128, or the model's positions if fewer. */
   maxLen?: number;
   /** Examples a batch; default 32. */
   batchSize?: number;
@@ -463,6 +463,8 @@ async function settle(
     }
     run = { ...partial, task, labels, metric } as FinetuneRun;
   }
+  // BERT's 128 tokens by default, or the model's positions if fewer (as transformers' examples cap it)
+  if (!checkpoint && options.maxLen === undefined) run.maxLen = Math.min(run.maxLen, model.config.maxPositions);
   if (run.maxLen > model.config.maxPositions) {
     model.dispose();
     throw new RangeError(`maxLen: ${run.maxLen} is over the model's ${model.config.maxPositions} positions`);
@@ -536,6 +538,59 @@ async function settle(
   }
 }
 
+/** A resumed run's best evaluation so far, where it resumes, and the folders that may hold its model. */
+interface BestToRestore {
+  best: BestSoFar;
+  /** Its record, from the run's history (absent if the history is not in the run's folder). */
+  record: FinetuneEvalRecord | undefined;
+  /** The step of the checkpoint resumed. */
+  at: number;
+  /** Model folders that may hold the best model, in the order tried. */
+  candidates: string[];
+}
+
+/** Whether `a` is `b` up to a float's rounding (an evaluation repeated on the same weights). */
+const same = (a: number, b: number) => Math.abs(a - b) <= 1e-6 * Math.max(1, Math.abs(b));
+
+/**
+ * Puts a resumed run's best model so far into `dir`: the checkpoint's own model when the best
+ * is its step, else the first candidate folder whose model scores the best evaluation on the
+ * held-out data (a run that ended left its best model in its folder; a killed one left it in
+ * its `best` folder, perhaps a later one than the checkpoint's). Resolves to the best
+ * evaluation's record (made anew from the held-out data when the history has none), or
+ * undefined when no candidate holds the model.
+ */
+async function restoreBest(
+  model: BertModel,
+  dir: string,
+  { best, record, at, candidates }: BestToRestore,
+  valid: LabelledSet,
+  how: { metric: string; epoch: number; memoryLimit: number | undefined },
+): Promise<FinetuneEvalRecord | undefined> {
+  const recordOf = (evaluation: TaskEvaluation): FinetuneEvalRecord =>
+    record ?? { step: best.step, epoch: how.epoch, ...evaluation };
+  if (best.step === at) {
+    await model.save(dir);
+    return record ?? recordOf(await scoreTask(model, valid));
+  }
+  for (const candidate of new Set(candidates.map((c) => resolve(c)))) {
+    const found = await BertModel.load(candidate, { device: model.device, memoryLimit: how.memoryLimit }).catch(
+      () => undefined, // no model there
+    );
+    if (!found) continue;
+    try {
+      const evaluation = await scoreTask(found, valid).catch(() => undefined); // another head: not this run's
+      if (!evaluation || !same(evaluation.metrics[how.metric], best.value)) continue;
+      if (record && !same(evaluation.loss, record.loss)) continue;
+      if (candidate !== resolve(dir)) await found.save(dir);
+      return recordOf(evaluation);
+    } finally {
+      found.dispose();
+    }
+  }
+  return undefined;
+}
+
 /** What the steps need. */
 interface LoopSetup {
   model: BertModel;
@@ -570,8 +625,9 @@ async function trainLoop(options: FinetuneOptions, setup: LoopSetup): Promise<Fi
     best === undefined || (lowerIsBetter(run.metric) ? value < best.value : value > best.value);
 
   const past = checkpoint && out ? await HistoryFile.read<FinetuneLine>(out, startStep) : [];
-  const allSteps: FinetuneStepRecord[] = past.filter((l) => l.kind === 'step') as FinetuneStepRecord[];
-  const allEvals: FinetuneEvalRecord[] = past.filter((l) => l.kind === 'eval') as FinetuneEvalRecord[];
+  // the records of the lines (without their kind, as this call's records are)
+  const allSteps = past.flatMap(({ kind, ...r }) => (kind === 'step' ? [r as FinetuneStepRecord] : []));
+  const allEvals = past.flatMap(({ kind, ...r }) => (kind === 'eval' ? [r as FinetuneEvalRecord] : []));
   const plot = out ? new LivePlot(out, () => fineTuneCurvesSvg(allSteps, allEvals, run.metric)) : undefined;
   let historyFile: HistoryFile<FinetuneLine> | undefined;
   const writeHistory = async (line: FinetuneLine) => {
@@ -646,6 +702,16 @@ async function trainLoop(options: FinetuneOptions, setup: LoopSetup): Promise<Fi
 
   let step = startStep;
   try {
+    if (checkpoint && best && bestDir && valid) {
+      // a resumed run returns its best model if it does not improve on it: put it back in bestDir
+      const candidates = [out, bestDir, resolve(checkpoint.dir, '..', '..')].filter((d) => d !== undefined);
+      bestRecord = await restoreBest(model, bestDir, { best, record: bestRecord, at: startStep, candidates }, valid, {
+        metric: run.metric,
+        epoch: epochAt(best.step),
+        memoryLimit: options.memoryLimit,
+      });
+      if (!bestRecord) best = undefined; // lost (a run killed before it saved it): the best of this call's evaluations
+    }
     while (step < steps && !signal?.aborted && !earlyStopped) {
       step++;
       const lr = learningRateAt(schedule, step);

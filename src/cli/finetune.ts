@@ -14,7 +14,7 @@ import { FINETUNE_OPTIONS, type FinetuneOptionName } from '../training/finetune-
 import { HISTORY_FILE } from '../training/history.js';
 import type { RunOption } from '../training/options.js';
 import type { ClassificationMetrics, ClassScores, EntityMetrics, MultiLabelMetrics } from '../training/task-metrics.js';
-import { addOptionFlags, checkOutputFolder, INTERRUPTED } from './flags.js';
+import { addOptionFlags, checkOutputFolder, INTERRUPTED, runFolderOf } from './flags.js';
 
 /** Where `tsbert finetune` writes its run when `--out` is not given. */
 const DEFAULT_OUT = 'tsbert-finetuned';
@@ -56,10 +56,10 @@ export function evaluationLines(record: Pick<FinetuneEvalRecord, 'metrics' | 'de
   return lines;
 }
 
-/** The options of `finetune` from the flags given (the others left to its defaults, so that a resumed run can tell what was asked). */
+/** The options of `finetune` from the flags given (the others left to its defaults, so that a resumed run can tell what was asked); a resumed run's folder is its `--out` by default. */
 function finetuneOptions(flags: Record<string, unknown>): FinetuneOptions & { out: string } {
   const options = Object.fromEntries(Object.entries(flags).filter(([, v]) => v !== undefined));
-  return { ...options, out: (flags.out as string | undefined) ?? DEFAULT_OUT } as FinetuneOptions & { out: string };
+  return { ...options, out: runFolderOf(flags, DEFAULT_OUT) } as FinetuneOptions & { out: string };
 }
 
 /** Runs `tsbert finetune`. */

@@ -7,9 +7,10 @@
  */
 import { constants } from 'node:fs';
 import { access, stat } from 'node:fs/promises';
-import { dirname, resolve } from 'node:path';
+import { basename, dirname, resolve } from 'node:path';
 
 import { type Command, InvalidArgumentError } from 'commander';
+import { CHECKPOINTS_DIR } from '../training/checkpoints.js';
 import type { Rule, RunOption } from '../training/options.js';
 
 /**
@@ -78,4 +79,16 @@ export function addOptionFlags(
     }
   }
   return command;
+}
+
+/**
+ * The output folder of a command's run: `--out`, else the folder of the run `--resume` names
+ * (a run folder, or the run folder of a checkpoint folder `DIR/checkpoints/step-N`), else
+ * `fallback`.
+ */
+export function runFolderOf(flags: { out?: unknown; resume?: unknown }, fallback: string): string {
+  if (typeof flags.out === 'string') return flags.out;
+  if (typeof flags.resume !== 'string') return fallback;
+  const parent = dirname(resolve(flags.resume));
+  return basename(parent) === CHECKPOINTS_DIR ? dirname(parent) : flags.resume;
 }

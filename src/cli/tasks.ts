@@ -56,7 +56,13 @@ async function* inputs(args: readonly string[], pairs: boolean): AsyncGenerator<
     const chunk: ClassifyInput[] = [];
     for (const line of lines) {
       number++;
-      if (line.trim() !== '') chunk.push(parseInput(line, number, pairs));
+      if (line.trim() === '') continue;
+      try {
+        chunk.push(parseInput(line, number, pairs));
+      } catch (error) {
+        if (chunk.length > 0) yield chunk; // the lines before a bad one are answered first
+        throw error;
+      }
     }
     yield chunk;
   }

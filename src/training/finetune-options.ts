@@ -109,7 +109,13 @@ export const FINETUNE_OPTIONS = {
     help: 'skip rows that cannot be used (and count them) instead of stopping at the first',
     kept: true,
   },
-  maxLen: { rule: integerFrom(3), default: 128, flag: '--max-len <n>', help: 'tokens an example keeps', kept: true },
+  maxLen: {
+    rule: integerFrom(3),
+    default: 128,
+    flag: '--max-len <n>',
+    help: "tokens an example keeps (default: 128, or the model's positions if fewer)",
+    kept: true,
+  },
   batchSize: { rule: integerFrom(1), default: 32, flag: '--batch-size <n>', help: 'examples a batch', kept: true },
   epochs: { rule: integerFrom(1), default: 3, flag: '--epochs <n>', help: 'passes over the training data', kept: true },
   steps: {
