@@ -12,14 +12,13 @@ import { join } from 'node:path';
 import { SingleBar } from 'cli-progress';
 import { Command, InvalidArgumentError } from 'commander';
 import { addFinetuneCommand, evaluationLines } from './cli/finetune.js';
-import { addOptionFlags, checkOutputFolder, flagParser, INTERRUPTED, runFolderOf } from './cli/flags.js';
+import { addOptionFlags, checkOutputFolder, flagParser, interruptible, runFolderOf } from './cli/flags.js';
 import { lineChunks } from './cli/input.js';
 import { addTaskCommands } from './cli/tasks.js';
 import { type ModelSizes, TEXTBOOK_SIZES } from './config.js';
 import type { CorpusFormat } from './data/formats.js';
 import { LABELLED_FORMATS, type LabelledFormat } from './data/labelled-files.js';
 import { corpusFiles } from './data/sources.js';
-import { TrainingDivergedError } from './errors.js';
 import { BertModel } from './model.js';
 import { PRETRAIN_DEFAULTS, type PretrainOptions, pretrain } from './pretrain.js';
 import { POOLING_MODES, type PoolingMode } from './sentence-transformers.js';
@@ -73,42 +72,19 @@ async function runPretrain(flags: PretrainFlags): Promise<void> {
   const options = pretrainOptions(flags);
   const out = options.out;
   await checkOutputFolder(out);
-  const controller = new AbortController();
-  let signal: string | undefined;
-  const stop = (name: string) => {
-    signal = name;
-    controller.abort();
-  };
-  for (const name of Object.keys(INTERRUPTED)) process.once(name, stop);
-  try {
-    const run = pretrain({ ...options, signal: controller.signal, progress: true });
-    const { summary, checkpoint } = await run.catch(async (error: unknown) => {
-      if (controller.signal.aborted && error === controller.signal.reason) {
-        const message = `interrupted (${signal}) before the first step: nothing was written to '${out}'`;
-        throw Object.assign(new Error(message, { cause: error }), { exitCode: INTERRUPTED[signal ?? 'SIGINT'] });
-      }
-      if (!(error instanceof TrainingDivergedError)) throw error;
-      throw new Error(`${error.message}; the model in '${out}' was not overwritten`, { cause: error });
-    });
-    if (summary.aborted) {
-      console.error(`interrupted (${signal ?? 'stopped'}) at step ${summary.lastStep}; saving what was trained`);
-      process.exitCode = INTERRUPTED[signal ?? 'SIGINT'];
-    }
-    console.log(`MLM loss ${summary.mlmLoss.toFixed(3)}, NSP loss ${summary.nspLoss.toFixed(3)}`);
-    console.log(`${summary.pairsPerSec.toFixed(1)} sentence pairs/sec on ${summary.device}`);
-    const h = summary.heldOut;
-    if (h) {
-      console.log(
-        `held out (${h.examples} pairs): MLM loss ${h.mlmLoss.toFixed(3)}, accuracy ${(100 * h.mlmAccuracy).toFixed(1)}%; NSP loss ${h.nspLoss.toFixed(3)}, accuracy ${(100 * h.nspAccuracy).toFixed(1)}%`,
-      );
-    }
+  const { summary, checkpoint } = await interruptible(out, (signal) =>
+    pretrain({ ...options, signal, progress: true }),
+  );
+  console.log(`MLM loss ${summary.mlmLoss.toFixed(3)}, NSP loss ${summary.nspLoss.toFixed(3)}`);
+  console.log(`${summary.pairsPerSec.toFixed(1)} sentence pairs/sec on ${summary.device}`);
+  const h = summary.heldOut;
+  if (h) {
     console.log(
-      `model saved to ${out}; loss curves in ${join(out, 'loss.svg')}, history in ${join(out, HISTORY_FILE)}`,
+      `held out (${h.examples} pairs): MLM loss ${h.mlmLoss.toFixed(3)}, accuracy ${(100 * h.mlmAccuracy).toFixed(1)}%; NSP loss ${h.nspLoss.toFixed(3)}, accuracy ${(100 * h.nspAccuracy).toFixed(1)}%`,
     );
-    if (checkpoint) console.log(`checkpoint: ${checkpoint} (tsbert pretrain --resume ${out} --steps N goes on)`);
-  } finally {
-    for (const name of Object.keys(INTERRUPTED)) process.off(name, stop);
   }
+  console.log(`model saved to ${out}; loss curves in ${join(out, 'loss.svg')}, history in ${join(out, HISTORY_FILE)}`);
+  if (checkpoint) console.log(`checkpoint: ${checkpoint} (tsbert pretrain --resume ${out} --steps N goes on)`);
 }
 
 interface EvaluateFlags {

@@ -32,7 +32,7 @@ import {
 } from './training/finetune-options.js';
 import { HistoryFile } from './training/history.js';
 import { LivePlot } from './training/live-plot.js';
-import { BOOLEAN, checked } from './training/options.js';
+import { checkRunOptions, meanOf, throughput } from './training/options.js';
 import { type ProgressFormat, RunProgress } from './training/progress.js';
 import { RunFolder } from './training/run-folder.js';
 import { checkSchedule, learningRateAt, type Schedule } from './training/schedule.js';
@@ -246,23 +246,15 @@ const CALLBACKS = ['onStep', 'onEval', 'onBadRow'] as const;
 
 /** Checks every option given: unknown names, callbacks, and each run option by its rule. */
 function checkOptions(options: FinetuneOptions): void {
-  if (typeof options !== 'object' || options === null) throw new TypeError('options: expected an object');
-  for (const [name, value] of Object.entries(options)) {
-    if (value === undefined) continue;
-    if ((CALLBACKS as readonly string[]).includes(name)) {
-      if (typeof value !== 'function') throw new TypeError(`${name}: expected a function, got ${typeof value}`);
-    } else if (name === 'signal') {
-      if (!(value instanceof AbortSignal)) throw new TypeError('signal: expected an AbortSignal');
-    } else if (name === 'progress') {
-      checked('progress', BOOLEAN, value);
-    } else if (name === 'hub') {
+  checkRunOptions(options, CALLBACKS, 'finetune', (name, value) => {
+    if (name === 'hub') {
       if (typeof value !== 'object' || value === null) throw new TypeError('hub: expected an object');
-    } else if (name in FINETUNE_OPTIONS) {
-      finetuneOption(name as FinetuneOptionName, value);
-    } else {
-      throw new TypeError(`${name}: not an option of finetune`);
+      return true;
     }
-  }
+    if (!(name in FINETUNE_OPTIONS)) return false;
+    finetuneOption(name as FinetuneOptionName, value);
+    return true;
+  });
   if (!options.resume) {
     if (options.model === undefined) throw new TypeError('model: required (a model folder or a Hub id)');
     if (options.train === undefined) throw new TypeError('train: required (a CSV, TSV, JSON Lines or CoNLL file)');
@@ -641,7 +633,7 @@ async function trainLoop(options: FinetuneOptions, setup: LoopSetup): Promise<Fi
   };
   const history: FinetuneStepRecord[] = [];
   const evaluations: FinetuneEvalRecord[] = [];
-  const timings: { examples: number; seconds: number }[] = [];
+  const timings: { items: number; seconds: number }[] = [];
   let lastCheckpoint: string | undefined;
   let lastSaved = startStep;
   let lastEval = -1;
@@ -732,7 +724,7 @@ async function trainLoop(options: FinetuneOptions, setup: LoopSetup): Promise<Fi
       const record = { step, epoch: epochAt(step), loss, lr, examplesPerSec: examples / seconds };
       history.push(record);
       allSteps.push(record);
-      timings.push({ examples, seconds });
+      timings.push({ items: examples, seconds });
       await writeHistory({ kind: 'step', ...record });
       options.onStep?.(record, steps);
       const epochEnded =
@@ -759,10 +751,6 @@ async function trainLoop(options: FinetuneOptions, setup: LoopSetup): Promise<Fi
     if (bestDir) await rm(bestDir, { recursive: true, force: true });
   }
 
-  const mean = (xs: number[]) => (xs.length ? xs.reduce((a, b) => a + b, 0) / xs.length : Number.NaN);
-  const timed = timings.length > 1 ? timings.slice(1) : timings;
-  const examples = timed.reduce((n, t) => n + t.examples, 0);
-  const seconds = timed.reduce((s, t) => s + t.seconds, 0);
   return {
     model,
     labels: run.labels,
@@ -771,8 +759,8 @@ async function trainLoop(options: FinetuneOptions, setup: LoopSetup): Promise<Fi
     summary: {
       steps: history.length,
       lastStep: step,
-      loss: mean(history.map((r) => r.loss)),
-      examplesPerSec: seconds > 0 ? examples / seconds : Number.NaN,
+      loss: meanOf(history.map((r) => r.loss)),
+      examplesPerSec: throughput(timings),
       device: deviceLabel(model.device),
       aborted: signal?.aborted === true && step < steps,
       earlyStopped,

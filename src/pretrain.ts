@@ -28,17 +28,18 @@ import { HeldOutSet, missingHead, modelWords } from './training/evaluation.js';
 import { type EvalRecord, HistoryFile, type HistoryLine, type StepRecord } from './training/history.js';
 import { LivePlot } from './training/live-plot.js';
 import {
-  BOOLEAN,
-  checked,
+  checkRunOptions,
   type DefaultedRunOption,
   KEPT,
   type KeptRunOption,
+  meanOf,
   RENEWABLE,
   RUN_DEFAULTS,
   RUN_OPTIONS,
   type RunOptionName,
   type RunOptionValue,
   resolveOption,
+  throughput,
 } from './training/options.js';
 import { PRETRAIN_FORMAT, RunProgress } from './training/progress.js';
 import { RunFolder } from './training/run-folder.js';
@@ -522,7 +523,7 @@ async function train(options: PretrainOptions, setup: RunSetup): Promise<Pretrai
   const plot = out ? new LivePlot(out, () => lossCurvesSvg(allSteps, allEvals)) : undefined;
   const history: StepRecord[] = [];
   const evaluations: EvalRecord[] = [];
-  const timings: { pairs: number; seconds: number }[] = [];
+  const timings: { items: number; seconds: number }[] = [];
   let lastCheckpoint: string | undefined;
   let lastSaved = startStep;
   let lastEval = -1;
@@ -582,7 +583,7 @@ async function train(options: PretrainOptions, setup: RunSetup): Promise<Pretrai
       const record = { step, mlmLoss, nspLoss, lr, pairsPerSec: pairs / seconds };
       history.push(record);
       allSteps.push(record);
-      timings.push({ pairs, seconds });
+      timings.push({ items: pairs, seconds });
       await writeHistory({ kind: 'step', ...record }); // before the checkpoint that covers it
       options.onStep?.(record, steps);
       if (evalEvery > 0 && step % evalEvery === 0) await evaluate(step);
@@ -604,10 +605,6 @@ async function train(options: PretrainOptions, setup: RunSetup): Promise<Pretrai
     dataset.close();
   }
 
-  const mean = (xs: number[]) => (xs.length ? xs.reduce((a, b) => a + b, 0) / xs.length : Number.NaN);
-  const timed = timings.length > 1 ? timings.slice(1) : timings;
-  const pairs = timed.reduce((n, t) => n + t.pairs, 0);
-  const seconds = timed.reduce((s, t) => s + t.seconds, 0);
   return {
     model,
     vocab: model.vocab,
@@ -616,9 +613,9 @@ async function train(options: PretrainOptions, setup: RunSetup): Promise<Pretrai
     summary: {
       steps: history.length,
       lastStep: step,
-      mlmLoss: mean(history.map((r) => r.mlmLoss)),
-      nspLoss: mean(history.map((r) => r.nspLoss)),
-      pairsPerSec: seconds > 0 ? pairs / seconds : Number.NaN,
+      mlmLoss: meanOf(history.map((r) => r.mlmLoss)),
+      nspLoss: meanOf(history.map((r) => r.nspLoss)),
+      pairsPerSec: throughput(timings),
       device: deviceLabel(model.device),
       aborted: step < steps,
       heldOut: evaluations.at(-1),
@@ -637,25 +634,23 @@ const CALLBACKS = ['onStep', 'onEvalStart', 'onEval', 'onDataProgress', 'onDownl
  * `RangeError` for a value out of range).
  */
 function checkPretrainOptions(options: PretrainOptions): void {
-  if (typeof options !== 'object' || options === null) throw new TypeError('options: expected an object');
-  for (const [name, value] of Object.entries(options)) {
-    if (value === undefined) continue;
-    if ((CALLBACKS as readonly string[]).includes(name)) {
-      if (typeof value !== 'function') throw new TypeError(`${name}: expected a function, got ${typeof value}`);
-    } else if (name === 'signal') {
-      if (!(value instanceof AbortSignal)) throw new TypeError('signal: expected an AbortSignal');
-    } else if (name === 'progress') {
-      checked('progress', BOOLEAN, value);
-    } else if (name === 'config') {
-      if (typeof value !== 'object' || value === null || Array.isArray(value)) {
-        throw new TypeError('config: expected an object of model sizes');
+  checkRunOptions(
+    options,
+    CALLBACKS,
+    'pretrain',
+    (name, value) => {
+      if (name === 'config') {
+        if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+          throw new TypeError('config: expected an object of model sizes');
+        }
+        return true;
       }
-    } else if (name in RUN_OPTIONS && !(RUN_OPTIONS[name as RunOptionName] as { size?: true }).size) {
+      if (!(name in RUN_OPTIONS) || (RUN_OPTIONS[name as RunOptionName] as { size?: true }).size) return false;
       resolveOption(name as RunOptionName, value);
-    } else {
-      throw new TypeError(`${name}: not an option of pretrain (model sizes go in config)`);
-    }
-  }
+      return true;
+    },
+    ' (model sizes go in config)',
+  );
 }
 
 /**

@@ -8,13 +8,12 @@
 import { join } from 'node:path';
 
 import type { Command } from 'commander';
-import { TrainingDivergedError } from '../errors.js';
 import { type FinetuneEvalRecord, type FinetuneOptions, finetune } from '../finetune.js';
 import { FINETUNE_OPTIONS, type FinetuneOptionName } from '../training/finetune-options.js';
 import { HISTORY_FILE } from '../training/history.js';
 import type { RunOption } from '../training/options.js';
 import type { ClassificationMetrics, ClassScores, EntityMetrics, MultiLabelMetrics } from '../training/task-metrics.js';
-import { addOptionFlags, checkOutputFolder, INTERRUPTED, runFolderOf } from './flags.js';
+import { addOptionFlags, checkOutputFolder, interruptible, runFolderOf } from './flags.js';
 
 /** Where `tsbert finetune` writes its run when `--out` is not given. */
 const DEFAULT_OUT = 'tsbert-finetuned';
@@ -67,55 +66,35 @@ async function runFinetune(flags: Record<string, unknown>): Promise<void> {
   const options = finetuneOptions(flags);
   const { out } = options;
   await checkOutputFolder(out);
-  const controller = new AbortController();
-  let signal: string | undefined;
-  const stop = (name: string) => {
-    signal = name;
-    controller.abort();
-  };
   let bad = 0;
-  for (const name of Object.keys(INTERRUPTED)) process.once(name, stop);
-  try {
-    const { summary, checkpoint, labels } = await finetune({
+  const { summary, checkpoint, labels } = await interruptible(out, (signal) =>
+    finetune({
       ...options,
-      signal: controller.signal,
+      signal,
       progress: true,
       onBadRow: (error) => {
         if (++bad <= NAMED_BAD_ROWS) console.error(`skipped: ${error.message}`);
         else if (bad === NAMED_BAD_ROWS + 1) console.error('skipped: more bad rows (counted in the summary)');
       },
-    }).catch((error: unknown) => {
-      if (controller.signal.aborted && error === controller.signal.reason) {
-        const message = `interrupted (${signal}) before the first step: nothing was written to '${out}'`;
-        throw Object.assign(new Error(message, { cause: error }), { exitCode: INTERRUPTED[signal ?? 'SIGINT'] });
-      }
-      if (!(error instanceof TrainingDivergedError)) throw error;
-      throw new Error(`${error.message}; the model in '${out}' was not overwritten`, { cause: error });
-    });
-    if (summary.aborted) {
-      console.error(`interrupted (${signal ?? 'stopped'}) at step ${summary.lastStep}; saving what was trained`);
-      process.exitCode = INTERRUPTED[signal ?? 'SIGINT'];
-    }
-    const { data } = summary;
-    console.log(`labels (${labels.kind}): ${labels.names.join(', ')}`);
-    console.log(
-      `data: ${data.train} training examples, ${data.valid} held out; ${data.truncated} cut to --max-len; ${data.skipped} bad rows skipped`,
-    );
-    console.log(
-      `${summary.steps} steps to step ${summary.lastStep}: mean loss ${summary.loss.toFixed(4)}, ${summary.examplesPerSec.toFixed(1)} examples/sec on ${summary.device}${summary.earlyStopped ? ' (stopped early: no improvement)' : ''}`,
-    );
-    const best = summary.best;
-    if (best) {
-      console.log(`best by ${summary.metric}: step ${best.step} (epoch ${best.epoch.toFixed(2)})`);
-      for (const line of evaluationLines(best)) console.log(line);
-    }
-    console.log(
-      `model${best ? ` (step ${best.step})` : ''} saved to ${out}; curves in ${join(out, 'loss.svg')}, history in ${join(out, HISTORY_FILE)}`,
-    );
-    if (checkpoint) console.log(`checkpoint: ${checkpoint} (tsbert finetune --resume ${out} --steps N goes on)`);
-  } finally {
-    for (const name of Object.keys(INTERRUPTED)) process.off(name, stop);
+    }),
+  );
+  const { data } = summary;
+  console.log(`labels (${labels.kind}): ${labels.names.join(', ')}`);
+  console.log(
+    `data: ${data.train} training examples, ${data.valid} held out; ${data.truncated} cut to --max-len; ${data.skipped} bad rows skipped`,
+  );
+  console.log(
+    `${summary.steps} steps to step ${summary.lastStep}: mean loss ${summary.loss.toFixed(4)}, ${summary.examplesPerSec.toFixed(1)} examples/sec on ${summary.device}${summary.earlyStopped ? ' (stopped early: no improvement)' : ''}`,
+  );
+  const best = summary.best;
+  if (best) {
+    console.log(`best by ${summary.metric}: step ${best.step} (epoch ${best.epoch.toFixed(2)})`);
+    for (const line of evaluationLines(best)) console.log(line);
   }
+  console.log(
+    `model${best ? ` (step ${best.step})` : ''} saved to ${out}; curves in ${join(out, 'loss.svg')}, history in ${join(out, HISTORY_FILE)}`,
+  );
+  if (checkpoint) console.log(`checkpoint: ${checkpoint} (tsbert finetune --resume ${out} --steps N goes on)`);
 }
 
 /** Adds `tsbert finetune` to `cli`. */

@@ -10,6 +10,7 @@ import { access, stat } from 'node:fs/promises';
 import { basename, dirname, resolve } from 'node:path';
 
 import { type Command, InvalidArgumentError } from 'commander';
+import { TrainingDivergedError } from '../errors.js';
 import { CHECKPOINTS_DIR } from '../training/checkpoints.js';
 import type { Rule, RunOption } from '../training/options.js';
 
@@ -91,4 +92,40 @@ export function runFolderOf(flags: { out?: unknown; resume?: unknown }, fallback
   if (typeof flags.resume !== 'string') return fallback;
   const parent = dirname(resolve(flags.resume));
   return basename(parent) === CHECKPOINTS_DIR ? dirname(parent) : flags.resume;
+}
+
+/**
+ * Runs a training run with a signal that Ctrl-C (SIGINT) and SIGTERM abort: stopped before its
+ * first step, an `Error` saying nothing was written (exit status 130 or 143); stopped later,
+ * what was trained is saved by the run and the exit status says how it was stopped. A diverged
+ * run is an `Error` saying the model in `out` was not overwritten.
+ */
+export async function interruptible<T extends { summary: { aborted: boolean; lastStep: number } }>(
+  out: string,
+  run: (signal: AbortSignal) => Promise<T>,
+): Promise<T> {
+  const controller = new AbortController();
+  let signal: string | undefined;
+  const stop = (name: string) => {
+    signal = name;
+    controller.abort();
+  };
+  for (const name of Object.keys(INTERRUPTED)) process.once(name, stop);
+  try {
+    const result = await run(controller.signal).catch((error: unknown) => {
+      if (controller.signal.aborted && error === controller.signal.reason) {
+        const message = `interrupted (${signal}) before the first step: nothing was written to '${out}'`;
+        throw Object.assign(new Error(message, { cause: error }), { exitCode: INTERRUPTED[signal ?? 'SIGINT'] });
+      }
+      if (!(error instanceof TrainingDivergedError)) throw error;
+      throw new Error(`${error.message}; the model in '${out}' was not overwritten`, { cause: error });
+    });
+    if (result.summary.aborted) {
+      console.error(`interrupted (${signal ?? 'stopped'}) at step ${result.summary.lastStep}; saving what was trained`);
+      process.exitCode = INTERRUPTED[signal ?? 'SIGINT'];
+    }
+    return result;
+  } finally {
+    for (const name of Object.keys(INTERRUPTED)) process.off(name, stop);
+  }
 }

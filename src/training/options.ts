@@ -361,3 +361,43 @@ export const KEPT: readonly KeptRunOption[] = Object.freeze(
 export const RENEWABLE: readonly RunOptionName[] = Object.freeze(
   (Object.keys(RUN_OPTIONS) as RunOptionName[]).filter((name) => (RUN_OPTIONS[name] as RunOption).renewable),
 );
+
+/**
+ * Checks a run's options object before anything is done: not an object, a callback (one of
+ * `callbacks`) that is no function, a `signal` that is no `AbortSignal` or a `progress` that is
+ * no boolean is a `TypeError`; every other option is `check(name, value)`'s, which returns
+ * false for a name that is no option (then a `TypeError` naming `what`, and `hint` if given).
+ */
+export function checkRunOptions(
+  options: object,
+  callbacks: readonly string[],
+  what: string,
+  check: (name: string, value: unknown) => boolean,
+  hint = '',
+): void {
+  if (typeof options !== 'object' || options === null) throw new TypeError('options: expected an object');
+  for (const [name, value] of Object.entries(options)) {
+    if (value === undefined) continue;
+    if (callbacks.includes(name)) {
+      if (typeof value !== 'function') throw new TypeError(`${name}: expected a function, got ${typeof value}`);
+    } else if (name === 'signal') {
+      if (!(value instanceof AbortSignal)) throw new TypeError('signal: expected an AbortSignal');
+    } else if (name === 'progress') {
+      checked('progress', BOOLEAN, value);
+    } else if (!check(name, value)) {
+      throw new TypeError(`${name}: not an option of ${what}${hint}`);
+    }
+  }
+}
+
+/** Items a second over timed steps, the first (warm-up) step left out when there are others; NaN for none. */
+export function throughput(timings: readonly { items: number; seconds: number }[]): number {
+  const timed = timings.length > 1 ? timings.slice(1) : timings;
+  const items = timed.reduce((n, t) => n + t.items, 0);
+  const seconds = timed.reduce((s, t) => s + t.seconds, 0);
+  return seconds > 0 ? items / seconds : Number.NaN;
+}
+
+/** The mean of `xs`; NaN for none. */
+export const meanOf = (xs: readonly number[]): number =>
+  xs.length ? xs.reduce((a, b) => a + b, 0) / xs.length : Number.NaN;
