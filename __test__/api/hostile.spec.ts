@@ -90,7 +90,7 @@ describe('a corpus folder', () => {
 });
 
 describe('long and many texts', () => {
-  const child = async (kind: 'long' | 'many') => {
+  const child = async (kind: 'long' | 'many' | 'task') => {
     const { stdout } = await run(
       process.execPath,
       ['--import', 'tsx', join(import.meta.dirname, 'long-inputs.ts'), kind],
@@ -110,6 +110,12 @@ describe('long and many texts', () => {
   it('embeds 300,000 short texts within a bounded memory (it took +2.6 GB)', async () => {
     const { shape, growthMiB } = await child('many');
     expect(shape).toEqual([300_000, 32]);
+    expect(growthMiB).toBeLessThan(800);
+  });
+
+  it('classifies, tags and reranks a 20 MB text (alone and in pairs) and 50,000 short ones within a bounded memory (a pair of long texts took 10 GB)', async () => {
+    const { shape, growthMiB } = await child('task');
+    expect(shape).toEqual([50_002, 10_001, 3]);
     expect(growthMiB).toBeLessThan(800);
   });
 

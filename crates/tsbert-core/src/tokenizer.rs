@@ -251,6 +251,16 @@ impl Tokenizer {
                 if let Some((e, _)) = &mut second {
                     e.set_sequence_id(1);
                 }
+                // Neither text of a pair keeps more than `max_len` tokens once cut longest-first,
+                // so cut each there first: the library's pair truncation makes an overflowing
+                // encoding for every window of one text with every window of the other, which
+                // took gigabytes for two texts of some thousands of tokens.
+                if let Some(max) = max_len {
+                    for e in std::iter::once(&mut first).chain(second.as_mut().map(|(e, _)| e)) {
+                        e.truncate(max, 0, TruncationDirection::Right);
+                        e.take_overflowing();
+                    }
+                }
                 let count_b = second.as_ref().map_or(0, |(_, n)| *n);
                 let e = truncating
                     .post_process(first, second.map(|(e, _)| e), true)
