@@ -1,0 +1,380 @@
+/**
+ * `npm run bench:finetune [-- --threads N --steps N --quick]`: fine-tuning in tsbert against PyTorch
+ * (bench/reference/finetune_ref.py) on three tasks built from WikiText-2 by fixed rules
+ * (bench/finetune-tasks.ts; files under bench/out/finetune/). Every run: batch 16, 64 tokens, AdamW with
+ * weight decay 0.01 (biases and layer norms spared), 10% warmup then linear decay, clip 1, seed 42.
+ *
+ * 1. Curves, dropout off: all-MiniLM-L6-v2 with a head drawn by tsbert, saved in Hugging Face's format as
+ *    the shared start (a copy with every dropout 0 in its config.json); tsbert (`trainTaskStep`) and
+ *    transformers train it on the same batches (tsbert's, written once) with the same learning rates
+ *    (tsbert's `learningRateAt`), on the sentence task (`groups`) and the token task (`tags`). PASS when
+ *    the losses agree within 1% at every step. Both curves on one SVG each.
+ * 2. Full runs, dropout on: `finetune()` against a PyTorch loop (the same start, batches in the same order,
+ *    recipe and learning rates; each side's own dropout masks) on `groups` from MiniLM, and on the pair
+ *    task (`order`) and on `groups` from the textbook model pretrained here by `pretrain()` (rebuilt in
+ *    PyTorch from bench/reference/tsbert_ref.py, its weights loaded by name). Held-out accuracy after the
+ *    last step (PASS: tsbert within 1 point of PyTorch or better) and training examples/sec of each in the
+ *    same run with the same threads (goal: tsbert ≥ 1.5× PyTorch).
+ *
+ * Prints the tables and verdicts and writes bench/out/finetune/results.json; exits 1 on any FAIL.
+ * `--steps N` (default 200) sets every run's steps and the textbook pretraining's; `--quick` is a smoke run
+ * (10 steps, small files; its rates are mostly warm-up and mean nothing). Exits 0 with a message when
+ * WikiText-2 is absent.
+ */
+import { spawnSync } from 'node:child_process';
+import { cpSync, existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { availableParallelism, cpus, loadavg } from 'node:os';
+import { dirname, join } from 'node:path';
+
+import { Command, InvalidArgumentError } from 'commander';
+
+import {
+  type LabelledBatch,
+  type LabelledColumns,
+  LabelledSet,
+  type LabelSet,
+  scanLabels,
+} from '../src/data/labelled.js';
+import { finetune } from '../src/finetune.js';
+import { BertModel } from '../src/model.js';
+import { pretrain } from '../src/pretrain.js';
+import { checkSchedule, learningRateAt } from '../src/training/schedule.js';
+import { type TaskFiles, type TaskSizes, writeTasks } from './finetune-tasks.js';
+import {
+  type NamedTensor,
+  outDir,
+  runPython,
+  venvPython,
+  WIKITEXT,
+  WIKITEXT_VALID,
+  writeSafetensors,
+} from './support.js';
+
+/** Seeds the tasks' draws, the heads, the batch order and dropout. */
+const SEED = 42;
+/** The recipe of every run, both sides. */
+const RECIPE = { batchSize: 16, maxLen: 64, weightDecay: 0.01, clipNorm: 1, warmupRatio: 0.1 } as const;
+/** Peak learning rates: BERT's for MiniLM; the small, barely pretrained textbook model barely moves at 2e-5. */
+const LR = { minilm: 2e-5, textbook: 5e-4 } as const;
+/**
+ * The textbook model's pretraining: pairs a step, and Adam's lr after a linear warmup (the textbook's lr
+ * 0.01 leaves, after a few hundred steps, an encoder whose output does not depend on its input).
+ */
+const PRETRAIN = { batchSize: 128, lr: 1e-3, warmupSteps: 20 } as const;
+/** Held-out rows a batch when scoring. */
+const EVAL_BATCH = 64;
+/** The curves' bound: the largest relative difference of a step's losses. */
+const CURVE_TOLERANCE = 0.01;
+/** Accuracy points tsbert may be under PyTorch's. */
+const ACCURACY_TOLERANCE = 0.01;
+/** tsbert's examples/sec over PyTorch's, the goal. */
+const SPEED_GOAL = 1.5;
+
+const positive = (value: string) => {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError('expected a positive integer');
+  return n;
+};
+const opts = new Command('bench:finetune')
+  .option('--threads <n>', 'threads for both implementations', positive, availableParallelism())
+  .option('--steps <n>', 'steps of every run (and of the textbook pretraining)', positive)
+  .option('--quick', 'a smoke run: 10 steps, small files')
+  .parse()
+  .opts<{ threads: number; steps?: number; quick?: boolean }>();
+const { threads } = opts;
+const quick = opts.quick === true;
+const steps = opts.steps ?? (quick ? 10 : 200);
+process.env.RAYON_NUM_THREADS = String(threads); // read when the core first computes
+
+if (!existsSync(WIKITEXT) || !existsSync(WIKITEXT_VALID)) {
+  console.log(`bench:finetune: WikiText-2 is absent (${dirname(WIKITEXT)}); nothing to compare`);
+  process.exit(0);
+}
+const python = venvPython();
+const minilm = join(import.meta.dirname, '.cache/all-MiniLM-L6-v2');
+if (!existsSync(join(minilm, 'model.safetensors'))) {
+  const fetched = spawnSync('bash', [join(import.meta.dirname, 'reference/fetch-minilm.sh')], { stdio: 'inherit' });
+  if (fetched.status !== 0) throw new Error('bench:finetune: could not fetch all-MiniLM-L6-v2 (see above)');
+}
+const dir = outDir('finetune');
+const sizes: TaskSizes = quick
+  ? { groupsPerClass: 32, groupsHeldPerClass: 16, rows: 160, heldRows: 80 }
+  : { groupsPerClass: 640, groupsHeldPerClass: 200, rows: 3200, heldRows: 1000 };
+const tasks = writeTasks(dir, { train: WIKITEXT, valid: WIKITEXT_VALID }, sizes, SEED);
+console.log(
+  `bench:finetune: ${threads} thread(s), ${steps} steps a run, batch ${RECIPE.batchSize}, ${RECIPE.maxLen} tokens,` +
+    ` AdamW (weight decay ${RECIPE.weightDecay}), ${100 * RECIPE.warmupRatio}% warmup then linear decay, clip ${RECIPE.clipNorm}`,
+);
+for (const [name, t] of Object.entries(tasks)) {
+  console.log(
+    `task ${name}: ${t.rows.train} training rows, ${t.rows.valid} held out; ${JSON.stringify(t.labels.train)}`,
+  );
+}
+
+/** The fields of a task's rows. */
+const columnsOf = (token: boolean): LabelledColumns => ({
+  text: token ? 'tokens' : 'text',
+  pair: 'text_pair',
+  label: token ? 'tags' : 'label',
+  pairRequired: false,
+  separator: ',',
+});
+
+/** The labels `finetune()` finds in a task's training file. */
+const labelsOf = (task: TaskFiles, token: boolean): Promise<LabelSet> =>
+  scanLabels(task.train, token, undefined, { columns: columnsOf(token) });
+
+/** A task file's examples, tokenized by `model`'s tokenizer as `finetune()` reads them. */
+const readSet = (path: string, token: boolean, labels: LabelSet, model: BertModel) =>
+  LabelledSet.read(path, token, {
+    columns: columnsOf(token),
+    labels,
+    tokenizer: model.tokenizer,
+    maxLen: RECIPE.maxLen,
+  });
+
+/** The batches of `n` steps in the order `finetune()` takes them: epoch after epoch, shuffled by the seed. */
+function stepBatches(set: LabelledSet, n: number): LabelledBatch[] {
+  const out: LabelledBatch[] = [];
+  for (let epoch = 0; out.length < n; epoch++) {
+    for (const b of set.batches(RECIPE.batchSize, { epoch, seed: SEED, shuffle: true })) {
+      out.push(b);
+      if (out.length === n) break;
+    }
+  }
+  return out;
+}
+
+/** Writes `batches` for the reference: `tokens.i`, `segments.i`, `valid_lens.i`, `labels.i`. */
+function writeStepBatches(path: string, batches: readonly LabelledBatch[]): void {
+  const tensors: Record<string, NamedTensor> = {};
+  for (const [i, { sequences: s, labels }] of batches.entries()) {
+    const shape = [s.batchSize, s.seqLen];
+    tensors[`tokens.${i}`] = { dtype: 'I32', shape, data: s.tokens };
+    tensors[`segments.${i}`] = { dtype: 'I32', shape, data: s.segments };
+    tensors[`valid_lens.${i}`] = { dtype: 'I32', shape: [s.batchSize], data: s.validLens };
+    tensors[`labels.${i}`] = {
+      dtype: 'I32',
+      shape: labels.length === s.batchSize ? [s.batchSize] : shape,
+      data: labels,
+    };
+  }
+  writeSafetensors(path, tensors);
+}
+
+/** What the reference gives back. */
+interface TorchResult {
+  losses: number[];
+  seconds: number;
+  examplesPerSec: number;
+  accuracy: number | null;
+}
+
+/** Runs the reference on `job` (see bench/reference/finetune_ref.py), written to `name`.job.json. */
+function runReference(name: string, job: Record<string, unknown>): TorchResult {
+  const jobPath = join(dir, `${name}.job.json`);
+  const out = join(dir, `${name}.torch.json`);
+  const common = { seed: SEED, threads, weight_decay: RECIPE.weightDecay, clip_norm: RECIPE.clipNorm, out };
+  writeFileSync(jobPath, `${JSON.stringify({ ...common, ...job })}\n`);
+  runPython(python, 'finetune_ref.py', ['--job', jobPath]);
+  return JSON.parse(readFileSync(out, 'utf8')) as TorchResult;
+}
+
+/** A copy of the Hugging Face folder `from` with every dropout 0 in its config.json. */
+function withoutDropout(from: string, to: string): string {
+  rmSync(to, { recursive: true, force: true });
+  cpSync(from, to, { recursive: true });
+  const config = JSON.parse(readFileSync(join(to, 'config.json'), 'utf8'));
+  Object.assign(config, { hidden_dropout_prob: 0, attention_probs_dropout_prob: 0, classifier_dropout: 0 });
+  writeFileSync(join(to, 'config.json'), `${JSON.stringify(config, null, 2)}\n`);
+  return to;
+}
+
+/** Puts a new head for `labels` on `base` (drawn from the seed) and saves it to `to`: the shared start. */
+async function startWithHead(base: string, labels: LabelSet, to: string, format: 'tsbert' | 'huggingface') {
+  const model = await BertModel.load(base, { head: { kind: labels.kind, labels: labels.names }, seed: SEED });
+  await model.save(to, { format });
+  model.dispose();
+}
+
+/** The learning rate of each step of a run of `lr` by `finetune()`'s schedule (10% warmup, linear decay). */
+function learningRates(lr: number): number[] {
+  const warmupSteps = Math.min(Math.ceil(RECIPE.warmupRatio * steps), steps - 1);
+  const schedule = checkSchedule({ lr, warmupSteps, kind: 'linear', steps });
+  return Array.from({ length: steps }, (_, i) => learningRateAt(schedule, i + 1));
+}
+
+const results: Record<string, unknown> = {
+  date: new Date().toISOString().slice(0, 10),
+  machine: `${cpus().length} × ${cpus()[0]?.model}`,
+  loadAverageAtStart: loadavg(),
+  threads,
+  steps,
+  recipe: { ...RECIPE, lr: LR, seed: SEED },
+  tasks,
+};
+const curves: Record<string, unknown> = {};
+const runs: Record<string, unknown> = {};
+const verdicts: [string, boolean][] = [];
+
+// 1. Curves: identical weights and batches, dropout off
+const curveRows: string[] = [];
+for (const [name, token] of [
+  ['groups', false],
+  ['tags', true],
+] as const) {
+  const task = tasks[name];
+  const labels = await labelsOf(task, token);
+  const start = join(dir, `${name}-start`);
+  await startWithHead(minilm, labels, start, 'huggingface');
+  const still = withoutDropout(start, join(dir, `${name}-start-dropout0`));
+  const lrs = learningRates(LR.minilm);
+  const model = await BertModel.load(still, {
+    seed: SEED,
+    lr: lrs[0],
+    optimizer: 'adamw',
+    weightDecay: RECIPE.weightDecay,
+    clipNorm: RECIPE.clipNorm,
+  });
+  const batches = stepBatches(await readSet(task.train, token, labels, model), steps);
+  const batchFile = join(dir, `${name}-batches.safetensors`);
+  writeStepBatches(batchFile, batches);
+  const ours: number[] = [];
+  for (const [i, b] of batches.entries()) {
+    model.learningRate = lrs[i];
+    ours.push(await model.trainTaskStep(b.sequences, b.labels));
+    if ((i + 1) % 50 === 0) console.log(`tsbert step ${i + 1}: loss ${ours[i].toFixed(4)}`);
+  }
+  model.dispose();
+  const svg = join(dir, `${name}-curve.svg`);
+  const theirs = runReference(`${name}-curve`, {
+    arch: 'hf',
+    task: token ? 'token' : 'sequence',
+    model: still,
+    batches: batchFile,
+    lrs,
+    ours,
+    svg,
+    title: `${name}: all-MiniLM-L6-v2, dropout 0, B=${RECIPE.batchSize}, peak lr ${LR.minilm}, identical weights and batches`,
+  }).losses;
+  const rel = ours.map((x, i) => Math.abs(x - theirs[i]) / Math.abs(theirs[i]));
+  const worst = rel.indexOf(Math.max(...rel));
+  const ok = rel[worst] <= CURVE_TOLERANCE;
+  verdicts.push([`${name} curve`, ok]);
+  curves[name] = { ours, theirs, maxRelDiff: rel[worst], atStep: worst + 1, svg };
+  const f = (x: number) => x.toFixed(4);
+  curveRows.push(
+    `| ${name} (${labels.names.length} labels) | ${f(ours[0])} / ${f(theirs[0])} | ${f(ours[steps - 1])} / ${f(theirs[steps - 1])} | ${rel[worst].toExponential(2)} at step ${worst + 1} | ${ok ? 'PASS' : 'FAIL'} |`,
+  );
+}
+
+// 2. Full runs, dropout on: finetune() against the PyTorch loop
+/** `finetune()` from `start` on `task`, then the reference on the same batches and learning rates. */
+async function fullRun(name: string, task: TaskFiles, start: string, arch: 'hf' | 'textbook', lr: number) {
+  console.log(`full run ${name}: finetune() from ${start}`);
+  const lrs: number[] = [];
+  const run = await finetune({
+    model: start,
+    train: task.train,
+    valid: task.valid,
+    steps,
+    lr,
+    seed: SEED,
+    batchSize: RECIPE.batchSize,
+    maxLen: RECIPE.maxLen,
+    weightDecay: RECIPE.weightDecay,
+    clipNorm: RECIPE.clipNorm,
+    warmupRatio: RECIPE.warmupRatio,
+    out: join(dir, `${name}-run`),
+    overwrite: true,
+    onStep: (r) => {
+      lrs.push(r.lr);
+      if (r.step % 50 === 0) console.log(`finetune() step ${r.step}: loss ${r.loss.toFixed(4)}`);
+    },
+  });
+  const accuracy = run.evaluations.at(-1)?.metrics.accuracy ?? Number.NaN;
+  const schedule = learningRates(lr);
+  if (lrs.some((x, i) => x !== schedule[i]))
+    throw new Error(`${name}: finetune()'s learning rates are not the bench's`);
+  const set = (path: string) => readSet(path, false, run.labels, run.model);
+  const batchFile = join(dir, `${name}-run-batches.safetensors`);
+  writeStepBatches(batchFile, stepBatches(await set(task.train), steps));
+  const validFile = join(dir, `${name}-valid-batches.safetensors`);
+  writeStepBatches(validFile, [
+    ...(await set(task.valid)).batches(EVAL_BATCH, { epoch: 0, seed: SEED, shuffle: false }),
+  ]);
+  run.model.dispose();
+  const torch = runReference(`${name}-run`, {
+    arch,
+    task: 'sequence',
+    model: start,
+    batches: batchFile,
+    valid: validFile,
+    lrs,
+  });
+  const ours = { accuracy, examplesPerSec: run.summary.examplesPerSec, loss: run.summary.loss };
+  const theirs = {
+    accuracy: torch.accuracy as number,
+    examplesPerSec: torch.examplesPerSec,
+    loss: torch.losses.reduce((a, b) => a + b, 0) / torch.losses.length,
+  };
+  const accuracyOk = ours.accuracy >= theirs.accuracy - ACCURACY_TOLERANCE;
+  const speed = ours.examplesPerSec / theirs.examplesPerSec;
+  verdicts.push([`${name} accuracy`, accuracyOk], [`${name} speed`, speed >= SPEED_GOAL]);
+  runs[name] = { tsbert: ours, torch: theirs, speedRatio: speed };
+  const pct = (x: number) => `${(100 * x).toFixed(1)}%`;
+  return {
+    accuracy: `| ${name} | ${pct(ours.accuracy)} | ${pct(theirs.accuracy)} | ${(100 * (ours.accuracy - theirs.accuracy)).toFixed(1)} | ${accuracyOk ? 'PASS' : 'FAIL'} |`,
+    speed: `| ${name} | ${ours.examplesPerSec.toFixed(1)} | ${theirs.examplesPerSec.toFixed(1)} | ${speed.toFixed(2)}× | ${speed >= SPEED_GOAL ? 'PASS' : 'FAIL'} |`,
+  };
+}
+
+const runRows = [await fullRun('groups-minilm', tasks.groups, join(dir, 'groups-start'), 'hf', LR.minilm)];
+
+const pretrainBatch = quick ? 32 : PRETRAIN.batchSize;
+const textbook = join(dir, 'textbook-pretrained');
+const pretrained = await pretrain({
+  data: dirname(WIKITEXT),
+  steps,
+  batchSize: pretrainBatch,
+  lr: PRETRAIN.lr,
+  warmupSteps: PRETRAIN.warmupSteps,
+  out: textbook,
+  overwrite: true,
+});
+const heldOut = pretrained.summary.heldOut;
+results.textbookPretraining = { steps, ...PRETRAIN, batchSize: pretrainBatch, summary: pretrained.summary };
+console.log(
+  `textbook model pretrained ${steps} steps of ${pretrainBatch} pairs: held-out MLM ${heldOut?.mlmLoss.toFixed(3)}, NSP ${heldOut?.nspLoss.toFixed(3)}`,
+);
+pretrained.model.dispose();
+for (const name of ['order', 'groups'] as const) {
+  const start = join(dir, `${name}-textbook-start`);
+  await startWithHead(textbook, await labelsOf(tasks[name], false), start, 'tsbert');
+  runRows.push(await fullRun(`${name}-textbook`, tasks[name], start, 'textbook', LR.textbook));
+}
+
+console.log('');
+console.log(
+  `| curve, dropout 0 | loss at step 1, tsbert / PyTorch | at step ${steps} | largest relative difference | verdict (≤ ${CURVE_TOLERANCE}) |`,
+);
+console.log('| --- | ---: | ---: | ---: | --- |');
+for (const row of curveRows) console.log(row);
+console.log('');
+console.log('| full run, dropout on | tsbert accuracy | PyTorch accuracy | points | verdict (≥ −1) |');
+console.log('| --- | ---: | ---: | ---: | --- |');
+for (const row of runRows) console.log(row.accuracy);
+console.log('');
+console.log(
+  `| training examples/sec, ${threads} thread(s) | tsbert | PyTorch | tsbert / PyTorch | verdict (≥ ${SPEED_GOAL}×) |`,
+);
+console.log('| --- | ---: | ---: | ---: | --- |');
+for (const row of runRows) console.log(row.speed);
+Object.assign(results, { curves, runs, loadAverageAtEnd: loadavg() });
+results.verdicts = Object.fromEntries(verdicts.map(([what, ok]) => [what, ok ? 'PASS' : 'FAIL']));
+writeFileSync(join(dir, 'results.json'), `${JSON.stringify(results, null, 1)}\n`);
+console.log('');
+console.log(
+  `curves: ${join(dir, 'groups-curve.svg')}, ${join(dir, 'tags-curve.svg')}; results: ${join(dir, 'results.json')}`,
+);
+if (verdicts.some(([, ok]) => !ok)) process.exitCode = 1;
