@@ -12,7 +12,14 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 
 import type { TaskKind } from './config.js';
-import { type LabelledBatch, type LabelledColumns, LabelledSet, type LabelSet, scanLabels } from './data/labelled.js';
+import {
+  type LabelledBatch,
+  type LabelledColumns,
+  LabelledSet,
+  type LabelSet,
+  labelledColumns,
+  scanLabels,
+} from './data/labelled.js';
 import type { LabelledFormat } from './data/labelled-files.js';
 import { deviceLabel } from './device.js';
 import type { DataError } from './errors.js';
@@ -302,14 +309,13 @@ function resumedRun(options: FinetuneOptions, checkpoint: Checkpoint<FinetuneRun
 
 /** The data's columns for `task`, from the run. */
 function columnsOf(run: FinetuneDraft & { task: FinetuneTask }): LabelledColumns {
-  const token = run.task === 'token-classification';
-  return {
-    text: (run.textColumn as string | null) ?? (token ? 'tokens' : 'text'),
-    pair: (run.pairColumn as string | null) ?? 'text_pair',
-    pairRequired: run.pairColumn !== null,
-    label: (run.labelColumn as string | null) ?? (token ? 'tags' : 'label'),
-    separator: run.labelSeparator as string,
-  };
+  const given = (name: FinetuneOptionName) => (run[name] as string | null) ?? undefined;
+  return labelledColumns(run.task === 'token-classification', {
+    textColumn: given('textColumn'),
+    pairColumn: given('pairColumn'),
+    labelColumn: given('labelColumn'),
+    labelSeparator: given('labelSeparator'),
+  });
 }
 
 /** The head's kind a run asks for, checked against the model's head (when it has one). */

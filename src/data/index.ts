@@ -21,7 +21,7 @@ export type {
   LabelledReadOptions,
   LabelSet,
 } from './labelled.js';
-export { IGNORED_LABEL, LabelledSet, scanLabels } from './labelled.js';
+export { IGNORED_LABEL, LabelledSet, labelledColumns, scanLabels } from './labelled.js';
 export type { LabelledFormat, RawRow, ReadRowsOptions } from './labelled-files.js';
 export { LABELLED_FORMATS, labelledFormatOf, readRows } from './labelled-files.js';
 export type { CorpusFile, CorpusSource } from './sources.js';

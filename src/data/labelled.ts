@@ -31,6 +31,24 @@ export interface LabelledColumns {
   separator: string;
 }
 
+/**
+ * The columns of a head's data: the fields given, else the defaults — `text` (`tokens` for token
+ * classification), `text_pair` (used when a row has it; required when named), `label` (`tags`),
+ * and `,` joining a multi-label row's labels.
+ */
+export function labelledColumns(
+  token: boolean,
+  given: { textColumn?: string; pairColumn?: string; labelColumn?: string; labelSeparator?: string },
+): LabelledColumns {
+  return {
+    text: given.textColumn ?? (token ? 'tokens' : 'text'),
+    pair: given.pairColumn ?? 'text_pair',
+    pairRequired: given.pairColumn !== undefined,
+    label: given.labelColumn ?? (token ? 'tags' : 'label'),
+    separator: given.labelSeparator ?? ',',
+  };
+}
+
 /** How a labelled file is read. */
 export interface LabelledReadOptions {
   /** The file's layout; default from its extension (see `labelledFormatOf`). */

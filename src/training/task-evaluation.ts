@@ -6,7 +6,7 @@
  * @module
  */
 import type { TaskKind } from '../config.js';
-import { IGNORED_LABEL, LabelledSet } from '../data/labelled.js';
+import { IGNORED_LABEL, LabelledSet, labelledColumns } from '../data/labelled.js';
 import type { LabelledFormat } from '../data/labelled-files.js';
 import type { DataError } from '../errors.js';
 import type { BertModel } from '../model.js';
@@ -114,13 +114,7 @@ export async function evaluateTask(
   const task = model.config.task;
   if (!task) throw new RangeError('model: has no task head (evaluate scores MLM and NSP for a pretrained model)');
   const token = task.kind === 'token_classification';
-  const columns = {
-    text: options.textColumn ?? (token ? 'tokens' : 'text'),
-    pair: options.pairColumn ?? 'text_pair',
-    pairRequired: options.pairColumn !== undefined,
-    label: options.labelColumn ?? (token ? 'tags' : 'label'),
-    separator: options.labelSeparator ?? ',',
-  };
+  const columns = labelledColumns(token, options);
   const set = await LabelledSet.read(path, token, {
     format: options.format,
     columns,
