@@ -1,6 +1,7 @@
 //! Named, trainable parameters in creation order, and the gradients of a backward pass.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use candle_core::backprop::GradStore;
 use candle_core::{DType, Device, Tensor, TensorId, Var};
@@ -21,6 +22,21 @@ pub enum Init {
 
 /// The gradients of one backward pass, by parameter (its tensor's id).
 pub type Gradients = HashMap<TensorId, Tensor>;
+
+/// How many writes to parameters there have been, of any model, so far: a copy of weights
+/// made when it read `n` is current while it still reads `n` (see
+/// [`crate::model::inference::PackedWeights`]). Every write bumps it after writing.
+static WEIGHTS_WRITTEN: AtomicU64 = AtomicU64::new(0);
+
+/// The count of parameter writes so far (read it before copying weights).
+pub(crate) fn weights_written() -> u64 {
+    WEIGHTS_WRITTEN.load(Ordering::SeqCst)
+}
+
+/// Records that a parameter has just been written.
+pub(crate) fn note_weights_written() {
+    WEIGHTS_WRITTEN.fetch_add(1, Ordering::SeqCst);
+}
 
 /// The model's parameters, by name, in the order they were created. Names follow the
 /// textbook's PyTorch module paths (`encoder.blks.0.attention.W_q.weight`, ...), so a
@@ -128,6 +144,7 @@ impl ParamStore {
         }
         let t = Tensor::from_slice(values, dims, &Device::Cpu)?.to_dtype(self.dtype)?.to_device(&self.device)?;
         var.set(&t)?;
+        note_weights_written();
         Ok(())
     }
 

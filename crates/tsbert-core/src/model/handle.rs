@@ -5,6 +5,7 @@
 //! apart from its `Optimizer`.
 
 use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 
 use candle_core::{DType, Device, Tensor};
 use serde::Serialize;
@@ -15,10 +16,11 @@ use crate::error::{InputError, Result};
 use crate::hf::HF_INITIALIZER_RANGE;
 use crate::loss::{nsp_loss, weighted_mlm_loss, LossScale};
 use crate::memory;
-use crate::model::{inference, BertModel, Mode};
+use crate::model::inference::{self, PackedWeights};
+use crate::model::{BertModel, Mode};
 use crate::ops::attention::KeyMask;
 use crate::ops::decoder_loss::Targets;
-use crate::params::ParamStore;
+use crate::params::{note_weights_written, ParamStore};
 use crate::pooling::{self, Pooling};
 use crate::rng::SeededRng;
 use crate::weights::{self, Naming};
@@ -148,13 +150,30 @@ fn scalar(t: &Tensor) -> Result<f64> {
 pub(crate) struct Replica {
     pub(crate) params: ParamStore,
     pub(crate) model: BertModel,
+    /// The inference pass's copy of the dense layers, made at its first run and again after
+    /// the weights change.
+    packed: Mutex<Option<Arc<PackedWeights>>>,
 }
 
 impl Replica {
     fn new(config: &BertConfig, options: &ModelOptions, device: &Device) -> Result<Self> {
         let mut params = ParamStore::new(options.seed, options.dtype, device.clone());
         let model = BertModel::new(&mut params, config)?;
-        Ok(Self { params, model })
+        Ok(Self { params, model, packed: Mutex::new(None) })
+    }
+
+    /// The current [`PackedWeights`] of the model, made anew if the weights changed.
+    fn packed_weights(&self) -> Result<Arc<PackedWeights>> {
+        let mut packed = self.packed.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        match packed.as_ref() {
+            Some(current) if current.is_current() => Ok(Arc::clone(current)),
+            _ => {
+                *packed = None; // the old copy's memory goes before the new one is made
+                let fresh = Arc::new(PackedWeights::of(&self.model)?);
+                *packed = Some(Arc::clone(&fresh));
+                Ok(fresh)
+            }
+        }
     }
 
     /// The keys each row of `sequences` attends to.
@@ -168,7 +187,8 @@ impl Replica {
     pub(crate) fn encode(&self, sequences: &Sequences, mode: &mut Mode) -> Result<Tensor> {
         if matches!(mode, Mode::Eval) && inference::runs_inference_pass(&self.model) {
             let (tokens, segments) = sequences.ids();
-            let values = inference::encode(&self.model, &tokens, &segments, &sequences.valid_lens())?;
+            let packed = self.packed_weights()?;
+            let values = inference::encode(&self.model, &packed, &tokens, &segments, &sequences.valid_lens())?;
             let rows = sequences.batch_size * sequences.seq_len;
             let shape = (sequences.batch_size, sequences.seq_len, values.len() / rows.max(1));
             return Ok(Tensor::from_vec(values, shape, self.params.device())?);
@@ -436,6 +456,7 @@ impl ModelHandle {
         for replica in &self.replicas {
             for (name, var) in replica.params.iter() {
                 var.set(&tensors[name].to_device(var.device())?)?;
+                note_weights_written();
             }
         }
         Ok(())

@@ -10,18 +10,15 @@
 use candle_core::DType;
 use rayon::prelude::*;
 
-use crate::config::Activation;
 use crate::error::Result;
 use crate::model::bert::{BertModel, EncoderBlock};
 use crate::model::layers::{LayerNorm, Linear};
+use crate::ops::activation::activate_in_place;
 use crate::ops::attention::{self, forward_block, Shared};
 use crate::ops::layer_norm::normalize_row;
-use crate::ops::linear::activation_and_slope;
 use crate::ops::matmul::{product, threads_for, View};
 use crate::ops::rows::{TensorValues, MIN_ROWS_A_TASK};
-
-/// Values an element-wise task takes at least.
-const VALUES_A_TASK: usize = 1 << 14;
+use crate::params::weights_written;
 
 const NAME: &str = "inference";
 
@@ -31,45 +28,109 @@ pub fn runs_inference_pass(model: &BertModel) -> bool {
     t.device().is_cpu() && t.dtype() == DType::F32
 }
 
-/// A row-major `[rows, out]` product `x · Wᵀ + b` for `[rows, in]` `x` and a [`Linear`]'s
-/// `[out, in]` weight, written into `out`.
-fn linear(out: &mut [f32], x: &[f32], layer: &Linear, rows: usize) -> Result<()> {
-    let (weight, bias) = layer.weight_and_bias();
-    let (w, b) = (TensorValues::of(weight), TensorValues::of(bias));
-    biased_product(out, x, (w.slice::<f32>(NAME)?, b.slice::<f32>(NAME)?), rows);
-    Ok(())
+/// A dense layer as the inference pass multiplies by it: the weight transposed to `[in, out]`
+/// row-major, the layout `gemm`'s kernel reads in place. Kept `[out, in]` (candle's and the
+/// training ops' layout), every product would repack the whole weight first, which at a
+/// sequence or two a batch took longer than the product itself.
+struct Dense {
+    /// `[in, out]`, row-major.
+    weight: Vec<f32>,
+    /// `[out]`.
+    bias: Vec<f32>,
 }
 
-/// The queries, keys and values of `x` as one product, `[rows, 3H]`, each row's side by side
-/// (`x` is read once, and one larger product runs faster than three).
-fn queries_keys_values(out: &mut [f32], x: &[f32], layers: [&Linear; 3], rows: usize) -> Result<()> {
-    let (mut w, mut b) = (Vec::new(), Vec::new());
-    for layer in layers {
-        let (weight, bias) = layer.weight_and_bias();
-        w.extend_from_slice(TensorValues::of(weight).slice::<f32>(NAME)?);
-        b.extend_from_slice(TensorValues::of(bias).slice::<f32>(NAME)?);
+impl Dense {
+    /// The layers of `layers` side by side as one (their outputs concatenated).
+    fn of(layers: &[&Linear]) -> Result<Self> {
+        let mut parts = Vec::with_capacity(layers.len());
+        for layer in layers {
+            let (w, b) = layer.weight_and_bias();
+            let (w, b) = (TensorValues::of(w), TensorValues::of(b));
+            parts.push((w.slice::<f32>(NAME)?.to_vec(), b.slice::<f32>(NAME)?.to_vec()));
+        }
+        let bias: Vec<f32> = parts.iter().flat_map(|(_, b)| b.iter().copied()).collect();
+        let n_in = parts.first().map_or(0, |(w, b)| w.len() / b.len().max(1));
+        let n_out = bias.len();
+        let mut weight = vec![0f32; n_in * n_out];
+        let mut first = 0;
+        for (w, b) in &parts {
+            for (o, row) in w.chunks_exact(n_in).enumerate() {
+                for (k, &v) in row.iter().enumerate() {
+                    weight[k * n_out + first + o] = v;
+                }
+            }
+            first += b.len();
+        }
+        Ok(Self { weight, bias })
     }
-    biased_product(out, x, (&w, &b), rows);
-    Ok(())
+
+    /// `out = x · W + b` for `[rows, in]` `x`, row-major.
+    fn apply(&self, out: &mut [f32], x: &[f32], rows: usize) {
+        let n_out = self.bias.len();
+        let n_in = self.weight.len() / n_out;
+        for row in out[..rows * n_out].chunks_mut(n_out) {
+            row.copy_from_slice(&self.bias);
+        }
+        // SAFETY: `out` holds rows × n_out values, `x` rows × n_in, the weight n_in × n_out.
+        unsafe {
+            product(
+                (rows, n_out, n_in),
+                out.as_mut_ptr(),
+                n_out,
+                (View::rows(x.as_ptr(), n_in), View::rows(self.weight.as_ptr(), n_out)),
+                1.0,
+                true,
+                threads_for(rows * n_in * n_out),
+            );
+        }
+    }
 }
 
-/// `out = x · Wᵀ + b` for `[rows, in]` `x`, `[out, in]` `W` and `[out]` `b`, row-major.
-fn biased_product(out: &mut [f32], x: &[f32], (w, b): (&[f32], &[f32]), rows: usize) {
-    let (n_out, n_in) = (b.len(), w.len() / b.len());
-    for row in out.chunks_mut(n_out) {
-        row.copy_from_slice(b);
+/// An encoder block's dense layers, [`Dense`]: the queries, keys and values as one product
+/// (`x` read once; one larger product runs faster than three).
+struct PackedBlock {
+    queries_keys_values: Dense,
+    output: Dense,
+    dense1: Dense,
+    dense2: Dense,
+}
+
+/// The encoder's dense layers in the inference pass's layout, made once from the model's
+/// weights and valid while they stay unchanged ([`PackedWeights::is_current`]).
+pub struct PackedWeights {
+    blocks: Vec<PackedBlock>,
+    written: u64,
+}
+
+impl std::fmt::Debug for PackedWeights {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PackedWeights").field("blocks", &self.blocks.len()).field("written", &self.written).finish()
     }
-    // SAFETY: `out` holds rows × n_out values, `x` rows × n_in, `w` n_out × n_in (row-major).
-    unsafe {
-        product(
-            (rows, n_out, n_in),
-            out.as_mut_ptr(),
-            n_out,
-            (View::rows(x.as_ptr(), n_in), View::transposed(w.as_ptr(), n_in)),
-            1.0,
-            true,
-            threads_for(rows * n_in * n_out),
-        );
+}
+
+impl PackedWeights {
+    /// `model`'s dense layers, transposed (f32 on the CPU: see [`runs_inference_pass`]).
+    pub fn of(model: &BertModel) -> Result<Self> {
+        let written = weights_written();
+        let blocks = model
+            .blocks
+            .iter()
+            .map(|blk| {
+                let a = &blk.attention;
+                Ok(PackedBlock {
+                    queries_keys_values: Dense::of(&[&a.w_q, &a.w_k, &a.w_v])?,
+                    output: Dense::of(&[&a.w_o])?,
+                    dense1: Dense::of(&[&blk.dense1])?,
+                    dense2: Dense::of(&[&blk.dense2])?,
+                })
+            })
+            .collect::<Result<_>>()?;
+        Ok(Self { blocks, written })
+    }
+
+    /// Whether no weight anywhere has been written since these were made.
+    pub fn is_current(&self) -> bool {
+        self.written == weights_written()
     }
 }
 
@@ -96,13 +157,6 @@ fn add_and_norm(x: &mut [f32], residual: Option<&[f32]>, norm: &LayerNorm) -> Re
         },
     );
     Ok(())
-}
-
-/// The activation in place.
-fn activate(x: &mut [f32], activation: Activation) {
-    x.par_iter_mut()
-        .with_min_len(VALUES_A_TASK)
-        .for_each(|v| *v = activation_and_slope(activation, f64::from(*v)).0 as f32);
 }
 
 /// Scaled dot-product attention of every (row, head) over the row's valid keys: `context`
@@ -149,18 +203,23 @@ struct Dims {
 }
 
 /// One encoder block in place on `x` `[B·L, H]` (eval mode: no dropout).
-fn block(x: &mut [f32], block: &EncoderBlock, dims: Dims, valid_lens: &[usize], buffers: &mut Buffers) -> Result<()> {
+fn block(
+    x: &mut [f32],
+    (block, packed): (&EncoderBlock, &PackedBlock),
+    dims: Dims,
+    valid_lens: &[usize],
+    buffers: &mut Buffers,
+) -> Result<()> {
     let Dims { n, .. } = dims;
-    let attention = &block.attention;
-    queries_keys_values(&mut buffers.qkv, x, [&attention.w_q, &attention.w_k, &attention.w_v], n)?;
-    attend(&mut buffers.context, &buffers.qkv, dims, valid_lens, attention.heads);
+    packed.queries_keys_values.apply(&mut buffers.qkv, x, n);
+    attend(&mut buffers.context, &buffers.qkv, dims, valid_lens, block.attention.heads);
     // y = LayerNorm(context · W_oᵀ + b_o + x)
-    linear(&mut buffers.y, &buffers.context, &attention.w_o, n)?;
+    packed.output.apply(&mut buffers.y, &buffers.context, n);
     add_and_norm(&mut buffers.y, Some(x), &block.norm1)?;
-    linear(&mut buffers.inner, &buffers.y, &block.dense1, n)?;
-    activate(&mut buffers.inner, block.activation);
+    packed.dense1.apply(&mut buffers.inner, &buffers.y, n);
+    activate_in_place(&mut buffers.inner, block.activation);
     // x = LayerNorm(inner · W2ᵀ + b2 + y)
-    linear(x, &buffers.inner, &block.dense2, n)?;
+    packed.dense2.apply(x, &buffers.inner, n);
     add_and_norm(x, Some(&buffers.y), &block.norm2)
 }
 
@@ -174,8 +233,15 @@ struct Buffers {
 
 /// The contextual embedding of every token, `[B·L, H]` row-major, of `tokens` and
 /// `segments` (`B·L` ids, already checked against the model's sizes) with `valid_lens` (B
-/// values in `1..=L`): what [`BertModel::encode`] gives in eval mode.
-pub fn encode(model: &BertModel, tokens: &[u32], segments: &[u32], valid_lens: &[usize]) -> Result<Vec<f32>> {
+/// values in `1..=L`): what [`BertModel::encode`] gives in eval mode. `packed` is
+/// [`PackedWeights::of`] `model`, current.
+pub fn encode(
+    model: &BertModel,
+    packed: &PackedWeights,
+    tokens: &[u32],
+    segments: &[u32],
+    valid_lens: &[usize],
+) -> Result<Vec<f32>> {
     let b = valid_lens.len();
     let n = tokens.len();
     let l = n / b.max(1);
@@ -194,7 +260,7 @@ pub fn encode(model: &BertModel, tokens: &[u32], segments: &[u32], valid_lens: &
     if let Some(norm) = &emb.norm {
         add_and_norm(&mut x, None, norm)?;
     }
-    let ffn = model.blocks.first().map_or(h, |blk| blk.dense1.weight_and_bias().1.dim(0).unwrap_or(h));
+    let ffn = packed.blocks.first().map_or(h, |blk| blk.dense1.bias.len());
     let mut buffers = Buffers {
         qkv: vec![0f32; n * 3 * h],
         y: vec![0f32; n * h],
@@ -202,8 +268,8 @@ pub fn encode(model: &BertModel, tokens: &[u32], segments: &[u32], valid_lens: &
         inner: vec![0f32; n * ffn],
     };
     let dims = Dims { n, l, h };
-    for blk in &model.blocks {
-        block(&mut x, blk, dims, valid_lens, &mut buffers)?;
+    for pair in model.blocks.iter().zip(&packed.blocks) {
+        block(&mut x, pair, dims, valid_lens, &mut buffers)?;
     }
     Ok(x)
 }

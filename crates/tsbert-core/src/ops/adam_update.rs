@@ -10,6 +10,8 @@ use candle_core::{CpuStorage, InplaceOp2, Layout, Tensor, Var, WithDType};
 use num_traits::Float;
 use rayon::prelude::*;
 
+use crate::params::note_weights_written;
+
 /// Values a rayon task updates at least: each is a handful of flops over four streams.
 const VALUES_A_TASK: usize = 1 << 14;
 
@@ -47,7 +49,9 @@ pub fn fused_adam_update(
     c: &AdamCoefficients,
 ) -> candle_core::Result<()> {
     let op = FusedUpdate { moments: Mutex::new((m, v)), c: *c };
-    theta.as_tensor().inplace_op2(&grad.contiguous()?, &op)
+    theta.as_tensor().inplace_op2(&grad.contiguous()?, &op)?;
+    note_weights_written();
+    Ok(())
 }
 
 /// The same update from candle's element-wise ops, `m` and `v` replaced by new tensors and
@@ -66,7 +70,9 @@ pub fn composed_adam_update(
     let denom = ((&*v * v_scale)?.sqrt()? + eps)?;
     let update = ((&*m * step_size)? / denom)?;
     let theta_now = if shrink == 1.0 { theta.as_tensor().clone() } else { (theta.as_tensor() * shrink)? };
-    theta.set(&(theta_now - update)?)
+    theta.set(&(theta_now - update)?)?;
+    note_weights_written();
+    Ok(())
 }
 
 /// The fused update as an in-place op on θ, its gradient the other operand; the moments are

@@ -10,10 +10,10 @@ use std::sync::Mutex;
 use candle_core::backend::BackendStorage;
 use candle_core::{CpuStorage, CustomOp3, Layout, Shape, Tensor, WithDType};
 use num_traits::Float;
-use rayon::prelude::*;
 
 use crate::config::Activation;
-use crate::ops::gelu::{composed_gelu, gelu_and_slope, Gelu};
+use crate::ops::activation::{activate_in_place, through_activation, Activated};
+use crate::ops::gelu::{composed_gelu, Gelu};
 use crate::ops::matmul::{product, threads_for, View};
 use crate::ops::row_affine::{column_sums, composed_add_row_bias};
 use crate::ops::rows::{by_dtype, contiguous_values};
@@ -94,40 +94,12 @@ impl Linear {
     }
 }
 
-/// `(value, slope)` of `activation` at `z`.
-pub(crate) fn activation_and_slope(activation: Activation, z: f64) -> (f64, f64) {
-    match activation {
-        Activation::Relu => {
-            if z > 0.0 {
-                (z, 1.0)
-            } else {
-                (0.0, 0.0)
-            }
-        }
-        Activation::Gelu => gelu_and_slope(z, Gelu::Exact),
-        Activation::GeluTanh => gelu_and_slope(z, Gelu::Tanh),
-    }
+/// `activation` of every value of `z`, as a new vector (`z` stays for the backward pass).
+fn activated<T: Activated>(z: &[T], activation: Activation) -> Vec<T> {
+    let mut out = z.to_vec();
+    activate_in_place(&mut out, activation);
+    out
 }
-
-/// `activation` of every value of `z`.
-fn activate<T: WithDType + Float + Send + Sync>(z: &[T], activation: Activation) -> Vec<T> {
-    z.par_iter()
-        .with_min_len(VALUES_A_TASK)
-        .map(|&v| T::from_f64(activation_and_slope(activation, v.to_f64()).0))
-        .collect()
-}
-
-/// `g ⊙ activation'(z)`.
-fn through_activation<T: WithDType + Float + Send + Sync>(g: &[T], z: &[T], activation: Activation) -> Vec<T> {
-    g.par_iter()
-        .zip(z)
-        .with_min_len(VALUES_A_TASK)
-        .map(|(&g, &v)| g * T::from_f64(activation_and_slope(activation, v.to_f64()).1))
-        .collect()
-}
-
-/// Values an element-wise task takes at least.
-const VALUES_A_TASK: usize = 1 << 14;
 
 /// Sizes: rows, inputs and outputs of the product, checked against the weight and bias.
 fn sizes(x: &Layout, w: &Layout, b: &Layout) -> candle_core::Result<(usize, usize, usize)> {
@@ -205,7 +177,7 @@ fn backward<T: WithDType + Float + Send + Sync>(
 
 /// [`backward`] on the storages of x, W and the output gradient (taken back through the
 /// activation at its kept input, if any), as tensors shaped like `like` (x, W, b).
-fn gradients<T: WithDType + Float + Send + Sync>(
+fn gradients<T: WithDType + Activated>(
     (sx, lx): (&CpuStorage, &Layout),
     (sw, lw): (&CpuStorage, &Layout),
     (sg, lg): (&CpuStorage, &Layout),
@@ -254,8 +226,8 @@ impl CustomOp3 for Linear {
         let z = by_dtype!(NAME, s1, forward((s1, l1), (s2, l2), (s3, l3)));
         let Some(activation) = self.activation else { return Ok((z, Shape::from(out_dims))) };
         let out = match &z {
-            CpuStorage::F32(z) => CpuStorage::F32(activate(z, activation)),
-            CpuStorage::F64(z) => CpuStorage::F64(activate(z, activation)),
+            CpuStorage::F32(z) => CpuStorage::F32(activated(z, activation)),
+            CpuStorage::F64(z) => CpuStorage::F64(activated(z, activation)),
             other => candle_core::bail!("{NAME}: unsupported dtype {:?}", other.dtype()),
         };
         *self.pre_activation.lock().map_err(|_| candle_core::Error::Msg(format!("{NAME}: poisoned")))? = Some(z);

@@ -4,6 +4,7 @@
 //! function the model calls, which picks one by the tensor's device and dtype. Nothing here
 //! depends on the model.
 
+pub(crate) mod activation;
 pub mod adam_update;
 pub mod attention;
 pub mod cross_entropy;

@@ -20,7 +20,8 @@ fn compare(config: &BertConfig, valid_lens: &[usize], l: usize) {
     let b = valid_lens.len();
     let tokens: Vec<u32> = (0..b * l).map(|i| ((i * 31 + 7) % config.vocab_size) as u32).collect();
     let segments: Vec<u32> = (0..b * l).map(|i| u32::from(i % l >= l / 2)).collect();
-    let fast = inference::encode(&model, &tokens, &segments, valid_lens).unwrap();
+    let packed = inference::PackedWeights::of(&model).unwrap();
+    let fast = inference::encode(&model, &packed, &tokens, &segments, valid_lens).unwrap();
     let like = Tensor::zeros((), DType::F32, &Device::Cpu).unwrap();
     let mask = BertModel::key_mask(valid_lens, l, &like).unwrap();
     let t = Tensor::from_vec(tokens, (b, l), &Device::Cpu).unwrap();
@@ -56,4 +57,39 @@ fn the_inference_pass_gives_the_eval_forward_pass_of_berts_variants() {
         };
         compare(&config, &[12, 7, 1], 12);
     }
+}
+
+/// The inference pass keeps its own copy of the dense layers (transposed once); every way the
+/// weights change — a training step, a parameter set, weights loaded — must reach it: after
+/// each, the model encodes as a fresh model holding the same weights does.
+#[test]
+fn the_inference_pass_follows_every_change_of_the_weights() {
+    use tsbert_core::weights::Naming;
+
+    use crate::common::{random_batch, tiny_hf_config, trainer, values};
+    let config = tiny_hf_config(0.0);
+    let (model, mut trainer) = trainer(config.clone(), 5, 0.05, DType::F32);
+    let batch = random_batch(&config, 3, 10, 2, 9);
+    let encode = |m: &tsbert_core::ModelHandle| values(&m.encode(&batch.sequences).unwrap());
+    let as_fresh = |m: &tsbert_core::ModelHandle| {
+        let fresh = crate::common::model(config.clone(), 99, DType::F32);
+        fresh.load_weights(&m.save_weights(&Naming::Tsbert).unwrap(), &Naming::Tsbert).unwrap();
+        encode(&fresh)
+    };
+    let mut last = encode(&model);
+    let mut check = |what: &str, m: &tsbert_core::ModelHandle| {
+        let now = encode(m);
+        assert!(now != last, "{what}: the encoding did not change");
+        assert!(now == as_fresh(m), "{what}: not what a fresh model with these weights gives");
+        last = now;
+    };
+    trainer.train_step(&model, &batch).unwrap();
+    check("a training step", &model);
+    let name = "encoder.blks.0.ffn.dense1.weight";
+    let n = values(model.params().get(name).unwrap().as_tensor()).len();
+    model.set_param(name, &vec![0.01; n]).unwrap();
+    check("a parameter set", &model);
+    let other = crate::common::model(config.clone(), 6, DType::F32);
+    model.load_weights(&other.save_weights(&Naming::Tsbert).unwrap(), &Naming::Tsbert).unwrap();
+    check("weights loaded", &model);
 }

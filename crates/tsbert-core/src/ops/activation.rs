@@ -1,0 +1,85 @@
+//! The feed-forward activation of the fused dense layer and of the inference pass, value and
+//! slope, element by element: in f64 from libm (exact, for the finite-difference checks), in
+//! f32 by branch-free formulas the compiler vectorises ([`crate::ops::gelu`]'s `*_f32`), a
+//! loop an activation so that no `match` sits inside it.
+
+use num_traits::Float;
+use rayon::prelude::*;
+
+use crate::config::Activation;
+use crate::ops::gelu::{gelu_and_slope, gelu_and_slope_f32, gelu_tanh_and_slope_f32, Gelu};
+
+/// Values an element-wise task takes at least.
+const VALUES_A_TASK: usize = 1 << 14;
+
+/// A float the activations are computed in.
+pub(crate) trait Activated: Float + Send + Sync {
+    /// `(GELU(x), GELU'(x))`, exact.
+    fn gelu(self) -> (Self, Self);
+    /// `(value, slope)` of GELU's tanh approximation.
+    fn gelu_tanh(self) -> (Self, Self);
+}
+
+impl Activated for f64 {
+    fn gelu(self) -> (f64, f64) {
+        gelu_and_slope(self, Gelu::Exact)
+    }
+
+    fn gelu_tanh(self) -> (f64, f64) {
+        gelu_and_slope(self, Gelu::Tanh)
+    }
+}
+
+impl Activated for f32 {
+    #[inline(always)]
+    fn gelu(self) -> (f32, f32) {
+        gelu_and_slope_f32(self)
+    }
+
+    #[inline(always)]
+    fn gelu_tanh(self) -> (f32, f32) {
+        gelu_tanh_and_slope_f32(self)
+    }
+}
+
+/// `(value, slope)` of ReLU.
+#[inline(always)]
+fn relu<T: Float>(x: T) -> (T, T) {
+    if x > T::zero() {
+        (x, T::one())
+    } else {
+        (T::zero(), T::zero())
+    }
+}
+
+/// Applies `f` to every value of `x` in place, in parallel tasks of [`VALUES_A_TASK`].
+fn map_in_place<T: Activated>(x: &mut [T], f: impl Fn(T) -> T + Sync) {
+    x.par_chunks_mut(VALUES_A_TASK).for_each(|chunk| chunk.iter_mut().for_each(|v| *v = f(*v)));
+}
+
+/// `activation` of every value of `x`, in place.
+pub(crate) fn activate_in_place<T: Activated>(x: &mut [T], activation: Activation) {
+    match activation {
+        Activation::Relu => map_in_place(x, |v| relu(v).0),
+        Activation::Gelu => map_in_place(x, |v| v.gelu().0),
+        Activation::GeluTanh => map_in_place(x, |v| v.gelu_tanh().0),
+    }
+}
+
+/// `g ⊙ activation'(z)`: a gradient taken back through the activation at its input `z`.
+pub(crate) fn through_activation<T: Activated>(g: &[T], z: &[T], activation: Activation) -> Vec<T> {
+    let mut out = g.to_vec();
+    match activation {
+        Activation::Relu => scale_in_place(&mut out, z, |v| relu(v).1),
+        Activation::Gelu => scale_in_place(&mut out, z, |v| v.gelu().1),
+        Activation::GeluTanh => scale_in_place(&mut out, z, |v| v.gelu_tanh().1),
+    }
+    out
+}
+
+/// `out[i] *= slope(z[i])` for every `i`, in parallel tasks of [`VALUES_A_TASK`].
+fn scale_in_place<T: Activated>(out: &mut [T], z: &[T], slope: impl Fn(T) -> T + Sync) {
+    out.par_chunks_mut(VALUES_A_TASK)
+        .zip(z.par_chunks(VALUES_A_TASK))
+        .for_each(|(o, z)| o.iter_mut().zip(z).for_each(|(o, &v)| *o = *o * slope(v)));
+}
