@@ -1,11 +1,13 @@
 //! The encoder's inference pass on the CPU in f32, outside candle's graph: what encoding,
 //! sentence embeddings, mask filling and evaluation run. It computes what
-//! [`BertModel::encode`] computes in eval mode (the tests compare the two), but reads the
-//! weights in place, writes every matrix product's bias before the product (`gemm` adds onto
-//! it), computes a block's queries, keys and values as one product, adds residuals inside the
-//! layer norms, applies the activation in place, and attends to each row's valid keys only, a
-//! (row, head) pair a task, with the training op's kernel ([`crate::ops::attention`]): no
-//! autograd bookkeeping and no temporaries besides a few buffers of the batch's size.
+//! [`BertModel::encode`] computes in eval mode (the tests compare the two), but multiplies by
+//! a copy of the dense layers made once in the layout the matrix product reads without
+//! repacking ([`PackedWeights`], re-made after any weight changes), writes every product's bias
+//! before the product (`gemm` adds onto it), computes a block's queries, keys and values as one
+//! product, adds residuals inside the layer norms, applies the activation in place, and attends
+//! to each row's valid keys only, a (row, head) pair a task, with the training op's kernel
+//! ([`crate::ops::attention`]): no autograd bookkeeping and no temporaries besides a few
+//! buffers of the batch's size.
 
 use candle_core::DType;
 use rayon::prelude::*;
