@@ -12,14 +12,22 @@ import { join } from 'node:path';
 import { SingleBar } from 'cli-progress';
 import { Command, InvalidArgumentError } from 'commander';
 import { addFinetuneCommand, evaluationLines } from './cli/finetune.js';
-import { addOptionFlags, checkOutputFolder, flagParser, interruptible, runFolderOf } from './cli/flags.js';
+import {
+  addOptionFlags,
+  checkOutputFolder,
+  DTYPE_HELP,
+  flagParser,
+  interruptible,
+  parseDtype,
+  runFolderOf,
+} from './cli/flags.js';
 import { lineChunks } from './cli/input.js';
 import { addTaskCommands } from './cli/tasks.js';
 import { type ModelSizes, TEXTBOOK_SIZES } from './config.js';
 import type { CorpusFormat } from './data/formats.js';
 import { LABELLED_FORMATS, type LabelledFormat } from './data/labelled-files.js';
 import { corpusFiles } from './data/sources.js';
-import { BertModel } from './model.js';
+import { BertModel, type ModelDtype } from './model.js';
 import { PRETRAIN_DEFAULTS, type PretrainOptions, pretrain } from './pretrain.js';
 import { POOLING_MODES, type PoolingMode } from './sentence-transformers.js';
 import { embed } from './tasks/embed.js';
@@ -89,6 +97,7 @@ async function runPretrain(flags: PretrainFlags): Promise<void> {
 
 interface EvaluateFlags {
   model: string;
+  dtype: ModelDtype;
   data: string;
   maxLen?: number;
   examples: number;
@@ -106,7 +115,7 @@ interface EvaluateFlags {
 const CORPUS_FORMATS = ['wikitext', 'lines', 'jsonl'];
 
 async function runEvaluate(flags: EvaluateFlags): Promise<void> {
-  const model = await BertModel.load(flags.model);
+  const model = await BertModel.load(flags.model, { dtype: flags.dtype });
   if (model.config.task) {
     const format = flags.format === 'auto' ? undefined : flags.format;
     if (format !== undefined && !(LABELLED_FORMATS as readonly string[]).includes(format)) {
@@ -139,8 +148,8 @@ async function runEvaluate(flags: EvaluateFlags): Promise<void> {
   console.log(`NSP loss ${m.nspLoss.toFixed(4)}, accuracy ${(100 * m.nspAccuracy).toFixed(2)}%`);
 }
 
-async function runEncode(sentence: string, flags: { model: string; pair?: string }): Promise<void> {
-  const model = await BertModel.load(flags.model);
+async function runEncode(sentence: string, flags: { model: string; pair?: string; dtype: ModelDtype }): Promise<void> {
+  const model = await BertModel.load(flags.model, { dtype: flags.dtype });
   const encoding = await encode(model, sentence, flags.pair);
   console.log(`tokens: ${encoding.tokens.join(' ')}`);
   console.log(`shape: [${encoding.shape.join(', ')}]`);
@@ -154,6 +163,7 @@ const EMBED_CHUNK = 1024;
 
 interface EmbedFlags {
   model: string;
+  dtype: ModelDtype;
   input: string;
   pooling?: PoolingMode[];
   normalize?: boolean;
@@ -162,7 +172,7 @@ interface EmbedFlags {
 }
 
 async function runEmbed(flags: EmbedFlags): Promise<void> {
-  const model = await BertModel.load(flags.model);
+  const model = await BertModel.load(flags.model, { dtype: flags.dtype });
   const bar = new SingleBar({
     format: 'embedded {value} texts | {rate} texts/sec',
     stream: process.stderr,
@@ -188,8 +198,8 @@ async function runEmbed(flags: EmbedFlags): Promise<void> {
   }
 }
 
-async function runFillMask(text: string, flags: { model: string; topK: number }): Promise<void> {
-  const model = await BertModel.load(flags.model);
+async function runFillMask(text: string, flags: { model: string; topK: number; dtype: ModelDtype }): Promise<void> {
+  const model = await BertModel.load(flags.model, { dtype: flags.dtype });
   for (const { position, predictions } of await fillMask(model, text, { topK: flags.topK })) {
     console.log(`mask at token ${position}:`);
     for (const p of predictions) console.log(`  ${p.token.padEnd(16)} ${p.probability.toFixed(4)}`);
@@ -259,6 +269,7 @@ function program(): Command {
     .option('--label-column <name>', FINETUNE_OPTIONS.labelColumn.help)
     .option('--label-separator <s>', FINETUNE_OPTIONS.labelSeparator.help)
     .option('--skip-bad-rows', FINETUNE_OPTIONS.skipBadRows.help)
+    .option('--dtype <dtype>', DTYPE_HELP, parseDtype, 'f32')
     .action(runEvaluate);
   addFinetuneCommand(cli);
   addTaskCommands(cli);
@@ -271,6 +282,7 @@ function program(): Command {
       "a model folder (tsbert's, written by `tsbert pretrain`, or Hugging Face's) or a Hub id (required)",
     )
     .option('--pair <text>', 'a second text')
+    .option('--dtype <dtype>', DTYPE_HELP, parseDtype, 'f32')
     .action(runEncode);
   cli
     .command('embed')
@@ -293,6 +305,7 @@ function program(): Command {
       flagParser('--max-length', integerFrom(1)),
     )
     .option('--batch-size <n>', 'texts a native call', flagParser('--batch-size', integerFrom(1)), 32)
+    .option('--dtype <dtype>', DTYPE_HELP, parseDtype, 'f32')
     .action(runEmbed);
   cli
     .command('fill-mask')
@@ -303,6 +316,7 @@ function program(): Command {
       "a model folder with an MLM head (tsbert's or Hugging Face's) or a Hub id (required)",
     )
     .option('--top-k <n>', 'candidates a mask', flagParser('--top-k', integerFrom(1)), 5)
+    .option('--dtype <dtype>', DTYPE_HELP, parseDtype, 'f32')
     .action(runFillMask);
   return cli;
 }

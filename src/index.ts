@@ -28,8 +28,16 @@ export type {
 } from './finetune.js';
 export { finetune } from './finetune.js';
 export type { HubOptions } from './hub.js';
-export type { CreateModelOptions, ForwardOutputs, LoadOptions, NewHead, SaveOptions, StepLosses } from './model.js';
-export { BertModel } from './model.js';
+export type {
+  CreateModelOptions,
+  ForwardOutputs,
+  LoadOptions,
+  ModelDtype,
+  NewHead,
+  SaveOptions,
+  StepLosses,
+} from './model.js';
+export { BertModel, MODEL_DTYPES } from './model.js';
 export type { PretrainDefaults, PretrainOptions, PretrainResult, PretrainSummary } from './pretrain.js';
 export { PRETRAIN_DEFAULTS, pretrain } from './pretrain.js';
 export type { PoolingMode, SentenceSettings } from './sentence-transformers.js';

@@ -11,6 +11,7 @@ import { basename, dirname, resolve } from 'node:path';
 
 import { type Command, InvalidArgumentError } from 'commander';
 import { TrainingDivergedError } from '../errors.js';
+import { MODEL_DTYPES, type ModelDtype } from '../model.js';
 import { CHECKPOINTS_DIR } from '../training/checkpoints.js';
 import type { Rule, RunOption } from '../training/options.js';
 
@@ -26,6 +27,17 @@ export function flagParser<T>(flag: string, rule: Rule<T>, unit = 1) {
     }
     return (typeof value === 'number' ? value * unit : value) as T;
   };
+}
+
+/** `--dtype`'s help: how a loaded model computes. */
+export const DTYPE_HELP = `how the model computes: ${MODEL_DTYPES.join(' or ')} (q8: int8 dense layers, faster; it cannot train)`;
+
+/** `--dtype`'s parser: one of {@link MODEL_DTYPES}, else commander's one-line error. */
+export function parseDtype(text: string): ModelDtype {
+  if (!(MODEL_DTYPES as readonly string[]).includes(text)) {
+    throw new InvalidArgumentError(`--dtype must be ${MODEL_DTYPES.join(' or ')}.`);
+  }
+  return text as ModelDtype;
 }
 
 /** Exit status of a run stopped by Ctrl-C (128 + SIGINT) or SIGTERM (128 + 15), after what was trained is saved. */

@@ -9,11 +9,11 @@
 import { once } from 'node:events';
 
 import { type Command, InvalidArgumentError } from 'commander';
-import { BertModel } from '../model.js';
+import { BertModel, type ModelDtype } from '../model.js';
 import { type ClassifyInput, classify, rerank } from '../tasks/classify.js';
 import { AGGREGATIONS, type Aggregation, tagTokens } from '../tasks/tag-tokens.js';
 import { integerFrom } from '../training/options.js';
-import { flagParser } from './flags.js';
+import { DTYPE_HELP, flagParser, parseDtype } from './flags.js';
 import { lineChunks } from './input.js';
 
 /** Inputs read and answered at a time from standard input. */
@@ -95,12 +95,13 @@ export function addTaskCommands(cli: Command): void {
     .option('--top-k <n>', "labels an input, best first ('all' for every label)", parseTopK, 1)
     .option('--function <kind>', "'softmax', 'sigmoid' or 'none' (default: as transformers chooses for the head)")
     .option('--batch-size <n>', 'inputs a native pass', flagParser('--batch-size', integerFrom(1)), 32)
+    .option('--dtype <dtype>', DTYPE_HELP, parseDtype, 'f32')
     .action(
       async (
         texts: string[],
-        flags: { model: string; pair?: string; topK: number; function?: string; batchSize: number },
+        flags: { model: string; pair?: string; topK: number; function?: string; batchSize: number; dtype: ModelDtype },
       ) => {
-        const model = await BertModel.load(flags.model);
+        const model = await BertModel.load(flags.model, { dtype: flags.dtype });
         for await (const chunk of inputs(texts, true)) {
           const withPairs =
             flags.pair === undefined ? chunk : chunk.map((t) => [t as string, flags.pair as string] as const);
@@ -129,12 +130,18 @@ export function addTaskCommands(cli: Command): void {
       'simple',
     )
     .option('--batch-size <n>', 'texts a native pass', flagParser('--batch-size', integerFrom(1)), 32)
-    .action(async (texts: string[], flags: { model: string; aggregation: Aggregation; batchSize: number }) => {
-      const model = await BertModel.load(flags.model);
-      for await (const chunk of inputs(texts, false)) {
-        await writeLines(await tagTokens(model, chunk as string[], flags));
-      }
-    });
+    .option('--dtype <dtype>', DTYPE_HELP, parseDtype, 'f32')
+    .action(
+      async (
+        texts: string[],
+        flags: { model: string; aggregation: Aggregation; batchSize: number; dtype: ModelDtype },
+      ) => {
+        const model = await BertModel.load(flags.model, { dtype: flags.dtype });
+        for await (const chunk of inputs(texts, false)) {
+          await writeLines(await tagTokens(model, chunk as string[], flags));
+        }
+      },
+    );
   cli
     .command('rerank')
     .description(
@@ -145,15 +152,21 @@ export function addTaskCommands(cli: Command): void {
     .requiredOption('--query <text>', 'the query (required)')
     .option('--top-k <n>', 'documents written (default: all)', flagParser('--top-k', integerFrom(1)))
     .option('--batch-size <n>', 'pairs a native pass', flagParser('--batch-size', integerFrom(1)), 32)
-    .action(async (documents: string[], flags: { model: string; query: string; topK?: number; batchSize: number }) => {
-      const model = await BertModel.load(flags.model);
-      const all: string[] = [];
-      for await (const chunk of inputs(documents, false)) all.push(...(chunk as string[]));
-      await writeLines(
-        await rerank(model, flags.query, all, {
-          topK: flags.topK ?? Math.max(1, all.length),
-          batchSize: flags.batchSize,
-        }),
-      );
-    });
+    .option('--dtype <dtype>', DTYPE_HELP, parseDtype, 'f32')
+    .action(
+      async (
+        documents: string[],
+        flags: { model: string; query: string; topK?: number; batchSize: number; dtype: ModelDtype },
+      ) => {
+        const model = await BertModel.load(flags.model, { dtype: flags.dtype });
+        const all: string[] = [];
+        for await (const chunk of inputs(documents, false)) all.push(...(chunk as string[]));
+        await writeLines(
+          await rerank(model, flags.query, all, {
+            topK: flags.topK ?? Math.max(1, all.length),
+            batchSize: flags.batchSize,
+          }),
+        );
+      },
+    );
 }

@@ -16,10 +16,11 @@ use crate::error::{InputError, Result};
 use crate::hf::HF_INITIALIZER_RANGE;
 use crate::loss::{nsp_loss, weighted_mlm_loss, LossScale};
 use crate::memory;
-use crate::model::inference::{self, PackedWeights};
+use crate::model::inference::{self, PackedWeights, Precision};
 use crate::model::{BertModel, Mode};
 use crate::ops::attention::KeyMask;
 use crate::ops::decoder_loss::Targets;
+use crate::ops::quantized::Kernel;
 use crate::params::{note_weights_written, ParamStore};
 use crate::pooling::{self, Pooling};
 use crate::rng::SeededRng;
@@ -153,27 +154,35 @@ pub(crate) struct Replica {
     /// The inference pass's copy of the dense layers, made at its first run and again after
     /// the weights change.
     packed: Mutex<Option<Arc<PackedWeights>>>,
+    /// The precision of that copy.
+    precision: Mutex<Precision>,
 }
 
 impl Replica {
     fn new(config: &BertConfig, options: &ModelOptions, device: &Device) -> Result<Self> {
         let mut params = ParamStore::new(options.seed, options.dtype, device.clone());
         let model = BertModel::new(&mut params, config)?;
-        Ok(Self { params, model, packed: Mutex::new(None) })
+        Ok(Self { params, model, packed: Mutex::new(None), precision: Mutex::new(Precision::F32) })
     }
 
     /// The current [`PackedWeights`] of the model, made anew if the weights changed.
     fn packed_weights(&self) -> Result<Arc<PackedWeights>> {
+        let precision = self.precision();
         let mut packed = self.packed.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         match packed.as_ref() {
-            Some(current) if current.is_current() => Ok(Arc::clone(current)),
+            Some(current) if current.is_current(precision) => Ok(Arc::clone(current)),
             _ => {
                 *packed = None; // the old copy's memory goes before the new one is made
-                let fresh = Arc::new(PackedWeights::of(&self.model)?);
+                let fresh = Arc::new(PackedWeights::of(&self.model, precision)?);
                 *packed = Some(Arc::clone(&fresh));
                 Ok(fresh)
             }
         }
+    }
+
+    /// The precision of the inference pass.
+    fn precision(&self) -> Precision {
+        *self.precision.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// The keys each row of `sequences` attends to.
@@ -275,6 +284,33 @@ impl ModelHandle {
         self.replicas.iter().map(|r| &r.params)
     }
 
+    /// Switches the inference pass (encoding, embedding, task logits, evaluation) to int8
+    /// products ([`Precision::Q8`] with the fastest kernel this CPU has, or the one
+    /// `TSBERT_Q8_KERNEL` forces). The weights themselves stay f32 (saved models too); a
+    /// quantised model refuses to train. Only f32 models on the CPU can be quantised. Returns
+    /// the kernel.
+    pub fn quantize(&self) -> Result<Kernel> {
+        if !self.replicas.iter().all(|r| inference::runs_inference_pass(&r.model)) {
+            let (device, dtype) = (self.params().device(), self.params().dtype());
+            return Err(InputError::range(
+                "dtype",
+                format!("q8 runs on the CPU from an f32 model; this one is {dtype:?} on {device:?}"),
+            )
+            .into());
+        }
+        let kernel = Kernel::detect();
+        for r in &self.replicas {
+            *r.precision.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Precision::Q8(kernel);
+            *r.packed.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = None;
+        }
+        Ok(kernel)
+    }
+
+    /// Whether [`ModelHandle::quantize`] has been called.
+    pub fn is_quantized(&self) -> bool {
+        self.replicas.iter().any(|r| matches!(r.precision(), Precision::Q8(_)))
+    }
+
     /// The replicas, for the training step.
     pub(crate) fn replicas(&self) -> &[Replica] {
         &self.replicas
@@ -283,6 +319,13 @@ impl ModelHandle {
     /// Checks that a pass over `rows` × `seq_len` tokens with `predictions` MLM predictions
     /// fits in the memory limit.
     pub(crate) fn check_pass(&self, rows: usize, seq_len: usize, predictions: usize, training: bool) -> Result<()> {
+        if training && self.is_quantized() {
+            return Err(InputError::range(
+                "model",
+                "it is quantised (q8): it encodes, classifies and embeds but cannot train; load it without dtype 'q8' to train",
+            )
+            .into());
+        }
         let bytes = memory::pass_bytes(&self.config, rows, seq_len, predictions, training);
         let what = format!("a {} pass over {rows} × {seq_len} tokens", if training { "training" } else { "forward" });
         Ok(memory::check_fits("batch", &what, bytes, self.host_limit)?)

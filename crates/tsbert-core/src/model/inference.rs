@@ -19,6 +19,7 @@ use crate::ops::activation::activate_in_place;
 use crate::ops::attention::{self, forward_block, Shared};
 use crate::ops::layer_norm::normalize_row;
 use crate::ops::matmul::{product, threads_for, View};
+use crate::ops::quantized::{quantized_product, Kernel, QuantizedMatrix, QuantizedRows};
 use crate::ops::rows::{TensorValues, MIN_ROWS_A_TASK};
 use crate::params::weights_written;
 
@@ -30,20 +31,36 @@ pub fn runs_inference_pass(model: &BertModel) -> bool {
     t.device().is_cpu() && t.dtype() == DType::F32
 }
 
-/// A dense layer as the inference pass multiplies by it: the weight transposed to `[in, out]`
-/// row-major, the layout `gemm`'s kernel reads in place. Kept `[out, in]` (candle's and the
-/// training ops' layout), every product would repack the whole weight first, which at a
-/// sequence or two a batch took longer than the product itself.
+/// How the inference pass multiplies by the dense layers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Precision {
+    /// f32 products.
+    F32,
+    /// int8 weights (per output channel) and activations (per row), int32 sums, by `kernel`
+    /// ([`crate::ops::quantized`]).
+    Q8(Kernel),
+}
+
+/// A dense layer's weight as the inference pass multiplies by it.
+enum Weight {
+    /// Transposed to `[in, out]` row-major, the layout `gemm`'s kernel reads in place. Kept
+    /// `[out, in]` (candle's and the training ops' layout), every product would repack the whole
+    /// weight first, which at a sequence or two a batch took longer than the product itself.
+    F32(Vec<f32>),
+    /// Quantised, with the kernel that multiplies by it.
+    Q8(QuantizedMatrix, Kernel),
+}
+
+/// A dense layer as the inference pass multiplies by it.
 struct Dense {
-    /// `[in, out]`, row-major.
-    weight: Vec<f32>,
+    weight: Weight,
     /// `[out]`.
     bias: Vec<f32>,
 }
 
 impl Dense {
     /// The layers of `layers` side by side as one (their outputs concatenated).
-    fn of(layers: &[&Linear]) -> Result<Self> {
+    fn of(layers: &[&Linear], precision: Precision) -> Result<Self> {
         let mut parts = Vec::with_capacity(layers.len());
         for layer in layers {
             let (w, b) = layer.weight_and_bias();
@@ -53,37 +70,55 @@ impl Dense {
         let bias: Vec<f32> = parts.iter().flat_map(|(_, b)| b.iter().copied()).collect();
         let n_in = parts.first().map_or(0, |(w, b)| w.len() / b.len().max(1));
         let n_out = bias.len();
-        let mut weight = vec![0f32; n_in * n_out];
-        let mut first = 0;
-        for (w, b) in &parts {
-            for (o, row) in w.chunks_exact(n_in).enumerate() {
-                for (k, &v) in row.iter().enumerate() {
-                    weight[k * n_out + first + o] = v;
-                }
+        let weight = match precision {
+            Precision::Q8(kernel) => {
+                let rows: Vec<f32> = parts.into_iter().flat_map(|(w, _)| w).collect();
+                Weight::Q8(QuantizedMatrix::of(&rows, n_out, n_in), kernel)
             }
-            first += b.len();
-        }
+            Precision::F32 => {
+                let mut weight = vec![0f32; n_in * n_out];
+                let mut first = 0;
+                for (w, b) in &parts {
+                    for (o, row) in w.chunks_exact(n_in).enumerate() {
+                        for (k, &v) in row.iter().enumerate() {
+                            weight[k * n_out + first + o] = v;
+                        }
+                    }
+                    first += b.len();
+                }
+                Weight::F32(weight)
+            }
+        };
         Ok(Self { weight, bias })
     }
 
-    /// `out = x · W + b` for `[rows, in]` `x`, row-major.
+    /// `out = x · Wᵀ + b` for `[rows, in]` `x`, row-major.
     fn apply(&self, out: &mut [f32], x: &[f32], rows: usize) {
         let n_out = self.bias.len();
-        let n_in = self.weight.len() / n_out;
-        for row in out[..rows * n_out].chunks_mut(n_out) {
-            row.copy_from_slice(&self.bias);
-        }
-        // SAFETY: `out` holds rows × n_out values, `x` rows × n_in, the weight n_in × n_out.
-        unsafe {
-            product(
-                (rows, n_out, n_in),
-                out.as_mut_ptr(),
-                n_out,
-                (View::rows(x.as_ptr(), n_in), View::rows(self.weight.as_ptr(), n_out)),
-                1.0,
-                true,
-                threads_for(rows * n_in * n_out),
-            );
+        let out = &mut out[..rows * n_out];
+        match &self.weight {
+            Weight::F32(weight) => {
+                let n_in = weight.len() / n_out;
+                for row in out.chunks_mut(n_out) {
+                    row.copy_from_slice(&self.bias);
+                }
+                // SAFETY: `out` holds rows × n_out values, `x` rows × n_in, the weight n_in × n_out.
+                unsafe {
+                    product(
+                        (rows, n_out, n_in),
+                        out.as_mut_ptr(),
+                        n_out,
+                        (View::rows(x.as_ptr(), n_in), View::rows(weight.as_ptr(), n_out)),
+                        1.0,
+                        true,
+                        threads_for(rows * n_in * n_out),
+                    );
+                }
+            }
+            Weight::Q8(weight, kernel) => {
+                let x = QuantizedRows::of(&x[..rows * weight.n_in()], weight.n_in());
+                quantized_product(out, &x, weight, &self.bias, *kernel);
+            }
         }
     }
 }
@@ -101,18 +136,23 @@ struct PackedBlock {
 /// weights and valid while they stay unchanged ([`PackedWeights::is_current`]).
 pub struct PackedWeights {
     blocks: Vec<PackedBlock>,
+    precision: Precision,
     written: u64,
 }
 
 impl std::fmt::Debug for PackedWeights {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("PackedWeights").field("blocks", &self.blocks.len()).field("written", &self.written).finish()
+        f.debug_struct("PackedWeights")
+            .field("blocks", &self.blocks.len())
+            .field("precision", &self.precision)
+            .field("written", &self.written)
+            .finish()
     }
 }
 
 impl PackedWeights {
-    /// `model`'s dense layers, transposed (f32 on the CPU: see [`runs_inference_pass`]).
-    pub fn of(model: &BertModel) -> Result<Self> {
+    /// `model`'s dense layers (f32 on the CPU: see [`runs_inference_pass`]) at `precision`.
+    pub fn of(model: &BertModel, precision: Precision) -> Result<Self> {
         let written = weights_written();
         let blocks = model
             .blocks
@@ -120,19 +160,20 @@ impl PackedWeights {
             .map(|blk| {
                 let a = &blk.attention;
                 Ok(PackedBlock {
-                    queries_keys_values: Dense::of(&[&a.w_q, &a.w_k, &a.w_v])?,
-                    output: Dense::of(&[&a.w_o])?,
-                    dense1: Dense::of(&[&blk.dense1])?,
-                    dense2: Dense::of(&[&blk.dense2])?,
+                    queries_keys_values: Dense::of(&[&a.w_q, &a.w_k, &a.w_v], precision)?,
+                    output: Dense::of(&[&a.w_o], precision)?,
+                    dense1: Dense::of(&[&blk.dense1], precision)?,
+                    dense2: Dense::of(&[&blk.dense2], precision)?,
                 })
             })
             .collect::<Result<_>>()?;
-        Ok(Self { blocks, written })
+        Ok(Self { blocks, precision, written })
     }
 
-    /// Whether no weight anywhere has been written since these were made.
-    pub fn is_current(&self) -> bool {
-        self.written == weights_written()
+    /// Whether these are at `precision` and no weight anywhere has been written since they
+    /// were made.
+    pub fn is_current(&self, precision: Precision) -> bool {
+        self.precision == precision && self.written == weights_written()
     }
 }
 

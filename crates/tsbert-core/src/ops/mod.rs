@@ -13,6 +13,7 @@ pub mod gelu;
 pub mod layer_norm;
 pub mod linear;
 pub(crate) mod matmul;
+pub mod quantized;
 pub mod row_affine;
 pub(crate) mod rows;
 pub mod softmax;
