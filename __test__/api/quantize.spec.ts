@@ -1,0 +1,132 @@
+/**
+ * The q8 mode (`BertModel.load(dir, { dtype: 'q8' })`, `model.quantize()`, `--dtype q8`) on
+ * Hugging Face's fixture models: sentence embeddings within cosine 0.99 of f32 and
+ * classification scores within 0.01 (the issue's bounds), every kernel the same bits as the
+ * portable one (the int32 sums are exact, so forcing the fallback must change nothing), the
+ * weights and what is saved unchanged, training refused, and bad values named.
+ */
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+
+import { BertModel, classify, embed } from '../../src/index.js';
+import { tsbert, tsbertWith } from './cli-process.js';
+
+const FIXTURES = join(import.meta.dirname, '../../crates/tsbert-core/tests/fixtures');
+const MODEL = join(FIXTURES, 'hf/model');
+const TASKS = join(FIXTURES, 'hf-task');
+const SENTENCES = [
+  'the crane is flying over the river',
+  'a crane driver came to the harbour early in the morning',
+  'tokyo is a big city',
+  'the dog slept while the cat ran around the garden',
+  'prices rose by three percent in the last quarter of the year',
+  'she wrote the letter',
+  'rain',
+  'the committee met on tuesday to discuss the new budget and the plans for the bridge',
+];
+
+/** Least cosine between the rows (`hidden` values each) of two sets of vectors. */
+function leastCosine(a: Float32Array, b: Float32Array, hidden: number): number {
+  let least = 1;
+  for (let r = 0; r < a.length / hidden; r++) {
+    let [dot, na, nb] = [0, 0, 0];
+    for (let j = r * hidden; j < (r + 1) * hidden; j++) {
+      dot += a[j] * b[j];
+      na += a[j] * a[j];
+      nb += b[j] * b[j];
+    }
+    least = Math.min(least, dot / Math.sqrt(na * nb));
+  }
+  return least;
+}
+
+const forced = process.env.TSBERT_Q8_KERNEL;
+afterEach(() => {
+  if (forced === undefined) delete process.env.TSBERT_Q8_KERNEL;
+  else process.env.TSBERT_Q8_KERNEL = forced;
+});
+
+describe('q8', () => {
+  it('embeds within cosine 0.99 of f32, and every kernel gives the portable kernel’s bits', async () => {
+    const f32 = await BertModel.load(MODEL);
+    const q8 = await BertModel.load(MODEL, { dtype: 'q8' });
+    expect([f32.dtype, q8.dtype]).toEqual(['f32', 'q8']);
+    const [a, b] = [await embed(f32, SENTENCES), await embed(q8, SENTENCES)];
+    expect(b.data).not.toEqual(a.data); // the int8 products did run
+    expect(leastCosine(a.data, b.data, a.shape[1])).toBeGreaterThanOrEqual(0.99);
+
+    process.env.TSBERT_Q8_KERNEL = 'portable';
+    const portable = await BertModel.load(MODEL);
+    expect(await portable.quantize()).toBe('portable');
+    expect((await embed(portable, SENTENCES)).data).toEqual(b.data);
+    for (const kernel of ['avx2', 'avx512-vnni']) {
+      process.env.TSBERT_Q8_KERNEL = kernel;
+      const m = await BertModel.load(MODEL);
+      const used = await m.quantize(); // the kernel, or the portable one on a CPU without it
+      expect([kernel, 'portable']).toContain(used);
+      expect((await embed(m, SENTENCES)).data, used).toEqual(b.data);
+    }
+  });
+
+  it('classifies within 0.01 of f32 and keeps the f32 weights, which it saves', async () => {
+    const f32 = await BertModel.load(join(TASKS, 'single'));
+    const q8 = await BertModel.load(join(TASKS, 'single'), { dtype: 'q8' });
+    const [want, got] = [
+      await classify(f32, SENTENCES, { topK: null }),
+      await classify(q8, SENTENCES, { topK: null }),
+    ];
+    for (const [row, ranked] of got.entries()) {
+      for (const { label, score } of ranked) {
+        const theirs = want[row].find((r) => r.label === label)?.score ?? Number.NaN;
+        expect(Math.abs(score - theirs), `${row} ${label}`).toBeLessThan(0.01);
+      }
+    }
+    const dir = await mkdtemp(join(tmpdir(), 'tsbert-q8-'));
+    try {
+      await q8.save(dir);
+      const reloaded = await BertModel.load(dir);
+      expect(reloaded.dtype).toBe('f32');
+      expect(await classify(reloaded, SENTENCES, { topK: null })).toEqual(want);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('refuses to train, and names a dtype that does not exist', async () => {
+    const q8 = await BertModel.load(join(TASKS, 'single'), { dtype: 'q8' });
+    const sequences = q8.tokenizer.pad(q8.tokenizer.encodeBatch(SENTENCES.slice(0, 3).map((t) => [t] as const)));
+    await expect(q8.trainTaskStep(sequences, Int32Array.from([0, 1, 2]))).rejects.toThrow(
+      /^model: it is quantised \(q8\): .*cannot train/,
+    );
+    expect(q8.stepsTaken).toBe(0);
+    await expect(BertModel.load(MODEL, { dtype: 'int4' as 'q8' })).rejects.toThrow(
+      "dtype: expected 'f32' or 'q8', got int4",
+    );
+  });
+
+  it('--dtype q8 on the command line, the same lines with the portable kernel forced', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'tsbert-q8-cli-'));
+    try {
+      const input = join(dir, 'texts.txt');
+      await writeFile(input, `${SENTENCES.join('\n')}\n`);
+      const best = await tsbert('embed', '--model', MODEL, '--input', input, '--dtype', 'q8');
+      const portable = await tsbertWith(
+        { TSBERT_Q8_KERNEL: 'portable' },
+        ...['embed', '--model', MODEL, '--input', input, '--dtype', 'q8'],
+      );
+      expect([best.code, portable.code], best.stderr + portable.stderr).toEqual([0, 0]);
+      expect(best.stdout.trim().split('\n')).toHaveLength(SENTENCES.length);
+      expect(portable.stdout).toBe(best.stdout);
+      const f32 = await tsbert('embed', '--model', MODEL, '--input', input);
+      expect(f32.stdout).not.toBe(best.stdout);
+      const bad = await tsbert('embed', '--model', MODEL, '--input', input, '--dtype', 'int4');
+      expect(bad.code).not.toBe(0);
+      expect(bad.stderr).toContain('--dtype must be f32 or q8.');
+      expect(await readFile(input, 'utf8')).toContain('crane'); // the input is left alone
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});
