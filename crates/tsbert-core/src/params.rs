@@ -51,6 +51,9 @@ pub struct ParamStore {
     recorded: Option<Vec<(String, Vec<usize>)>>,
     /// Parameters decoupled weight decay leaves alone (biases and layer norms, BERT's recipe).
     no_decay: std::collections::HashSet<String>,
+    /// Values to create parameters with instead of drawing them, by name (see
+    /// [`ParamStore::with_values`]).
+    given: HashMap<String, Tensor>,
 }
 
 impl ParamStore {
@@ -63,7 +66,16 @@ impl ParamStore {
             device,
             recorded: None,
             no_decay: Default::default(),
+            given: HashMap::new(),
         }
+    }
+
+    /// This store, creating the parameters named in `values` with those values (of the
+    /// shapes they will be created with, already checked) instead of drawing them; each is
+    /// dropped from `values` as its parameter takes a copy, so that the two sets of weights
+    /// do not both exist whole.
+    pub fn with_values(self, values: HashMap<String, Tensor>) -> Self {
+        Self { given: values, ..self }
     }
 
     /// A store that records the name and shape of every parameter created and allocates no
@@ -85,10 +97,13 @@ impl ParamStore {
             recorded.push((name.to_string(), shape.to_vec()));
             return Ok(Tensor::zeros(0, self.dtype, &self.device)?);
         }
-        let value = match init {
-            Init::StandardNormal => self.rng.normal(shape, 1.0, self.dtype, &self.device)?,
-            Init::FanIn(fan_in) => self.rng.uniform(shape, 1.0 / (fan_in as f64).sqrt(), self.dtype, &self.device)?,
-            Init::Constant(c) => Tensor::full(c, shape, &self.device)?.to_dtype(self.dtype)?,
+        let value = match (self.given.remove(name), init) {
+            (Some(given), _) => given.to_dtype(self.dtype)?.to_device(&self.device)?,
+            (None, Init::StandardNormal) => self.rng.normal(shape, 1.0, self.dtype, &self.device)?,
+            (None, Init::FanIn(fan_in)) => {
+                self.rng.uniform(shape, 1.0 / (fan_in as f64).sqrt(), self.dtype, &self.device)?
+            }
+            (None, Init::Constant(c)) => Tensor::full(c, shape, &self.device)?.to_dtype(self.dtype)?,
         };
         let var = Var::from_tensor(&value)?;
         let tensor = var.as_tensor().clone();

@@ -11,6 +11,7 @@ use crate::config::BertConfig;
 use crate::error::{Error, Result};
 use crate::hf::HfNames;
 use crate::model::BertModel;
+use crate::ops::rows::TensorValues;
 use crate::params::ParamStore;
 
 /// How the tensors of a weights file are named.
@@ -54,7 +55,14 @@ fn corrupt(what: impl std::fmt::Display) -> Error {
 
 /// Whether every value of `t` is finite.
 fn all_finite(t: &Tensor) -> Result<bool> {
-    Ok(t.flatten_all()?.to_dtype(DType::F64)?.to_vec1::<f64>()?.iter().all(|v| v.is_finite()))
+    let t = t.contiguous()?;
+    let values = TensorValues::of(&t);
+    // read in place (a copy in f64 of the largest embedding table took twice its size again)
+    Ok(match t.dtype() {
+        DType::F32 => values.slice::<f32>("weights")?.iter().all(|v| v.is_finite()),
+        DType::F64 => values.slice::<f64>("weights")?.iter().all(|v| v.is_finite()),
+        _ => t.flatten_all()?.to_dtype(DType::F64)?.to_vec1::<f64>()?.iter().all(|v| v.is_finite()),
+    })
 }
 
 /// Every parameter of `params` as the bytes of a safetensors file (f32, named by `naming`,
@@ -127,18 +135,19 @@ pub fn check_header(config: &BertConfig, bytes: &[u8], naming: &Naming) -> Resul
     Ok(())
 }
 
-/// The tensors of a safetensors file's `bytes` by parameter name, for the parameters of
-/// `params` the file has. The file is checked to hold exactly the parameters of a model of
-/// `stored` (the config it was written with; stored names by `naming`) with their shapes, as
-/// finite floats; those `params` lacks (the heads a model under a new head drops) are not
-/// read. Converted to the parameters' dtype, on the CPU. Nothing is changed: the caller sets
-/// them once every one has passed.
+/// The tensors of a safetensors file's `bytes` by parameter name, for the parameters of a
+/// model of `config` the file has. The file is checked to hold exactly the parameters of a
+/// model of `stored` (the config it was written with; stored names by `naming`) with their
+/// shapes, as finite floats; those the model lacks (the heads a model under a new head drops)
+/// are not read. Converted to `dtype`, on the CPU. Nothing is changed: the caller sets them
+/// once every one has passed.
 pub fn read_weights(
-    params: &ParamStore,
+    (config, dtype): (&BertConfig, DType),
     stored: &BertConfig,
     bytes: &[u8],
     naming: &Naming,
 ) -> Result<HashMap<String, Tensor>> {
+    let model: HashMap<String, Vec<usize>> = BertModel::param_shapes(config)?.into_iter().collect();
     let mut tensors = candle_core::safetensors::load_buffer(bytes, &Device::Cpu)
         .map_err(|e| corrupt(format!("not a readable safetensors file ({e})")))?;
     let shapes = BertModel::param_shapes(stored)?;
@@ -152,11 +161,11 @@ pub fn read_weights(
         if !t.dtype().is_float() {
             return Err(corrupt(format!("'{found}' holds {:?}, not floats", t.dtype())));
         }
-        let Ok(param) = params.get(name) else { continue };
-        if param.dims() != shape {
-            return Err(corrupt(format!("'{found}' has shape {shape:?}, the model's '{name}' is {:?}", param.dims())));
+        let Some(dims) = model.get(name) else { continue };
+        if *dims != shape {
+            return Err(corrupt(format!("'{found}' has shape {shape:?}, the model's '{name}' is {dims:?}")));
         }
-        let t = t.to_dtype(params.dtype())?;
+        let t = t.to_dtype(dtype)?;
         if !all_finite(&t)? {
             return Err(corrupt(format!("'{found}' holds NaN or infinite values")));
         }

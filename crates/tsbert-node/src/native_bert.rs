@@ -243,9 +243,14 @@ impl LoadTask {
         if let Some(p) = self.dropout {
             config = BertConfig { dropout: p, attention_dropout: None, classifier_dropout: None, ..config };
         }
-        let model = ModelHandle::new(config.clone(), &self.options).map_err(config_err)?;
         // the file's weights that the model has (all of them, but a new head's)
-        model.load_shared_weights(&self.weights, &stored, &naming, self.options.seed).map_err(weights_err)?;
+        let model =
+            ModelHandle::from_weights(config.clone(), &self.options, &self.weights, &stored, &naming).map_err(|e| {
+                match e {
+                    Error::Input(_) => config_err(e),
+                    _ => weights_err(e),
+                }
+            })?;
         let bytes = model.replicas_on_cpu() as u128 * memory::weights_bytes(&config)?;
         let loaded = Loaded { model, trainer: None, training: self.training.clone() };
         Ok(NativeBert { inner: Arc::new(Mutex::new(Some(loaded))), config, accounted: AtomicI64::new(external(bytes)) })

@@ -159,8 +159,14 @@ pub(crate) struct Replica {
 }
 
 impl Replica {
-    fn new(config: &BertConfig, options: &ModelOptions, device: &Device) -> Result<Self> {
-        let mut params = ParamStore::new(options.seed, options.dtype, device.clone());
+    /// A replica whose parameters named in `values` take those values (the others drawn).
+    fn new(
+        config: &BertConfig,
+        options: &ModelOptions,
+        device: &Device,
+        values: HashMap<String, Tensor>,
+    ) -> Result<Self> {
+        let mut params = ParamStore::new(options.seed, options.dtype, device.clone()).with_values(values);
         let model = BertModel::new(&mut params, config)?;
         Ok(Self { params, model, packed: Mutex::new(None), precision: Mutex::new(Precision::F32) })
     }
@@ -242,16 +248,74 @@ impl ModelHandle {
     /// bit-identical weights. Sizes that are out of range, or whose weights on the CPU would
     /// not fit in the memory limit, are refused before anything is allocated.
     pub fn new(config: BertConfig, options: &ModelOptions) -> Result<Self> {
+        Self::check_sizes(&config, options)?;
+        Self::with_values(config, options, HashMap::new())
+    }
+
+    /// A model of `config` on each of `options.devices` holding the weights of a safetensors
+    /// file's `bytes`, written for a model of `stored` (names by `naming`): the parameters both
+    /// have come from the file, checked whole before the model is built (no weights drawn to be
+    /// overwritten, and the file's tensors freed one by one as the model takes them); those
+    /// the file lacks (a new task head, a pooler a bare encoder lacks) are drawn from
+    /// `options.seed` as Hugging Face initialises them: N(0, 0.02²) weights, zero biases. The
+    /// pretraining heads a model under a new head drops are not read.
+    pub fn from_weights(
+        config: BertConfig,
+        options: &ModelOptions,
+        bytes: &[u8],
+        stored: &BertConfig,
+        naming: &Naming,
+    ) -> Result<Self> {
+        Self::check_sizes(&config, options)?;
+        let values = weights::read_weights((&config, options.dtype), stored, bytes, naming)?;
+        let from_file: std::collections::HashSet<String> = values.keys().cloned().collect();
+        let model = Self::with_values(config, options, values)?;
+        let mut rng = SeededRng::new(options.seed);
+        let mut drawn = HashMap::new();
+        for (name, var) in model.params().iter() {
+            if from_file.contains(name) {
+                continue;
+            }
+            let value = if var.rank() > 1 {
+                rng.normal(var.dims(), HF_INITIALIZER_RANGE, var.dtype(), &Device::Cpu)?
+            } else {
+                Tensor::zeros(var.dims(), var.dtype(), &Device::Cpu)?
+            };
+            drawn.insert(name.to_string(), value);
+        }
+        model.set_weights(&drawn)?;
+        Ok(model)
+    }
+
+    /// Refuses sizes that are out of range, no device, or weights on the CPU that would not
+    /// fit in the memory limit, before anything is allocated.
+    fn check_sizes(config: &BertConfig, options: &ModelOptions) -> Result<()> {
         config.validate()?;
         if options.devices.is_empty() {
             return Err(InputError::range("device", "no device given").into());
         }
-        let host_limit = options.host_limit();
-        let what = format!("a model of {} parameters", memory::param_count(&config)?);
-        let bytes = options.replicas_on_cpu() as u128 * memory::weights_bytes(&config)?;
-        memory::check_fits("config", &what, bytes, host_limit)?;
-        let replicas = options.devices.iter().map(|d| Replica::new(&config, options, d)).collect::<Result<Vec<_>>>()?;
-        Ok(Self { config, replicas, host_limit })
+        let what = format!("a model of {} parameters", memory::param_count(config)?);
+        let bytes = options.replicas_on_cpu() as u128 * memory::weights_bytes(config)?;
+        Ok(memory::check_fits("config", &what, bytes, options.host_limit())?)
+    }
+
+    /// The replicas of a model of checked `config`, their parameters named in `values` with
+    /// those values: the last replica takes the map itself, so that with one replica each
+    /// value is freed as soon as its parameter holds a copy.
+    fn with_values(config: BertConfig, options: &ModelOptions, values: HashMap<String, Tensor>) -> Result<Self> {
+        let mut values = Some(values);
+        let last = options.devices.len() - 1;
+        let replicas = options
+            .devices
+            .iter()
+            .enumerate()
+            .map(|(i, d)| {
+                let mine =
+                    if i == last { values.take().unwrap_or_default() } else { values.clone().unwrap_or_default() };
+                Replica::new(&config, options, d, mine)
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok(Self { config, replicas, host_limit: options.host_limit() })
     }
 
     /// The model's sizes.
@@ -467,38 +531,16 @@ impl ModelHandle {
     /// by `naming`); everything is checked first, so a bad file leaves the model as it was (see
     /// [`weights::read_weights`]).
     pub fn load_weights(&self, bytes: &[u8], naming: &Naming) -> Result<()> {
-        let tensors = weights::read_weights(self.params(), &self.config, bytes, naming)?;
+        let tensors = weights::read_weights((&self.config, self.params().dtype()), &self.config, bytes, naming)?;
         self.set_weights(&tensors)
     }
 
-    /// A pretrained model under a new head: the weights of a file written for a model of
-    /// `stored` (named by `naming`) that this model shares — the encoder, the pooler — are set,
-    /// the file's heads this model lacks are dropped, and the parameters the file lacks (a new
-    /// task head; a pooler a bare encoder had not) take Hugging Face's initialisation, drawn
-    /// from `seed`: weights N(0, [`HF_INITIALIZER_RANGE`]²), biases 0. The file is checked
-    /// against `stored` first, so a bad file leaves the model as it was.
-    pub fn load_shared_weights(&self, bytes: &[u8], stored: &BertConfig, naming: &Naming, seed: u64) -> Result<()> {
-        let mut tensors = weights::read_weights(self.params(), stored, bytes, naming)?;
-        let mut rng = SeededRng::new(seed);
-        for (name, var) in self.params().iter() {
-            if tensors.contains_key(name) {
-                continue;
-            }
-            let value = if var.rank() > 1 {
-                rng.normal(var.dims(), HF_INITIALIZER_RANGE, var.dtype(), &Device::Cpu)?
-            } else {
-                Tensor::zeros(var.dims(), var.dtype(), &Device::Cpu)?
-            };
-            tensors.insert(name.to_string(), value);
-        }
-        self.set_weights(&tensors)
-    }
-
-    /// Sets every parameter of every replica from `tensors` (one a parameter name).
+    /// Sets the parameters of every replica that `tensors` names (one a parameter name).
     fn set_weights(&self, tensors: &HashMap<String, Tensor>) -> Result<()> {
         for replica in &self.replicas {
             for (name, var) in replica.params.iter() {
-                var.set(&tensors[name].to_device(var.device())?)?;
+                let Some(value) = tensors.get(name) else { continue };
+                var.set(&value.to_device(var.device())?)?;
                 note_weights_written();
             }
         }

@@ -206,10 +206,9 @@ fn a_pretrained_model_takes_a_new_head_with_huggingface_initialisation() {
             task: Some(TaskHead { kind, num_labels: 3 }),
             ..pretrained.clone()
         };
+        let options = |seed: u64| ModelOptions { seed, dtype: candle_core::DType::F32, ..ModelOptions::default() };
         let load = |seed: u64| {
-            let tuned = crate::common::model(config.clone(), 99, candle_core::DType::F32);
-            tuned.load_shared_weights(&bytes, &pretrained, &Naming::Tsbert, seed).unwrap();
-            tuned
+            ModelHandle::from_weights(config.clone(), &options(seed), &bytes, &pretrained, &Naming::Tsbert).unwrap()
         };
         let tuned = load(7);
         let names: Vec<&str> = tuned.params().iter().map(|(n, _)| n).collect();
@@ -231,10 +230,15 @@ fn a_pretrained_model_takes_a_new_head_with_huggingface_initialisation() {
         let head = |m: &ModelHandle| values(m.params().get("classifier.weight").unwrap().as_tensor());
         assert_eq!(head(&tuned), head(&load(7)), "the same seed, the same head");
         assert_ne!(head(&tuned), head(&load(8)));
-        let err = tuned
-            .load_shared_weights(&bytes, &crate::common::tiny_config(0.0), &Naming::Tsbert, 7)
-            .unwrap_err()
-            .to_string();
+        let err = ModelHandle::from_weights(
+            config.clone(),
+            &options(7),
+            &bytes,
+            &crate::common::tiny_config(0.0),
+            &Naming::Tsbert,
+        )
+        .unwrap_err()
+        .to_string();
         assert!(err.contains("missing") || err.contains("shape") || err.contains("unexpected"), "{err}");
     }
 }
