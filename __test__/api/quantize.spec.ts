@@ -73,10 +73,7 @@ describe('q8', () => {
   it('classifies within 0.01 of f32 and keeps the f32 weights, which it saves', async () => {
     const f32 = await BertModel.load(join(TASKS, 'single'));
     const q8 = await BertModel.load(join(TASKS, 'single'), { dtype: 'q8' });
-    const [want, got] = [
-      await classify(f32, SENTENCES, { topK: null }),
-      await classify(q8, SENTENCES, { topK: null }),
-    ];
+    const [want, got] = [await classify(f32, SENTENCES, { topK: null }), await classify(q8, SENTENCES, { topK: null })];
     for (const [row, ranked] of got.entries()) {
       for (const { label, score } of ranked) {
         const theirs = want[row].find((r) => r.label === label)?.score ?? Number.NaN;
