@@ -47,8 +47,8 @@ enum Weight {
     /// `[out, in]` (candle's and the training ops' layout), every product would repack the whole
     /// weight first, which at a sequence or two a batch took longer than the product itself.
     F32(Vec<f32>),
-    /// Quantised, with the kernel that multiplies by it.
-    Q8(QuantizedMatrix, Kernel),
+    /// Quantised, laid out for the kernel that multiplies by it.
+    Q8(QuantizedMatrix),
 }
 
 /// A dense layer as the inference pass multiplies by it.
@@ -73,7 +73,7 @@ impl Dense {
         let weight = match precision {
             Precision::Q8(kernel) => {
                 let rows: Vec<f32> = parts.into_iter().flat_map(|(w, _)| w).collect();
-                Weight::Q8(QuantizedMatrix::of(&rows, n_out, n_in), kernel)
+                Weight::Q8(QuantizedMatrix::of(&rows, n_out, n_in, kernel))
             }
             Precision::F32 => {
                 let mut weight = vec![0f32; n_in * n_out];
@@ -115,9 +115,9 @@ impl Dense {
                     );
                 }
             }
-            Weight::Q8(weight, kernel) => {
+            Weight::Q8(weight) => {
                 let x = QuantizedRows::of(&x[..rows * weight.n_in()], weight.n_in());
-                quantized_product(out, &x, weight, &self.bias, *kernel);
+                quantized_product(out, &x, weight, &self.bias);
             }
         }
     }

@@ -5,9 +5,11 @@
 //!
 //! Kernels, picked once at run time by what the CPU has ([`Kernel::detect`]; the environment
 //! variable `TSBERT_Q8_KERNEL=portable|avx2|avx512-vnni` forces one, a kernel the CPU lacks
-//! falls back to the portable one): AVX-512 VNNI (`vpdpbusd`: 64 unsigned × signed byte
-//! products a step, the activations offset by 128 to be unsigned and the offset taken back with
-//! the weight's row sums), AVX2 (the portable loop compiled for AVX2, which the compiler turns
+//! falls back to the portable one): AVX-512 VNNI (`vpdpbusd`: 16 output channels × 4 unsigned ×
+//! signed byte products a step, the weight stored interleaved for it — 16 channels' 4 values of
+//! `k` side by side — so that sums stay in their lanes and need no horizontal reduction; the
+//! activations offset by 128 to be unsigned and the offset taken back with the weight's row
+//! sums), AVX2 (the portable loop compiled for AVX2, which the compiler turns
 //! into `vpmaddwd`), and the portable loop everywhere else (arm64 included: it has no
 //! hand-written NEON `sdot` kernel yet).
 
@@ -17,6 +19,8 @@ use rayon::prelude::*;
 const K_BLOCK: usize = 64;
 /// Output channels a parallel task computes (its weights stay in the core's cache).
 const OUTPUTS_A_TASK: usize = 64;
+/// Output channels of one `vpdpbusd` (the VNNI layout's block).
+const LANES: usize = 16;
 /// Largest magnitude of a quantised value.
 const Q_MAX: f32 = 127.0;
 
@@ -82,10 +86,13 @@ impl Kernel {
 }
 
 /// A `[out, in]` weight quantised per output channel, each row padded with zeros to a multiple
-/// of [`K_BLOCK`].
+/// of [`K_BLOCK`], laid out for its kernel.
 pub(crate) struct QuantizedMatrix {
-    /// `[out, k_padded]`.
+    /// `[out, k_padded]` row-major; for [`Kernel::Avx512Vnni`] `[⌈out/16⌉, k_padded/4, 16, 4]`
+    /// (zeros for the channels past `out`).
     values: Vec<i8>,
+    /// The kernel that multiplies by it (one this CPU has).
+    kernel: Kernel,
     /// `[out]`: `w[o, k] ≈ scales[o] · values[o, k]`.
     scales: Vec<f32>,
     /// `[out]`: `Σₖ values[o, k]` (what an offset of the activations adds).
@@ -128,20 +135,28 @@ fn quantize_row(values: &[f32], mut put: impl FnMut(usize, i32)) -> f32 {
 }
 
 impl QuantizedMatrix {
-    /// `weight` `[n_out, n_in]` row-major, quantised.
-    pub(crate) fn of(weight: &[f32], n_out: usize, n_in: usize) -> Self {
+    /// `weight` `[n_out, n_in]` row-major, quantised for `kernel` (the portable one if this
+    /// CPU lacks it).
+    pub(crate) fn of(weight: &[f32], n_out: usize, n_in: usize, kernel: Kernel) -> Self {
+        let kernel = if kernel.is_supported() { kernel } else { Kernel::Portable };
         let kp = padded(n_in);
-        let mut values = vec![0i8; n_out * kp];
+        let interleaved = kernel == Kernel::Avx512Vnni;
+        let mut values = vec![0i8; if interleaved { n_out.div_ceil(LANES) * LANES } else { n_out } * kp];
         let (mut scales, mut sums) = (Vec::with_capacity(n_out), Vec::with_capacity(n_out));
-        for (row, out) in weight.chunks_exact(n_in).zip(values.chunks_exact_mut(kp)) {
+        for (o, row) in weight.chunks_exact(n_in).enumerate() {
             let mut sum = 0;
             scales.push(quantize_row(row, |k, q| {
-                out[k] = q as i8;
+                let at = if interleaved {
+                    (((o / LANES) * (kp / 4) + k / 4) * LANES + o % LANES) * 4 + k % 4
+                } else {
+                    o * kp + k
+                };
+                values[at] = q as i8;
                 sum += q;
             }));
             sums.push(sum);
         }
-        Self { values, scales, sums, n_in }
+        Self { values, kernel, scales, sums, n_in }
     }
 
     /// Output channels.
@@ -169,20 +184,23 @@ impl QuantizedRows {
     }
 }
 
-/// `out[r, o] = bias[o] + s[r] · scale[o] · Σₖ p[r, k] · q[o, k]`: `out` `[rows, n_out]` row-major.
-pub(crate) fn quantized_product(out: &mut [f32], x: &QuantizedRows, w: &QuantizedMatrix, bias: &[f32], kernel: Kernel) {
-    let kernel = if kernel.is_supported() { kernel } else { Kernel::Portable };
+/// `out[r, o] = bias[o] + s[r] · scale[o] · Σₖ p[r, k] · q[o, k]`: `out` `[rows, n_out]` row-major,
+/// by `w`'s kernel.
+pub(crate) fn quantized_product(out: &mut [f32], x: &QuantizedRows, w: &QuantizedMatrix, bias: &[f32]) {
+    let kernel = w.kernel;
     let (n_out, kp) = (w.n_out(), padded(w.n_in));
     let rows = x.scales.len();
     assert!(out.len() >= rows * n_out && x.values.len() == rows * kp && bias.len() == n_out);
     let out_ptr = SharedOut(out.as_mut_ptr());
     (0..n_out.div_ceil(OUTPUTS_A_TASK)).into_par_iter().for_each(|task| {
         let outputs = task * OUTPUTS_A_TASK..((task + 1) * OUTPUTS_A_TASK).min(n_out);
-        let mut sums = vec![0i32; outputs.len()];
-        let wr = &w.values[outputs.start * kp..outputs.end * kp];
+        // the VNNI layout holds whole blocks of 16 channels
+        let computed = if kernel == Kernel::Avx512Vnni { outputs.len().div_ceil(LANES) * LANES } else { outputs.len() };
+        let mut sums = vec![0i32; computed];
+        let wr = &w.values[outputs.start * kp..(outputs.start + computed) * kp];
         let (bias, scales, offsets) = (&bias[outputs.clone()], &w.scales[outputs.clone()], &w.sums[outputs.clone()]);
         for (r, (xr, &sx)) in x.values.chunks_exact(kp).zip(&x.scales).enumerate() {
-            // SAFETY: the kernel is one this CPU has (checked above).
+            // SAFETY: the matrix's kernel is one this CPU has (checked when it was made).
             unsafe { dots_unchecked(&mut sums, xr, wr, kernel) };
             // SAFETY: `out` holds rows × n_out values (asserted); each task writes its own
             // columns of each row, so the slices of two tasks never overlap.
@@ -209,16 +227,8 @@ impl SharedOut {
     }
 }
 
-/// `sums[i] = Σₖ x[k] · w[i, k]` (`x` unsigned, `w` `[sums.len(), x.len()]`), exactly, by
-/// `kernel` if this CPU has it, else by the portable one (what the tests call).
-#[cfg(test)]
-fn dots(sums: &mut [i32], x: &[u8], w: &[i8], kernel: Kernel) {
-    let kernel = if kernel.is_supported() { kernel } else { Kernel::Portable };
-    // SAFETY: the kernel is one this CPU has.
-    unsafe { dots_unchecked(sums, x, w, kernel) }
-}
-
-/// [`dots`] by `kernel`.
+/// `sums[i] = Σₖ x[k] · w[i, k]` (`x` unsigned; `w` `[sums.len(), x.len()]` in `kernel`'s
+/// layout, `sums.len()` a multiple of 16 for [`Kernel::Avx512Vnni`]), exactly.
 ///
 /// # Safety
 /// The CPU must have `kernel`'s instructions ([`Kernel::is_supported`]).
@@ -257,47 +267,53 @@ unsafe fn dots_avx2(sums: &mut [i32], x: &[u8], w: &[i8]) {
     dots_portable(sums, x, w);
 }
 
-/// `vpdpbusd` over 64 bytes a step, four weight rows at a time (each load of `x` used four
-/// times).
+/// `vpdpbusd` on the interleaved layout: each step broadcasts 4 bytes of `x` and adds their
+/// products with 16 channels' 4 values into those channels' lanes, four blocks of 16 channels
+/// at a time (each broadcast used four times); the lanes are the sums, with no reduction.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
 unsafe fn dots_vnni(sums: &mut [i32], x: &[u8], w: &[i8]) {
     use std::arch::x86_64::*;
-    let k = x.len();
-    let done = sums.len() / 4 * 4;
-    let mut chunks = sums.chunks_exact_mut(4);
-    let (xp, mut wp) = (x.as_ptr(), w.as_ptr());
-    for out in &mut chunks {
+    let steps = x.len() / 4;
+    let blocks = sums.len() / LANES;
+    let block_len = steps * 4 * LANES;
+    let (xp, wp, sp) = (x.as_ptr(), w.as_ptr(), sums.as_mut_ptr());
+    let mut b = 0;
+    // SAFETY (every access below): `w` holds `blocks` blocks of `steps` steps of 64 bytes,
+    // `x` `steps` × 4 bytes and `sums` `blocks` × 16 values (asserted by the caller).
+    while b + 4 <= blocks {
         let (mut a0, mut a1, mut a2, mut a3) =
             (_mm512_setzero_si512(), _mm512_setzero_si512(), _mm512_setzero_si512(), _mm512_setzero_si512());
-        for j in (0..k).step_by(K_BLOCK) {
-            // SAFETY: `k` is a multiple of 64 (K_BLOCK) and `w` holds 4 more rows of `k` from
-            // `wp`, so each load is in bounds.
+        let base = unsafe { wp.add(b * block_len) };
+        for q in 0..steps {
             unsafe {
-                let xv = _mm512_loadu_si512(xp.add(j).cast());
-                a0 = _mm512_dpbusd_epi32(a0, xv, _mm512_loadu_si512(wp.add(j).cast()));
-                a1 = _mm512_dpbusd_epi32(a1, xv, _mm512_loadu_si512(wp.add(k + j).cast()));
-                a2 = _mm512_dpbusd_epi32(a2, xv, _mm512_loadu_si512(wp.add(2 * k + j).cast()));
-                a3 = _mm512_dpbusd_epi32(a3, xv, _mm512_loadu_si512(wp.add(3 * k + j).cast()));
+                let xb = _mm512_set1_epi32(xp.add(4 * q).cast::<i32>().read_unaligned());
+                let at = base.add(q * 64);
+                a0 = _mm512_dpbusd_epi32(a0, xb, _mm512_loadu_si512(at.cast()));
+                a1 = _mm512_dpbusd_epi32(a1, xb, _mm512_loadu_si512(at.add(block_len).cast()));
+                a2 = _mm512_dpbusd_epi32(a2, xb, _mm512_loadu_si512(at.add(2 * block_len).cast()));
+                a3 = _mm512_dpbusd_epi32(a3, xb, _mm512_loadu_si512(at.add(3 * block_len).cast()));
             }
         }
-        out[0] = _mm512_reduce_add_epi32(a0);
-        out[1] = _mm512_reduce_add_epi32(a1);
-        out[2] = _mm512_reduce_add_epi32(a2);
-        out[3] = _mm512_reduce_add_epi32(a3);
-        // SAFETY: past the 4 rows just read, within `w` or one past its end.
-        wp = unsafe { wp.add(4 * k) };
-    }
-    for (sum, row) in chunks.into_remainder().iter_mut().zip(w[done * k..].chunks_exact(k)) {
-        let mut acc = _mm512_setzero_si512();
-        for j in (0..k).step_by(K_BLOCK) {
-            // SAFETY: as above.
-            let (xv, wv) = unsafe {
-                (_mm512_loadu_si512(x.as_ptr().add(j).cast()), _mm512_loadu_si512(row.as_ptr().add(j).cast()))
-            };
-            acc = _mm512_dpbusd_epi32(acc, xv, wv);
+        unsafe {
+            _mm512_storeu_si512(sp.add(b * LANES).cast(), a0);
+            _mm512_storeu_si512(sp.add((b + 1) * LANES).cast(), a1);
+            _mm512_storeu_si512(sp.add((b + 2) * LANES).cast(), a2);
+            _mm512_storeu_si512(sp.add((b + 3) * LANES).cast(), a3);
         }
-        *sum = _mm512_reduce_add_epi32(acc);
+        b += 4;
+    }
+    while b < blocks {
+        let mut a = _mm512_setzero_si512();
+        let base = unsafe { wp.add(b * block_len) };
+        for q in 0..steps {
+            unsafe {
+                let xb = _mm512_set1_epi32(xp.add(4 * q).cast::<i32>().read_unaligned());
+                a = _mm512_dpbusd_epi32(a, xb, _mm512_loadu_si512(base.add(q * 64).cast()));
+            }
+        }
+        unsafe { _mm512_storeu_si512(sp.add(b * LANES).cast(), a) };
+        b += 1;
     }
 }
 
@@ -305,26 +321,60 @@ unsafe fn dots_vnni(sums: &mut [i32], x: &[u8], w: &[i8]) {
 mod tests {
     use super::*;
 
-    /// Every kernel this CPU has gives the portable kernel's sums, bit for bit, including
-    /// extreme values (255 × −127 everywhere) and a remainder of rows.
+    const KERNELS: [Kernel; 3] = [Kernel::Portable, Kernel::Avx2, Kernel::Avx512Vnni];
+
+    /// The row-major kernels' sums against a plain loop, including extreme values
+    /// (255 × −127 everywhere).
     #[test]
-    fn every_kernel_gives_the_exact_sums() {
+    fn the_row_major_kernels_give_the_exact_sums() {
         let k = 3 * K_BLOCK;
         let x: Vec<u8> = (0..k).map(|i| (i * 37 % 256) as u8).collect();
         let w: Vec<i8> = (0..7 * k).map(|i| ((i * 53 % 255) as i32 - 127) as i8).collect();
         let exact: Vec<i32> =
             w.chunks_exact(k).map(|row| row.iter().zip(&x).map(|(&a, &b)| i32::from(a) * i32::from(b)).sum()).collect();
         let extreme = (vec![255u8; k], vec![-127i8; 5 * k]);
-        for kernel in [Kernel::Portable, Kernel::Avx2, Kernel::Avx512Vnni] {
-            if !kernel.is_supported() {
-                continue;
-            }
+        for kernel in [Kernel::Portable, Kernel::Avx2].into_iter().filter(|k| k.is_supported()) {
             let mut sums = vec![0; 7];
-            dots(&mut sums, &x, &w, kernel);
+            // SAFETY: a kernel this CPU has.
+            unsafe { dots_unchecked(&mut sums, &x, &w, kernel) };
             assert_eq!(sums, exact, "{kernel:?}");
             let mut sums = vec![0; 5];
-            dots(&mut sums, &extreme.0, &extreme.1, kernel);
+            // SAFETY: as above.
+            unsafe { dots_unchecked(&mut sums, &extreme.0, &extreme.1, kernel) };
             assert!(sums.iter().all(|&s| s == -255 * 127 * k as i32), "{kernel:?}: {sums:?}");
+        }
+    }
+
+    /// Rows `[rows, n_in]` and a weight `[n_out, n_in]` of varied values of both signs.
+    fn inputs(rows: usize, n_in: usize, n_out: usize) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
+        let x = (0..rows * n_in).map(|i| ((i * 7919 % 1000) as f32 / 500.0 - 1.0) * 3.0).collect();
+        let w = (0..n_out * n_in).map(|i| (i * 104_729 % 997) as f32 / 498.5 - 1.0).collect();
+        let bias = (0..n_out).map(|o| o as f32 * 0.01).collect();
+        (x, w, bias)
+    }
+
+    /// Every kernel this CPU has (each with its own layout) gives the portable kernel's bits:
+    /// the int32 sums are exact and the rest is the same arithmetic. Sizes that are not
+    /// multiples of the blocks (130 channels: two partial blocks of 16; 70 inputs) and the
+    /// extremes of the range included.
+    #[test]
+    fn every_kernel_gives_the_portable_kernels_bits() {
+        for (rows, n_in, n_out) in [(5, 70, 130), (3, 384, 64), (1, 64, 1)] {
+            let (x, w, bias) = inputs(rows, n_in, n_out);
+            let extreme_x: Vec<f32> = (0..rows * n_in).map(|i| if i % 2 == 0 { 1.0 } else { -1.0 }).collect();
+            let extreme_w = vec![-1.0f32; n_out * n_in];
+            for (x, w) in [(&x, &w), (&extreme_x, &extreme_w)] {
+                let qx = QuantizedRows::of(x, n_in);
+                let run = |kernel| {
+                    let mut out = vec![0f32; rows * n_out];
+                    quantized_product(&mut out, &qx, &QuantizedMatrix::of(w, n_out, n_in, kernel), &bias);
+                    out
+                };
+                let portable = run(Kernel::Portable);
+                for kernel in KERNELS.into_iter().filter(|k| k.is_supported()) {
+                    assert!(run(kernel) == portable, "{kernel:?} [{rows}, {n_in}] → {n_out}");
+                }
+            }
         }
     }
 
@@ -332,27 +382,21 @@ mod tests {
     #[test]
     fn the_quantized_product_is_within_its_rounding_of_the_f32_one() {
         let (rows, n_in, n_out) = (5, 70, 130);
-        let x: Vec<f32> = (0..rows * n_in).map(|i| ((i * 7919 % 1000) as f32 / 500.0 - 1.0) * 3.0).collect();
-        let w: Vec<f32> = (0..n_out * n_in).map(|i| (i * 104_729 % 997) as f32 / 498.5 - 1.0).collect();
-        let bias: Vec<f32> = (0..n_out).map(|o| o as f32 * 0.01).collect();
-        let (qx, qw) = (QuantizedRows::of(&x, n_in), QuantizedMatrix::of(&w, n_out, n_in));
-        for kernel in [Kernel::Portable, Kernel::Avx2, Kernel::Avx512Vnni] {
-            if !kernel.is_supported() {
-                continue;
-            }
-            let mut out = vec![0f32; rows * n_out];
-            quantized_product(&mut out, &qx, &qw, &bias, kernel);
-            for r in 0..rows {
-                for o in 0..n_out {
-                    let (xr, wo) = (&x[r * n_in..(r + 1) * n_in], &w[o * n_in..(o + 1) * n_in]);
-                    let exact: f32 = bias[o] + xr.iter().zip(wo).map(|(a, b)| a * b).sum::<f32>();
-                    // each product is off by at most |x|·Δw + |w|·Δx + Δx·Δw, Δ half a step
-                    let (sx, sw) = (qx.scales[r], qw.scales[o]);
-                    let bound: f32 =
-                        xr.iter().zip(wo).map(|(a, b)| a.abs() * sw / 2.0 + b.abs() * sx / 2.0 + sx * sw / 4.0).sum();
-                    let got = out[r * n_out + o];
-                    assert!((got - exact).abs() <= bound * 1.001 + 1e-5, "{kernel:?} [{r}, {o}]: {got} vs {exact}");
-                }
+        let (x, w, bias) = inputs(rows, n_in, n_out);
+        let qx = QuantizedRows::of(&x, n_in);
+        let qw = QuantizedMatrix::of(&w, n_out, n_in, Kernel::detect());
+        let mut out = vec![0f32; rows * n_out];
+        quantized_product(&mut out, &qx, &qw, &bias);
+        for r in 0..rows {
+            for o in 0..n_out {
+                let (xr, wo) = (&x[r * n_in..(r + 1) * n_in], &w[o * n_in..(o + 1) * n_in]);
+                let exact: f32 = bias[o] + xr.iter().zip(wo).map(|(a, b)| a * b).sum::<f32>();
+                // each product is off by at most |x|·Δw + |w|·Δx + Δx·Δw, Δ half a step
+                let (sx, sw) = (qx.scales[r], qw.scales[o]);
+                let bound: f32 =
+                    xr.iter().zip(wo).map(|(a, b)| a.abs() * sw / 2.0 + b.abs() * sx / 2.0 + sx * sw / 4.0).sum();
+                let got = out[r * n_out + o];
+                assert!((got - exact).abs() <= bound * 1.001 + 1e-5, "[{r}, {o}]: {got} vs {exact}");
             }
         }
     }
