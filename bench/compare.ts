@@ -14,21 +14,25 @@ import { readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 
-import { Command, InvalidArgumentError } from 'commander';
+import { Command } from 'commander';
 
 import { PRETRAIN_DEFAULTS } from '../src/pretrain.js';
-import { median, outDir, runPython, startBoth, textbookBatches, textbookConfig, venvPython } from './support.js';
+import {
+  median,
+  outDir,
+  positiveInteger,
+  runPython,
+  startBoth,
+  textbookBatches,
+  textbookConfig,
+  venvPython,
+} from './support.js';
 
 const WARMUP = 5;
 const REPEATS = 5;
 
-const positive = (value: string) => {
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError('expected a positive integer');
-  return n;
-};
 const { threads } = new Command('bench:compare')
-  .option('--threads <n>', 'threads for both implementations', positive, availableParallelism())
+  .option('--threads <n>', 'threads for both implementations', positiveInteger, availableParallelism())
   .parse()
   .opts<{ threads: number }>();
 // Read by candle and its rayon pool when they first compute (loading the addon computes

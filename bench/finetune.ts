@@ -21,12 +21,11 @@
  * (10 steps, small files; its rates are mostly warm-up and mean nothing). Exits 0 with a message when
  * WikiText-2 is absent.
  */
-import { spawnSync } from 'node:child_process';
 import { cpSync, existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { availableParallelism, cpus, loadavg } from 'node:os';
 import { dirname, join } from 'node:path';
 
-import { Command, InvalidArgumentError } from 'commander';
+import { Command } from 'commander';
 
 import {
   type LabelledBatch,
@@ -41,8 +40,10 @@ import { pretrain } from '../src/pretrain.js';
 import { checkSchedule, learningRateAt } from '../src/training/schedule.js';
 import { type TaskFiles, type TaskSizes, writeTasks } from './finetune-tasks.js';
 import {
+  miniLMFolder,
   type NamedTensor,
   outDir,
+  positiveInteger,
   runPython,
   venvPython,
   WIKITEXT,
@@ -70,14 +71,9 @@ const ACCURACY_TOLERANCE = 0.01;
 /** tsbert's examples/sec over PyTorch's, the goal. */
 const SPEED_GOAL = 1.5;
 
-const positive = (value: string) => {
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError('expected a positive integer');
-  return n;
-};
 const opts = new Command('bench:finetune')
-  .option('--threads <n>', 'threads for both implementations', positive, availableParallelism())
-  .option('--steps <n>', 'steps of every run (and of the textbook pretraining)', positive)
+  .option('--threads <n>', 'threads for both implementations', positiveInteger, availableParallelism())
+  .option('--steps <n>', 'steps of every run (and of the textbook pretraining)', positiveInteger)
   .option('--quick', 'a smoke run: 10 steps, small files')
   .parse()
   .opts<{ threads: number; steps?: number; quick?: boolean }>();
@@ -91,11 +87,7 @@ if (!existsSync(WIKITEXT) || !existsSync(WIKITEXT_VALID)) {
   process.exit(0);
 }
 const python = venvPython();
-const minilm = join(import.meta.dirname, '.cache/all-MiniLM-L6-v2');
-if (!existsSync(join(minilm, 'model.safetensors'))) {
-  const fetched = spawnSync('bash', [join(import.meta.dirname, 'reference/fetch-minilm.sh')], { stdio: 'inherit' });
-  if (fetched.status !== 0) throw new Error('bench:finetune: could not fetch all-MiniLM-L6-v2 (see above)');
-}
+const minilm = miniLMFolder('bench:finetune');
 const dir = outDir('finetune');
 const sizes: TaskSizes = quick
   ? { groupsPerClass: 32, groupsHeldPerClass: 16, rows: 160, heldRows: 80 }

@@ -14,38 +14,37 @@
  * tsbert (each kind of head), exported and run by transformers' Auto classes and pipelines
  * (bench/task-exports.ts). Files go to bench/out/hf/.
  */
-import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 
-import { Command, InvalidArgumentError } from 'commander';
+import { Command } from 'commander';
 
 import { BertModel, embed, encode, syntheticBatch } from '../src/index.js';
-import { outDir, runPython, validationSentences, venvPython, WIKITEXT_VALID, writeSafetensors } from './support.js';
+import {
+  miniLMFolder,
+  outDir,
+  positiveInteger,
+  runPython,
+  validationSentences,
+  venvPython,
+  WIKITEXT_VALID,
+  writeSafetensors,
+} from './support.js';
 import { checkTaskExports } from './task-exports.js';
 
 const SENTENCES = 1000;
 const STATES = 100;
 
-const positive = (value: string) => {
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError('expected a positive integer');
-  return n;
-};
 const { threads } = new Command('bench:hf')
-  .option('--threads <n>', 'threads for every implementation', positive, availableParallelism())
+  .option('--threads <n>', 'threads for every implementation', positiveInteger, availableParallelism())
   .parse()
   .opts<{ threads: number }>();
 process.env.RAYON_NUM_THREADS = String(threads); // read when the core first computes
 
 const python = venvPython();
 const dir = outDir('hf');
-const model = join(import.meta.dirname, '.cache/all-MiniLM-L6-v2');
-if (!existsSync(join(model, 'model.safetensors'))) {
-  const fetched = spawnSync('bash', [join(import.meta.dirname, 'reference/fetch-minilm.sh')], { stdio: 'inherit' });
-  if (fetched.status !== 0) throw new Error('bench:hf: could not fetch all-MiniLM-L6-v2 (see above)');
-}
+const model = miniLMFolder('bench:hf');
 if (!existsSync(WIKITEXT_VALID)) {
   console.log(`bench:hf: ${WIKITEXT_VALID} is absent (no WikiText-2 beside the repository); nothing to compare`);
   process.exit(0);

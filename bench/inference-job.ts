@@ -30,23 +30,18 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 
-import { Command, InvalidArgumentError, Option } from 'commander';
+import { Command, Option } from 'commander';
 
 import { BertModel, embed, type ModelDtype, type Sequences, type Tensor } from '../src/index.js';
-import { OUT } from './support.js';
+import { OUT, positiveInteger } from './support.js';
 
-const positive = (value: string) => {
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError('expected a positive integer');
-  return n;
-};
 const flags = new Command('bench:inference job')
   .addOption(new Option('--row <row>', 'what to run').choices(['minilm', 'bert-base']).makeOptionMandatory())
   .addOption(new Option('--dtype <dtype>', 'how the model computes').choices(['f32', 'q8']).default('f32'))
-  .option('--batch-size <n>', 'texts or sequences a pass', positive, 32)
-  .option('--threads <n>', 'CPU threads', positive, availableParallelism())
-  .option('--warmup <n>', 'bert-base: untimed calls first', positive)
-  .option('--repeats <n>', 'timed passes or calls (the best is counted)', positive)
+  .option('--batch-size <n>', 'texts or sequences a pass', positiveInteger, 32)
+  .option('--threads <n>', 'CPU threads', positiveInteger, availableParallelism())
+  .option('--warmup <n>', 'bert-base: untimed calls first', positiveInteger)
+  .option('--repeats <n>', 'timed passes or calls (the best is counted)', positiveInteger)
   .option('--dir <dir>', "the benchmark's folder", join(OUT, 'inference'))
   .option('--minilm <dir>', 'all-MiniLM-L6-v2', join(import.meta.dirname, '.cache/all-MiniLM-L6-v2'))
   .option('--save <file>', 'write the last timed result (float32, little-endian)')

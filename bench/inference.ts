@@ -41,7 +41,16 @@ import { join } from 'node:path';
 
 import { Command, InvalidArgumentError } from 'commander';
 
-import { median, outDir, runPython, validationSentences, venvPython, WIKITEXT_VALID } from './support.js';
+import {
+  median,
+  miniLMFolder,
+  outDir,
+  positiveInteger,
+  runPython,
+  validationSentences,
+  venvPython,
+  WIKITEXT_VALID,
+} from './support.js';
 
 const SENTENCES = 1000;
 const ROWS = ['minilm', 'bert-base'] as const;
@@ -51,11 +60,6 @@ type Impl = (typeof IMPLS)[number];
 const DTYPES = ['f32', 'q8'] as const;
 type Dtype = (typeof DTYPES)[number];
 
-const positive = (value: string) => {
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError('expected a positive integer');
-  return n;
-};
 const rowList = (value: string) => {
   const rows = value.split(',');
   const bad = rows.find((r) => !(ROWS as readonly string[]).includes(r));
@@ -69,8 +73,8 @@ const dtypeList = (value: string) => {
   return dtypes as Dtype[];
 };
 const flags = new Command('bench:inference')
-  .option('--threads <n>', 'threads for every implementation', positive, availableParallelism())
-  .option('--rounds <n>', 'rounds (each runs every implementation once on every row)', positive, 3)
+  .option('--threads <n>', 'threads for every implementation', positiveInteger, availableParallelism())
+  .option('--rounds <n>', 'rounds (each runs every implementation once on every row)', positiveInteger, 3)
   .option('--rows <list>', `comma-separated rows: ${ROWS.join(',')}`, rowList, [...ROWS])
   .option('--dtypes <list>', `comma-separated dtypes: ${DTYPES.join(',')} (q8: int8 on both sides)`, dtypeList, [
     ...DTYPES,
@@ -81,11 +85,7 @@ const dtypes = DTYPES.filter((d) => flags.dtypes.includes(d));
 
 const python = venvPython();
 const dir = outDir('inference');
-const minilm = join(import.meta.dirname, '.cache/all-MiniLM-L6-v2');
-if (!existsSync(join(minilm, 'model.safetensors'))) {
-  const fetched = spawnSync('bash', [join(import.meta.dirname, 'reference/fetch-minilm.sh')], { stdio: 'inherit' });
-  if (fetched.status !== 0) throw new Error('bench:inference: could not fetch all-MiniLM-L6-v2 (see above)');
-}
+const minilm = miniLMFolder('bench:inference');
 let rows = flags.rows;
 if (rows.includes('minilm') && !existsSync(WIKITEXT_VALID)) {
   console.log(`bench:inference: ${WIKITEXT_VALID} is absent (no WikiText-2 beside the repository); no MiniLM row`);

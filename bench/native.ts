@@ -9,21 +9,16 @@
  */
 import { availableParallelism } from 'node:os';
 
-import { Command, InvalidArgumentError } from 'commander';
+import { Command } from 'commander';
 
 import { BertModel, PRETRAIN_DEFAULTS, RESERVED_TOKENS, Vocab } from '../src/index.js';
-import { median, textbookBatches } from './support.js';
+import { median, positiveInteger, textbookBatches } from './support.js';
 
-const positive = (value: string) => {
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError('expected a positive integer');
-  return n;
-};
 const flags = new Command('bench:native')
-  .option('--batch-size <n>', 'sentence pairs a step', positive, PRETRAIN_DEFAULTS.batchSize)
-  .option('--steps <n>', 'timed steps (the median is reported)', positive, 5)
-  .option('--warmup <n>', 'untimed runs first', positive, 5)
-  .option('--threads <n>', 'CPU threads', positive, availableParallelism())
+  .option('--batch-size <n>', 'sentence pairs a step', positiveInteger, PRETRAIN_DEFAULTS.batchSize)
+  .option('--steps <n>', 'timed steps (the median is reported)', positiveInteger, 5)
+  .option('--warmup <n>', 'untimed runs first', positiveInteger, 5)
+  .option('--threads <n>', 'CPU threads', positiveInteger, availableParallelism())
   .option('--job <job>', "'train' or 'encode' only")
   .option('--json', 'one JSON line: { job: { ms, pairsPerSec }, peakRssMiB }')
   .parse()

@@ -16,20 +16,23 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 
-import { Command, InvalidArgumentError } from 'commander';
+import { Command } from 'commander';
 
 import { PRETRAIN_DEFAULTS } from '../src/pretrain.js';
-import { median, outDir, textbookBatches, textbookConfig, venvPython, writeBatches } from './support.js';
+import {
+  median,
+  outDir,
+  positiveInteger,
+  textbookBatches,
+  textbookConfig,
+  venvPython,
+  writeBatches,
+} from './support.js';
 
-const positive = (value: string) => {
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError('expected a positive integer');
-  return n;
-};
 const flags = new Command('bench:peers')
-  .option('--threads <n>', 'threads for every implementation', positive, availableParallelism())
-  .option('--batch-sizes <list>', 'comma-separated batch sizes', (v) => v.split(',').map(positive), [1, 512])
-  .option('--rounds <n>', 'turns each implementation takes', positive, 3)
+  .option('--threads <n>', 'threads for every implementation', positiveInteger, availableParallelism())
+  .option('--batch-sizes <list>', 'comma-separated batch sizes', (v) => v.split(',').map(positiveInteger), [1, 512])
+  .option('--rounds <n>', 'turns each implementation takes', positiveInteger, 3)
   .parse()
   .opts<{ threads: number; batchSizes: number[]; rounds: number }>();
 

@@ -6,6 +6,8 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
+import { InvalidArgumentError } from 'commander';
+
 import { type BertConfig, TEXTBOOK_SIZES } from '../src/config.js';
 import { type Batch, PretrainingDataset, syntheticBatch } from '../src/data/index.js';
 import { type NativeBert, native } from '../src/native.js';
@@ -203,3 +205,23 @@ export async function startBoth(
 
 /** Median of `xs`. */
 export const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+
+/** A flag's value as a positive integer (commander's one-line error otherwise). */
+export function positiveInteger(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError('expected a positive integer');
+  return n;
+}
+
+/**
+ * all-MiniLM-L6-v2's folder in bench/.cache, fetched first by reference/fetch-minilm.sh when
+ * absent; an error naming `bench` when it cannot be.
+ */
+export function miniLMFolder(bench: string): string {
+  const dir = join(import.meta.dirname, '.cache/all-MiniLM-L6-v2');
+  if (!existsSync(join(dir, 'model.safetensors'))) {
+    const fetched = spawnSync('bash', [join(import.meta.dirname, 'reference/fetch-minilm.sh')], { stdio: 'inherit' });
+    if (fetched.status !== 0) throw new Error(`${bench}: could not fetch all-MiniLM-L6-v2 (see above)`);
+  }
+  return dir;
+}

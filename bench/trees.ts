@@ -10,9 +10,9 @@
 import { spawnSync } from 'node:child_process';
 import { resolve } from 'node:path';
 
-import { Command, InvalidArgumentError } from 'commander';
+import { Command } from 'commander';
 
-import { validationSentences } from './support.js';
+import { positiveInteger, validationSentences } from './support.js';
 
 const MODEL = resolve(import.meta.dirname, '.cache/all-MiniLM-L6-v2');
 
@@ -38,14 +38,9 @@ async function job(tree: string): Promise<void> {
   console.log(JSON.stringify({ b32, b1, rssMiB: process.resourceUsage().maxRSS / 1024 }));
 }
 
-const positive = (value: string) => {
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError('expected a positive integer');
-  return n;
-};
 const flags = new Command('bench:trees')
   .option('--trees <paths>', 'checkouts to compare, comma-separated', '.')
-  .option('--rounds <n>', 'rounds (the order alternates)', positive, 6)
+  .option('--rounds <n>', 'rounds (the order alternates)', positiveInteger, 6)
   .option('--job <tree>', 'run one job through this checkout (internal)')
   .parse()
   .opts<{ trees: string; rounds: number; job?: string }>();
