@@ -24,6 +24,7 @@ import torch
 from transformers import AutoModel, AutoTokenizer  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from inference_ref import export_onnx  # noqa: E402
 from inputs import read_safetensors  # noqa: E402
 
 
@@ -91,24 +92,7 @@ def main() -> None:
     import onnxruntime as ort
     onnx_path = args.model / "model.onnx"
     if not onnx_path.exists():
-        sample = tokenizer(["a sample sentence"], return_tensors="pt")
-
-        class Encoder(torch.nn.Module):
-            """The model with named inputs, as the exporter traces it."""
-
-            def __init__(self, bert: torch.nn.Module) -> None:
-                super().__init__()
-                self.bert = bert
-
-            def forward(self, input_ids, attention_mask, token_type_ids):  # noqa: D102
-                return self.bert(input_ids=input_ids, attention_mask=attention_mask,
-                                 token_type_ids=token_type_ids).last_hidden_state
-
-        torch.onnx.export(Encoder(model), (sample["input_ids"], sample["attention_mask"], sample["token_type_ids"]),
-                          str(onnx_path), input_names=["input_ids", "attention_mask", "token_type_ids"],
-                          output_names=["last_hidden_state"], opset_version=17, dynamo=False,
-                          dynamic_axes={n: {0: "batch", 1: "tokens"} for n in
-                                        ["input_ids", "attention_mask", "token_type_ids", "last_hidden_state"]})
+        export_onnx(model, tokenizer(["a sample sentence"], return_tensors="pt"), onnx_path)
     options = ort.SessionOptions()
     options.intra_op_num_threads = args.threads
     options.inter_op_num_threads = 1

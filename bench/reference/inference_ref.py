@@ -248,7 +248,7 @@ def prepare(d: Path, minilm: Path, rows: list[str], dtypes: list[str]) -> None:
 
 # --- run (onnxruntime, the tokenizer and numpy; no PyTorch) ----------------------------------------
 
-def best_of(fn, warmup: int, repeats: int) -> list[float]:
+def call_seconds(fn, warmup: int, repeats: int) -> list[float]:
     """Seconds of each of `repeats` calls of fn after `warmup` untimed ones."""
     for _ in range(warmup):
         fn()
@@ -324,7 +324,7 @@ def run(args) -> None:
             last[0] = session.run(None, feeds)[0]
         count = b
 
-    seconds = best_of(job, warmup, repeats)
+    seconds = call_seconds(job, warmup, repeats)
     if args.save:
         np.ascontiguousarray(last[0], dtype="<f4").tofile(args.save)
     fusions_file = path.parent / "fusions.json"

@@ -27,26 +27,14 @@ import argparse
 import json
 import resource
 import sys
-import time
 from pathlib import Path
 
 import torch
 from torch import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from inference_ref import call_seconds  # noqa: E402
 from inputs import load_batches  # noqa: E402
-
-
-def timed(fn, warmup: int, repeats: int) -> list[float]:
-    """Milliseconds of each of `repeats` calls of fn after `warmup` untimed ones."""
-    for _ in range(warmup):
-        fn()
-    out = []
-    for _ in range(repeats):
-        started = time.perf_counter()
-        fn()
-        out.append((time.perf_counter() - started) * 1000)
-    return out
 
 
 def hf_config(c: dict, transformers):
@@ -169,7 +157,7 @@ def main() -> None:
         jobs, versions = d2l_jobs(c, meta["lr"], batch)
     else:
         jobs, versions = ort_jobs(c, batch, args.threads, args.dir)
-    ms = timed(jobs[args.job], meta["warmup"], meta["repeats"])
+    ms = [s * 1000 for s in call_seconds(jobs[args.job], meta["warmup"], meta["repeats"])]
     median = sorted(ms)[len(ms) // 2]
     result = {"ms": ms, "pairs_per_sec": batch.tokens.shape[0] * 1000 / median,
               "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
