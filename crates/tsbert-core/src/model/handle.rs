@@ -151,11 +151,16 @@ fn scalar(t: &Tensor) -> Result<f64> {
 pub(crate) struct Replica {
     pub(crate) params: ParamStore,
     pub(crate) model: BertModel,
-    /// The inference pass's copy of the dense layers, made at its first run and again after
-    /// the weights change.
-    packed: Mutex<Option<Arc<PackedWeights>>>,
-    /// The precision of that copy.
-    precision: Mutex<Precision>,
+    /// How the inference pass multiplies, and its copy of the dense layers.
+    inference: Mutex<InferenceState>,
+}
+
+/// A replica's inference precision and the copy of its dense layers at that precision, made at
+/// the first pass and again after the weights or the precision change.
+#[derive(Debug)]
+struct InferenceState {
+    precision: Precision,
+    packed: Option<Arc<PackedWeights>>,
 }
 
 impl Replica {
@@ -168,27 +173,27 @@ impl Replica {
     ) -> Result<Self> {
         let mut params = ParamStore::new(options.seed, options.dtype, device.clone()).with_values(values);
         let model = BertModel::new(&mut params, config)?;
-        Ok(Self { params, model, packed: Mutex::new(None), precision: Mutex::new(Precision::F32) })
+        let inference = Mutex::new(InferenceState { precision: Precision::F32, packed: None });
+        Ok(Self { params, model, inference })
     }
 
     /// The current [`PackedWeights`] of the model, made anew if the weights changed.
     fn packed_weights(&self) -> Result<Arc<PackedWeights>> {
-        let precision = self.precision();
-        let mut packed = self.packed.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        match packed.as_ref() {
-            Some(current) if current.is_current(precision) => Ok(Arc::clone(current)),
+        let mut state = self.inference_state();
+        match &state.packed {
+            Some(current) if current.is_current(state.precision) => Ok(Arc::clone(current)),
             _ => {
-                *packed = None; // the old copy's memory goes before the new one is made
-                let fresh = Arc::new(PackedWeights::of(&self.model, precision)?);
-                *packed = Some(Arc::clone(&fresh));
+                state.packed = None; // the old copy's memory goes before the new one is made
+                let fresh = Arc::new(PackedWeights::of(&self.model, state.precision)?);
+                state.packed = Some(Arc::clone(&fresh));
                 Ok(fresh)
             }
         }
     }
 
-    /// The precision of the inference pass.
-    fn precision(&self) -> Precision {
-        *self.precision.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    /// The inference state, locked.
+    fn inference_state(&self) -> std::sync::MutexGuard<'_, InferenceState> {
+        self.inference.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// The keys each row of `sequences` attends to.
@@ -364,15 +369,14 @@ impl ModelHandle {
         }
         let kernel = Kernel::detect();
         for r in &self.replicas {
-            *r.precision.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Precision::Q8(kernel);
-            *r.packed.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = None;
+            *r.inference_state() = InferenceState { precision: Precision::Q8(kernel), packed: None };
         }
         Ok(kernel)
     }
 
     /// Whether [`ModelHandle::quantize`] has been called.
     pub fn is_quantized(&self) -> bool {
-        self.replicas.iter().any(|r| matches!(r.precision(), Precision::Q8(_)))
+        self.replicas.iter().any(|r| matches!(r.inference_state().precision, Precision::Q8(_)))
     }
 
     /// The replicas, for the training step.

@@ -61,18 +61,23 @@ struct Dense {
 impl Dense {
     /// The layers of `layers` side by side as one (their outputs concatenated).
     fn of(layers: &[&Linear], precision: Precision) -> Result<Self> {
-        let mut parts = Vec::with_capacity(layers.len());
-        for layer in layers {
-            let (w, b) = layer.weight_and_bias();
-            let (w, b) = (TensorValues::of(w), TensorValues::of(b));
-            parts.push((w.slice::<f32>(NAME)?.to_vec(), b.slice::<f32>(NAME)?.to_vec()));
-        }
+        let guards: Vec<_> = layers
+            .iter()
+            .map(|layer| {
+                let (w, b) = layer.weight_and_bias();
+                (TensorValues::of(w), TensorValues::of(b))
+            })
+            .collect();
+        let parts = guards
+            .iter()
+            .map(|(w, b)| Ok((w.slice::<f32>(NAME)?, b.slice::<f32>(NAME)?)))
+            .collect::<Result<Vec<_>>>()?;
         let bias: Vec<f32> = parts.iter().flat_map(|(_, b)| b.iter().copied()).collect();
         let n_in = parts.first().map_or(0, |(w, b)| w.len() / b.len().max(1));
         let n_out = bias.len();
         let weight = match precision {
             Precision::Q8(kernel) => {
-                let rows: Vec<f32> = parts.into_iter().flat_map(|(w, _)| w).collect();
+                let rows: Vec<f32> = parts.iter().flat_map(|(w, _)| w.iter().copied()).collect();
                 Weight::Q8(QuantizedMatrix::of(&rows, n_out, n_in, kernel))
             }
             Precision::F32 => {
