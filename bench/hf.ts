@@ -108,6 +108,11 @@ const checks = [
     theirs.maxAbsStateDiff.toExponential(2),
   ],
   ['pooled embeddings, least cosine ≥ 0.99999', theirs.minCosine >= 0.99999, theirs.minCosine.toFixed(7)],
+  [
+    "onnxruntime's export: PyTorch's states of a padded batch, max abs difference ≤ 1e-4",
+    theirs.onnxMaxAbsStateDiff <= 1e-4,
+    theirs.onnxMaxAbsStateDiff.toExponential(2),
+  ],
 ] as const;
 console.log('');
 console.log('| parity with transformers + sentence-transformers mean pooling | measured | verdict |');
