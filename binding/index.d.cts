@@ -25,14 +25,15 @@ export declare class NativeBert {
   constructor(config: object, options: TrainerOptionsJs)
   /**
    * Loads a model from a folder's config — tsbert's (an object) or a Hugging Face
-   * `config.json`'s text — and its weights (a safetensors file's bytes) in one call: checked
-   * against each other before anything of their size is allocated, built, filled. Rejects
+   * `config.json`'s text — and its weights (the safetensors file at `files.weightsPath`, read
+   * a tensor at a time) in one call: checked against each other before anything of their
+   * size is allocated, built, filled. Rejects
    * (code `TSBERT_CHECKPOINT`) naming the file at fault; throws a `TypeError` or `RangeError`
    * for bad `options`. With `head`, a model without that task head gets it (seeded, Hugging
    * Face's initialisation) and loses its pretraining heads: a pretrained encoder to fine-tune.
    * With `dropout`, every dropout (hidden, attention, classifier) is that probability.
    */
-  static load(config: object | string, weights: Buffer, files: ModelFilesJs, options: TrainerOptionsJs, head?: TaskHeadJs, dropout?: number): Promise<NativeBert>
+  static load(config: object | string, files: ModelFilesJs, options: TrainerOptionsJs, head?: TaskHeadJs, dropout?: number): Promise<NativeBert>
   /**
    * Frees the model's memory now instead of when the garbage collector gets to it; every
    * later call fails. Throws while a call is in flight (await it first); disposing twice
@@ -238,13 +239,13 @@ export interface EvaluationJs {
 }
 
 /**
- * The files a model folder's weights and config came from, for messages, and the size of
- * its tokenizer's vocabulary.
+ * The files a model folder's weights and config came from (the weights are read from there;
+ * the config's path is for messages), and the size of its tokenizer's vocabulary.
  */
 export interface ModelFilesJs {
   /** The config's path. */
   configPath: string
-  /** The weights' path. */
+  /** The weights' path: a safetensors file. */
   weightsPath: string
   /** Token ids the folder's tokenizer makes: the embeddings must have as many rows. */
   tokenizerSize: number

@@ -12,6 +12,7 @@
  * @module
  */
 import { createHash, randomBytes } from 'node:crypto';
+import { createReadStream } from 'node:fs';
 import { access, mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 
@@ -28,9 +29,10 @@ export interface ModelFiles {
    * `config.json` (whose folder names tensors as Hugging Face does).
    */
   config: BertConfig | string;
-  /** The weights: a safetensors file's bytes. */
-  weights: Buffer;
-  /** Where the weights were read from (for messages). */
+  /**
+   * The weights' safetensors file (its checksum checked, for tsbert's format): the native core
+   * reads it a tensor at a time, so that a load never holds the whole file besides the model.
+   */
   weightsPath: string;
   /** Where the config was read from (for messages). */
   configPath: string;
@@ -218,18 +220,42 @@ export async function readOptional(dir: string, name: string): Promise<Buffer | 
   });
 }
 
-/** Reads a file named by the manifest and checks its checksum. */
-async function readChecked(dir: string, entry: { file: string; sha256: string }, what: string): Promise<Buffer> {
+/** The path of the file a manifest's `entry` names, which must lie in `dir`. */
+function manifestPath(dir: string, entry: { file: string }, what: string): string {
   if (typeof entry.file !== 'string' || entry.file.includes('/') || entry.file.includes('\\')) {
     throw new CheckpointError(`'${join(dir, MANIFEST)}' names a ${what} file outside the folder: ${entry.file}`);
   }
-  const path = join(dir, entry.file);
+  return join(dir, entry.file);
+}
+
+const checksumMismatch = (what: string, path: string) =>
+  new CheckpointError(`${what} file '${path}' is corrupt or incomplete (checksum mismatch)`);
+
+/** Reads a file named by the manifest and checks its checksum. */
+async function readChecked(dir: string, entry: { file: string; sha256: string }, what: string): Promise<Buffer> {
+  const path = manifestPath(dir, entry, what);
   const bytes = await readOptional(dir, entry.file);
   if (!bytes) throw new CheckpointError(`${what} file '${path}' is missing`);
-  if (sha256(bytes) !== entry.sha256) {
-    throw new CheckpointError(`${what} file '${path}' is corrupt or incomplete (checksum mismatch)`);
-  }
+  if (sha256(bytes) !== entry.sha256) throw checksumMismatch(what, path);
   return bytes;
+}
+
+/**
+ * The path of a file named by the manifest, its checksum checked by streaming it: a weights
+ * file is never held whole (the native core reads it a tensor at a time).
+ */
+async function checkedPath(dir: string, entry: { file: string; sha256: string }, what: string): Promise<string> {
+  const path = manifestPath(dir, entry, what);
+  const hash = createHash('sha256');
+  try {
+    for await (const chunk of createReadStream(path)) hash.update(chunk);
+  } catch (cause) {
+    const code = (cause as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') throw new CheckpointError(`${what} file '${path}' is missing`, { cause });
+    throw new CheckpointError(`'${path}' cannot be read (${code ?? (cause as Error).message})`, { cause });
+  }
+  if (hash.digest('hex') !== entry.sha256) throw checksumMismatch(what, path);
+  return path;
 }
 
 /** A tokenizer from bytes, any failure a {@link CheckpointError} naming `path`. */
@@ -275,7 +301,7 @@ async function readTsbertFolder(dir: string, manifest: Manifest): Promise<ModelF
       `'${dir}': the vocabulary has ${tokenizer.vocabSize} tokens but the config says ${c.vocabSize}`,
     );
   }
-  const weights = await readChecked(dir, manifest.weights, 'weights');
+  const weightsPath = await checkedPath(dir, manifest.weights, 'weights');
   const configPath = join(dir, MANIFEST);
   const { labels } = manifest;
   if (labels !== undefined && !(Array.isArray(labels) && labels.every((l) => typeof l === 'string'))) {
@@ -283,8 +309,7 @@ async function readTsbertFolder(dir: string, manifest: Manifest): Promise<ModelF
   }
   return {
     config: c,
-    weights,
-    weightsPath: join(dir, manifest.weights.file),
+    weightsPath,
     configPath,
     tokenizer,
     vocab,
@@ -298,8 +323,7 @@ async function readHuggingFaceFolder(
   fields: Record<string, unknown>,
 ): Promise<ModelFiles> {
   const weightsPath = join(dir, 'model.safetensors');
-  const weights = await readOptional(dir, 'model.safetensors');
-  if (!weights) {
+  if (!(await pathExists(weightsPath))) {
     const torchOnly = await pathExists(join(dir, 'pytorch_model.bin'));
     throw new CheckpointError(
       torchOnly
@@ -326,7 +350,7 @@ async function readHuggingFaceFolder(
     throw new CheckpointError(`'${dir}' has no tokenizer.json or vocab.txt: tsbert needs the model's tokenizer`);
   }
   const labels = labelsOf(fields.id2label, join(dir, MANIFEST));
-  return { config: configText, weights, weightsPath, configPath: join(dir, MANIFEST), tokenizer, labels };
+  return { config: configText, weightsPath, configPath: join(dir, MANIFEST), tokenizer, labels };
 }
 
 /**

@@ -271,7 +271,6 @@ export class BertModel {
     try {
       inner = await native().NativeBert.load(
         files.config,
-        files.weights,
         { configPath: files.configPath, weightsPath: files.weightsPath, tokenizerSize: files.tokenizer.vocabSize },
         settings,
         head && { kind: head.kind, numLabels: head.labels.length },

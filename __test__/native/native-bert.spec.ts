@@ -3,6 +3,10 @@
  * (parameters and gradients by name): seeding, loading, and the core's checks of sizes and
  * batches, each naming its field.
  */
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
 import { describe, expect, it } from 'vitest';
 
 import { type Batch, syntheticBatch } from '../../src/data/index.js';
@@ -95,34 +99,49 @@ describe('NativeBert', () => {
     expect(param(model, 'encoder.segment_embedding.weight')).toEqual(values);
   });
 
-  it('loads a config and its weights in one call, naming the file at fault', async () => {
+  it('loads a config and its weights file in one call, naming the file at fault', async () => {
     const a = make(tiny, 1);
     const { weights, hfConfig } = await a.save('tsbert');
     expect(Buffer.isBuffer(weights)).toBe(true);
     expect(hfConfig).toBeUndefined();
-    const files = { configPath: 'c.json', weightsPath: 'w.safetensors', tokenizerSize: tiny.vocabSize };
-    const b = await native().NativeBert.load(tiny, weights, files, { seed: 2, devices: [{}] });
-    for (const name of paramNames(a)) expect(param(b, name)).toEqual(param(a, name));
-    expect(b.stepsTaken).toBe(0);
-    const load = (config: object | string, bytes: Buffer) =>
-      native().NativeBert.load(config, bytes, files, { seed: 0, devices: [{}] });
-    const rejected = async (promise: Promise<unknown>) =>
-      promise.then(
-        () => null,
-        (e: unknown) => e as Error & { code?: string },
+    const dir = mkdtempSync(join(tmpdir(), 'tsbert-native-load-'));
+    try {
+      const weightsPath = join(dir, 'w.safetensors');
+      writeFileSync(weightsPath, weights);
+      const files = { configPath: 'c.json', weightsPath, tokenizerSize: tiny.vocabSize };
+      const b = await native().NativeBert.load(tiny, files, { seed: 2, devices: [{}] });
+      for (const name of paramNames(a)) expect(param(b, name)).toEqual(param(a, name));
+      expect(b.stepsTaken).toBe(0);
+      const load = (config: object | string, bytes: Buffer) => {
+        writeFileSync(weightsPath, bytes);
+        return native().NativeBert.load(config, files, { seed: 0, devices: [{}] });
+      };
+      const rejected = async (promise: Promise<unknown>) =>
+        promise.then(
+          () => null,
+          (e: unknown) => e as Error & { code?: string },
+        );
+      const at = weightsPath.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+      const cut = await rejected(load(tiny, weights.subarray(0, 100)));
+      expect(cut?.code).toBe('TSBERT_CHECKPOINT');
+      expect(cut?.message).toMatch(new RegExp(`^weights file '${at}': not a readable safetensors file`));
+      const truncated = await rejected(load(tiny, weights.subarray(0, weights.length - 1)));
+      expect(truncated?.message).toMatch(/incomplete/);
+      const wider = await rejected(load({ ...tiny, hidden: 32 }, weights));
+      expect(wider?.message).toMatch(
+        /'encoder\.token_embedding\.weight' has shape \[40, 16\], the config says \[40, 32\]/,
       );
-    const cut = await rejected(load(tiny, weights.subarray(0, 100)));
-    expect(cut?.code).toBe('TSBERT_CHECKPOINT');
-    expect(cut?.message).toMatch(/^weights file 'w\.safetensors': not a readable safetensors file/);
-    const wider = await rejected(load({ ...tiny, hidden: 32 }, weights));
-    expect(wider?.message).toMatch(
-      /^weights file 'w\.safetensors': 'encoder\.token_embedding\.weight' has shape \[40, 16\], the config says \[40, 32\]/,
-    );
-    const odd = await rejected(load({ ...tiny, heads: 3 }, weights));
-    expect(odd?.message).toMatch(/^'c\.json': heads: 3 does not divide hidden = 16/);
-    const hf = await rejected(load('{"model_type": "gpt2"}', weights));
-    expect(hf?.message).toMatch(/^'c\.json': config\.json: model_type is 'gpt2'/);
-    expect(() => native().NativeBert.load(tiny, weights, files, { seed: -1, devices: [{}] })).toThrow(/^seed: /);
+      const odd = await rejected(load({ ...tiny, heads: 3 }, weights));
+      expect(odd?.message).toMatch(/^'c\.json': heads: 3 does not divide hidden = 16/);
+      const hf = await rejected(load('{"model_type": "gpt2"}', weights));
+      expect(hf?.message).toMatch(/^'c\.json': config\.json: model_type is 'gpt2'/);
+      rmSync(weightsPath);
+      const gone = await rejected(native().NativeBert.load(tiny, files, { seed: 0, devices: [{}] }));
+      expect(gone?.message).toMatch(new RegExp(`^weights file '${at}': the file is missing`));
+      expect(() => native().NativeBert.load(tiny, files, { seed: -1, devices: [{}] })).toThrow(/^seed: /);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
 

@@ -72,8 +72,9 @@ impl ParamStore {
 
     /// This store, creating the parameters named in `values` with those values (of the
     /// shapes they will be created with, already checked) instead of drawing them; each is
-    /// dropped from `values` as its parameter takes a copy, so that the two sets of weights
-    /// do not both exist whole.
+    /// dropped from `values` as its parameter takes it, so that the two sets of weights do not
+    /// both exist whole. A value that is a variable's storage already (of the store's dtype
+    /// and device) becomes the parameter without a copy: it must not be shared.
     pub fn with_values(self, values: HashMap<String, Tensor>) -> Self {
         Self { given: values, ..self }
     }

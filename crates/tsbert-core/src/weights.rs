@@ -1,10 +1,15 @@
-//! Model weights as safetensors bytes, f32, named as tsbert names its parameters or as Hugging
-//! Face does. Files, checksums and atomic writes are the caller's (the TypeScript layer owns
-//! the model folder).
+//! Model weights as safetensors files, f32, named as tsbert names its parameters or as Hugging
+//! Face does: read from a file a tensor at a time or from bytes, written as bytes. Checksums
+//! and atomic writes are the caller's (the TypeScript layer owns the model folder).
 
 use std::collections::HashMap;
+use std::fs::File;
+use std::io::{Read, Seek, SeekFrom};
+use std::path::Path;
+use std::sync::Mutex;
 
-use candle_core::{DType, Device, Tensor};
+use candle_core::{DType, Device, Tensor, Var};
+use safetensors::tensor::{Metadata, TensorInfo};
 use safetensors::Dtype;
 
 use crate::config::BertConfig;
@@ -49,8 +54,24 @@ impl Naming {
     }
 }
 
+/// Bytes of a safetensors file's header length (a little-endian u64).
+const HEADER_LENGTH: usize = 8;
+/// The longest header read (the safetensors crate's own limit).
+const MAX_HEADER_BYTES: u64 = 100_000_000;
+
 fn corrupt(what: impl std::fmt::Display) -> Error {
     Error::Checkpoint(what.to_string())
+}
+
+/// The dtype of stored tensor `name`, a float type, or an error naming it.
+fn float_dtype(name: &str, info: &TensorInfo) -> Result<DType> {
+    match info.dtype {
+        Dtype::F16 => Ok(DType::F16),
+        Dtype::BF16 => Ok(DType::BF16),
+        Dtype::F32 => Ok(DType::F32),
+        Dtype::F64 => Ok(DType::F64),
+        other => Err(corrupt(format!("'{name}' holds {other:?}, not floats"))),
+    }
 }
 
 /// Whether every value of `t` is finite.
@@ -82,13 +103,6 @@ pub fn save_weights(params: &ParamStore, naming: &Naming) -> Result<Vec<u8>> {
     safetensors::serialize(&tensors, None).map_err(|e| corrupt(format!("cannot serialise: {e}")))
 }
 
-/// The names of the tensors a safetensors file's `bytes` holds, from its header.
-pub fn stored_names(bytes: &[u8]) -> Result<Vec<String>> {
-    let (_, metadata) = safetensors::SafeTensors::read_metadata(bytes)
-        .map_err(|e| corrupt(format!("not a readable safetensors file ({e})")))?;
-    Ok(metadata.tensors().into_keys().collect())
-}
-
 /// For each parameter of a model of `config`, the stored name it has in `stored` (by
 /// `naming`), and the stored tensors no parameter takes that may not be ignored.
 fn match_names<'a>(
@@ -114,62 +128,171 @@ fn match_names<'a>(
     Ok(matched)
 }
 
-/// Checks a safetensors file's header against the parameters a model of `config` has (names by
-/// `naming`, shapes, float dtypes), reading no tensor data and allocating nothing of the model's
-/// size: a weights file that cannot fit the config is refused before the model is built.
-pub fn check_header(config: &BertConfig, bytes: &[u8], naming: &Naming) -> Result<()> {
-    config.validate()?;
-    let (_, metadata) = safetensors::SafeTensors::read_metadata(bytes)
-        .map_err(|e| corrupt(format!("not a readable safetensors file ({e})")))?;
-    let stored: Vec<String> = metadata.tensors().into_keys().collect();
-    let shapes = BertModel::param_shapes(config)?;
-    for (_, shape, found) in match_names(config, &shapes, &stored, naming)? {
-        let info = metadata.info(&found).expect("matched from the header");
-        if info.shape != shape {
-            return Err(corrupt(format!("'{found}' has shape {:?}, the config says {shape:?}", info.shape)));
-        }
-        if !matches!(info.dtype, Dtype::F16 | Dtype::BF16 | Dtype::F32 | Dtype::F64) {
-            return Err(corrupt(format!("'{found}' holds {:?}, not floats", info.dtype)));
-        }
-    }
-    Ok(())
+/// Where a safetensors file's tensor data are.
+enum Source<'a> {
+    /// The whole file in memory.
+    Bytes(&'a [u8]),
+    /// An open file, read a tensor at a time.
+    File(Mutex<File>),
 }
 
-/// The tensors of a safetensors file's `bytes` by parameter name, for the parameters of a
-/// model of `config` the file has. The file is checked to hold exactly the parameters of a
-/// model of `stored` (the config it was written with; stored names by `naming`) with their
-/// shapes, as finite floats; those the model lacks (the heads a model under a new head drops)
-/// are not read. Converted to `dtype`, on the CPU. Nothing is changed: the caller sets them
-/// once every one has passed.
-pub fn read_weights(
-    (config, dtype): (&BertConfig, DType),
-    stored: &BertConfig,
-    bytes: &[u8],
-    naming: &Naming,
-) -> Result<HashMap<String, Tensor>> {
-    let model: HashMap<String, Vec<usize>> = BertModel::param_shapes(config)?.into_iter().collect();
-    let mut tensors = candle_core::safetensors::load_buffer(bytes, &Device::Cpu)
-        .map_err(|e| corrupt(format!("not a readable safetensors file ({e})")))?;
-    let shapes = BertModel::param_shapes(stored)?;
-    let names: Vec<String> = tensors.keys().cloned().collect();
-    let mut checked = HashMap::new();
-    for (name, shape, found) in match_names(stored, &shapes, &names, naming)? {
-        let t = tensors.remove(&found).expect("matched from the file");
-        if t.dims() != shape {
-            return Err(corrupt(format!("'{found}' has shape {:?}, the model expects {shape:?}", t.dims())));
-        }
-        if !t.dtype().is_float() {
-            return Err(corrupt(format!("'{found}' holds {:?}, not floats", t.dtype())));
-        }
-        let Some(dims) = model.get(name) else { continue };
-        if *dims != shape {
-            return Err(corrupt(format!("'{found}' has shape {shape:?}, the model's '{name}' is {dims:?}")));
-        }
-        let t = t.to_dtype(dtype)?;
-        if !all_finite(&t)? {
-            return Err(corrupt(format!("'{found}' holds NaN or infinite values")));
-        }
-        checked.insert(name.to_string(), t);
+/// A safetensors file's header, checked, and its tensors read one at a time: a model loaded
+/// from a file holds one tensor besides its parameters at any moment, never the whole file.
+pub struct WeightsFile<'a> {
+    metadata: Metadata,
+    /// Where the tensor data start: after the header's length and the header.
+    data_start: u64,
+    source: Source<'a>,
+}
+
+impl std::fmt::Debug for WeightsFile<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WeightsFile").field("tensors", &self.metadata.tensors().len()).finish()
     }
-    Ok(checked)
+}
+
+impl<'a> WeightsFile<'a> {
+    /// The safetensors file whose bytes are `bytes`.
+    pub fn from_bytes(bytes: &'a [u8]) -> Result<Self> {
+        let (n, metadata) = safetensors::SafeTensors::read_metadata(bytes)
+            .map_err(|e| corrupt(format!("not a readable safetensors file ({e})")))?;
+        Ok(Self { metadata, data_start: (HEADER_LENGTH + n) as u64, source: Source::Bytes(bytes) })
+    }
+
+    /// The safetensors file at `path`, its header read and checked (the tensors' offsets
+    /// against each other and against the file's length); no tensor is read yet.
+    pub fn open(path: &Path) -> Result<WeightsFile<'static>> {
+        let unreadable = |e: std::io::Error| match e.kind() {
+            std::io::ErrorKind::NotFound => corrupt("the file is missing"),
+            std::io::ErrorKind::UnexpectedEof => corrupt("not a readable safetensors file (it ends in its header)"),
+            _ => corrupt(format!("cannot be read ({e})")),
+        };
+        let mut file = File::open(path).map_err(unreadable)?;
+        let length = file.metadata().map_err(unreadable)?.len();
+        let mut n = [0u8; HEADER_LENGTH];
+        file.read_exact(&mut n).map_err(unreadable)?;
+        let n = u64::from_le_bytes(n);
+        if n > MAX_HEADER_BYTES || HEADER_LENGTH as u64 + n > length {
+            return Err(corrupt(format!("not a readable safetensors file (a header of {n} bytes)")));
+        }
+        let mut header = vec![0u8; n as usize];
+        file.read_exact(&mut header).map_err(unreadable)?;
+        let metadata: Metadata =
+            serde_json::from_slice(&header).map_err(|e| corrupt(format!("not a readable safetensors file ({e})")))?;
+        let data_start = HEADER_LENGTH as u64 + n;
+        let expected = data_start + metadata.data_len() as u64;
+        if expected != length {
+            return Err(corrupt(format!(
+                "not a readable safetensors file (its header needs {expected} bytes, the file has {length}: incomplete or not one file)"
+            )));
+        }
+        Ok(WeightsFile { metadata, data_start, source: Source::File(Mutex::new(file)) })
+    }
+
+    /// The names of the tensors the file holds.
+    pub fn names(&self) -> Vec<String> {
+        self.metadata.tensors().into_keys().collect()
+    }
+
+    /// Checks the header against the parameters a model of `config` has (names by `naming`,
+    /// shapes, float dtypes), reading no tensor data and allocating nothing of the model's
+    /// size: a weights file that cannot fit the config is refused before the model is built.
+    pub fn check_fits(&self, config: &BertConfig, naming: &Naming) -> Result<()> {
+        config.validate()?;
+        let shapes = BertModel::param_shapes(config)?;
+        for (_, shape, found) in match_names(config, &shapes, &self.names(), naming)? {
+            let info = self.metadata.info(&found).expect("matched from the header");
+            if info.shape != shape {
+                return Err(corrupt(format!("'{found}' has shape {:?}, the config says {shape:?}", info.shape)));
+            }
+            float_dtype(&found, info)?;
+        }
+        Ok(())
+    }
+
+    /// The tensors by parameter name, for the parameters of a model of `config` the file has.
+    /// The file is checked to hold exactly the parameters of a model of `stored` (the config
+    /// it was written with; stored names by `naming`) with their shapes, as finite floats;
+    /// those the model lacks (the heads a model under a new head drops) are not read.
+    /// Converted to `dtype`, on the CPU, each a variable's storage already (a parameter takes
+    /// it without a copy). Nothing is changed: the caller sets them once every one has passed.
+    pub fn read(
+        &self,
+        (config, dtype): (&BertConfig, DType),
+        stored: &BertConfig,
+        naming: &Naming,
+    ) -> Result<HashMap<String, Tensor>> {
+        let model: HashMap<String, Vec<usize>> = BertModel::param_shapes(config)?.into_iter().collect();
+        let shapes = BertModel::param_shapes(stored)?;
+        let mut checked = HashMap::new();
+        for (name, shape, found) in match_names(stored, &shapes, &self.names(), naming)? {
+            let info = self.metadata.info(&found).expect("matched from the header");
+            if info.shape != shape {
+                return Err(corrupt(format!("'{found}' has shape {:?}, the model expects {shape:?}", info.shape)));
+            }
+            let stored_dtype = float_dtype(&found, info)?;
+            let Some(dims) = model.get(name) else { continue };
+            if *dims != shape {
+                return Err(corrupt(format!("'{found}' has shape {shape:?}, the model's '{name}' is {dims:?}")));
+            }
+            let t = self.tensor(&found, info, stored_dtype, dtype)?;
+            if !all_finite(&t)? {
+                return Err(corrupt(format!("'{found}' holds NaN or infinite values")));
+            }
+            checked.insert(name.to_string(), t);
+        }
+        Ok(checked)
+    }
+
+    /// The stored tensor `name` (described by `info`, holding `stored` values) in `dtype`, a
+    /// variable's storage.
+    fn tensor(&self, name: &str, info: &TensorInfo, stored: DType, dtype: DType) -> Result<Tensor> {
+        // the values read straight into the variable's own buffer when no conversion is needed
+        // (safetensors stores little-endian values)
+        match dtype {
+            DType::F32 if stored == dtype && cfg!(target_endian = "little") => self.variable::<f32>(name, info),
+            DType::F64 if stored == dtype && cfg!(target_endian = "little") => self.variable::<f64>(name, info),
+            _ => self.converted(name, info, stored, dtype),
+        }
+    }
+
+    /// A variable of `T`s read from the file without conversion.
+    fn variable<T: candle_core::WithDType + Default>(&self, name: &str, info: &TensorInfo) -> Result<Tensor> {
+        let count = info.shape.iter().product::<usize>();
+        let mut values = vec![T::default(); count];
+        // SAFETY: `values` holds `count` plain floats, any bit pattern of which is a value.
+        let bytes = unsafe {
+            std::slice::from_raw_parts_mut(values.as_mut_ptr().cast::<u8>(), count * std::mem::size_of::<T>())
+        };
+        self.read_bytes(name, info, bytes)?;
+        Ok(Var::from_vec(values, info.shape.as_slice(), &Device::Cpu)?.into_inner())
+    }
+
+    /// The tensor read as `stored` values and converted to `dtype`, as a variable.
+    fn converted(&self, name: &str, info: &TensorInfo, stored: DType, dtype: DType) -> Result<Tensor> {
+        let mut bytes = vec![0u8; info.data_offsets.1 - info.data_offsets.0];
+        self.read_bytes(name, info, &mut bytes)?;
+        let t = Tensor::from_raw_buffer(&bytes, stored, info.shape.as_slice(), &Device::Cpu)?;
+        drop(bytes);
+        Ok(Var::from_tensor(&t.to_dtype(dtype)?)?.into_inner())
+    }
+
+    /// The bytes of tensor `name` into `out` (as long as the tensor's data).
+    fn read_bytes(&self, name: &str, info: &TensorInfo, out: &mut [u8]) -> Result<()> {
+        let (start, end) = info.data_offsets;
+        debug_assert_eq!(out.len(), end - start);
+        match &self.source {
+            Source::Bytes(bytes) => {
+                let at = self.data_start as usize;
+                out.copy_from_slice(&bytes[at + start..at + end]);
+            }
+            Source::File(file) => {
+                let mut file = file.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+                file.seek(SeekFrom::Start(self.data_start + start as u64))
+                    .and_then(|_| file.read_exact(out))
+                    .map_err(|e| corrupt(format!("'{name}' cannot be read ({e})")))?;
+            }
+        }
+        Ok(())
+    }
 }

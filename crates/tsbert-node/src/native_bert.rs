@@ -2,6 +2,7 @@
 //! state, owned by a JavaScript object. Each user call crosses here once.
 
 use std::ops::{Deref, DerefMut};
+use std::path::Path;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
@@ -14,7 +15,7 @@ use tsbert_core::config::{TaskHead, TaskKind};
 use tsbert_core::error::InputError;
 use tsbert_core::hf::{self, HfNames};
 use tsbert_core::pooling::{self, EmbedOptions, Pooling};
-use tsbert_core::weights::{self, Naming};
+use tsbert_core::weights::{Naming, WeightsFile};
 use tsbert_core::{memory, BertConfig, Error, ModelHandle, ModelOptions, Trainer, TrainerOptions};
 
 use crate::errors::{js_error, OrThrow};
@@ -118,13 +119,13 @@ fn external(bytes: u128) -> i64 {
     i64::try_from(bytes).unwrap_or(i64::MAX)
 }
 
-/// The files a model folder's weights and config came from, for messages, and the size of
-/// its tokenizer's vocabulary.
+/// The files a model folder's weights and config came from (the weights are read from there;
+/// the config's path is for messages), and the size of its tokenizer's vocabulary.
 #[napi(object)]
 pub struct ModelFilesJs {
     /// The config's path.
     pub config_path: String,
-    /// The weights' path.
+    /// The weights' path: a safetensors file.
     pub weights_path: String,
     /// Token ids the folder's tokenizer makes: the embeddings must have as many rows.
     pub tokenizer_size: u32,
@@ -199,7 +200,6 @@ enum ConfigSource {
 /// file at fault.
 pub struct LoadTask {
     config: ConfigSource,
-    weights: Buffer,
     files: ModelFilesJs,
     options: ModelOptions,
     training: TrainerOptions,
@@ -215,7 +215,8 @@ impl LoadTask {
         let files = &self.files;
         let config_err = |e: Error| Error::Checkpoint(format!("'{}': {e}", files.config_path));
         let weights_err = |e: Error| Error::Checkpoint(format!("weights file '{}': {e}", files.weights_path));
-        let stored = weights::stored_names(&self.weights).map_err(weights_err)?;
+        let file = WeightsFile::open(Path::new(&files.weights_path)).map_err(weights_err)?;
+        let stored = file.names();
         let (config, naming) = match &self.config {
             ConfigSource::Tsbert(config) => (config.clone(), Naming::Tsbert),
             ConfigSource::HuggingFace(json) => {
@@ -231,7 +232,7 @@ impl LoadTask {
             }
         };
         // the weights' names and shapes against the config, before anything of that size exists
-        weights::check_header(&config, &self.weights, &naming).map_err(|e| match e {
+        file.check_fits(&config, &naming).map_err(|e| match e {
             Error::Input(_) => config_err(e),
             _ => weights_err(e),
         })?;
@@ -245,11 +246,9 @@ impl LoadTask {
         }
         // the file's weights that the model has (all of them, but a new head's)
         let model =
-            ModelHandle::from_weights(config.clone(), &self.options, &self.weights, &stored, &naming).map_err(|e| {
-                match e {
-                    Error::Input(_) => config_err(e),
-                    _ => weights_err(e),
-                }
+            ModelHandle::from_weights(config.clone(), &self.options, &file, &stored, &naming).map_err(|e| match e {
+                Error::Input(_) => config_err(e),
+                _ => weights_err(e),
             })?;
         let bytes = model.replicas_on_cpu() as u128 * memory::weights_bytes(&config)?;
         let loaded = Loaded { model, trainer: None, training: self.training.clone() };
@@ -328,20 +327,20 @@ impl NativeBert {
     }
 
     /// Loads a model from a folder's config — tsbert's (an object) or a Hugging Face
-    /// `config.json`'s text — and its weights (a safetensors file's bytes) in one call: checked
-    /// against each other before anything of their size is allocated, built, filled. Rejects
+    /// `config.json`'s text — and its weights (the safetensors file at `files.weightsPath`, read
+    /// a tensor at a time) in one call: checked against each other before anything of their
+    /// size is allocated, built, filled. Rejects
     /// (code `TSBERT_CHECKPOINT`) naming the file at fault; throws a `TypeError` or `RangeError`
     /// for bad `options`. With `head`, a model without that task head gets it (seeded, Hugging
     /// Face's initialisation) and loses its pretraining heads: a pretrained encoder to fine-tune.
     /// With `dropout`, every dropout (hidden, attention, classifier) is that probability.
     #[napi(
-        ts_args_type = "config: object | string, weights: Buffer, files: ModelFilesJs, options: TrainerOptionsJs, head?: TaskHeadJs, dropout?: number",
+        ts_args_type = "config: object | string, files: ModelFilesJs, options: TrainerOptionsJs, head?: TaskHeadJs, dropout?: number",
         ts_return_type = "Promise<NativeBert>"
     )]
     pub fn load(
         env: Env,
         config: Unknown,
-        weights: Buffer,
         files: ModelFilesJs,
         options: Object,
         head: Option<TaskHeadJs>,
@@ -365,7 +364,7 @@ impl NativeBert {
             Ok((source, options, training))
         };
         let (config, options, training) = read().or_throw(&env)?;
-        Ok(AsyncTask::new(LoadTask { config, weights, files, options, training, head, dropout, failure: None }))
+        Ok(AsyncTask::new(LoadTask { config, files, options, training, head, dropout, failure: None }))
     }
 
     /// Frees the model's memory now instead of when the garbage collector gets to it; every

@@ -24,7 +24,7 @@ use crate::ops::quantized::Kernel;
 use crate::params::{note_weights_written, ParamStore};
 use crate::pooling::{self, Pooling};
 use crate::rng::SeededRng;
-use crate::weights::{self, Naming};
+use crate::weights::{self, Naming, WeightsFile};
 
 /// Where and how a model is built.
 #[derive(Debug, Clone)]
@@ -267,12 +267,12 @@ impl ModelHandle {
     pub fn from_weights(
         config: BertConfig,
         options: &ModelOptions,
-        bytes: &[u8],
+        file: &WeightsFile,
         stored: &BertConfig,
         naming: &Naming,
     ) -> Result<Self> {
         Self::check_sizes(&config, options)?;
-        let values = weights::read_weights((&config, options.dtype), stored, bytes, naming)?;
+        let values = file.read((&config, options.dtype), stored, naming)?;
         let from_file: std::collections::HashSet<String> = values.keys().cloned().collect();
         let model = Self::with_values(config, options, values)?;
         let mut rng = SeededRng::new(options.seed);
@@ -315,8 +315,15 @@ impl ModelHandle {
             .iter()
             .enumerate()
             .map(|(i, d)| {
-                let mine =
-                    if i == last { values.take().unwrap_or_default() } else { values.clone().unwrap_or_default() };
+                // the last replica takes the values themselves (read from a file, they are
+                // variables' storage already); the others copies, never storage shared with it
+                let mine = match (i == last, &values) {
+                    (true, _) => values.take().unwrap_or_default(),
+                    (false, Some(values)) => {
+                        values.iter().map(|(k, t)| Ok((k.clone(), t.copy()?))).collect::<Result<_>>()?
+                    }
+                    (false, None) => HashMap::new(),
+                };
                 Replica::new(&config, options, d, mine)
             })
             .collect::<Result<Vec<_>>>()?;
@@ -533,9 +540,10 @@ impl ModelHandle {
 
     /// Replaces the weights of every replica with those of a safetensors file's `bytes` (named
     /// by `naming`); everything is checked first, so a bad file leaves the model as it was (see
-    /// [`weights::read_weights`]).
+    /// [`WeightsFile::read`]).
     pub fn load_weights(&self, bytes: &[u8], naming: &Naming) -> Result<()> {
-        let tensors = weights::read_weights((&self.config, self.params().dtype()), &self.config, bytes, naming)?;
+        let file = WeightsFile::from_bytes(bytes)?;
+        let tensors = file.read((&self.config, self.params().dtype()), &self.config, naming)?;
         self.set_weights(&tensors)
     }
 

@@ -103,3 +103,36 @@ fn task_steps_split_over_replicas_or_accumulated_take_the_whole_batch_update() {
         }
     }
 }
+
+/// A model read from a weights file onto two CPU replicas: each replica owns its parameters
+/// (the file's tensors become one replica's storage without a copy, never both replicas'), so
+/// two steps move them as one device's do, not twice as far.
+#[test]
+fn a_model_loaded_onto_two_cpu_replicas_trains_as_one_device_does() {
+    use tsbert_core::weights::{Naming, WeightsFile};
+    let config = tiny_config(0.0);
+    let bytes = crate::common::model(config.clone(), 3, DType::F32).save_weights(&Naming::Tsbert).unwrap();
+    let file = WeightsFile::from_bytes(&bytes).unwrap();
+    let load = |devices: Vec<Device>| {
+        let options = ModelOptions { seed: 4, dtype: DType::F32, devices, ..ModelOptions::default() };
+        ModelHandle::from_weights(config.clone(), &options, &file, &config, &Naming::Tsbert).unwrap()
+    };
+    let (single, parallel) = (load(vec![Device::Cpu]), load(vec![Device::Cpu; 2]));
+    let options =
+        TrainerOptions { seed: 4, adam: AdamConfig { lr: 0.01, ..AdamConfig::default() }, ..Default::default() };
+    let (mut single_trainer, mut parallel_trainer) =
+        (Trainer::new(&single, &options).unwrap(), Trainer::new(&parallel, &options).unwrap());
+    let batch = random_batch(&config, 6, 9, 2, 17);
+    for _ in 0..2 {
+        single_trainer.train_step(&single, &batch).unwrap();
+        parallel_trainer.train_step(&parallel, &batch).unwrap();
+    }
+    for replica in parallel.replica_params() {
+        for (name, var) in single.params().iter() {
+            let (want, got) = (values(var.as_tensor()), values(replica.get(name).unwrap().as_tensor()));
+            let diff = want.iter().zip(&got).fold(0.0_f64, |m, (a, b)| m.max((a - b).abs()));
+            let bound = if name.ends_with("W_k.bias") { 0.03 } else { 1e-4 };
+            assert!(diff <= bound, "{name}: a replica differs from one device by {diff:e}");
+        }
+    }
+}

@@ -12,7 +12,7 @@ use tsbert_core::batch::Sequences;
 use tsbert_core::config::Activation;
 use tsbert_core::hf::{config_from_hf, config_to_hf, HfNames};
 use tsbert_core::tokenizer::{Text, Tokenizer, MAX_TEXT_BYTES, PIECE_BYTES};
-use tsbert_core::weights::{stored_names, Naming};
+use tsbert_core::weights::{Naming, WeightsFile};
 use tsbert_core::{Batch, BertConfig, ModelHandle, Trainer, TrainerOptions};
 
 use crate::common::{hf_model, values};
@@ -269,8 +269,8 @@ fn an_export_names_and_configures_what_transformers_loads() {
         let original = std::fs::read(fixtures().join(dir).join("model.safetensors")).unwrap();
         // exactly the tensors transformers' own save_pretrained wrote, with the same values
         // (but the untied decoder's unused bias, written as the one in use)
-        let mut ours = stored_names(&exported).unwrap();
-        let mut theirs = stored_names(&original).unwrap();
+        let mut ours = WeightsFile::from_bytes(&exported).unwrap().names();
+        let mut theirs = WeightsFile::from_bytes(&original).unwrap().names();
         ours.sort();
         theirs.sort();
         assert_eq!(ours, theirs, "{dir}");

@@ -4,7 +4,7 @@ use crate::common::{model, random_batch, tiny_config, values};
 use candle_core::{DType, Device, Tensor};
 use tsbert_core::adam::AdamConfig;
 use tsbert_core::trainer::DIVERGED_FACTOR;
-use tsbert_core::weights::{check_header, Naming};
+use tsbert_core::weights::{Naming, WeightsFile};
 use tsbert_core::{memory, BertConfig, Error, ModelHandle, ModelOptions, StepLosses, Trainer, TrainerOptions};
 
 #[test]
@@ -122,16 +122,58 @@ fn a_finite_blow_up_is_diverged_too_before_its_update() {
 fn a_weights_header_is_checked_against_the_config_without_building_the_model() {
     let config = tiny_config(0.0);
     let bytes = model(config.clone(), 1, DType::F32).save_weights(&Naming::Tsbert).unwrap();
-    check_header(&config, &bytes, &Naming::Tsbert).unwrap();
-    let err = check_header(&BertConfig { max_positions: 500_000, ..config.clone() }, &bytes, &Naming::Tsbert)
+    let file = WeightsFile::from_bytes(&bytes).unwrap();
+    file.check_fits(&config, &Naming::Tsbert).unwrap();
+    let err = file
+        .check_fits(&BertConfig { max_positions: 500_000, ..config.clone() }, &Naming::Tsbert)
         .unwrap_err()
         .to_string();
     assert!(err.contains("'encoder.pos_embedding' has shape [10, 8], the config says [500000, 8]"), "{err}");
-    let err =
-        check_header(&BertConfig { layers: 4000, ..config.clone() }, &bytes, &Naming::Tsbert).unwrap_err().to_string();
+    let err = file.check_fits(&BertConfig { layers: 4000, ..config.clone() }, &Naming::Tsbert).unwrap_err().to_string();
     assert!(err.contains("parameter 'encoder.blks.2.attention.W_q.weight' is missing"), "{err}");
-    let err = check_header(&config, &bytes[..5], &Naming::Tsbert).unwrap_err().to_string();
+    let err = WeightsFile::from_bytes(&bytes[..5]).unwrap_err().to_string();
     assert!(err.contains("not a readable safetensors file"), "{err}");
+}
+
+/// A weights file read from disk a tensor at a time gives the model its bytes give (f32, and
+/// converted to f64); a missing, truncated, padded or garbage file is a checkpoint error that
+/// says which.
+#[test]
+fn a_weights_file_is_read_from_disk_as_from_its_bytes_and_a_damaged_one_is_refused() {
+    let config = tiny_config(0.0);
+    let bytes = model(config.clone(), 5, DType::F32).save_weights(&Naming::Tsbert).unwrap();
+    let dir = std::env::temp_dir().join(format!("tsbert-weights-file-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("model.safetensors");
+    std::fs::write(&path, &bytes).unwrap();
+    for dtype in [DType::F32, DType::F64] {
+        let options = ModelOptions { dtype, ..ModelOptions::default() };
+        let load = |file: &WeightsFile| {
+            ModelHandle::from_weights(config.clone(), &options, file, &config, &Naming::Tsbert).unwrap()
+        };
+        let (from_disk, from_bytes) =
+            (load(&WeightsFile::open(&path).unwrap()), load(&WeightsFile::from_bytes(&bytes).unwrap()));
+        assert_eq!(from_disk.params().iter().count(), from_bytes.params().iter().count());
+        for (name, var) in from_bytes.params().iter() {
+            assert_eq!(var.dtype(), dtype, "{name}");
+            assert_eq!(values(var.as_tensor()), values(from_disk.params().get(name).unwrap().as_tensor()), "{name}");
+        }
+    }
+    let refused = |contents: &[u8]| {
+        std::fs::write(&path, contents).unwrap();
+        WeightsFile::open(&path).unwrap_err().to_string()
+    };
+    let err = refused(&bytes[..bytes.len() - 3]);
+    assert!(err.contains("incomplete"), "{err}");
+    let err = refused(&[&bytes[..], b"xyz"].concat());
+    assert!(err.contains("incomplete or not one file"), "{err}");
+    let err = refused(&bytes[..20]);
+    assert!(err.contains("not a readable safetensors file"), "{err}");
+    let err = refused(b"not a safetensors file at all");
+    assert!(err.contains("not a readable safetensors file"), "{err}");
+    std::fs::remove_dir_all(&dir).unwrap();
+    let err = WeightsFile::open(&path).unwrap_err().to_string();
+    assert!(err.contains("missing"), "{err}");
 }
 
 #[test]

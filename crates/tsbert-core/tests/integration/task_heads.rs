@@ -11,7 +11,7 @@ use tsbert_core::batch::Sequences;
 use tsbert_core::config::{TaskHead, TaskKind};
 use tsbert_core::hf::{config_from_hf, config_to_hf, HfNames};
 use tsbert_core::task_loss::TaskLabels;
-use tsbert_core::weights::{stored_names, Naming};
+use tsbert_core::weights::{Naming, WeightsFile};
 use tsbert_core::{BertConfig, ModelHandle, ModelOptions, Trainer, TrainerOptions};
 
 use crate::common::{hf_model, values};
@@ -125,16 +125,17 @@ fn task_models_export_under_transformers_names_and_load_back_with_the_same_logit
         let bytes = model.save_weights(&Naming::HuggingFace(names)).unwrap();
         let original = std::fs::read(dir.join("model.safetensors")).unwrap();
         let sorted = |b: &[u8]| {
-            let mut n = stored_names(b).unwrap();
+            let mut n = WeightsFile::from_bytes(b).unwrap().names();
             n.retain(|x| !x.ends_with("position_ids"));
             n.sort();
             n
         };
         assert_eq!(sorted(&bytes), sorted(&original), "{name}: the tensors transformers saved, by the same names");
-        let again = config_from_hf(&json.to_string(), &stored_names(&bytes).unwrap()).unwrap();
+        let again = config_from_hf(&json.to_string(), &WeightsFile::from_bytes(&bytes).unwrap().names()).unwrap();
         assert_eq!(again.task, config.task, "{name}");
         let reloaded = ModelHandle::new(again.clone(), &ModelOptions::default()).unwrap();
-        let names = HfNames::detect(stored_names(&bytes).unwrap().iter().map(String::as_str), &again);
+        let names =
+            HfNames::detect(WeightsFile::from_bytes(&bytes).unwrap().names().iter().map(String::as_str), &again);
         reloaded.load_weights(&bytes, &Naming::HuggingFace(names)).unwrap();
         assert_eq!(values(&reloaded.task_logits(&s).unwrap()), values(&model.task_logits(&s).unwrap()), "{name}");
     }
@@ -160,7 +161,7 @@ fn task_losses_and_every_gradient_are_transformers() {
         let loss = trainer.compute_task_gradients(&model, &s, &labels).unwrap();
         let theirs = values(&expected[&format!("{name}.loss")])[0];
         assert!((loss - theirs).abs() <= 1e-5 * theirs.abs().max(1.0), "{name}: loss {loss} vs {theirs}");
-        let stored = stored_names(&std::fs::read(dir.join("model.safetensors")).unwrap()).unwrap();
+        let stored = WeightsFile::open(&dir.join("model.safetensors")).unwrap().names();
         let names = HfNames::detect(stored.iter().map(String::as_str), &config);
         let mut checked = 0;
         for (ours, _) in model.params().iter() {
@@ -208,7 +209,8 @@ fn a_pretrained_model_takes_a_new_head_with_huggingface_initialisation() {
         };
         let options = |seed: u64| ModelOptions { seed, dtype: candle_core::DType::F32, ..ModelOptions::default() };
         let load = |seed: u64| {
-            ModelHandle::from_weights(config.clone(), &options(seed), &bytes, &pretrained, &Naming::Tsbert).unwrap()
+            let file = WeightsFile::from_bytes(&bytes).unwrap();
+            ModelHandle::from_weights(config.clone(), &options(seed), &file, &pretrained, &Naming::Tsbert).unwrap()
         };
         let tuned = load(7);
         let names: Vec<&str> = tuned.params().iter().map(|(n, _)| n).collect();
@@ -233,7 +235,7 @@ fn a_pretrained_model_takes_a_new_head_with_huggingface_initialisation() {
         let err = ModelHandle::from_weights(
             config.clone(),
             &options(7),
-            &bytes,
+            &WeightsFile::from_bytes(&bytes).unwrap(),
             &crate::common::tiny_config(0.0),
             &Naming::Tsbert,
         )

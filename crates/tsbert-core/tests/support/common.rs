@@ -6,7 +6,7 @@ use std::path::Path;
 use candle_core::{DType, Tensor};
 use tsbert_core::adam::AdamConfig;
 use tsbert_core::hf::{config_from_hf, HfNames};
-use tsbert_core::weights::{stored_names, Naming};
+use tsbert_core::weights::{Naming, WeightsFile};
 use tsbert_core::{Batch, BertConfig, ModelHandle, ModelOptions, Trainer, TrainerOptions};
 
 use crate::synthetic::synthetic_batch;
@@ -55,11 +55,11 @@ pub fn values(t: &Tensor) -> Vec<f64> {
 /// A model of the Hugging Face folder `dir` (config.json, model.safetensors) in f32 on the CPU,
 /// its tensors named as Hugging Face names them, and its config.
 pub fn hf_model(dir: &Path) -> (ModelHandle, BertConfig) {
-    let weights = std::fs::read(dir.join("model.safetensors")).unwrap();
+    let file = WeightsFile::open(&dir.join("model.safetensors")).unwrap();
     let json = std::fs::read_to_string(dir.join("config.json")).unwrap();
-    let config = config_from_hf(&json, &stored_names(&weights).unwrap()).unwrap();
-    let t = ModelHandle::new(config.clone(), &ModelOptions { dtype: DType::F32, ..ModelOptions::default() }).unwrap();
-    let names = HfNames::detect(stored_names(&weights).unwrap().iter().map(String::as_str), &config);
-    t.load_weights(&weights, &Naming::HuggingFace(names)).unwrap();
+    let config = config_from_hf(&json, &file.names()).unwrap();
+    let names = HfNames::detect(file.names().iter().map(String::as_str), &config);
+    let options = ModelOptions { dtype: DType::F32, ..ModelOptions::default() };
+    let t = ModelHandle::from_weights(config.clone(), &options, &file, &config, &Naming::HuggingFace(names)).unwrap();
     (t, config)
 }
