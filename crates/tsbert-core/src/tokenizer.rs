@@ -6,8 +6,8 @@ use std::collections::BTreeMap;
 
 use rayon::prelude::*;
 use serde_json::{json, Value};
-use tokenizers::utils::truncation::{TruncationDirection, TruncationParams, TruncationStrategy};
-use tokenizers::{EncodeInput, InputSequence};
+use tokenizers::utils::truncation::{truncate_encodings, TruncationDirection, TruncationParams, TruncationStrategy};
+use tokenizers::{EncodeInput, InputSequence, PostProcessor};
 
 use crate::error::{Error, InputError, Result};
 
@@ -56,7 +56,16 @@ pub struct SpecialIds {
 
 /// A tokenizer and what it needs to make model inputs.
 pub struct Tokenizer {
+    /// As its file describes it (what a save writes).
     inner: tokenizers::Tokenizer,
+    /// Without the padding and truncation its file may set (a `tokenizer.json` such as
+    /// all-MiniLM-L6-v2's pads every input to 128 ids): tsbert cuts and pads by itself.
+    plain: tokenizers::Tokenizer,
+    /// [`Tokenizer::plain`] without its post-processor: a text's tokens alone, the special
+    /// tokens and sequence ids added once, by `plain`, to the text or pair. Both made once
+    /// (copying a tokenizer copies its vocabulary: done a call, it was a twentieth of a short
+    /// text's embedding).
+    bare: tokenizers::Tokenizer,
 }
 
 impl std::fmt::Debug for Tokenizer {
@@ -93,7 +102,17 @@ impl Tokenizer {
     pub fn from_json(json: &str) -> Result<Self> {
         let inner =
             json.parse::<tokenizers::Tokenizer>().map_err(|e| bad_file(format!("not a tokenizer.json ({e})")))?;
-        Ok(Self { inner })
+        Self::new(inner)
+    }
+
+    /// `inner` and the copies of it that tokenizing uses.
+    fn new(inner: tokenizers::Tokenizer) -> Result<Self> {
+        let mut plain = inner.clone();
+        plain.with_truncation(None).map_err(|e| bad_file(format!("the tokenizer's truncation ({e})")))?;
+        plain.with_padding(None);
+        let mut bare = plain.clone();
+        bare.with_post_processor(None::<tokenizers::PostProcessorWrapper>);
+        Ok(Self { inner, plain, bare })
     }
 
     /// BERT's WordPiece tokenizer from a `vocab.txt` (one token a line, ids by line), with
@@ -183,22 +202,13 @@ impl Tokenizer {
         })
     }
 
-    /// The tokenizer without the padding and truncation its file may set (a `tokenizer.json` such
-    /// as all-MiniLM-L6-v2's pads every input to 128 ids): tsbert cuts and pads by itself.
-    fn plain(&self) -> Result<tokenizers::Tokenizer> {
-        let mut plain = self.inner.clone();
-        plain.with_truncation(None).map_err(|e| InputError::range("maxLength", e.to_string()))?;
-        plain.with_padding(None);
-        Ok(plain)
-    }
-
     /// Each of `words` alone as sub-word ids, without special tokens (a corpus's words split
     /// once each for pretraining): the ids end to end, and where each word's start (one entry
     /// more than words).
     pub fn split_words(&self, words: &[String]) -> Result<(Vec<u32>, Vec<usize>)> {
         let inputs: Vec<EncodeInput> = words.iter().map(|w| EncodeInput::Single(w.as_str().into())).collect();
         let encodings =
-            self.plain()?.encode_batch(inputs, false).map_err(|e| InputError::range("words", e.to_string()))?;
+            self.plain.encode_batch(inputs, false).map_err(|e| InputError::range("words", e.to_string()))?;
         let mut ids = Vec::new();
         let mut starts = Vec::with_capacity(words.len() + 1);
         for e in &encodings {
@@ -228,19 +238,8 @@ impl Tokenizer {
                 }
             }
         }
-        let mut truncating = self.inner.clone();
-        let truncation = max_len.map(|max_length| TruncationParams {
-            direction: TruncationDirection::Right,
-            max_length,
-            strategy: TruncationStrategy::LongestFirst,
-            stride: 0,
-        });
-        truncating.with_truncation(truncation).map_err(|e| InputError::range("maxLength", e.to_string()))?;
-        truncating.with_padding(None);
-        let mut plain = self.plain()?;
-        // the special tokens and the sequences' ids come from `truncating`'s processor, once
-        plain.with_post_processor(None::<tokenizers::PostProcessorWrapper>);
-        let pieces = Pieces { plain: &plain, keep: max_len };
+        let pieces = Pieces { plain: &self.bare, keep: max_len };
+        let added = |pair: bool| self.plain.get_post_processor().map_or(0, |p| p.added_tokens(pair));
         inputs
             .par_iter()
             .map(|input| {
@@ -262,8 +261,32 @@ impl Tokenizer {
                     }
                 }
                 let count_b = second.as_ref().map_or(0, |(_, n)| *n);
-                let e = truncating
-                    .post_process(first, second.map(|(e, _)| e), true)
+                let second = second.map(|(e, _)| e);
+                // cut longest-first to what leaves room for the special tokens, as the
+                // library's own truncation does before post-processing
+                let (first, second) = match max_len {
+                    Some(max) => {
+                        let n_added = added(second.is_some());
+                        let max_length = max.checked_sub(n_added).ok_or_else(|| {
+                            InputError::range(
+                                "maxLength",
+                                format!("{max} leaves no room for the {n_added} special tokens"),
+                            )
+                        })?;
+                        let params = TruncationParams {
+                            direction: TruncationDirection::Right,
+                            max_length,
+                            strategy: TruncationStrategy::LongestFirst,
+                            stride: 0,
+                        };
+                        truncate_encodings(first, second, &params)
+                            .map_err(|e| InputError::range("text", e.to_string()))?
+                    }
+                    None => (first, second),
+                };
+                let e = self
+                    .plain
+                    .post_process(first, second, true)
                     .map_err(|e| InputError::range("text", e.to_string()))?;
                 let kept = e.get_special_tokens_mask().iter().filter(|&&m| m == 0).count();
                 let sequence_ids = e.get_sequence_ids(); // made anew at each call

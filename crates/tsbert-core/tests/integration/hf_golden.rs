@@ -109,6 +109,12 @@ fn the_tokenizer_gives_hugging_faces_ids_tokens_and_offsets() {
     }
     let long = &json["tokenized"][6];
     assert_eq!(ints(&long["ids"]).len(), max, "the over-long input is cut to the model's length");
+    // a length that leaves no room for the special tokens is refused, not exceeded
+    let pair = (Text::Raw("a crane".into()), Some(Text::Raw("is flying".into())));
+    let err = from_json.encode_batch(vec![pair.clone()], Some(2)).unwrap_err().to_string();
+    assert!(err.contains("maxLength: 2 leaves no room for the 3 special tokens"), "{err}");
+    let e = &from_json.encode_batch(vec![pair], Some(3)).unwrap()[0];
+    assert_eq!(e.ids.len(), 3, "only the special tokens fit");
 }
 
 #[test]
