@@ -19,6 +19,8 @@ use rayon::prelude::*;
 const K_BLOCK: usize = 64;
 /// Output channels a parallel task computes (its weights stay in the core's cache).
 const OUTPUTS_A_TASK: usize = 64;
+/// Rows of activations a kernel call takes together (each weight load used by as many).
+const ROWS_A_TILE: usize = 4;
 /// Output channels of one `vpdpbusd` (the VNNI layout's block).
 const LANES: usize = 16;
 /// Largest magnitude of a quantised value.
@@ -196,17 +198,23 @@ pub(crate) fn quantized_product(out: &mut [f32], x: &QuantizedRows, w: &Quantize
         let outputs = task * OUTPUTS_A_TASK..((task + 1) * OUTPUTS_A_TASK).min(n_out);
         // the VNNI layout holds whole blocks of 16 channels
         let computed = if kernel == Kernel::Avx512Vnni { outputs.len().div_ceil(LANES) * LANES } else { outputs.len() };
-        let mut sums = vec![0i32; computed];
+        let mut sums = vec![0i32; ROWS_A_TILE * computed];
         let wr = &w.values[outputs.start * kp..(outputs.start + computed) * kp];
         let (bias, scales, offsets) = (&bias[outputs.clone()], &w.scales[outputs.clone()], &w.sums[outputs.clone()]);
-        for (r, (xr, &sx)) in x.values.chunks_exact(kp).zip(&x.scales).enumerate() {
+        let tiles = x.values.chunks(ROWS_A_TILE * kp).zip(x.scales.chunks(ROWS_A_TILE));
+        for (tile, (xs, row_scales)) in tiles.enumerate() {
+            let sums = &mut sums[..row_scales.len() * computed];
             // SAFETY: the matrix's kernel is one this CPU has (checked when it was made).
-            unsafe { dots_unchecked(&mut sums, xr, wr, kernel) };
-            // SAFETY: `out` holds rows × n_out values (asserted); each task writes its own
-            // columns of each row, so the slices of two tasks never overlap.
-            let row = unsafe { std::slice::from_raw_parts_mut(out_ptr.at(r * n_out + outputs.start), outputs.len()) };
-            for ((((o, &sum), &b), &sw), &offset) in row.iter_mut().zip(&sums).zip(bias).zip(scales).zip(offsets) {
-                *o = b + sx * sw * (sum - 128 * offset) as f32;
+            unsafe { dots_unchecked(sums, xs, row_scales.len(), wr, kernel) };
+            for (i, (&sx, sums)) in row_scales.iter().zip(sums.chunks_exact(computed)).enumerate() {
+                let r = tile * ROWS_A_TILE + i;
+                // SAFETY: `out` holds rows × n_out values (asserted); each task writes its own
+                // columns of each row, so the slices of two tasks never overlap.
+                let row =
+                    unsafe { std::slice::from_raw_parts_mut(out_ptr.at(r * n_out + outputs.start), outputs.len()) };
+                for ((((o, &sum), &b), &sw), &offset) in row.iter_mut().zip(sums).zip(bias).zip(scales).zip(offsets) {
+                    *o = b + sx * sw * (sum - 128 * offset) as f32;
+                }
             }
         }
     });
@@ -227,93 +235,131 @@ impl SharedOut {
     }
 }
 
-/// `sums[i] = Σₖ x[k] · w[i, k]` (`x` unsigned; `w` `[sums.len(), x.len()]` in `kernel`'s
-/// layout, `sums.len()` a multiple of 16 for [`Kernel::Avx512Vnni`]), exactly.
+/// `sums[r, i] = Σₖ x[r, k] · w[i, k]` for the `rows` rows of `x` (unsigned, `[rows, k]`;
+/// `sums` `[rows, n]`; `w` `[n, k]` in `kernel`'s layout, `n` a multiple of 16 for
+/// [`Kernel::Avx512Vnni`]), exactly.
 ///
 /// # Safety
 /// The CPU must have `kernel`'s instructions ([`Kernel::is_supported`]).
-unsafe fn dots_unchecked(sums: &mut [i32], x: &[u8], w: &[i8], kernel: Kernel) {
-    assert!(x.len().is_multiple_of(K_BLOCK) && w.len() == sums.len() * x.len());
+unsafe fn dots_unchecked(sums: &mut [i32], x: &[u8], rows: usize, w: &[i8], kernel: Kernel) {
+    assert!(rows > 0 && x.len().is_multiple_of(rows) && sums.len().is_multiple_of(rows));
+    let (k, n) = (x.len() / rows, sums.len() / rows);
+    assert!(k.is_multiple_of(K_BLOCK) && w.len() == n * k);
     match kernel {
         #[cfg(target_arch = "x86_64")]
         // SAFETY: as the caller promises.
-        Kernel::Avx512Vnni => unsafe { dots_vnni(sums, x, w) },
+        Kernel::Avx512Vnni => unsafe { dots_vnni(sums, x, rows, w) },
         #[cfg(target_arch = "x86_64")]
         // SAFETY: as above.
-        Kernel::Avx2 => unsafe { dots_avx2(sums, x, w) },
-        _ => dots_portable(sums, x, w),
+        Kernel::Avx2 => unsafe { dots_avx2(sums, x, rows, w) },
+        _ => dots_portable(sums, x, rows, w),
     }
 }
 
-/// The portable loop: 32 products at a time in i32 lanes, which the compiler vectorises.
+/// The portable loop: 32 products at a time in i32 lanes, which the compiler vectorises, a
+/// row at a time.
 #[inline(always)]
-fn dots_portable(sums: &mut [i32], x: &[u8], w: &[i8]) {
-    let k = x.len();
-    for (sum, row) in sums.iter_mut().zip(w.chunks_exact(k)) {
-        let mut acc = [0i32; 32];
-        for (xc, wc) in x.chunks_exact(32).zip(row.chunks_exact(32)) {
-            for i in 0..32 {
-                acc[i] += i32::from(xc[i]) * i32::from(wc[i]);
+fn dots_portable(sums: &mut [i32], x: &[u8], rows: usize, w: &[i8]) {
+    let k = x.len() / rows;
+    for (sums, x) in sums.chunks_exact_mut(sums.len() / rows).zip(x.chunks_exact(k)) {
+        for (sum, row) in sums.iter_mut().zip(w.chunks_exact(k)) {
+            let mut acc = [0i32; 32];
+            for (xc, wc) in x.chunks_exact(32).zip(row.chunks_exact(32)) {
+                for i in 0..32 {
+                    acc[i] += i32::from(xc[i]) * i32::from(wc[i]);
+                }
             }
+            *sum = acc.iter().sum();
         }
-        *sum = acc.iter().sum();
     }
 }
 
 /// [`dots_portable`] compiled for AVX2.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
-unsafe fn dots_avx2(sums: &mut [i32], x: &[u8], w: &[i8]) {
-    dots_portable(sums, x, w);
+unsafe fn dots_avx2(sums: &mut [i32], x: &[u8], rows: usize, w: &[i8]) {
+    dots_portable(sums, x, rows, w);
 }
 
-/// `vpdpbusd` on the interleaved layout: each step broadcasts 4 bytes of `x` and adds their
-/// products with 16 channels' 4 values into those channels' lanes, four blocks of 16 channels
-/// at a time (each broadcast used four times); the lanes are the sums, with no reduction.
+/// `vpdpbusd` on the interleaved layout, in tiles of up to [`ROWS_A_TILE`] rows × 4 blocks of
+/// 16 channels ([`vnni_tile`]); the lanes are the sums, with no reduction.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
-unsafe fn dots_vnni(sums: &mut [i32], x: &[u8], w: &[i8]) {
-    use std::arch::x86_64::*;
-    let steps = x.len() / 4;
-    let blocks = sums.len() / LANES;
-    let block_len = steps * 4 * LANES;
+unsafe fn dots_vnni(sums: &mut [i32], x: &[u8], rows: usize, w: &[i8]) {
+    let (k, n) = (x.len() / rows, sums.len() / rows);
+    let blocks = n / LANES;
+    let tile = VnniTile { steps: k / 4, x_stride: k, sums_stride: n };
     let (xp, wp, sp) = (x.as_ptr(), w.as_ptr(), sums.as_mut_ptr());
+    // SAFETY (every call): `w` holds `blocks` blocks of k/4 steps of 64 bytes, `x` `rows` rows
+    // of k bytes and `sums` `rows` rows of `blocks` × 16 values (asserted by the caller); each
+    // tile reads and writes within them.
     let mut b = 0;
-    // SAFETY (every access below): `w` holds `blocks` blocks of `steps` steps of 64 bytes,
-    // `x` `steps` × 4 bytes and `sums` `blocks` × 16 values (asserted by the caller).
-    while b + 4 <= blocks {
-        let (mut a0, mut a1, mut a2, mut a3) =
-            (_mm512_setzero_si512(), _mm512_setzero_si512(), _mm512_setzero_si512(), _mm512_setzero_si512());
-        let base = unsafe { wp.add(b * block_len) };
-        for q in 0..steps {
-            unsafe {
-                let xb = _mm512_set1_epi32(xp.add(4 * q).cast::<i32>().read_unaligned());
-                let at = base.add(q * 64);
-                a0 = _mm512_dpbusd_epi32(a0, xb, _mm512_loadu_si512(at.cast()));
-                a1 = _mm512_dpbusd_epi32(a1, xb, _mm512_loadu_si512(at.add(block_len).cast()));
-                a2 = _mm512_dpbusd_epi32(a2, xb, _mm512_loadu_si512(at.add(2 * block_len).cast()));
-                a3 = _mm512_dpbusd_epi32(a3, xb, _mm512_loadu_si512(at.add(3 * block_len).cast()));
-            }
-        }
-        unsafe {
-            _mm512_storeu_si512(sp.add(b * LANES).cast(), a0);
-            _mm512_storeu_si512(sp.add((b + 1) * LANES).cast(), a1);
-            _mm512_storeu_si512(sp.add((b + 2) * LANES).cast(), a2);
-            _mm512_storeu_si512(sp.add((b + 3) * LANES).cast(), a3);
-        }
-        b += 4;
-    }
     while b < blocks {
-        let mut a = _mm512_setzero_si512();
-        let base = unsafe { wp.add(b * block_len) };
-        for q in 0..steps {
+        let (wb, sb) = (unsafe { wp.add(b * k * LANES) }, unsafe { sp.add(b * LANES) });
+        let wide = blocks - b >= 4;
+        let mut r = 0;
+        while r < rows {
+            let (xr, sr) = (unsafe { xp.add(r * k) }, unsafe { sb.add(r * n) });
+            match (rows - r >= ROWS_A_TILE, wide) {
+                (true, true) => unsafe { tile.run::<ROWS_A_TILE, 4>(sr, xr, wb) },
+                (true, false) => unsafe { tile.run::<ROWS_A_TILE, 1>(sr, xr, wb) },
+                (false, true) => unsafe { tile.run::<1, 4>(sr, xr, wb) },
+                (false, false) => unsafe { tile.run::<1, 1>(sr, xr, wb) },
+            }
+            r += if rows - r >= ROWS_A_TILE { ROWS_A_TILE } else { 1 };
+        }
+        b += if wide { 4 } else { 1 };
+    }
+}
+
+/// The sizes a [`VnniTile::run`] walks.
+#[cfg(target_arch = "x86_64")]
+struct VnniTile {
+    /// Steps of 4 values of `k`.
+    steps: usize,
+    /// Bytes from one row of `x` to the next.
+    x_stride: usize,
+    /// Sums from one row of the output to the next.
+    sums_stride: usize,
+}
+
+#[cfg(target_arch = "x86_64")]
+impl VnniTile {
+    /// `R` rows × `B` blocks of 16 channels: each step loads the `B` blocks' 64 bytes once and
+    /// broadcasts each row's 4 bytes once, `R · B` `vpdpbusd`s into as many registers (each
+    /// weight load used by `R` rows: at one row a step the kernel waited on the cache).
+    ///
+    /// # Safety
+    /// The CPU must have AVX-512 VNNI; `x` must hold `R` rows of `steps · 4` bytes at
+    /// `x_stride`, `w` `B` blocks of `steps · 64` bytes end to end, `sums` `R` rows of `16 · B`
+    /// values at `sums_stride`.
+    #[inline]
+    #[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
+    unsafe fn run<const R: usize, const B: usize>(&self, sums: *mut i32, x: *const u8, w: *const i8) {
+        use std::arch::x86_64::*;
+        let block_len = self.steps * 64;
+        let mut acc = [[_mm512_setzero_si512(); B]; R];
+        for q in 0..self.steps {
+            // SAFETY: within the sizes the caller promises.
             unsafe {
-                let xb = _mm512_set1_epi32(xp.add(4 * q).cast::<i32>().read_unaligned());
-                a = _mm512_dpbusd_epi32(a, xb, _mm512_loadu_si512(base.add(q * 64).cast()));
+                let mut wv = [_mm512_setzero_si512(); B];
+                for (j, v) in wv.iter_mut().enumerate() {
+                    *v = _mm512_loadu_si512(w.add(j * block_len + q * 64).cast());
+                }
+                for (r, acc) in acc.iter_mut().enumerate() {
+                    let xb = _mm512_set1_epi32(x.add(r * self.x_stride + 4 * q).cast::<i32>().read_unaligned());
+                    for (a, &v) in acc.iter_mut().zip(&wv) {
+                        *a = _mm512_dpbusd_epi32(*a, xb, v);
+                    }
+                }
             }
         }
-        unsafe { _mm512_storeu_si512(sp.add(b * LANES).cast(), a) };
-        b += 1;
+        for (r, acc) in acc.iter().enumerate() {
+            for (j, &a) in acc.iter().enumerate() {
+                // SAFETY: as above.
+                unsafe { _mm512_storeu_si512(sums.add(r * self.sums_stride + j * LANES).cast(), a) };
+            }
+        }
     }
 }
 
@@ -336,11 +382,11 @@ mod tests {
         for kernel in [Kernel::Portable, Kernel::Avx2].into_iter().filter(|k| k.is_supported()) {
             let mut sums = vec![0; 7];
             // SAFETY: a kernel this CPU has.
-            unsafe { dots_unchecked(&mut sums, &x, &w, kernel) };
+            unsafe { dots_unchecked(&mut sums, &x, 1, &w, kernel) };
             assert_eq!(sums, exact, "{kernel:?}");
             let mut sums = vec![0; 5];
             // SAFETY: as above.
-            unsafe { dots_unchecked(&mut sums, &extreme.0, &extreme.1, kernel) };
+            unsafe { dots_unchecked(&mut sums, &extreme.0, 1, &extreme.1, kernel) };
             assert!(sums.iter().all(|&s| s == -255 * 127 * k as i32), "{kernel:?}: {sums:?}");
         }
     }
@@ -355,11 +401,11 @@ mod tests {
 
     /// Every kernel this CPU has (each with its own layout) gives the portable kernel's bits:
     /// the int32 sums are exact and the rest is the same arithmetic. Sizes that are not
-    /// multiples of the blocks (130 channels: two partial blocks of 16; 70 inputs) and the
-    /// extremes of the range included.
+    /// multiples of the blocks (130 channels: two partial blocks of 16; 70 inputs; 5 and 9 rows:
+    /// tiles of 4 rows and single rows) and the extremes of the range included.
     #[test]
     fn every_kernel_gives_the_portable_kernels_bits() {
-        for (rows, n_in, n_out) in [(5, 70, 130), (3, 384, 64), (1, 64, 1)] {
+        for (rows, n_in, n_out) in [(5, 70, 130), (3, 384, 64), (1, 64, 1), (9, 200, 300)] {
             let (x, w, bias) = inputs(rows, n_in, n_out);
             let extreme_x: Vec<f32> = (0..rows * n_in).map(|i| if i % 2 == 0 { 1.0 } else { -1.0 }).collect();
             let extreme_w = vec![-1.0f32; n_out * n_in];
