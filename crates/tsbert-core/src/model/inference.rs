@@ -10,6 +10,7 @@
 //! buffers of the batch's size.
 
 use candle_core::DType;
+use multiversion::multiversion;
 use rayon::prelude::*;
 
 use crate::error::Result;
@@ -189,22 +190,27 @@ fn add_and_norm(x: &mut [f32], residual: Option<&[f32]>, norm: &LayerNorm) -> Re
     let (h, eps) = (w.len(), norm.eps() as f32);
     x.par_chunks_mut(h).enumerate().with_min_len(MIN_ROWS_A_TASK).for_each_init(
         || vec![0f32; h],
-        |t, (r, row)| {
-            match residual {
-                Some(res) => {
-                    for ((o, &a), &c) in t.iter_mut().zip(row.iter()).zip(&res[r * h..(r + 1) * h]) {
-                        *o = a + c;
-                    }
-                }
-                None => t.copy_from_slice(row),
-            }
-            normalize_row(t, row, eps);
-            for ((o, &g), &s) in row.iter_mut().zip(w).zip(b) {
-                *o = *o * g + s;
-            }
-        },
+        |t, (r, row)| add_and_norm_row(row, residual.map(|res| &res[r * h..(r + 1) * h]), (w, b, eps), t),
     );
     Ok(())
+}
+
+/// One row of [`add_and_norm`] (`t` scratch of its length), compiled for the widest vectors
+/// the CPU has (the same arithmetic, so the same bits, on every CPU).
+#[multiversion(targets = "simd")]
+fn add_and_norm_row(row: &mut [f32], residual: Option<&[f32]>, (w, b, eps): (&[f32], &[f32], f32), t: &mut [f32]) {
+    match residual {
+        Some(res) => {
+            for ((o, &a), &c) in t.iter_mut().zip(row.iter()).zip(res) {
+                *o = a + c;
+            }
+        }
+        None => t.copy_from_slice(row),
+    }
+    normalize_row(t, row, eps);
+    for ((o, &g), &s) in row.iter_mut().zip(w).zip(b) {
+        *o = *o * g + s;
+    }
 }
 
 /// Scaled dot-product attention of every (row, head) over the row's valid keys: `context`

@@ -3,6 +3,7 @@
 //! f32 by branch-free formulas the compiler vectorises ([`crate::ops::gelu`]'s `*_f32`), a
 //! loop an activation so that no `match` sits inside it.
 
+use multiversion::multiversion;
 use num_traits::Float;
 use rayon::prelude::*;
 
@@ -53,8 +54,15 @@ fn relu<T: Float>(x: T) -> (T, T) {
 }
 
 /// Applies `f` to every value of `x` in place, in parallel tasks of [`VALUES_A_TASK`].
-fn map_in_place<T: Activated>(x: &mut [T], f: impl Fn(T) -> T + Sync) {
-    x.par_chunks_mut(VALUES_A_TASK).for_each(|chunk| chunk.iter_mut().for_each(|v| *v = f(*v)));
+fn map_in_place<T: Activated>(x: &mut [T], f: impl Fn(T) -> T + Sync + Copy) {
+    x.par_chunks_mut(VALUES_A_TASK).for_each(|chunk| map_chunk(chunk, f));
+}
+
+/// `x[i] = f(x[i])`, compiled for the widest vectors the CPU has (the same arithmetic, so the
+/// same bits, on every CPU).
+#[multiversion(targets = "simd")]
+fn map_chunk<T: Activated>(x: &mut [T], f: impl Fn(T) -> T + Copy) {
+    x.iter_mut().for_each(|v| *v = f(*v));
 }
 
 /// `activation` of every value of `x`, in place.
@@ -78,8 +86,12 @@ pub(crate) fn through_activation<T: Activated>(g: &[T], z: &[T], activation: Act
 }
 
 /// `out[i] *= slope(z[i])` for every `i`, in parallel tasks of [`VALUES_A_TASK`].
-fn scale_in_place<T: Activated>(out: &mut [T], z: &[T], slope: impl Fn(T) -> T + Sync) {
-    out.par_chunks_mut(VALUES_A_TASK)
-        .zip(z.par_chunks(VALUES_A_TASK))
-        .for_each(|(o, z)| o.iter_mut().zip(z).for_each(|(o, &v)| *o = *o * slope(v)));
+fn scale_in_place<T: Activated>(out: &mut [T], z: &[T], slope: impl Fn(T) -> T + Sync + Copy) {
+    out.par_chunks_mut(VALUES_A_TASK).zip(z.par_chunks(VALUES_A_TASK)).for_each(|(o, z)| scale_chunk(o, z, slope));
+}
+
+/// `out[i] *= slope(z[i])`, compiled as [`map_chunk`] is.
+#[multiversion(targets = "simd")]
+fn scale_chunk<T: Activated>(out: &mut [T], z: &[T], slope: impl Fn(T) -> T + Copy) {
+    out.iter_mut().zip(z).for_each(|(o, &v)| *o = *o * slope(v));
 }

@@ -10,6 +10,7 @@ use std::sync::Mutex;
 use candle_core::backend::BackendStorage;
 use candle_core::{CpuStorage, CustomOp3, Layout, Shape, Tensor, WithDType};
 use gemm::Parallelism;
+use multiversion::multiversion;
 use num_traits::Float;
 use rayon::prelude::*;
 
@@ -180,11 +181,7 @@ pub(crate) unsafe fn forward_block<T: ExpShifted + 'static>(
             Parallelism::None,
         );
     }
-    for s in weights.chunks_mut(keys) {
-        let m = max(s);
-        let inv = T::one() / T::exp_shifted_sum(s, m);
-        s.iter_mut().for_each(|x| *x = *x * inv);
-    }
+    softmax_rows(weights, keys);
     let used = with_dropout(weights, dropout, (l, keys), scratch);
     // SAFETY: as above; the context block is L × d with rows h apart.
     unsafe {
@@ -197,6 +194,17 @@ pub(crate) unsafe fn forward_block<T: ExpShifted + 'static>(
             false,
             Parallelism::None,
         )
+    }
+}
+
+/// Each row of `weights` (rows of `keys` values) replaced by its softmax, compiled for the
+/// widest vectors the CPU has (the same arithmetic, so the same bits, on every CPU).
+#[multiversion(targets = "simd")]
+fn softmax_rows<T: ExpShifted>(weights: &mut [T], keys: usize) {
+    for s in weights.chunks_mut(keys) {
+        let m = max(s);
+        let inv = T::one() / T::exp_shifted_sum(s, m);
+        s.iter_mut().for_each(|x| *x = *x * inv);
     }
 }
 

@@ -8,6 +8,7 @@ use std::sync::Mutex;
 
 use candle_core::backend::BackendStorage;
 use candle_core::{CpuStorage, CustomOp1, CustomOp2, DType, Layout, Shape, Tensor, WithDType, D};
+use multiversion::multiversion;
 use num_traits::Float;
 use rayon::prelude::*;
 
@@ -79,6 +80,7 @@ pub fn composed_normalize_last_dim(x: &Tensor, eps: f64) -> candle_core::Result<
 }
 
 /// Writes `x - mean` of a row into `out`; returns `1 / sqrt(var + eps)` (biased variance).
+#[inline]
 fn center<T: Float>(row: &[T], out: &mut [T], eps: T) -> T {
     let n = T::from(row.len()).unwrap_or_else(T::nan);
     let mean = sum(row) / n;
@@ -88,7 +90,9 @@ fn center<T: Float>(row: &[T], out: &mut [T], eps: T) -> T {
     T::one() / (dot(out, out) / n + eps).sqrt()
 }
 
-/// Writes `(row - mean) / sqrt(var + eps)` into `out` (the normalisation of one row).
+/// Writes `(row - mean) / sqrt(var + eps)` into `out` (the normalisation of one row), compiled
+/// for the widest vectors the CPU has (the same arithmetic, so the same bits, on every CPU).
+#[multiversion(targets = "simd")]
 pub(crate) fn normalize_row<T: Float + std::ops::MulAssign>(row: &[T], out: &mut [T], eps: T) {
     let inv = center(row, out, eps);
     out.iter_mut().for_each(|o| *o *= inv);

@@ -13,6 +13,7 @@
 //! into `vpmaddwd`), and the portable loop everywhere else (arm64 included: it has no
 //! hand-written NEON `sdot` kernel yet).
 
+use multiversion::multiversion;
 use rayon::prelude::*;
 
 /// Values of `k` a stored row is padded to a multiple of (zeros, which add nothing).
@@ -115,11 +116,9 @@ fn padded(n: usize) -> usize {
     n.div_ceil(K_BLOCK) * K_BLOCK
 }
 
-/// The scale of `values` (the largest magnitude over [`Q_MAX`]; 1 for all zeros) and the
-/// quantised values (rounded to nearest, ties to even) through `put`.
+/// The scale of `values`: the largest magnitude over [`Q_MAX`] (1 for all zeros).
 #[inline(always)]
-fn quantize_row(values: &[f32], mut put: impl FnMut(usize, i32)) -> f32 {
-    const ROUND: f32 = 12_582_912.0; // 1.5 · 2²³: adding it rounds a value under 2²² to an integer
+fn row_scale(values: &[f32]) -> f32 {
     let mut lanes = [0f32; 16];
     let mut chunks = values.chunks_exact(16);
     for c in &mut chunks {
@@ -128,10 +127,27 @@ fn quantize_row(values: &[f32], mut put: impl FnMut(usize, i32)) -> f32 {
         }
     }
     let largest = chunks.remainder().iter().fold(lanes.iter().fold(0f32, |m, &v| m.max(v)), |m, v| m.max(v.abs()));
-    let scale = if largest > 0.0 && largest.is_finite() { largest / Q_MAX } else { 1.0 };
+    if largest > 0.0 && largest.is_finite() {
+        largest / Q_MAX
+    } else {
+        1.0
+    }
+}
+
+/// `v · inv` rounded to the nearest integer (ties to even) in −127..=127.
+#[inline(always)]
+fn quantized(v: f32, inv: f32) -> i32 {
+    const ROUND: f32 = 12_582_912.0; // 1.5 · 2²³: adding it rounds a value under 2²² to an integer
+    ((v * inv).clamp(-Q_MAX, Q_MAX) + ROUND - ROUND) as i32
+}
+
+/// The scale of `values` ([`row_scale`]) and the quantised values through `put`.
+#[inline(always)]
+fn quantize_row(values: &[f32], mut put: impl FnMut(usize, i32)) -> f32 {
+    let scale = row_scale(values);
     let inv = 1.0 / scale;
     for (k, &v) in values.iter().enumerate() {
-        put(k, ((v * inv).clamp(-Q_MAX, Q_MAX) + ROUND - ROUND) as i32);
+        put(k, quantized(v, inv));
     }
     scale
 }
@@ -172,6 +188,27 @@ impl QuantizedMatrix {
     }
 }
 
+/// One row of activations quantised into `out` (offset by 128), its scale returned; compiled
+/// for the widest vectors the CPU has (the same arithmetic, so the same bits, on every CPU).
+#[multiversion(targets = "simd")]
+fn quantize_activations(out: &mut [u8], row: &[f32]) -> f32 {
+    let scale = row_scale(row);
+    let inv = 1.0 / scale;
+    for (o, &v) in out.iter_mut().zip(row) {
+        *o = (quantized(v, inv) + 128) as u8;
+    }
+    scale
+}
+
+/// `row[o] = bias[o] + sx · scales[o] · (sums[o] − 128 · offsets[o])`: a row's int32 sums back
+/// to f32 (the activations' offset of 128 taken back), compiled as [`quantize_activations`] is.
+#[multiversion(targets = "simd")]
+fn scale_sums(row: &mut [f32], sums: &[i32], sx: f32, (bias, scales, offsets): (&[f32], &[f32], &[i32])) {
+    for ((((o, &sum), &b), &sw), &offset) in row.iter_mut().zip(sums).zip(bias).zip(scales).zip(offsets) {
+        *o = b + sx * sw * (sum - 128 * offset) as f32;
+    }
+}
+
 impl QuantizedRows {
     /// `x` `[rows, n_in]` row-major, quantised row by row.
     pub(crate) fn of(x: &[f32], n_in: usize) -> Self {
@@ -180,7 +217,7 @@ impl QuantizedRows {
         let mut values = vec![128u8; rows * kp];
         let mut scales = vec![0f32; rows];
         values.par_chunks_mut(kp).zip(x.par_chunks(n_in)).zip(&mut scales).for_each(|((out, row), scale)| {
-            *scale = quantize_row(row, |k, q| out[k] = (q + 128) as u8);
+            *scale = quantize_activations(out, row);
         });
         Self { values, scales }
     }
@@ -212,9 +249,7 @@ pub(crate) fn quantized_product(out: &mut [f32], x: &QuantizedRows, w: &Quantize
                 // columns of each row, so the slices of two tasks never overlap.
                 let row =
                     unsafe { std::slice::from_raw_parts_mut(out_ptr.at(r * n_out + outputs.start), outputs.len()) };
-                for ((((o, &sum), &b), &sw), &offset) in row.iter_mut().zip(sums).zip(bias).zip(scales).zip(offsets) {
-                    *o = b + sx * sw * (sum - 128 * offset) as f32;
-                }
+                scale_sums(row, sums, sx, (bias, scales, offsets));
             }
         }
     });
