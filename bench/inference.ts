@@ -20,8 +20,8 @@
  * made once beside the fused one; how, in its quantized.json, printed at the end).
  *
  * Rounds alternate: each runs every implementation once on every row, the order of the
- * implementations rotated a round; each job is a fresh process (tsbert: bench/inference-job.ts,
- * onnxruntime: bench/reference/inference_ref.py run), so its peak RSS is its own. A job's figure
+ * implementations rotated a round; each job is a fresh process (tsbert: bench/inference-job.ts
+ * compiled to JavaScript and run by plain `node`, as an application would run tsbert; onnxruntime: bench/reference/inference_ref.py run), so its peak RSS is its own. A job's figure
  * is its best timed pass after warm-up; a row's is the median of the rounds (the range
  * printed). Checked in the same run (the batches of 32): f32 — the MiniLM embeddings of both
  * sides (least cosine over the 1000 sentences ≥ 0.9999) and the BERT-base states (max abs
@@ -42,6 +42,7 @@ import { join } from 'node:path';
 import { Command, InvalidArgumentError } from 'commander';
 
 import {
+  compiledScript,
   median,
   miniLMFolder,
   outDir,
@@ -53,6 +54,8 @@ import {
 } from './support.js';
 
 const SENTENCES = 1000;
+/** tsbert's job, compiled to JavaScript: run without a TypeScript loader in its memory. */
+const JOB = await compiledScript(join(import.meta.dirname, 'inference-job.ts'));
 const ROWS = ['minilm', 'bert-base'] as const;
 type Row = (typeof ROWS)[number];
 const IMPLS = ['tsbert', 'onnxruntime'] as const;
@@ -150,7 +153,7 @@ function runJob(impl: Impl, c: Cell, extra: string[] = []): Job | undefined {
   args.push(...extra);
   const r =
     impl === 'tsbert'
-      ? spawnSync(process.execPath, ['--import', 'tsx', join(import.meta.dirname, 'inference-job.ts'), ...args], {
+      ? spawnSync(process.execPath, [JOB, '--dir', dir, '--minilm', minilm, ...args], {
           encoding: 'utf8',
           env: { ...process.env, RAYON_NUM_THREADS: String(flags.threads) },
         })

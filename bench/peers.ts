@@ -6,8 +6,8 @@
  * own d2l code, both on PyTorch; encoding — transformers and onnxruntime (BERT fusions). The
  * textbook configuration (WikiText-2's vocabulary 20256, hidden 128, 2 layers, L 64, P 10,
  * Adam lr 0.01) on the first batch of B pairs of WikiText-2's epoch 0 (synthetic where the
- * corpus is absent). Every job runs in a fresh process (tsbert: `bench/native.ts --job`,
- * the others: `bench/reference/peers.py`), so its peak RSS is its own; median after warm-up.
+ * corpus is absent). Every job runs in a fresh process (tsbert: `bench/native.ts --job`
+ * compiled to JavaScript and run by plain `node`; the others: `bench/reference/peers.py`), so its peak RSS is its own; median after warm-up.
  * Prints pairs/sec, the ratio of tsbert to the fastest peer, peak RSS, and the verdict of each
  * goal of the speed issue. Files go to bench/out/peers/.
  */
@@ -20,6 +20,7 @@ import { Command } from 'commander';
 
 import { PRETRAIN_DEFAULTS } from '../src/pretrain.js';
 import {
+  compiledScript,
   median,
   outDir,
   positiveInteger,
@@ -38,6 +39,8 @@ const flags = new Command('bench:peers')
 
 const python = venvPython();
 /** Warm-up and timed runs by batch size: small batches are quick and noisy. */
+/** tsbert's job (bench/native.ts), compiled to JavaScript: run without a TypeScript loader in its memory. */
+const NATIVE_JOB = await compiledScript(join(import.meta.dirname, 'native.ts'));
 const runsFor = (b: number) => (b >= 64 ? { warmup: 5, repeats: 7 } : { warmup: 30, repeats: 101 });
 
 interface Measured {
@@ -63,7 +66,6 @@ function combine(rounds: Measured[]): Measured | undefined {
 /** tsbert's job in a fresh process (bench/native.ts). */
 function tsbert(job: 'train' | 'encode', b: number): Measured {
   const { warmup, repeats } = runsFor(b);
-  const script = join(import.meta.dirname, 'native.ts');
   const args = [
     '--batch-size',
     b,
@@ -77,7 +79,7 @@ function tsbert(job: 'train' | 'encode', b: number): Measured {
     '--steps',
     repeats,
   ];
-  const r = spawnSync(process.execPath, ['--import', 'tsx', script, ...args.map(String)], {
+  const r = spawnSync(process.execPath, [NATIVE_JOB, ...args.map(String)], {
     encoding: 'utf8',
     env: { ...process.env, RAYON_NUM_THREADS: String(flags.threads) },
   });
