@@ -14,6 +14,7 @@ use tsbert_core::batch::Sequences;
 use tsbert_core::config::{TaskHead, TaskKind};
 use tsbert_core::error::InputError;
 use tsbert_core::hf::{self, HfNames};
+use tsbert_core::ops::quantized::CpuKernel;
 use tsbert_core::pooling::{self, EmbedOptions, Pooling};
 use tsbert_core::weights::{Naming, WeightsFile};
 use tsbert_core::{memory, BertConfig, Error, ModelHandle, ModelOptions, Trainer, TrainerOptions};

@@ -20,7 +20,7 @@ use crate::model::inference::{self, PackedWeights, Precision};
 use crate::model::{BertModel, Mode};
 use crate::ops::attention::KeyMask;
 use crate::ops::decoder_loss::Targets;
-use crate::ops::quantized::Kernel;
+use crate::ops::quantized::{CpuKernel, Kernel};
 use crate::params::{note_weights_written, ParamStore};
 use crate::pooling::{self, Pooling};
 use crate::rng::SeededRng;

@@ -1,15 +1,16 @@
 //! The encoder's inference pass on the CPU in f32, outside candle's graph: what encoding,
 //! sentence embeddings, mask filling and evaluation run. It computes what
 //! [`BertModel::encode`] computes in eval mode (the tests compare the two), but multiplies by
-//! a copy of the dense layers made once in the layout the matrix product reads without
-//! repacking ([`PackedWeights`], re-made after any weight changes), writes every product's bias
-//! before the product (`gemm` adds onto it), computes a block's queries, keys and values as one
+//! the dense layers' own weights with a dot kernel ([`crate::ops::dots`]; on a CPU without one,
+//! by a copy made once in the layout `gemm` reads without repacking), or by an int8 copy in q8
+//! ([`PackedWeights`], re-made after any weight changes), writes every product's bias before the
+//! product (the kernels add onto it), computes a block's queries, keys and values as one
 //! product, adds residuals inside the layer norms, applies the activation in place, and attends
 //! to each row's valid keys only, a (row, head) pair a task, with the training op's kernel
 //! ([`crate::ops::attention`]): no autograd bookkeeping and no temporaries besides a few
 //! buffers of the batch's size.
 
-use candle_core::DType;
+use candle_core::{DType, Tensor};
 use multiversion::multiversion;
 use rayon::prelude::*;
 
@@ -18,6 +19,8 @@ use crate::model::bert::{BertModel, EncoderBlock};
 use crate::model::layers::{LayerNorm, Linear};
 use crate::ops::activation::activate_in_place;
 use crate::ops::attention::{self, forward_block, Shared};
+use crate::ops::cpu_kernel::CpuKernel;
+use crate::ops::dots::{dots, DotKernel};
 use crate::ops::layer_norm::normalize_row;
 use crate::ops::matmul::{product, threads_for, View};
 use crate::ops::quantized::{quantized_product, Kernel, QuantizedMatrix, QuantizedRows};
@@ -25,6 +28,7 @@ use crate::ops::rows::{TensorValues, MIN_ROWS_A_TASK};
 use crate::params::weights_written;
 
 const NAME: &str = "inference";
+const GEMM_ROWS: usize = 512;
 
 /// Whether `model`'s parameters can take the inference pass (f32 on the CPU).
 pub fn runs_inference_pass(model: &BertModel) -> bool {
@@ -44,10 +48,14 @@ pub enum Precision {
 
 /// A dense layer's weight as the inference pass multiplies by it.
 enum Weight {
-    /// Transposed to `[in, out]` row-major, the layout `gemm`'s kernel reads in place. Kept
-    /// `[out, in]` (candle's and the training ops' layout), every product would repack the whole
-    /// weight first, which at a sequence or two a batch took longer than the product itself.
-    F32(Vec<f32>),
+    /// The layers' own `[out, in]` weights — their tensors, sharing the model's storage: no copy
+    /// — each multiplied into its columns of the output by a dot kernel ([`crate::ops::dots`]).
+    InPlace(Vec<Tensor>, DotKernel),
+    /// Transposed to `[in, out]` row-major, the layout `gemm`'s kernel reads in place (read
+    /// `[out, in]`, `gemm` repacks the whole weight at every product, which at a sequence or two
+    /// a batch took longer than the product itself): on a CPU with no dot kernel
+    /// ([`DotKernel::Packed`]).
+    Packed(Vec<f32>),
     /// Quantised, laid out for the kernel that multiplies by it.
     Q8(QuantizedMatrix),
 }
@@ -57,6 +65,8 @@ struct Dense {
     weight: Weight,
     /// `[out]`.
     bias: Vec<f32>,
+    /// Input values a row.
+    n_in: usize,
 }
 
 impl Dense {
@@ -76,12 +86,12 @@ impl Dense {
         let bias: Vec<f32> = parts.iter().flat_map(|(_, b)| b.iter().copied()).collect();
         let n_in = parts.first().map_or(0, |(w, b)| w.len() / b.len().max(1));
         let n_out = bias.len();
-        let weight = match precision {
-            Precision::Q8(kernel) => {
+        let weight = match (precision, DotKernel::detect()) {
+            (Precision::Q8(kernel), _) => {
                 let rows: Vec<f32> = parts.iter().flat_map(|(w, _)| w.iter().copied()).collect();
                 Weight::Q8(QuantizedMatrix::of(&rows, n_out, n_in, kernel))
             }
-            Precision::F32 => {
+            (Precision::F32, DotKernel::Packed) => {
                 let mut weight = vec![0f32; n_in * n_out];
                 let mut first = 0;
                 for (w, b) in &parts {
@@ -92,19 +102,50 @@ impl Dense {
                     }
                     first += b.len();
                 }
-                Weight::F32(weight)
+                Weight::Packed(weight)
+            }
+            (Precision::F32, kernel) => {
+                Weight::InPlace(layers.iter().map(|layer| layer.weight_and_bias().0.clone()).collect(), kernel)
             }
         };
-        Ok(Self { weight, bias })
+        Ok(Self { weight, bias, n_in })
     }
 
     /// `out = x · Wᵀ + b` for `[rows, in]` `x`, row-major.
-    fn apply(&self, out: &mut [f32], x: &[f32], rows: usize) {
-        let n_out = self.bias.len();
-        let out = &mut out[..rows * n_out];
+    fn apply(&self, out: &mut [f32], x: &[f32], rows: usize) -> Result<()> {
+        let (n_in, n_out) = (self.n_in, self.bias.len());
+        let (out, x) = (&mut out[..rows * n_out], &x[..rows * n_in]);
         match &self.weight {
-            Weight::F32(weight) => {
-                let n_in = weight.len() / n_out;
+            Weight::InPlace(weights, kernel) => {
+                for row in out.chunks_mut(n_out) {
+                    row.copy_from_slice(&self.bias);
+                }
+                let mut first = 0;
+                for w in weights {
+                    let values = TensorValues::of(w);
+                    let w = values.slice::<f32>(NAME)?;
+                    let n = w.len() / n_in;
+                    if rows >= GEMM_ROWS {
+                        // SAFETY: `out` holds rows × n_out values, of which columns first..first + n
+                        // are written; `x` holds rows × n_in, `w` n × n_in.
+                        unsafe {
+                            product(
+                                (rows, n, n_in),
+                                out.as_mut_ptr().add(first),
+                                n_out,
+                                (View::rows(x.as_ptr(), n_in), View::transposed(w.as_ptr(), n_in)),
+                                1.0,
+                                true,
+                                threads_for(rows * n_in * n),
+                            );
+                        }
+                    } else {
+                        dots(&mut out[first..], n_out, x, w, n_in, *kernel);
+                    }
+                    first += n;
+                }
+            }
+            Weight::Packed(weight) => {
                 for row in out.chunks_mut(n_out) {
                     row.copy_from_slice(&self.bias);
                 }
@@ -122,10 +163,11 @@ impl Dense {
                 }
             }
             Weight::Q8(weight) => {
-                let x = QuantizedRows::of(&x[..rows * weight.n_in()], weight.n_in());
+                let x = QuantizedRows::of(x, n_in);
                 quantized_product(out, &x, weight, &self.bias);
             }
         }
+        Ok(())
     }
 }
 
@@ -138,8 +180,9 @@ struct PackedBlock {
     dense2: Dense,
 }
 
-/// The encoder's dense layers in the inference pass's layout, made once from the model's
-/// weights and valid while they stay unchanged ([`PackedWeights::is_current`]).
+/// The encoder's dense layers as the inference pass multiplies by them (the weights themselves,
+/// a copy where the CPU has no dot kernel, or an int8 copy), made from the model's weights and
+/// valid while they stay unchanged ([`PackedWeights::is_current`]).
 pub struct PackedWeights {
     blocks: Vec<PackedBlock>,
     precision: Precision,
@@ -265,15 +308,15 @@ fn block(
     buffers: &mut Buffers,
 ) -> Result<()> {
     let Dims { n, .. } = dims;
-    packed.queries_keys_values.apply(&mut buffers.qkv, x, n);
+    packed.queries_keys_values.apply(&mut buffers.qkv, x, n)?;
     attend(&mut buffers.context, &buffers.qkv, dims, valid_lens, block.attention.heads);
     // y = LayerNorm(context · W_oᵀ + b_o + x)
-    packed.output.apply(&mut buffers.y, &buffers.context, n);
+    packed.output.apply(&mut buffers.y, &buffers.context, n)?;
     add_and_norm(&mut buffers.y, Some(x), &block.norm1)?;
-    packed.dense1.apply(&mut buffers.inner, &buffers.y, n);
+    packed.dense1.apply(&mut buffers.inner, &buffers.y, n)?;
     activate_in_place(&mut buffers.inner, block.activation);
     // x = LayerNorm(inner · W2ᵀ + b2 + y)
-    packed.dense2.apply(x, &buffers.inner, n);
+    packed.dense2.apply(x, &buffers.inner, n)?;
     add_and_norm(x, Some(&buffers.y), &block.norm2)
 }
 

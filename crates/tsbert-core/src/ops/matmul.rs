@@ -6,7 +6,7 @@ use num_traits::Float;
 
 /// Multiply-adds below which a product runs on one thread (smaller ones finish before
 /// threads would start).
-const SERIAL_PRODUCT: usize = 1 << 18;
+pub(crate) const SERIAL_PRODUCT: usize = 1 << 18;
 
 /// A strided matrix: its first value, row stride and column stride (in values).
 #[derive(Clone, Copy)]

@@ -7,8 +7,10 @@
 pub(crate) mod activation;
 pub mod adam_update;
 pub mod attention;
+pub mod cpu_kernel;
 pub mod cross_entropy;
 pub mod decoder_loss;
+pub mod dots;
 pub mod gelu;
 pub mod layer_norm;
 pub mod linear;

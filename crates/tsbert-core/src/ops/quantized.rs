@@ -3,7 +3,7 @@
 //! each product (symmetric, `x ≈ s[r] · p[r, k]`), the sums of products in int32 — exact, so every
 //! kernel gives the same bits — and `out = b + s[r] · scale[o] · Σₖ p·q` in f32.
 //!
-//! Kernels, picked once at run time by what the CPU has ([`Kernel::detect`]; the environment
+//! Kernels, picked once at run time by what the CPU has ([`CpuKernel::detect`]; the environment
 //! variable `TSBERT_Q8_KERNEL=portable|avx2|avx512-vnni` forces one, a kernel the CPU lacks
 //! falls back to the portable one): AVX-512 VNNI (`vpdpbusd`: 16 output channels × 4 unsigned ×
 //! signed byte products a step, the weight stored interleaved for it — 16 channels' 4 values of
@@ -15,6 +15,8 @@
 
 use multiversion::multiversion;
 use rayon::prelude::*;
+
+pub use crate::ops::cpu_kernel::CpuKernel;
 
 /// Values of `k` a stored row is padded to a multiple of (zeros, which add nothing).
 const K_BLOCK: usize = 64;
@@ -38,31 +40,11 @@ pub enum Kernel {
     Avx512Vnni,
 }
 
-impl Kernel {
-    /// The fastest kernel this CPU runs, or the one `TSBERT_Q8_KERNEL` names if the CPU has it
-    /// (else the portable one).
-    pub fn detect() -> Self {
-        let forced = std::env::var("TSBERT_Q8_KERNEL").ok();
-        let wanted = match forced.as_deref() {
-            Some("portable") => return Self::Portable,
-            Some("avx2") => Self::Avx2,
-            Some("avx512-vnni") => Self::Avx512Vnni,
-            _ => Self::best(),
-        };
-        if wanted.is_supported() {
-            wanted
-        } else {
-            Self::Portable
-        }
-    }
+impl CpuKernel for Kernel {
+    const ALL: &'static [Self] = &[Self::Avx512Vnni, Self::Avx2, Self::Portable];
+    const VARIABLE: &'static str = "TSBERT_Q8_KERNEL";
 
-    /// The fastest kernel this CPU has.
-    fn best() -> Self {
-        [Self::Avx512Vnni, Self::Avx2].into_iter().find(|k| k.is_supported()).unwrap_or(Self::Portable)
-    }
-
-    /// The kernel's name, as `TSBERT_Q8_KERNEL` takes it.
-    pub fn name(self) -> &'static str {
+    fn name(self) -> &'static str {
         match self {
             Self::Portable => "portable",
             Self::Avx2 => "avx2",
@@ -70,8 +52,7 @@ impl Kernel {
         }
     }
 
-    /// Whether this CPU has the instructions of the kernel.
-    pub fn is_supported(self) -> bool {
+    fn is_supported(self) -> bool {
         match self {
             Self::Portable => true,
             #[cfg(target_arch = "x86_64")]
@@ -180,11 +161,6 @@ impl QuantizedMatrix {
     /// Output channels.
     pub(crate) fn n_out(&self) -> usize {
         self.scales.len()
-    }
-
-    /// Input values a row.
-    pub(crate) fn n_in(&self) -> usize {
-        self.n_in
     }
 }
 

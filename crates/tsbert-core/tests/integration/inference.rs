@@ -1,6 +1,6 @@
 //! The inference pass (outside candle's graph) against the model's candle forward pass in
 //! eval mode: the same contextual embeddings for the textbook architecture and BERT's variants,
-//! rows of every valid length, one row and several.
+//! rows of every valid length, one row, several and hundreds.
 
 use candle_core::{DType, Device, Tensor};
 use tsbert_core::config::Activation;
@@ -38,6 +38,9 @@ fn the_inference_pass_gives_the_eval_forward_pass_of_the_textbook_model() {
     let config = BertConfig { max_positions: 16, ..BertConfig::textbook(50) };
     compare(&config, &[16, 1, 9, 5], 16);
     compare(&config, &[3], 16);
+    // 40 × 16 = 640 rows: the products of many rows (the matrix product, not the dot kernel)
+    let lens: Vec<usize> = (0..40).map(|i| 1 + i % 16).collect();
+    compare(&config, &lens, 16);
 }
 
 #[test]
@@ -108,7 +111,7 @@ fn cosine(a: &[f64], b: &[f64]) -> f64 {
 /// model refuses to train, and an f64 model cannot be quantised.
 #[test]
 fn the_q8_pass_stays_within_cosine_0_99_of_f32_and_refuses_to_train() {
-    use tsbert_core::ops::quantized::Kernel;
+    use tsbert_core::ops::quantized::{CpuKernel, Kernel};
 
     use crate::common::{hf_model, random_batch, values};
     let dir = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/hf/model");

@@ -1,0 +1,427 @@
+//! f32 products `out += x · Wᵀ` by a dense layer's weight in its stored `[out, in]` layout —
+//! the model's own tensor, read in place, no copy beside it — as dot products along `in`, for
+//! the inference pass. `gemm` reading that layout repacks the whole weight at every call: at
+//! the few rows of a short sentence that ran at half the speed of a product by an `[in, out]`
+//! copy, which is what the inference pass kept before (a second copy of every dense layer).
+//!
+//! A tile of 4 rows × 4 output channels a step: 8 vector loads for 16 fused multiply-adds into
+//! 16 accumulators of the CPU's widest f32 vectors, the 4 channels' sums of a row reduced
+//! together at the end. Tasks of 64 rows × 64 channels (their values stay in the core's cache),
+//! run over the compute threads; `in` in chunks of 768, each chunk's sums added onto the output.
+//! Each output value is summed in one fixed order whatever the threads, so results do not
+//! depend on their number.
+//!
+//! Kernels ([`DotKernel`], picked at run time; `TSBERT_F32_KERNEL=avx512|avx2|packed` forces
+//! one): AVX-512F, AVX2 with FMA, and on other CPUs (arm64, x86-64 before AVX2) none — the
+//! inference pass then keeps an `[in, out]` copy for `gemm` ([`DotKernel::Packed`]).
+
+use rayon::prelude::*;
+
+use crate::ops::attention::Shared;
+use crate::ops::cpu_kernel::CpuKernel;
+use crate::ops::matmul::SERIAL_PRODUCT;
+
+/// Rows of a task.
+const ROWS_A_TASK: usize = 64;
+/// Output channels of a task.
+const OUTPUTS_A_TASK: usize = 64;
+/// Values of `in` a pass over a task's tiles sums before adding onto the output.
+const IN_CHUNK: usize = 768;
+
+/// How the inference pass multiplies by an f32 dense layer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DotKernel {
+    /// [`dots`] with AVX-512F vectors (16 lanes).
+    Avx512,
+    /// [`dots`] with AVX2 vectors and FMA (8 lanes).
+    Avx2,
+    /// No dot kernel: `gemm` on an `[in, out]` copy of the weight (any CPU).
+    Packed,
+}
+
+impl CpuKernel for DotKernel {
+    const ALL: &'static [Self] = &[Self::Avx512, Self::Avx2, Self::Packed];
+    const VARIABLE: &'static str = "TSBERT_F32_KERNEL";
+
+    fn name(self) -> &'static str {
+        match self {
+            Self::Avx512 => "avx512",
+            Self::Avx2 => "avx2",
+            Self::Packed => "packed",
+        }
+    }
+
+    fn is_supported(self) -> bool {
+        match self {
+            Self::Packed => true,
+            #[cfg(target_arch = "x86_64")]
+            Self::Avx512 => std::arch::is_x86_feature_detected!("avx512f"),
+            #[cfg(target_arch = "x86_64")]
+            Self::Avx2 => std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma"),
+            #[cfg(not(target_arch = "x86_64"))]
+            _ => false,
+        }
+    }
+}
+
+/// `out[r · out_stride + o] += Σₖ x[r · n_in + k] · w[o · n_in + k]` for every row `r` of `x`
+/// (`[rows, n_in]` row-major) and every row `o` of `w` (`[n_out, n_in]` row-major), by `kernel`,
+/// over the compute threads when the product is large enough to gain from them.
+///
+/// # Panics
+/// When `kernel` is [`DotKernel::Packed`] or one this CPU lacks, or the sizes disagree.
+pub(crate) fn dots(out: &mut [f32], out_stride: usize, x: &[f32], w: &[f32], n_in: usize, kernel: DotKernel) {
+    assert!(kernel != DotKernel::Packed && kernel.is_supported(), "no dot kernel {kernel:?} on this CPU");
+    assert!(n_in > 0 && x.len().is_multiple_of(n_in) && w.len().is_multiple_of(n_in));
+    let (rows, n_out) = (x.len() / n_in, w.len() / n_in);
+    if rows == 0 || n_out == 0 {
+        return;
+    }
+    assert!(n_out <= out_stride && out.len() >= (rows - 1) * out_stride + n_out, "dots: output too small");
+    let (row_tasks, out_tasks) = (rows.div_ceil(ROWS_A_TASK), n_out.div_ceil(OUTPUTS_A_TASK));
+    let shared = Shared(out.as_mut_ptr());
+    let task = |t: usize| {
+        let (r0, o0) = ((t / out_tasks) * ROWS_A_TASK, (t % out_tasks) * OUTPUTS_A_TASK);
+        let part =
+            Part { rows: (rows - r0).min(ROWS_A_TASK), n_out: (n_out - o0).min(OUTPUTS_A_TASK), n_in, out_stride };
+        // SAFETY: the kernel is one this CPU has (asserted); the task's rows of `x`, rows of `w`
+        // and block of `out` lie within them (sizes asserted), and no two tasks write the same
+        // block of `out`.
+        unsafe {
+            let (o, x, w) =
+                (shared.get().add(r0 * out_stride + o0), x.as_ptr().add(r0 * n_in), w.as_ptr().add(o0 * n_in));
+            match kernel {
+                #[cfg(target_arch = "x86_64")]
+                DotKernel::Avx512 => part.run_avx512(o, x, w),
+                #[cfg(target_arch = "x86_64")]
+                DotKernel::Avx2 => part.run_avx2(o, x, w),
+                _ => unreachable!("asserted above"),
+            }
+        }
+    };
+    if rows * n_out * n_in < SERIAL_PRODUCT || rayon::current_num_threads() == 1 {
+        (0..row_tasks * out_tasks).for_each(task);
+    } else {
+        (0..row_tasks * out_tasks).into_par_iter().for_each(task);
+    }
+}
+
+/// The sizes of one task's block: `rows` rows of `x` by `n_out` rows of `w`, both `n_in` values
+/// long, into `out` rows `out_stride` apart.
+#[derive(Clone, Copy)]
+struct Part {
+    rows: usize,
+    n_out: usize,
+    n_in: usize,
+    out_stride: usize,
+}
+
+#[cfg(target_arch = "x86_64")]
+impl Part {
+    /// The block by AVX-512F tiles.
+    ///
+    /// # Safety
+    /// The CPU must have AVX-512F; `out`, `x` and `w` must address the block (see [`Part`]).
+    #[target_feature(enable = "avx512f")]
+    unsafe fn run_avx512(self, out: *mut f32, x: *const f32, w: *const f32) {
+        // SAFETY: as the caller promises.
+        unsafe { self.run::<simd::Avx512>(out, x, w) }
+    }
+
+    /// The block by AVX2 tiles.
+    ///
+    /// # Safety
+    /// The CPU must have AVX2 and FMA; `out`, `x` and `w` must address the block.
+    #[target_feature(enable = "avx2,fma")]
+    unsafe fn run_avx2(self, out: *mut f32, x: *const f32, w: *const f32) {
+        // SAFETY: as the caller promises.
+        unsafe { self.run::<simd::Avx2>(out, x, w) }
+    }
+
+    /// Every tile of the block, a chunk of `in` at a time: 4 output channels (then single ones)
+    /// by every row tile of 4 rows (then single rows), so that the channels' weights are read
+    /// from the nearest cache by each row tile.
+    ///
+    /// # Safety
+    /// The CPU must have `V`'s instructions; as [`Part::run_avx512`].
+    #[inline(always)]
+    unsafe fn run<V: simd::Lanes>(self, out: *mut f32, x: *const f32, w: *const f32) {
+        let Part { rows, n_out, n_in, out_stride } = self;
+        let mut k0 = 0;
+        while k0 < n_in {
+            let tile = Tile { len: (n_in - k0).min(IN_CHUNK), stride: n_in, out_stride };
+            let mut o = 0;
+            while o < n_out {
+                let wide = n_out - o >= 4;
+                let mut r = 0;
+                while r < rows {
+                    let tall = rows - r >= 4;
+                    // SAFETY: rows r.. and channels o.. of the block, values k0.. of `in`.
+                    unsafe {
+                        let (op, xp, wp) = (out.add(r * out_stride + o), x.add(r * n_in + k0), w.add(o * n_in + k0));
+                        match (tall, wide) {
+                            (true, true) => tile.run::<V, 4, 4>(op, xp, wp),
+                            (true, false) => tile.run::<V, 4, 1>(op, xp, wp),
+                            (false, true) => tile.run::<V, 1, 4>(op, xp, wp),
+                            (false, false) => tile.run::<V, 1, 1>(op, xp, wp),
+                        }
+                    }
+                    r += if tall { 4 } else { 1 };
+                }
+                o += if wide { 4 } else { 1 };
+            }
+            k0 += tile.len;
+        }
+    }
+}
+
+/// The sizes a [`Tile::run`] walks: `len` values of `in`, rows of `x` and `w` `stride` apart,
+/// rows of `out` `out_stride` apart.
+#[cfg(target_arch = "x86_64")]
+#[derive(Clone, Copy)]
+struct Tile {
+    len: usize,
+    stride: usize,
+    out_stride: usize,
+}
+
+#[cfg(target_arch = "x86_64")]
+impl Tile {
+    /// `out[r, c] += Σₖ x[r, k] · w[c, k]` for `R` rows and `C` channels (`C` 4 or 1), `k` over
+    /// the tile's `len` values: `R · C` vector accumulators, the last partial vector loaded
+    /// under a mask.
+    ///
+    /// # Safety
+    /// The CPU must have `V`'s instructions; `x` must address `R` rows, `w` `C` rows (each
+    /// `len` values, `stride` apart) and `out` `R` rows of `C` values (`out_stride` apart).
+    #[inline(always)]
+    unsafe fn run<V: simd::Lanes, const R: usize, const C: usize>(self, out: *mut f32, x: *const f32, w: *const f32) {
+        let Tile { len, stride, out_stride } = self;
+        // no closures in here: they would not inherit the caller's target features, and each
+        // vector would cross a call through memory
+        let mut acc = [[V::zero(); C]; R];
+        let mut k = 0;
+        // SAFETY (every load): within the rows the caller promises.
+        while k + V::LANES <= len {
+            let mut xv = [V::zero(); R];
+            for (r, v) in xv.iter_mut().enumerate() {
+                *v = unsafe { V::load(x.add(r * stride + k)) };
+            }
+            for c in 0..C {
+                let column = unsafe { V::load(w.add(c * stride + k)) };
+                for (a, &xr) in acc.iter_mut().zip(&xv) {
+                    a[c] = unsafe { V::mul_add(xr, column, a[c]) };
+                }
+            }
+            k += V::LANES;
+        }
+        if k < len {
+            let n = len - k;
+            let mut xv = [V::zero(); R];
+            for (r, v) in xv.iter_mut().enumerate() {
+                *v = unsafe { V::load_first(x.add(r * stride + k), n) };
+            }
+            for c in 0..C {
+                let column = unsafe { V::load_first(w.add(c * stride + k), n) };
+                for (a, &xr) in acc.iter_mut().zip(&xv) {
+                    a[c] = unsafe { V::mul_add(xr, column, a[c]) };
+                }
+            }
+        }
+        for (r, acc) in acc.iter().enumerate() {
+            // SAFETY: row r of the output block, C values.
+            unsafe {
+                let o = out.add(r * out_stride);
+                if C == 4 {
+                    V::add_sums_of_4(o, [acc[0], acc[1], acc[2], acc[3]]);
+                } else {
+                    for (c, &a) in acc.iter().enumerate() {
+                        *o.add(c) += V::sum(a);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The f32 vectors the tiles run on.
+#[cfg(target_arch = "x86_64")]
+mod simd {
+    use std::arch::x86_64::*;
+
+    /// A vector of f32 lanes. Every function needs the vector's instructions (`unsafe`: the
+    /// caller's `target_feature` provides them) and, for the loads, `LANES` (or `n`) readable
+    /// values.
+    pub(super) trait Lanes: Copy {
+        /// Values a vector.
+        const LANES: usize;
+        /// All zeros.
+        unsafe fn zero() -> Self;
+        /// `LANES` values from `p`.
+        unsafe fn load(p: *const f32) -> Self;
+        /// The first `n` (< `LANES`) values from `p`, zeros after (nothing read past them).
+        unsafe fn load_first(p: *const f32, n: usize) -> Self;
+        /// `a · b + c`, fused.
+        unsafe fn mul_add(a: Self, b: Self, c: Self) -> Self;
+        /// The sum of the lanes.
+        unsafe fn sum(v: Self) -> f32;
+        /// `out[i] += Σ lanes of v[i]` for the 4 vectors.
+        unsafe fn add_sums_of_4(out: *mut f32, v: [Self; 4]);
+    }
+
+    #[derive(Clone, Copy)]
+    pub(super) struct Avx512(__m512);
+
+    #[derive(Clone, Copy)]
+    pub(super) struct Avx2(__m256);
+
+    impl Avx512 {
+        /// The two halves added: 8 lanes with the same sum.
+        #[inline(always)]
+        unsafe fn halves(self) -> Avx2 {
+            let high = unsafe { _mm256_castpd_ps(_mm512_extractf64x4_pd::<1>(_mm512_castps_pd(self.0))) };
+            Avx2(unsafe { _mm256_add_ps(_mm512_castps512_ps256(self.0), high) })
+        }
+    }
+
+    impl Lanes for Avx512 {
+        const LANES: usize = 16;
+        #[inline(always)]
+        unsafe fn zero() -> Self {
+            Self(unsafe { _mm512_setzero_ps() })
+        }
+        #[inline(always)]
+        unsafe fn load(p: *const f32) -> Self {
+            Self(unsafe { _mm512_loadu_ps(p) })
+        }
+        #[inline(always)]
+        unsafe fn load_first(p: *const f32, n: usize) -> Self {
+            Self(unsafe { _mm512_maskz_loadu_ps(((1u32 << n) - 1) as u16, p) })
+        }
+        #[inline(always)]
+        unsafe fn mul_add(a: Self, b: Self, c: Self) -> Self {
+            Self(unsafe { _mm512_fmadd_ps(a.0, b.0, c.0) })
+        }
+        #[inline(always)]
+        unsafe fn sum(v: Self) -> f32 {
+            unsafe { Avx2::sum(v.halves()) }
+        }
+        #[inline(always)]
+        unsafe fn add_sums_of_4(out: *mut f32, v: [Self; 4]) {
+            unsafe { Avx2::add_sums_of_4(out, [v[0].halves(), v[1].halves(), v[2].halves(), v[3].halves()]) }
+        }
+    }
+
+    impl Lanes for Avx2 {
+        const LANES: usize = 8;
+        #[inline(always)]
+        unsafe fn zero() -> Self {
+            Self(unsafe { _mm256_setzero_ps() })
+        }
+        #[inline(always)]
+        unsafe fn load(p: *const f32) -> Self {
+            Self(unsafe { _mm256_loadu_ps(p) })
+        }
+        #[inline(always)]
+        unsafe fn load_first(p: *const f32, n: usize) -> Self {
+            unsafe {
+                let mask = _mm256_cmpgt_epi32(_mm256_set1_epi32(n as i32), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+                Self(_mm256_maskload_ps(p, mask))
+            }
+        }
+        #[inline(always)]
+        unsafe fn mul_add(a: Self, b: Self, c: Self) -> Self {
+            Self(unsafe { _mm256_fmadd_ps(a.0, b.0, c.0) })
+        }
+        #[inline(always)]
+        unsafe fn sum(v: Self) -> f32 {
+            unsafe {
+                let s = _mm_add_ps(_mm256_castps256_ps128(v.0), _mm256_extractf128_ps::<1>(v.0));
+                let s = _mm_hadd_ps(s, s);
+                _mm_cvtss_f32(_mm_hadd_ps(s, s))
+            }
+        }
+        #[inline(always)]
+        unsafe fn add_sums_of_4(out: *mut f32, v: [Self; 4]) {
+            unsafe {
+                // [a0+a1, a2+a3, b0+b1, b2+b3 | a4+a5, …], then [Σa₀₋₃, Σb₀₋₃, Σc₀₋₃, Σd₀₋₃ | Σa₄₋₇, …]
+                let ab = _mm256_hadd_ps(v[0].0, v[1].0);
+                let cd = _mm256_hadd_ps(v[2].0, v[3].0);
+                let abcd = _mm256_hadd_ps(ab, cd);
+                let sums = _mm_add_ps(_mm256_castps256_ps128(abcd), _mm256_extractf128_ps::<1>(abcd));
+                _mm_storeu_ps(out, _mm_add_ps(_mm_loadu_ps(out), sums));
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Each dot kernel this CPU has against a plain f64 loop, onto a non-zero output with a row
+    /// stride wider than the product (as the inference pass writes a layer into its columns of
+    /// a wider buffer): sizes that are not multiples of the tiles (rows 1, 5 and 70: whole and
+    /// partial tiles and tasks; 130 channels; `in` 19, 200 and 1000: partial vectors and two
+    /// chunks), within f32 rounding.
+    #[test]
+    fn every_dot_kernel_gives_the_exact_products_within_rounding() {
+        let kernels: Vec<_> =
+            DotKernel::ALL.iter().copied().filter(|&k| k != DotKernel::Packed && k.is_supported()).collect();
+        for (rows, n_in, n_out) in [(1, 19, 130), (5, 200, 7), (70, 1000, 130), (4, 16, 4)] {
+            let x: Vec<f32> = (0..rows * n_in).map(|i| ((i * 7919 % 1000) as f32 / 500.0 - 1.0) * 3.0).collect();
+            let w: Vec<f32> = (0..n_out * n_in).map(|i| (i * 104_729 % 997) as f32 / 498.5 - 1.0).collect();
+            let stride = n_out + 3;
+            let start: Vec<f32> = (0..rows * stride).map(|i| (i % 11) as f32 - 5.0).collect();
+            for &kernel in &kernels {
+                let mut out = start.clone();
+                dots(&mut out, stride, &x, &w, n_in, kernel);
+                for r in 0..rows {
+                    for o in 0..stride {
+                        let (got, before) = (out[r * stride + o], start[r * stride + o]);
+                        if o >= n_out {
+                            assert_eq!(got, before, "{kernel:?}: column {o} past the product was written");
+                            continue;
+                        }
+                        let (xr, wo) = (&x[r * n_in..(r + 1) * n_in], &w[o * n_in..(o + 1) * n_in]);
+                        let exact = f64::from(before)
+                            + xr.iter().zip(wo).map(|(&a, &b)| f64::from(a) * f64::from(b)).sum::<f64>();
+                        let scale: f64 = xr.iter().zip(wo).map(|(&a, &b)| f64::from((a * b).abs())).sum::<f64>() + 5.0;
+                        assert!(
+                            (f64::from(got) - exact).abs() <= scale * 1e-6,
+                            "{kernel:?} [{rows}, {n_in}] → {n_out}, [{r}, {o}]: {got} vs {exact}"
+                        );
+                    }
+                }
+            }
+        }
+    }
+
+    /// One thread or several, the same bits (each value is summed in one fixed order).
+    #[test]
+    fn the_threads_do_not_change_the_bits() {
+        let Some(kernel) = DotKernel::ALL.iter().copied().find(|&k| k != DotKernel::Packed && k.is_supported()) else {
+            return;
+        };
+        let (rows, n_in, n_out) = (150, 300, 200);
+        let x: Vec<f32> = (0..rows * n_in).map(|i| (i % 13) as f32 * 0.37 - 2.0).collect();
+        let w: Vec<f32> = (0..n_out * n_in).map(|i| (i % 17) as f32 * 0.11 - 0.9).collect();
+        let run = |threads: usize| {
+            let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
+            let mut out = vec![0f32; rows * n_out];
+            pool.install(|| dots(&mut out, n_out, &x, &w, n_in, kernel));
+            out
+        };
+        assert!(run(1) == run(3));
+    }
+
+    /// The packed kernel and the forced-name lookup: `TSBERT_F32_KERNEL=packed` gives the kernel
+    /// any CPU runs, and `dots` refuses it (the inference pass multiplies by a copy instead).
+    #[test]
+    fn the_packed_kernel_is_the_fallback_and_dots_refuses_it() {
+        assert!(DotKernel::Packed.is_supported());
+        assert_eq!(*DotKernel::ALL.last().unwrap(), DotKernel::Packed);
+        let refused = std::panic::catch_unwind(|| dots(&mut [0.0], 1, &[1.0], &[1.0], 1, DotKernel::Packed));
+        assert!(refused.is_err());
+    }
+}
