@@ -159,11 +159,13 @@ impl Part {
                     // SAFETY: rows r.. and channels o.. of the block, values k0.. of `in`.
                     unsafe {
                         let (op, xp, wp) = (out.add(r * out_stride + o), x.add(r * n_in + k0), w.add(o * n_in + k0));
-                        match (tall, wide) {
-                            (true, true) => tile.run::<V, 4, 4>(op, xp, wp),
-                            (true, false) => tile.run::<V, 4, 1>(op, xp, wp),
-                            (false, true) => tile.run::<V, 1, 4>(op, xp, wp),
-                            (false, false) => tile.run::<V, 1, 1>(op, xp, wp),
+                        match (tall, wide, r == 0) {
+                            (true, true, true) => tile.run::<V, 4, 4, true>(op, xp, wp),
+                            (true, true, false) => tile.run::<V, 4, 4, false>(op, xp, wp),
+                            (true, false, _) => tile.run::<V, 4, 1, false>(op, xp, wp),
+                            (false, true, true) => tile.run::<V, 1, 4, true>(op, xp, wp),
+                            (false, true, false) => tile.run::<V, 1, 4, false>(op, xp, wp),
+                            (false, false, _) => tile.run::<V, 1, 1, false>(op, xp, wp),
                         }
                     }
                     r += if tall { 4 } else { 1 };
@@ -189,13 +191,19 @@ struct Tile {
 impl Tile {
     /// `out[r, c] += Σₖ x[r, k] · w[c, k]` for `R` rows and `C` channels (`C` 4 or 1), `k` over
     /// the tile's `len` values: `R · C` vector accumulators, the last partial vector loaded
-    /// under a mask.
+    /// under a mask; with `PREFETCH` (the first row tile of a group of channels), the next
+    /// `C` channels' weights fetched into the cache as it goes.
     ///
     /// # Safety
     /// The CPU must have `V`'s instructions; `x` must address `R` rows, `w` `C` rows (each
     /// `len` values, `stride` apart) and `out` `R` rows of `C` values (`out_stride` apart).
     #[inline(always)]
-    unsafe fn run<V: simd::Lanes, const R: usize, const C: usize>(self, out: *mut f32, x: *const f32, w: *const f32) {
+    unsafe fn run<V: simd::Lanes, const R: usize, const C: usize, const PREFETCH: bool>(
+        self,
+        out: *mut f32,
+        x: *const f32,
+        w: *const f32,
+    ) {
         let Tile { len, stride, out_stride } = self;
         // no closures in here: they would not inherit the caller's target features, and each
         // vector would cross a call through memory
@@ -211,6 +219,14 @@ impl Tile {
                 let column = unsafe { V::load(w.add(c * stride + k)) };
                 for (a, &xr) in acc.iter_mut().zip(&xv) {
                     a[c] = unsafe { V::mul_add(xr, column, a[c]) };
+                }
+                if PREFETCH {
+                    // the next channels' weights on their way from memory meanwhile (at a few
+                    // rows each weight is read from memory once, and a row of it is too short a
+                    // stream for the hardware prefetcher); a prefetch never faults, past the
+                    // weight's end included
+                    let next = w.wrapping_add((C + c) * stride + k);
+                    unsafe { std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(next.cast()) };
                 }
             }
             k += V::LANES;
