@@ -119,11 +119,14 @@ impl Dense {
     fn apply(&self, out: &mut [f32], x: &[f32], rows: usize) -> Result<()> {
         let (n_in, n_out) = (self.n_in, self.bias.len());
         let (out, x) = (&mut out[..rows * n_out], &x[..rows * n_in]);
+        if !matches!(self.weight, Weight::Q8(_)) {
+            // the f32 products add onto the bias (the q8 product writes it with its rescaling)
+            for row in out.chunks_mut(n_out) {
+                row.copy_from_slice(&self.bias);
+            }
+        }
         match &self.weight {
             Weight::InPlace(weights, kernel) => {
-                for row in out.chunks_mut(n_out) {
-                    row.copy_from_slice(&self.bias);
-                }
                 let mut first = 0;
                 for w in weights {
                     let values = TensorValues::of(w);
@@ -150,9 +153,6 @@ impl Dense {
                 }
             }
             Weight::Packed(weight) => {
-                for row in out.chunks_mut(n_out) {
-                    row.copy_from_slice(&self.bias);
-                }
                 // SAFETY: `out` holds rows × n_out values, `x` rows × n_in, the weight n_in × n_out.
                 unsafe {
                     product(
