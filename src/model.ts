@@ -438,7 +438,8 @@ export class BertModel {
    * One training step of the task head (forward, its loss, backward, Adam) on `sequences`
    * (their `tokens`, `segments`, `validLens`) and their labels, as Hugging Face's task models
    * take them: an `Int32Array` of a class a sequence (single-label classification) or a class
-   * a token, -100 where a token is not scored (token classification); a `Float32Array` of
+   * a token, -100 where a token is not scored (token classification; -100 on all padding: the
+   * step runs only each row's valid tokens through the dense layers); a `Float32Array` of
    * `batchSize × numLabels` 0/1 values (multi-label) or targets (regression). Given arrays of
    * batches and of their labels, their gradients are accumulated and applied once: the update
    * of one batch of all their rows. On several devices each takes a share of every batch's

@@ -5,6 +5,7 @@
 
 use candle_core::{Device, Tensor};
 
+use crate::batch::Sequences;
 use crate::config::{TaskHead, TaskKind};
 use crate::error::{InputError, Result};
 use crate::ops::cross_entropy::cross_entropy_per_row;
@@ -51,10 +52,12 @@ impl TaskLabels {
         }
     }
 
-    /// Checks the labels against the head and a batch of `rows` sequences of `seq_len` tokens:
-    /// the kind, the count, every class in range, every multi-label 0 or 1, every number finite.
-    pub fn validate(&self, head: &TaskHead, rows: usize, seq_len: usize) -> Result<(), InputError> {
-        let c = head.num_labels;
+    /// Checks the labels against the head and a batch of `sequences`: the kind, the count,
+    /// every class in range, every multi-label 0 or 1, every number finite, every token label
+    /// past a row's valid length [`IGNORED_LABEL`] (the padding is not part of the text, and
+    /// training passes do not compute it).
+    pub fn validate(&self, head: &TaskHead, sequences: &Sequences) -> Result<(), InputError> {
+        let (c, rows, seq_len) = (head.num_labels, sequences.batch_size, sequences.seq_len);
         let count = |got: usize, want: usize, of: &str| {
             if got == want {
                 Ok(())
@@ -93,12 +96,29 @@ impl TaskLabels {
                         format!("labels[{i}]"),
                         format!("{} is neither a class of {c} nor {IGNORED_LABEL} (not scored)", l[i]),
                     )),
-                    None => Ok(()),
+                    None => padding_ignored(l, &sequences.valid_lens(), seq_len),
                 }
             }
             (kind, _) => Err(InputError::type_error("labels", format!("not the labels of a {kind:?} head"))),
         }
     }
+}
+
+/// Checks that every token label past its row's valid length is [`IGNORED_LABEL`].
+fn padding_ignored(labels: &[i32], valid_lens: &[usize], seq_len: usize) -> Result<(), InputError> {
+    for (row, &valid) in valid_lens.iter().enumerate() {
+        if let Some(t) = (valid..seq_len).find(|&t| labels[row * seq_len + t] != IGNORED_LABEL) {
+            let i = row * seq_len + t;
+            return Err(InputError::range(
+                format!("labels[{i}]"),
+                format!(
+                    "{} labels padding (row {row} has {valid} valid tokens): padding takes {IGNORED_LABEL}",
+                    labels[i]
+                ),
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// The mean loss of `logits` (`[B, C]`, or `[B, L, C]` for tokens) against checked `labels`.

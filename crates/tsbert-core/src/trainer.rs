@@ -339,7 +339,7 @@ impl Trainer {
         }
         for (sequences, labels) in parts {
             sequences.validate(model.config())?;
-            labels.validate(&head, sequences.batch_size, sequences.seq_len)?;
+            labels.validate(&head, sequences)?;
             model.check_pass(sequences.batch_size, sequences.seq_len, 0, true)?;
         }
         let denominator: usize = parts.iter().map(|(_, labels)| labels.scored()).sum();

@@ -15,6 +15,7 @@ use candle_core::Tensor;
 use crate::config::{Activation, BertConfig, TaskHead, TaskKind};
 use crate::error::{InputError, Result};
 use crate::model::layers::{folded_product, LayerNorm, Linear, Mode};
+use crate::model::packing::Packing;
 use crate::ops::attention::{attention, KeyMask};
 use crate::ops::decoder_loss::{decoder_loss, Targets};
 use crate::params::{Init, ParamStore};
@@ -61,6 +62,19 @@ impl Embeddings {
         let tok = self.token.index_select(&tokens.flatten_all()?, 0)?;
         let seg = self.segment.index_select(&segments.flatten_all()?, 0)?;
         let x = (tok + seg)?.reshape((b, l, h))?.broadcast_add(&self.position.narrow(0, 0, l)?)?;
+        self.normalized(x, mode)
+    }
+
+    /// The valid tokens of `tokens`, `segments` `[B, L]` u32 alone → `[N, H]`.
+    fn forward_packed(&self, tokens: &Tensor, segments: &Tensor, packing: &Packing, mode: &mut Mode) -> Result<Tensor> {
+        let tok = self.token.index_select(&packing.pack(tokens)?, 0)?;
+        let seg = self.segment.index_select(&packing.pack(segments)?, 0)?;
+        let pos = self.position.index_select(packing.positions(), 0)?;
+        self.normalized(((tok + seg)? + pos)?, mode)
+    }
+
+    /// The layer norm and dropout after the sum, when the model has them.
+    fn normalized(&self, x: Tensor, mode: &mut Mode) -> Result<Tensor> {
         match &self.norm {
             Some(norm) => mode.dropout(&norm.forward(&x)?, self.dropout),
             None => Ok(x),
@@ -95,13 +109,24 @@ impl MultiHeadAttention {
         })
     }
 
-    /// Self-attention over `x` `[B, L, H]`, each row to its valid `keys`.
-    fn forward(&self, x: &Tensor, keys: &KeyMask, mode: &mut Mode) -> Result<Tensor> {
-        let (b, l, _) = x.dims3()?;
-        let (q, k, v) = (self.w_q.forward(x)?, self.w_k.forward(x)?, self.w_v.forward(x)?);
+    /// Self-attention over `x` `[B, L, H]` (or its valid tokens `[N, H]` with their
+    /// `packing`), each row to its valid `keys`.
+    fn forward(&self, x: &Tensor, keys: &KeyMask, packing: Option<&Packing>, mode: &mut Mode) -> Result<Tensor> {
+        let projected = |linear: &Linear| -> Result<Tensor> {
+            let y = linear.forward(x)?;
+            match packing {
+                Some(p) => p.unpack(&y),
+                None => Ok(y),
+            }
+        };
+        let (q, k, v) = (projected(&self.w_q)?, projected(&self.w_k)?, projected(&self.w_v)?);
+        let (b, l, _) = q.dims3()?;
         let dropout = mode.dropout_factors((b, self.heads, l, l), self.dropout, x)?;
         let context = attention(&q, &k, &v, keys, self.heads, dropout.as_ref())?;
-        self.w_o.forward(&context)
+        match packing {
+            Some(p) => self.w_o.forward(&p.pack(&context)?),
+            None => self.w_o.forward(&context),
+        }
     }
 }
 
@@ -134,9 +159,9 @@ impl EncoderBlock {
         })
     }
 
-    /// `[B, L, H]` → `[B, L, H]`.
-    fn forward(&self, x: &Tensor, keys: &KeyMask, mode: &mut Mode) -> Result<Tensor> {
-        let attended = self.attention.forward(x, keys, mode)?;
+    /// `[B, L, H]` → `[B, L, H]` (or valid tokens `[N, H]` → `[N, H]` with their `packing`).
+    fn forward(&self, x: &Tensor, keys: &KeyMask, packing: Option<&Packing>, mode: &mut Mode) -> Result<Tensor> {
+        let attended = self.attention.forward(x, keys, packing, mode)?;
         let dropout = mode.dropout_factors(attended.shape(), self.dropout, &attended)?;
         let y = self.norm1.forward_residual(&attended, x, dropout.as_ref())?;
         let inner = self.dense1.forward_activated(&y, self.activation)?; // [B, L, F]
@@ -302,12 +327,24 @@ impl BertModel {
     }
 
     /// The contextual representation of every token: `[B, L]` ids and segments → `[B, L, H]`.
+    /// Training passes over padded rows run only the valid tokens through every layer but the
+    /// attention ([`Packing`]); their padding comes out as zeros (eval passes compute it).
     pub fn encode(&self, tokens: &Tensor, segments: &Tensor, keys: &KeyMask, mode: &mut Mode) -> Result<Tensor> {
-        let mut x = self.embeddings.forward(tokens, segments, mode)?;
+        let packing = match mode {
+            Mode::Train(_) => Packing::of(keys.valid_lens(), tokens.dim(1)?, tokens.device())?,
+            Mode::Eval => None,
+        };
+        let mut x = match &packing {
+            Some(p) => self.embeddings.forward_packed(tokens, segments, p, mode)?,
+            None => self.embeddings.forward(tokens, segments, mode)?,
+        };
         for block in &self.blocks {
-            x = block.forward(&x, keys, mode)?;
+            x = block.forward(&x, keys, packing.as_ref(), mode)?;
         }
-        Ok(x)
+        match &packing {
+            Some(p) => p.unpack(&x),
+            None => Ok(x),
+        }
     }
 
     /// MLM logits `[N, V]` at `flat_positions` (`row · L + position`, u32) of `encoded`.

@@ -63,6 +63,8 @@ fn task_steps_split_over_replicas_or_accumulated_take_the_whole_batch_update() {
     use tsbert_core::config::{TaskHead, TaskKind};
     use tsbert_core::task_loss::TaskLabels;
     let (rows, len) = (6, 9);
+    let valid_lens = random_batch(&tiny_config(0.0), rows, len, 2, 17).sequences.valid_lens();
+    let padding = |i: usize| i % len >= valid_lens[i / len];
     for (kind, labels) in [
         (TaskKind::SingleLabelClassification, TaskLabels::Classes(vec![0, 2, 1, 1, 0, 2])),
         (TaskKind::MultiLabelClassification, TaskLabels::Multi((0..18).map(|i| (i % 2) as f32).collect())),
@@ -70,7 +72,9 @@ fn task_steps_split_over_replicas_or_accumulated_take_the_whole_batch_update() {
         (
             TaskKind::TokenClassification,
             TaskLabels::Tokens(
-                (0..rows * len).map(|i| if i % 4 == 0 || i < 9 { -100 } else { (i % 3) as i32 }).collect(),
+                (0..rows * len)
+                    .map(|i| if i % 4 == 0 || i < 9 || padding(i) { -100 } else { (i % 3) as i32 })
+                    .collect(),
             ),
         ),
     ] {

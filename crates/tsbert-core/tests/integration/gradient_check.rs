@@ -41,13 +41,17 @@ fn task_heads_and_their_losses_match_central_differences_for_every_parameter() {
     use tsbert_core::config::{TaskHead, TaskKind};
     use tsbert_core::task_loss::{task_loss, TaskLabels};
     let (rows, len) = (3, 7);
+    let valid_lens = random_batch(&tiny_hf_config(0.0), rows, len, 2, 4).sequences.valid_lens();
+    assert!(valid_lens.iter().any(|&v| v < len), "some row is padded: the training pass packs its tokens");
+    // every fifth token and the padding not scored
+    let scored = |i: usize| !i.is_multiple_of(5) && i % len < valid_lens[i / len];
     for (kind, labels) in [
         (TaskKind::SingleLabelClassification, TaskLabels::Classes(vec![2, 0, 1])),
         (TaskKind::MultiLabelClassification, TaskLabels::Multi(vec![1., 0., 1., 0., 0., 1., 1., 1., 0.])),
         (TaskKind::Regression, TaskLabels::Values(vec![0.5, -1.25, 2.0, 0.0, 1.0, -0.5, 0.25, 3.0, -2.0])),
         (
             TaskKind::TokenClassification,
-            TaskLabels::Tokens((0..rows * len).map(|i| if i % 5 == 0 { -100 } else { (i % 3) as i32 }).collect()),
+            TaskLabels::Tokens((0..rows * len).map(|i| if scored(i) { (i % 3) as i32 } else { -100 }).collect()),
         ),
     ] {
         let config = BertConfig {

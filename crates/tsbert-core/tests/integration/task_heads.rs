@@ -190,6 +190,24 @@ fn task_labels_that_do_not_fit_the_head_are_refused_by_name() {
     assert!(err(TaskLabels::Values(vec![0.5; 4])).contains("not the labels of a SingleLabelClassification head"));
 }
 
+/// A token label on padding is refused by name: the training pass does not compute the padding
+/// (it packs the valid tokens), so a label there could never be scored.
+#[test]
+fn token_labels_on_padding_are_refused_by_name() {
+    let (model, _) = hf_model(&fixtures().join("hf-task/token"));
+    let mut trainer = Trainer::new(&model, &TrainerOptions::default()).unwrap();
+    let s = sequences();
+    let (row, valid) = s.valid_lens().into_iter().enumerate().find(|&(_, v)| v < s.seq_len).expect("a padded row");
+    let mut labels = vec![-100; s.batch_size * s.seq_len];
+    labels[1] = 0;
+    let i = row * s.seq_len + valid;
+    labels[i] = 1;
+    let err = trainer.compute_task_gradients(&model, &s, &TaskLabels::Tokens(labels.clone())).unwrap_err().to_string();
+    assert!(err.starts_with(&format!("labels[{i}]: 1 labels padding (row {row} has {valid} valid tokens)")), "{err}");
+    labels[i] = -100;
+    assert!(trainer.compute_task_gradients(&model, &s, &TaskLabels::Tokens(labels)).is_ok());
+}
+
 /// A pretrained model under a new task head: the encoder and pooler as saved, the pretraining
 /// heads dropped, the head drawn from the seed as Hugging Face initialises it (N(0, 0.02²)
 /// weights, zero biases), and a file that does not fit the config it was written for refused.
