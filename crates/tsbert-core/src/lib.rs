@@ -36,6 +36,7 @@ pub mod tensor_ops;
 pub mod tokenizer;
 pub mod trainer;
 pub mod weights;
+pub mod worker_pools;
 
 pub use batch::Batch;
 pub use config::BertConfig;

@@ -71,10 +71,12 @@ pub fn pass_exceeds(
 }
 
 /// Runs once when Node loads the addon: keep freed activation memory for reuse (see
-/// `tsbert_core::allocator`).
+/// `tsbert_core::allocator`), and let candle's idle workers park instead of spinning beside
+/// rayon's (see `tsbert_core::worker_pools`).
 #[napi_derive::module_init]
 fn init() {
     tsbert_core::allocator::keep_freed_memory();
+    tsbert_core::worker_pools::park_idle_candle_workers();
 }
 
 /// mimalloc, keeping freed memory for reuse (see `tsbert_core::allocator`).
