@@ -133,20 +133,31 @@ export function writeSafetensors(path: string, tensors: Record<string, NamedTens
   writeFileSync(path, Buffer.concat(parts));
 }
 
-/** Reads the F32 tensors of a safetensors file, by name (other dtypes are an error). */
-export function readSafetensors(path: string): Map<string, { shape: number[]; data: Float32Array }> {
+/** The arrays of the dtypes {@link readSafetensors} reads. */
+interface TypedArrays {
+  F32: Float32Array;
+  I32: Int32Array;
+}
+
+/** Reads the tensors of a safetensors file, by name, all of `dtype` (default F32; another dtype is an error). */
+export function readSafetensors<D extends keyof TypedArrays = 'F32'>(
+  path: string,
+  dtype: D = 'F32' as D,
+): Map<string, { shape: number[]; data: TypedArrays[D] }> {
   const file = readFileSync(path);
   const n = Number(file.readBigUInt64LE(0));
   const header = JSON.parse(file.subarray(8, 8 + n).toString('utf8')) as Record<
     string,
     { dtype: string; shape: number[]; data_offsets: [number, number] }
   >;
-  const out = new Map<string, { shape: number[]; data: Float32Array }>();
+  const out = new Map<string, { shape: number[]; data: TypedArrays[D] }>();
   for (const [name, t] of Object.entries(header)) {
     if (name === '__metadata__') continue;
-    if (t.dtype !== 'F32') throw new Error(`${path}: ${name} is ${t.dtype}, expected F32`);
+    if (t.dtype !== dtype) throw new Error(`${path}: ${name} is ${t.dtype}, expected ${dtype}`);
     const bytes = file.subarray(8 + n + t.data_offsets[0], 8 + n + t.data_offsets[1]);
-    const data = new Float32Array(bytes.length / 4);
+    const data = (
+      dtype === 'F32' ? new Float32Array(bytes.length / 4) : new Int32Array(bytes.length / 4)
+    ) as TypedArrays[D];
     new Uint8Array(data.buffer).set(bytes);
     out.set(name, { shape: t.shape, data });
   }

@@ -13,7 +13,7 @@ The job (JSON, written by bench/finetune.ts):
             scored) of step i;  valid  (optional) held-out batches in the same layout
   lrs       the learning rate of each step (tsbert's schedule);  weight_decay, clip_norm, seed, threads
   ours      (optional) tsbert's losses, drawn with these on `svg` under `title`
-  out       where the result goes: {"losses", "seconds", "examplesPerSec", "accuracy"}
+  out       where the result goes: {"losses", "seconds", "examplesPerSec", "accuracy", "peakRssMiB"}
 The recipe: torch.optim.AdamW (betas 0.9, 0.999, eps 1e-8), weight decay on every parameter but the biases and
 the layer norms, the gradients' global norm clipped to clip_norm, the learning rate set before each step. The
 examples a second count the steps after the first (forward, backward, clipping, update), as tsbert's do.
@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import resource
 import sys
 import time
 from pathlib import Path
@@ -168,7 +169,9 @@ def main() -> None:
         losses.append(loss.item())
         if (i + 1) % 50 == 0:
             print(f"PyTorch step {i + 1}: loss {losses[-1]:.4f}", flush=True)
-    result = {"losses": losses, "seconds": seconds, "examplesPerSec": examples / seconds, "accuracy": None}
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux; before scoring
+    result = {"losses": losses, "seconds": seconds, "examplesPerSec": examples / seconds, "accuracy": None,
+              "peakRssMiB": peak}
     if job.get("valid"):
         result["accuracy"] = accuracy(model, arch, read_batches(Path(job["valid"])))
     Path(job["out"]).write_text(json.dumps(result) + "\n", encoding="utf-8")

@@ -28,11 +28,6 @@ use crate::ops::rows::{TensorValues, MIN_ROWS_A_TASK};
 use crate::params::weights_written;
 
 const NAME: &str = "inference";
-/// Rows from which a dense layer's product runs on `gemm` reading the weight transposed in
-/// place instead of the dot kernel: there `gemm`'s repacking is paid back and its blocking for
-/// the caches wins (a BERT-base-sized batch of 32 × 128 rows: 8.1 against 7.3 sequences/s;
-/// MiniLM's batches of 32 sentences, up to ~2000 rows, ran faster on the dot kernel).
-const GEMM_ROWS: usize = 2048;
 
 /// Whether `model`'s parameters can take the inference pass (f32 on the CPU).
 pub fn runs_inference_pass(model: &BertModel) -> bool {
@@ -90,27 +85,29 @@ impl Dense {
         let bias: Vec<f32> = parts.iter().flat_map(|(_, b)| b.iter().copied()).collect();
         let n_in = parts.first().map_or(0, |(w, b)| w.len() / b.len().max(1));
         let n_out = bias.len();
-        let weight = match (precision, DotKernel::detect()) {
-            (Precision::Q8(kernel), _) => {
+        let weight = match precision {
+            Precision::Q8(kernel) => {
                 let rows: Vec<f32> = parts.iter().flat_map(|(w, _)| w.iter().copied()).collect();
                 Weight::Q8(QuantizedMatrix::of(&rows, n_out, n_in, kernel))
             }
-            (Precision::F32, DotKernel::Packed) => {
-                let mut weight = vec![0f32; n_in * n_out];
-                let mut first = 0;
-                for (w, b) in &parts {
-                    for (o, row) in w.chunks_exact(n_in).enumerate() {
-                        for (k, &v) in row.iter().enumerate() {
-                            weight[k * n_out + first + o] = v;
+            Precision::F32 => match DotKernel::detect() {
+                DotKernel::Packed => {
+                    let mut weight = vec![0f32; n_in * n_out];
+                    let mut first = 0;
+                    for (w, b) in &parts {
+                        for (o, row) in w.chunks_exact(n_in).enumerate() {
+                            for (k, &v) in row.iter().enumerate() {
+                                weight[k * n_out + first + o] = v;
+                            }
                         }
+                        first += b.len();
                     }
-                    first += b.len();
+                    Weight::Packed(weight)
                 }
-                Weight::Packed(weight)
-            }
-            (Precision::F32, kernel) => {
-                Weight::InPlace(layers.iter().map(|layer| layer.weight_and_bias().0.clone()).collect(), kernel)
-            }
+                kernel => {
+                    Weight::InPlace(layers.iter().map(|layer| layer.weight_and_bias().0.clone()).collect(), kernel)
+                }
+            },
         };
         Ok(Self { weight, bias, n_in })
     }
@@ -131,25 +128,8 @@ impl Dense {
                 for w in weights {
                     let values = TensorValues::of(w);
                     let w = values.slice::<f32>(NAME)?;
-                    let n = w.len() / n_in;
-                    if rows >= GEMM_ROWS {
-                        // SAFETY: `out` holds rows × n_out values, of which columns first..first + n
-                        // are written; `x` holds rows × n_in, `w` n × n_in.
-                        unsafe {
-                            product(
-                                (rows, n, n_in),
-                                out.as_mut_ptr().add(first),
-                                n_out,
-                                (View::rows(x.as_ptr(), n_in), View::transposed(w.as_ptr(), n_in)),
-                                1.0,
-                                true,
-                                threads_for(rows * n_in * n),
-                            );
-                        }
-                    } else {
-                        dots(&mut out[first..], n_out, x, w, n_in, *kernel);
-                    }
-                    first += n;
+                    dots(&mut out[first..], n_out, x, w, n_in, *kernel);
+                    first += w.len() / n_in;
                 }
             }
             Weight::Packed(weight) => {
