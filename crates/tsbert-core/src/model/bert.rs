@@ -164,7 +164,7 @@ impl EncoderBlock {
         let attended = self.attention.forward(x, keys, packing, mode)?;
         let dropout = mode.dropout_factors(attended.shape(), self.dropout, &attended)?;
         let y = self.norm1.forward_residual(&attended, x, dropout.as_ref())?;
-        let inner = self.dense1.forward_activated(&y, self.activation)?; // [B, L, F]
+        let inner = self.dense1.forward_activated(&y, self.activation)?; // [B, L, F] (or [N, F])
         let ffn = self.dense2.forward(&inner)?;
         let dropout = mode.dropout_factors(ffn.shape(), self.dropout, &ffn)?;
         self.norm2.forward_residual(&ffn, &y, dropout.as_ref())
