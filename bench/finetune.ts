@@ -175,6 +175,9 @@ interface TorchResult {
   peakRssMiB: number;
 }
 
+/** The mean of `xs`. */
+const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
+
 /** Runs the reference on `job` (see bench/reference/finetune_ref.py), written to `name`.job.json. */
 function runReference(name: string, job: Record<string, unknown>): TorchResult {
   const jobPath = join(dir, `${name}.job.json`);
@@ -252,12 +255,14 @@ async function speedAtGoal(): Promise<string[]> {
       stdio: ['ignore', 'pipe', 'inherit'],
     });
     if (r.status !== 0) throw new Error(`finetune-speed-job failed (exit status ${r.status}, signal ${r.signal})`);
-    ours.push(JSON.parse(r.stdout.trim().split('\n').at(-1) ?? ''));
+    const mine: { examplesPerSec: number; peakRssMiB: number } = JSON.parse(r.stdout.trim().split('\n').at(-1) ?? '');
     const lrs = Array.from({ length: SPEED.steps }, () => LR.minilm);
-    theirs.push(runReference('speed', { arch: 'hf', task: 'sequence', model: start, batches: file, lrs }));
+    const torch = runReference('speed', { arch: 'hf', task: 'sequence', model: start, batches: file, lrs });
+    ours.push(mine);
+    theirs.push(torch);
     console.log(
-      `speed round ${round}: tsbert ${ours[round - 1].examplesPerSec.toFixed(1)}/s, ${ours[round - 1].peakRssMiB.toFixed(0)} MiB;` +
-        ` PyTorch ${theirs[round - 1].examplesPerSec.toFixed(1)}/s, ${theirs[round - 1].peakRssMiB.toFixed(0)} MiB`,
+      `speed round ${round}: tsbert ${mine.examplesPerSec.toFixed(1)}/s, ${mine.peakRssMiB.toFixed(0)} MiB;` +
+        ` PyTorch ${torch.examplesPerSec.toFixed(1)}/s, ${torch.peakRssMiB.toFixed(0)} MiB`,
     );
   }
   const rate = (xs: { examplesPerSec: number }[]) => median(xs.map((x) => x.examplesPerSec));
@@ -286,6 +291,7 @@ function finish(): void {
   results.loadAverageAtEnd = loadavg();
   results.verdicts = Object.fromEntries(verdicts.map(([what, ok]) => [what, ok ? 'PASS' : 'FAIL']));
   writeFileSync(join(dir, 'results.json'), `${JSON.stringify(results, null, 1)}\n`);
+  if (verdicts.some(([, ok]) => !ok)) process.exitCode = 1;
 }
 
 const speedRows = await speedAtGoal();
@@ -403,7 +409,7 @@ async function seededRun(
     theirs: {
       accuracy: torch.accuracy as number,
       examplesPerSec: torch.examplesPerSec,
-      loss: torch.losses.reduce((a, b) => a + b, 0) / torch.losses.length,
+      loss: mean(torch.losses),
     },
   };
 }
@@ -422,7 +428,6 @@ async function fullRun(
 ) {
   const each: Awaited<ReturnType<typeof seededRun>>[] = [];
   for (const seed of seeds) each.push(await seededRun(name, task, start, arch, lr, seed));
-  const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
   const summary = (side: 'ours' | 'theirs') => ({
     accuracy: mean(each.map((r) => r[side].accuracy)),
     accuracies: each.map((r) => r[side].accuracy),
@@ -490,4 +495,3 @@ console.log('');
 console.log(
   `curves: ${join(dir, 'groups-curve.svg')}, ${join(dir, 'tags-curve.svg')}; results: ${join(dir, 'results.json')}`,
 );
-if (verdicts.some(([, ok]) => !ok)) process.exitCode = 1;
