@@ -95,6 +95,9 @@ export interface LoadOptions extends Omit<CreateModelOptions, 'config'> {
    * (the default) or `'q8'` — int8 weights (per output channel) and activations (per row) in
    * the encoder's dense layers, int32 sums by the CPU's dot-product instructions, the rest in
    * f32; faster, within about 1% of f32 (see {@link BertModel.quantize}). A q8 model cannot train.
+   * Loaded as `'q8'`, the model never holds those layers in f32: each weight is quantised as
+   * it is read, so it takes about a quarter of their memory, at its peak as after; it cannot be
+   * saved either (a `RangeError` saying so): load it as `'f32'` to save or train it.
    */
   dtype?: ModelDtype;
 }
@@ -275,6 +278,7 @@ export class BertModel {
         settings,
         head && { kind: head.kind, numLabels: head.labels.length },
         dropout,
+        dtype,
       );
     } catch (cause) {
       if (nativeErrorCode(cause) !== 'TSBERT_CHECKPOINT') throw cause;
@@ -375,8 +379,10 @@ export class BertModel {
    * activations per row at each product, int32 sums by AVX-512 VNNI or AVX2 where the CPU has
    * them (else a portable loop; `TSBERT_Q8_KERNEL=portable|avx2|avx512-vnni` forces one), the
    * rest in f32. The weights themselves stay f32, and so does what {@link BertModel.save}
-   * writes; from now on a training step is a `RangeError`. Resolves to the kernel's name. A
-   * `RangeError` for a model that is not f32 on the CPU. Queued behind calls in flight.
+   * writes (a model loaded with `dtype: 'q8'` has no f32 copy of them instead: see
+   * {@link LoadOptions.dtype}); from now on a training step is a `RangeError`. Resolves to
+   * the kernel's name; quantising again changes nothing. A `RangeError` for a model that is
+   * not f32 on the CPU. Queued behind calls in flight.
    */
   async quantize(): Promise<string> {
     const kernel = await this.#calls.run(() => this.#native.quantize());

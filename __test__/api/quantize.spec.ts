@@ -2,8 +2,9 @@
  * The q8 mode (`BertModel.load(dir, { dtype: 'q8' })`, `model.quantize()`, `--dtype q8`) on
  * Hugging Face's fixture models: sentence embeddings within cosine 0.99 of f32 and
  * classification scores within 0.01 (the issue's bounds), every kernel the same bits as the
- * portable one (the int32 sums are exact, so forcing the fallback must change nothing), the
- * weights and what is saved unchanged, training refused, and bad values named.
+ * portable one (the int32 sums are exact, so forcing the fallback must change nothing), a
+ * model quantised after an f32 load keeping and saving its f32 weights, one loaded in q8
+ * holding no f32 copy (saving refused by name), training refused, and bad values named.
  */
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -57,35 +58,57 @@ describe('q8', () => {
     expect(b.data).not.toEqual(a.data); // the int8 products did run
     expect(leastCosine(a.data, b.data, a.shape[1])).toBeGreaterThanOrEqual(0.99);
 
+    const quantizedAfter = await BertModel.load(MODEL);
+    await quantizedAfter.quantize(); // the same int8 products, from the f32 weights it keeps
+    const c = await embed(quantizedAfter, SENTENCES);
+    expect(leastCosine(a.data, c.data, a.shape[1])).toBeGreaterThanOrEqual(0.99);
+
     process.env.TSBERT_Q8_KERNEL = 'portable';
-    const portable = await BertModel.load(MODEL);
+    const portable = await BertModel.load(MODEL, { dtype: 'q8' });
     expect(await portable.quantize()).toBe('portable');
     expect((await embed(portable, SENTENCES)).data).toEqual(b.data);
+    const portableAfter = await BertModel.load(MODEL);
+    expect(await portableAfter.quantize()).toBe('portable');
+    expect((await embed(portableAfter, SENTENCES)).data).toEqual(c.data);
     for (const kernel of ['avx2', 'avx512-vnni']) {
       process.env.TSBERT_Q8_KERNEL = kernel;
-      const m = await BertModel.load(MODEL);
+      const m = await BertModel.load(MODEL, { dtype: 'q8' });
       const used = await m.quantize(); // the kernel, or the portable one on a CPU without it
       expect([kernel, 'portable']).toContain(used);
       expect((await embed(m, SENTENCES)).data, used).toEqual(b.data);
     }
   });
 
-  it('classifies within 0.01 of f32 and keeps the f32 weights, which it saves', async () => {
+  it('classifies within 0.01 of f32; quantised after an f32 load it saves f32, loaded in q8 it cannot save', async () => {
     const f32 = await BertModel.load(join(TASKS, 'single'));
     const q8 = await BertModel.load(join(TASKS, 'single'), { dtype: 'q8' });
-    const [want, got] = [await classify(f32, SENTENCES, { topK: null }), await classify(q8, SENTENCES, { topK: null })];
-    for (const [row, ranked] of got.entries()) {
-      for (const { label, score } of ranked) {
-        const theirs = want[row].find((r) => r.label === label)?.score ?? Number.NaN;
-        expect(Math.abs(score - theirs), `${row} ${label}`).toBeLessThan(0.01);
+    const quantizedAfter = await BertModel.load(join(TASKS, 'single'));
+    await quantizedAfter.quantize();
+    expect([q8.paramCount, quantizedAfter.paramCount]).toEqual([f32.paramCount, f32.paramCount]);
+    const want = await classify(f32, SENTENCES, { topK: null });
+    for (const model of [q8, quantizedAfter]) {
+      const got = await classify(model, SENTENCES, { topK: null });
+      for (const [row, ranked] of got.entries()) {
+        for (const { label, score } of ranked) {
+          const theirs = want[row].find((r) => r.label === label)?.score ?? Number.NaN;
+          expect(Math.abs(score - theirs), `${row} ${label}`).toBeLessThan(0.01);
+        }
       }
     }
     const dir = await mkdtemp(join(tmpdir(), 'tsbert-q8-'));
     try {
-      await q8.save(dir);
+      await quantizedAfter.save(dir);
       const reloaded = await BertModel.load(dir);
       expect(reloaded.dtype).toBe('f32');
       expect(await classify(reloaded, SENTENCES, { topK: null })).toEqual(want);
+      const other = join(dir, 'from-q8');
+      const refused = q8.save(other);
+      await expect(refused).rejects.toThrow(RangeError);
+      await expect(refused).rejects.toThrow(
+        /^model: it was loaded with dtype 'q8' and holds some of its weights in int8 only: it cannot be saved; load it without dtype 'q8'/,
+      );
+      await expect(readFile(join(other, 'config.json'))).rejects.toThrow(/ENOENT/);
+      expect(await classify(q8, SENTENCES, { topK: null })).toEqual(await classify(q8, SENTENCES, { topK: null }));
     } finally {
       await rm(dir, { recursive: true, force: true });
     }
@@ -95,9 +118,14 @@ describe('q8', () => {
     const q8 = await BertModel.load(join(TASKS, 'single'), { dtype: 'q8' });
     const sequences = q8.tokenizer.pad(q8.tokenizer.encodeBatch(SENTENCES.slice(0, 3).map((t) => [t] as const)));
     await expect(q8.trainTaskStep(sequences, Int32Array.from([0, 1, 2]))).rejects.toThrow(
-      /^model: it is quantised \(q8\): .*cannot train/,
+      /^model: it was loaded with dtype 'q8' and holds some of its weights in int8 only: it cannot train/,
     );
     expect(q8.stepsTaken).toBe(0);
+    const quantizedAfter = await BertModel.load(join(TASKS, 'single'));
+    await quantizedAfter.quantize();
+    await expect(quantizedAfter.trainTaskStep(sequences, Int32Array.from([0, 1, 2]))).rejects.toThrow(
+      /^model: it is quantised \(q8\): .*cannot train/,
+    );
     await expect(BertModel.load(MODEL, { dtype: 'int4' as 'q8' })).rejects.toThrow(
       "dtype: expected 'f32' or 'q8', got int4",
     );

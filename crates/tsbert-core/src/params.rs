@@ -54,6 +54,9 @@ pub struct ParamStore {
     /// Values to create parameters with instead of drawing them, by name (see
     /// [`ParamStore::with_values`]).
     given: HashMap<String, Tensor>,
+    /// The shapes of the parameters whose values this store does not hold (see
+    /// [`ParamStore::held_elsewhere`]), by name.
+    elsewhere: HashMap<String, Vec<usize>>,
 }
 
 impl ParamStore {
@@ -67,6 +70,7 @@ impl ParamStore {
             recorded: None,
             no_decay: Default::default(),
             given: HashMap::new(),
+            elsewhere: HashMap::new(),
         }
     }
 
@@ -77,6 +81,22 @@ impl ParamStore {
     /// and device) becomes the parameter without a copy: it must not be shared.
     pub fn with_values(self, values: HashMap<String, Tensor>) -> Self {
         Self { given: values, ..self }
+    }
+
+    /// This store, holding no values for the parameters named in `shapes` (with their shapes):
+    /// each is created as an empty variable, counted at its shape, and refused by
+    /// [`ParamStore::get`] and [`ParamStore::set`] with a message saying so. A model loaded to
+    /// run in q8 holds its encoder's dense weights and token embeddings in int8 only, in its
+    /// inference pass (see [`crate::model::inference::Int8Weights`]): the f32 values never
+    /// exist whole.
+    pub fn held_elsewhere(self, shapes: HashMap<String, Vec<usize>>) -> Self {
+        Self { elsewhere: shapes, ..self }
+    }
+
+    /// Whether the store holds the values of all its parameters (none is
+    /// [`ParamStore::held_elsewhere`]).
+    pub fn holds_all_values(&self) -> bool {
+        self.elsewhere.is_empty()
     }
 
     /// A store that records the name and shape of every parameter created and allocates no
@@ -97,6 +117,12 @@ impl ParamStore {
         if let Some(recorded) = &mut self.recorded {
             recorded.push((name.to_string(), shape.to_vec()));
             return Ok(Tensor::zeros(0, self.dtype, &self.device)?);
+        }
+        if self.elsewhere.contains_key(name) {
+            let var = Var::zeros(0, self.dtype, &self.device)?;
+            let tensor = var.as_tensor().clone();
+            self.entries.push((name.to_string(), var));
+            return Ok(tensor);
         }
         let value = match (self.given.remove(name), init) {
             (Some(given), _) => given.to_dtype(self.dtype)?.to_device(&self.device)?,
@@ -134,8 +160,17 @@ impl ParamStore {
         self.entries.iter().map(|(n, v)| (n.as_str(), v))
     }
 
-    /// The parameter called `name`.
+    /// The parameter called `name`; one [`ParamStore::held_elsewhere`] is an error saying so.
     pub fn get(&self, name: &str) -> Result<&Var> {
+        if self.elsewhere.contains_key(name) {
+            return Err(InputError::range(
+                "name",
+                format!(
+                    "'{name}' is held in int8 only (the model was loaded with dtype 'q8'): load it without dtype 'q8' to read or change its f32 weights"
+                ),
+            )
+            .into());
+        }
         self.entries
             .iter()
             .find(|(n, _)| n == name)
@@ -164,9 +199,10 @@ impl ParamStore {
         Ok(())
     }
 
-    /// Total number of scalar parameters.
+    /// Total number of scalar parameters (those [`ParamStore::held_elsewhere`] at their shapes).
     pub fn count(&self) -> usize {
-        self.entries.iter().map(|(_, v)| v.elem_count()).sum()
+        let elsewhere: usize = self.elsewhere.values().map(|shape| shape.iter().product::<usize>()).sum();
+        self.entries.iter().map(|(_, v)| v.elem_count()).sum::<usize>() + elsewhere
     }
 
     /// The element type of every parameter.

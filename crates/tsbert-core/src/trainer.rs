@@ -174,6 +174,7 @@ impl Trainer {
     /// limit (see [`Trainer::check_fits`]), or when `options` are out of range.
     pub fn new(model: &ModelHandle, options: &TrainerOptions) -> Result<Self> {
         options.validate()?;
+        model.check_holds_f32("train")?;
         Self::check_fits(model.config(), model.replicas_on_cpu(), model.host_limit())?;
         let replicas = model
             .replica_params()

@@ -218,13 +218,31 @@ impl<'a> WeightsFile<'a> {
     /// it without a copy). Nothing is changed: the caller sets them once every one has passed.
     pub fn read(
         &self,
-        (config, dtype): (&BertConfig, DType),
+        model: (&BertConfig, DType),
         stored: &BertConfig,
         naming: &Naming,
     ) -> Result<HashMap<String, Tensor>> {
+        let mut checked = HashMap::new();
+        self.read_each(model, stored, naming, |name, tensor| {
+            checked.insert(name.to_string(), tensor.read()?);
+            Ok(())
+        })?;
+        Ok(checked)
+    }
+
+    /// What [`WeightsFile::read`] reads, each tensor handed to `take` (by parameter name, in
+    /// the model's order) once its header entry has passed, to be read whole or a block of
+    /// rows at a time ([`StoredTensor`]; either checks the values): a caller that turns each
+    /// into something smaller never holds the file's tensors together.
+    pub fn read_each(
+        &self,
+        (config, dtype): (&BertConfig, DType),
+        stored: &BertConfig,
+        naming: &Naming,
+        mut take: impl FnMut(&str, StoredTensor<'_, 'a>) -> Result<()>,
+    ) -> Result<()> {
         let model: HashMap<String, Vec<usize>> = BertModel::param_shapes(config)?.into_iter().collect();
         let shapes = BertModel::param_shapes(stored)?;
-        let mut checked = HashMap::new();
         for (name, shape, found) in match_names(stored, &shapes, &self.names(), naming)? {
             let info = self.metadata.info(&found).expect("matched from the header");
             if info.shape != shape {
@@ -235,13 +253,9 @@ impl<'a> WeightsFile<'a> {
             if *dims != shape {
                 return Err(corrupt(format!("'{found}' has shape {shape:?}, the model's '{name}' is {dims:?}")));
             }
-            let t = self.tensor(&found, info, stored_dtype, dtype)?;
-            if !all_finite(&t)? {
-                return Err(corrupt(format!("'{found}' holds NaN or infinite values")));
-            }
-            checked.insert(name.to_string(), t);
+            take(name, StoredTensor { file: self, name: &found, info, stored: stored_dtype, dtype })?;
         }
-        Ok(checked)
+        Ok(())
     }
 
     /// The stored tensor `name` (described by `info`, holding `stored` values) in `dtype`, a
@@ -279,12 +293,18 @@ impl<'a> WeightsFile<'a> {
 
     /// The bytes of tensor `name` into `out` (as long as the tensor's data).
     fn read_bytes(&self, name: &str, info: &TensorInfo, out: &mut [u8]) -> Result<()> {
-        let (start, end) = info.data_offsets;
-        debug_assert_eq!(out.len(), end - start);
+        debug_assert_eq!(out.len(), info.data_offsets.1 - info.data_offsets.0);
+        self.read_bytes_at(name, info, 0, out)
+    }
+
+    /// The bytes of tensor `name` from its byte `offset` into `out`.
+    fn read_bytes_at(&self, name: &str, info: &TensorInfo, offset: usize, out: &mut [u8]) -> Result<()> {
+        let start = info.data_offsets.0 + offset;
+        debug_assert!(start + out.len() <= info.data_offsets.1);
         match &self.source {
             Source::Bytes(bytes) => {
-                let at = self.data_start as usize;
-                out.copy_from_slice(&bytes[at + start..at + end]);
+                let at = self.data_start as usize + start;
+                out.copy_from_slice(&bytes[at..at + out.len()]);
             }
             Source::File(file) => {
                 let mut file = file.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
@@ -294,5 +314,95 @@ impl<'a> WeightsFile<'a> {
             }
         }
         Ok(())
+    }
+}
+
+/// One tensor of a [`WeightsFile`] whose name, shape and dtype have passed, not read yet.
+pub struct StoredTensor<'f, 'a> {
+    file: &'f WeightsFile<'a>,
+    /// Its name in the file.
+    name: &'f str,
+    info: &'f TensorInfo,
+    /// The dtype of its stored values.
+    stored: DType,
+    /// The dtype it is read in.
+    dtype: DType,
+}
+
+impl StoredTensor<'_, '_> {
+    /// Its shape.
+    pub fn shape(&self) -> &[usize] {
+        &self.info.shape
+    }
+
+    /// The whole tensor, on the CPU, a variable's storage, its values checked finite.
+    pub fn read(&self) -> Result<Tensor> {
+        let t = self.file.tensor(self.name, self.info, self.stored, self.dtype)?;
+        if !all_finite(&t)? {
+            return Err(corrupt(format!("'{}' holds NaN or infinite values", self.name)));
+        }
+        Ok(t)
+    }
+
+    /// Its values as f32, `rows` rows (of its last dimension) at a time, each block checked
+    /// finite and handed to `each` in order: the tensor is never whole in memory.
+    pub fn read_rows(&self, rows: usize, mut each: impl FnMut(&[f32]) -> Result<()>) -> Result<()> {
+        let width = self.info.shape.last().copied().unwrap_or(1).max(1);
+        let count = self.info.shape.iter().product::<usize>();
+        let size = self.stored.size_in_bytes();
+        let mut bytes = Vec::new();
+        let mut first = 0;
+        while first < count {
+            let n = (rows.max(1) * width).min(count - first);
+            bytes.resize(n * size, 0);
+            self.file.read_bytes_at(self.name, self.info, first * size, &mut bytes)?;
+            let block = Tensor::from_raw_buffer(&bytes, self.stored, &[n], &Device::Cpu)?.to_dtype(DType::F32)?;
+            let values = TensorValues::of(&block);
+            let values = values.slice::<f32>("weights")?;
+            if !values.iter().all(|v| v.is_finite()) {
+                return Err(corrupt(format!("'{}' holds NaN or infinite values", self.name)));
+            }
+            each(values)?;
+            first += n;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A file of one `[rows, 3]` tensor `t` stored as `stored`, and the tensor read back from it
+    /// a block of `rows_a_read` rows at a time.
+    fn read_in_blocks(values: &[f32], stored: DType, rows_a_read: usize) -> Result<Vec<f32>> {
+        let t = Tensor::from_slice(values, (values.len() / 3, 3), &Device::Cpu)?.to_dtype(stored)?;
+        let bytes = safetensors::serialize([("t", t)], None).expect("serialised");
+        let file = WeightsFile::from_bytes(&bytes)?;
+        let info = file.metadata.info("t").expect("written");
+        let tensor = StoredTensor { file: &file, name: "t", info, stored: float_dtype("t", info)?, dtype: DType::F32 };
+        let mut out = Vec::new();
+        tensor.read_rows(rows_a_read, |block| {
+            assert!(block.len() <= rows_a_read * 3);
+            out.extend_from_slice(block);
+            Ok(())
+        })?;
+        assert_eq!(tensor.read()?.flatten_all()?.to_vec1::<f32>()?, out, "read whole, it differs");
+        Ok(out)
+    }
+
+    /// Read in blocks of rows (the last one short, or one block for all), a tensor is the one
+    /// stored, in f32 or converted from f16; a value that is not finite in a later block is an
+    /// error naming the tensor.
+    #[test]
+    fn a_tensor_read_a_block_of_rows_at_a_time_is_the_one_stored() {
+        let values: Vec<f32> = (0..15).map(|i| i as f32 * 0.5 - 3.0).collect();
+        for (stored, rows) in [(DType::F32, 2), (DType::F32, 5), (DType::F32, 100), (DType::F16, 2)] {
+            assert_eq!(read_in_blocks(&values, stored, rows).unwrap(), values, "{stored:?} by {rows}");
+        }
+        let mut bad = values.clone();
+        bad[13] = f32::NAN;
+        let err = read_in_blocks(&bad, DType::F32, 2).unwrap_err().to_string();
+        assert!(err.contains("'t' holds NaN or infinite values"), "{err}");
     }
 }

@@ -208,6 +208,8 @@ pub struct LoadTask {
     head: Option<TaskHead>,
     /// The dropout of every layer from now on, instead of the config's.
     dropout: Option<f64>,
+    /// Run in q8, the encoder's dense weights held in int8 only.
+    q8: bool,
     failure: Option<Error>,
 }
 
@@ -246,11 +248,12 @@ impl LoadTask {
             config = BertConfig { dropout: p, attention_dropout: None, classifier_dropout: None, ..config };
         }
         // the file's weights that the model has (all of them, but a new head's)
-        let model =
-            ModelHandle::from_weights(config.clone(), &self.options, &file, &stored, &naming).map_err(|e| match e {
-                Error::Input(_) => config_err(e),
-                _ => weights_err(e),
-            })?;
+        let read = if self.q8 { ModelHandle::from_weights_q8 } else { ModelHandle::from_weights };
+        let model = read(config.clone(), &self.options, &file, &stored, &naming).map_err(|e| match e {
+            Error::Input(ref input) if input.field == "dtype" => e, // q8 on a GPU: the option's fault
+            Error::Input(_) => config_err(e),
+            _ => weights_err(e),
+        })?;
         let bytes = model.replicas_on_cpu() as u128 * memory::weights_bytes(&config)?;
         let loaded = Loaded { model, trainer: None, training: self.training.clone() };
         Ok(NativeBert { inner: Arc::new(Mutex::new(Some(loaded))), config, accounted: AtomicI64::new(external(bytes)) })
@@ -334,9 +337,11 @@ impl NativeBert {
     /// (code `TSBERT_CHECKPOINT`) naming the file at fault; throws a `TypeError` or `RangeError`
     /// for bad `options`. With `head`, a model without that task head gets it (seeded, Hugging
     /// Face's initialisation) and loses its pretraining heads: a pretrained encoder to fine-tune.
-    /// With `dropout`, every dropout (hidden, attention, classifier) is that probability.
+    /// With `dropout`, every dropout (hidden, attention, classifier) is that probability. With
+    /// `dtype` `'q8'`, the model runs in q8 from the start and holds its encoder's dense
+    /// weights in int8 only, each quantised as it is read (it cannot train or be saved).
     #[napi(
-        ts_args_type = "config: object | string, files: ModelFilesJs, options: TrainerOptionsJs, head?: TaskHeadJs, dropout?: number",
+        ts_args_type = "config: object | string, files: ModelFilesJs, options: TrainerOptionsJs, head?: TaskHeadJs, dropout?: number, dtype?: 'f32' | 'q8'",
         ts_return_type = "Promise<NativeBert>"
     )]
     pub fn load(
@@ -346,7 +351,16 @@ impl NativeBert {
         options: Object,
         head: Option<TaskHeadJs>,
         dropout: Option<f64>,
+        dtype: Option<String>,
     ) -> napi::Result<AsyncTask<LoadTask>> {
+        let q8 = match dtype.as_deref() {
+            None | Some("f32") => false,
+            Some("q8") => true,
+            Some(other) => {
+                let err = InputError::range("dtype", format!("expected 'f32' or 'q8', got '{other}'"));
+                return Err(tsbert_core::Error::from(err)).or_throw(&env);
+            }
+        };
         let head = head.as_ref().map(TaskHeadJs::read).transpose().map_err(tsbert_core::Error::from).or_throw(&env)?;
         let read = || -> tsbert_core::Result<(ConfigSource, ModelOptions, TrainerOptions)> {
             let (options, training) = read_options(&options)?;
@@ -365,7 +379,7 @@ impl NativeBert {
             Ok((source, options, training))
         };
         let (config, options, training) = read().or_throw(&env)?;
-        Ok(AsyncTask::new(LoadTask { config, files, options, training, head, dropout, failure: None }))
+        Ok(AsyncTask::new(LoadTask { config, files, options, training, head, dropout, q8, failure: None }))
     }
 
     /// Frees the model's memory now instead of when the garbage collector gets to it; every

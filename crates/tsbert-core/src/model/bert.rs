@@ -20,6 +20,9 @@ use crate::ops::attention::{attention, KeyMask};
 use crate::ops::decoder_loss::{decoder_loss, Targets};
 use crate::params::{Init, ParamStore};
 
+/// The name of the token embedding table (`[V, H]`).
+pub(super) const TOKEN_TABLE: &str = "encoder.token_embedding.weight";
+
 /// The input representation: `token[id] + segment[s] + position[i]`, then (BERT, not the
 /// textbook) a layer norm and dropout. The position table is a trained parameter (the textbook
 /// freezes it by accident; this one learns).
@@ -39,7 +42,7 @@ impl Embeddings {
     fn new(params: &mut ParamStore, config: &BertConfig) -> Result<Self> {
         let h = config.hidden;
         Ok(Self {
-            token: params.create("encoder.token_embedding.weight", &[config.vocab_size, h], Init::StandardNormal)?,
+            token: params.create(TOKEN_TABLE, &[config.vocab_size, h], Init::StandardNormal)?,
             segment: params.create(
                 "encoder.segment_embedding.weight",
                 &[config.type_vocab_size, h],
@@ -157,6 +160,20 @@ impl EncoderBlock {
             activation: config.activation,
             dropout: config.dropout,
         })
+    }
+
+    /// The names of block `index`'s dense weights as the inference pass multiplies by them:
+    /// the queries', keys' and values' (one product), the attention output's, the feed-forward's
+    /// first and second.
+    pub(super) fn dense_weight_names(index: usize) -> [Vec<String>; 4] {
+        let p = format!("encoder.blks.{index}");
+        let names = |layers: &[&str]| layers.iter().map(|l| format!("{p}.{l}.weight")).collect();
+        [
+            names(&["attention.W_q", "attention.W_k", "attention.W_v"]),
+            names(&["attention.W_o"]),
+            names(&["ffn.dense1"]),
+            names(&["ffn.dense2"]),
+        ]
     }
 
     /// `[B, L, H]` → `[B, L, H]` (or valid tokens `[N, H]` → `[N, H]` with their `packing`).

@@ -15,8 +15,7 @@ use crate::config::BertConfig;
 use crate::error::{InputError, Result};
 use crate::hf::HF_INITIALIZER_RANGE;
 use crate::loss::{nsp_loss, weighted_mlm_loss, LossScale};
-use crate::memory;
-use crate::model::inference::{self, PackedWeights, Precision};
+use crate::model::inference::{self, Int8Weights, PackedWeights, Precision};
 use crate::model::{BertModel, Mode};
 use crate::ops::attention::KeyMask;
 use crate::ops::decoder_loss::Targets;
@@ -25,6 +24,7 @@ use crate::params::{note_weights_written, ParamStore};
 use crate::pooling::{self, Pooling};
 use crate::rng::SeededRng;
 use crate::weights::{self, Naming, WeightsFile};
+use crate::{allocator, memory};
 
 /// Where and how a model is built.
 #[derive(Debug, Clone)]
@@ -164,14 +164,17 @@ struct InferenceState {
 }
 
 impl Replica {
-    /// A replica whose parameters named in `values` take those values (the others drawn).
+    /// A replica whose parameters named in `values` take those values, those named in
+    /// `elsewhere` hold none ([`ParamStore::held_elsewhere`]), the others drawn.
     fn new(
         config: &BertConfig,
         options: &ModelOptions,
         device: &Device,
-        values: HashMap<String, Tensor>,
+        (values, elsewhere): (HashMap<String, Tensor>, &HashMap<String, Vec<usize>>),
     ) -> Result<Self> {
-        let mut params = ParamStore::new(options.seed, options.dtype, device.clone()).with_values(values);
+        let mut params = ParamStore::new(options.seed, options.dtype, device.clone())
+            .with_values(values)
+            .held_elsewhere(elsewhere.clone());
         let model = BertModel::new(&mut params, config)?;
         let inference = Mutex::new(InferenceState { precision: Precision::F32, packed: None });
         Ok(Self { params, model, inference })
@@ -254,7 +257,7 @@ impl ModelHandle {
     /// not fit in the memory limit, are refused before anything is allocated.
     pub fn new(config: BertConfig, options: &ModelOptions) -> Result<Self> {
         Self::check_sizes(&config, options)?;
-        Self::with_values(config, options, HashMap::new())
+        Self::with_values(config, options, HashMap::new(), &HashMap::new())
     }
 
     /// A model of `config` on each of `options.devices` holding the weights of a safetensors
@@ -271,10 +274,64 @@ impl ModelHandle {
         stored: &BertConfig,
         naming: &Naming,
     ) -> Result<Self> {
+        Self::read_weights(config, options, (file, stored, naming), None)
+    }
+
+    /// [`ModelHandle::from_weights`] for a model that runs in q8 from the start (see
+    /// [`ModelHandle::quantize`]) and holds its encoder's dense weights and its token embedding
+    /// table (unless a tied MLM decoder reads it) in int8 only: each is quantised as it is read
+    /// and its f32 values freed ([`Int8Weights`]), so that the model takes about a quarter of
+    /// those weights' f32 memory, at its peak as after. Such a model
+    /// encodes, embeds and classifies; it cannot train, be saved, or have those weights read
+    /// or set (errors saying so). Only f32 models on the CPU run in q8.
+    pub fn from_weights_q8(
+        config: BertConfig,
+        options: &ModelOptions,
+        file: &WeightsFile,
+        stored: &BertConfig,
+        naming: &Naming,
+    ) -> Result<Self> {
+        if options.dtype != DType::F32 || options.devices.iter().any(|d| !d.is_cpu()) {
+            return Err(InputError::range(
+                "dtype",
+                format!(
+                    "q8 runs on the CPU from an f32 model; this one is {:?} on {:?}",
+                    options.dtype, options.devices
+                ),
+            )
+            .into());
+        }
+        // the f32 tensors freed as they are quantised leave the process at once
+        allocator::releasing_freed_memory(|| {
+            Self::read_weights(config, options, (file, stored, naming), Some(Kernel::detect()))
+        })
+    }
+
+    /// [`ModelHandle::from_weights`], the encoder's dense weights quantised as they are read
+    /// for `q8`'s kernel when it is given.
+    fn read_weights(
+        config: BertConfig,
+        options: &ModelOptions,
+        (file, stored, naming): (&WeightsFile, &BertConfig, &Naming),
+        q8: Option<Kernel>,
+    ) -> Result<Self> {
         Self::check_sizes(&config, options)?;
-        let values = file.read((&config, options.dtype), stored, naming)?;
-        let from_file: std::collections::HashSet<String> = values.keys().cloned().collect();
-        let model = Self::with_values(config, options, values)?;
+        let mut int8 = q8.map(|kernel| Int8Weights::new(&config, kernel));
+        let elsewhere = int8.as_ref().map(|int8| int8.shapes(&config)).transpose()?.unwrap_or_default();
+        let mut values = HashMap::new();
+        file.read_each((&config, options.dtype), stored, naming, |name, tensor| {
+            let kept = match &mut int8 {
+                Some(int8) => int8.take(name, tensor)?,
+                None => Some(tensor.read()?),
+            };
+            if let Some(t) = kept {
+                values.insert(name.to_string(), t);
+            }
+            Ok(())
+        })?;
+        let mut from_file: std::collections::HashSet<String> = values.keys().cloned().collect();
+        from_file.extend(elsewhere.keys().cloned());
+        let model = Self::with_values(config, options, values, &elsewhere)?;
         let mut rng = SeededRng::new(options.seed);
         let mut drawn = HashMap::new();
         for (name, var) in model.params().iter() {
@@ -289,6 +346,13 @@ impl ModelHandle {
             drawn.insert(name.to_string(), value);
         }
         model.set_weights(&drawn)?;
+        if let (Some(int8), Some(kernel)) = (int8, q8) {
+            let packed = Arc::new(int8.into_packed(&model.replicas[0].model)?);
+            for r in &model.replicas {
+                *r.inference_state() =
+                    InferenceState { precision: Precision::Q8(kernel), packed: Some(Arc::clone(&packed)) };
+            }
+        }
         Ok(model)
     }
 
@@ -307,7 +371,12 @@ impl ModelHandle {
     /// The replicas of a model of checked `config`, their parameters named in `values` with
     /// those values: the last replica takes the map itself, so that with one replica each
     /// value is freed as soon as its parameter holds a copy.
-    fn with_values(config: BertConfig, options: &ModelOptions, values: HashMap<String, Tensor>) -> Result<Self> {
+    fn with_values(
+        config: BertConfig,
+        options: &ModelOptions,
+        values: HashMap<String, Tensor>,
+        elsewhere: &HashMap<String, Vec<usize>>,
+    ) -> Result<Self> {
         let mut values = Some(values);
         let last = options.devices.len() - 1;
         let replicas = options
@@ -324,7 +393,7 @@ impl ModelHandle {
                     }
                     (false, None) => HashMap::new(),
                 };
-                Replica::new(&config, options, d, mine)
+                Replica::new(&config, options, d, (mine, elsewhere))
             })
             .collect::<Result<Vec<_>>>()?;
         Ok(Self { config, replicas, host_limit: options.host_limit() })
@@ -374,6 +443,9 @@ impl ModelHandle {
             )
             .into());
         }
+        if let Precision::Q8(kernel) = self.replicas[0].inference_state().precision {
+            return Ok(kernel); // quantised already (its int8 weights kept)
+        }
         let kernel = Kernel::detect();
         for r in &self.replicas {
             *r.inference_state() = InferenceState { precision: Precision::Q8(kernel), packed: None };
@@ -386,6 +458,33 @@ impl ModelHandle {
         self.replicas.iter().any(|r| matches!(r.inference_state().precision, Precision::Q8(_)))
     }
 
+    /// Refuses a quantised model, which cannot train.
+    pub(crate) fn check_trainable(&self) -> Result<()> {
+        if self.is_quantized() {
+            return Err(InputError::range(
+                "model",
+                "it is quantised (q8): it encodes, classifies and embeds but cannot train; load it without dtype 'q8' to train",
+            )
+            .into());
+        }
+        Ok(())
+    }
+
+    /// Refuses `what` (training, saving, loading weights) for a model that holds some weights in int8
+    /// only ([`ModelHandle::from_weights_q8`]).
+    pub(crate) fn check_holds_f32(&self, what: &str) -> Result<()> {
+        if !self.params().holds_all_values() {
+            return Err(InputError::range(
+                "model",
+                format!(
+                    "it was loaded with dtype 'q8' and holds some of its weights in int8 only: it cannot {what}; load it without dtype 'q8' for that (a model quantised after an f32 load keeps its f32 weights)"
+                ),
+            )
+            .into());
+        }
+        Ok(())
+    }
+
     /// The replicas, for the training step.
     pub(crate) fn replicas(&self) -> &[Replica] {
         &self.replicas
@@ -394,12 +493,8 @@ impl ModelHandle {
     /// Checks that a pass over `rows` × `seq_len` tokens with `predictions` MLM predictions
     /// fits in the memory limit.
     pub(crate) fn check_pass(&self, rows: usize, seq_len: usize, predictions: usize, training: bool) -> Result<()> {
-        if training && self.is_quantized() {
-            return Err(InputError::range(
-                "model",
-                "it is quantised (q8): it encodes, classifies and embeds but cannot train; load it without dtype 'q8' to train",
-            )
-            .into());
+        if training {
+            self.check_trainable()?;
         }
         let bytes = memory::pass_bytes(&self.config, rows, seq_len, predictions, training);
         let what = format!("a {} pass over {rows} × {seq_len} tokens", if training { "training" } else { "forward" });
@@ -535,6 +630,7 @@ impl ModelHandle {
     /// The weights as a safetensors file's bytes, named by `naming` (see
     /// [`weights::save_weights`]).
     pub fn save_weights(&self, naming: &Naming) -> Result<Vec<u8>> {
+        self.check_holds_f32("be saved")?;
         weights::save_weights(self.params(), naming)
     }
 
@@ -542,6 +638,7 @@ impl ModelHandle {
     /// by `naming`); everything is checked first, so a bad file leaves the model as it was (see
     /// [`WeightsFile::read`]).
     pub fn load_weights(&self, bytes: &[u8], naming: &Naming) -> Result<()> {
+        self.check_holds_f32("load other weights")?;
         let file = WeightsFile::from_bytes(bytes)?;
         let tensors = file.read((&self.config, self.params().dtype()), &self.config, naming)?;
         self.set_weights(&tensors)

@@ -10,12 +10,15 @@
 //! ([`crate::ops::attention`]): no autograd bookkeeping and no temporaries besides a few
 //! buffers of the batch's size.
 
+use std::collections::HashMap;
+
 use candle_core::{DType, Tensor};
 use multiversion::multiversion;
 use rayon::prelude::*;
 
+use crate::config::BertConfig;
 use crate::error::Result;
-use crate::model::bert::{BertModel, EncoderBlock};
+use crate::model::bert::{BertModel, EncoderBlock, TOKEN_TABLE};
 use crate::model::layers::{LayerNorm, Linear};
 use crate::ops::activation::activate_in_place;
 use crate::ops::attention::{self, forward_block, Shared};
@@ -23,11 +26,15 @@ use crate::ops::cpu_kernel::CpuKernel;
 use crate::ops::dots::{dots, DotKernel};
 use crate::ops::layer_norm::normalize_row;
 use crate::ops::matmul::{product, threads_for, View};
-use crate::ops::quantized::{quantized_product, Kernel, QuantizedMatrix, QuantizedRows};
+use crate::ops::quantized::{quantized_product, Kernel, QuantizedMatrix, QuantizedRows, QuantizedTable};
 use crate::ops::rows::{TensorValues, MIN_ROWS_A_TASK};
 use crate::params::weights_written;
+use crate::weights::StoredTensor;
 
 const NAME: &str = "inference";
+
+/// Rows of the token table read from a file at a time when it is quantised as it is read.
+const TABLE_ROWS_A_READ: usize = 1024;
 
 /// Whether `model`'s parameters can take the inference pass (f32 on the CPU).
 pub fn runs_inference_pass(model: &BertModel) -> bool {
@@ -68,39 +75,32 @@ struct Dense {
     n_in: usize,
 }
 
+/// The biases of `layers` side by side.
+fn biases(layers: &[&Linear]) -> Result<Vec<f32>> {
+    let mut bias = Vec::new();
+    for layer in layers {
+        let values = TensorValues::of(layer.weight_and_bias().1);
+        bias.extend_from_slice(values.slice::<f32>(NAME)?);
+    }
+    Ok(bias)
+}
+
 impl Dense {
     /// The layers of `layers` side by side as one (their outputs concatenated).
     fn of(layers: &[&Linear], precision: Precision) -> Result<Self> {
-        let guards: Vec<_> = layers
-            .iter()
-            .map(|layer| {
-                let (w, b) = layer.weight_and_bias();
-                (TensorValues::of(w), TensorValues::of(b))
-            })
-            .collect();
-        let parts = guards
-            .iter()
-            .map(|(w, b)| Ok((w.slice::<f32>(NAME)?, b.slice::<f32>(NAME)?)))
-            .collect::<Result<Vec<_>>>()?;
-        let bias: Vec<f32> = parts.iter().flat_map(|(_, b)| b.iter().copied()).collect();
-        let n_in = parts.first().map_or(0, |(w, b)| w.len() / b.len().max(1));
-        let n_out = bias.len();
+        let bias = biases(layers)?;
+        let guards: Vec<_> = layers.iter().map(|layer| TensorValues::of(layer.weight_and_bias().0)).collect();
+        let parts = guards.iter().map(|w| w.slice::<f32>(NAME)).collect::<candle_core::Result<Vec<_>>>()?;
+        let (n_out, n_in) = (bias.len(), layers[0].weight_and_bias().0.dim(1)?);
         let weight = match precision {
-            Precision::Q8(kernel) => {
-                let rows: Vec<f32> = parts.iter().flat_map(|(w, _)| w.iter().copied()).collect();
-                Weight::Q8(QuantizedMatrix::of(&rows, n_out, n_in, kernel))
-            }
+            Precision::Q8(kernel) => Weight::Q8(QuantizedMatrix::of(&parts, n_in, kernel)),
             Precision::F32 => match DotKernel::detect() {
                 DotKernel::Packed => {
                     let mut weight = vec![0f32; n_in * n_out];
-                    let mut first = 0;
-                    for (w, b) in &parts {
-                        for (o, row) in w.chunks_exact(n_in).enumerate() {
-                            for (k, &v) in row.iter().enumerate() {
-                                weight[k * n_out + first + o] = v;
-                            }
+                    for (o, row) in parts.iter().flat_map(|w| w.chunks_exact(n_in)).enumerate() {
+                        for (k, &v) in row.iter().enumerate() {
+                            weight[k * n_out + o] = v;
                         }
-                        first += b.len();
                     }
                     Weight::Packed(weight)
                 }
@@ -110,6 +110,20 @@ impl Dense {
             },
         };
         Ok(Self { weight, bias, n_in })
+    }
+
+    /// The layers of `layers` side by side, multiplied by `weight`, their weights quantised
+    /// already (the layers' own weight tensors are not read).
+    fn quantized(layers: &[&Linear], weight: QuantizedMatrix) -> Result<Self> {
+        let bias = biases(layers)?;
+        if bias.len() != weight.n_out() {
+            return Err(crate::Error::Internal(format!(
+                "{NAME}: an int8 weight of {} channels for {} biases",
+                weight.n_out(),
+                bias.len()
+            )));
+        }
+        Ok(Self { n_in: weight.n_in(), weight: Weight::Q8(weight), bias })
     }
 
     /// `out = x · Wᵀ + b` for `[rows, in]` `x`, row-major.
@@ -166,11 +180,16 @@ struct PackedBlock {
 
 /// The encoder's dense layers as the inference pass multiplies by them (the weights themselves,
 /// a copy where the CPU has no dot kernel, or an int8 copy), made from the model's weights and
-/// valid while they stay unchanged ([`PackedWeights::is_current`]).
+/// valid while they stay unchanged ([`PackedWeights::is_current`]) — or, made by [`Int8Weights`]
+/// as a file was read, the only copy of those weights there is.
 pub struct PackedWeights {
     blocks: Vec<PackedBlock>,
+    /// The token embedding table in int8, when the model holds it so only ([`Int8Weights`]).
+    tokens: Option<QuantizedTable>,
     precision: Precision,
     written: u64,
+    /// Whether the model holds no other copy of these weights (they never go stale).
+    only_copy: bool,
 }
 
 impl std::fmt::Debug for PackedWeights {
@@ -179,6 +198,7 @@ impl std::fmt::Debug for PackedWeights {
             .field("blocks", &self.blocks.len())
             .field("precision", &self.precision)
             .field("written", &self.written)
+            .field("only_copy", &self.only_copy)
             .finish()
     }
 }
@@ -200,13 +220,120 @@ impl PackedWeights {
                 })
             })
             .collect::<Result<_>>()?;
-        Ok(Self { blocks, precision, written })
+        Ok(Self { blocks, tokens: None, precision, written, only_copy: false })
     }
 
     /// Whether these are at `precision` and no weight anywhere has been written since they
-    /// were made.
+    /// were made (or they are the model's only copy of its dense weights).
     pub fn is_current(&self, precision: Precision) -> bool {
-        self.precision == precision && self.written == weights_written()
+        self.precision == precision && (self.only_copy || self.written == weights_written())
+    }
+}
+
+/// The weights a model loaded to run in q8 holds in int8 only, quantised as a weights file
+/// hands them over ([`Int8Weights::take`]): the encoder's dense layers, each product's weights
+/// quantised as soon as they are all read and then freed, and the token embedding table (row
+/// by row), unless the MLM head's decoder reads it. The model's parameters hold none of them
+/// ([`crate::params::ParamStore::held_elsewhere`]), so that their f32 values never exist
+/// together; [`Int8Weights::into_packed`] makes the model's [`PackedWeights`] of them once the
+/// model is built.
+pub struct Int8Weights {
+    kernel: Kernel,
+    /// Each block's products: the names of their weights ([`EncoderBlock::dense_weight_names`]).
+    products: Vec<[Vec<String>; 4]>,
+    /// Whether the token embedding table is taken.
+    takes_tokens: bool,
+    /// The weights read whose product still lacks some, by name.
+    pending: HashMap<String, Tensor>,
+    /// The products quantised, by (block, product).
+    done: HashMap<(usize, usize), QuantizedMatrix>,
+    /// The token embedding table, quantised.
+    tokens: Option<QuantizedTable>,
+}
+
+impl std::fmt::Debug for Int8Weights {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Int8Weights").field("kernel", &self.kernel).field("done", &self.done.len()).finish()
+    }
+}
+
+impl Int8Weights {
+    /// Ready to take the weights of a model of `config`, quantised for `kernel`.
+    pub fn new(config: &BertConfig, kernel: Kernel) -> Self {
+        let products = (0..config.layers).map(EncoderBlock::dense_weight_names).collect();
+        let takes_tokens = !(config.mlm_head && config.tie_word_embeddings);
+        Self { kernel, products, takes_tokens, pending: HashMap::new(), done: HashMap::new(), tokens: None }
+    }
+
+    /// The names and shapes of the weights it takes, of a model of `config`: what the model's
+    /// parameters do not hold.
+    pub fn shapes(&self, config: &BertConfig) -> Result<HashMap<String, Vec<usize>>> {
+        let taken = |name: &str| {
+            (self.takes_tokens && name == TOKEN_TABLE) || self.products.iter().flatten().flatten().any(|n| n == name)
+        };
+        Ok(BertModel::param_shapes(config)?.into_iter().filter(|(name, _)| taken(name)).collect())
+    }
+
+    /// Takes `tensor`, parameter `name`'s, if it is one it holds in int8 — quantising it (the
+    /// token table a block of rows at a time, as it is read), or its product once that has all
+    /// its weights — (`None`); reads any other (`Some`).
+    pub fn take(&mut self, name: &str, tensor: StoredTensor) -> Result<Option<Tensor>> {
+        if self.takes_tokens && name == TOKEN_TABLE {
+            let (rows, width) = (tensor.shape()[0], tensor.shape()[1]);
+            let mut table = QuantizedTable::new(width, rows);
+            tensor.read_rows(TABLE_ROWS_A_READ, |block| {
+                table.push(block);
+                Ok(())
+            })?;
+            self.tokens = Some(table);
+            return Ok(None);
+        }
+        let found = self.products.iter().enumerate().find_map(|(b, products)| {
+            products.iter().position(|names| names.iter().any(|n| n == name)).map(|p| (b, p))
+        });
+        let Some((b, p)) = found else { return Ok(Some(tensor.read()?)) };
+        self.pending.insert(name.to_string(), tensor.read()?);
+        let names = &self.products[b][p];
+        if names.iter().all(|n| self.pending.contains_key(n)) {
+            let weights: Vec<Tensor> = names.iter().filter_map(|n| self.pending.remove(n)).collect();
+            let n_in = weights[0].dim(1)?;
+            let guards: Vec<_> = weights.iter().map(TensorValues::of).collect();
+            let parts = guards.iter().map(|g| g.slice::<f32>(NAME)).collect::<candle_core::Result<Vec<_>>>()?;
+            self.done.insert((b, p), QuantizedMatrix::of(&parts, n_in, self.kernel));
+        }
+        Ok(None)
+    }
+
+    /// The [`PackedWeights`] of `model` (built with these weights held elsewhere): the int8
+    /// weights with the model's biases, its only copy of them.
+    pub fn into_packed(mut self, model: &BertModel) -> Result<PackedWeights> {
+        let missing = |what: String| crate::Error::Internal(format!("{NAME}: {what} not read"));
+        if self.takes_tokens && self.tokens.is_none() {
+            return Err(missing(TOKEN_TABLE.to_string()));
+        }
+        let mut take =
+            |b: usize, p: usize| self.done.remove(&(b, p)).ok_or_else(|| missing(format!("{:?}", self.products[b][p])));
+        let blocks = model
+            .blocks
+            .iter()
+            .enumerate()
+            .map(|(i, blk)| {
+                let a = &blk.attention;
+                Ok(PackedBlock {
+                    queries_keys_values: Dense::quantized(&[&a.w_q, &a.w_k, &a.w_v], take(i, 0)?)?,
+                    output: Dense::quantized(&[&a.w_o], take(i, 1)?)?,
+                    dense1: Dense::quantized(&[&blk.dense1], take(i, 2)?)?,
+                    dense2: Dense::quantized(&[&blk.dense2], take(i, 3)?)?,
+                })
+            })
+            .collect::<Result<_>>()?;
+        Ok(PackedWeights {
+            blocks,
+            tokens: self.tokens,
+            precision: Precision::Q8(self.kernel),
+            written: weights_written(),
+            only_copy: true,
+        })
     }
 }
 
@@ -327,17 +454,33 @@ pub fn encode(
     let n = tokens.len();
     let l = n / b.max(1);
     let emb = &model.embeddings;
-    let (tok, seg, pos) =
-        (TensorValues::of(&emb.token), TensorValues::of(&emb.segment), TensorValues::of(&emb.position));
-    let (tok, seg, pos) = (tok.slice::<f32>(NAME)?, seg.slice::<f32>(NAME)?, pos.slice::<f32>(NAME)?);
+    let (seg, pos) = (TensorValues::of(&emb.segment), TensorValues::of(&emb.position));
+    let (seg, pos) = (seg.slice::<f32>(NAME)?, pos.slice::<f32>(NAME)?);
     let h = pos.len() / emb.position.dim(0)?;
     let mut x = vec![0f32; n * h];
-    x.par_chunks_mut(h).enumerate().with_min_len(MIN_ROWS_A_TASK).for_each(|(r, row)| {
-        let (t, s, p) = (tokens[r] as usize * h, segments[r] as usize * h, (r % l) * h);
-        for (j, o) in row.iter_mut().enumerate() {
-            *o = (tok[t + j] + seg[s + j]) + pos[p + j];
+    match &packed.tokens {
+        Some(table) => {
+            if let Some(&id) = tokens.iter().find(|&&id| id as usize >= table.rows()) {
+                return Err(crate::Error::Internal(format!("{NAME}: token {id} outside the table")));
+            }
+            x.par_chunks_mut(h).enumerate().with_min_len(MIN_ROWS_A_TASK).for_each(|(r, row)| {
+                let ((t, scale), s, p) = (table.row(tokens[r] as usize), segments[r] as usize * h, (r % l) * h);
+                for (j, o) in row.iter_mut().enumerate() {
+                    *o = (f32::from(t[j]) * scale + seg[s + j]) + pos[p + j];
+                }
+            });
         }
-    });
+        None => {
+            let tok = TensorValues::of(&emb.token);
+            let tok = tok.slice::<f32>(NAME)?;
+            x.par_chunks_mut(h).enumerate().with_min_len(MIN_ROWS_A_TASK).for_each(|(r, row)| {
+                let (t, s, p) = (tokens[r] as usize * h, segments[r] as usize * h, (r % l) * h);
+                for (j, o) in row.iter_mut().enumerate() {
+                    *o = (tok[t + j] + seg[s + j]) + pos[p + j];
+                }
+            });
+        }
+    }
     if let Some(norm) = &emb.norm {
         add_and_norm(&mut x, None, norm)?;
     }

@@ -84,6 +84,44 @@ pub(crate) struct QuantizedMatrix {
     n_in: usize,
 }
 
+/// A lookup table (`[rows, width]`, an embedding table) quantised row by row, as the weights
+/// are per output channel (`table[r, j] ≈ scales[r] · values[r, j]`): a quarter of its f32
+/// size, read back a row at a time.
+pub(crate) struct QuantizedTable {
+    /// `[rows, width]` row-major.
+    values: Vec<i8>,
+    /// `[rows]`.
+    scales: Vec<f32>,
+    width: usize,
+}
+
+impl QuantizedTable {
+    /// An empty table of rows of `width` values, with room for `rows`.
+    pub(crate) fn new(width: usize, rows: usize) -> Self {
+        Self { values: Vec::with_capacity(rows * width), scales: Vec::with_capacity(rows), width }
+    }
+
+    /// Appends the rows of `block` (whole rows, row-major), quantised.
+    pub(crate) fn push(&mut self, block: &[f32]) {
+        for row in block.chunks_exact(self.width) {
+            let at = self.values.len();
+            self.values.resize(at + self.width, 0);
+            let out = &mut self.values[at..];
+            self.scales.push(quantize_row(row, |j, q| out[j] = q as i8));
+        }
+    }
+
+    /// Row `r`'s quantised values and scale.
+    pub(crate) fn row(&self, r: usize) -> (&[i8], f32) {
+        (&self.values[r * self.width..(r + 1) * self.width], self.scales[r])
+    }
+
+    /// Rows.
+    pub(crate) fn rows(&self) -> usize {
+        self.scales.len()
+    }
+}
+
 /// Rows of activations quantised for one product.
 pub(crate) struct QuantizedRows {
     /// `[rows, k_padded]`, each value + 128 (unsigned, for `vpdpbusd`).
@@ -134,15 +172,17 @@ fn quantize_row(values: &[f32], mut put: impl FnMut(usize, i32)) -> f32 {
 }
 
 impl QuantizedMatrix {
-    /// `weight` `[n_out, n_in]` row-major, quantised for `kernel` (the portable one if this
-    /// CPU lacks it).
-    pub(crate) fn of(weight: &[f32], n_out: usize, n_in: usize, kernel: Kernel) -> Self {
+    /// The weight whose rows are those of `parts` in order (each `[rows, n_in]` row-major: the
+    /// layers of a product side by side, read where they are), quantised for `kernel` (the
+    /// portable one if this CPU lacks it).
+    pub(crate) fn of(parts: &[&[f32]], n_in: usize, kernel: Kernel) -> Self {
         let kernel = if kernel.is_supported() { kernel } else { Kernel::Portable };
+        let n_out = parts.iter().map(|p| p.len() / n_in).sum::<usize>();
         let kp = padded(n_in);
         let interleaved = kernel == Kernel::Avx512Vnni;
         let mut values = vec![0i8; if interleaved { n_out.div_ceil(LANES) * LANES } else { n_out } * kp];
         let (mut scales, mut sums) = (Vec::with_capacity(n_out), Vec::with_capacity(n_out));
-        for (o, row) in weight.chunks_exact(n_in).enumerate() {
+        for (o, row) in parts.iter().flat_map(|p| p.chunks_exact(n_in)).enumerate() {
             let mut sum = 0;
             scales.push(quantize_row(row, |k, q| {
                 let at = if interleaved {
@@ -161,6 +201,11 @@ impl QuantizedMatrix {
     /// Output channels.
     pub(crate) fn n_out(&self) -> usize {
         self.scales.len()
+    }
+
+    /// Input values a row.
+    pub(crate) fn n_in(&self) -> usize {
+        self.n_in
     }
 }
 
@@ -424,7 +469,7 @@ mod tests {
                 let qx = QuantizedRows::of(x, n_in);
                 let run = |kernel| {
                     let mut out = vec![0f32; rows * n_out];
-                    quantized_product(&mut out, &qx, &QuantizedMatrix::of(w, n_out, n_in, kernel), &bias);
+                    quantized_product(&mut out, &qx, &QuantizedMatrix::of(&[w.as_slice()], n_in, kernel), &bias);
                     out
                 };
                 let portable = run(Kernel::Portable);
@@ -441,7 +486,7 @@ mod tests {
         let (rows, n_in, n_out) = (5, 70, 130);
         let (x, w, bias) = inputs(rows, n_in, n_out);
         let qx = QuantizedRows::of(&x, n_in);
-        let qw = QuantizedMatrix::of(&w, n_out, n_in, Kernel::detect());
+        let qw = QuantizedMatrix::of(&[&w], n_in, Kernel::detect());
         let mut out = vec![0f32; rows * n_out];
         quantized_product(&mut out, &qx, &qw, &bias);
         for r in 0..rows {

@@ -136,3 +136,92 @@ fn the_q8_pass_stays_within_cosine_0_99_of_f32_and_refuses_to_train() {
     let err = f64_model.quantize().unwrap_err().to_string();
     assert!(err.starts_with("dtype: q8 runs on the CPU from an f32 model"), "{err}");
 }
+
+/// A model of `config`'s weights (seeded) loaded to run in q8 from the start, beside the same
+/// weights loaded in f32 and quantised after.
+fn loaded_in_q8(config: &BertConfig) -> (tsbert_core::ModelHandle, tsbert_core::ModelHandle) {
+    use tsbert_core::weights::{Naming, WeightsFile};
+    use tsbert_core::{ModelHandle, ModelOptions};
+    let bytes = crate::common::model(config.clone(), 3, DType::F32).save_weights(&Naming::Tsbert).unwrap();
+    let file = WeightsFile::from_bytes(&bytes).unwrap();
+    let options = ModelOptions::default();
+    let q8 = ModelHandle::from_weights_q8(config.clone(), &options, &file, config, &Naming::Tsbert).unwrap();
+    let f32_model = ModelHandle::from_weights(config.clone(), &options, &file, config, &Naming::Tsbert).unwrap();
+    f32_model.quantize().unwrap();
+    (q8, f32_model)
+}
+
+/// Loaded with dtype q8, a model holds its encoder's dense weights (and its token table, when
+/// no tied MLM decoder reads it) in int8 only: with the table kept, it encodes exactly as the
+/// same weights loaded in f32 and quantised (the same int8 weights); with the table in int8
+/// too, every token's state stays within cosine 0.999 of that (the table's rows quantised as
+/// the weights' channels are). It counts every parameter, quantising again changes nothing,
+/// and reading or setting those weights, saving, loading weights and training are errors
+/// saying why.
+#[test]
+fn a_model_loaded_in_q8_holds_its_dense_weights_in_int8_only() {
+    use tsbert_core::weights::Naming;
+    use tsbert_core::{Trainer, TrainerOptions};
+
+    use crate::common::{random_batch, tiny_hf_config, values};
+    let tied = BertConfig { tie_word_embeddings: true, mlm_head: true, ..tiny_hf_config(0.0) };
+    let untied = BertConfig { tie_word_embeddings: false, ..tiny_hf_config(0.0) };
+    for config in [tied, untied] {
+        let (q8, quantized) = loaded_in_q8(&config);
+        let batch = random_batch(&config, 3, 10, 2, 5);
+        let states = values(&q8.encode(&batch.sequences).unwrap());
+        let reference = values(&quantized.encode(&batch.sequences).unwrap());
+        let table = q8.params().get("encoder.token_embedding.weight");
+        if config.tie_word_embeddings {
+            assert!(table.is_ok(), "the tied decoder's table was taken");
+            assert_eq!(states, reference, "the same int8 weights gave other states");
+            let positions = [(0, 1), (2, 3)];
+            assert_eq!(
+                values(&q8.masked_logits(&batch.sequences, &positions).unwrap()),
+                values(&quantized.masked_logits(&batch.sequences, &positions).unwrap())
+            );
+        } else {
+            let err = table.unwrap_err().to_string();
+            assert!(err.contains("held in int8 only"), "{err}");
+            assert!(states != reference, "the int8 table changed nothing");
+            let h = config.hidden;
+            let worst =
+                states.chunks_exact(h).zip(reference.chunks_exact(h)).map(|(a, b)| cosine(a, b)).fold(1f64, f64::min);
+            assert!(worst >= 0.999, "least cosine of a token's state {worst}");
+        }
+        assert!(q8.is_quantized());
+        assert_eq!(q8.quantize().unwrap(), quantized.quantize().unwrap());
+        assert_eq!(values(&q8.encode(&batch.sequences).unwrap()), states, "quantising again changed the states");
+        assert_eq!(q8.params().count(), quantized.params().count());
+
+        let name = "encoder.blks.1.ffn.dense2.weight";
+        let err = q8.params().get(name).unwrap_err().to_string();
+        assert!(err.starts_with(&format!("name: '{name}' is held in int8 only")), "{err}");
+        let err = q8.set_param(name, &[0.0; 4]).unwrap_err().to_string();
+        assert!(err.contains("held in int8 only"), "{err}");
+        let saved = quantized.save_weights(&Naming::Tsbert).unwrap();
+        let refusals = [
+            ("be saved", q8.save_weights(&Naming::Tsbert).map(|_| ())),
+            ("load other weights", q8.load_weights(&saved, &Naming::Tsbert)),
+            ("train", Trainer::new(&q8, &TrainerOptions::default()).map(|_| ())),
+        ];
+        for (what, result) in refusals {
+            let err = result.unwrap_err().to_string();
+            assert!(err.starts_with("model: it was loaded with dtype 'q8'") && err.contains(what), "{err}");
+        }
+    }
+}
+
+/// Only f32 models on the CPU run in q8: an f64 one loaded in q8 is refused by name before
+/// its file is read.
+#[test]
+fn a_q8_load_of_an_f64_model_is_refused() {
+    use tsbert_core::weights::{Naming, WeightsFile};
+    use tsbert_core::{ModelHandle, ModelOptions};
+    let config = crate::common::tiny_hf_config(0.0);
+    let bytes = crate::common::model(config.clone(), 3, DType::F32).save_weights(&Naming::Tsbert).unwrap();
+    let file = WeightsFile::from_bytes(&bytes).unwrap();
+    let options = ModelOptions { dtype: DType::F64, ..ModelOptions::default() };
+    let err = ModelHandle::from_weights_q8(config.clone(), &options, &file, &config, &Naming::Tsbert).unwrap_err();
+    assert!(err.to_string().starts_with("dtype: q8 runs on the CPU from an f32 model"), "{err}");
+}
