@@ -399,14 +399,14 @@ mod tests {
 
     /// Each dot kernel this CPU has against a plain f64 loop, onto a non-zero output with a row
     /// stride wider than the product (as the inference pass writes a layer into its columns of
-    /// a wider buffer): sizes that are not multiples of the tiles (rows 1, 5 and 70: whole and
-    /// partial tiles and tasks; 130 channels; `in` 19, 200 and 1000: partial vectors and two
-    /// chunks), within f32 rounding.
+    /// a wider buffer): sizes that are not multiples of the tiles (rows 1, 3, 5, 7 and 70:
+    /// whole tiles and 1 to 3 rows after them, partial tasks; 130 channels; `in` 19, 200 and
+    /// 1000: partial vectors and two chunks), within f32 rounding.
     #[test]
     fn every_dot_kernel_gives_the_exact_products_within_rounding() {
         let kernels: Vec<_> =
             DotKernel::ALL.iter().copied().filter(|&k| k != DotKernel::Packed && k.is_supported()).collect();
-        for (rows, n_in, n_out) in [(1, 19, 130), (5, 200, 7), (70, 1000, 130), (4, 16, 4)] {
+        for (rows, n_in, n_out) in [(1, 19, 130), (3, 19, 130), (5, 200, 7), (7, 200, 9), (70, 1000, 130), (4, 16, 4)] {
             let x: Vec<f32> = (0..rows * n_in).map(|i| ((i * 7919 % 1000) as f32 / 500.0 - 1.0) * 3.0).collect();
             let w: Vec<f32> = (0..n_out * n_in).map(|i| (i * 104_729 % 997) as f32 / 498.5 - 1.0).collect();
             let stride = n_out + 3;
@@ -430,6 +430,26 @@ mod tests {
                             "{kernel:?} [{rows}, {n_in}] → {n_out}, [{r}, {o}]: {got} vs {exact}"
                         );
                     }
+                }
+            }
+        }
+    }
+
+    /// A row's products are the same bits whatever rows are multiplied with it (in a tile of 4
+    /// rows or alone): a sentence embeds the same alone or in a batch.
+    #[test]
+    fn a_rows_products_do_not_depend_on_the_rows_beside_it() {
+        let (n_in, n_out) = (200, 12);
+        let w: Vec<f32> = (0..n_out * n_in).map(|i| (i * 104_729 % 997) as f32 / 498.5 - 1.0).collect();
+        for kernel in DotKernel::ALL.iter().copied().filter(|&k| k != DotKernel::Packed && k.is_supported()) {
+            for rows in 1..=7 {
+                let x: Vec<f32> = (0..rows * n_in).map(|i| ((i * 7919 % 1000) as f32 / 500.0 - 1.0) * 3.0).collect();
+                let mut together = vec![0f32; rows * n_out];
+                dots(&mut together, n_out, &x, &w, n_in, kernel);
+                for (r, row) in x.chunks_exact(n_in).enumerate() {
+                    let mut alone = vec![0f32; n_out];
+                    dots(&mut alone, n_out, row, &w, n_in, kernel);
+                    assert_eq!(alone, together[r * n_out..(r + 1) * n_out], "{kernel:?}: row {r} of {rows}");
                 }
             }
         }
