@@ -9,6 +9,7 @@ use serde_json::{json, Value};
 use tokenizers::utils::truncation::{truncate_encodings, TruncationDirection, TruncationParams, TruncationStrategy};
 use tokenizers::{EncodeInput, InputSequence, PostProcessor};
 
+use crate::allocator::releasing_freed_memory;
 use crate::error::{Error, InputError, Result};
 
 /// Text to tokenize: a raw string, or words already split (each still normalised and split
@@ -98,11 +99,15 @@ fn template(cls: (&str, usize), sep: (&str, usize)) -> Value {
 }
 
 impl Tokenizer {
-    /// The tokenizer a `tokenizer.json` describes.
+    /// The tokenizer a `tokenizer.json` describes. (Making a tokenizer builds and drops
+    /// several maps of its vocabulary: that memory is given back at once, see
+    /// [`releasing_freed_memory`], as are the other constructors'.)
     pub fn from_json(json: &str) -> Result<Self> {
-        let inner =
-            json.parse::<tokenizers::Tokenizer>().map_err(|e| bad_file(format!("not a tokenizer.json ({e})")))?;
-        Self::new(inner)
+        releasing_freed_memory(|| {
+            let inner =
+                json.parse::<tokenizers::Tokenizer>().map_err(|e| bad_file(format!("not a tokenizer.json ({e})")))?;
+            Self::new(inner)
+        })
     }
 
     /// `inner` and the copies of it that tokenizing uses.
@@ -119,6 +124,11 @@ impl Tokenizer {
     /// BERT's normalisation (lowercased and accents stripped when `lowercase`, as
     /// `BertTokenizer`'s `do_lower_case`).
     pub fn bert_wordpiece(vocab_txt: &str, lowercase: bool) -> Result<Self> {
+        releasing_freed_memory(|| Self::bert_wordpiece_spec(vocab_txt, lowercase))
+    }
+
+    /// [`Tokenizer::bert_wordpiece`]'s work.
+    fn bert_wordpiece_spec(vocab_txt: &str, lowercase: bool) -> Result<Self> {
         let tokens: Vec<&str> = vocab_txt.lines().map(|l| l.trim_end_matches('\r')).collect();
         let id = |t: &str| tokens.iter().position(|&x| x == t).ok_or_else(|| bad_file(format!("vocab.txt has no {t}")));
         let (cls, sep, unk) = (id("[CLS]")?, id("[SEP]")?, id("[UNK]")?);
@@ -146,6 +156,11 @@ impl Tokenizer {
     /// `<mask>`, `<cls>`, `<sep>` among them) as a word-level tokenizer: lowercased, split on
     /// whitespace, unknown words to `<unk>`, inputs framed as `<cls> a <sep> [b <sep>]`.
     pub fn word_level(tokens: &[String]) -> Result<Self> {
+        releasing_freed_memory(|| Self::word_level_spec(tokens))
+    }
+
+    /// [`Tokenizer::word_level`]'s work.
+    fn word_level_spec(tokens: &[String]) -> Result<Self> {
         let id = |t: &str| {
             tokens.iter().position(|x| x == t).ok_or_else(|| InputError::range("vocab", format!("has no {t}")))
         };

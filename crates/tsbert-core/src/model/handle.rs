@@ -316,7 +316,7 @@ impl ModelHandle {
         q8: Option<Kernel>,
     ) -> Result<Self> {
         Self::check_sizes(&config, options)?;
-        let mut int8 = q8.map(|kernel| Int8Weights::new(&config, kernel));
+        let mut int8 = q8.map(|kernel| Int8Weights::new(&config, kernel)).transpose()?;
         let elsewhere = int8.as_ref().map(|int8| int8.shapes(&config)).transpose()?.unwrap_or_default();
         let mut values = HashMap::new();
         file.read_each((&config, options.dtype), stored, naming, |name, tensor| {

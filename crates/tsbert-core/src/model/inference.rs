@@ -33,8 +33,8 @@ use crate::weights::StoredTensor;
 
 const NAME: &str = "inference";
 
-/// Rows of the token table read from a file at a time when it is quantised as it is read.
-const TABLE_ROWS_A_READ: usize = 1024;
+/// Rows of a weight read from a file at a time when it is quantised as it is read.
+const ROWS_A_READ: usize = 256;
 
 /// Whether `model`'s parameters can take the inference pass (f32 on the CPU).
 pub fn runs_inference_pass(model: &BertModel) -> bool {
@@ -231,24 +231,37 @@ impl PackedWeights {
 }
 
 /// The weights a model loaded to run in q8 holds in int8 only, quantised as a weights file
-/// hands them over ([`Int8Weights::take`]): the encoder's dense layers, each product's weights
-/// quantised as soon as they are all read and then freed, and the token embedding table (row
-/// by row), unless the MLM head's decoder reads it. The model's parameters hold none of them
-/// ([`crate::params::ParamStore::held_elsewhere`]), so that their f32 values never exist
-/// together; [`Int8Weights::into_packed`] makes the model's [`PackedWeights`] of them once the
+/// hands them over ([`Int8Weights::take`]), a block of rows at a time as they are read: the
+/// encoder's dense layers, and the token embedding table unless the MLM head's decoder reads
+/// it. The model's parameters hold none of them
+/// ([`crate::params::ParamStore::held_elsewhere`]), and their f32 values are never whole in
+/// memory; [`Int8Weights::into_packed`] makes the model's [`PackedWeights`] of them once the
 /// model is built.
 pub struct Int8Weights {
     kernel: Kernel,
-    /// Each block's products: the names of their weights ([`EncoderBlock::dense_weight_names`]).
-    products: Vec<[Vec<String>; 4]>,
+    /// Where each dense weight it takes goes, by name.
+    places: HashMap<String, Place>,
     /// Whether the token embedding table is taken.
     takes_tokens: bool,
-    /// The weights read whose product still lacks some, by name.
-    pending: HashMap<String, Tensor>,
-    /// The products quantised, by (block, product).
+    /// The products being filled, by (block, product), with the weights they still lack.
+    filling: HashMap<(usize, usize), (QuantizedMatrix, usize)>,
+    /// The products filled.
     done: HashMap<(usize, usize), QuantizedMatrix>,
     /// The token embedding table, quantised.
     tokens: Option<QuantizedTable>,
+}
+
+/// Where a dense weight goes in the inference pass's products.
+#[derive(Debug, Clone, Copy)]
+struct Place {
+    /// (block, product) ([`EncoderBlock::dense_weight_names`]).
+    product: (usize, usize),
+    /// Its first row in the product.
+    first: usize,
+    /// The product's rows and columns.
+    size: (usize, usize),
+    /// The weights the product has.
+    weights: usize,
 }
 
 impl std::fmt::Debug for Int8Weights {
@@ -259,47 +272,60 @@ impl std::fmt::Debug for Int8Weights {
 
 impl Int8Weights {
     /// Ready to take the weights of a model of `config`, quantised for `kernel`.
-    pub fn new(config: &BertConfig, kernel: Kernel) -> Self {
-        let products = (0..config.layers).map(EncoderBlock::dense_weight_names).collect();
+    pub fn new(config: &BertConfig, kernel: Kernel) -> Result<Self> {
+        let shapes: HashMap<String, Vec<usize>> = BertModel::param_shapes(config)?.into_iter().collect();
+        let mut places = HashMap::new();
+        for b in 0..config.layers {
+            for (p, names) in EncoderBlock::dense_weight_names(b).into_iter().enumerate() {
+                let dims: Vec<&Vec<usize>> = names.iter().filter_map(|n| shapes.get(n)).collect();
+                let size = (dims.iter().map(|d| d[0]).sum(), dims.first().map_or(0, |d| d[1]));
+                let mut first = 0;
+                for (name, dims) in names.iter().zip(&dims) {
+                    places.insert(name.clone(), Place { product: (b, p), first, size, weights: names.len() });
+                    first += dims[0];
+                }
+            }
+        }
         let takes_tokens = !(config.mlm_head && config.tie_word_embeddings);
-        Self { kernel, products, takes_tokens, pending: HashMap::new(), done: HashMap::new(), tokens: None }
+        Ok(Self { kernel, places, takes_tokens, filling: HashMap::new(), done: HashMap::new(), tokens: None })
     }
 
     /// The names and shapes of the weights it takes, of a model of `config`: what the model's
     /// parameters do not hold.
     pub fn shapes(&self, config: &BertConfig) -> Result<HashMap<String, Vec<usize>>> {
-        let taken = |name: &str| {
-            (self.takes_tokens && name == TOKEN_TABLE) || self.products.iter().flatten().flatten().any(|n| n == name)
-        };
+        let taken = |name: &str| (self.takes_tokens && name == TOKEN_TABLE) || self.places.contains_key(name);
         Ok(BertModel::param_shapes(config)?.into_iter().filter(|(name, _)| taken(name)).collect())
     }
 
-    /// Takes `tensor`, parameter `name`'s, if it is one it holds in int8 — quantising it (the
-    /// token table a block of rows at a time, as it is read), or its product once that has all
-    /// its weights — (`None`); reads any other (`Some`).
+    /// Takes `tensor`, parameter `name`'s, if it is one it holds in int8 (`None`), quantising
+    /// it a block of rows at a time as it is read; reads any other (`Some`).
     pub fn take(&mut self, name: &str, tensor: StoredTensor) -> Result<Option<Tensor>> {
         if self.takes_tokens && name == TOKEN_TABLE {
             let (rows, width) = (tensor.shape()[0], tensor.shape()[1]);
             let mut table = QuantizedTable::new(width, rows);
-            tensor.read_rows(TABLE_ROWS_A_READ, |block| {
+            tensor.read_rows(ROWS_A_READ, |block| {
                 table.push(block);
                 Ok(())
             })?;
             self.tokens = Some(table);
             return Ok(None);
         }
-        let found = self.products.iter().enumerate().find_map(|(b, products)| {
-            products.iter().position(|names| names.iter().any(|n| n == name)).map(|p| (b, p))
-        });
-        let Some((b, p)) = found else { return Ok(Some(tensor.read()?)) };
-        self.pending.insert(name.to_string(), tensor.read()?);
-        let names = &self.products[b][p];
-        if names.iter().all(|n| self.pending.contains_key(n)) {
-            let weights: Vec<Tensor> = names.iter().filter_map(|n| self.pending.remove(n)).collect();
-            let n_in = weights[0].dim(1)?;
-            let guards: Vec<_> = weights.iter().map(TensorValues::of).collect();
-            let parts = guards.iter().map(|g| g.slice::<f32>(NAME)).collect::<candle_core::Result<Vec<_>>>()?;
-            self.done.insert((b, p), QuantizedMatrix::of(&parts, n_in, self.kernel));
+        let Some(&Place { product, first, size: (n_out, n_in), weights }) = self.places.get(name) else {
+            return Ok(Some(tensor.read()?));
+        };
+        let kernel = self.kernel;
+        let (matrix, left) =
+            self.filling.entry(product).or_insert_with(|| (QuantizedMatrix::zeros(n_out, n_in, kernel), weights));
+        let mut row = first;
+        tensor.read_rows(ROWS_A_READ, |block| {
+            matrix.set_rows(row, block);
+            row += block.len() / n_in;
+            Ok(())
+        })?;
+        *left -= 1;
+        if *left == 0 {
+            let (matrix, _) = self.filling.remove(&product).expect("filled above");
+            self.done.insert(product, matrix);
         }
         Ok(None)
     }
@@ -311,8 +337,9 @@ impl Int8Weights {
         if self.takes_tokens && self.tokens.is_none() {
             return Err(missing(TOKEN_TABLE.to_string()));
         }
-        let mut take =
-            |b: usize, p: usize| self.done.remove(&(b, p)).ok_or_else(|| missing(format!("{:?}", self.products[b][p])));
+        let mut take = |b: usize, p: usize| {
+            self.done.remove(&(b, p)).ok_or_else(|| missing(format!("the weights of block {b}'s product {p}")))
+        };
         let blocks = model
             .blocks
             .iter()

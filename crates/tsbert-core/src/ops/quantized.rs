@@ -176,15 +176,35 @@ impl QuantizedMatrix {
     /// layers of a product side by side, read where they are), quantised for `kernel` (the
     /// portable one if this CPU lacks it).
     pub(crate) fn of(parts: &[&[f32]], n_in: usize, kernel: Kernel) -> Self {
-        let kernel = if kernel.is_supported() { kernel } else { Kernel::Portable };
         let n_out = parts.iter().map(|p| p.len() / n_in).sum::<usize>();
+        let mut matrix = Self::zeros(n_out, n_in, kernel);
+        let mut first = 0;
+        for part in parts {
+            matrix.set_rows(first, part);
+            first += part.len() / n_in;
+        }
+        matrix
+    }
+
+    /// An `[n_out, n_in]` weight of zeros for `kernel` (the portable one if this CPU lacks
+    /// it), to be filled by [`QuantizedMatrix::set_rows`].
+    pub(crate) fn zeros(n_out: usize, n_in: usize, kernel: Kernel) -> Self {
+        let kernel = if kernel.is_supported() { kernel } else { Kernel::Portable };
         let kp = padded(n_in);
-        let interleaved = kernel == Kernel::Avx512Vnni;
-        let mut values = vec![0i8; if interleaved { n_out.div_ceil(LANES) * LANES } else { n_out } * kp];
-        let (mut scales, mut sums) = (Vec::with_capacity(n_out), Vec::with_capacity(n_out));
-        for (o, row) in parts.iter().flat_map(|p| p.chunks_exact(n_in)).enumerate() {
+        let stored = if kernel == Kernel::Avx512Vnni { n_out.div_ceil(LANES) * LANES } else { n_out };
+        Self { values: vec![0i8; stored * kp], kernel, scales: vec![1.0; n_out], sums: vec![0; n_out], n_in }
+    }
+
+    /// Quantises `rows` (whole rows of `n_in` values, row-major) into rows `first..` of the
+    /// weight: a weight can be filled a block of rows at a time, as it is read.
+    pub(crate) fn set_rows(&mut self, first: usize, rows: &[f32]) {
+        let (n_in, kp) = (self.n_in, padded(self.n_in));
+        let interleaved = self.kernel == Kernel::Avx512Vnni;
+        for (i, row) in rows.chunks_exact(n_in).enumerate() {
+            let o = first + i;
             let mut sum = 0;
-            scales.push(quantize_row(row, |k, q| {
+            let values = &mut self.values;
+            self.scales[o] = quantize_row(row, |k, q| {
                 let at = if interleaved {
                     (((o / LANES) * (kp / 4) + k / 4) * LANES + o % LANES) * 4 + k % 4
                 } else {
@@ -192,10 +212,9 @@ impl QuantizedMatrix {
                 };
                 values[at] = q as i8;
                 sum += q;
-            }));
-            sums.push(sum);
+            });
+            self.sums[o] = sum;
         }
-        Self { values, kernel, scales, sums, n_in }
     }
 
     /// Output channels.
