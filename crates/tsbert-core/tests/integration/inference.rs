@@ -225,3 +225,51 @@ fn a_q8_load_of_an_f64_model_is_refused() {
     let err = ModelHandle::from_weights_q8(config.clone(), &options, &file, &config, &Naming::Tsbert).unwrap_err();
     assert!(err.to_string().starts_with("dtype: q8 runs on the CPU from an f32 model"), "{err}");
 }
+
+/// A q8 load reads the weights it quantises a block of rows at a time and checks each block:
+/// a file stored in f16 gives the same model as the same values stored in f32; a NaN or an
+/// infinity in a dense weight or in the token table is an error naming that tensor.
+#[test]
+fn a_q8_load_converts_f16_files_and_names_a_weight_that_is_not_finite() {
+    use candle_core::Tensor;
+    use tsbert_core::weights::{Naming, WeightsFile};
+    use tsbert_core::{ModelHandle, ModelOptions};
+
+    use crate::common::{random_batch, tiny_hf_config, values};
+    let config = BertConfig { tie_word_embeddings: false, max_positions: 12, ..tiny_hf_config(0.0) };
+    let bytes = crate::common::model(config.clone(), 3, DType::F32).save_weights(&Naming::Tsbert).unwrap();
+    let tensors = candle_core::safetensors::load_buffer(&bytes, &Device::Cpu).unwrap();
+    let options = ModelOptions::default();
+    let load = |tensors: &std::collections::HashMap<String, Tensor>, q8: bool| {
+        let bytes = safetensors::serialize(tensors, None).unwrap();
+        let file = WeightsFile::from_bytes(&bytes).unwrap();
+        if q8 {
+            ModelHandle::from_weights_q8(config.clone(), &options, &file, &config, &Naming::Tsbert)
+        } else {
+            ModelHandle::from_weights(config.clone(), &options, &file, &config, &Naming::Tsbert)
+        }
+    };
+
+    let f16: std::collections::HashMap<String, Tensor> =
+        tensors.iter().map(|(name, t)| (name.clone(), t.to_dtype(DType::F16).unwrap())).collect();
+    let batch = random_batch(&config, 2, 12, 2, 9);
+    let widened = f16.iter().map(|(name, t)| (name.clone(), t.to_dtype(DType::F32).unwrap())).collect();
+    let (from_f16, from_f32) = (load(&f16, true).unwrap(), load(&widened, true).unwrap());
+    let states = values(&from_f16.encode(&batch.sequences).unwrap());
+    assert_eq!(states, values(&from_f32.encode(&batch.sequences).unwrap()));
+    let f32_model = load(&tensors, false).unwrap();
+    assert!(states != values(&f32_model.encode(&batch.sequences).unwrap()), "the q8 load changed nothing");
+
+    for (name, bad) in
+        [("encoder.blks.1.ffn.dense1.weight", f32::NAN), ("encoder.token_embedding.weight", f32::INFINITY)]
+    {
+        let mut broken = tensors.clone();
+        let t = &broken[name];
+        let mut v = t.flatten_all().unwrap().to_vec1::<f32>().unwrap();
+        let last = v.len() - 1;
+        v[last] = bad; // in the last block read
+        broken.insert(name.to_string(), Tensor::from_vec(v, t.dims(), &Device::Cpu).unwrap());
+        let err = load(&broken, true).unwrap_err().to_string();
+        assert!(err.contains(&format!("'{name}' holds NaN or infinite values")), "{err}");
+    }
+}
