@@ -390,40 +390,44 @@ unsafe fn dots_avx2(sums: &mut [i32], x: &[u8], rows: usize, w: &[i8]) {
     dots_portable(sums, x, rows, w);
 }
 
-/// `vpdpbusd` on the interleaved layout, in tiles of up to [`ROWS_A_TILE`] rows × 4 blocks of
-/// 16 channels ([`vnni_tile`]); the lanes are the sums, with no reduction.
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
-unsafe fn dots_vnni(sums: &mut [i32], x: &[u8], rows: usize, w: &[i8]) {
-    let (k, n) = (x.len() / rows, sums.len() / rows);
-    let blocks = n / LANES;
-    let tile = VnniTile { steps: k / 4, x_stride: k, sums_stride: n };
-    let (xp, wp, sp) = (x.as_ptr(), w.as_ptr(), sums.as_mut_ptr());
-    // SAFETY (every call): `w` holds `blocks` blocks of k/4 steps of 64 bytes, `x` `rows` rows
-    // of k bytes and `sums` `rows` rows of `blocks` × 16 values (asserted by the caller); each
-    // tile reads and writes within them.
-    let mut b = 0;
-    while b < blocks {
-        let (wb, sb) = (unsafe { wp.add(b * k * LANES) }, unsafe { sp.add(b * LANES) });
-        let wide = blocks - b >= 4;
-        let mut r = 0;
-        while r < rows {
-            let (xr, sr) = (unsafe { xp.add(r * k) }, unsafe { sb.add(r * n) });
-            match (rows - r >= ROWS_A_TILE, wide) {
-                (true, true) => unsafe { tile.run::<ROWS_A_TILE, 4>(sr, xr, wb) },
-                (true, false) => unsafe { tile.run::<ROWS_A_TILE, 1>(sr, xr, wb) },
-                (false, true) => unsafe { tile.run::<1, 4>(sr, xr, wb) },
-                (false, false) => unsafe { tile.run::<1, 1>(sr, xr, wb) },
+/// The loop of an interleaved kernel over tiles of up to [`ROWS_A_TILE`] rows × 4 blocks of
+/// `$lanes` channels: `sums` `[rows, n]` from the `rows` rows of `x` (`[rows, k]`) and the
+/// weight at `w` (`n / $lanes` blocks of `k · $lanes` bytes), each tile by
+/// `Tile::$run::<R, B>`. (A macro: the tiles' functions take their sizes as const parameters
+/// and need the kernel's target features, which a generic function could not pass on.)
+#[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
+macro_rules! interleaved_tiles {
+    ($run:ident, $lanes:expr, $sums:expr, $x:expr, $rows:expr, $w:expr) => {{
+        let (sums, x, rows, w): (&mut [i32], &[u8], usize, _) = ($sums, $x, $rows, $w);
+        let (k, n, lanes) = (x.len() / rows, sums.len() / rows, $lanes);
+        let tile = Tile { steps: k / 4, x_stride: k, sums_stride: n };
+        let (xp, sp) = (x.as_ptr(), sums.as_mut_ptr());
+        // SAFETY (every call): `w` holds n / lanes blocks of k/4 steps of 4 · lanes bytes, `x`
+        // `rows` rows of k bytes and `sums` `rows` rows of n values (asserted by the caller);
+        // each tile reads and writes within them.
+        let mut b = 0;
+        while b < n / lanes {
+            let (wb, sb) = (unsafe { w.add(b * k * lanes) }, unsafe { sp.add(b * lanes) });
+            let wide = n / lanes - b >= 4;
+            let mut r = 0;
+            while r < rows {
+                let (xr, sr) = (unsafe { xp.add(r * k) }, unsafe { sb.add(r * n) });
+                match (rows - r >= ROWS_A_TILE, wide) {
+                    (true, true) => unsafe { tile.$run::<ROWS_A_TILE, 4>(sr, xr, wb) },
+                    (true, false) => unsafe { tile.$run::<ROWS_A_TILE, 1>(sr, xr, wb) },
+                    (false, true) => unsafe { tile.$run::<1, 4>(sr, xr, wb) },
+                    (false, false) => unsafe { tile.$run::<1, 1>(sr, xr, wb) },
+                }
+                r += if rows - r >= ROWS_A_TILE { ROWS_A_TILE } else { 1 };
             }
-            r += if rows - r >= ROWS_A_TILE { ROWS_A_TILE } else { 1 };
+            b += if wide { 4 } else { 1 };
         }
-        b += if wide { 4 } else { 1 };
-    }
+    }};
 }
 
-/// The sizes a [`VnniTile::run`] walks.
-#[cfg(target_arch = "x86_64")]
-struct VnniTile {
+/// The sizes an interleaved kernel's tile walks ([`Tile::vnni`], [`Tile::neon`]).
+#[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
+struct Tile {
     /// Steps of 4 values of `k`.
     steps: usize,
     /// Bytes from one row of `x` to the next.
@@ -432,8 +436,16 @@ struct VnniTile {
     sums_stride: usize,
 }
 
+/// `vpdpbusd` on the interleaved layout, in tiles of up to [`ROWS_A_TILE`] rows × 4 blocks of
+/// 16 channels ([`Tile::vnni`]); the lanes are the sums, with no reduction.
 #[cfg(target_arch = "x86_64")]
-impl VnniTile {
+#[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
+unsafe fn dots_vnni(sums: &mut [i32], x: &[u8], rows: usize, w: &[i8]) {
+    interleaved_tiles!(vnni, LANES, sums, x, rows, w.as_ptr());
+}
+
+#[cfg(target_arch = "x86_64")]
+impl Tile {
     /// `R` rows × `B` blocks of 16 channels: each step loads the `B` blocks' 64 bytes once and
     /// broadcasts each row's 4 bytes once, `R · B` `vpdpbusd`s into as many registers (each
     /// weight load used by `R` rows: at one row a step the kernel waited on the cache).
@@ -444,7 +456,7 @@ impl VnniTile {
     /// values at `sums_stride`.
     #[inline]
     #[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
-    unsafe fn run<const R: usize, const B: usize>(&self, sums: *mut i32, x: *const u8, w: *const i8) {
+    unsafe fn vnni<const R: usize, const B: usize>(&self, sums: *mut i32, x: *const u8, w: *const i8) {
         use std::arch::x86_64::*;
         let block_len = self.steps * 64;
         let mut acc = [[_mm512_setzero_si512(); B]; R];
@@ -473,36 +485,14 @@ impl VnniTile {
 }
 
 /// `udot` on the interleaved layout of blocks of 4 channels stored offset by 128, in tiles of
-/// up to [`ROWS_A_TILE`] rows × 4 blocks ([`NeonTile`]): the lanes are the sums of
+/// up to [`ROWS_A_TILE`] rows × 4 blocks ([`Tile::neon`]): the lanes are the sums of
 /// `x · (q + 128)`, from which `128 · Σₖ x` of each row is taken back (exact in 32 bits:
 /// `k` ≤ 2¹⁴ values of at most 255 · 255).
 #[cfg(target_arch = "aarch64")]
 #[target_feature(enable = "neon,dotprod")]
 unsafe fn dots_neon(sums: &mut [i32], x: &[u8], rows: usize, w: &[i8]) {
+    interleaved_tiles!(neon, NEON_LANES, &mut *sums, x, rows, w.as_ptr().cast::<u8>());
     let (k, n) = (x.len() / rows, sums.len() / rows);
-    let blocks = n / NEON_LANES;
-    let tile = NeonTile { steps: k / 4, x_stride: k, sums_stride: n };
-    let (xp, wp, sp) = (x.as_ptr(), w.as_ptr().cast::<u8>(), sums.as_mut_ptr());
-    // SAFETY (every call): `w` holds `blocks` blocks of k/4 steps of 16 bytes, `x` `rows` rows
-    // of k bytes and `sums` `rows` rows of `blocks` × 4 values (asserted by the caller); each
-    // tile reads and writes within them.
-    let mut b = 0;
-    while b < blocks {
-        let (wb, sb) = (unsafe { wp.add(b * k * NEON_LANES) }, unsafe { sp.add(b * NEON_LANES) });
-        let wide = blocks - b >= 4;
-        let mut r = 0;
-        while r < rows {
-            let (xr, sr) = (unsafe { xp.add(r * k) }, unsafe { sb.add(r * n) });
-            match (rows - r >= ROWS_A_TILE, wide) {
-                (true, true) => unsafe { tile.run::<ROWS_A_TILE, 4>(sr, xr, wb) },
-                (true, false) => unsafe { tile.run::<ROWS_A_TILE, 1>(sr, xr, wb) },
-                (false, true) => unsafe { tile.run::<1, 4>(sr, xr, wb) },
-                (false, false) => unsafe { tile.run::<1, 1>(sr, xr, wb) },
-            }
-            r += if rows - r >= ROWS_A_TILE { ROWS_A_TILE } else { 1 };
-        }
-        b += if wide { 4 } else { 1 };
-    }
     for (row, x) in sums.chunks_exact_mut(n).zip(x.chunks_exact(k)) {
         let offset = 128 * x.iter().map(|&v| i32::from(v)).sum::<i32>();
         for s in row {
@@ -511,19 +501,8 @@ unsafe fn dots_neon(sums: &mut [i32], x: &[u8], rows: usize, w: &[i8]) {
     }
 }
 
-/// The sizes a [`NeonTile::run`] walks.
 #[cfg(target_arch = "aarch64")]
-struct NeonTile {
-    /// Steps of 4 values of `k`.
-    steps: usize,
-    /// Bytes from one row of `x` to the next.
-    x_stride: usize,
-    /// Sums from one row of the output to the next.
-    sums_stride: usize,
-}
-
-#[cfg(target_arch = "aarch64")]
-impl NeonTile {
+impl Tile {
     /// `R` rows × `B` blocks of 4 channels: each step loads the `B` blocks' 16 bytes once and
     /// copies each row's 4 bytes to every lane once, `R · B` `udot`s into as many registers.
     ///
@@ -533,7 +512,7 @@ impl NeonTile {
     /// of `4 · B` values at `sums_stride`.
     #[inline]
     #[target_feature(enable = "neon,dotprod")]
-    unsafe fn run<const R: usize, const B: usize>(&self, sums: *mut i32, x: *const u8, w: *const u8) {
+    unsafe fn neon<const R: usize, const B: usize>(&self, sums: *mut i32, x: *const u8, w: *const u8) {
         use std::arch::aarch64::*;
         let block_len = self.steps * 16;
         let mut acc = [[vdupq_n_u32(0); B]; R];
