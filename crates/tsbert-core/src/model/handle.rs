@@ -622,8 +622,10 @@ impl ModelHandle {
         primary.model.mlm_logits(&encoded, &flat)
     }
 
-    /// Replaces the values of parameter `name` on every replica.
+    /// Replaces the values of parameter `name` on every replica. A model loaded in q8 refuses
+    /// (its int8 products hold copies of the dense layers' biases too, made at the load).
     pub fn set_param(&self, name: &str, values: &[f32]) -> Result<()> {
+        self.check_holds_f32("have its weights set")?;
         self.replicas.iter().try_for_each(|r| r.params.set(name, values))
     }
 
