@@ -281,9 +281,9 @@ impl ModelHandle {
     /// [`ModelHandle::quantize`]) and holds its encoder's dense weights and its token embedding
     /// table (unless a tied MLM decoder reads it) in int8 only: each is quantised as it is read
     /// and its f32 values freed ([`Int8Weights`]), so that the model takes about a quarter of
-    /// those weights' f32 memory, at its peak as after. Such a model
-    /// encodes, embeds and classifies; it cannot train, be saved, or have those weights read
-    /// or set (errors saying so). Only f32 models on the CPU run in q8.
+    /// those weights' f32 memory, at its peak as after. Such a model encodes, embeds and
+    /// classifies; it cannot train, be saved, load other weights, have any weight set or those
+    /// weights read (errors saying so). Only f32 models on the CPU run in q8.
     pub fn from_weights_q8(
         config: BertConfig,
         options: &ModelOptions,

@@ -3,7 +3,8 @@
 //! [`BertModel::encode`] computes in eval mode (the tests compare the two), but multiplies by
 //! the dense layers' own weights with a dot kernel ([`crate::ops::dots`]; on a CPU without one,
 //! by a copy made once in the layout `gemm` reads without repacking), or by an int8 copy in q8
-//! ([`PackedWeights`], re-made after any weight changes), writes every product's bias before the
+//! ([`PackedWeights`], re-made after any weight changes; for a model loaded in q8, made as its
+//! file is read and the only copy, [`Int8Weights`]), writes every product's bias before the
 //! product (the kernels add onto it), computes a block's queries, keys and values as one
 //! product, adds residuals inside the layer norms, applies the activation in place, and attends
 //! to each row's valid keys only, a (row, head) pair a task, with the training op's kernel
