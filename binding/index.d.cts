@@ -32,10 +32,10 @@ export declare class NativeBert {
    * for bad `options`. With `head`, a model without that task head gets it (seeded, Hugging
    * Face's initialisation) and loses its pretraining heads: a pretrained encoder to fine-tune.
    * With `dropout`, every dropout (hidden, attention, classifier) is that probability. With
-   * `dtype` `'q8'`, the model runs in q8 from the start and holds its encoder's dense
+   * `q8`, the model runs in q8 from the start and holds its encoder's dense
    * weights in int8 only, each quantised as it is read (it cannot train or be saved).
    */
-  static load(config: object | string, files: ModelFilesJs, options: TrainerOptionsJs, head?: TaskHeadJs, dropout?: number, dtype?: 'f32' | 'q8'): Promise<NativeBert>
+  static load(config: object | string, files: ModelFilesJs, options: TrainerOptionsJs, head?: TaskHeadJs, dropout?: number, q8?: boolean): Promise<NativeBert>
   /**
    * Frees the model's memory now instead of when the garbage collector gets to it; every
    * later call fails. Throws while a call is in flight (await it first); disposing twice

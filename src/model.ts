@@ -278,7 +278,7 @@ export class BertModel {
         settings,
         head && { kind: head.kind, numLabels: head.labels.length },
         dropout,
-        dtype,
+        dtype === 'q8',
       );
     } catch (cause) {
       if (nativeErrorCode(cause) !== 'TSBERT_CHECKPOINT') throw cause;

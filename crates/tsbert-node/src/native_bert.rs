@@ -338,10 +338,10 @@ impl NativeBert {
     /// for bad `options`. With `head`, a model without that task head gets it (seeded, Hugging
     /// Face's initialisation) and loses its pretraining heads: a pretrained encoder to fine-tune.
     /// With `dropout`, every dropout (hidden, attention, classifier) is that probability. With
-    /// `dtype` `'q8'`, the model runs in q8 from the start and holds its encoder's dense
+    /// `q8`, the model runs in q8 from the start and holds its encoder's dense
     /// weights in int8 only, each quantised as it is read (it cannot train or be saved).
     #[napi(
-        ts_args_type = "config: object | string, files: ModelFilesJs, options: TrainerOptionsJs, head?: TaskHeadJs, dropout?: number, dtype?: 'f32' | 'q8'",
+        ts_args_type = "config: object | string, files: ModelFilesJs, options: TrainerOptionsJs, head?: TaskHeadJs, dropout?: number, q8?: boolean",
         ts_return_type = "Promise<NativeBert>"
     )]
     pub fn load(
@@ -351,16 +351,9 @@ impl NativeBert {
         options: Object,
         head: Option<TaskHeadJs>,
         dropout: Option<f64>,
-        dtype: Option<String>,
+        q8: Option<bool>,
     ) -> napi::Result<AsyncTask<LoadTask>> {
-        let q8 = match dtype.as_deref() {
-            None | Some("f32") => false,
-            Some("q8") => true,
-            Some(other) => {
-                let err = InputError::range("dtype", format!("expected 'f32' or 'q8', got '{other}'"));
-                return Err(tsbert_core::Error::from(err)).or_throw(&env);
-            }
-        };
+        let q8 = q8.unwrap_or(false);
         let head = head.as_ref().map(TaskHeadJs::read).transpose().map_err(tsbert_core::Error::from).or_throw(&env)?;
         let read = || -> tsbert_core::Result<(ConfigSource, ModelOptions, TrainerOptions)> {
             let (options, training) = read_options(&options)?;

@@ -142,6 +142,16 @@ pub struct EvalMetrics {
     pub examples: f64,
 }
 
+/// Refuses q8 for a model in `dtype` on `devices` unless it is f32 on the CPU (where the
+/// inference pass runs, see [`inference::runs_inference_pass`]).
+fn check_q8_runs(dtype: DType, devices: &[Device]) -> Result<()> {
+    if dtype != DType::F32 || devices.iter().any(|d| !d.is_cpu()) {
+        let message = format!("q8 runs on the CPU from an f32 model; this one is {dtype:?} on {devices:?}");
+        return Err(InputError::range("dtype", message).into());
+    }
+    Ok(())
+}
+
 fn scalar(t: &Tensor) -> Result<f64> {
     Ok(t.to_dtype(DType::F64)?.to_scalar::<f64>()?)
 }
@@ -291,16 +301,7 @@ impl ModelHandle {
         stored: &BertConfig,
         naming: &Naming,
     ) -> Result<Self> {
-        if options.dtype != DType::F32 || options.devices.iter().any(|d| !d.is_cpu()) {
-            return Err(InputError::range(
-                "dtype",
-                format!(
-                    "q8 runs on the CPU from an f32 model; this one is {:?} on {:?}",
-                    options.dtype, options.devices
-                ),
-            )
-            .into());
-        }
+        check_q8_runs(options.dtype, &options.devices)?;
         // the f32 tensors freed as they are quantised leave the process at once
         allocator::releasing_freed_memory(|| {
             Self::read_weights(config, options, (file, stored, naming), Some(Kernel::detect()))
@@ -435,14 +436,7 @@ impl ModelHandle {
     /// quantised model refuses to train. Only f32 models on the CPU can be quantised. Returns
     /// the kernel.
     pub fn quantize(&self) -> Result<Kernel> {
-        if !self.replicas.iter().all(|r| inference::runs_inference_pass(&r.model)) {
-            let (device, dtype) = (self.params().device(), self.params().dtype());
-            return Err(InputError::range(
-                "dtype",
-                format!("q8 runs on the CPU from an f32 model; this one is {dtype:?} on {device:?}"),
-            )
-            .into());
-        }
+        check_q8_runs(self.params().dtype(), &self.devices())?;
         if let Precision::Q8(kernel) = self.replicas[0].inference_state().precision {
             return Ok(kernel); // quantised already (its int8 weights kept)
         }

@@ -27,10 +27,8 @@ const OUTPUTS_A_TASK: usize = 64;
 /// Rows of activations a kernel call takes together (each weight load used by as many).
 const ROWS_A_TILE: usize = 4;
 /// Output channels of one `vpdpbusd` (the VNNI layout's block).
-#[cfg(target_arch = "x86_64")]
 const LANES: usize = 16;
 /// Output channels of one `udot` (the arm64 layout's block).
-#[cfg(target_arch = "aarch64")]
 const NEON_LANES: usize = 4;
 /// Largest magnitude of a quantised value.
 const Q_MAX: f32 = 127.0;
@@ -53,8 +51,8 @@ impl Kernel {
     /// 4 values of `k` side by side), or `None` for row-major.
     fn block(self) -> Option<usize> {
         match self {
-            Self::Avx512Vnni => Some(16), // LANES
-            Self::NeonDot => Some(4),     // NEON_LANES
+            Self::Avx512Vnni => Some(LANES),
+            Self::NeonDot => Some(NEON_LANES),
             Self::Portable | Self::Avx2 => None,
         }
     }
