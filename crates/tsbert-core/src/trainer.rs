@@ -21,6 +21,7 @@ use crate::gradient_sum::GradientSum;
 use crate::loss::LossScale;
 use crate::memory;
 use crate::model::handle::Replica;
+use crate::model::inference::Padding;
 use crate::model::{Mode, ModelHandle, StepLosses};
 use crate::params::Gradients;
 use crate::rng::{RngState, SeededRng};
@@ -131,7 +132,7 @@ impl ReplicaState {
         let (sequences, labels) = part;
         let mut rng = self.dropout_rng.clone();
         let mut mode = Mode::Train(&mut rng);
-        let encoded = replica.encode(sequences, &mut mode)?;
+        let encoded = replica.encode(sequences, &mut mode, Padding::Computed)?;
         let loss = task_loss_over(kind, &replica.model.task_logits(&encoded, &mut mode)?, labels, denominator)?;
         self.dropout_rng = rng;
         let store = loss.backward()?;

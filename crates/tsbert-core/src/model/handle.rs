@@ -15,7 +15,7 @@ use crate::config::BertConfig;
 use crate::error::{InputError, Result};
 use crate::hf::HF_INITIALIZER_RANGE;
 use crate::loss::{nsp_loss, weighted_mlm_loss, LossScale};
-use crate::model::inference::{self, Int8Weights, PackedWeights, Precision};
+use crate::model::inference::{self, Int8Weights, PackedWeights, Padding, Precision};
 use crate::model::{BertModel, Mode};
 use crate::ops::attention::KeyMask;
 use crate::ops::decoder_loss::Targets;
@@ -216,12 +216,14 @@ impl Replica {
     }
 
     /// The contextual embedding of every token of checked `sequences`: `[B, L, hidden]`. In
-    /// eval mode on the CPU in f32, by the inference pass (no graph: nothing to differentiate).
-    pub(crate) fn encode(&self, sequences: &Sequences, mode: &mut Mode) -> Result<Tensor> {
+    /// eval mode on the CPU in f32, by the inference pass (no graph: nothing to differentiate),
+    /// which gives the padding rows as `padding` says (the graph computes them).
+    pub(crate) fn encode(&self, sequences: &Sequences, mode: &mut Mode, padding: Padding) -> Result<Tensor> {
         if matches!(mode, Mode::Eval) && inference::runs_inference_pass(&self.model) {
             let (tokens, segments) = sequences.ids();
             let packed = self.packed_weights()?;
-            let values = inference::encode(&self.model, &packed, &tokens, &segments, &sequences.valid_lens())?;
+            let values =
+                inference::encode(&self.model, &packed, (&tokens, &segments), &sequences.valid_lens(), padding)?;
             let rows = sequences.batch_size * sequences.seq_len;
             let shape = (sequences.batch_size, sequences.seq_len, values.len() / rows.max(1));
             return Ok(Tensor::from_vec(values, shape, self.params.device())?);
@@ -235,7 +237,7 @@ impl Replica {
     /// chunk at a time with their gradients.
     pub(crate) fn losses(&self, batch: &Batch, scale: LossScale, mode: &mut Mode) -> Result<(Tensor, Tensor)> {
         let device = self.params.device();
-        let encoded = self.encode(&batch.sequences, mode)?;
+        let encoded = self.encode(&batch.sequences, mode, Padding::Computed)?;
         let targets = batch.mlm_targets(true, self.params.dtype(), device)?;
         let mlm = if targets.labels.elem_count() == 0 {
             Tensor::zeros((), self.params.dtype(), device)?
@@ -507,7 +509,7 @@ impl ModelHandle {
     fn encode_batch(&self, batch: &Batch) -> Result<(Tensor, DType, &Device)> {
         self.check_batch(batch)?;
         let primary = &self.replicas[0];
-        let encoded = primary.encode(&batch.sequences, &mut Mode::Eval)?;
+        let encoded = primary.encode(&batch.sequences, &mut Mode::Eval, Padding::Computed)?;
         Ok((encoded, primary.params.dtype(), primary.params.device()))
     }
 
@@ -571,18 +573,26 @@ impl ModelHandle {
         Ok(sums.means())
     }
 
-    /// The contextual embedding of every token, dropout off: `[B, L, hidden]`.
+    /// The contextual embedding of every token, dropout off: `[B, L, hidden]`, the padding
+    /// rows as transformers computes them.
     pub fn encode(&self, sequences: &Sequences) -> Result<Tensor> {
+        self.encode_rows(sequences, Padding::Computed)
+    }
+
+    /// [`ModelHandle::encode`] with the padding rows as `padding` says.
+    fn encode_rows(&self, sequences: &Sequences, padding: Padding) -> Result<Tensor> {
         sequences.validate(&self.config)?;
         self.check_pass(sequences.batch_size, sequences.seq_len, 0, false)?;
-        self.replicas[0].encode(sequences, &mut Mode::Eval)
+        self.replicas[0].encode(sequences, &mut Mode::Eval, padding)
     }
 
     /// The task head's outputs, dropout off: `[B, num_labels]` for a sequence's kinds,
     /// `[B, L, num_labels]` for token classification (see `BertModel::task_logits`). A model
     /// without a task head is an error saying so.
     pub fn task_logits(&self, sequences: &Sequences) -> Result<Tensor> {
-        let encoded = self.encode(sequences)?;
+        // a sequence's head reads its `<cls>` row only: the inference pass skips the padding
+        let reads_cls = self.config.task.as_ref().is_some_and(|task| task.kind.reads_pooler());
+        let encoded = self.encode_rows(sequences, if reads_cls { Padding::Zeros } else { Padding::Computed })?;
         self.replicas[0].model.task_logits(&encoded, &mut Mode::Eval)
     }
 
@@ -594,7 +604,8 @@ impl ModelHandle {
 
     /// One vector a sequence, dropout off: `[B, modes · hidden]` in f32 (see [`pooling::pool`]).
     pub fn encode_pooled(&self, sequences: &Sequences, pooling: &[Pooling], normalize: bool) -> Result<Tensor> {
-        let encoded = self.encode(sequences)?;
+        // pooling reads valid rows only: the inference pass skips the padding
+        let encoded = self.encode_rows(sequences, Padding::Zeros)?;
         pooling::pool(&encoded, &sequences.valid_lens(), pooling, normalize)
     }
 
@@ -609,7 +620,7 @@ impl ModelHandle {
                 InputError::range(format!("positions[{i}]"), format!("({r}, {p}) is outside the sequences")).into()
             );
         }
-        let encoded = self.encode(sequences)?;
+        let encoded = self.encode_rows(sequences, Padding::Zeros)?;
         let primary = &self.replicas[0];
         let flat: Vec<u32> = positions.iter().map(|&(r, p)| (r * sequences.seq_len + p) as u32).collect();
         let flat = Tensor::from_vec(flat, positions.len(), primary.params.device())?;

@@ -6,8 +6,9 @@
 //! ([`PackedWeights`], re-made after any weight changes; for a model loaded in q8, made as its
 //! file is read and the only copy, [`Int8Weights`]), writes every product's bias before the
 //! product (the kernels add onto it), computes a block's queries, keys and values as one
-//! product, adds residuals inside the layer norms, applies the activation in place, and attends
-//! to each row's valid keys only, a (row, head) pair a task, with the training op's kernel
+//! product, adds residuals inside the layer norms, applies the activation in place, attends
+//! to each row's valid keys only, a (sequence, head) pair a task, with the training op's kernel
+//! (and, for callers that read valid rows only, skips the padding rows: [`Padding::Zeros`])
 //! ([`crate::ops::attention`]): no autograd bookkeeping and no temporaries besides a few
 //! buffers of the batch's size.
 
@@ -395,30 +396,31 @@ fn add_and_norm_row(row: &mut [f32], residual: Option<&[f32]>, (w, b, eps): (&[f
     }
 }
 
-/// Scaled dot-product attention of every (row, head) over the row's valid keys: `context`
-/// `[B·L, H]` from `qkv` `[B·L, 3H]` (each row's queries, keys and values side by side).
-fn attend(context: &mut [f32], qkv: &[f32], dims: Dims, valid_lens: &[usize], heads: usize) {
-    let Dims { l, h, .. } = dims;
+/// Scaled dot-product attention of every (sequence, head) over the sequence's valid keys:
+/// `context` `[rows, H]` from `qkv` `[rows, 3H]` (each row's queries, keys and values side by
+/// side), sequence `s`'s `layout.rows[s]` rows back to back, its first `layout.valid[s]` the
+/// valid ones.
+fn attend(context: &mut [f32], qkv: &[f32], h: usize, layout: &Layout, heads: usize) {
     let out = Shared(context.as_mut_ptr());
     let qkv = Shared(qkv.as_ptr() as *mut f32);
-    (0..valid_lens.len() * heads).into_par_iter().for_each_init(
+    (0..layout.valid.len() * heads).into_par_iter().for_each_init(
         || (Vec::new(), Vec::new()),
         |(weights, scratch), task| {
-            let (row, head) = (task / heads, task % heads);
-            let keys = valid_lens[row];
-            weights.resize(l * keys, 0.0);
-            let at = row * l * 3 * h + head * (h / heads);
-            // SAFETY: qkv holds B·L rows of 3h values and context B·L rows of h; each task
-            // writes only its own (row, head) block of `context`.
+            let (sequence, head) = (task / heads, task % heads);
+            let (first, rows, keys) = (layout.firsts[sequence], layout.rows[sequence], layout.valid[sequence]);
+            weights.resize(rows * keys, 0.0);
+            let at = first * 3 * h + head * (h / heads);
+            // SAFETY: qkv holds the sequences' rows of 3h values and context as many rows of h;
+            // each task writes only its own (sequence, head) block of `context`.
             unsafe {
                 let q = qkv.get().add(at) as *const f32;
                 forward_block(
-                    &mut weights[..l * keys],
-                    out.get().add(row * l * h + head * (h / heads)),
+                    &mut weights[..rows * keys],
+                    out.get().add(first * h + head * (h / heads)),
                     (q, q.add(h), q.add(2 * h)),
                     3 * h,
                     keys,
-                    attention::Dims { l, h, heads },
+                    attention::Dims { l: rows, h, heads },
                     None,
                     scratch,
                 );
@@ -427,28 +429,28 @@ fn attend(context: &mut [f32], qkv: &[f32], dims: Dims, valid_lens: &[usize], he
     );
 }
 
-/// Sizes of a pass.
-#[derive(Clone, Copy)]
-struct Dims {
-    /// B·L rows.
-    n: usize,
-    /// L.
-    l: usize,
-    /// H.
-    h: usize,
+/// The rows a pass computes, sequence by sequence.
+struct Layout {
+    /// Rows of each sequence (its valid ones first).
+    rows: Vec<usize>,
+    /// Valid rows (keys) of each sequence.
+    valid: Vec<usize>,
+    /// Each sequence's first row.
+    firsts: Vec<usize>,
 }
 
-/// One encoder block in place on `x` `[B·L, H]` (eval mode: no dropout).
+/// One encoder block in place on `x` `[rows, H]`, the rows of `layout` (eval mode: no
+/// dropout).
 fn block(
     x: &mut [f32],
     (block, packed): (&EncoderBlock, &PackedBlock),
-    dims: Dims,
-    valid_lens: &[usize],
+    h: usize,
+    layout: &Layout,
     buffers: &mut Buffers,
 ) -> Result<()> {
-    let Dims { n, .. } = dims;
+    let n = x.len() / h;
     packed.queries_keys_values.apply(&mut buffers.qkv, x, n)?;
-    attend(&mut buffers.context, &buffers.qkv, dims, valid_lens, block.attention.heads);
+    attend(&mut buffers.context, &buffers.qkv, h, layout, block.attention.heads);
     // y = LayerNorm(context · W_oᵀ + b_o + x)
     packed.output.apply(&mut buffers.y, &buffers.context, n)?;
     add_and_norm(&mut buffers.y, Some(x), &block.norm1)?;
@@ -467,31 +469,57 @@ struct Buffers {
     inner: Vec<f32>,
 }
 
+/// What the inference pass gives at the rows past a sequence's valid length.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Padding {
+    /// What [`BertModel::encode`] gives there (each row's queries over the valid keys), as
+    /// transformers does.
+    Computed,
+    /// Zeros, the rows skipped by every product: for callers that read valid rows only
+    /// (pooling, masked positions). In a batch of sentences of different lengths the padding
+    /// costs as much as real tokens.
+    Zeros,
+}
+
 /// The contextual embedding of every token, `[B·L, H]` row-major, of `tokens` and
 /// `segments` (`B·L` ids, already checked against the model's sizes) with `valid_lens` (B
-/// values in `1..=L`): what [`BertModel::encode`] gives in eval mode. `packed` is
-/// [`PackedWeights::of`] `model`, current.
+/// values in `1..=L`): what [`BertModel::encode`] gives in eval mode, at the rows past each
+/// valid length as `padding` says. `packed` is [`PackedWeights::of`] `model`, current.
 pub fn encode(
     model: &BertModel,
     packed: &PackedWeights,
-    tokens: &[u32],
-    segments: &[u32],
+    (tokens, segments): (&[u32], &[u32]),
     valid_lens: &[usize],
+    padding: Padding,
 ) -> Result<Vec<f32>> {
-    let b = valid_lens.len();
     let n = tokens.len();
-    let l = n / b.max(1);
+    let l = n / valid_lens.len().max(1);
+    let valid: Vec<usize> = valid_lens.iter().map(|&len| len.min(l)).collect();
+    let rows: Vec<usize> = match padding {
+        Padding::Computed => vec![l; valid.len()],
+        Padding::Zeros => valid.clone(),
+    };
+    let firsts = rows
+        .iter()
+        .scan(0, |next, &r| {
+            *next += r;
+            Some(*next - r)
+        })
+        .collect();
+    let layout = Layout { rows, valid, firsts };
+    // the rows computed, by their index in the padded batch
+    let at: Vec<usize> = layout.rows.iter().enumerate().flat_map(|(b, &r)| b * l..b * l + r).collect();
     let emb = &model.embeddings;
     let (seg, pos) = (TensorValues::of(&emb.segment), TensorValues::of(&emb.position));
     let (seg, pos) = (seg.slice::<f32>(NAME)?, pos.slice::<f32>(NAME)?);
     let h = pos.len() / emb.position.dim(0)?;
-    let mut x = vec![0f32; n * h];
+    let mut x = vec![0f32; at.len() * h];
     match &packed.tokens {
         Some(table) => {
             if let Some(&id) = tokens.iter().find(|&&id| id as usize >= table.rows()) {
                 return Err(crate::Error::Internal(format!("{NAME}: token {id} outside the table")));
             }
-            x.par_chunks_mut(h).enumerate().with_min_len(MIN_ROWS_A_TASK).for_each(|(r, row)| {
+            x.par_chunks_mut(h).zip(&at).with_min_len(MIN_ROWS_A_TASK).for_each(|(row, &r)| {
                 let ((t, scale), s, p) = (table.row(tokens[r] as usize), segments[r] as usize * h, (r % l) * h);
                 for (j, o) in row.iter_mut().enumerate() {
                     *o = (f32::from(t[j]) * scale + seg[s + j]) + pos[p + j];
@@ -501,7 +529,7 @@ pub fn encode(
         None => {
             let tok = TensorValues::of(&emb.token);
             let tok = tok.slice::<f32>(NAME)?;
-            x.par_chunks_mut(h).enumerate().with_min_len(MIN_ROWS_A_TASK).for_each(|(r, row)| {
+            x.par_chunks_mut(h).zip(&at).with_min_len(MIN_ROWS_A_TASK).for_each(|(row, &r)| {
                 let (t, s, p) = (tokens[r] as usize * h, segments[r] as usize * h, (r % l) * h);
                 for (j, o) in row.iter_mut().enumerate() {
                     *o = (tok[t + j] + seg[s + j]) + pos[p + j];
@@ -513,15 +541,23 @@ pub fn encode(
         add_and_norm(&mut x, None, norm)?;
     }
     let ffn = packed.blocks.first().map_or(h, |blk| blk.dense1.bias.len());
+    let m = at.len();
     let mut buffers = Buffers {
-        qkv: vec![0f32; n * 3 * h],
-        y: vec![0f32; n * h],
-        context: vec![0f32; n * h],
-        inner: vec![0f32; n * ffn],
+        qkv: vec![0f32; m * 3 * h],
+        y: vec![0f32; m * h],
+        context: vec![0f32; m * h],
+        inner: vec![0f32; m * ffn],
     };
-    let dims = Dims { n, l, h };
     for pair in model.blocks.iter().zip(&packed.blocks) {
-        block(&mut x, pair, dims, valid_lens, &mut buffers)?;
+        block(&mut x, pair, h, &layout, &mut buffers)?;
     }
-    Ok(x)
+    if m == n {
+        return Ok(x);
+    }
+    drop(buffers);
+    let mut states = vec![0f32; n * h];
+    for (row, &r) in x.chunks_exact(h).zip(&at) {
+        states[r * h..(r + 1) * h].copy_from_slice(row);
+    }
+    Ok(states)
 }

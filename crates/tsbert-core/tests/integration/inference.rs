@@ -1,6 +1,7 @@
 //! The inference pass (outside candle's graph) against the model's candle forward pass in
 //! eval mode: the same contextual embeddings for the textbook architecture and BERT's variants,
-//! rows of every valid length, one row, several and hundreds.
+//! rows of every valid length, one row, several and hundreds; skipping the padding rows, the
+//! same valid rows.
 
 use candle_core::{DType, Device, Tensor};
 use tsbert_core::config::Activation;
@@ -21,7 +22,9 @@ fn compare(config: &BertConfig, valid_lens: &[usize], l: usize) {
     let tokens: Vec<u32> = (0..b * l).map(|i| ((i * 31 + 7) % config.vocab_size) as u32).collect();
     let segments: Vec<u32> = (0..b * l).map(|i| u32::from(i % l >= l / 2)).collect();
     let packed = inference::PackedWeights::of(&model, inference::Precision::F32).unwrap();
-    let fast = inference::encode(&model, &packed, &tokens, &segments, valid_lens).unwrap();
+    let ids = (tokens.as_slice(), segments.as_slice());
+    let fast = inference::encode(&model, &packed, ids, valid_lens, inference::Padding::Computed).unwrap();
+    let skipping = inference::encode(&model, &packed, ids, valid_lens, inference::Padding::Zeros).unwrap();
     let like = Tensor::zeros((), DType::F32, &Device::Cpu).unwrap();
     let mask = BertModel::key_mask(valid_lens, l, &like).unwrap();
     let t = Tensor::from_vec(tokens, (b, l), &Device::Cpu).unwrap();
@@ -31,6 +34,21 @@ fn compare(config: &BertConfig, valid_lens: &[usize], l: usize) {
     assert_eq!(fast.len(), reference.len());
     let error = rel_error(&fast, &reference);
     assert!(error < 2e-6, "{:?} B = {b}: relative error {error}", config.activation);
+    // skipping the padding: the valid rows the same (within rounding: fewer rows may take
+    // another product kernel), the padding rows zeros
+    assert_eq!(skipping.len(), fast.len());
+    let h = config.hidden;
+    let (mut skipped, mut computed) = (Vec::new(), Vec::new());
+    for (r, (row, reference)) in skipping.chunks_exact(h).zip(reference.chunks_exact(h)).enumerate() {
+        if r % l < valid_lens[r / l] {
+            skipped.extend_from_slice(row);
+            computed.extend_from_slice(reference);
+        } else {
+            assert!(row.iter().all(|&v| v == 0.0), "B = {b}: padding row {r} is not zeros");
+        }
+    }
+    let error = rel_error(&skipped, &computed);
+    assert!(error < 2e-6, "{:?} B = {b}, padding skipped: relative error {error}", config.activation);
 }
 
 #[test]
