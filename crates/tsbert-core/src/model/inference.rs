@@ -435,8 +435,33 @@ struct Layout {
     rows: Vec<usize>,
     /// Valid rows (keys) of each sequence.
     valid: Vec<usize>,
-    /// Each sequence's first row.
+    /// Each sequence's first row (the sums of `rows` before it, kept for the attention tasks).
     firsts: Vec<usize>,
+}
+
+impl Layout {
+    /// The rows of sequences of `l` positions with `valid_lens` valid ones: all `l` of each, or
+    /// the valid ones only, as `padding` says.
+    fn new(valid_lens: &[usize], l: usize, padding: Padding) -> Self {
+        let valid: Vec<usize> = valid_lens.iter().map(|&len| len.min(l)).collect();
+        let rows = match padding {
+            Padding::Computed => vec![l; valid.len()],
+            Padding::Zeros => valid.clone(),
+        };
+        let firsts = rows
+            .iter()
+            .scan(0, |next, &r| {
+                *next += r;
+                Some(*next - r)
+            })
+            .collect();
+        Self { rows, valid, firsts }
+    }
+
+    /// Each row computed, by its index in the padded batch of sequences of `l` positions.
+    fn padded_indices(&self, l: usize) -> Vec<usize> {
+        self.rows.iter().enumerate().flat_map(|(b, &r)| b * l..b * l + r).collect()
+    }
 }
 
 /// One encoder block in place on `x` `[rows, H]`, the rows of `layout` (eval mode: no
@@ -476,7 +501,7 @@ pub enum Padding {
     /// transformers does.
     Computed,
     /// Zeros, the rows skipped by every product: for callers that read valid rows only
-    /// (pooling, masked positions). In a batch of sentences of different lengths the padding
+    /// (pooling, masked positions, a sequence's `<cls>`). In a batch of sentences of different lengths the padding
     /// costs as much as real tokens.
     Zeros,
 }
@@ -494,21 +519,8 @@ pub fn encode(
 ) -> Result<Vec<f32>> {
     let n = tokens.len();
     let l = n / valid_lens.len().max(1);
-    let valid: Vec<usize> = valid_lens.iter().map(|&len| len.min(l)).collect();
-    let rows: Vec<usize> = match padding {
-        Padding::Computed => vec![l; valid.len()],
-        Padding::Zeros => valid.clone(),
-    };
-    let firsts = rows
-        .iter()
-        .scan(0, |next, &r| {
-            *next += r;
-            Some(*next - r)
-        })
-        .collect();
-    let layout = Layout { rows, valid, firsts };
-    // the rows computed, by their index in the padded batch
-    let at: Vec<usize> = layout.rows.iter().enumerate().flat_map(|(b, &r)| b * l..b * l + r).collect();
+    let layout = Layout::new(valid_lens, l, padding);
+    let at = layout.padded_indices(l);
     let emb = &model.embeddings;
     let (seg, pos) = (TensorValues::of(&emb.segment), TensorValues::of(&emb.position));
     let (seg, pos) = (seg.slice::<f32>(NAME)?, pos.slice::<f32>(NAME)?);
