@@ -4,9 +4,10 @@
 //! the dense layers' own weights with a dot kernel ([`crate::ops::dots`]; on a CPU without one,
 //! by a copy made once in the layout `gemm` reads without repacking), or by an int8 copy in q8
 //! ([`PackedWeights`], re-made after any weight changes; for a model loaded in q8, made as its
-//! file is read and the only copy, [`Int8Weights`]), writes every product's bias before the
-//! product (the kernels add onto it), computes a block's queries, keys and values as one
-//! product, adds residuals inside the layer norms, applies the activation in place, attends
+//! file is read and the only copy, [`Int8Weights`]), has the dot kernel start its sums from the
+//! bias and apply the activation to the blocks it has summed (the other products write the bias
+//! first and apply the activation after), computes a block's queries, keys and values as one
+//! product (one parallel section), adds residuals inside the layer norms, attends
 //! to each row's valid keys only, a (sequence, head) pair a task, with the training op's kernel
 //! (and, for callers that read valid rows only, skips the padding rows: [`Padding::Zeros`])
 //! ([`crate::ops::attention`]): no autograd bookkeeping and no temporaries besides a few
@@ -18,14 +19,14 @@ use candle_core::{DType, Tensor};
 use multiversion::multiversion;
 use rayon::prelude::*;
 
-use crate::config::BertConfig;
+use crate::config::{Activation, BertConfig};
 use crate::error::Result;
 use crate::model::bert::{BertModel, EncoderBlock, TOKEN_TABLE};
 use crate::model::layers::{LayerNorm, Linear};
 use crate::ops::activation::activate_in_place;
 use crate::ops::attention::{self, forward_block, Shared};
 use crate::ops::cpu_kernel::CpuKernel;
-use crate::ops::dots::{dots, DotKernel};
+use crate::ops::dots::{dots, DotKernel, Epilogue};
 use crate::ops::layer_norm::normalize_row;
 use crate::ops::matmul::{product, threads_for, View};
 use crate::ops::quantized::{quantized_product, Kernel, QuantizedMatrix, QuantizedRows, QuantizedTable};
@@ -128,27 +129,23 @@ impl Dense {
         Ok(Self { n_in: weight.n_in(), weight: Weight::Q8(weight), bias })
     }
 
-    /// `out = x · Wᵀ + b` for `[rows, in]` `x`, row-major.
-    fn apply(&self, out: &mut [f32], x: &[f32], rows: usize) -> Result<()> {
+    /// `out = activation(x · Wᵀ + b)` for `[rows, in]` `x`, row-major.
+    fn apply(&self, out: &mut [f32], x: &[f32], rows: usize, activation: Option<Activation>) -> Result<()> {
         let (n_in, n_out) = (self.n_in, self.bias.len());
         let (out, x) = (&mut out[..rows * n_out], &x[..rows * n_in]);
-        if !matches!(self.weight, Weight::Q8(_)) {
-            // the f32 products add onto the bias (the q8 product writes it with its rescaling)
-            for row in out.chunks_mut(n_out) {
-                row.copy_from_slice(&self.bias);
-            }
-        }
         match &self.weight {
             Weight::InPlace(weights, kernel) => {
-                let mut first = 0;
-                for w in weights {
-                    let values = TensorValues::of(w);
-                    let w = values.slice::<f32>(NAME)?;
-                    dots(&mut out[first..], n_out, x, w, n_in, *kernel);
-                    first += w.len() / n_in;
-                }
+                let values: Vec<_> = weights.iter().map(TensorValues::of).collect();
+                let weights = values.iter().map(|w| w.slice::<f32>(NAME)).collect::<candle_core::Result<Vec<_>>>()?;
+                let epilogue = Epilogue { bias: Some(&self.bias), activation };
+                dots(out, n_out, x, (&weights, n_in), epilogue, *kernel);
+                return Ok(());
             }
             Weight::Packed(weight) => {
+                // the product adds onto the bias
+                for row in out.chunks_mut(n_out) {
+                    row.copy_from_slice(&self.bias);
+                }
                 // SAFETY: `out` holds rows × n_out values, `x` rows × n_in, the weight n_in × n_out.
                 unsafe {
                     product(
@@ -166,6 +163,9 @@ impl Dense {
                 let x = QuantizedRows::of(x, n_in);
                 quantized_product(out, &x, weight, &self.bias);
             }
+        }
+        if let Some(activation) = activation {
+            activate_in_place(out, activation);
         }
         Ok(())
     }
@@ -474,15 +474,14 @@ fn block(
     buffers: &mut Buffers,
 ) -> Result<()> {
     let n = x.len() / h;
-    packed.queries_keys_values.apply(&mut buffers.qkv, x, n)?;
+    packed.queries_keys_values.apply(&mut buffers.qkv, x, n, None)?;
     attend(&mut buffers.context, &buffers.qkv, h, layout, block.attention.heads);
     // y = LayerNorm(context · W_oᵀ + b_o + x)
-    packed.output.apply(&mut buffers.y, &buffers.context, n)?;
+    packed.output.apply(&mut buffers.y, &buffers.context, n, None)?;
     add_and_norm(&mut buffers.y, Some(x), &block.norm1)?;
-    packed.dense1.apply(&mut buffers.inner, &buffers.y, n)?;
-    activate_in_place(&mut buffers.inner, block.activation);
+    packed.dense1.apply(&mut buffers.inner, &buffers.y, n, Some(block.activation))?;
     // x = LayerNorm(inner · W2ᵀ + b2 + y)
-    packed.dense2.apply(x, &buffers.inner, n)?;
+    packed.dense2.apply(x, &buffers.inner, n, None)?;
     add_and_norm(x, Some(&buffers.y), &block.norm2)
 }
 

@@ -53,11 +53,6 @@ fn relu<T: Float>(x: T) -> (T, T) {
     }
 }
 
-/// Applies `f` to every value of `x` in place, in parallel tasks of [`VALUES_A_TASK`].
-fn map_in_place<T: Activated>(x: &mut [T], f: impl Fn(T) -> T + Sync + Copy) {
-    x.par_chunks_mut(VALUES_A_TASK).for_each(|chunk| map_chunk(chunk, f));
-}
-
 /// `x[i] = f(x[i])`, compiled for the widest vectors the CPU has (the same arithmetic, so the
 /// same bits, on every CPU).
 #[multiversion(targets = "simd")]
@@ -65,12 +60,18 @@ fn map_chunk<T: Activated>(x: &mut [T], f: impl Fn(T) -> T + Copy) {
     x.iter_mut().for_each(|v| *v = f(*v));
 }
 
-/// `activation` of every value of `x`, in place.
+/// `activation` of every value of `x`, in place, in parallel tasks of [`VALUES_A_TASK`].
 pub(crate) fn activate_in_place<T: Activated>(x: &mut [T], activation: Activation) {
+    x.par_chunks_mut(VALUES_A_TASK).for_each(|chunk| activate(chunk, activation));
+}
+
+/// `activation` of every value of `x`, in place, on this thread (the same bits as
+/// [`activate_in_place`]: each value is computed alone).
+pub(crate) fn activate<T: Activated>(x: &mut [T], activation: Activation) {
     match activation {
-        Activation::Relu => map_in_place(x, |v| relu(v).0),
-        Activation::Gelu => map_in_place(x, |v| v.gelu().0),
-        Activation::GeluTanh => map_in_place(x, |v| v.gelu_tanh().0),
+        Activation::Relu => map_chunk(x, |v| relu(v).0),
+        Activation::Gelu => map_chunk(x, |v| v.gelu().0),
+        Activation::GeluTanh => map_chunk(x, |v| v.gelu_tanh().0),
     }
 }
 

@@ -6,8 +6,14 @@
 //!
 //! A tile of 4 rows × 4 output channels a step: 8 vector loads for 16 fused multiply-adds into
 //! 16 accumulators of the CPU's widest f32 vectors, the 4 channels' sums of a row reduced
-//! together at the end. Tasks of 64 rows × 64 channels (their values stay in the core's cache),
-//! run over the compute threads; `in` in chunks of 768, each chunk's sums added onto the output.
+//! together at the end; the 1 to 3 rows left after the last whole tile in one tile of their
+//! number (row by row, their loads of the weights outnumbered their multiply-adds). Tasks of 64
+//! rows × 64 channels (their values stay in the core's cache), run over the compute threads;
+//! `in` in chunks of 768, each chunk's sums added onto the output, the first chunk's onto the
+//! bias when there is one, and the activation applied by the task once its block is summed
+//! ([`Epilogue`]): the inference pass writes no bias and applies no activation in passes of
+//! their own. The matrices of one product (queries, keys and values) share one parallel
+//! section.
 //! Each output value is summed in one fixed order whatever the threads, so results do not
 //! depend on their number. From [`GEMM_ROWS`] rows `gemm` takes over, reading the weight
 //! transposed in place: there its repacking is paid back and its blocking for the caches wins.
@@ -18,6 +24,8 @@
 
 use rayon::prelude::*;
 
+use crate::config::Activation;
+use crate::ops::activation::activate;
 use crate::ops::attention::Shared;
 use crate::ops::cpu_kernel::CpuKernel;
 use crate::ops::matmul::{product, threads_for, View, SERIAL_PRODUCT};
@@ -69,62 +77,125 @@ impl CpuKernel for DotKernel {
     }
 }
 
+/// What a product writes besides `x · Wᵀ`: by default nothing (the product is added onto the
+/// output).
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Epilogue<'a> {
+    /// The bias, one value an output channel (the weights' channels side by side): the output
+    /// becomes `bias + x · Wᵀ`, whatever it held (the same bits as the bias written first and
+    /// the product added onto it).
+    pub bias: Option<&'a [f32]>,
+    /// Applied to every output value once its sum is complete, by the task that summed it
+    /// (while the values are in its cache): no pass of its own over the output.
+    pub activation: Option<Activation>,
+}
+
 /// `out[r · out_stride + o] += Σₖ x[r · n_in + k] · w[o · n_in + k]` for every row `r` of `x`
-/// (`[rows, n_in]` row-major) and every row `o` of `w` (`[n_out, n_in]` row-major), by `kernel`
-/// (from [`GEMM_ROWS`] rows by `gemm`), over the compute threads when the product is large
-/// enough to gain from them.
+/// (`[rows, n_in]` row-major) and every row `o` of `weights`, the matrices side by side (each
+/// `[n_out_i, n_in]` row-major, into the output's columns one after another), with `epilogue`
+/// (a bias instead of the output's values, an activation after), by `kernel` (from
+/// [`GEMM_ROWS`] rows by `gemm`), over the compute threads when the product is large enough to
+/// gain from them: one parallel section for all the matrices.
 ///
 /// # Panics
 /// When `kernel` is [`DotKernel::Packed`] or one this CPU lacks, or the sizes disagree.
-pub(crate) fn dots(out: &mut [f32], out_stride: usize, x: &[f32], w: &[f32], n_in: usize, kernel: DotKernel) {
+pub(crate) fn dots(
+    out: &mut [f32],
+    out_stride: usize,
+    x: &[f32],
+    (weights, n_in): (&[&[f32]], usize),
+    epilogue: Epilogue<'_>,
+    kernel: DotKernel,
+) {
     assert!(kernel != DotKernel::Packed && kernel.is_supported(), "no dot kernel {kernel:?} on this CPU");
-    assert!(n_in > 0 && x.len().is_multiple_of(n_in) && w.len().is_multiple_of(n_in));
-    let (rows, n_out) = (x.len() / n_in, w.len() / n_in);
+    assert!(n_in > 0 && x.len().is_multiple_of(n_in) && weights.iter().all(|w| w.len().is_multiple_of(n_in)));
+    let rows = x.len() / n_in;
+    let n_out = weights.iter().map(|w| w.len() / n_in).sum::<usize>();
     if rows == 0 || n_out == 0 {
         return;
     }
     assert!(n_out <= out_stride && out.len() >= (rows - 1) * out_stride + n_out, "dots: output too small");
+    assert!(epilogue.bias.is_none_or(|b| b.len() == n_out), "dots: a bias of another length than the outputs");
     if rows >= GEMM_ROWS {
-        // SAFETY: `out` holds rows of n_out values out_stride apart (asserted), `x` rows × n_in
-        // values, `w` n_out × n_in.
+        by_gemm(out, out_stride, x, (weights, n_in), epilogue);
+        return;
+    }
+    // every task's (matrix, first channel in it, first column of the output)
+    let mut blocks = Vec::new();
+    let mut column = 0;
+    for (i, w) in weights.iter().enumerate() {
+        let n = w.len() / n_in;
+        blocks.extend((0..n).step_by(OUTPUTS_A_TASK).map(|o0| (i, o0, column + o0)));
+        column += n;
+    }
+    let shared = Shared(out.as_mut_ptr());
+    let task = |t: usize| {
+        let (r0, (i, o0, c0)) = ((t / blocks.len()) * ROWS_A_TASK, blocks[t % blocks.len()]);
+        let w = weights[i];
+        let part = Part {
+            rows: (rows - r0).min(ROWS_A_TASK),
+            n_out: (w.len() / n_in - o0).min(OUTPUTS_A_TASK),
+            n_in,
+            out_stride,
+        };
+        let bias = epilogue.bias.map_or(std::ptr::null(), |b| b[c0..].as_ptr());
+        // SAFETY: the kernel is one this CPU has (asserted); the task's rows of `x`, rows of `w`,
+        // channels of the bias and block of `out` lie within them (sizes asserted), and no two
+        // tasks write the same block of `out`.
+        unsafe {
+            let (o, x, w) =
+                (shared.get().add(r0 * out_stride + c0), x.as_ptr().add(r0 * n_in), w.as_ptr().add(o0 * n_in));
+            match kernel {
+                #[cfg(target_arch = "x86_64")]
+                DotKernel::Avx512 => part.run_avx512(o, x, w, bias),
+                #[cfg(target_arch = "x86_64")]
+                DotKernel::Avx2 => part.run_avx2(o, x, w, bias),
+                _ => unreachable!("asserted above"),
+            }
+            if let Some(activation) = epilogue.activation {
+                for r in 0..part.rows {
+                    activate(std::slice::from_raw_parts_mut(o.add(r * out_stride), part.n_out), activation);
+                }
+            }
+        }
+    };
+    let tasks = rows.div_ceil(ROWS_A_TASK) * blocks.len();
+    if rows * n_out * n_in < SERIAL_PRODUCT || rayon::current_num_threads() == 1 {
+        (0..tasks).for_each(task);
+    } else {
+        (0..tasks).into_par_iter().for_each(task);
+    }
+}
+
+/// [`dots`] by `gemm`, reading each weight transposed in place: the bias written first, the
+/// activation applied after.
+fn by_gemm(out: &mut [f32], out_stride: usize, x: &[f32], (weights, n_in): (&[&[f32]], usize), epilogue: Epilogue<'_>) {
+    let rows = x.len() / n_in;
+    let n_out = weights.iter().map(|w| w.len() / n_in).sum::<usize>();
+    let out = &mut out[..(rows - 1) * out_stride + n_out];
+    if let Some(bias) = epilogue.bias {
+        out.par_chunks_mut(out_stride).for_each(|row| row[..n_out].copy_from_slice(bias));
+    }
+    let mut column = 0;
+    for w in weights {
+        let n = w.len() / n_in;
+        // SAFETY: `out` holds rows of n_out values out_stride apart (asserted by `dots`), `x`
+        // rows × n_in values, `w` n × n_in, into columns column..column + n ≤ n_out.
         unsafe {
             product(
-                (rows, n_out, n_in),
-                out.as_mut_ptr(),
+                (rows, n, n_in),
+                out.as_mut_ptr().add(column),
                 out_stride,
                 (View::rows(x.as_ptr(), n_in), View::transposed(w.as_ptr(), n_in)),
                 1.0,
                 true,
-                threads_for(rows * n_in * n_out),
+                threads_for(rows * n_in * n),
             );
         }
-        return;
+        column += n;
     }
-    let (row_tasks, out_tasks) = (rows.div_ceil(ROWS_A_TASK), n_out.div_ceil(OUTPUTS_A_TASK));
-    let shared = Shared(out.as_mut_ptr());
-    let task = |t: usize| {
-        let (r0, o0) = ((t / out_tasks) * ROWS_A_TASK, (t % out_tasks) * OUTPUTS_A_TASK);
-        let part =
-            Part { rows: (rows - r0).min(ROWS_A_TASK), n_out: (n_out - o0).min(OUTPUTS_A_TASK), n_in, out_stride };
-        // SAFETY: the kernel is one this CPU has (asserted); the task's rows of `x`, rows of `w`
-        // and block of `out` lie within them (sizes asserted), and no two tasks write the same
-        // block of `out`.
-        unsafe {
-            let (o, x, w) =
-                (shared.get().add(r0 * out_stride + o0), x.as_ptr().add(r0 * n_in), w.as_ptr().add(o0 * n_in));
-            match kernel {
-                #[cfg(target_arch = "x86_64")]
-                DotKernel::Avx512 => part.run_avx512(o, x, w),
-                #[cfg(target_arch = "x86_64")]
-                DotKernel::Avx2 => part.run_avx2(o, x, w),
-                _ => unreachable!("asserted above"),
-            }
-        }
-    };
-    if rows * n_out * n_in < SERIAL_PRODUCT || rayon::current_num_threads() == 1 {
-        (0..row_tasks * out_tasks).for_each(task);
-    } else {
-        (0..row_tasks * out_tasks).into_par_iter().for_each(task);
+    if let Some(activation) = epilogue.activation {
+        out.par_chunks_mut(out_stride).for_each(|row| activate(&mut row[..n_out], activation));
     }
 }
 
@@ -143,11 +214,12 @@ impl Part {
     /// The block by AVX-512F tiles.
     ///
     /// # Safety
-    /// The CPU must have AVX-512F; `out`, `x` and `w` must address the block (see [`Part`]).
+    /// The CPU must have AVX-512F; `out`, `x` and `w` must address the block (see [`Part`]),
+    /// `bias` its channels' biases or be null (the sums added onto `out`).
     #[target_feature(enable = "avx512f")]
-    unsafe fn run_avx512(self, out: *mut f32, x: *const f32, w: *const f32) {
+    unsafe fn run_avx512(self, out: *mut f32, x: *const f32, w: *const f32, bias: *const f32) {
         // SAFETY: as the caller promises.
-        unsafe { self.run::<simd::Avx512>(out, x, w) }
+        unsafe { self.run::<simd::Avx512>(out, x, w, bias) }
     }
 
     /// The block by AVX2 tiles.
@@ -155,19 +227,20 @@ impl Part {
     /// # Safety
     /// The CPU must have AVX2 and FMA; `out`, `x` and `w` must address the block.
     #[target_feature(enable = "avx2,fma")]
-    unsafe fn run_avx2(self, out: *mut f32, x: *const f32, w: *const f32) {
+    unsafe fn run_avx2(self, out: *mut f32, x: *const f32, w: *const f32, bias: *const f32) {
         // SAFETY: as the caller promises.
-        unsafe { self.run::<simd::Avx2>(out, x, w) }
+        unsafe { self.run::<simd::Avx2>(out, x, w, bias) }
     }
 
     /// Every tile of the block, a chunk of `in` at a time: 4 output channels (then single ones)
-    /// by every row tile of 4 rows (then single rows), so that the channels' weights are read
-    /// from the nearest cache by each row tile.
+    /// by every row tile of 4 rows (then one of the 1 to 3 rows left), so that the channels'
+    /// weights are read from the nearest cache by each row tile. The first chunk's sums go onto
+    /// `bias` (when not null) instead of `out`.
     ///
     /// # Safety
     /// The CPU must have `V`'s instructions; as [`Part::run_avx512`].
     #[inline(always)]
-    unsafe fn run<V: simd::Lanes>(self, out: *mut f32, x: *const f32, w: *const f32) {
+    unsafe fn run<V: simd::Lanes>(self, out: *mut f32, x: *const f32, w: *const f32, bias: *const f32) {
         let Part { rows, n_out, n_in, out_stride } = self;
         let mut k0 = 0;
         while k0 < n_in {
@@ -177,20 +250,20 @@ impl Part {
                 let wide = n_out - o >= 4;
                 let mut r = 0;
                 while r < rows {
-                    let tall = rows - r >= 4;
+                    let tall = (rows - r).min(4);
                     // SAFETY: rows r.. and channels o.. of the block, values k0.. of `in`.
                     unsafe {
                         let (op, xp, wp) = (out.add(r * out_stride + o), x.add(r * n_in + k0), w.add(o * n_in + k0));
-                        match (tall, wide, r == 0) {
-                            (true, true, true) => tile.run::<V, 4, 4, true>(op, xp, wp),
-                            (true, true, false) => tile.run::<V, 4, 4, false>(op, xp, wp),
-                            (true, false, _) => tile.run::<V, 4, 1, false>(op, xp, wp),
-                            (false, true, true) => tile.run::<V, 1, 4, true>(op, xp, wp),
-                            (false, true, false) => tile.run::<V, 1, 4, false>(op, xp, wp),
-                            (false, false, _) => tile.run::<V, 1, 1, false>(op, xp, wp),
+                        let onto = if k0 == 0 && !bias.is_null() { bias.add(o) } else { std::ptr::null() };
+                        let first = r == 0;
+                        match tall {
+                            4 => tile.rows::<V, 4>(op, xp, wp, onto, wide, first),
+                            3 => tile.rows::<V, 3>(op, xp, wp, onto, wide, first),
+                            2 => tile.rows::<V, 2>(op, xp, wp, onto, wide, first),
+                            _ => tile.rows::<V, 1>(op, xp, wp, onto, wide, first),
                         }
                     }
-                    r += if tall { 4 } else { 1 };
+                    r += tall;
                 }
                 o += if wide { 4 } else { 1 };
             }
@@ -211,20 +284,48 @@ struct Tile {
 
 #[cfg(target_arch = "x86_64")]
 impl Tile {
+    /// [`Tile::run`] for `R` rows by 4 channels (`wide`) or 1, with the prefetch in the `first`
+    /// row tile of a group of 4 channels.
+    ///
+    /// # Safety
+    /// As [`Tile::run`].
+    #[inline(always)]
+    unsafe fn rows<V: simd::Lanes, const R: usize>(
+        self,
+        out: *mut f32,
+        x: *const f32,
+        w: *const f32,
+        onto: *const f32,
+        wide: bool,
+        first: bool,
+    ) {
+        // SAFETY: as the caller promises.
+        unsafe {
+            match (wide, first) {
+                (true, true) => self.run::<V, R, 4, true>(out, x, w, onto),
+                (true, false) => self.run::<V, R, 4, false>(out, x, w, onto),
+                (false, _) => self.run::<V, R, 1, false>(out, x, w, onto),
+            }
+        }
+    }
+
     /// `out[r, c] += Σₖ x[r, k] · w[c, k]` for `R` rows and `C` channels (`C` 4 or 1), `k` over
     /// the tile's `len` values: `R · C` vector accumulators, the last partial vector loaded
     /// under a mask; with `PREFETCH` (the first row tile of a group of channels), the next
-    /// `C` channels' weights fetched into the cache as it goes.
+    /// `C` channels' weights fetched into the cache as it goes. With `onto` not null, `out[r, c]
+    /// = onto[c] + Σₖ …` instead (the bias under the first chunk's sums).
     ///
     /// # Safety
     /// The CPU must have `V`'s instructions; `x` must address `R` rows, `w` `C` rows (each
-    /// `len` values, `stride` apart) and `out` `R` rows of `C` values (`out_stride` apart).
+    /// `len` values, `stride` apart), `out` `R` rows of `C` values (`out_stride` apart) and
+    /// `onto`, when not null, `C` values.
     #[inline(always)]
     unsafe fn run<V: simd::Lanes, const R: usize, const C: usize, const PREFETCH: bool>(
         self,
         out: *mut f32,
         x: *const f32,
         w: *const f32,
+        onto: *const f32,
     ) {
         let Tile { len, stride, out_stride } = self;
         // no closures in here: they would not inherit the caller's target features, and each
@@ -269,14 +370,15 @@ impl Tile {
             }
         }
         for (r, acc) in acc.iter().enumerate() {
-            // SAFETY: row r of the output block, C values.
+            // SAFETY: row r of the output block, C values (and C values at `onto`).
             unsafe {
                 let o = out.add(r * out_stride);
+                let onto = if onto.is_null() { o.cast_const() } else { onto };
                 if C == 4 {
-                    V::add_sums_of_4(o, [acc[0], acc[1], acc[2], acc[3]]);
+                    V::add_sums_of_4(o, onto, [acc[0], acc[1], acc[2], acc[3]]);
                 } else {
                     for (c, &a) in acc.iter().enumerate() {
-                        *o.add(c) += V::sum(a);
+                        *o.add(c) = *onto.add(c) + V::sum(a);
                     }
                 }
             }
@@ -305,8 +407,8 @@ mod simd {
         unsafe fn mul_add(a: Self, b: Self, c: Self) -> Self;
         /// The sum of the lanes.
         unsafe fn sum(v: Self) -> f32;
-        /// `out[i] += Σ lanes of v[i]` for the 4 vectors.
-        unsafe fn add_sums_of_4(out: *mut f32, v: [Self; 4]);
+        /// `out[i] = onto[i] + Σ lanes of v[i]` for the 4 vectors (`onto` may be `out`).
+        unsafe fn add_sums_of_4(out: *mut f32, onto: *const f32, v: [Self; 4]);
     }
 
     #[derive(Clone, Copy)]
@@ -347,8 +449,8 @@ mod simd {
             unsafe { Avx2::sum(v.halves()) }
         }
         #[inline(always)]
-        unsafe fn add_sums_of_4(out: *mut f32, v: [Self; 4]) {
-            unsafe { Avx2::add_sums_of_4(out, [v[0].halves(), v[1].halves(), v[2].halves(), v[3].halves()]) }
+        unsafe fn add_sums_of_4(out: *mut f32, onto: *const f32, v: [Self; 4]) {
+            unsafe { Avx2::add_sums_of_4(out, onto, [v[0].halves(), v[1].halves(), v[2].halves(), v[3].halves()]) }
         }
     }
 
@@ -382,14 +484,14 @@ mod simd {
             }
         }
         #[inline(always)]
-        unsafe fn add_sums_of_4(out: *mut f32, v: [Self; 4]) {
+        unsafe fn add_sums_of_4(out: *mut f32, onto: *const f32, v: [Self; 4]) {
             unsafe {
                 // [a0+a1, a2+a3, b0+b1, b2+b3 | a4+a5, …], then [Σa₀₋₃, Σb₀₋₃, Σc₀₋₃, Σd₀₋₃ | Σa₄₋₇, …]
                 let ab = _mm256_hadd_ps(v[0].0, v[1].0);
                 let cd = _mm256_hadd_ps(v[2].0, v[3].0);
                 let abcd = _mm256_hadd_ps(ab, cd);
                 let sums = _mm_add_ps(_mm256_castps256_ps128(abcd), _mm256_extractf128_ps::<1>(abcd));
-                _mm_storeu_ps(out, _mm_add_ps(_mm_loadu_ps(out), sums));
+                _mm_storeu_ps(out, _mm_add_ps(_mm_loadu_ps(onto), sums));
             }
         }
     }
@@ -415,7 +517,7 @@ mod tests {
             let start: Vec<f32> = (0..rows * stride).map(|i| (i % 11) as f32 - 5.0).collect();
             for &kernel in &kernels {
                 let mut out = start.clone();
-                dots(&mut out, stride, &x, &w, n_in, kernel);
+                dots(&mut out, stride, &x, (&[&w], n_in), Epilogue::default(), kernel);
                 for r in 0..rows {
                     for o in 0..stride {
                         let (got, before) = (out[r * stride + o], start[r * stride + o]);
@@ -437,6 +539,43 @@ mod tests {
         }
     }
 
+    /// The epilogue over several matrices side by side gives the bits of the plain steps: the
+    /// bias written first, each matrix's product added onto its columns, the activation after —
+    /// by the tiles (70 rows: a task of 64 and one of 6) and by `gemm` (from `GEMM_ROWS`).
+    #[test]
+    fn the_epilogue_gives_the_bits_of_bias_product_and_activation_in_turn() {
+        let n_in = 40;
+        let widths = [70, 9, 130];
+        let weights: Vec<Vec<f32>> =
+            widths.iter().map(|&n| (0..n * n_in).map(|i| (i * 104_729 % 997) as f32 / 498.5 - 1.0).collect()).collect();
+        let n_out: usize = widths.iter().sum();
+        let bias: Vec<f32> = (0..n_out).map(|i| (i % 7) as f32 * 0.3 - 1.0).collect();
+        let stride = n_out + 5;
+        for kernel in DotKernel::ALL.iter().copied().filter(|&k| k != DotKernel::Packed && k.is_supported()) {
+            for rows in [70, GEMM_ROWS] {
+                let x: Vec<f32> = (0..rows * n_in).map(|i| ((i * 7919 % 1000) as f32 / 500.0 - 1.0) * 0.2).collect();
+                let start: Vec<f32> = (0..rows * stride).map(|i| (i % 11) as f32 - 5.0).collect();
+                let mut expected = start.clone();
+                let mut column = 0;
+                for (w, &n) in weights.iter().zip(&widths) {
+                    for row in expected.chunks_mut(stride) {
+                        row[column..column + n].copy_from_slice(&bias[column..column + n]);
+                    }
+                    dots(&mut expected[column..], stride, &x, (&[w], n_in), Epilogue::default(), kernel);
+                    column += n;
+                }
+                for row in expected.chunks_mut(stride) {
+                    activate(&mut row[..n_out], Activation::Gelu);
+                }
+                let mut got = start.clone();
+                let parts: Vec<&[f32]> = weights.iter().map(Vec::as_slice).collect();
+                let epilogue = Epilogue { bias: Some(&bias), activation: Some(Activation::Gelu) };
+                dots(&mut got, stride, &x, (&parts, n_in), epilogue, kernel);
+                assert!(got == expected, "{kernel:?}, {rows} rows");
+            }
+        }
+    }
+
     /// A row's products are the same bits whatever rows are multiplied with it (in a tile of 4
     /// rows or alone): a sentence embeds the same alone or in a batch.
     #[test]
@@ -447,10 +586,10 @@ mod tests {
             for rows in 1..=7 {
                 let x: Vec<f32> = (0..rows * n_in).map(|i| ((i * 7919 % 1000) as f32 / 500.0 - 1.0) * 3.0).collect();
                 let mut together = vec![0f32; rows * n_out];
-                dots(&mut together, n_out, &x, &w, n_in, kernel);
+                dots(&mut together, n_out, &x, (&[&w], n_in), Epilogue::default(), kernel);
                 for (r, row) in x.chunks_exact(n_in).enumerate() {
                     let mut alone = vec![0f32; n_out];
-                    dots(&mut alone, n_out, row, &w, n_in, kernel);
+                    dots(&mut alone, n_out, row, (&[&w], n_in), Epilogue::default(), kernel);
                     assert_eq!(alone, together[r * n_out..(r + 1) * n_out], "{kernel:?}: row {r} of {rows}");
                 }
             }
@@ -469,7 +608,7 @@ mod tests {
         let run = |threads: usize| {
             let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
             let mut out = vec![0f32; rows * n_out];
-            pool.install(|| dots(&mut out, n_out, &x, &w, n_in, kernel));
+            pool.install(|| dots(&mut out, n_out, &x, (&[&w], n_in), Epilogue::default(), kernel));
             out
         };
         assert!(run(1) == run(3));
@@ -481,7 +620,9 @@ mod tests {
     fn the_packed_kernel_is_the_fallback_and_dots_refuses_it() {
         assert!(DotKernel::Packed.is_supported());
         assert_eq!(*DotKernel::ALL.last().unwrap(), DotKernel::Packed);
-        let refused = std::panic::catch_unwind(|| dots(&mut [0.0], 1, &[1.0], &[1.0], 1, DotKernel::Packed));
+        let refused = std::panic::catch_unwind(|| {
+            dots(&mut [0.0], 1, &[1.0], (&[&[1.0]], 1), Epilogue::default(), DotKernel::Packed)
+        });
         assert!(refused.is_err());
     }
 }
