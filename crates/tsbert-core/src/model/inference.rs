@@ -4,14 +4,14 @@
 //! the dense layers' own weights with a dot kernel ([`crate::ops::dots`]; on a CPU without one,
 //! by a copy made once in the layout `gemm` reads without repacking), or by an int8 copy in q8
 //! ([`PackedWeights`], re-made after any weight changes; for a model loaded in q8, made as its
-//! file is read and the only copy, [`Int8Weights`]), has the dot kernel start its sums from the
-//! bias and apply the activation to the blocks it has summed (the other products write the bias
-//! first and apply the activation after), computes a block's queries, keys and values as one
-//! product (one parallel section), adds residuals inside the layer norms, attends
-//! to each row's valid keys only, a (sequence, head) pair a task, with the training op's kernel
-//! (and, for callers that read valid rows only, skips the padding rows: [`Padding::Zeros`])
-//! ([`crate::ops::attention`]): no autograd bookkeeping and no temporaries besides a few
-//! buffers of the batch's size.
+//! file is read and the only copy, [`Int8Weights`]). The dot kernel starts its sums from the
+//! bias and applies the activation to the blocks it has summed (the q8 product applies it to
+//! the values it has scaled; `gemm` on a copy gets the bias first and the activation after).
+//! The pass computes a block's queries, keys and values as one product (one parallel
+//! section), adds residuals inside the layer norms, attends to each row's valid keys only, a
+//! (sequence, head) pair a task, with the training op's kernel (and, for callers that read
+//! valid rows only, skips the padding rows: [`Padding::Zeros`]) ([`crate::ops::attention`]):
+//! no autograd bookkeeping and no temporaries besides a few buffers of the batch's size.
 
 use std::collections::HashMap;
 
@@ -139,7 +139,6 @@ impl Dense {
                 let weights = values.iter().map(|w| w.slice::<f32>(NAME)).collect::<candle_core::Result<Vec<_>>>()?;
                 let epilogue = Epilogue { bias: Some(&self.bias), activation };
                 dots(out, n_out, x, (&weights, n_in), epilogue, *kernel);
-                return Ok(());
             }
             Weight::Packed(weight) => {
                 // the product adds onto the bias
@@ -158,14 +157,11 @@ impl Dense {
                         threads_for(rows * n_in * n_out),
                     );
                 }
+                if let Some(activation) = activation {
+                    activate_in_place(out, activation);
+                }
             }
-            Weight::Q8(weight) => {
-                let x = QuantizedRows::of(x, n_in);
-                quantized_product(out, &x, weight, &self.bias);
-            }
-        }
-        if let Some(activation) = activation {
-            activate_in_place(out, activation);
+            Weight::Q8(weight) => quantized_product(out, &QuantizedRows::of(x, n_in), weight, &self.bias, activation),
         }
         Ok(())
     }

@@ -18,6 +18,9 @@
 use multiversion::multiversion;
 use rayon::prelude::*;
 
+use crate::config::Activation;
+use crate::ops::activation::activate;
+
 pub use crate::ops::cpu_kernel::CpuKernel;
 
 /// Values of `k` a stored row is padded to a multiple of (zeros, which add nothing).
@@ -292,9 +295,16 @@ impl QuantizedRows {
     }
 }
 
-/// `out[r, o] = bias[o] + s[r] · scale[o] · Σₖ p[r, k] · q[o, k]`: `out` `[rows, n_out]` row-major,
-/// by `w`'s kernel.
-pub(crate) fn quantized_product(out: &mut [f32], x: &QuantizedRows, w: &QuantizedMatrix, bias: &[f32]) {
+/// `out[r, o] = activation(bias[o] + s[r] · scale[o] · Σₖ p[r, k] · q[o, k])`: `out` `[rows,
+/// n_out]` row-major, by `w`'s kernel, the activation (if any) applied by the task that computed
+/// the values, while they are in its cache.
+pub(crate) fn quantized_product(
+    out: &mut [f32],
+    x: &QuantizedRows,
+    w: &QuantizedMatrix,
+    bias: &[f32],
+    activation: Option<Activation>,
+) {
     let kernel = w.kernel;
     let (n_out, kp) = (w.n_out(), padded(w.n_in));
     let rows = x.scales.len();
@@ -319,6 +329,9 @@ pub(crate) fn quantized_product(out: &mut [f32], x: &QuantizedRows, w: &Quantize
                 let row =
                     unsafe { std::slice::from_raw_parts_mut(out_ptr.at(r * n_out + outputs.start), outputs.len()) };
                 scale_sums(row, sums, sx, (bias, scales, offsets));
+                if let Some(activation) = activation {
+                    activate(row, activation);
+                }
             }
         }
     });
@@ -617,7 +630,7 @@ mod tests {
                 let qx = QuantizedRows::of(x, n_in);
                 let run = |kernel| {
                     let mut out = vec![0f32; rows * n_out];
-                    quantized_product(&mut out, &qx, &QuantizedMatrix::of(&[w.as_slice()], n_in, kernel), &bias);
+                    quantized_product(&mut out, &qx, &QuantizedMatrix::of(&[w.as_slice()], n_in, kernel), &bias, None);
                     out
                 };
                 let portable = run(Kernel::Portable);
@@ -636,6 +649,24 @@ mod tests {
         }
     }
 
+    /// With an activation, each value is the activation of the value without it, the same bits
+    /// (computed by the task that scaled it instead of a pass of its own).
+    #[test]
+    fn the_activation_is_applied_to_the_values_the_product_gives() {
+        let (rows, n_in, n_out) = (9, 200, 300);
+        let (x, w, bias) = inputs(rows, n_in, n_out);
+        let (qx, qw) = (QuantizedRows::of(&x, n_in), QuantizedMatrix::of(&[&w], n_in, Kernel::detect()));
+        let mut plain = vec![0f32; rows * n_out];
+        quantized_product(&mut plain, &qx, &qw, &bias, None);
+        for activation in [Activation::Gelu, Activation::GeluTanh, Activation::Relu] {
+            let mut expected = plain.clone();
+            activate(&mut expected, activation);
+            let mut got = vec![0f32; rows * n_out];
+            quantized_product(&mut got, &qx, &qw, &bias, Some(activation));
+            assert!(got == expected, "{activation:?}");
+        }
+    }
+
     /// The quantised product against the f32 one: within the rounding the scales allow.
     #[test]
     fn the_quantized_product_is_within_its_rounding_of_the_f32_one() {
@@ -644,7 +675,7 @@ mod tests {
         let qx = QuantizedRows::of(&x, n_in);
         let qw = QuantizedMatrix::of(&[&w], n_in, Kernel::detect());
         let mut out = vec![0f32; rows * n_out];
-        quantized_product(&mut out, &qx, &qw, &bias);
+        quantized_product(&mut out, &qx, &qw, &bias, None);
         for r in 0..rows {
             for o in 0..n_out {
                 let (xr, wo) = (&x[r * n_in..(r + 1) * n_in], &w[o * n_in..(o + 1) * n_in]);
