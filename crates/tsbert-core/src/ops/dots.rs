@@ -35,6 +35,7 @@ const ROWS_A_TASK: usize = 64;
 /// Output channels of a task.
 const OUTPUTS_A_TASK: usize = 64;
 /// Values of `in` a pass over a task's tiles sums before adding onto the output.
+#[cfg(target_arch = "x86_64")]
 const IN_CHUNK: usize = 768;
 /// Rows from which [`dots`] hands the product to `gemm` (a BERT-base-sized batch of 32 × 128
 /// rows: 8.1 against 7.3 sequences/s; MiniLM's batches of 32 sentences, up to ~2000 rows, ran
@@ -99,6 +100,9 @@ pub(crate) struct Epilogue<'a> {
 ///
 /// # Panics
 /// When `kernel` is [`DotKernel::Packed`] or one this CPU lacks, or the sizes disagree.
+// on CPUs other than x86-64 there are no tiles: every kernel is refused above the tasks, whose
+// body is left with nothing to run
+#[cfg_attr(not(target_arch = "x86_64"), allow(unreachable_code, unused_variables))]
 pub(crate) fn dots(
     out: &mut [f32],
     out_stride: usize,
@@ -202,6 +206,7 @@ fn by_gemm(out: &mut [f32], out_stride: usize, x: &[f32], (weights, n_in): (&[&[
 /// The sizes of one task's block: `rows` rows of `x` by `n_out` rows of `w`, both `n_in` values
 /// long, into `out` rows `out_stride` apart.
 #[derive(Clone, Copy)]
+#[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
 struct Part {
     rows: usize,
     n_out: usize,
