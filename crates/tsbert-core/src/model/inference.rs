@@ -6,7 +6,8 @@
 //! ([`PackedWeights`], re-made after any weight changes; for a model loaded in q8, made as its
 //! file is read and the only copy, [`Int8Weights`]). The dot kernel starts its sums from the
 //! bias and applies the activation to the blocks it has summed (the q8 product applies it to
-//! the values it has scaled; `gemm` on a copy gets the bias first and the activation after).
+//! the values it has scaled; `gemm` on a copy gets the bias first and the activation after,
+//! [`crate::ops::dots::by_gemm`]).
 //! The pass computes a block's queries, keys and values as one product (one parallel
 //! section), adds residuals inside the layer norms, attends to each row's valid keys only, a
 //! (sequence, head) pair a task, with the training op's kernel (and, for callers that read
@@ -23,12 +24,11 @@ use crate::config::{Activation, BertConfig};
 use crate::error::Result;
 use crate::model::bert::{BertModel, EncoderBlock, TOKEN_TABLE};
 use crate::model::layers::{LayerNorm, Linear};
-use crate::ops::activation::activate_in_place;
 use crate::ops::attention::{self, forward_block, Shared};
 use crate::ops::cpu_kernel::CpuKernel;
-use crate::ops::dots::{dots, DotKernel, Epilogue};
+use crate::ops::dots::{by_gemm, dots, DotKernel, Epilogue};
 use crate::ops::layer_norm::normalize_row;
-use crate::ops::matmul::{product, threads_for, View};
+use crate::ops::matmul::View;
 use crate::ops::quantized::{quantized_product, Kernel, QuantizedMatrix, QuantizedRows, QuantizedTable};
 use crate::ops::rows::{TensorValues, MIN_ROWS_A_TASK};
 use crate::params::weights_written;
@@ -141,25 +141,9 @@ impl Dense {
                 dots(out, n_out, x, (&weights, n_in), epilogue, *kernel);
             }
             Weight::Packed(weight) => {
-                // the product adds onto the bias
-                for row in out.chunks_mut(n_out) {
-                    row.copy_from_slice(&self.bias);
-                }
-                // SAFETY: `out` holds rows × n_out values, `x` rows × n_in, the weight n_in × n_out.
-                unsafe {
-                    product(
-                        (rows, n_out, n_in),
-                        out.as_mut_ptr(),
-                        n_out,
-                        (View::rows(x.as_ptr(), n_in), View::rows(weight.as_ptr(), n_out)),
-                        1.0,
-                        true,
-                        threads_for(rows * n_in * n_out),
-                    );
-                }
-                if let Some(activation) = activation {
-                    activate_in_place(out, activation);
-                }
+                let epilogue = Epilogue { bias: Some(&self.bias), activation };
+                // SAFETY: the copy holds n_in × n_out values, row-major.
+                unsafe { by_gemm(out, n_out, (x, n_in), &[(View::rows(weight.as_ptr(), n_out), n_out)], epilogue) };
             }
             Weight::Q8(weight) => quantized_product(out, &QuantizedRows::of(x, n_in), weight, &self.bias, activation),
         }
@@ -496,8 +480,8 @@ pub enum Padding {
     /// transformers does.
     Computed,
     /// Zeros, the rows skipped by every product: for callers that read valid rows only
-    /// (pooling, masked positions, a sequence's `<cls>`). In a batch of sentences of different lengths the padding
-    /// costs as much as real tokens.
+    /// (pooling, masked positions, a sequence's `<cls>`). In a batch of sentences of different
+    /// lengths the padding costs as much as real tokens.
     Zeros,
 }
 

@@ -121,7 +121,9 @@ pub(crate) fn dots(
     assert!(n_out <= out_stride && out.len() >= (rows - 1) * out_stride + n_out, "dots: output too small");
     assert!(epilogue.bias.is_none_or(|b| b.len() == n_out), "dots: a bias of another length than the outputs");
     if rows >= GEMM_ROWS {
-        by_gemm(out, out_stride, x, (weights, n_in), epilogue);
+        let views: Vec<_> = weights.iter().map(|w| (View::transposed(w.as_ptr(), n_in), w.len() / n_in)).collect();
+        // SAFETY: each view is a weight of n × n_in values read transposed: n_in × n.
+        unsafe { by_gemm(out, out_stride, (x, n_in), &views, epilogue) };
         return;
     }
     // every task's (matrix, first channel in it, first column of the output)
@@ -171,26 +173,46 @@ pub(crate) fn dots(
     }
 }
 
-/// [`dots`] by `gemm`, reading each weight transposed in place: the bias written first, the
-/// activation applied after.
-fn by_gemm(out: &mut [f32], out_stride: usize, x: &[f32], (weights, n_in): (&[&[f32]], usize), epilogue: Epilogue<'_>) {
+/// `out = activation(bias + x · W)` by `gemm`, `W` the matrices of `weights` side by side (each
+/// a view of `[n_in, n]` and its `n`, into the output's columns one after another; `out` rows
+/// `out_stride` apart, `x` `[rows, n_in]` row-major): the bias written first, the activation
+/// applied after, both over the compute threads. What [`dots`] runs from [`GEMM_ROWS`] rows
+/// (each weight read transposed in place), and the inference pass on a CPU without a dot
+/// kernel (an `[in, out]` copy).
+///
+/// # Safety
+/// Each view must address `n_in × n` values.
+///
+/// # Panics
+/// When `out` is too small or the bias is not one value a column.
+pub(crate) unsafe fn by_gemm(
+    out: &mut [f32],
+    out_stride: usize,
+    (x, n_in): (&[f32], usize),
+    weights: &[(View<f32>, usize)],
+    epilogue: Epilogue<'_>,
+) {
     let rows = x.len() / n_in;
-    let n_out = weights.iter().map(|w| w.len() / n_in).sum::<usize>();
+    let n_out = weights.iter().map(|&(_, n)| n).sum::<usize>();
+    if rows == 0 || n_out == 0 {
+        return;
+    }
+    assert!(n_out <= out_stride && out.len() >= (rows - 1) * out_stride + n_out, "by_gemm: output too small");
+    assert!(epilogue.bias.is_none_or(|b| b.len() == n_out), "by_gemm: a bias of another length than the outputs");
     let out = &mut out[..(rows - 1) * out_stride + n_out];
     if let Some(bias) = epilogue.bias {
         out.par_chunks_mut(out_stride).for_each(|row| row[..n_out].copy_from_slice(bias));
     }
     let mut column = 0;
-    for w in weights {
-        let n = w.len() / n_in;
-        // SAFETY: `out` holds rows of n_out values out_stride apart (asserted by `dots`), `x`
-        // rows × n_in values, `w` n × n_in, into columns column..column + n ≤ n_out.
+    for &(w, n) in weights {
+        // SAFETY: `out` holds rows of n_out values out_stride apart (asserted), `x` rows × n_in
+        // values, `w` n_in × n (as the caller promises), into columns column..column + n ≤ n_out.
         unsafe {
             product(
                 (rows, n, n_in),
                 out.as_mut_ptr().add(column),
                 out_stride,
-                (View::rows(x.as_ptr(), n_in), View::transposed(w.as_ptr(), n_in)),
+                (View::rows(x.as_ptr(), n_in), w),
                 1.0,
                 true,
                 threads_for(rows * n_in * n),
