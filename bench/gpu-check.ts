@@ -13,13 +13,17 @@
  *   on the whole batch, dropout 0 (losses and every gradient within 1e-4);
  * - sentence pairs/sec of a training step at B = 512 and B = 1 (textbook config), whose
  *   weights and batches it also writes to $OUT/step-B/ for bench/reference/bench_step.py to
- *   time PyTorch on the same GPU.
+ *   time PyTorch on the same GPU;
+ * - with `TSBERT_GPU_INFERENCE_DIR` set: `encodeSequences` of the MiniLM- and BERT-base-sized
+ *   models that bench/reference/gpu_inference_ref.py made there, at B = 1 and 32 (128 tokens),
+ *   sequences a second of the best call; its states of the first row go beside each model for
+ *   that script's comparison with PyTorch.
  *
  * `TSBERT_GPU_CHECK_DEVICE=cpu` runs every check with the CPU in the GPU's place: a dry run
  * where there is no GPU (the figures then mean nothing). `TSBERT_GPU_PROFILE=1` only takes a
  * few B = 512 steps, for a profiler.
  */
-import { mkdirSync, mkdtempSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -31,7 +35,8 @@ import { BertModel } from '../src/model.js';
 import { native, nativeVariant } from '../src/native.js';
 import { PRETRAIN_DEFAULTS, pretrain } from '../src/pretrain.js';
 import { encode } from '../src/tasks/encode.js';
-import { startBoth, textbookConfig, WIKITEXT2_VOCAB_SIZE } from './support.js';
+import type { Tensor } from '../src/tensor.js';
+import { idSequences, startBoth, textbookConfig, WIKITEXT2_VOCAB_SIZE } from './support.js';
 
 const { diagnostics } = native();
 
@@ -74,6 +79,15 @@ function worstGradient(model: NativeModel, reference: NativeModel) {
   return worst;
 }
 
+/** What one check found, or the error it threw (so that one failing check does not end the run). */
+async function checked(check: () => Promise<unknown>): Promise<unknown> {
+  try {
+    return await check();
+  } catch (e) {
+    return { error: e instanceof Error ? `${e.constructor.name}: ${e.message}` : String(e), pass: false };
+  }
+}
+
 if (process.env.TSBERT_GPU_PROFILE === '1') {
   const gpu = await nativeModel(GPU);
   const input = batch(PRETRAIN_DEFAULTS.batchSize, 5);
@@ -81,15 +95,14 @@ if (process.env.TSBERT_GPU_PROFILE === '1') {
   process.exit(0);
 }
 
-// parity
-{
+report.parity = await checked(async () => {
   const [cpu, gpu] = [await nativeModel('cpu', 0), await nativeModel(GPU, 0)];
   const b = batch(64, 3);
   const [lc, lg] = [await cpu.trainStep(b), await gpu.trainStep(b)];
   const worst = worstGradient(gpu, cpu);
   const mlmRel = Math.abs(lg.mlmLoss - lc.mlmLoss) / lc.mlmLoss;
   const nspRel = Math.abs(lg.nspLoss - lc.nspLoss) / lc.nspLoss;
-  report.parity = {
+  return {
     cpu: lc,
     gpu: lg,
     mlmRel,
@@ -97,10 +110,9 @@ if (process.env.TSBERT_GPU_PROFILE === '1') {
     worstGradient: worst,
     pass: Math.max(mlmRel, nspRel, worst.err) <= 1e-4,
   };
-}
+});
 
-// the public API on the GPU
-{
+report.api = await checked(async () => {
   const sentences = [
     'a crane is flying over the river',
     'the crane driver came to work',
@@ -153,7 +165,7 @@ if (process.env.TSBERT_GPU_PROFILE === '1') {
       [1, 6, 32],
       [1, 10, 32],
     ]);
-  report.api = {
+  return {
     ...api,
     pass:
       api.allFinite &&
@@ -164,54 +176,88 @@ if (process.env.TSBERT_GPU_PROFILE === '1') {
       shapesOk &&
       /^RangeError/.test(missing ?? ''),
   };
-}
+});
 
 // data parallel over every GPU (NCCL) against one GPU
-{
+report.dataParallel = await checked(async () => {
   const n = devices().cudaDevices;
   if (n < 2) {
-    report.dataParallel = { skipped: `${n} GPU(s): NCCL needs two or more` };
-  } else {
-    const all = Array.from({ length: n }, (_, i) => `cuda:${i}` as DeviceName);
-    const [one, many] = [await nativeModel('cuda:0', 0), await nativeModel(all, 0)];
-    const b = batch(64, 9);
-    const [l1, ln] = [await one.trainStep(b), await many.trainStep(b)];
-    const worst = worstGradient(many, one);
-    const lossRel = Math.max(
-      Math.abs(ln.mlmLoss - l1.mlmLoss) / l1.mlmLoss,
-      Math.abs(ln.nspLoss - l1.nspLoss) / l1.nspLoss,
-    );
-    report.dataParallel = {
-      gpus: n,
-      one: l1,
-      many: ln,
-      worstGradient: worst,
-      pass: Math.max(lossRel, worst.err) <= 1e-4,
-    };
+    return { skipped: `${n} GPU(s): NCCL needs two or more` };
   }
-}
+  const all = Array.from({ length: n }, (_, i) => `cuda:${i}` as DeviceName);
+  const [one, many] = [await nativeModel('cuda:0', 0), await nativeModel(all, 0)];
+  const b = batch(64, 9);
+  const [l1, ln] = [await one.trainStep(b), await many.trainStep(b)];
+  const worst = worstGradient(many, one);
+  const lossRel = Math.max(
+    Math.abs(ln.mlmLoss - l1.mlmLoss) / l1.mlmLoss,
+    Math.abs(ln.nspLoss - l1.nspLoss) / l1.nspLoss,
+  );
+  return {
+    gpus: n,
+    one: l1,
+    many: ln,
+    worstGradient: worst,
+    pass: Math.max(lossRel, worst.err) <= 1e-4,
+  };
+});
 
 // throughput; the same weights and batch for PyTorch's bench_step.py
-const throughput: Record<string, unknown> = {};
-for (const b of [PRETRAIN_DEFAULTS.batchSize, 1]) {
-  const dir = join(OUT, `step-${b}`);
-  mkdirSync(dir, { recursive: true });
-  const input = batch(b, 5);
-  const warmup = 3;
-  const repeats = b === 1 ? 50 : 20;
-  const model = await startBoth(
-    dir,
-    textbookConfig(V),
-    PRETRAIN_DEFAULTS.lr,
-    [input],
-    { warmup, repeats },
-    nativeDevices(GPU),
-  );
-  for (let i = 0; i < warmup; i++) await model.trainStep(input);
-  const t = performance.now();
-  for (let i = 0; i < repeats; i++) await model.trainStep(input);
-  const ms = (performance.now() - t) / repeats;
-  throughput[`B=${b}`] = { msPerStep: ms, pairsPerSec: (b / ms) * 1000 };
+report.throughput = await checked(async () => {
+  const throughput: Record<string, unknown> = {};
+  for (const b of [PRETRAIN_DEFAULTS.batchSize, 1]) {
+    const dir = join(OUT, `step-${b}`);
+    mkdirSync(dir, { recursive: true });
+    const input = batch(b, 5);
+    const warmup = 3;
+    const repeats = b === 1 ? 50 : 20;
+    const model = await startBoth(
+      dir,
+      textbookConfig(V),
+      PRETRAIN_DEFAULTS.lr,
+      [input],
+      { warmup, repeats },
+      nativeDevices(GPU),
+    );
+    for (let i = 0; i < warmup; i++) await model.trainStep(input);
+    const t = performance.now();
+    for (let i = 0; i < repeats; i++) await model.trainStep(input);
+    const ms = (performance.now() - t) / repeats;
+    throughput[`B=${b}`] = { msPerStep: ms, pairsPerSec: (b / ms) * 1000 };
+  }
+  return throughput;
+});
+
+// inference: encodeSequences of the models gpu_inference_ref.py made, timed as it times PyTorch
+const INFERENCE = process.env.TSBERT_GPU_INFERENCE_DIR;
+if (INFERENCE) {
+  const rows: Record<string, unknown> = {};
+  for (const row of ['minilm', 'bert-base']) {
+    const dir = join(INFERENCE, row);
+    for (const [b, warmup, repeats] of [
+      [1, 3, 20],
+      [32, 3, 10],
+    ]) {
+      rows[`${row} B=${b}`] = await checked(async () => {
+        const model = await BertModel.load(dir, { device: GPU });
+        const sequences = idSequences(dir, b);
+        for (let i = 0; i < warmup; i++) await model.encodeSequences(sequences);
+        const ms: number[] = [];
+        let states: Tensor | undefined;
+        for (let i = 0; i < repeats; i++) {
+          const started = performance.now();
+          states = await model.encodeSequences(sequences);
+          ms.push(performance.now() - started);
+        }
+        if (b === 1 && states) {
+          const { data } = states;
+          writeFileSync(join(dir, 'tsbert-b1.f32'), new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
+        }
+        return { perSec: b / (Math.min(...ms) / 1000), ms };
+      });
+    }
+  }
+  report.inference = rows;
+  writeFileSync(join(INFERENCE, 'tsbert.json'), JSON.stringify(rows));
 }
-report.throughput = throughput;
 console.log(JSON.stringify(report, null, 2));

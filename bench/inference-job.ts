@@ -32,8 +32,8 @@ import { join } from 'node:path';
 
 import { Command, Option } from 'commander';
 
-import { BertModel, embed, type ModelDtype, type Sequences, type Tensor } from '../src/index.js';
-import { OUT, positiveInteger } from './support.js';
+import { BertModel, embed, type ModelDtype, type Tensor } from '../src/index.js';
+import { idSequences, OUT, positiveInteger } from './support.js';
 
 const flags = new Command('bench:inference job')
   .addOption(new Option('--row <row>', 'what to run').choices(['minilm', 'bert-base']).makeOptionMandatory())
@@ -88,16 +88,7 @@ if (flags.row === 'minilm') {
 } else {
   const dir = join(flags.dir, 'bert-base');
   const bert = await load(dir);
-  const ids = JSON.parse(readFileSync(join(dir, 'ids.json'), 'utf8')) as { seqLen: number; rows: number[][] };
-  const L = ids.seqLen;
-  if (ids.rows.length < b) throw new Error(`${dir}/ids.json has ${ids.rows.length} rows, fewer than --batch-size ${b}`);
-  const sequences: Sequences = {
-    batchSize: b,
-    seqLen: L,
-    tokens: Int32Array.from(ids.rows.slice(0, b).flat()),
-    segments: new Int32Array(b * L),
-    validLens: new Int32Array(b).fill(L),
-  };
+  const sequences = idSequences(dir, b);
   job = () => bert.encodeSequences(sequences);
   [count, warmup, repeats] = [b, flags.warmup ?? (b >= 8 ? 1 : 3), flags.repeats ?? (b >= 8 ? 3 : 20)];
 }

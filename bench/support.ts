@@ -10,7 +10,7 @@ import { InvalidArgumentError } from 'commander';
 import { build } from 'esbuild';
 
 import { type BertConfig, TEXTBOOK_SIZES } from '../src/config.js';
-import { type Batch, PretrainingDataset, syntheticBatch } from '../src/data/index.js';
+import { type Batch, PretrainingDataset, type Sequences, syntheticBatch } from '../src/data/index.js';
 import { type NativeBert, native } from '../src/native.js';
 import { PRETRAIN_DEFAULTS } from '../src/pretrain.js';
 
@@ -235,6 +235,23 @@ export async function startBoth(
   writeBatches(join(dir, 'batches.safetensors'), batches);
   writeFileSync(join(dir, 'config.json'), `${JSON.stringify({ config, lr, ...meta }, null, 1)}\n`);
   return model;
+}
+
+/**
+ * The first `b` rows of `dir`/ids.json (written by reference/inference_ref.py: rows of token
+ * ids, each `seqLen` long) as one batch: segments 0, every position valid.
+ */
+export function idSequences(dir: string, b: number): Sequences {
+  const ids = JSON.parse(readFileSync(join(dir, 'ids.json'), 'utf8')) as { seqLen: number; rows: number[][] };
+  if (ids.rows.length < b) throw new Error(`${dir}/ids.json has ${ids.rows.length} rows, fewer than ${b}`);
+  const L = ids.seqLen;
+  return {
+    batchSize: b,
+    seqLen: L,
+    tokens: Int32Array.from(ids.rows.slice(0, b).flat()),
+    segments: new Int32Array(b * L),
+    validLens: new Int32Array(b).fill(L),
+  };
 }
 
 /** Median of `xs`. */

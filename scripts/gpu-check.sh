@@ -8,9 +8,9 @@
 # `bash scripts/gpu-check.sh run` with carry [".gpu"]. It unpacks, points the loader at
 # PyTorch's CUDA 13 libraries, runs the API from the installed CUDA package without NCCL on the
 # library path (bench/gpu-package.mjs), then the checks (parity, the API, data parallel,
-# throughput), times the PyTorch reference on the same weights and batches, and leaves the
-# JSON reports in $OUT. `TSBERT_GPU_CHECK_DEVICE=cpu npx tsx bench/gpu-check.ts` dry-runs the
-# checks here.
+# throughput, inference of MiniLM- and BERT-base-sized models), times the PyTorch reference on
+# the same weights and batches, and leaves the JSON reports in $OUT.
+# `TSBERT_GPU_CHECK_DEVICE=cpu npx tsx bench/gpu-check.ts` dry-runs the checks here.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 case "${1:-}" in
@@ -45,21 +45,26 @@ run)
   xz -dc payload.tar.xz | tar -xf -
   site=$(python3 -c 'import nvidia, os; print(os.path.dirname(nvidia.__path__[0]))')/nvidia
   cuda_libs=$site/cu13/lib:$site/cublas/lib:$site/curand/lib:$site/cuda_runtime/lib
+  # $OUT gets the reports alone (the device tool brings back at most 8 files); the weights and
+  # batches the checks hand to PyTorch stay in $work
+  work=/tmp/gpu-work && rm -rf $work && mkdir -p $work
   nvidia-smi --query-gpu=name,driver_version --format=csv | tee "$OUT/gpu.txt"
   # the API from the installed CUDA package, with no NCCL on the library path
-  (cd app && LD_LIBRARY_PATH=$cuda_libs:${LD_LIBRARY_PATH:-} /tmp/node gpu-package.mjs | tee "$OUT/gpu-package.json") || true
+  (cd app && LD_LIBRARY_PATH=$cuda_libs:${LD_LIBRARY_PATH:-} timeout 300 /tmp/node gpu-package.mjs | tee "$OUT/gpu-package.json") || true
   export LD_LIBRARY_PATH=$cuda_libs:$site/nccl/lib:${LD_LIBRARY_PATH:-}
-  /tmp/node bench/gpu-check.js | tee "$OUT/gpu-check.json"
+  # the MiniLM- and BERT-base-sized models of the inference rows (random weights)
+  timeout 300 python3 bench/reference/gpu_inference_ref.py prepare --dir $work/inference || true
+  OUT=$work TSBERT_GPU_INFERENCE_DIR=$work/inference timeout 600 /tmp/node bench/gpu-check.js | tee "$OUT/gpu-check.json" || true
   # the PyTorch reference on the same GPU, weights and batches (written by the checks), for
-  # the throughput ratio
-  for dir in "$OUT"/step-*; do
-    python3 bench/reference/bench_step.py --dir "$dir" --device cuda
-    cat "$dir/torch.json"
-  done
+  # the throughput ratio; then PyTorch's inference rows beside tsbert's
+  for dir in "$work"/step-*; do
+    timeout 300 python3 bench/reference/bench_step.py --dir "$dir" --device cuda && cat "$dir/torch.json"
+  done | tee "$OUT/torch-steps.txt" || true
+  timeout 300 python3 bench/reference/gpu_inference_ref.py run --dir $work/inference --device cuda | tee "$OUT/inference.json" || true
   # where the time goes: kernels of a few B = 512 steps, if nsys is on the machine
   if command -v nsys >/dev/null; then
-    TSBERT_GPU_PROFILE=1 nsys profile -o "$OUT/tsbert" --force-overwrite true /tmp/node bench/gpu-check.js >/dev/null 2>&1 || true
-    nsys stats --report cuda_gpu_kern_sum "$OUT/tsbert.nsys-rep" 2>/dev/null | head -40 | tee "$OUT/kernels.txt" || true
+    OUT=$work TSBERT_GPU_PROFILE=1 timeout 300 nsys profile -o "$work/tsbert" --force-overwrite true /tmp/node bench/gpu-check.js >/dev/null 2>&1 || true
+    nsys stats --report cuda_gpu_kern_sum "$work/tsbert.nsys-rep" 2>/dev/null | head -40 | tee "$OUT/kernels.txt" || true
   fi
   ;;
 *)

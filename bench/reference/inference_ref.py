@@ -149,17 +149,19 @@ def prepare_minilm(d: Path, minilm: Path) -> None:
     print(f"inference_ref: exported and fused {minilm.name} into {out} ({stats})", file=sys.stderr)
 
 
-def prepare_bert_base(d: Path, minilm: Path) -> None:
+def make_random_bert(folder: Path, config: dict, minilm: Path) -> None:
+    """A transformers `BertModel` of `config` with seeded random weights in `folder`
+    (`save_pretrained`), bert-base-uncased's vocab.txt beside it and ids.json: ROWS_OF_IDS rows
+    of SEQ_LEN seeded random ordinary wordpiece ids. Each file is made only when missing."""
     import numpy as np
     import torch
     from transformers import BertConfig, BertModel
 
-    folder = d / "bert-base"
     folder.mkdir(parents=True, exist_ok=True)
     if not (folder / "model.safetensors").exists():
         torch.manual_seed(0)
-        model = BertModel(BertConfig(**BERT_BASE))
-        tmp = folder.with_name("bert-base.tmp")
+        model = BertModel(BertConfig(**config))
+        tmp = folder.with_name(folder.name + ".tmp")
         shutil.rmtree(tmp, ignore_errors=True)
         model.save_pretrained(tmp)
         for f in tmp.iterdir():
@@ -174,9 +176,14 @@ def prepare_bert_base(d: Path, minilm: Path) -> None:
             words = [special.get(i, f"[unused{i}]" if i < FIRST_WORDPIECE else f"w{i}") for i in range(30522)]
             replace_atomically(lambda tmp: tmp.write_text("\n".join(words) + "\n"), folder / "vocab.txt")
     if not (folder / "ids.json").exists():
-        rows = np.random.default_rng(0).integers(FIRST_WORDPIECE, BERT_BASE["vocab_size"], (ROWS_OF_IDS, SEQ_LEN))
+        rows = np.random.default_rng(0).integers(FIRST_WORDPIECE, config["vocab_size"], (ROWS_OF_IDS, SEQ_LEN))
         replace_atomically(lambda tmp: tmp.write_text(json.dumps({"seqLen": SEQ_LEN, "rows": rows.tolist()}) + "\n"),
                            folder / "ids.json")
+
+
+def prepare_bert_base(d: Path, minilm: Path) -> None:
+    folder = d / "bert-base"
+    make_random_bert(folder, BERT_BASE, minilm)
     out = fused_path(d, "bert-base")
     if not out.exists():
         stats = export_and_fuse(*torch_model(d, "bert-base", minilm), out)
