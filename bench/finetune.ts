@@ -44,9 +44,9 @@ import { finetune } from '../src/finetune.js';
 import { BertModel } from '../src/model.js';
 import { pretrain } from '../src/pretrain.js';
 import { checkSchedule, learningRateAt } from '../src/training/schedule.js';
+import { compiledScript } from './compiled-script.js';
 import { type TaskFiles, type TaskSizes, writeTasks } from './finetune-tasks.js';
 import {
-  compiledScript,
   median,
   miniLMFolder,
   type NamedTensor,

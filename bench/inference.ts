@@ -40,9 +40,8 @@ import { availableParallelism, cpus } from 'node:os';
 import { join } from 'node:path';
 
 import { Command, InvalidArgumentError } from 'commander';
-
+import { compiledScript } from './compiled-script.js';
 import {
-  compiledScript,
   median,
   miniLMFolder,
   outDir,

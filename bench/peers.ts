@@ -19,8 +19,8 @@ import { join } from 'node:path';
 import { Command } from 'commander';
 
 import { PRETRAIN_DEFAULTS } from '../src/pretrain.js';
+import { compiledScript } from './compiled-script.js';
 import {
-  compiledScript,
   median,
   outDir,
   positiveInteger,

@@ -4,10 +4,9 @@
  */
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { basename, join } from 'node:path';
+import { join } from 'node:path';
 
 import { InvalidArgumentError } from 'commander';
-import { build } from 'esbuild';
 
 import { type BertConfig, TEXTBOOK_SIZES } from '../src/config.js';
 import { type Batch, PretrainingDataset, type Sequences, syntheticBatch } from '../src/data/index.js';
@@ -37,28 +36,6 @@ export const OUT = join(import.meta.dirname, 'out');
  * (the GPU machine, a synthetic batch).
  */
 export const WIKITEXT2_VOCAB_SIZE = 20256;
-
-/**
- * `script` (a bench TypeScript file) bundled with the sources it imports into plain JavaScript
- * beside it (`bench/<name>.compiled.mjs`, git-ignored; packages stay imports), for the jobs
- * whose peak RSS is reported: run by plain `node`, a job carries no TypeScript loader (tsx's
- * loader thread alone holds ~64 MiB), as an application running the built package does not.
- * Returns the file to run.
- */
-export async function compiledScript(script: string): Promise<string> {
-  const outfile = join(import.meta.dirname, `${basename(script, '.ts')}.compiled.mjs`);
-  await build({
-    entryPoints: [script],
-    outfile,
-    bundle: true,
-    packages: 'external',
-    platform: 'node',
-    format: 'esm',
-    target: 'node20',
-    logLevel: 'warning',
-  });
-  return outfile;
-}
 
 /** `dir` under {@link OUT}, made if missing. */
 export function outDir(name: string): string {

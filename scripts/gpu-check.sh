@@ -3,7 +3,7 @@
 # and CPU addons, bundles bench/gpu-check.ts with the library into one file, installs the
 # packed packages (tsbert, tsbert-linux-x64-gnu, tsbert-linux-x64-gnu-cuda) into an app folder
 # as a user would, and packs into .gpu/ (git-ignored) what the GPU machine needs: the addons
-# and their loader, the bundle, pure-rand, the app, the PyTorch reference (all in one
+# and their loader, the bundle, the app (whose packages the bundle uses), the PyTorch reference (all in one
 # payload.tar.xz) and a node binary (xz). Then, with the device tool: run
 # `bash scripts/gpu-check.sh run` with carry [".gpu"]. It unpacks, points the loader at
 # PyTorch's CUDA 13 libraries, runs the API from the installed CUDA package without NCCL on the
@@ -18,11 +18,10 @@ pack)
   bash scripts/build-cuda.sh
   npm run build:native
   npm run build:ts
-  rm -rf .gpu && mkdir -p .gpu/payload/binding .gpu/payload/node_modules .gpu/payload/bench/reference .gpu/tarballs
+  rm -rf .gpu && mkdir -p .gpu/payload/binding .gpu/payload/bench/reference .gpu/tarballs
   payload=.gpu/payload
   cp binding/index.cjs binding/tsbert.linux-x64-gnu.node binding/tsbert-cuda.linux-x64-gnu.node $payload/binding/
   npx tsup bench/gpu-check.ts --no-config --format esm --target node20 --out-dir $payload/bench
-  cp -r node_modules/pure-rand $payload/node_modules/
   cp bench/reference/*.py $payload/bench/reference/
   echo '{ "type": "module" }' > $payload/package.json
   # the packages as a user installs them, the CUDA one included
@@ -34,6 +33,9 @@ pack)
   mkdir -p $payload/app && echo '{ "name": "gpu-app", "private": true }' > $payload/app/package.json
   (cd $payload/app && npm install --no-audit --no-fund --omit=dev "$PWD"/../../tarballs/*.tgz)
   cp bench/gpu-package.mjs $payload/app/
+  # the bundle's packages (the library's dependencies: pure-rand, @huggingface/hub, ...) are
+  # the installed app's
+  ln -s app/node_modules $payload/node_modules
   tar -C $payload -cf - . | xz -T2 > .gpu/payload.tar.xz
   rm -rf $payload .gpu/tarballs
   xz -T2 -c "$(command -v node)" > .gpu/node.xz
