@@ -12,6 +12,22 @@
 //! [`Trainer::train_step`] → [`model::BertModel::encode`] and the two heads → [`loss`] →
 //! candle's `backward` → [`adam::Adam::step`].
 
+/// Compiles the function it wraps for the widest vectors the CPU has, picked at run time:
+/// AVX-512, AVX2 + FMA, SSE 4.2 or NEON (multiversion's `"simd"` list stops at AVX2). Each
+/// clone does the same arithmetic, so gives the same bits, as long as the function's code does
+/// not depend on the vector width.
+macro_rules! widest_vectors {
+    ($function:item) => {
+        #[::multiversion::multiversion(targets(
+            "x86_64+avx512f+avx512bw+avx512cd+avx512dq+avx512vl",
+            "x86_64+avx2+fma",
+            "x86_64+sse4.2",
+            "aarch64+neon"
+        ))]
+        $function
+    };
+}
+
 pub mod adam;
 pub mod allocator;
 pub mod batch;

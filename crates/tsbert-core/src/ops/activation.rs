@@ -3,7 +3,6 @@
 //! f32 by branch-free formulas the compiler vectorises ([`crate::ops::gelu`]'s `*_f32`), a
 //! loop an activation so that no `match` sits inside it.
 
-use multiversion::multiversion;
 use num_traits::Float;
 use rayon::prelude::*;
 
@@ -53,17 +52,13 @@ fn relu<T: Float>(x: T) -> (T, T) {
     }
 }
 
-/// `x[i] = f(x[i])`, compiled for the widest vectors the CPU has, AVX-512 included (the same
-/// arithmetic, so the same bits, on every CPU; the GELU of the inference pass ran at 0.70
-/// instead of 1.07 ns a value with AVX-512 against AVX2 on an AMD EPYC).
-#[multiversion(targets(
-    "x86_64+avx512f+avx512bw+avx512cd+avx512dq+avx512vl",
-    "x86_64+avx2+fma",
-    "x86_64+sse4.2",
-    "aarch64+neon"
-))]
-fn map_chunk<T: Activated>(x: &mut [T], f: impl Fn(T) -> T + Copy) {
-    x.iter_mut().for_each(|v| *v = f(*v));
+widest_vectors! {
+    /// `x[i] = f(x[i])`, compiled for the widest vectors the CPU has, AVX-512 included (the same
+    /// arithmetic, so the same bits, on every CPU; the GELU of the inference pass ran at 0.70
+    /// instead of 1.07 ns a value with AVX-512 against AVX2 on an AMD EPYC).
+    fn map_chunk<T: Activated>(x: &mut [T], f: impl Fn(T) -> T + Copy) {
+        x.iter_mut().for_each(|v| *v = f(*v));
+    }
 }
 
 /// `activation` of every value of `x`, in place, in parallel tasks of [`VALUES_A_TASK`].
@@ -97,15 +92,11 @@ fn scale_in_place<T: Activated>(out: &mut [T], z: &[T], slope: impl Fn(T) -> T +
     out.par_chunks_mut(VALUES_A_TASK).zip(z.par_chunks(VALUES_A_TASK)).for_each(|(o, z)| scale_chunk(o, z, slope));
 }
 
-/// `out[i] *= slope(z[i])`, compiled as [`map_chunk`] is.
-#[multiversion(targets(
-    "x86_64+avx512f+avx512bw+avx512cd+avx512dq+avx512vl",
-    "x86_64+avx2+fma",
-    "x86_64+sse4.2",
-    "aarch64+neon"
-))]
-fn scale_chunk<T: Activated>(out: &mut [T], z: &[T], slope: impl Fn(T) -> T + Copy) {
-    out.iter_mut().zip(z).for_each(|(o, &v)| *o = *o * slope(v));
+widest_vectors! {
+    /// `out[i] *= slope(z[i])`, compiled as [`map_chunk`] is.
+    fn scale_chunk<T: Activated>(out: &mut [T], z: &[T], slope: impl Fn(T) -> T + Copy) {
+        out.iter_mut().zip(z).for_each(|(o, &v)| *o = *o * slope(v));
+    }
 }
 
 #[cfg(test)]

@@ -15,7 +15,6 @@
 //! portable loop compiled for AVX2, which the compiler turns into `vpmaddwd`), and the portable
 //! loop everywhere else.
 
-use multiversion::multiversion;
 use rayon::prelude::*;
 
 use crate::config::Activation;
@@ -267,34 +266,26 @@ impl QuantizedMatrix {
     }
 }
 
-/// One row of activations quantised into `out` (offset by 128), its scale returned; compiled
-/// for the widest vectors the CPU has (the same arithmetic, so the same bits, on every CPU).
-#[multiversion(targets(
-    "x86_64+avx512f+avx512bw+avx512cd+avx512dq+avx512vl",
-    "x86_64+avx2+fma",
-    "x86_64+sse4.2",
-    "aarch64+neon"
-))]
-fn quantize_activations(out: &mut [u8], row: &[f32]) -> f32 {
-    let scale = row_scale(row);
-    let inv = 1.0 / scale;
-    for (o, &v) in out.iter_mut().zip(row) {
-        *o = (quantized(v, inv) + 128) as u8;
+widest_vectors! {
+    /// One row of activations quantised into `out` (offset by 128), its scale returned; compiled
+    /// for the widest vectors the CPU has (the same arithmetic, so the same bits, on every CPU).
+    fn quantize_activations(out: &mut [u8], row: &[f32]) -> f32 {
+        let scale = row_scale(row);
+        let inv = 1.0 / scale;
+        for (o, &v) in out.iter_mut().zip(row) {
+            *o = (quantized(v, inv) + 128) as u8;
+        }
+        scale
     }
-    scale
 }
 
-/// `row[o] = bias[o] + sx · scales[o] · (sums[o] − 128 · offsets[o])`: a row's int32 sums back
-/// to f32 (the activations' offset of 128 taken back), compiled as [`quantize_activations`] is.
-#[multiversion(targets(
-    "x86_64+avx512f+avx512bw+avx512cd+avx512dq+avx512vl",
-    "x86_64+avx2+fma",
-    "x86_64+sse4.2",
-    "aarch64+neon"
-))]
-fn scale_sums(row: &mut [f32], sums: &[i32], sx: f32, (bias, scales, offsets): (&[f32], &[f32], &[i32])) {
-    for ((((o, &sum), &b), &sw), &offset) in row.iter_mut().zip(sums).zip(bias).zip(scales).zip(offsets) {
-        *o = b + sx * sw * (sum - 128 * offset) as f32;
+widest_vectors! {
+    /// `row[o] = bias[o] + sx · scales[o] · (sums[o] − 128 · offsets[o])`: a row's int32 sums back
+    /// to f32 (the activations' offset of 128 taken back), compiled as [`quantize_activations`] is.
+    fn scale_sums(row: &mut [f32], sums: &[i32], sx: f32, (bias, scales, offsets): (&[f32], &[f32], &[i32])) {
+        for ((((o, &sum), &b), &sw), &offset) in row.iter_mut().zip(sums).zip(bias).zip(scales).zip(offsets) {
+            *o = b + sx * sw * (sum - 128 * offset) as f32;
+        }
     }
 }
 
