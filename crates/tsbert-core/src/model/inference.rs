@@ -17,7 +17,6 @@
 use std::collections::HashMap;
 
 use candle_core::{DType, Tensor};
-use multiversion::multiversion;
 use rayon::prelude::*;
 
 use crate::config::{Activation, BertConfig};
@@ -358,21 +357,22 @@ fn add_and_norm(x: &mut [f32], residual: Option<&[f32]>, norm: &LayerNorm) -> Re
     Ok(())
 }
 
-/// One row of [`add_and_norm`] (`t` scratch of its length), compiled for the widest vectors
-/// the CPU has (the same arithmetic, so the same bits, on every CPU).
-#[multiversion(targets = "simd")]
-fn add_and_norm_row(row: &mut [f32], residual: Option<&[f32]>, (w, b, eps): (&[f32], &[f32], f32), t: &mut [f32]) {
-    match residual {
-        Some(res) => {
-            for ((o, &a), &c) in t.iter_mut().zip(row.iter()).zip(res) {
-                *o = a + c;
+widest_vectors! {
+    /// One row of [`add_and_norm`] (`t` scratch of its length), compiled for the widest vectors
+    /// the CPU has (the same arithmetic, so the same bits, on every CPU).
+    fn add_and_norm_row(row: &mut [f32], residual: Option<&[f32]>, (w, b, eps): (&[f32], &[f32], f32), t: &mut [f32]) {
+        match residual {
+            Some(res) => {
+                for ((o, &a), &c) in t.iter_mut().zip(row.iter()).zip(res) {
+                    *o = a + c;
+                }
             }
+            None => t.copy_from_slice(row),
         }
-        None => t.copy_from_slice(row),
-    }
-    normalize_row(t, row, eps);
-    for ((o, &g), &s) in row.iter_mut().zip(w).zip(b) {
-        *o = *o * g + s;
+        normalize_row(t, row, eps);
+        for ((o, &g), &s) in row.iter_mut().zip(w).zip(b) {
+            *o = *o * g + s;
+        }
     }
 }
 

@@ -10,7 +10,6 @@ use std::sync::Mutex;
 use candle_core::backend::BackendStorage;
 use candle_core::{CpuStorage, CustomOp3, Layout, Shape, Tensor, WithDType};
 use gemm::Parallelism;
-use multiversion::multiversion;
 use num_traits::Float;
 use rayon::prelude::*;
 
@@ -197,14 +196,15 @@ pub(crate) unsafe fn forward_block<T: ExpShifted + 'static>(
     }
 }
 
-/// Each row of `weights` (rows of `keys` values) replaced by its softmax, compiled for the
-/// widest vectors the CPU has (the same arithmetic, so the same bits, on every CPU).
-#[multiversion(targets = "simd")]
-fn softmax_rows<T: ExpShifted>(weights: &mut [T], keys: usize) {
-    for s in weights.chunks_mut(keys) {
-        let m = max(s);
-        let inv = T::one() / T::exp_shifted_sum(s, m);
-        s.iter_mut().for_each(|x| *x = *x * inv);
+widest_vectors! {
+    /// Each row of `weights` (rows of `keys` values) replaced by its softmax, compiled for the
+    /// widest vectors the CPU has (the same arithmetic, so the same bits, on every CPU).
+    fn softmax_rows<T: ExpShifted>(weights: &mut [T], keys: usize) {
+        for s in weights.chunks_mut(keys) {
+            let m = max(s);
+            let inv = T::one() / T::exp_shifted_sum(s, m);
+            s.iter_mut().for_each(|x| *x = *x * inv);
+        }
     }
 }
 

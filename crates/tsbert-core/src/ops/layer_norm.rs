@@ -8,7 +8,6 @@ use std::sync::Mutex;
 
 use candle_core::backend::BackendStorage;
 use candle_core::{CpuStorage, CustomOp1, CustomOp2, DType, Layout, Shape, Tensor, WithDType, D};
-use multiversion::multiversion;
 use num_traits::Float;
 use rayon::prelude::*;
 
@@ -90,12 +89,13 @@ fn center<T: Float>(row: &[T], out: &mut [T], eps: T) -> T {
     T::one() / (dot(out, out) / n + eps).sqrt()
 }
 
-/// Writes `(row - mean) / sqrt(var + eps)` into `out` (the normalisation of one row), compiled
-/// for the widest vectors the CPU has (the same arithmetic, so the same bits, on every CPU).
-#[multiversion(targets = "simd")]
-pub(crate) fn normalize_row<T: Float + std::ops::MulAssign>(row: &[T], out: &mut [T], eps: T) {
-    let inv = center(row, out, eps);
-    out.iter_mut().for_each(|o| *o *= inv);
+widest_vectors! {
+    /// Writes `(row - mean) / sqrt(var + eps)` into `out` (the normalisation of one row), compiled
+    /// for the widest vectors the CPU has (the same arithmetic, so the same bits, on every CPU).
+    pub(crate) fn normalize_row<T: Float + std::ops::MulAssign>(row: &[T], out: &mut [T], eps: T) {
+        let inv = center(row, out, eps);
+        out.iter_mut().for_each(|o| *o *= inv);
+    }
 }
 
 fn forward<T: WithDType + Float + Send + Sync>(x: &[T], h: usize, eps: T) -> Vec<T> {
