@@ -20,8 +20,9 @@
  *   that script's comparison with PyTorch.
  *
  * `TSBERT_GPU_CHECK_DEVICE=cpu` runs every check with the CPU in the GPU's place: a dry run
- * where there is no GPU (the figures then mean nothing). `TSBERT_GPU_PROFILE=1` only takes a
- * few B = 512 steps, for a profiler.
+ * where there is no GPU (the figures then mean nothing). For a profiler, `TSBERT_GPU_PROFILE=train`
+ * only takes 2 steps at B = 512, and `TSBERT_GPU_PROFILE=encode` only encodes the BERT-base-sized
+ * model's 32 rows twice (with `TSBERT_GPU_INFERENCE_DIR`).
  */
 import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -88,10 +89,18 @@ async function checked(check: () => Promise<unknown>): Promise<unknown> {
   }
 }
 
-if (process.env.TSBERT_GPU_PROFILE === '1') {
+const PROFILE = process.env.TSBERT_GPU_PROFILE;
+if (PROFILE === 'train') {
   const gpu = await nativeModel(GPU);
   const input = batch(PRETRAIN_DEFAULTS.batchSize, 5);
-  for (let i = 0; i < 5; i++) await gpu.trainStep(input);
+  for (let i = 0; i < 2; i++) await gpu.trainStep(input);
+  process.exit(0);
+}
+if (PROFILE === 'encode') {
+  const dir = join(process.env.TSBERT_GPU_INFERENCE_DIR ?? '', 'bert-base');
+  const model = await BertModel.load(dir, { device: GPU });
+  const sequences = idSequences(dir, 32);
+  for (let i = 0; i < 2; i++) await model.encodeSequences(sequences);
   process.exit(0);
 }
 

@@ -63,10 +63,16 @@ run)
     timeout 300 python3 bench/reference/bench_step.py --dir "$dir" --device cuda && cat "$dir/torch.json"
   done | tee "$OUT/torch-steps.txt" || true
   timeout 300 python3 bench/reference/gpu_inference_ref.py run --dir $work/inference --device cuda | tee "$OUT/inference.json" || true
-  # where the time goes: kernels of a few B = 512 steps, if nsys is on the machine
-  if command -v nsys >/dev/null; then
-    OUT=$work TSBERT_GPU_PROFILE=1 timeout 300 nsys profile -o "$work/tsbert" --force-overwrite true /tmp/node bench/gpu-check.js >/dev/null 2>&1 || true
-    nsys stats --report cuda_gpu_kern_sum "$work/tsbert.nsys-rep" 2>/dev/null | head -40 | tee "$OUT/kernels.txt" || true
+  # where the GPU's time goes, if Nsight Compute is on the machine (no nsys there): each
+  # kernel's duration in 2 training steps at B = 512 and in 2 encodes of the BERT-base-sized
+  # model at B = 32, summed by kernel
+  if command -v ncu >/dev/null; then
+    for job in train encode; do
+      OUT=$work TSBERT_GPU_PROFILE=$job TSBERT_GPU_INFERENCE_DIR=$work/inference timeout 240 \
+        ncu --metrics gpu__time_duration.sum --csv --print-units base --launch-count 5000 \
+        /tmp/node bench/gpu-check.js > "$work/ncu-$job.csv" 2>"$work/ncu-$job.err" || true
+      python3 bench/reference/kernel_times.py "$work/ncu-$job.csv" 2>&1 | tee "$OUT/kernels-$job.txt" || true
+    done
   fi
   ;;
 *)
