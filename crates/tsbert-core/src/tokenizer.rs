@@ -57,16 +57,17 @@ pub struct SpecialIds {
 
 /// A tokenizer and what it needs to make model inputs.
 pub struct Tokenizer {
-    /// As its file describes it (what a save writes).
-    inner: tokenizers::Tokenizer,
-    /// Without the padding and truncation its file may set (a `tokenizer.json` such as
-    /// all-MiniLM-L6-v2's pads every input to 128 ids): tsbert cuts and pads by itself.
-    plain: tokenizers::Tokenizer,
-    /// [`Tokenizer::plain`] without its post-processor: a text's tokens alone, the special
-    /// tokens and sequence ids added once, by `plain`, to the text or pair. Both made once
-    /// (copying a tokenizer copies its vocabulary: done a call, it was a twentieth of a short
-    /// text's embedding).
+    /// The tokenizer its file describes without its post-processor, truncation and padding: a
+    /// text's tokens alone. tsbert cuts, adds the special tokens and pads by itself (a
+    /// `tokenizer.json` such as all-MiniLM-L6-v2's pads every input to 128 ids). The one copy
+    /// of the vocabulary: each `tokenizers::Tokenizer` holds two maps of it, about 5 MiB for
+    /// BERT's 30,522 tokens (three copies, kept to tokenize with and to save, took 14.5 MiB).
     bare: tokenizers::Tokenizer,
+    /// What the file sets besides: the post-processor (the special tokens and sequence ids,
+    /// added once to the text or pair), and the truncation and padding a save writes back.
+    post_processor: Option<tokenizers::PostProcessorWrapper>,
+    truncation: Option<TruncationParams>,
+    padding: Option<tokenizers::PaddingParams>,
 }
 
 impl std::fmt::Debug for Tokenizer {
@@ -110,14 +111,15 @@ impl Tokenizer {
         })
     }
 
-    /// `inner` and the copies of it that tokenizing uses.
-    fn new(inner: tokenizers::Tokenizer) -> Result<Self> {
-        let mut plain = inner.clone();
-        plain.with_truncation(None).map_err(|e| bad_file(format!("the tokenizer's truncation ({e})")))?;
-        plain.with_padding(None);
-        let mut bare = plain.clone();
-        bare.with_post_processor(None::<tokenizers::PostProcessorWrapper>);
-        Ok(Self { inner, plain, bare })
+    /// `inner` taken apart: its post-processor, truncation and padding kept aside.
+    fn new(mut inner: tokenizers::Tokenizer) -> Result<Self> {
+        let post_processor = inner.get_post_processor().cloned();
+        let truncation = inner.get_truncation().cloned();
+        let padding = inner.get_padding().cloned();
+        inner.with_truncation(None).map_err(|e| bad_file(format!("the tokenizer's truncation ({e})")))?;
+        inner.with_padding(None);
+        inner.with_post_processor(None::<tokenizers::PostProcessorWrapper>);
+        Ok(Self { bare: inner, post_processor, truncation, padding })
     }
 
     /// BERT's WordPiece tokenizer from a `vocab.txt` (one token a line, ids by line), with
@@ -184,22 +186,29 @@ impl Tokenizer {
 
     /// The tokenizer as a `tokenizer.json`.
     pub fn to_json(&self) -> Result<String> {
-        self.inner.to_string(true).map_err(|e| Error::Internal(format!("cannot write the tokenizer: {e}")))
+        let cannot = |e: tokenizers::Error| Error::Internal(format!("cannot write the tokenizer: {e}"));
+        releasing_freed_memory(|| {
+            let mut whole = self.bare.clone();
+            whole.with_post_processor(self.post_processor.clone());
+            whole.with_truncation(self.truncation.clone()).map_err(cannot)?;
+            whole.with_padding(self.padding.clone());
+            whole.to_string(true).map_err(cannot)
+        })
     }
 
     /// Number of token ids, added tokens included.
     pub fn vocab_size(&self) -> usize {
-        self.inner.get_vocab_size(true)
+        self.bare.get_vocab_size(true)
     }
 
     /// The id of `token`, if the vocabulary has it.
     pub fn token_to_id(&self, token: &str) -> Option<u32> {
-        self.inner.token_to_id(token)
+        self.bare.token_to_id(token)
     }
 
     /// The token of `id`, if there is one.
     pub fn id_to_token(&self, id: u32) -> Option<String> {
-        self.inner.id_to_token(id)
+        self.bare.id_to_token(id)
     }
 
     /// The special tokens (BERT's `[PAD]`, `[MASK]`, `[CLS]`, `[SEP]`, `[UNK]` or the textbook's
@@ -222,8 +231,7 @@ impl Tokenizer {
     /// more than words).
     pub fn split_words(&self, words: &[String]) -> Result<(Vec<u32>, Vec<usize>)> {
         let inputs: Vec<EncodeInput> = words.iter().map(|w| EncodeInput::Single(w.as_str().into())).collect();
-        let encodings =
-            self.plain.encode_batch(inputs, false).map_err(|e| InputError::range("words", e.to_string()))?;
+        let encodings = self.bare.encode_batch(inputs, false).map_err(|e| InputError::range("words", e.to_string()))?;
         let mut ids = Vec::new();
         let mut starts = Vec::with_capacity(words.len() + 1);
         for e in &encodings {
@@ -253,8 +261,8 @@ impl Tokenizer {
                 }
             }
         }
-        let pieces = Pieces { plain: &self.bare, keep: max_len };
-        let added = |pair: bool| self.plain.get_post_processor().map_or(0, |p| p.added_tokens(pair));
+        let pieces = Pieces { bare: &self.bare, keep: max_len };
+        let added = |pair: bool| self.post_processor.as_ref().map_or(0, |p| p.added_tokens(pair));
         inputs
             .par_iter()
             .map(|input| {
@@ -299,10 +307,7 @@ impl Tokenizer {
                     }
                     None => (first, second),
                 };
-                let e = self
-                    .plain
-                    .post_process(first, second, true)
-                    .map_err(|e| InputError::range("text", e.to_string()))?;
+                let e = self.with_special_tokens(first, second)?;
                 let kept = e.get_special_tokens_mask().iter().filter(|&&m| m == 0).count();
                 let sequence_ids = e.get_sequence_ids(); // made anew at each call
                 let ends = |seq: usize| {
@@ -325,6 +330,21 @@ impl Tokenizer {
             })
             .collect()
     }
+
+    /// A text's (or pair's) tokens with the special tokens and sequence ids the
+    /// post-processor adds (the texts merged as they are, if there is none).
+    fn with_special_tokens(
+        &self,
+        first: tokenizers::Encoding,
+        second: Option<tokenizers::Encoding>,
+    ) -> Result<tokenizers::Encoding> {
+        let merged = match &self.post_processor {
+            Some(p) => p.process(first, second, true),
+            None => <dyn PostProcessor>::default_process(std::iter::once(first).chain(second).collect(), true)
+                .map(|mut encodings| encodings.remove(0)),
+        };
+        merged.map_err(|e| InputError::range("text", e.to_string()).into())
+    }
 }
 
 /// The most bytes (UTF-8) a text to tokenize may have: 64 MiB.
@@ -337,7 +357,7 @@ pub const PIECE_BYTES: usize = 1 << 16;
 /// Texts tokenized without special tokens, a piece at a time when long: the tokens kept up to
 /// just past `keep`, the rest only counted.
 struct Pieces<'a> {
-    plain: &'a tokenizers::Tokenizer,
+    bare: &'a tokenizers::Tokenizer,
     keep: Option<usize>,
 }
 
@@ -346,7 +366,7 @@ impl Pieces<'_> {
     /// `keep`) and how many it has in all.
     fn encode(&self, text: &Text) -> Result<(tokenizers::Encoding, usize)> {
         let tokenize = |input: InputSequence| {
-            self.plain.encode(input, false).map_err(|e| Error::from(InputError::range("text", e.to_string())))
+            self.bare.encode(input, false).map_err(|e| Error::from(InputError::range("text", e.to_string())))
         };
         let Text::Raw(s) = text else {
             let e = tokenize(sequence(text))?;
