@@ -17,7 +17,6 @@ import { dirname, join, posix, relative } from 'node:path';
 import { Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 
-import { downloadFile, getHFHubCachePath, getRepoFolderName, listFiles, modelInfo } from '@huggingface/hub';
 import { SingleBar } from 'cli-progress';
 
 import { CheckpointError, HubError } from './errors.js';
@@ -62,6 +61,12 @@ const MODEL_FILES = new Set([
   'LICENSE.md',
   'LICENSE.txt',
 ]);
+
+/**
+ * The Hub client, loaded at the first Hub id rather than by every process that imports tsbert
+ * (with its WebAssembly hashers it takes about 6 MiB).
+ */
+const hubClient = () => import('@huggingface/hub');
 
 const truthy = (v: string | undefined) => v !== undefined && ['1', 'true', 'yes', 'on'].includes(v.toLowerCase());
 
@@ -149,6 +154,7 @@ async function cachedSnapshot(storage: string, revision: string): Promise<string
  * match the Hub's hash.
  */
 export async function hubSnapshot(id: string, options: HubOptions = {}): Promise<string> {
+  const { getHFHubCachePath, getRepoFolderName, listFiles, modelInfo } = await hubClient();
   const revision = options.revision ?? 'main';
   const cacheDir = options.cacheDir ?? getHFHubCachePath();
   const endpoint = (options.endpoint ?? process.env.HF_ENDPOINT ?? 'https://huggingface.co').replace(/\/+$/, '');
@@ -297,6 +303,7 @@ async function fetchToCache(
   if (!(await pathExists(blob))) {
     const partial = `${blob}.${process.pid}.incomplete`;
     try {
+      const { downloadFile } = await hubClient();
       const remote = await downloadFile({
         repo: { type: 'model', name: id },
         path: f.path,

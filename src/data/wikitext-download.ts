@@ -10,8 +10,6 @@ import { mkdir, open, readFile, rename, rm, stat } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 
-import { unzipSync } from 'fflate';
-
 /** Where WikiText-2 is downloaded from, and the SHA-1 of that zip (the textbook's `DATA_HUB['wikitext-2']`). */
 export const WIKITEXT2 = Object.freeze({
   /** The textbook's archive. */
@@ -171,6 +169,8 @@ async function download(url: string, path: string, dir: string, options: WikiTex
  */
 async function extract(zip: Uint8Array, dir: string, url: string): Promise<void> {
   const wanted = new Set<string>(FILES);
+  // loaded here, when a download needs it, not by every process that imports tsbert
+  const { unzipSync } = await import('fflate');
   let entries: Record<string, Uint8Array>;
   try {
     entries = unzipSync(zip, { filter: (f) => wanted.has(baseName(f.name)) });
