@@ -3,8 +3,8 @@
 # and CPU addons, bundles bench/gpu-check.ts with the library into one file, installs the
 # packed packages (tsbert, tsbert-linux-x64-gnu, tsbert-linux-x64-gnu-cuda) into an app folder
 # as a user would, and packs into .gpu/ (git-ignored) what the GPU machine needs: the addons
-# and their loader, the bundle, the app (whose packages the bundle uses), the PyTorch reference (all in one
-# payload.tar.xz) and a node binary (xz). Then, with the device tool: run
+# and their loader, the bundle, the app (whose packages the bundle uses), the PyTorch
+# reference (all in one payload.tar.xz) and a node binary (xz). Then, with the device tool: run
 # `bash scripts/gpu-check.sh run` with carry [".gpu"]. It unpacks, points the loader at
 # PyTorch's CUDA 13 libraries, runs the API from the installed CUDA package without NCCL on the
 # library path (bench/gpu-package.mjs), then the checks (parity, the API, data parallel,

@@ -302,8 +302,8 @@ async function fetchToCache(
   await mkdir(dirname(blob), { recursive: true });
   if (!(await pathExists(blob))) {
     const partial = `${blob}.${process.pid}.incomplete`;
+    const { downloadFile } = await hubClient();
     try {
-      const { downloadFile } = await hubClient();
       const remote = await downloadFile({
         repo: { type: 'model', name: id },
         path: f.path,
