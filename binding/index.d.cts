@@ -49,6 +49,12 @@ export declare class NativeBert {
   /** Number of trainable scalars. */
   get paramCount(): number
   /**
+   * Bytes of host memory the model's weights take, as V8 is told: its f32 parameters (every
+   * CPU replica's), or, loaded in q8, its int8 weights instead of the f32 ones they replace;
+   * after `quantize`, the int8 copy beside the f32 weights too. 0 once disposed.
+   */
+  get memoryFootprint(): number
+  /**
    * One training step (forward, MLM + NSP loss, backward, Adam) on a `Batch`, or on an
    * array of them with their gradients accumulated. Resolves to the losses before the
    * update; rejects with a `TypeError` or `RangeError` naming the first invalid field.

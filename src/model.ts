@@ -391,6 +391,17 @@ export class BertModel {
     return kernel;
   }
 
+  /**
+   * Bytes of memory the model's weights take (what transformers' `get_memory_footprint()`
+   * reports, and what V8's garbage collector is told): its f32 parameters; loaded with
+   * `dtype: 'q8'`, its int8 weights instead of the f32 ones they replace; after
+   * {@link BertModel.quantize}, the int8 copy beside the f32 weights too. A fresh model counts
+   * its gradients and Adam state as well. 0 once disposed.
+   */
+  get memoryFootprint(): number {
+    return this.#native.memoryFootprint;
+  }
+
   /** Number of trainable scalars. */
   get paramCount(): number {
     return this.#native.paramCount;

@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 
-import { BertModel, classify, embed } from '../../src/index.js';
+import { BertModel, classify, embed, RESERVED_TOKENS, Vocab } from '../../src/index.js';
 import { tsbert, tsbertWith } from './cli-process.js';
 
 const FIXTURES = join(import.meta.dirname, '../../crates/tsbert-core/tests/fixtures');
@@ -109,6 +109,39 @@ describe('q8', () => {
       );
       await expect(readFile(join(other, 'config.json'))).rejects.toThrow(/ENOENT/);
       expect(await classify(q8, SENTENCES, { topK: null })).toEqual(await classify(q8, SENTENCES, { topK: null }));
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('reports its memory footprint: in q8 the int8 weights, not the f32 ones', async () => {
+    // 4 blocks of hidden 256 (3.1 M dense weights: 12.6 MB in f32) and a token table of
+    // 4000 × 256 (4.1 MB in f32); the footprint is also what V8 is told the model holds
+    const tokens = [...RESERVED_TOKENS, ...Array.from({ length: 4000 - RESERVED_TOKENS.length }, (_, i) => `w${i}`)];
+    const config = { hidden: 256, ffnHidden: 1024, heads: 4, layers: 4, maxPositions: 64 };
+    const dir = await mkdtemp(join(tmpdir(), 'tsbert-q8-memory-'));
+    try {
+      await BertModel.create(Vocab.fromJSON({ tokens }), { config: { ...config, mlmHead: false } }).save(dir);
+      const f32 = await BertModel.load(dir);
+      const q8 = await BertModel.load(dir, { dtype: 'q8' });
+      const [dense, table] = [4 * (4 * 256 * 256 + 2 * 256 * 1024), 4000 * 256];
+      const extra = 4 * (5 * 256 + 1024) * 12 + 4000 * 4; // a scale, a sum and a bias a channel, a scale a row
+      const f32Bytes = f32.memoryFootprint;
+      expect(f32Bytes).toBe(4 * f32.paramCount);
+      // the dense layers and the table at a byte a value, plus scales, sums and the biases'
+      // copies
+      const q8Bytes = f32Bytes - 3 * (dense + table);
+      expect(q8.memoryFootprint).toBeGreaterThanOrEqual(q8Bytes);
+      expect(q8.memoryFootprint).toBeLessThanOrEqual(q8Bytes + extra);
+      await f32.quantize();
+      const added = f32.memoryFootprint - f32Bytes; // the int8 copy beside the f32 weights
+      expect(added).toBeGreaterThanOrEqual(dense);
+      expect(added).toBeLessThanOrEqual(dense + extra);
+      const before = q8.memoryFootprint;
+      await q8.quantize(); // quantised already: nothing more
+      expect(q8.memoryFootprint).toBe(before);
+      f32.dispose();
+      expect(f32.memoryFootprint).toBe(0);
     } finally {
       await rm(dir, { recursive: true, force: true });
     }

@@ -27,6 +27,14 @@ pub fn trainable_bytes(config: &BertConfig) -> Result<u128> {
     Ok(4 * weights_bytes(config)?)
 }
 
+/// Bytes of the int8 copy of the encoder's dense layers that a quantised model's inference
+/// pass makes (`ModelHandle::quantize`): a byte a weight, a scale and a sum a channel (the
+/// padding of the kernel's layout not counted).
+pub fn int8_copy_bytes(config: &BertConfig) -> u128 {
+    let [h, f, layers] = [config.hidden, config.ffn_hidden, config.layers].map(|x| x as u128);
+    layers * (4 * h * h + 2 * h * f + 8 * (5 * h + f))
+}
+
 /// Multiply-adds of an encoding pass over `rows` sequences of `seq_len` tokens: per token and
 /// block, the four attention projections, the two feed-forward layers and the attention
 /// scores and weighted sums.
@@ -86,6 +94,8 @@ mod tests {
         let huge = BertConfig { vocab_size: 1 << 24, max_positions: 1 << 20, hidden: 1 << 16, ..textbook.clone() };
         assert!(trainable_bytes(&huge).unwrap() > trainable_bytes(&textbook).unwrap());
         assert_eq!(trainable_bytes(&textbook).unwrap(), 4 * weights_bytes(&textbook).unwrap());
+        // the textbook model's 2 blocks: 4·128² + 2·128·256 weights and 5·128 + 256 channels each
+        assert_eq!(int8_copy_bytes(&textbook), 2 * (4 * 128 * 128 + 2 * 128 * 256 + 8 * (5 * 128 + 256)));
         // the textbook model on one sequence of 64 tokens: 17 M multiply-adds
         assert_eq!(pass_macs(&textbook, 1, 64), 64 * 2 * (4 * 128 * 128 + 2 * 128 * 256 + 64 * 128));
         assert!(pass_bytes(&textbook, 512, 64, 5120, true) > pass_bytes(&textbook, 512, 64, 5120, false));

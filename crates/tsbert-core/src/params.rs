@@ -205,6 +205,11 @@ impl ParamStore {
         self.entries.iter().map(|(_, v)| v.elem_count()).sum::<usize>() + elsewhere
     }
 
+    /// Bytes of the values the store holds (none for those [`ParamStore::held_elsewhere`]).
+    pub fn held_bytes(&self) -> usize {
+        self.entries.iter().map(|(_, v)| v.elem_count()).sum::<usize>() * self.dtype.size_in_bytes()
+    }
+
     /// The element type of every parameter.
     pub fn dtype(&self) -> DType {
         self.dtype

@@ -254,7 +254,8 @@ impl LoadTask {
             Error::Input(_) => config_err(e),
             _ => weights_err(e),
         })?;
-        let bytes = model.replicas_on_cpu() as u128 * memory::weights_bytes(&config)?;
+        // what it holds: in q8, the int8 weights instead of the f32 ones
+        let bytes = model.held_bytes() as u128;
         let loaded = Loaded { model, trainer: None, training: self.training.clone() };
         Ok(NativeBert { inner: Arc::new(Mutex::new(Some(loaded))), config, accounted: AtomicI64::new(external(bytes)) })
     }
@@ -411,6 +412,14 @@ impl NativeBert {
         Ok(lock(&self.inner).or_throw(&env)?.model.params().count() as f64)
     }
 
+    /// Bytes of host memory the model's weights take, as V8 is told: its f32 parameters (every
+    /// CPU replica's), or, loaded in q8, its int8 weights instead of the f32 ones they replace;
+    /// after `quantize`, the int8 copy beside the f32 weights too. 0 once disposed.
+    #[napi(getter)]
+    pub fn memory_footprint(&self) -> f64 {
+        self.accounted.load(Ordering::Relaxed) as f64
+    }
+
     /// One training step (forward, MLM + NSP loss, backward, Adam) on a `Batch`, or on an
     /// array of them with their gradients accumulated. Resolves to the losses before the
     /// update; rejects with a `TypeError` or `RangeError` naming the first invalid field.
@@ -454,8 +463,21 @@ impl NativeBert {
     /// `portable`). A `RangeError` for a model not in f32 on the CPU.
     #[napi]
     pub fn quantize(&self, env: Env) -> napi::Result<String> {
-        let run = || -> tsbert_core::Result<String> { Ok(lock(&self.inner)?.model.quantize()?.name().to_string()) };
-        run().or_throw(&env)
+        let run = || -> tsbert_core::Result<(String, u128)> {
+            let locked = lock(&self.inner)?;
+            let before = locked.model.is_quantized();
+            let kernel = locked.model.quantize()?.name().to_string();
+            // the int8 copy the next pass makes beside the f32 weights (none if quantised before)
+            let copies = if before { 0 } else { locked.model.replicas_on_cpu() as u128 };
+            Ok((kernel, copies * memory::int8_copy_bytes(&self.config)))
+        };
+        let (kernel, added) = run().or_throw(&env)?;
+        if added > 0 {
+            let added = external(added);
+            env.adjust_external_memory(added)?;
+            self.accounted.fetch_add(added, Ordering::Relaxed);
+        }
+        Ok(kernel)
     }
 
     /// Checks a learning rate as Adam takes it (a `RangeError` naming `lr` otherwise), on no

@@ -422,6 +422,15 @@ impl ModelHandle {
         self.replicas.iter().filter(|r| r.params.device().is_cpu()).count()
     }
 
+    /// Bytes of host memory its CPU replicas hold now: their parameters' values and the copies
+    /// their inference passes made of the dense layers (int8 in q8, which a model loaded in q8
+    /// holds instead of the f32 values; made at the first pass after [`ModelHandle::quantize`]).
+    /// Not counted: a training state, a pass's buffers.
+    pub fn held_bytes(&self) -> usize {
+        let cpu = self.replicas.iter().filter(|r| r.params.device().is_cpu());
+        cpu.map(|r| r.params.held_bytes() + r.inference_state().packed.as_ref().map_or(0, |p| p.bytes())).sum()
+    }
+
     /// The trainable parameters, by name (of replica 0; every replica holds the same values).
     pub fn params(&self) -> &ParamStore {
         &self.replicas[0].params

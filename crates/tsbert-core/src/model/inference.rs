@@ -128,6 +128,16 @@ impl Dense {
         Ok(Self { n_in: weight.n_in(), weight: Weight::Q8(weight), bias })
     }
 
+    /// Bytes it holds besides the model's tensors (a weight read in place counts nothing).
+    fn bytes(&self) -> usize {
+        let weight = match &self.weight {
+            Weight::InPlace(..) => 0,
+            Weight::Packed(weight) => 4 * weight.len(),
+            Weight::Q8(weight) => weight.bytes(),
+        };
+        weight + 4 * self.bias.len()
+    }
+
     /// `out = activation(x · Wᵀ + b)` for `[rows, in]` `x`, row-major.
     fn apply(&self, out: &mut [f32], x: &[f32], rows: usize, activation: Option<Activation>) -> Result<()> {
         let (n_in, n_out) = (self.n_in, self.bias.len());
@@ -202,6 +212,13 @@ impl PackedWeights {
             })
             .collect::<Result<_>>()?;
         Ok(Self { blocks, tokens: None, precision, written, only_copy: false })
+    }
+
+    /// Bytes they hold besides the model's tensors: the copies of the dense layers (int8, or
+    /// transposed on a CPU without a dot kernel), their biases, the int8 token table.
+    pub fn bytes(&self) -> usize {
+        let blocks = self.blocks.iter().flat_map(|b| [&b.queries_keys_values, &b.output, &b.dense1, &b.dense2]);
+        blocks.map(Dense::bytes).sum::<usize>() + self.tokens.as_ref().map_or(0, QuantizedTable::bytes)
     }
 
     /// Whether these are at `precision` and no weight anywhere has been written since they

@@ -152,6 +152,11 @@ impl QuantizedTable {
     pub(crate) fn rows(&self) -> usize {
         self.scales.len()
     }
+
+    /// Bytes it holds (its values and scales).
+    pub(crate) fn bytes(&self) -> usize {
+        self.values.len() + 4 * self.scales.len()
+    }
 }
 
 /// Rows of activations quantised for one product.
@@ -263,6 +268,11 @@ impl QuantizedMatrix {
     /// Input values a row.
     pub(crate) fn n_in(&self) -> usize {
         self.n_in
+    }
+
+    /// Bytes it holds (its values as laid out, padding included, its scales and sums).
+    pub(crate) fn bytes(&self) -> usize {
+        self.values.len() + 4 * (self.scales.len() + self.sums.len())
     }
 }
 

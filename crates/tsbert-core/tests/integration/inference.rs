@@ -231,6 +231,34 @@ fn a_model_loaded_in_q8_holds_its_dense_weights_in_int8_only() {
     }
 }
 
+/// What a model holds, as `held_bytes` counts it (what the addon tells V8): an f32 model its
+/// f32 parameters; quantised, the int8 copy of its dense layers beside them once a pass made
+/// it; loaded in q8, that same int8 copy instead of the dense layers' f32 weights (and an int8
+/// token table, a byte a value and a scale a row, instead of the f32 one, when no tied decoder
+/// reads it).
+#[test]
+fn held_bytes_count_the_int8_copies_instead_of_the_f32_weights_they_replace() {
+    use crate::common::{random_batch, tiny_hf_config};
+    use tsbert_core::memory;
+    let tied = BertConfig { tie_word_embeddings: true, mlm_head: true, ..tiny_hf_config(0.0) };
+    let untied = BertConfig { tie_word_embeddings: false, ..tiny_hf_config(0.0) };
+    for config in [tied, untied] {
+        let (q8, quantized) = loaded_in_q8(&config);
+        let f32_bytes = memory::weights_bytes(&config).unwrap() as usize;
+        assert_eq!(quantized.held_bytes(), f32_bytes, "before its first pass, a quantised model holds its f32 weights");
+        quantized.encode(&random_batch(&config, 2, 8, 2, 1).sequences).unwrap();
+        let int8_copy = quantized.held_bytes() - f32_bytes;
+        let estimate = memory::int8_copy_bytes(&config) as usize;
+        assert!(int8_copy >= estimate, "the int8 copy: {int8_copy} bytes, the estimate {estimate}");
+
+        let (h, f) = (config.hidden, config.ffn_hidden);
+        let dense_f32 = 4 * config.layers * (4 * h * h + 2 * h * f);
+        let table_f32 = 4 * config.vocab_size * h;
+        let table_int8 = if config.tie_word_embeddings { table_f32 } else { config.vocab_size * (h + 4) };
+        assert_eq!(q8.held_bytes(), f32_bytes - dense_f32 - table_f32 + int8_copy + table_int8);
+    }
+}
+
 /// Only f32 models on the CPU run in q8: an f64 one loaded in q8 is refused by name before
 /// its file is read.
 #[test]
