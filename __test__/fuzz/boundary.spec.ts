@@ -19,6 +19,7 @@ import {
   type Batch,
   BertModel,
   CheckpointError,
+  encode,
   RESERVED_TOKENS,
   syntheticBatch,
   Tensor,
@@ -328,16 +329,9 @@ describe('fuzz: model folders', () => {
           invalid = v !== manifest.config[m.field] && !consistent;
         }
         await Promise.all(Object.entries(copy).map(([f, b]) => writeFile(join(dir, f), b)));
-        const outcome = await BertModel.load(dir).then(
-          (model) => {
-            model.dispose();
-            return 'accepted' as const;
-          },
-          (error: unknown) => {
-            expect(error, String(error)).toBeInstanceOf(CheckpointError);
-            return 'rejected' as const;
-          },
-        );
+        const outcome = await loadOutcome(dir);
+        // loaded in q8 (the weights quantised as they are read): the same verdict
+        expect(await loadOutcome(dir, 'q8'), fc.stringify(m)).toBe(outcome);
         await rm(dir, { recursive: true, force: true });
         count('model folders', outcome, invalid);
         expect(outcome === 'accepted' && invalid, fc.stringify(m)).toBe(false);
@@ -346,4 +340,93 @@ describe('fuzz: model folders', () => {
       { numRuns: RUNS },
     );
   });
+
+  it('loads a corrupted Hugging Face folder (no checksums) in f32 and q8 alike, or refuses it with a CheckpointError', async () => {
+    const origin = await mkdtemp(join(tmpdir(), 'tsbert-fuzz-hf-'));
+    const config = { hidden: 16, ffnHidden: 32, maxPositions: 32, embeddingNorm: true };
+    await BertModel.create(vocab, { config }).save(origin, { format: 'huggingface' });
+    const files = Object.fromEntries(
+      await Promise.all((await readdir(origin)).map(async (f) => [f, await readFile(join(origin, f))])),
+    );
+    await rm(origin, { recursive: true, force: true });
+    const header = 8 + Number(files['model.safetensors'].readBigUInt64LE(0));
+    const mutation = fc.oneof(
+      fc.record({
+        kind: fc.constant('truncate' as const),
+        file: fc.constantFrom(...Object.keys(files)),
+        at: fc.nat(),
+      }),
+      // most flips land in the safetensors header (names, dtypes, shapes, offsets): the
+      // values' bits change numbers, which no checksum here can tell from trained ones
+      fc.record({
+        kind: fc.constant('flip' as const),
+        file: fc.constantFrom('model.safetensors', 'config.json'),
+        at: fc.nat({ max: header - 1 }),
+        bit: fc.nat(7),
+      }),
+      fc.record({ kind: fc.constant('delete' as const), file: fc.constantFrom(...Object.keys(files)) }),
+      fc.record({ kind: fc.constant('none' as const) }),
+    );
+    const text = 'w1 w2 w3 w17';
+    await fc.assert(
+      fc.asyncProperty(mutation, async (m) => {
+        const dir = await mkdtemp(join(tmpdir(), 'tsbert-fuzz-hf-folder-'));
+        const copy = { ...files } as Record<string, Buffer>;
+        if (m.kind === 'truncate') copy[m.file] = copy[m.file].subarray(0, m.at % copy[m.file].length);
+        if (m.kind === 'flip') {
+          const bytes = Buffer.from(copy[m.file]);
+          bytes[m.at % bytes.length] ^= 1 << m.bit;
+          copy[m.file] = bytes;
+        }
+        if (m.kind === 'delete') delete copy[m.file];
+        await Promise.all(Object.entries(copy).map(([f, b]) => writeFile(join(dir, f), b)));
+        const states: Record<string, Float32Array> = {};
+        const outcome = await loadOutcome(dir, 'f32', async (model) => {
+          states.f32 = (await encode(model, text)).data;
+        });
+        expect(
+          await loadOutcome(dir, 'q8', async (model) => {
+            states.q8 = (await encode(model, text)).data;
+          }),
+          fc.stringify(m),
+        ).toBe(outcome);
+        await rm(dir, { recursive: true, force: true });
+        count('Hugging Face folders', outcome, false);
+        if (m.kind === 'none') expect(outcome).toBe('accepted');
+        if (outcome === 'accepted') {
+          // an accepted model encodes, in q8 near its f32 states
+          const [a, b] = [states.f32, states.q8];
+          expect(a.length).toBe(b.length);
+          let [dot, na, nb] = [0, 0, 0];
+          for (let i = 0; i < a.length; i++) [dot, na, nb] = [dot + a[i] * b[i], na + a[i] * a[i], nb + b[i] * b[i]];
+          expect(dot / Math.sqrt(na * nb), fc.stringify(m)).toBeGreaterThan(0.99);
+        }
+      }),
+      { numRuns: RUNS },
+    );
+  });
 });
+
+/**
+ * Loads the folder `dir` in `dtype` and runs `use` on the model: 'accepted', or 'rejected' when
+ * the load throws, which must be a {@link CheckpointError}.
+ */
+async function loadOutcome(
+  dir: string,
+  dtype: 'f32' | 'q8' = 'f32',
+  use?: (model: BertModel) => Promise<void>,
+): Promise<'accepted' | 'rejected'> {
+  let model: BertModel;
+  try {
+    model = await BertModel.load(dir, { dtype });
+  } catch (error) {
+    expect(error, String(error)).toBeInstanceOf(CheckpointError);
+    return 'rejected';
+  }
+  try {
+    await use?.(model);
+  } finally {
+    model.dispose();
+  }
+  return 'accepted';
+}
