@@ -1,8 +1,9 @@
 /**
  * Property-based tests (fast-check) of what issue 22 found: random sets of calls made at once
- * on one model give the results of the same calls one after another; a checkpoint with any
- * file damaged is refused with a `CheckpointError` when a run resumes from it; a long text is
- * tokenized a piece at a time exactly as its words are tokenized whole.
+ * on one model (switching it to q8 among them) give the results of the same calls one after
+ * another; a checkpoint with any file damaged is refused with a `CheckpointError` when a run
+ * resumes from it; a long text is tokenized a piece at a time exactly as its words are
+ * tokenized whole.
  *
  * A quick run by default; `npm run fuzz` sets TSBERT_FUZZ_RUNS (cases a property).
  */
@@ -29,8 +30,9 @@ const RUNS = Number(process.env.TSBERT_FUZZ_RUNS ?? 25);
 const vocab = Vocab.fromJSON({ tokens: [...RESERVED_TOKENS, ...Array.from({ length: 30 }, (_, i) => `w${i}`)] });
 const config = { hidden: 16, ffnHidden: 32, heads: 2, layers: 1, maxPositions: 48 };
 
-/** A call on a model: a training step, a forward pass, an encode or an embed. */
+/** A call on a model: a training step, a forward pass, an encode, an embed or a switch to q8. */
 type Call =
+  | { kind: 'quantize' }
   | { kind: 'train'; seed: number }
   | { kind: 'forward'; seed: number }
   | { kind: 'encode'; words: number }
@@ -42,14 +44,19 @@ describe('fuzz: calls at once on one model', () => {
     fc.record({ kind: fc.constant('encode' as const), words: fc.nat(40) }),
     fc.record({ kind: fc.constant('embed' as const), texts: fc.integer({ min: 1, max: 40 }) }),
     fc.record({ kind: fc.constant('forward' as const), seed: fc.nat(1000) }),
+    fc.record({ kind: fc.constant('quantize' as const) }),
   );
 
-  /** The results of `calls` on a fresh model (seed `seed`), made at once or one after another. */
+  /**
+   * The results of `calls` on a fresh model (seed `seed`), made at once or one after another;
+   * a call that throws (a training step once the model is quantised) gives its error's message.
+   */
   async function results(calls: readonly Call[], seed: number, together: boolean): Promise<string> {
     const model = BertModel.create(vocab, { config, seed, lr: 1e-3 });
     const batch = (s: number) => syntheticBatch(vocab.size, { batchSize: 4, seqLen: 12, numPreds: 2, seed: s });
     const text = (n: number) => Array.from({ length: n }, (_, i) => `w${(i * 7) % 30}`).join(' ');
-    const run = async (c: Call): Promise<unknown> => {
+    const call = async (c: Call): Promise<unknown> => {
+      if (c.kind === 'quantize') return model.quantize();
       if (c.kind === 'train') return model.trainStep(batch(c.seed));
       if (c.kind === 'forward') return (await model.forward(batch(c.seed))).mlmLoss;
       if (c.kind === 'encode') return Array.from((await encode(model, text(c.words))).data);
@@ -62,6 +69,7 @@ describe('fuzz: calls at once on one model', () => {
         ).data,
       );
     };
+    const run = (c: Call) => call(c).catch((error: Error) => `${error.name}: ${error.message}`);
     const out = together
       ? await Promise.all(calls.map(run))
       : await calls.reduce<Promise<unknown[]>>(async (done, c) => [...(await done), await run(c)], Promise.resolve([]));
