@@ -51,7 +51,8 @@ export declare class NativeBert {
   /**
    * Bytes of host memory the model's weights take, as V8 is told: its f32 parameters (every
    * CPU replica's), or, loaded in q8, its int8 weights instead of the f32 ones they replace;
-   * after `quantize`, the int8 copy beside the f32 weights too. 0 once disposed.
+   * and the copy of the dense layers its inference pass keeps (int8 after `quantize`; f32 on
+   * a CPU with no dot kernel). 0 once disposed.
    */
   get memoryFootprint(): number
   /**

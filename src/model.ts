@@ -394,9 +394,10 @@ export class BertModel {
   /**
    * Bytes of memory the model's weights take (what transformers' `get_memory_footprint()`
    * reports, and what V8's garbage collector is told): its f32 parameters; loaded with
-   * `dtype: 'q8'`, its int8 weights instead of the f32 ones they replace; after
-   * {@link BertModel.quantize}, the int8 copy beside the f32 weights too. A fresh model counts
-   * its gradients and Adam state as well. 0 once disposed.
+   * `dtype: 'q8'`, its int8 weights instead of the f32 ones they replace; and the copy of the
+   * dense layers its inference pass keeps (int8 after {@link BertModel.quantize}; a transposed
+   * f32 copy on a CPU with no dot kernel, arm64 among them). A fresh model counts its gradients
+   * and Adam state as well. 0 once disposed.
    */
   get memoryFootprint(): number {
     return this.#native.memoryFootprint;

@@ -27,12 +27,19 @@ pub fn trainable_bytes(config: &BertConfig) -> Result<u128> {
     Ok(4 * weights_bytes(config)?)
 }
 
+/// Scalars of the encoder's dense weights (the queries, keys, values and output of attention,
+/// the two feed-forward layers), which the inference pass may hold a copy of.
+pub fn dense_weight_count(config: &BertConfig) -> u128 {
+    let [h, f, layers] = [config.hidden, config.ffn_hidden, config.layers].map(|x| x as u128);
+    layers * (4 * h * h + 2 * h * f)
+}
+
 /// Bytes of the int8 copy of the encoder's dense layers that a quantised model's inference
 /// pass makes (`ModelHandle::quantize`): a byte a weight, a scale and a sum a channel (the
 /// padding of the kernel's layout not counted).
 pub fn int8_copy_bytes(config: &BertConfig) -> u128 {
     let [h, f, layers] = [config.hidden, config.ffn_hidden, config.layers].map(|x| x as u128);
-    layers * (4 * h * h + 2 * h * f + 8 * (5 * h + f))
+    dense_weight_count(config) + layers * 8 * (5 * h + f)
 }
 
 /// Multiply-adds of an encoding pass over `rows` sequences of `seq_len` tokens: per token and

@@ -254,8 +254,8 @@ impl LoadTask {
             Error::Input(_) => config_err(e),
             _ => weights_err(e),
         })?;
-        // what it holds: in q8, the int8 weights instead of the f32 ones
-        let bytes = model.held_bytes() as u128;
+        // what it holds (in q8, the int8 weights instead of the f32 ones) and its first pass adds
+        let bytes = model.footprint_bytes();
         let loaded = Loaded { model, trainer: None, training: self.training.clone() };
         Ok(NativeBert { inner: Arc::new(Mutex::new(Some(loaded))), config, accounted: AtomicI64::new(external(bytes)) })
     }
@@ -414,7 +414,8 @@ impl NativeBert {
 
     /// Bytes of host memory the model's weights take, as V8 is told: its f32 parameters (every
     /// CPU replica's), or, loaded in q8, its int8 weights instead of the f32 ones they replace;
-    /// after `quantize`, the int8 copy beside the f32 weights too. 0 once disposed.
+    /// and the copy of the dense layers its inference pass keeps (int8 after `quantize`; f32 on
+    /// a CPU with no dot kernel). 0 once disposed.
     #[napi(getter)]
     pub fn memory_footprint(&self) -> f64 {
         self.accounted.load(Ordering::Relaxed) as f64
@@ -463,19 +464,16 @@ impl NativeBert {
     /// `portable`). A `RangeError` for a model not in f32 on the CPU.
     #[napi]
     pub fn quantize(&self, env: Env) -> napi::Result<String> {
-        let run = || -> tsbert_core::Result<(String, u128)> {
+        let run = || -> tsbert_core::Result<(String, i64)> {
             let locked = lock(&self.inner)?;
-            let before = locked.model.is_quantized();
             let kernel = locked.model.quantize()?.name().to_string();
-            // the int8 copy the next pass makes beside the f32 weights (none if quantised before)
-            let copies = if before { 0 } else { locked.model.replicas_on_cpu() as u128 };
-            Ok((kernel, copies * memory::int8_copy_bytes(&self.config)))
+            // with the int8 copy that its next pass makes beside the f32 weights
+            Ok((kernel, external(locked.model.footprint_bytes())))
         };
-        let (kernel, added) = run().or_throw(&env)?;
-        if added > 0 {
-            let added = external(added);
-            env.adjust_external_memory(added)?;
-            self.accounted.fetch_add(added, Ordering::Relaxed);
+        let (kernel, bytes) = run().or_throw(&env)?;
+        let before = self.accounted.swap(bytes, Ordering::Relaxed);
+        if bytes != before {
+            env.adjust_external_memory(bytes - before)?;
         }
         Ok(kernel)
     }

@@ -19,6 +19,7 @@ use crate::model::inference::{self, Int8Weights, PackedWeights, Padding, Precisi
 use crate::model::{BertModel, Mode};
 use crate::ops::attention::KeyMask;
 use crate::ops::decoder_loss::Targets;
+use crate::ops::dots::DotKernel;
 use crate::ops::quantized::{CpuKernel, Kernel};
 use crate::params::{note_weights_written, ParamStore};
 use crate::pooling::{self, Pooling};
@@ -429,6 +430,30 @@ impl ModelHandle {
     pub fn held_bytes(&self) -> usize {
         let cpu = self.replicas.iter().filter(|r| r.params.device().is_cpu());
         cpu.map(|r| r.params.held_bytes() + r.inference_state().packed.as_ref().map_or(0, |p| p.bytes())).sum()
+    }
+
+    /// Bytes of host memory the model takes once its inference pass has run: [`held_bytes`]
+    /// and, where the pass has not made its copy of the dense layers yet, that copy's size
+    /// (int8 after [`ModelHandle::quantize`]; f32, transposed, on a CPU with no dot kernel; none
+    /// where the f32 pass reads the weights in place).
+    ///
+    /// [`held_bytes`]: ModelHandle::held_bytes
+    pub fn footprint_bytes(&self) -> u128 {
+        let copy = |r: &Replica| {
+            let state = r.inference_state();
+            if state.packed.is_some() || !inference::runs_inference_pass(&r.model) {
+                return 0;
+            }
+            match state.precision {
+                Precision::Q8(_) => memory::int8_copy_bytes(&self.config),
+                Precision::F32 if DotKernel::detect() == DotKernel::Packed => {
+                    4 * memory::dense_weight_count(&self.config)
+                }
+                Precision::F32 => 0,
+            }
+        };
+        let cpu = self.replicas.iter().filter(|r| r.params.device().is_cpu());
+        self.held_bytes() as u128 + cpu.map(copy).sum::<u128>()
     }
 
     /// The trainable parameters, by name (of replica 0; every replica holds the same values).

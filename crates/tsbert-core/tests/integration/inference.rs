@@ -246,10 +246,13 @@ fn held_bytes_count_the_int8_copies_instead_of_the_f32_weights_they_replace() {
         let (q8, quantized) = loaded_in_q8(&config);
         let f32_bytes = memory::weights_bytes(&config).unwrap() as usize;
         assert_eq!(quantized.held_bytes(), f32_bytes, "before its first pass, a quantised model holds its f32 weights");
+        let estimate = memory::int8_copy_bytes(&config);
+        assert_eq!(quantized.footprint_bytes(), f32_bytes as u128 + estimate, "its footprint counts the copy to come");
         quantized.encode(&random_batch(&config, 2, 8, 2, 1).sequences).unwrap();
         let int8_copy = quantized.held_bytes() - f32_bytes;
-        let estimate = memory::int8_copy_bytes(&config) as usize;
-        assert!(int8_copy >= estimate, "the int8 copy: {int8_copy} bytes, the estimate {estimate}");
+        assert!(int8_copy as u128 >= estimate, "the int8 copy: {int8_copy} bytes, the estimate {estimate}");
+        assert_eq!(quantized.footprint_bytes(), quantized.held_bytes() as u128, "the copy made is held");
+        assert_eq!(q8.footprint_bytes(), q8.held_bytes() as u128, "a q8 load made its int8 copy as it read");
 
         let (h, f) = (config.hidden, config.ffn_hidden);
         let dense_f32 = 4 * config.layers * (4 * h * h + 2 * h * f);
