@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Creates bench/.venv: PyTorch (run on the CPU) + safetensors + numpy + matplotlib, every
-# version pinned in bench/reference/requirements.txt, all from PyPI.
+# version pinned in bench/reference/requirements.txt, all from PyPI; and installs
+# onnxruntime-node (pinned, from npm) in bench/.cache/onnxruntime-node for bench:ort-node.
 #
 # PyPI's Linux torch wheel is built against CUDA and cannot even be imported without the
 # nvidia-* libraries it declares (libtorch_cpu.so itself links libcudart and libcupti; the
@@ -24,6 +25,14 @@ x = torch.ones(2, 2, requires_grad=True)
 (x @ x).sum().backward()
 assert x.grad.sum().item() == 16.0
 torch.optim.Adam([x], lr=0.1).step()'
+
+# onnxruntime-node for bench:ort-node, in its own folder (not a dependency of tsbert): its
+# install script would download CUDA libraries, which the CPU bench does not need
+ort_node="$root/bench/.cache/onnxruntime-node"
+if [[ ! -d "$ort_node/node_modules/onnxruntime-node" ]]; then
+  mkdir -p "$ort_node"
+  npm install --prefix "$ort_node" --no-save --no-package-lock --no-audit --no-fund --ignore-scripts onnxruntime-node@1.31.1
+fi
 
 if [[ -f "$stamp" && "$(cat "$stamp")" == "$want" ]] && "$venv/bin/python" -c "$smoke" 2>/dev/null; then
   echo "bench/.venv is already set up ($("$venv/bin/python" -c 'import torch; print("torch", torch.__version__)'))"
