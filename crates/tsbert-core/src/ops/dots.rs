@@ -15,8 +15,12 @@
 //! their own. The matrices of one product (queries, keys and values) share one parallel
 //! section.
 //! Each output value is summed in one fixed order whatever the threads, so results do not
-//! depend on their number. From [`GEMM_ROWS`] rows `gemm` takes over, reading the weight
-//! transposed in place: there its repacking is paid back and its blocking for the caches wins.
+//! depend on their number. With AVX-512, from [`PANEL_ROWS`] rows the outer-product kernel of
+//! [`crate::ops::panels`] takes over (a panel of the weight copied at a time, each copy used by
+//! every row). From [`GEMM_ROWS`] rows `gemm` takes over, reading the weight transposed in
+//! place: there its repacking is paid back and its blocking for the caches wins.
+//!
+//! [`PANEL_ROWS`]: crate::ops::panels::PANEL_ROWS
 //!
 //! Kernels ([`DotKernel`], picked at run time; `TSBERT_F32_KERNEL=avx512|avx2|packed` forces
 //! one): AVX-512F, AVX2 with FMA, and on other CPUs (arm64, x86-64 before AVX2) none — the
@@ -126,14 +130,12 @@ pub(crate) fn dots(
         unsafe { by_gemm(out, out_stride, (x, n_in), &views, epilogue) };
         return;
     }
-    // every task's (matrix, first channel in it, first column of the output)
-    let mut blocks = Vec::new();
-    let mut column = 0;
-    for (i, w) in weights.iter().enumerate() {
-        let n = w.len() / n_in;
-        blocks.extend((0..n).step_by(OUTPUTS_A_TASK).map(|o0| (i, o0, column + o0)));
-        column += n;
+    #[cfg(target_arch = "x86_64")]
+    if kernel == DotKernel::Avx512 && crate::ops::panels::takes(rows, n_in) {
+        crate::ops::panels::product(out, out_stride, x, (weights, n_in), epilogue);
+        return;
     }
+    let blocks = channel_blocks((weights, n_in), OUTPUTS_A_TASK);
     let shared = Shared(out.as_mut_ptr());
     let task = |t: usize| {
         let (r0, (i, o0, c0)) = ((t / blocks.len()) * ROWS_A_TASK, blocks[t % blocks.len()]);
@@ -171,6 +173,20 @@ pub(crate) fn dots(
     } else {
         (0..tasks).into_par_iter().for_each(task);
     }
+}
+
+/// Every block of `width` output channels of the matrices side by side (each `[n, n_in]`; the
+/// last block of a matrix may be narrower): its (matrix, first channel in the matrix, first
+/// column of the output).
+pub(crate) fn channel_blocks((weights, n_in): (&[&[f32]], usize), width: usize) -> Vec<(usize, usize, usize)> {
+    let mut blocks = Vec::new();
+    let mut column = 0;
+    for (i, w) in weights.iter().enumerate() {
+        let n = w.len() / n_in;
+        blocks.extend((0..n).step_by(width).map(|o0| (i, o0, column + o0)));
+        column += n;
+    }
+    blocks
 }
 
 /// `out = activation(bias + x · W)` by `gemm`, `W` the matrices of `weights` side by side (each
@@ -537,7 +553,19 @@ mod tests {
     fn every_dot_kernel_gives_the_exact_products_within_rounding() {
         let kernels: Vec<_> =
             DotKernel::ALL.iter().copied().filter(|&k| k != DotKernel::Packed && k.is_supported()).collect();
-        for (rows, n_in, n_out) in [(1, 19, 130), (3, 19, 130), (5, 200, 7), (7, 200, 9), (70, 1000, 130), (4, 16, 4)] {
+        // (from PANEL_ROWS rows, the panels of AVX-512: a partial panel, `in` past a block of
+        // 768 and not a multiple of 16, a tile of 1 to 11 rows after the whole ones)
+        for (rows, n_in, n_out) in [
+            (1, 19, 130),
+            (3, 19, 130),
+            (5, 200, 7),
+            (7, 200, 9),
+            (70, 1000, 130),
+            (4, 16, 4),
+            (130, 200, 130),
+            (100, 1000, 70),
+            (97, 16, 33),
+        ] {
             let x: Vec<f32> = (0..rows * n_in).map(|i| ((i * 7919 % 1000) as f32 / 500.0 - 1.0) * 3.0).collect();
             let w: Vec<f32> = (0..n_out * n_in).map(|i| (i * 104_729 % 997) as f32 / 498.5 - 1.0).collect();
             let stride = n_out + 3;
@@ -568,7 +596,8 @@ mod tests {
 
     /// The epilogue over several matrices side by side gives the bits of the plain steps: the
     /// bias written first, each matrix's product added onto its columns, the activation after —
-    /// by the tiles (70 rows: a task of 64 and one of 6) and by `gemm` (from `GEMM_ROWS`).
+    /// by the tiles (70 rows: a task of 64 and one of 6), by the panels (130 rows, with AVX-512)
+    /// and by `gemm` (from `GEMM_ROWS`).
     #[test]
     fn the_epilogue_gives_the_bits_of_bias_product_and_activation_in_turn() {
         let n_in = 40;
@@ -579,7 +608,7 @@ mod tests {
         let bias: Vec<f32> = (0..n_out).map(|i| (i % 7) as f32 * 0.3 - 1.0).collect();
         let stride = n_out + 5;
         for kernel in DotKernel::ALL.iter().copied().filter(|&k| k != DotKernel::Packed && k.is_supported()) {
-            for rows in [70, GEMM_ROWS] {
+            for rows in [70, 130, GEMM_ROWS] {
                 let x: Vec<f32> = (0..rows * n_in).map(|i| ((i * 7919 % 1000) as f32 / 500.0 - 1.0) * 0.2).collect();
                 let start: Vec<f32> = (0..rows * stride).map(|i| (i % 11) as f32 - 5.0).collect();
                 let mut expected = start.clone();
@@ -618,6 +647,35 @@ mod tests {
                     let mut alone = vec![0f32; n_out];
                     dots(&mut alone, n_out, row, (&[&w], n_in), Epilogue::default(), kernel);
                     assert_eq!(alone, together[r * n_out..(r + 1) * n_out], "{kernel:?}: row {r} of {rows}");
+                }
+            }
+        }
+    }
+
+    /// From `PANEL_ROWS` (96) rows (the panels, with AVX-512) too, a row's products do not
+    /// depend on the rows beside it: the same rows in another order, in another batch, give the
+    /// same bits.
+    #[test]
+    fn in_the_panels_a_rows_products_do_not_depend_on_the_rows_beside_it() {
+        let (n_in, n_out) = (200, 40);
+        let w: Vec<f32> = (0..n_out * n_in).map(|i| (i * 104_729 % 997) as f32 / 498.5 - 1.0).collect();
+        for kernel in DotKernel::ALL.iter().copied().filter(|&k| k != DotKernel::Packed && k.is_supported()) {
+            for rows in [96, 101, 109] {
+                let x: Vec<f32> = (0..rows * n_in).map(|i| ((i * 7919 % 1000) as f32 / 500.0 - 1.0) * 3.0).collect();
+                let mut together = vec![0f32; rows * n_out];
+                dots(&mut together, n_out, &x, (&[&w], n_in), Epilogue::default(), kernel);
+                // the first 5 rows moved to the end, and one row more
+                let mut moved: Vec<f32> = x[5 * n_in..].iter().chain(&x[..5 * n_in]).copied().collect();
+                moved.extend_from_slice(&x[..n_in]);
+                let mut other = vec![0f32; (rows + 1) * n_out];
+                dots(&mut other, n_out, &moved, (&[&w], n_in), Epilogue::default(), kernel);
+                for r in 0..rows {
+                    let at = (r + rows - 5) % rows;
+                    assert_eq!(
+                        other[at * n_out..(at + 1) * n_out],
+                        together[r * n_out..(r + 1) * n_out],
+                        "{kernel:?}: row {r} of {rows}"
+                    );
                 }
             }
         }

@@ -15,6 +15,8 @@ pub mod gelu;
 pub mod layer_norm;
 pub mod linear;
 pub(crate) mod matmul;
+#[cfg(target_arch = "x86_64")]
+pub(crate) mod panels;
 pub mod quantized;
 pub mod row_affine;
 pub(crate) mod rows;

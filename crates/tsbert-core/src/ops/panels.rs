@@ -1,0 +1,366 @@
+//! f32 products `out = x · Wᵀ` by the outer products of AVX-512 registers, for [`dots`] at many
+//! rows (from [`PANEL_ROWS`]): the weight, stored `[out, in]`, is copied a panel of 32 output
+//! channels and 768 values of `in` at a time into a small buffer laid out `[in][32]` (16 × 16
+//! transposes; the next panel's weights fetched into L2 meanwhile), and every tile of 12 rows
+//! multiplies by it: 24 accumulators of 16 channels, each row's value broadcast, no horizontal
+//! sums. At BERT-base's 128 rows by a weight read from memory it ran at 204–214 GFLOP/s on 2
+//! Zen 4 cores against the dot kernel's ≤ 202 (a one-off timing test; bench/RESULTS.md).
+//!
+//! Each output value starts from the bias (or the output's value: `out +=` without a bias) and
+//! adds its products in the order of `in`, whatever the threads and the tile its row falls
+//! in: results do not depend on the thread count, and a row gives the same bits in any batch
+//! that reaches this kernel. Inputs whose rows are a multiple of 4 KiB long (`in` of 1024,
+//! 3072…) stay on the dot kernel: 12 such rows share the L1 cache's sets, and broadcasting from
+//! them ran slower than [`dots`].
+//!
+//! [`dots`]: crate::ops::dots::dots
+
+use std::arch::x86_64::*;
+
+use rayon::prelude::*;
+
+use crate::ops::activation::activate;
+use crate::ops::attention::Shared;
+use crate::ops::dots::{channel_blocks, Epilogue};
+
+/// Rows from which [`dots`](crate::ops::dots::dots) multiplies by panels (fewer rows do not pay
+/// for copying the weight).
+pub(crate) const PANEL_ROWS: usize = 96;
+/// Rows a tile.
+const MR: usize = 12;
+/// Output channels a panel: two vectors of 16.
+const NR: usize = 32;
+/// Values of `in` a panel holds.
+const KC: usize = 768;
+/// Rows a task runs through one panel (its copy of the panel used by all of them).
+const ROWS_A_TASK: usize = 384;
+
+/// Whether [`product`] takes a product of `rows` rows of `n_in` values on this CPU.
+pub(crate) fn takes(rows: usize, n_in: usize) -> bool {
+    rows >= PANEL_ROWS && !(n_in * 4).is_multiple_of(4096) && std::arch::is_x86_feature_detected!("avx512f")
+}
+
+/// `out[r · out_stride + c] = epilogue(Σₖ x[r · n_in + k] · w[o · n_in + k])` as
+/// [`dots`](crate::ops::dots::dots) gives it (the matrices of `weights` side by side, the bias
+/// instead of the output's values when there is one, then the activation), by panels over the
+/// compute threads.
+///
+/// # Panics
+/// When this CPU lacks AVX-512F or the sizes disagree (as `dots` checks them).
+pub(crate) fn product(
+    out: &mut [f32],
+    out_stride: usize,
+    x: &[f32],
+    (weights, n_in): (&[&[f32]], usize),
+    epilogue: Epilogue<'_>,
+) {
+    assert!(std::arch::is_x86_feature_detected!("avx512f"), "panels: no AVX-512F on this CPU");
+    let rows = x.len() / n_in;
+    let n_out = weights.iter().map(|w| w.len() / n_in).sum::<usize>();
+    assert!(n_out <= out_stride && out.len() >= (rows - 1) * out_stride + n_out, "panels: output too small");
+    let panels = channel_blocks((weights, n_in), NR);
+    let shared = Shared(out.as_mut_ptr());
+    let blocks = rows.div_ceil(ROWS_A_TASK);
+    let tasks = panels.len() * blocks;
+    (0..tasks).into_par_iter().for_each(|t| {
+        // the task's copy of its panel, on its thread's stack: a heap block beside the pass's
+        // buffers kept mimalloc from reusing their space (MiniLM at batch 32: +13 MiB at the
+        // peak); every value read is written first (`Task::pack`)
+        let mut panel = std::mem::MaybeUninit::<[f32; KC * NR]>::uninit();
+        let buffer = panel.as_mut_ptr().cast::<f32>();
+        {
+            let ((i, o0, c0), r0) = (panels[t / blocks], (t % blocks) * ROWS_A_TASK);
+            let w = weights[i];
+            let task = Task {
+                w,
+                n_in,
+                o0,
+                channels: (w.len() / n_in - o0).min(NR),
+                rows: r0..(r0 + ROWS_A_TASK).min(rows),
+                x,
+                out_stride,
+                bias: epilogue.bias.map(|b| &b[c0..]),
+            };
+            // SAFETY: AVX-512F is there (asserted); the task writes only its rows' columns
+            // c0..c0 + channels of `out`, which lie within it (asserted), and no other task
+            // does; `buffer` holds KC × 32 values.
+            unsafe { task.run(shared.get().add(c0), buffer) };
+            if let Some(activation) = epilogue.activation {
+                for r in task.rows.clone() {
+                    // SAFETY: as above: this task's values of row r.
+                    let values =
+                        unsafe { std::slice::from_raw_parts_mut(shared.get().add(r * out_stride + c0), task.channels) };
+                    activate(values, activation);
+                }
+            }
+        }
+    });
+}
+
+/// One panel of a weight by a block of rows.
+struct Task<'a> {
+    /// The weight, `[n, n_in]` row-major.
+    w: &'a [f32],
+    n_in: usize,
+    /// The panel's first channel in `w`.
+    o0: usize,
+    /// Its channels (32, fewer at the weight's end).
+    channels: usize,
+    rows: std::ops::Range<usize>,
+    /// `[rows, n_in]` row-major.
+    x: &'a [f32],
+    out_stride: usize,
+    /// The panel's biases (from its first channel on), if any.
+    bias: Option<&'a [f32]>,
+}
+
+impl Task<'_> {
+    /// Every block of `in`: the panel copied into `buffer`, then every tile of rows.
+    ///
+    /// # Safety
+    /// The CPU must have AVX-512F; `out` must address the panel's first column of row 0 of an
+    /// output whose rows `out_stride` apart hold this task's rows, `buffer` `KC × 32` values.
+    #[target_feature(enable = "avx512f")]
+    unsafe fn run(&self, out: *mut f32, buffer: *mut f32) {
+        let masks = [lanes(self.channels.min(16)), lanes(self.channels.saturating_sub(16))];
+        let next_panel = self.o0 + NR < self.w.len() / self.n_in;
+        let mut k0 = 0;
+        while k0 < self.n_in {
+            let kc = (self.n_in - k0).min(KC);
+            // SAFETY: `buffer` holds KC × 32 values (the caller's promise).
+            unsafe { self.pack(k0, kc, buffer) };
+            // the next panel's weights (this block of `in`) on their way to L2 while the tiles
+            // run: a line every 4 values of `in` of every tile
+            let mut prefetch = Prefetch {
+                at: self.w.as_ptr().wrapping_add((self.o0 + NR) * self.n_in + k0),
+                stride: self.n_in,
+                lines: kc.div_ceil(16),
+                rows: if next_panel { NR } else { 0 },
+                row: 0,
+                line: 0,
+            };
+            let onto = if k0 == 0 { self.bias } else { None };
+            let mut r = self.rows.start;
+            while r < self.rows.end {
+                let mr = (self.rows.end - r).min(MR);
+                let tile = Tile {
+                    out: out.wrapping_add(r * self.out_stride),
+                    out_stride: self.out_stride,
+                    x: self.x[r * self.n_in + k0..].as_ptr(),
+                    x_stride: self.n_in,
+                    panel: buffer.cast_const(),
+                    kc,
+                    bias: onto.map_or(std::ptr::null(), <[f32]>::as_ptr),
+                    masks,
+                };
+                // SAFETY: rows r..r + mr of `x` and `out` (the caller's promise), the packed
+                // panel of kc × 32 values, the biases of the panel's channels.
+                unsafe {
+                    match mr {
+                        12 => tile.run::<12>(&mut prefetch),
+                        11 => tile.run::<11>(&mut prefetch),
+                        10 => tile.run::<10>(&mut prefetch),
+                        9 => tile.run::<9>(&mut prefetch),
+                        8 => tile.run::<8>(&mut prefetch),
+                        7 => tile.run::<7>(&mut prefetch),
+                        6 => tile.run::<6>(&mut prefetch),
+                        5 => tile.run::<5>(&mut prefetch),
+                        4 => tile.run::<4>(&mut prefetch),
+                        3 => tile.run::<3>(&mut prefetch),
+                        2 => tile.run::<2>(&mut prefetch),
+                        _ => tile.run::<1>(&mut prefetch),
+                    }
+                }
+                r += mr;
+            }
+            k0 += kc;
+        }
+    }
+
+    /// The panel's weights at `k0..k0 + kc` into `buffer` as `[kc][32]` (zeros for channels
+    /// past the weight's end), 16 channels by 16 values at a time: all `kc × 32` values written.
+    ///
+    /// # Safety
+    /// `buffer` must address `KC × 32` writable values.
+    #[target_feature(enable = "avx512f")]
+    unsafe fn pack(&self, k0: usize, kc: usize, buffer: *mut f32) {
+        for half in 0..2 {
+            let valid = self.channels.saturating_sub(16 * half).min(16);
+            let mut kb = 0;
+            while kb < kc {
+                let n = (kc - kb).min(16);
+                let mut rows = [_mm512_setzero_ps(); 16];
+                for (c, row) in rows.iter_mut().enumerate().take(valid) {
+                    let at = (self.o0 + 16 * half + c) * self.n_in + k0 + kb;
+                    // SAFETY: n values of channel o0 + 16·half + c from k0 + kb, within the weight.
+                    *row = unsafe { _mm512_maskz_loadu_ps(lanes(n), self.w[at..].as_ptr()) };
+                }
+                let columns = transpose(rows);
+                for (j, column) in columns.iter().enumerate().take(n) {
+                    // SAFETY: 16 values of the buffer's row kb + j (kc ≤ KC rows of 32).
+                    unsafe { _mm512_storeu_ps(buffer.add((kb + j) * NR + 16 * half), *column) };
+                }
+                kb += n;
+            }
+        }
+    }
+}
+
+/// The sizes and pointers one tile of rows reads and writes.
+struct Tile {
+    out: *mut f32,
+    out_stride: usize,
+    x: *const f32,
+    x_stride: usize,
+    panel: *const f32,
+    kc: usize,
+    /// The panel's biases, the starting values instead of the output's (null: the output's).
+    bias: *const f32,
+    /// The panel's valid channels in each of its two vectors.
+    masks: [__mmask16; 2],
+}
+
+impl Tile {
+    /// `out[r, c] = start + Σₖ x[r, k] · panel[k, c]` for `R` rows and the panel's channels,
+    /// `start` the bias or the output's value.
+    ///
+    /// # Safety
+    /// The CPU must have AVX-512F; the pointers must address `R` rows of `x` (kc values each)
+    /// and of `out` (the panel's channels), the panel's kc × 32 values and, when not null, its
+    /// biases.
+    #[inline(always)]
+    unsafe fn run<const R: usize>(&self, prefetch: &mut Prefetch) {
+        let [m0, m1] = self.masks;
+        // SAFETY (every access): within what the caller promises; masked lanes are not touched.
+        unsafe {
+            let mut acc = [[_mm512_setzero_ps(); 2]; R];
+            for (r, a) in acc.iter_mut().enumerate() {
+                let from = if self.bias.is_null() { self.out.add(r * self.out_stride).cast_const() } else { self.bias };
+                *a = [_mm512_maskz_loadu_ps(m0, from), _mm512_maskz_loadu_ps(m1, from.wrapping_add(16))];
+            }
+            for k in 0..self.kc {
+                if k % 4 == 0 {
+                    prefetch.next();
+                }
+                let b0 = _mm512_loadu_ps(self.panel.add(k * NR));
+                let b1 = _mm512_loadu_ps(self.panel.add(k * NR + 16));
+                for (r, a) in acc.iter_mut().enumerate() {
+                    let v = _mm512_set1_ps(*self.x.add(r * self.x_stride + k));
+                    a[0] = _mm512_fmadd_ps(v, b0, a[0]);
+                    a[1] = _mm512_fmadd_ps(v, b1, a[1]);
+                }
+            }
+            for (r, a) in acc.iter().enumerate() {
+                let to = self.out.add(r * self.out_stride);
+                _mm512_mask_storeu_ps(to, m0, a[0]);
+                _mm512_mask_storeu_ps(to.wrapping_add(16), m1, a[1]);
+            }
+        }
+    }
+}
+
+/// The lines of the next panel's weights still to fetch: `rows` rows of `lines` cache lines,
+/// `stride` values apart, from `at`.
+struct Prefetch {
+    at: *const f32,
+    stride: usize,
+    lines: usize,
+    rows: usize,
+    row: usize,
+    line: usize,
+}
+
+impl Prefetch {
+    /// Fetches the next line into L2 (a prefetch never faults), if any is left.
+    #[inline(always)]
+    fn next(&mut self) {
+        if self.row < self.rows {
+            let at = self.at.wrapping_add(self.row * self.stride + self.line * 16);
+            // SAFETY: a prefetch reads nothing the program sees and never faults.
+            unsafe { _mm_prefetch::<_MM_HINT_T1>(at.cast()) };
+            self.line += 1;
+            if self.line == self.lines {
+                self.line = 0;
+                self.row += 1;
+            }
+        }
+    }
+}
+
+/// The first `n` (≤ 16) lanes.
+fn lanes(n: usize) -> __mmask16 {
+    ((1u32 << n) - 1) as __mmask16
+}
+
+/// The 16 × 16 matrix of `rows` transposed: column `j` of the result holds value `j` of every
+/// row.
+#[inline(always)]
+fn transpose(r: [__m512; 16]) -> [__m512; 16] {
+    // SAFETY: register shuffles only; the callers run with AVX-512F enabled.
+    unsafe {
+        let mut t = [_mm512_setzero_ps(); 16];
+        for i in 0..8 {
+            t[2 * i] = _mm512_unpacklo_ps(r[2 * i], r[2 * i + 1]);
+            t[2 * i + 1] = _mm512_unpackhi_ps(r[2 * i], r[2 * i + 1]);
+        }
+        let pd = _mm512_castps_pd;
+        let mut u = [_mm512_setzero_ps(); 16];
+        for i in 0..4 {
+            let (a, b, c, d) = (t[4 * i], t[4 * i + 1], t[4 * i + 2], t[4 * i + 3]);
+            u[4 * i] = _mm512_castpd_ps(_mm512_unpacklo_pd(pd(a), pd(c)));
+            u[4 * i + 1] = _mm512_castpd_ps(_mm512_unpackhi_pd(pd(a), pd(c)));
+            u[4 * i + 2] = _mm512_castpd_ps(_mm512_unpacklo_pd(pd(b), pd(d)));
+            u[4 * i + 3] = _mm512_castpd_ps(_mm512_unpackhi_pd(pd(b), pd(d)));
+        }
+        // u[4i + j] holds, in its 128-bit lane l, value 4l + j of rows 4i..4i + 4
+        let mut v = [_mm512_setzero_ps(); 16];
+        for j in 0..4 {
+            v[j] = _mm512_shuffle_f32x4::<0x88>(u[j], u[4 + j]);
+            v[4 + j] = _mm512_shuffle_f32x4::<0xdd>(u[j], u[4 + j]);
+            v[8 + j] = _mm512_shuffle_f32x4::<0x88>(u[8 + j], u[12 + j]);
+            v[12 + j] = _mm512_shuffle_f32x4::<0xdd>(u[8 + j], u[12 + j]);
+        }
+        let mut out = [_mm512_setzero_ps(); 16];
+        for j in 0..4 {
+            out[j] = _mm512_shuffle_f32x4::<0x88>(v[j], v[8 + j]);
+            out[4 + j] = _mm512_shuffle_f32x4::<0x88>(v[4 + j], v[12 + j]);
+            out[8 + j] = _mm512_shuffle_f32x4::<0xdd>(v[j], v[8 + j]);
+            out[12 + j] = _mm512_shuffle_f32x4::<0xdd>(v[4 + j], v[12 + j]);
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_transpose_moves_every_value() {
+        if !std::arch::is_x86_feature_detected!("avx512f") {
+            return;
+        }
+        #[target_feature(enable = "avx512f")]
+        fn transposed(values: &[f32]) -> Vec<f32> {
+            let mut rows = [_mm512_setzero_ps(); 16];
+            for (i, row) in rows.iter_mut().enumerate() {
+                // SAFETY: 16 values of row i.
+                *row = unsafe { _mm512_loadu_ps(values[16 * i..].as_ptr()) };
+            }
+            let mut out = vec![0f32; 256];
+            for (j, column) in transpose(rows).iter().enumerate() {
+                // SAFETY: 16 values of row j.
+                unsafe { _mm512_storeu_ps(out[16 * j..].as_mut_ptr(), *column) };
+            }
+            out
+        }
+        let values: Vec<f32> = (0..256).map(|i| i as f32).collect();
+        // SAFETY: AVX-512F checked above.
+        let out = unsafe { transposed(&values) };
+        for i in 0..16 {
+            for j in 0..16 {
+                assert_eq!(out[16 * j + i], values[16 * i + j], "row {i} value {j}");
+            }
+        }
+    }
+}
