@@ -205,6 +205,12 @@ impl Replica {
         }
     }
 
+    /// Bytes its parameters' values and, in `state` (its inference state, locked), the copies
+    /// of its dense layers hold.
+    fn held_bytes(&self, state: &InferenceState) -> usize {
+        self.params.held_bytes() + state.packed.as_ref().map_or(0, |p| p.bytes())
+    }
+
     /// The inference state, locked.
     fn inference_state(&self) -> std::sync::MutexGuard<'_, InferenceState> {
         self.inference.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
@@ -420,7 +426,7 @@ impl ModelHandle {
 
     /// Replicas on the CPU (whose memory is the host's).
     pub fn replicas_on_cpu(&self) -> usize {
-        self.replicas.iter().filter(|r| r.params.device().is_cpu()).count()
+        self.cpu_replicas().count()
     }
 
     /// Bytes of host memory its CPU replicas hold now: their parameters' values and the copies
@@ -428,8 +434,7 @@ impl ModelHandle {
     /// holds instead of the f32 values; made at the first pass after [`ModelHandle::quantize`]).
     /// Not counted: a training state, a pass's buffers.
     pub fn held_bytes(&self) -> usize {
-        let cpu = self.replicas.iter().filter(|r| r.params.device().is_cpu());
-        cpu.map(|r| r.params.held_bytes() + r.inference_state().packed.as_ref().map_or(0, |p| p.bytes())).sum()
+        self.cpu_replicas().map(|r| r.held_bytes(&r.inference_state())).sum()
     }
 
     /// Bytes of host memory the model takes once its inference pass has run: [`held_bytes`]
@@ -439,21 +444,24 @@ impl ModelHandle {
     ///
     /// [`held_bytes`]: ModelHandle::held_bytes
     pub fn footprint_bytes(&self) -> u128 {
-        let copy = |r: &Replica| {
+        let footprint = |r: &Replica| {
             let state = r.inference_state();
-            if state.packed.is_some() || !inference::runs_inference_pass(&r.model) {
-                return 0;
-            }
-            match state.precision {
+            let copy = match state.precision {
+                _ if state.packed.is_some() || !inference::runs_inference_pass(&r.model) => 0,
                 Precision::Q8(_) => memory::int8_copy_bytes(&self.config),
                 Precision::F32 if DotKernel::detect() == DotKernel::Packed => {
                     4 * memory::dense_weight_count(&self.config)
                 }
                 Precision::F32 => 0,
-            }
+            };
+            r.held_bytes(&state) as u128 + copy
         };
-        let cpu = self.replicas.iter().filter(|r| r.params.device().is_cpu());
-        self.held_bytes() as u128 + cpu.map(copy).sum::<u128>()
+        self.cpu_replicas().map(footprint).sum()
+    }
+
+    /// The replicas on the CPU.
+    fn cpu_replicas(&self) -> impl Iterator<Item = &Replica> {
+        self.replicas.iter().filter(|r| r.params.device().is_cpu())
     }
 
     /// The trainable parameters, by name (of replica 0; every replica holds the same values).

@@ -35,9 +35,10 @@ const KC: usize = 768;
 /// Rows a task runs through one panel (its copy of the panel used by all of them).
 const ROWS_A_TASK: usize = 384;
 
-/// Whether [`product`] takes a product of `rows` rows of `n_in` values on this CPU.
+/// Whether [`product`] takes a product of `rows` rows of `n_in` values (on a CPU with AVX-512F,
+/// which the caller's kernel says).
 pub(crate) fn takes(rows: usize, n_in: usize) -> bool {
-    rows >= PANEL_ROWS && !(n_in * 4).is_multiple_of(4096) && std::arch::is_x86_feature_detected!("avx512f")
+    rows >= PANEL_ROWS && !(n_in * 4).is_multiple_of(4096)
 }
 
 /// `out[r · out_stride + c] = epilogue(Σₖ x[r · n_in + k] · w[o · n_in + k])` as
@@ -68,30 +69,28 @@ pub(crate) fn product(
         // peak); every value read is written first (`Task::pack`)
         let mut panel = std::mem::MaybeUninit::<[f32; KC * NR]>::uninit();
         let buffer = panel.as_mut_ptr().cast::<f32>();
-        {
-            let ((i, o0, c0), r0) = (panels[t / blocks], (t % blocks) * ROWS_A_TASK);
-            let w = weights[i];
-            let task = Task {
-                w,
-                n_in,
-                o0,
-                channels: (w.len() / n_in - o0).min(NR),
-                rows: r0..(r0 + ROWS_A_TASK).min(rows),
-                x,
-                out_stride,
-                bias: epilogue.bias.map(|b| &b[c0..]),
-            };
-            // SAFETY: AVX-512F is there (asserted); the task writes only its rows' columns
-            // c0..c0 + channels of `out`, which lie within it (asserted), and no other task
-            // does; `buffer` holds KC × 32 values.
-            unsafe { task.run(shared.get().add(c0), buffer) };
-            if let Some(activation) = epilogue.activation {
-                for r in task.rows.clone() {
-                    // SAFETY: as above: this task's values of row r.
-                    let values =
-                        unsafe { std::slice::from_raw_parts_mut(shared.get().add(r * out_stride + c0), task.channels) };
-                    activate(values, activation);
-                }
+        let ((i, o0, c0), r0) = (panels[t / blocks], (t % blocks) * ROWS_A_TASK);
+        let w = weights[i];
+        let task = Task {
+            w,
+            n_in,
+            o0,
+            channels: (w.len() / n_in - o0).min(NR),
+            rows: r0..(r0 + ROWS_A_TASK).min(rows),
+            x,
+            out_stride,
+            bias: epilogue.bias.map(|b| &b[c0..]),
+        };
+        // SAFETY: AVX-512F is there (asserted); the task writes only its rows' columns
+        // c0..c0 + channels of `out`, which lie within it (asserted), and no other task does;
+        // `buffer` holds KC × 32 values.
+        unsafe { task.run(shared.get().add(c0), buffer) };
+        if let Some(activation) = epilogue.activation {
+            for r in task.rows.clone() {
+                // SAFETY: as above: this task's values of row r.
+                let values =
+                    unsafe { std::slice::from_raw_parts_mut(shared.get().add(r * out_stride + c0), task.channels) };
+                activate(values, activation);
             }
         }
     });
@@ -123,7 +122,8 @@ impl Task<'_> {
     #[target_feature(enable = "avx512f")]
     unsafe fn run(&self, out: *mut f32, buffer: *mut f32) {
         let masks = [lanes(self.channels.min(16)), lanes(self.channels.saturating_sub(16))];
-        let next_panel = self.o0 + NR < self.w.len() / self.n_in;
+        // the next panel's channels (none past the weight's end)
+        let next_channels = (self.w.len() / self.n_in).saturating_sub(self.o0 + NR).min(NR);
         let mut k0 = 0;
         while k0 < self.n_in {
             let kc = (self.n_in - k0).min(KC);
@@ -135,7 +135,7 @@ impl Task<'_> {
                 at: self.w.as_ptr().wrapping_add((self.o0 + NR) * self.n_in + k0),
                 stride: self.n_in,
                 lines: kc.div_ceil(16),
-                rows: if next_panel { NR } else { 0 },
+                rows: next_channels,
                 row: 0,
                 line: 0,
             };
