@@ -39,9 +39,11 @@ import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { availableParallelism, cpus } from 'node:os';
 import { join } from 'node:path';
 
-import { Command, InvalidArgumentError } from 'commander';
+import { Command } from 'commander';
 import { compiledScript } from './compiled-script.js';
 import {
+  BENCH_DTYPES,
+  listOf,
   median,
   miniLMFolder,
   outDir,
@@ -59,26 +61,14 @@ const ROWS = ['minilm', 'bert-base'] as const;
 type Row = (typeof ROWS)[number];
 const IMPLS = ['tsbert', 'onnxruntime'] as const;
 type Impl = (typeof IMPLS)[number];
-const DTYPES = ['f32', 'q8'] as const;
+const DTYPES = BENCH_DTYPES;
 type Dtype = (typeof DTYPES)[number];
 
-const rowList = (value: string) => {
-  const rows = value.split(',');
-  const bad = rows.find((r) => !(ROWS as readonly string[]).includes(r));
-  if (bad !== undefined) throw new InvalidArgumentError(`expected some of ${ROWS.join(',')}, got '${bad}'`);
-  return rows as Row[];
-};
-const dtypeList = (value: string) => {
-  const dtypes = value.split(',');
-  const bad = dtypes.find((d) => !(DTYPES as readonly string[]).includes(d));
-  if (bad !== undefined) throw new InvalidArgumentError(`expected some of ${DTYPES.join(',')}, got '${bad}'`);
-  return dtypes as Dtype[];
-};
 const flags = new Command('bench:inference')
   .option('--threads <n>', 'threads for every implementation', positiveInteger, availableParallelism())
   .option('--rounds <n>', 'rounds (each runs every implementation once on every row)', positiveInteger, 3)
-  .option('--rows <list>', `comma-separated rows: ${ROWS.join(',')}`, rowList, [...ROWS])
-  .option('--dtypes <list>', `comma-separated dtypes: ${DTYPES.join(',')} (q8: int8 on both sides)`, dtypeList, [
+  .option('--rows <list>', `comma-separated rows: ${ROWS.join(',')}`, listOf(ROWS), [...ROWS])
+  .option('--dtypes <list>', `comma-separated dtypes: ${DTYPES.join(',')} (q8: int8 on both sides)`, listOf(DTYPES), [
     ...DTYPES,
   ])
   .parse()

@@ -17,9 +17,18 @@ import { existsSync, writeFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 
-import { Command, Option } from 'commander';
+import { Command } from 'commander';
 import { compiledScript } from './compiled-script.js';
-import { median, miniLMFolder, outDir, positiveInteger, runPython, venvPython } from './support.js';
+import {
+  BENCH_DTYPES,
+  listOf,
+  median,
+  miniLMFolder,
+  outDir,
+  positiveInteger,
+  runPython,
+  venvPython,
+} from './support.js';
 
 const JOB = await compiledScript(join(import.meta.dirname, 'inference-job.ts'));
 const ORT_JOB = join(import.meta.dirname, 'reference/ort-node-job.mjs');
@@ -27,11 +36,10 @@ const MODULES = join(import.meta.dirname, '.cache/onnxruntime-node');
 const flags = new Command('bench:ort-node')
   .option('--threads <n>', 'threads for both', positiveInteger, availableParallelism())
   .option('--rounds <n>', 'rounds (each runs both once on every row)', positiveInteger, 3)
-  .addOption(new Option('--dtypes <list>', 'comma-separated: f32,q8').default('f32,q8'))
+  .option('--dtypes <list>', `comma-separated: ${BENCH_DTYPES.join(',')}`, listOf(BENCH_DTYPES), [...BENCH_DTYPES])
   .parse()
-  .opts<{ threads: number; rounds: number; dtypes: string }>();
-const dtypes = flags.dtypes.split(',');
-if (dtypes.some((d) => d !== 'f32' && d !== 'q8')) throw new Error(`--dtypes: f32 and/or q8, got '${flags.dtypes}'`);
+  .opts<{ threads: number; rounds: number; dtypes: string[] }>();
+const { dtypes } = flags;
 if (!existsSync(join(MODULES, 'node_modules/onnxruntime-node'))) {
   console.error(`bench:ort-node: no onnxruntime-node in ${MODULES}: run npm run bench:setup first`);
   process.exit(1);

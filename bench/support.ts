@@ -242,6 +242,22 @@ export function positiveInteger(value: string): number {
 }
 
 /**
+ * A parser of a comma-separated flag whose items must all be among `choices` (commander's
+ * one-line error naming the first that is not).
+ */
+export function listOf<T extends string>(choices: readonly T[]): (value: string) => T[] {
+  return (value) => {
+    const items = value.split(',');
+    const bad = items.find((item) => !(choices as readonly string[]).includes(item));
+    if (bad !== undefined) throw new InvalidArgumentError(`expected some of ${choices.join(',')}, got '${bad}'`);
+    return items as T[];
+  };
+}
+
+/** The dtypes the inference benchmarks run: f32, and int8 on both sides. */
+export const BENCH_DTYPES = ['f32', 'q8'] as const;
+
+/**
  * all-MiniLM-L6-v2's folder in bench/.cache, fetched first by reference/fetch-minilm.sh when
  * absent; an error naming `bench` when it cannot be.
  */
