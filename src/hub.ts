@@ -17,10 +17,9 @@ import { dirname, join, posix, relative } from 'node:path';
 import { Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 
-import { SingleBar } from 'cli-progress';
-
 import { CheckpointError, HubError } from './errors.js';
 import { pathExists } from './model-folder.js';
+import { singleBar } from './progress-bar.js';
 import { isTransformer, readModules } from './sentence-transformers.js';
 
 /** Where and how a model is fetched from the Hub; unset fields come from the environment. */
@@ -266,7 +265,7 @@ interface Progress {
 function progressBar(id: string, files: RepoFile[]): Progress {
   const mb = (bytes: number) => (bytes / 1e6).toFixed(1);
   const total = files.reduce((s, f) => s + (f.lfs?.size ?? f.size), 0);
-  const bar = new SingleBar({
+  const bar = singleBar({
     format: `downloading ${id} [{bar}] {percentage}% | {done}/{all} MB`,
     stream: process.stderr,
     hideCursor: true,

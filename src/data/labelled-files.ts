@@ -15,7 +15,7 @@ import { createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import { extname } from 'node:path';
 import { pipeline, Readable } from 'node:stream';
-import { CsvError, parse } from 'csv-parse';
+import type { CsvError } from 'csv-parse';
 
 import { DataError } from '../errors.js';
 
@@ -215,7 +215,8 @@ async function* csvRows(
   delimiter: string,
   onBadRow?: (error: DataError) => void,
 ): AsyncGenerator<RawRow> {
-  const parser = parse({
+  const csv = await import('csv-parse'); // loaded by the first CSV or TSV file, not by every import of tsbert
+  const parser = csv.parse({
     delimiter,
     columns: true,
     bom: true,
@@ -238,7 +239,7 @@ async function* csvRows(
       yield { line: recordStart(info.lines, raw).line, fields: record };
     }
   } catch (error) {
-    if (!(error instanceof CsvError)) throw error; // the text's (invalid UTF-8, a read error)
+    if (!(error instanceof csv.CsvError)) throw error; // the text's (invalid UTF-8, a read error)
     throw csvError(path, error);
   }
 }

@@ -8,8 +8,6 @@ import { createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import { join } from 'node:path';
 
-import { glob, isDynamicPattern } from 'tinyglobby';
-
 import { type CorpusFormat, formatOf } from './formats.js';
 
 /** A file, a folder or a glob pattern of corpus files, or paragraph lines (WikiText format). */
@@ -49,6 +47,7 @@ export async function corpusFiles(
   format: CorpusFormat | 'auto' = 'auto',
   heldOut = false,
 ): Promise<CorpusFile[]> {
+  const { glob, isDynamicPattern } = await import('tinyglobby'); // loaded here, not by every import of tsbert
   const withFormat = async (path: string): Promise<CorpusFile> => {
     const info = await stat(path).catch((cause: unknown) => {
       throw unreadable(path, cause);

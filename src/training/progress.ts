@@ -7,8 +7,9 @@
  *
  * @module
  */
-import { SingleBar } from 'cli-progress';
+import type { SingleBar } from 'cli-progress';
 
+import { singleBar } from '../progress-bar.js';
 import type { EvalRecord, StepRecord } from './history.js';
 
 /** Seconds between two progress lines when stderr is not a terminal. */
@@ -76,7 +77,7 @@ export class RunProgress<S extends { step: number } = StepRecord, E extends { st
       this.#bytes?.bar?.stop();
       this.#bytes = { stage, shownAt: Number.NEGATIVE_INFINITY };
       if (this.#terminal) {
-        const bar = new SingleBar({
+        const bar = singleBar({
           format: `${stage} |{bar}| {percentage}% | {value}/{total} MB`,
           stream: this.#stream,
           hideCursor: true,
@@ -102,7 +103,7 @@ export class RunProgress<S extends { step: number } = StepRecord, E extends { st
       this.#started = performance.now();
       this.#firstStep = record.step - 1;
       if (this.#terminal) {
-        this.#bar = new SingleBar({
+        this.#bar = singleBar({
           format: 'step {value}/{total} |{bar}| {line}{held} | ETA {eta_formatted}',
           stream: this.#stream,
           hideCursor: true,
