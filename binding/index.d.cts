@@ -142,16 +142,20 @@ export declare class NativeBert {
 
 /**
  * A tokenizer: Hugging Face's `tokenizer.json`, BERT's WordPiece from a `vocab.txt`, or the
- * textbook's word vocabulary.
+ * textbook's word vocabulary; made at once, or (`onDemand`) checked at once and made at its
+ * first use (the core's `OnDemandTokenizer`).
  */
 export declare class NativeTokenizer {
   /**
-   * The tokenizer a `tokenizer.json` describes; throws (code `TSBERT_CHECKPOINT`) if it is
-   * not one.
+   * The tokenizer a `tokenizer.json` describes (made at its first use when `onDemand`);
+   * throws (code `TSBERT_CHECKPOINT`) if it is not one.
    */
-  static fromJson(json: string): NativeTokenizer
-  /** BERT's WordPiece tokenizer from the lines of a `vocab.txt`. */
-  static bertWordpiece(vocabTxt: string, lowercase: boolean): NativeTokenizer
+  static fromJson(json: string, onDemand?: boolean | undefined | null): NativeTokenizer
+  /**
+   * BERT's WordPiece tokenizer from the lines of a `vocab.txt` (made at its first use when
+   * `onDemand`).
+   */
+  static bertWordpiece(vocabTxt: string, lowercase: boolean, onDemand?: boolean | undefined | null): NativeTokenizer
   /** The textbook's word vocabulary (`tokens` in id order) as a word-level tokenizer. */
   static wordLevel(tokens: Array<string>): NativeTokenizer
   /** The tokenizer as a `tokenizer.json`. */
@@ -162,6 +166,11 @@ export declare class NativeTokenizer {
   tokenToId(token: string): number | null
   /** The token of `id`, or `null`. */
   idToToken(id: number): string | null
+  /**
+   * Whether the tokenizer is made (always, unless it was held on demand and has not been
+   * used to tokenize).
+   */
+  get isMade(): boolean
   /** The special tokens' ids; throws if there is no padding token. */
   specialIds(): SpecialIdsJs
   /** Each word alone as sub-word ids, without special tokens. */

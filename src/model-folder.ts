@@ -294,7 +294,7 @@ async function readTsbertFolder(dir: string, manifest: Manifest): Promise<ModelF
     tokenizer = tokenizerOf(wordsPath, () => Tokenizer.fromVocab(known));
   } else {
     const bytes = await readChecked(dir, words, 'tokenizer');
-    tokenizer = tokenizerOf(wordsPath, () => Tokenizer.fromJSON(bytes.toString('utf8')));
+    tokenizer = tokenizerOf(wordsPath, () => Tokenizer.onDemand({ json: bytes.toString('utf8') }));
   }
   if (tokenizer.vocabSize !== c.vocabSize) {
     throw new CheckpointError(
@@ -335,7 +335,7 @@ async function readHuggingFaceFolder(
   const vocabTxt = json ? undefined : await readOptional(dir, 'vocab.txt');
   let tokenizer: Tokenizer;
   if (json) {
-    tokenizer = tokenizerOf(join(dir, 'tokenizer.json'), () => Tokenizer.fromJSON(json.toString('utf8')));
+    tokenizer = tokenizerOf(join(dir, 'tokenizer.json'), () => Tokenizer.onDemand({ json: json.toString('utf8') }));
   } else if (vocabTxt) {
     const settings = await readOptional(dir, 'tokenizer_config.json');
     let lowercase = true;
@@ -345,7 +345,7 @@ async function readHuggingFaceFolder(
       throw new CheckpointError(`'${join(dir, 'tokenizer_config.json')}' is not valid JSON`, { cause });
     }
     const path = join(dir, 'vocab.txt');
-    tokenizer = tokenizerOf(path, () => Tokenizer.fromVocabText(vocabTxt.toString('utf8'), lowercase));
+    tokenizer = tokenizerOf(path, () => Tokenizer.onDemand({ vocabTxt: vocabTxt.toString('utf8'), lowercase }));
   } else {
     throw new CheckpointError(`'${dir}' has no tokenizer.json or vocab.txt: tsbert needs the model's tokenizer`);
   }

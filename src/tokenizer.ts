@@ -73,6 +73,22 @@ export class Tokenizer {
   }
 
   /**
+   * A model folder's tokenizer from a `tokenizer.json`'s or `vocab.txt`'s text: checked now (a
+   * file that is no tokenizer throws here, as with {@link Tokenizer.fromJSON}), made at its first
+   * use. A model given token ids never tokenizes, and BERT's vocabulary, made, holds about 5 MiB.
+   *
+   * @internal
+   */
+  static onDemand(source: { json: string } | { vocabTxt: string; lowercase: boolean }): Tokenizer {
+    const { NativeTokenizer } = native();
+    return new Tokenizer(
+      'json' in source
+        ? NativeTokenizer.fromJson(source.json, true)
+        : NativeTokenizer.bertWordpiece(source.vocabTxt, source.lowercase, true),
+    );
+  }
+
+  /**
    * The textbook's word vocabulary as a tokenizer: lowercased, split on whitespace, words it
    * lacks as `<unk>`, inputs framed as `<cls> a <sep> [b <sep>]`.
    */

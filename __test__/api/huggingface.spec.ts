@@ -296,6 +296,28 @@ describe('Hugging Face models', () => {
     }
   });
 
+  it('make the tokenizer of a loaded model at its first text: a model given ids never makes it', async () => {
+    const vocabOnly = await mkdtemp(join(tmpdir(), 'tsbert-hf-vocab-'));
+    await cp(join(FIXTURES, 'model'), vocabOnly, { recursive: true });
+    await rm(join(vocabOnly, 'tokenizer.json'));
+    const folders: [string, Tokenizer][] = [
+      [join(FIXTURES, 'model'), await Tokenizer.fromFile(join(FIXTURES, 'model/tokenizer.json'))],
+      [vocabOnly, await Tokenizer.fromFile(join(FIXTURES, 'model/vocab.txt'))],
+    ];
+    const text = expected.tokenized[0].text[0];
+    for (const [dir, made] of folders) {
+      const model = await BertModel.load(dir);
+      const { tokenizer } = model;
+      expect([tokenizer.vocabSize, tokenizer.padId]).toEqual([made.vocabSize, made.padId]);
+      await model.encodeSequences(fixtureSequences());
+      expect(tokenizer.nativeTokenizer().isMade, dir).toBe(false);
+      expect((await encode(model, text)).tokens).toEqual(made.encode(text).tokens);
+      expect(tokenizer.nativeTokenizer().isMade, dir).toBe(true);
+      expect(tokenizer.encodeBatch([[text, 'a dog']])).toEqual(made.encodeBatch([[text, 'a dog']]));
+    }
+    await rm(vocabOnly, { recursive: true });
+  });
+
   it('refuse folders that are not a BERT or lack what tsbert needs, with a CheckpointError naming it', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'tsbert-hf-bad-'));
     await cp(join(FIXTURES, 'model'), dir, { recursive: true });
@@ -320,7 +342,20 @@ describe('Hugging Face models', () => {
       [
         async () => {
           await writeFile(join(dir, 'config.json'), config);
+          await writeFile(join(dir, 'tokenizer.json'), '{"model": 3}');
+        },
+        /tokenizer file '.*tokenizer\.json': not a tokenizer\.json/,
+      ],
+      [
+        async () => {
           await rm(join(dir, 'tokenizer.json'));
+          const vocab = await readFile(join(dir, 'vocab.txt'), 'utf8');
+          await writeFile(join(dir, 'vocab.txt'), vocab.replace('[SEP]\n', '[SEQ]\n'));
+        },
+        /tokenizer file '.*vocab\.txt': vocab\.txt has no \[SEP\]/,
+      ],
+      [
+        async () => {
           await rm(join(dir, 'vocab.txt'));
         },
         /has no tokenizer.json or vocab.txt/,

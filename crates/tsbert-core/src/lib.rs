@@ -41,6 +41,7 @@ pub mod memory;
 pub mod model;
 #[cfg(feature = "cuda")]
 pub mod nccl;
+pub mod on_demand_tokenizer;
 pub mod ops;
 pub mod params;
 pub mod pooling;

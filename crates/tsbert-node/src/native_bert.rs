@@ -610,7 +610,7 @@ impl NativeBert {
         texts: Vec<String>,
         options: EmbedOptionsJs,
     ) -> AsyncTask<CoreTask<F32Values>> {
-        let (inner, tokenizer) = (Arc::clone(&self.inner), tokenizer.shared());
+        let (inner, tokenizer) = (Arc::clone(&self.inner), tokenizer.held());
         CoreTask::spawn(move || {
             let pooling = options
                 .pooling
@@ -628,6 +628,7 @@ impl NativeBert {
                 normalize: options.normalize,
                 batch_size: options.batch_size as usize,
             };
+            let tokenizer = tokenizer.tokenizer()?;
             Ok(F32Values(with_model(&inner, |loaded| pooling::embed(&loaded.model, &tokenizer, texts, &options))?))
         })
     }

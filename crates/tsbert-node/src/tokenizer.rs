@@ -7,7 +7,8 @@ use napi::bindgen_prelude::Unknown;
 use napi::{Env, ValueType};
 use napi_derive::napi;
 use tsbert_core::error::InputError;
-use tsbert_core::tokenizer::{Text, Tokenizer};
+use tsbert_core::on_demand_tokenizer::{OnDemandTokenizer, TokenizerSource};
+use tsbert_core::tokenizer::{SpecialIds, Text, Tokenizer};
 
 use crate::errors::OrThrow;
 use crate::outputs::I32Values;
@@ -57,10 +58,31 @@ pub struct SplitWordsJs {
 }
 
 /// A tokenizer: Hugging Face's `tokenizer.json`, BERT's WordPiece from a `vocab.txt`, or the
-/// textbook's word vocabulary.
+/// textbook's word vocabulary; made at once, or (`onDemand`) checked at once and made at its
+/// first use (the core's `OnDemandTokenizer`).
 #[napi]
 pub struct NativeTokenizer {
-    inner: Arc<Tokenizer>,
+    held: Held,
+}
+
+/// How a [`NativeTokenizer`] holds its tokenizer (shared with the calls that run off the JS
+/// thread).
+#[derive(Clone)]
+pub(crate) enum Held {
+    /// Made.
+    Made(Arc<Tokenizer>),
+    /// Made at its first use.
+    OnDemand(Arc<OnDemandTokenizer>),
+}
+
+impl Held {
+    /// The tokenizer; made now if it is held on demand and was not yet.
+    pub(crate) fn tokenizer(&self) -> tsbert_core::Result<Arc<Tokenizer>> {
+        match self {
+            Self::Made(tokenizer) => Ok(Arc::clone(tokenizer)),
+            Self::OnDemand(source) => source.tokenizer(),
+        }
+    }
 }
 
 /// A string, or an array of strings (words already split); anything else a `TypeError` naming
@@ -105,61 +127,100 @@ fn ids(values: &[u32]) -> I32Values {
 }
 
 impl NativeTokenizer {
-    /// The tokenizer, shared (for a call that runs off the JS thread).
-    pub(crate) fn shared(&self) -> Arc<Tokenizer> {
-        Arc::clone(&self.inner)
+    /// The tokenizer as held, for a call that runs off the JS thread (and makes it there if
+    /// it is held on demand).
+    pub(crate) fn held(&self) -> Held {
+        self.held.clone()
+    }
+
+    /// The tokenizer; made now if it is held on demand and was not yet.
+    fn shared(&self) -> tsbert_core::Result<Arc<Tokenizer>> {
+        self.held.tokenizer()
+    }
+
+    /// A tokenizer made from `source`, now or on demand; `env`'s error when it is none.
+    fn from_source(env: &Env, source: TokenizerSource, on_demand: Option<bool>) -> napi::Result<Self> {
+        let held = if on_demand == Some(true) {
+            OnDemandTokenizer::new(source).map(|source| Held::OnDemand(Arc::new(source)))
+        } else {
+            source.build().map(|made| Held::Made(Arc::new(made)))
+        };
+        held.map(|held| Self { held }).or_throw(env)
+    }
+
+    /// The special tokens' ids (without making an on-demand tokenizer that has a padding token).
+    fn special(&self) -> tsbert_core::Result<SpecialIds> {
+        match &self.held {
+            Held::Made(tokenizer) => tokenizer.special_ids(),
+            Held::OnDemand(source) => source.special_ids(),
+        }
     }
 }
 
 #[napi]
 impl NativeTokenizer {
-    /// The tokenizer a `tokenizer.json` describes; throws (code `TSBERT_CHECKPOINT`) if it is
-    /// not one.
+    /// The tokenizer a `tokenizer.json` describes (made at its first use when `onDemand`);
+    /// throws (code `TSBERT_CHECKPOINT`) if it is not one.
     #[napi(factory)]
-    pub fn from_json(env: Env, json: String) -> napi::Result<Self> {
-        Tokenizer::from_json(&json).map(|inner| Self { inner: Arc::new(inner) }).or_throw(&env)
+    pub fn from_json(env: Env, json: String, on_demand: Option<bool>) -> napi::Result<Self> {
+        Self::from_source(&env, TokenizerSource::Json(json), on_demand)
     }
 
-    /// BERT's WordPiece tokenizer from the lines of a `vocab.txt`.
+    /// BERT's WordPiece tokenizer from the lines of a `vocab.txt` (made at its first use when
+    /// `onDemand`).
     #[napi(factory)]
-    pub fn bert_wordpiece(env: Env, vocab_txt: String, lowercase: bool) -> napi::Result<Self> {
-        Tokenizer::bert_wordpiece(&vocab_txt, lowercase).map(|inner| Self { inner: Arc::new(inner) }).or_throw(&env)
+    pub fn bert_wordpiece(env: Env, vocab_txt: String, lowercase: bool, on_demand: Option<bool>) -> napi::Result<Self> {
+        Self::from_source(&env, TokenizerSource::BertWordpiece { vocab_txt, lowercase }, on_demand)
     }
 
     /// The textbook's word vocabulary (`tokens` in id order) as a word-level tokenizer.
     #[napi(factory)]
     pub fn word_level(env: Env, tokens: Vec<String>) -> napi::Result<Self> {
-        Tokenizer::word_level(&tokens).map(|inner| Self { inner: Arc::new(inner) }).or_throw(&env)
+        Tokenizer::word_level(&tokens).map(|made| Self { held: Held::Made(Arc::new(made)) }).or_throw(&env)
     }
 
     /// The tokenizer as a `tokenizer.json`.
     #[napi]
     pub fn to_json(&self, env: Env) -> napi::Result<String> {
-        self.inner.to_json().or_throw(&env)
+        self.shared().and_then(|t| t.to_json()).or_throw(&env)
     }
 
     /// Number of token ids, added tokens included.
     #[napi(getter)]
     pub fn vocab_size(&self) -> u32 {
-        self.inner.vocab_size() as u32
+        let size = match &self.held {
+            Held::Made(tokenizer) => tokenizer.vocab_size(),
+            Held::OnDemand(source) => source.vocab_size(),
+        };
+        size as u32
     }
 
     /// The id of `token`, or `null`.
     #[napi]
-    pub fn token_to_id(&self, token: String) -> Option<u32> {
-        self.inner.token_to_id(&token)
+    pub fn token_to_id(&self, env: Env, token: String) -> napi::Result<Option<u32>> {
+        self.shared().map(|t| t.token_to_id(&token)).or_throw(&env)
     }
 
     /// The token of `id`, or `null`.
     #[napi]
-    pub fn id_to_token(&self, id: u32) -> Option<String> {
-        self.inner.id_to_token(id)
+    pub fn id_to_token(&self, env: Env, id: u32) -> napi::Result<Option<String>> {
+        self.shared().map(|t| t.id_to_token(id)).or_throw(&env)
+    }
+
+    /// Whether the tokenizer is made (always, unless it was held on demand and has not been
+    /// used to tokenize).
+    #[napi(getter)]
+    pub fn is_made(&self) -> bool {
+        match &self.held {
+            Held::Made(_) => true,
+            Held::OnDemand(source) => source.is_made(),
+        }
     }
 
     /// The special tokens' ids; throws if there is no padding token.
     #[napi]
     pub fn special_ids(&self, env: Env) -> napi::Result<SpecialIdsJs> {
-        let ids = self.inner.special_ids().or_throw(&env)?;
+        let ids = self.special().or_throw(&env)?;
         Ok(SpecialIdsJs { pad: ids.pad, mask: ids.mask, cls: ids.cls, sep: ids.sep, unk: ids.unk })
     }
 
@@ -167,7 +228,7 @@ impl NativeTokenizer {
     #[napi]
     pub fn split_words(&self, env: Env, words: Vec<String>) -> napi::Result<SplitWordsJs> {
         let run = || -> tsbert_core::Result<SplitWordsJs> {
-            let (ids, starts) = self.inner.split_words(&words)?;
+            let (ids, starts) = self.shared()?.split_words(&words)?;
             let count = |n: usize| i32::try_from(n).map_err(|_| InputError::range("words", "more than 2^31 sub-words"));
             Ok(SplitWordsJs {
                 ids: I32Values(ids.iter().map(|&i| i as i32).collect()),
@@ -187,7 +248,7 @@ impl NativeTokenizer {
         max_length: Option<u32>,
     ) -> napi::Result<Vec<EncodedJs>> {
         let run = || -> tsbert_core::Result<Vec<EncodedJs>> {
-            let encoded = self.inner.encode_batch(read_inputs(inputs)?, max_length.map(|m| m as usize))?;
+            let encoded = self.shared()?.encode_batch(read_inputs(inputs)?, max_length.map(|m| m as usize))?;
             Ok(encoded
                 .into_iter()
                 .map(|e| EncodedJs {
