@@ -79,7 +79,7 @@ pub fn composed_normalize_last_dim(x: &Tensor, eps: f64) -> candle_core::Result<
 }
 
 /// Writes `x - mean` of a row into `out`; returns `1 / sqrt(var + eps)` (biased variance).
-#[inline]
+#[inline(always)]
 fn center<T: Float>(row: &[T], out: &mut [T], eps: T) -> T {
     let n = T::from(row.len()).unwrap_or_else(T::nan);
     let mean = sum(row) / n;
