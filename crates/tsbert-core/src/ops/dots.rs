@@ -131,7 +131,7 @@ pub(crate) fn dots(
         return;
     }
     #[cfg(target_arch = "x86_64")]
-    if kernel == DotKernel::Avx512 && crate::ops::panels::takes(rows, n_in) {
+    if kernel == DotKernel::Avx512 && crate::ops::panels::takes(rows) {
         crate::ops::panels::product(out, out_stride, x, (weights, n_in), epilogue);
         return;
     }
@@ -554,7 +554,8 @@ mod tests {
         let kernels: Vec<_> =
             DotKernel::ALL.iter().copied().filter(|&k| k != DotKernel::Packed && k.is_supported()).collect();
         // (from PANEL_ROWS rows, the panels of AVX-512: a partial panel, `in` past a block of
-        // 768 and not a multiple of 16, a tile of 1 to 11 rows after the whole ones)
+        // 768 and not a multiple of 16, a tile of 1 to 11 rows after the whole ones, rows of
+        // 4 KiB and 12 KiB copied with padding)
         for (rows, n_in, n_out) in [
             (1, 19, 130),
             (3, 19, 130),
@@ -565,6 +566,8 @@ mod tests {
             (130, 200, 130),
             (100, 1000, 70),
             (97, 16, 33),
+            (100, 1024, 40),
+            (97, 3072, 33),
         ] {
             let x: Vec<f32> = (0..rows * n_in).map(|i| ((i * 7919 % 1000) as f32 / 500.0 - 1.0) * 3.0).collect();
             let w: Vec<f32> = (0..n_out * n_in).map(|i| (i * 104_729 % 997) as f32 / 498.5 - 1.0).collect();
@@ -657,26 +660,32 @@ mod tests {
     /// same bits.
     #[test]
     fn in_the_panels_a_rows_products_do_not_depend_on_the_rows_beside_it() {
-        let (n_in, n_out) = (200, 40);
+        for (n_in, rows) in [(200, 96), (200, 101), (200, 109), (1024, 101)] {
+            rows_beside_in_the_panels(n_in, rows);
+        }
+    }
+
+    /// [`in_the_panels_a_rows_products_do_not_depend_on_the_rows_beside_it`] at `rows` rows of
+    /// `n_in` values.
+    fn rows_beside_in_the_panels(n_in: usize, rows: usize) {
+        let n_out = 40;
         let w: Vec<f32> = (0..n_out * n_in).map(|i| (i * 104_729 % 997) as f32 / 498.5 - 1.0).collect();
         for kernel in DotKernel::ALL.iter().copied().filter(|&k| k != DotKernel::Packed && k.is_supported()) {
-            for rows in [96, 101, 109] {
-                let x: Vec<f32> = (0..rows * n_in).map(|i| ((i * 7919 % 1000) as f32 / 500.0 - 1.0) * 3.0).collect();
-                let mut together = vec![0f32; rows * n_out];
-                dots(&mut together, n_out, &x, (&[&w], n_in), Epilogue::default(), kernel);
-                // the first 5 rows moved to the end, and one row more
-                let mut moved: Vec<f32> = x[5 * n_in..].iter().chain(&x[..5 * n_in]).copied().collect();
-                moved.extend_from_slice(&x[..n_in]);
-                let mut other = vec![0f32; (rows + 1) * n_out];
-                dots(&mut other, n_out, &moved, (&[&w], n_in), Epilogue::default(), kernel);
-                for r in 0..rows {
-                    let at = (r + rows - 5) % rows;
-                    assert_eq!(
-                        other[at * n_out..(at + 1) * n_out],
-                        together[r * n_out..(r + 1) * n_out],
-                        "{kernel:?}: row {r} of {rows}"
-                    );
-                }
+            let x: Vec<f32> = (0..rows * n_in).map(|i| ((i * 7919 % 1000) as f32 / 500.0 - 1.0) * 3.0).collect();
+            let mut together = vec![0f32; rows * n_out];
+            dots(&mut together, n_out, &x, (&[&w], n_in), Epilogue::default(), kernel);
+            // the first 5 rows moved to the end, and one row more
+            let mut moved: Vec<f32> = x[5 * n_in..].iter().chain(&x[..5 * n_in]).copied().collect();
+            moved.extend_from_slice(&x[..n_in]);
+            let mut other = vec![0f32; (rows + 1) * n_out];
+            dots(&mut other, n_out, &moved, (&[&w], n_in), Epilogue::default(), kernel);
+            for r in 0..rows {
+                let at = (r + rows - 5) % rows;
+                assert_eq!(
+                    other[at * n_out..(at + 1) * n_out],
+                    together[r * n_out..(r + 1) * n_out],
+                    "{kernel:?}: row {r} of {rows}"
+                );
             }
         }
     }

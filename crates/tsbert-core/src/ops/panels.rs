@@ -10,8 +10,9 @@
 //! adds its products in the order of `in`, whatever the threads and the tile its row falls
 //! in: results do not depend on the thread count, and a row gives the same bits in any batch
 //! that reaches this kernel. Inputs whose rows are a multiple of 4 KiB long (`in` of 1024,
-//! 3072…) stay on the dot kernel: 12 such rows share the L1 cache's sets, and broadcasting from
-//! them ran slower than [`dots`].
+//! 3072…: BERT-base's second feed-forward layer) are copied first with 64 bytes more a row: read
+//! in place, the 12 rows of a tile share the L1 cache's sets, and broadcasting from them ran
+//! slower than [`dots`]'s dot kernel, which such inputs took before.
 //!
 //! [`dots`]: crate::ops::dots::dots
 
@@ -35,10 +36,37 @@ const KC: usize = 768;
 /// Rows a task runs through one panel (its copy of the panel used by all of them).
 const ROWS_A_TASK: usize = 384;
 
-/// Whether [`product`] takes a product of `rows` rows of `n_in` values (on a CPU with AVX-512F,
-/// which the caller's kernel says).
-pub(crate) fn takes(rows: usize, n_in: usize) -> bool {
-    rows >= PANEL_ROWS && !(n_in * 4).is_multiple_of(4096)
+/// Whether [`product`] takes a product of `rows` rows (on a CPU with AVX-512F, which the
+/// caller's kernel says).
+pub(crate) fn takes(rows: usize) -> bool {
+    rows >= PANEL_ROWS
+}
+
+/// Values a row of `x` is copied with more when its rows are a multiple of 4 KiB long (one
+/// cache line: consecutive rows then fall in different sets of the L1 cache).
+const ROW_PADDING: usize = 16;
+
+/// `x` (`[rows, n_in]` row-major) as the tiles read it, and its row stride: itself, or a copy
+/// with [`ROW_PADDING`] more values a row when its rows are a multiple of 4 KiB long.
+fn tiles_input(x: &[f32], n_in: usize) -> (std::borrow::Cow<'_, [f32]>, usize) {
+    if !(n_in * 4).is_multiple_of(4096) {
+        return (std::borrow::Cow::Borrowed(x), n_in);
+    }
+    let (stride, rows) = (n_in + ROW_PADDING, x.len() / n_in);
+    // written once, not cleared first (clearing it cost as much as the copy saved)
+    let mut padded = Vec::with_capacity(rows * stride);
+    padded.spare_capacity_mut()[..rows * stride].par_chunks_mut(stride).zip(x.par_chunks(n_in)).for_each(
+        |(to, row)| {
+            // SAFETY: `to` has room for the row's n_in values and the padding after them.
+            unsafe { std::ptr::copy_nonoverlapping(row.as_ptr(), to.as_mut_ptr().cast::<f32>(), n_in) };
+            to[n_in..].iter_mut().for_each(|v| {
+                v.write(0.0);
+            });
+        },
+    );
+    // SAFETY: every one of the rows · stride values was written just above.
+    unsafe { padded.set_len(rows * stride) };
+    (std::borrow::Cow::Owned(padded), stride)
 }
 
 /// `out[r · out_stride + c] = epilogue(Σₖ x[r · n_in + k] · w[o · n_in + k])` as
@@ -60,6 +88,8 @@ pub(crate) fn product(
     let n_out = weights.iter().map(|w| w.len() / n_in).sum::<usize>();
     assert!(n_out <= out_stride && out.len() >= (rows - 1) * out_stride + n_out, "panels: output too small");
     let panels = channel_blocks((weights, n_in), NR);
+    let (x, x_stride) = tiles_input(x, n_in);
+    let x = &x[..];
     let shared = Shared(out.as_mut_ptr());
     let blocks = rows.div_ceil(ROWS_A_TASK);
     let tasks = panels.len() * blocks;
@@ -78,6 +108,7 @@ pub(crate) fn product(
             channels: (w.len() / n_in - o0).min(NR),
             rows: r0..(r0 + ROWS_A_TASK).min(rows),
             x,
+            x_stride,
             out_stride,
             bias: epilogue.bias.map(|b| &b[c0..]),
         };
@@ -106,8 +137,9 @@ struct Task<'a> {
     /// Its channels (32, fewer at the weight's end).
     channels: usize,
     rows: std::ops::Range<usize>,
-    /// `[rows, n_in]` row-major.
+    /// `[rows, n_in]`, rows `x_stride` apart.
     x: &'a [f32],
+    x_stride: usize,
     out_stride: usize,
     /// The panel's biases (from its first channel on), if any.
     bias: Option<&'a [f32]>,
@@ -146,8 +178,8 @@ impl Task<'_> {
                 let tile = Tile {
                     out: out.wrapping_add(r * self.out_stride),
                     out_stride: self.out_stride,
-                    x: self.x[r * self.n_in + k0..].as_ptr(),
-                    x_stride: self.n_in,
+                    x: self.x[r * self.x_stride + k0..].as_ptr(),
+                    x_stride: self.x_stride,
                     panel: buffer.cast_const(),
                     kc,
                     bias: onto.map_or(std::ptr::null(), <[f32]>::as_ptr),
@@ -334,6 +366,19 @@ fn transpose(r: [__m512; 16]) -> [__m512; 16] {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn rows_a_multiple_of_4_kib_long_are_copied_with_padding_and_others_read_in_place() {
+        let x: Vec<f32> = (0..3 * 1024).map(|i| i as f32).collect();
+        let (padded, stride) = tiles_input(&x, 1024);
+        assert!(matches!(padded, std::borrow::Cow::Owned(_)) && stride == 1024 + ROW_PADDING);
+        for (r, row) in padded.chunks_exact(stride).enumerate() {
+            assert_eq!(row[..1024], x[r * 1024..(r + 1) * 1024], "row {r}");
+            assert!(row[1024..].iter().all(|&v| v == 0.0), "row {r}: padding");
+        }
+        let (same, stride) = tiles_input(&x[..3 * 1000], 1000);
+        assert!(matches!(same, std::borrow::Cow::Borrowed(_)) && stride == 1000);
+    }
 
     #[test]
     fn the_transpose_moves_every_value() {
