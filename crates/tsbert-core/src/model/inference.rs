@@ -471,23 +471,30 @@ fn block(
     buffers: &mut Buffers,
 ) -> Result<()> {
     let n = x.len() / h;
-    packed.queries_keys_values.apply(&mut buffers.qkv, x, n, None)?;
-    attend(&mut buffers.context, &buffers.qkv, h, layout, block.attention.heads);
+    let (qkv, context) = buffers.shared.split_at_mut(n * 3 * h);
+    packed.queries_keys_values.apply(qkv, x, n, None)?;
+    attend(context, qkv, h, layout, block.attention.heads);
     // y = LayerNorm(context · W_oᵀ + b_o + x)
-    packed.output.apply(&mut buffers.y, &buffers.context, n, None)?;
+    packed.output.apply(&mut buffers.y, context, n, None)?;
     add_and_norm(&mut buffers.y, Some(x), &block.norm1)?;
-    packed.dense1.apply(&mut buffers.inner, &buffers.y, n, Some(block.activation))?;
+    // the queries, keys, values and context are spent: the feed-forward layer's values take
+    // their place
+    let inner = &mut buffers.shared[..];
+    packed.dense1.apply(inner, &buffers.y, n, Some(block.activation))?;
     // x = LayerNorm(inner · W2ᵀ + b2 + y)
-    packed.dense2.apply(x, &buffers.inner, n, None)?;
+    packed.dense2.apply(x, inner, n, None)?;
     add_and_norm(x, Some(&buffers.y), &block.norm2)
 }
 
 /// Scratch buffers of one pass.
 struct Buffers {
-    qkv: Vec<f32>,
+    /// A block's second residual input (the first norm's output).
     y: Vec<f32>,
-    context: Vec<f32>,
-    inner: Vec<f32>,
+    /// A block's queries, keys and values `[rows, 3H]` then its attention context `[rows, H]`,
+    /// and, once those are spent, its feed-forward values `[rows, F]` in the same memory: the
+    /// pass holds `max(4H, F)` values a row of them instead of `4H + F` (BERT-base at a batch of
+    /// 32 × 128 tokens: 50 MB less).
+    shared: Vec<f32>,
 }
 
 /// What the inference pass gives at the rows past a sequence's valid length.
@@ -550,12 +557,7 @@ pub fn encode(
     }
     let ffn = packed.blocks.first().map_or(h, |blk| blk.dense1.bias.len());
     let m = at.len();
-    let mut buffers = Buffers {
-        qkv: vec![0f32; m * 3 * h],
-        y: vec![0f32; m * h],
-        context: vec![0f32; m * h],
-        inner: vec![0f32; m * ffn],
-    };
+    let mut buffers = Buffers { y: vec![0f32; m * h], shared: vec![0f32; m * (4 * h).max(ffn)] };
     for pair in model.blocks.iter().zip(&packed.blocks) {
         block(&mut x, pair, h, &layout, &mut buffers)?;
     }
