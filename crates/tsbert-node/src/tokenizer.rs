@@ -83,6 +83,30 @@ impl Held {
             Self::OnDemand(source) => source.tokenizer(),
         }
     }
+
+    /// Number of token ids, added tokens included (without making an on-demand tokenizer).
+    fn vocab_size(&self) -> usize {
+        match self {
+            Self::Made(tokenizer) => tokenizer.vocab_size(),
+            Self::OnDemand(source) => source.vocab_size(),
+        }
+    }
+
+    /// The special tokens' ids (without making an on-demand tokenizer that has a padding token).
+    fn special_ids(&self) -> tsbert_core::Result<SpecialIds> {
+        match self {
+            Self::Made(tokenizer) => tokenizer.special_ids(),
+            Self::OnDemand(source) => source.special_ids(),
+        }
+    }
+
+    /// Whether the tokenizer is made.
+    fn is_made(&self) -> bool {
+        match self {
+            Self::Made(_) => true,
+            Self::OnDemand(source) => source.is_made(),
+        }
+    }
 }
 
 /// A string, or an array of strings (words already split); anything else a `TypeError` naming
@@ -147,14 +171,6 @@ impl NativeTokenizer {
         };
         held.map(|held| Self { held }).or_throw(env)
     }
-
-    /// The special tokens' ids (without making an on-demand tokenizer that has a padding token).
-    fn special(&self) -> tsbert_core::Result<SpecialIds> {
-        match &self.held {
-            Held::Made(tokenizer) => tokenizer.special_ids(),
-            Held::OnDemand(source) => source.special_ids(),
-        }
-    }
 }
 
 #[napi]
@@ -188,11 +204,7 @@ impl NativeTokenizer {
     /// Number of token ids, added tokens included.
     #[napi(getter)]
     pub fn vocab_size(&self) -> u32 {
-        let size = match &self.held {
-            Held::Made(tokenizer) => tokenizer.vocab_size(),
-            Held::OnDemand(source) => source.vocab_size(),
-        };
-        size as u32
+        self.held.vocab_size() as u32
     }
 
     /// The id of `token`, or `null`.
@@ -211,16 +223,13 @@ impl NativeTokenizer {
     /// used to tokenize).
     #[napi(getter)]
     pub fn is_made(&self) -> bool {
-        match &self.held {
-            Held::Made(_) => true,
-            Held::OnDemand(source) => source.is_made(),
-        }
+        self.held.is_made()
     }
 
     /// The special tokens' ids; throws if there is no padding token.
     #[napi]
     pub fn special_ids(&self, env: Env) -> napi::Result<SpecialIdsJs> {
-        let ids = self.special().or_throw(&env)?;
+        let ids = self.held.special_ids().or_throw(&env)?;
         Ok(SpecialIdsJs { pad: ids.pad, mask: ids.mask, cls: ids.cls, sep: ids.sep, unk: ids.unk })
     }
 
