@@ -318,6 +318,17 @@ describe('Hugging Face models', () => {
     await rm(vocabOnly, { recursive: true });
   });
 
+  it('embed texts at once with a tokenizer not yet made as one call at a time does', async () => {
+    const texts = ['the crane is flying', 'a dog', 'tokyo is big', 'the mat'];
+    const [together, alone] = [
+      await BertModel.load(join(FIXTURES, 'bare')),
+      await BertModel.load(join(FIXTURES, 'bare')),
+    ];
+    expect(together.tokenizer.nativeTokenizer().isMade).toBe(false);
+    const atOnce = await Promise.all(texts.map((t) => embed(together, [t])));
+    for (const [i, t] of texts.entries()) expect(atOnce[i].data).toEqual((await embed(alone, [t])).data);
+  });
+
   it('refuse folders that are not a BERT or lack what tsbert needs, with a CheckpointError naming it', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'tsbert-hf-bad-'));
     await cp(join(FIXTURES, 'model'), dir, { recursive: true });
