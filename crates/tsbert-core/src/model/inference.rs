@@ -12,7 +12,8 @@
 //! section), adds residuals inside the layer norms, attends to each row's valid keys only, a
 //! (sequence, head) pair a task, with the training op's kernel (and, for callers that read
 //! valid rows only, skips the padding rows: [`Padding::Zeros`]) ([`crate::ops::attention`]):
-//! no autograd bookkeeping and no temporaries besides a few buffers of the batch's size.
+//! no autograd bookkeeping and no temporaries besides a few buffers of a chunk's size: a large
+//! batch goes through the blocks a chunk of sequences at a time ([`ROWS_A_THREAD`]).
 
 use std::collections::HashMap;
 
@@ -34,6 +35,16 @@ use crate::params::weights_written;
 use crate::weights::StoredTensor;
 
 const NAME: &str = "inference";
+
+/// Rows a chunk: the pass runs a batch through all its blocks a chunk of whole sequences at a
+/// time, chunks of at most this many rows (a longer sequence alone), so that a block's
+/// activations stay in the caches between its steps and its buffers are a chunk's, not the
+/// batch's. BERT-base at a batch of 32 × 128 tokens on 2 Zen 4 cores, in chunks of 768 rows
+/// instead of the whole batch: 8.2–8.7 → 9.1–9.3 sequences/s and 40–48 MiB less at the peak in
+/// f32, the same speed and 51 MiB less in q8 (1536 rows: 9.1 and +28 MiB; 512: 9.0–9.2).
+/// A fixed number, not one a thread: which rows share a chunk decides which product kernel
+/// runs, and so the bits, which must not depend on the thread count.
+const ROWS_A_CHUNK: usize = 768;
 
 /// Rows of a weight read from a file at a time when it is quantised as it is read.
 const ROWS_A_READ: usize = 256;
@@ -455,6 +466,28 @@ impl Layout {
         Self { rows, valid, firsts }
     }
 
+    /// Consecutive sequences in groups of at most `max_rows` rows (a longer sequence alone):
+    /// each group's rows and its layout.
+    fn chunks(&self, max_rows: usize) -> Vec<(std::ops::Range<usize>, Layout)> {
+        let mut chunks = Vec::new();
+        let mut s = 0;
+        while s < self.rows.len() {
+            let (first, mut end, mut rows) = (self.firsts[s], s, 0);
+            while end < self.rows.len() && (end == s || rows + self.rows[end] <= max_rows) {
+                rows += self.rows[end];
+                end += 1;
+            }
+            let layout = Layout {
+                rows: self.rows[s..end].to_vec(),
+                valid: self.valid[s..end].to_vec(),
+                firsts: self.firsts[s..end].iter().map(|f| f - first).collect(),
+            };
+            chunks.push((first..first + rows, layout));
+            s = end;
+        }
+        chunks
+    }
+
     /// Each row computed, by its index in the padded batch of sequences of `l` positions.
     fn padded_indices(&self, l: usize) -> Vec<usize> {
         self.rows.iter().enumerate().flat_map(|(b, &r)| b * l..b * l + r).collect()
@@ -475,15 +508,16 @@ fn block(
     packed.queries_keys_values.apply(qkv, x, n, None)?;
     attend(context, qkv, h, layout, block.attention.heads);
     // y = LayerNorm(context · W_oᵀ + b_o + x)
-    packed.output.apply(&mut buffers.y, context, n, None)?;
-    add_and_norm(&mut buffers.y, Some(x), &block.norm1)?;
+    let y = &mut buffers.y[..n * h];
+    packed.output.apply(y, context, n, None)?;
+    add_and_norm(y, Some(x), &block.norm1)?;
     // the queries, keys, values and context are spent: the feed-forward layer's values take
     // their place
     let inner = &mut buffers.shared[..];
-    packed.dense1.apply(inner, &buffers.y, n, Some(block.activation))?;
+    packed.dense1.apply(inner, y, n, Some(block.activation))?;
     // x = LayerNorm(inner · W2ᵀ + b2 + y)
     packed.dense2.apply(x, inner, n, None)?;
-    add_and_norm(x, Some(&buffers.y), &block.norm2)
+    add_and_norm(x, Some(y), &block.norm2)
 }
 
 /// Scratch buffers of one pass.
@@ -557,9 +591,14 @@ pub fn encode(
     }
     let ffn = packed.blocks.first().map_or(h, |blk| blk.dense1.bias.len());
     let m = at.len();
-    let mut buffers = Buffers { y: vec![0f32; m * h], shared: vec![0f32; m * (4 * h).max(ffn)] };
-    for pair in model.blocks.iter().zip(&packed.blocks) {
-        block(&mut x, pair, h, &layout, &mut buffers)?;
+    let chunks = layout.chunks(ROWS_A_CHUNK);
+    let most = chunks.iter().map(|(rows, _)| rows.len()).max().unwrap_or(0);
+    let mut buffers = Buffers { y: vec![0f32; most * h], shared: vec![0f32; most * (4 * h).max(ffn)] };
+    for (rows, chunk) in &chunks {
+        let x = &mut x[rows.start * h..rows.end * h];
+        for pair in model.blocks.iter().zip(&packed.blocks) {
+            block(x, pair, h, chunk, &mut buffers)?;
+        }
     }
     if m == n {
         return Ok(x);
@@ -570,4 +609,32 @@ pub fn encode(
         states[r * h..(r + 1) * h].copy_from_slice(row);
     }
     Ok(states)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn chunks_hold_whole_consecutive_sequences_up_to_their_rows_and_a_longer_one_alone() {
+        // rows of each sequence, the padding skipped: 3, 5, 2, 9, 1, 4
+        let layout = Layout::new(&[3, 5, 2, 9, 1, 4], 9, Padding::Zeros);
+        let chunks = layout.chunks(8);
+        let got: Vec<_> = chunks.iter().map(|(rows, c)| (rows.clone(), c.rows.clone(), c.firsts.clone())).collect();
+        assert_eq!(
+            got,
+            vec![
+                (0..8, vec![3, 5], vec![0, 3]),
+                (8..10, vec![2], vec![0]),
+                (10..19, vec![9], vec![0]),
+                (19..24, vec![1, 4], vec![0, 1])
+            ]
+        );
+        // each chunk's keys are its sequences' own
+        let valid: Vec<usize> = chunks.iter().flat_map(|(_, c)| c.valid.clone()).collect();
+        assert_eq!(valid, layout.valid);
+        // every position computed: 4 sequences of 9 rows, two a chunk of 20 rows
+        let computed = Layout::new(&[3, 9, 1, 4], 9, Padding::Computed).chunks(20);
+        assert_eq!(computed.iter().map(|(rows, _)| rows.clone()).collect::<Vec<_>>(), vec![0..18, 18..36]);
+    }
 }

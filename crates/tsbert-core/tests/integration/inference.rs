@@ -56,7 +56,8 @@ fn the_inference_pass_gives_the_eval_forward_pass_of_the_textbook_model() {
     let config = BertConfig { max_positions: 16, ..BertConfig::textbook(50) };
     compare(&config, &[16, 1, 9, 5], 16);
     compare(&config, &[3], 16);
-    // 130 × 16 = 2080 rows: the products of many rows (the matrix product, not the dot kernel)
+    // 130 × 16 = 2080 rows: chunks of many rows (the panels, not the dot kernel), the last one
+    // shorter; skipping the padding, chunks of sequences of every length
     let lens: Vec<usize> = (0..130).map(|i| 1 + i % 16).collect();
     compare(&config, &lens, 16);
 }
