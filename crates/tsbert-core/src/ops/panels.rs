@@ -83,29 +83,113 @@ pub(crate) fn product(
     (weights, n_in): (&[&[f32]], usize),
     epilogue: Epilogue<'_>,
 ) {
+    let sources = channel_blocks((weights, n_in), NR)
+        .into_iter()
+        .map(|(i, o0, c0)| (Source::Rows { w: weights[i], o0 }, (weights[i].len() / n_in - o0).min(NR), c0))
+        .collect();
+    by_panels(out, out_stride, (x, n_in), sources, epilogue);
+}
+
+/// A dense layer's weight packed once into the panels [`product`] multiplies by (each panel
+/// of 32 output channels `[in][32]`, channels past the last zeros), for a model that only
+/// infers: the same products with no copying at each call, the same bits.
+#[derive(Debug, Clone)]
+pub(crate) struct PanelMatrix {
+    /// Panel after panel, `n_in × 32` values each.
+    values: Vec<f32>,
+    n_in: usize,
+    n_out: usize,
+}
+
+impl PanelMatrix {
+    /// All zeros, `n_out` channels of `n_in` inputs, to be filled by [`PanelMatrix::set_rows`].
+    pub(crate) fn zeros(n_out: usize, n_in: usize) -> Self {
+        Self { values: vec![0.0; n_out.div_ceil(NR) * NR * n_in], n_in, n_out }
+    }
+
+    /// Channels `first..` from `rows` (`[n, n_in]` row-major).
+    pub(crate) fn set_rows(&mut self, first: usize, rows: &[f32]) {
+        for (i, row) in rows.chunks_exact(self.n_in).enumerate() {
+            let o = first + i;
+            let panel = &mut self.values[(o / NR) * NR * self.n_in..][..NR * self.n_in];
+            for (k, &v) in row.iter().enumerate() {
+                panel[k * NR + o % NR] = v;
+            }
+        }
+    }
+
+    /// Output channels.
+    pub(crate) fn n_out(&self) -> usize {
+        self.n_out
+    }
+
+    /// Inputs a channel.
+    pub(crate) fn n_in(&self) -> usize {
+        self.n_in
+    }
+
+    /// Bytes it holds.
+    pub(crate) fn bytes(&self) -> usize {
+        4 * self.values.len()
+    }
+
+    /// [`product`] by this matrix.
+    ///
+    /// # Panics
+    /// When this CPU lacks AVX-512F or the sizes disagree.
+    pub(crate) fn product(&self, out: &mut [f32], out_stride: usize, x: &[f32], epilogue: Epilogue<'_>) {
+        let sources = self
+            .values
+            .chunks_exact(NR * self.n_in)
+            .enumerate()
+            .map(|(p, panel)| (Source::Packed(panel), (self.n_out - p * NR).min(NR), p * NR))
+            .collect();
+        by_panels(out, out_stride, (x, self.n_in), sources, epilogue);
+    }
+}
+
+/// Where a task's panel comes from.
+#[derive(Clone, Copy)]
+enum Source<'a> {
+    /// Copied from channels `o0..` of the weight `w` (`[n, n_in]` row-major) by the task.
+    Rows { w: &'a [f32], o0: usize },
+    /// Packed already, `[n_in][32]` ([`PanelMatrix`]): read in place.
+    Packed(&'a [f32]),
+}
+
+/// The product of `x` by `sources` (each panel, its channels and its first output column),
+/// tasks of a panel by a block of rows over the compute threads.
+fn by_panels(
+    out: &mut [f32],
+    out_stride: usize,
+    (x, n_in): (&[f32], usize),
+    sources: Vec<(Source<'_>, usize, usize)>,
+    epilogue: Epilogue<'_>,
+) {
     assert!(std::arch::is_x86_feature_detected!("avx512f"), "panels: no AVX-512F on this CPU");
     let rows = x.len() / n_in;
-    let n_out = weights.iter().map(|w| w.len() / n_in).sum::<usize>();
+    let n_out = sources.last().map_or(0, |&(_, channels, c0)| c0 + channels);
+    if rows == 0 || n_out == 0 {
+        return;
+    }
     assert!(n_out <= out_stride && out.len() >= (rows - 1) * out_stride + n_out, "panels: output too small");
-    let panels = channel_blocks((weights, n_in), NR);
+    assert!(epilogue.bias.is_none_or(|b| b.len() == n_out), "panels: a bias of another length than the outputs");
     let (x, x_stride) = tiles_input(x, n_in);
     let x = &x[..];
     let shared = Shared(out.as_mut_ptr());
     let blocks = rows.div_ceil(ROWS_A_TASK);
-    let tasks = panels.len() * blocks;
+    let tasks = sources.len() * blocks;
     (0..tasks).into_par_iter().for_each(|t| {
         // the task's copy of its panel, on its thread's stack: a heap block beside the pass's
         // buffers kept mimalloc from reusing their space (MiniLM at batch 32: +13 MiB at the
         // peak); every value read is written first (`Task::pack`)
         let mut panel = std::mem::MaybeUninit::<[f32; KC * NR]>::uninit();
         let buffer = panel.as_mut_ptr().cast::<f32>();
-        let ((i, o0, c0), r0) = (panels[t / blocks], (t % blocks) * ROWS_A_TASK);
-        let w = weights[i];
+        let ((source, channels, c0), r0) = (sources[t / blocks], (t % blocks) * ROWS_A_TASK);
         let task = Task {
-            w,
+            source,
             n_in,
-            o0,
-            channels: (w.len() / n_in - o0).min(NR),
+            channels,
             rows: r0..(r0 + ROWS_A_TASK).min(rows),
             x,
             x_stride,
@@ -129,12 +213,9 @@ pub(crate) fn product(
 
 /// One panel of a weight by a block of rows.
 struct Task<'a> {
-    /// The weight, `[n, n_in]` row-major.
-    w: &'a [f32],
+    source: Source<'a>,
     n_in: usize,
-    /// The panel's first channel in `w`.
-    o0: usize,
-    /// Its channels (32, fewer at the weight's end).
+    /// The panel's channels (32, fewer at the weight's end).
     channels: usize,
     rows: std::ops::Range<usize>,
     /// `[rows, n_in]`, rows `x_stride` apart.
@@ -154,22 +235,27 @@ impl Task<'_> {
     #[target_feature(enable = "avx512f")]
     unsafe fn run(&self, out: *mut f32, buffer: *mut f32) {
         let masks = [lanes(self.channels.min(16)), lanes(self.channels.saturating_sub(16))];
-        // the next panel's channels (none past the weight's end)
-        let next_channels = (self.w.len() / self.n_in).saturating_sub(self.o0 + NR).min(NR);
         let mut k0 = 0;
         while k0 < self.n_in {
             let kc = (self.n_in - k0).min(KC);
-            // SAFETY: `buffer` holds KC × 32 values (the caller's promise).
-            unsafe { self.pack(k0, kc, buffer) };
-            // the next panel's weights (this block of `in`) on their way to L2 while the tiles
-            // run: a line every 4 values of `in` of every tile
-            let mut prefetch = Prefetch {
-                at: self.w.as_ptr().wrapping_add((self.o0 + NR) * self.n_in + k0),
-                stride: self.n_in,
-                lines: kc.div_ceil(16),
-                rows: next_channels,
-                row: 0,
-                line: 0,
+            let (panel, mut prefetch) = match self.source {
+                Source::Packed(packed) => (packed[k0 * NR..].as_ptr(), Prefetch::none()),
+                Source::Rows { w, o0 } => {
+                    // SAFETY: `buffer` holds KC × 32 values (the caller's promise).
+                    unsafe { self.pack((w, o0), k0, kc, buffer) };
+                    // the next panel's weights (this block of `in`; none past the weight's end)
+                    // on their way to L2 while the tiles run: a line every 4 values of `in` of
+                    // every tile
+                    let prefetch = Prefetch {
+                        at: w.as_ptr().wrapping_add((o0 + NR) * self.n_in + k0),
+                        stride: self.n_in,
+                        lines: kc.div_ceil(16),
+                        rows: (w.len() / self.n_in).saturating_sub(o0 + NR).min(NR),
+                        row: 0,
+                        line: 0,
+                    };
+                    (buffer.cast_const(), prefetch)
+                }
             };
             let onto = if k0 == 0 { self.bias } else { None };
             let mut r = self.rows.start;
@@ -180,7 +266,7 @@ impl Task<'_> {
                     out_stride: self.out_stride,
                     x: self.x[r * self.x_stride + k0..].as_ptr(),
                     x_stride: self.x_stride,
-                    panel: buffer.cast_const(),
+                    panel,
                     kc,
                     bias: onto.map_or(std::ptr::null(), <[f32]>::as_ptr),
                     masks,
@@ -215,7 +301,7 @@ impl Task<'_> {
     /// # Safety
     /// `buffer` must address `KC × 32` writable values.
     #[target_feature(enable = "avx512f")]
-    unsafe fn pack(&self, k0: usize, kc: usize, buffer: *mut f32) {
+    unsafe fn pack(&self, (w, o0): (&[f32], usize), k0: usize, kc: usize, buffer: *mut f32) {
         for half in 0..2 {
             let valid = self.channels.saturating_sub(16 * half).min(16);
             let mut kb = 0;
@@ -223,9 +309,9 @@ impl Task<'_> {
                 let n = (kc - kb).min(16);
                 let mut rows = [_mm512_setzero_ps(); 16];
                 for (c, row) in rows.iter_mut().enumerate().take(valid) {
-                    let at = (self.o0 + 16 * half + c) * self.n_in + k0 + kb;
+                    let at = (o0 + 16 * half + c) * self.n_in + k0 + kb;
                     // SAFETY: n values of channel o0 + 16·half + c from k0 + kb, within the weight.
-                    *row = unsafe { _mm512_maskz_loadu_ps(lanes(n), self.w[at..].as_ptr()) };
+                    *row = unsafe { _mm512_maskz_loadu_ps(lanes(n), w[at..].as_ptr()) };
                 }
                 let columns = transpose(rows);
                 for (j, column) in columns.iter().enumerate().take(n) {
@@ -303,6 +389,11 @@ struct Prefetch {
 }
 
 impl Prefetch {
+    /// Nothing to fetch.
+    fn none() -> Self {
+        Self { at: std::ptr::null(), stride: 0, lines: 0, rows: 0, row: 0, line: 0 }
+    }
+
     /// Fetches the next line into L2 (a prefetch never faults), if any is left.
     #[inline(always)]
     fn next(&mut self) {
@@ -378,6 +469,34 @@ mod tests {
         }
         let (same, stride) = tiles_input(&x[..3 * 1000], 1000);
         assert!(matches!(same, std::borrow::Cow::Borrowed(_)) && stride == 1000);
+    }
+
+    #[test]
+    fn a_weight_packed_once_gives_the_bits_of_panels_copied_at_each_product() {
+        if !std::arch::is_x86_feature_detected!("avx512f") {
+            return;
+        }
+        // 70 channels (a last panel of 6) of 800 inputs (two blocks of `in`), in two weights
+        let (n_in, parts) = (800, [40, 30]);
+        let value = |i: usize| ((i * 7919 % 1013) as f32 - 506.0) / 1013.0;
+        let weights: Vec<Vec<f32>> =
+            parts.iter().enumerate().map(|(w, &n)| (0..n * n_in).map(|i| value(i + w * 99_991)).collect()).collect();
+        let mut packed = PanelMatrix::zeros(70, n_in);
+        packed.set_rows(0, &weights[0][..20 * n_in]);
+        packed.set_rows(20, &weights[0][20 * n_in..]);
+        packed.set_rows(40, &weights[1]);
+        assert_eq!((packed.n_out(), packed.n_in(), packed.bytes()), (70, n_in, 4 * 96 * n_in));
+        let bias: Vec<f32> = (0..70).map(|i| value(i + 5)).collect();
+        let epilogue = Epilogue { bias: Some(&bias), activation: Some(crate::config::Activation::Gelu) };
+        let parts: Vec<&[f32]> = weights.iter().map(Vec::as_slice).collect();
+        for rows in [1, 13, 130] {
+            let x: Vec<f32> = (0..rows * n_in).map(|i| value(i + 17)).collect();
+            let (mut by_rows, mut by_packed) = (vec![0f32; rows * 72], vec![0f32; rows * 72]);
+            product(&mut by_rows, 72, &x, (&parts, n_in), epilogue);
+            packed.product(&mut by_packed, 72, &x, epilogue);
+            assert_eq!(by_rows, by_packed, "{rows} rows");
+            assert!(by_rows.chunks_exact(72).all(|row| row[70..] == [0.0, 0.0] && row[69] != 0.0), "{rows} rows");
+        }
     }
 
     #[test]
