@@ -5,7 +5,10 @@
  *     npx tsx bench/inference-job.ts --row minilm --batch-size 32 --threads 2
  *     npx tsx bench/inference-job.ts --row bert-base --batch-size 1 --dtype q8
  *
- * `--dtype q8` loads the model with `BertModel.load(dir, { dtype: 'q8' })` (int8 products in the
+ * The model is loaded to infer only, as onnxruntime holds one (`BertModel.load(dir, { dtype,
+ * inferenceOnly: true })`: in f32 on an AVX-512 CPU, the dense weights packed for the panel
+ * kernel as they are read; `--no-inference-only` loads a trainable f32 model instead).
+ * `--dtype q8` loads it with `dtype: 'q8'` (int8 products in the
  * encoder's dense layers) and reports the kernel (`model.quantize()`'s name; quantising again
  * only re-reads it, the packed weights are made at the first pass either way).
  * - `--row minilm`: `embed` (mean pooling, L2 normalisation, cut at the model's 512 positions;
@@ -45,6 +48,7 @@ const flags = new Command('bench:inference job')
   .option('--dir <dir>', "the benchmark's folder", join(OUT, 'inference'))
   .option('--minilm <dir>', 'all-MiniLM-L6-v2', join(import.meta.dirname, '.cache/all-MiniLM-L6-v2'))
   .option('--save <file>', 'write the last timed result (float32, little-endian)')
+  .option('--no-inference-only', 'load a model that can train (f32: its weights as parameters)')
   .parse()
   .opts<{
     row: 'minilm' | 'bert-base';
@@ -56,6 +60,7 @@ const flags = new Command('bench:inference job')
     dir: string;
     minilm: string;
     save?: string;
+    inferenceOnly: boolean;
   }>();
 process.env.RAYON_NUM_THREADS = String(flags.threads); // read when the core first computes
 
@@ -65,7 +70,7 @@ const rssMiB: Record<string, number> = {};
 let kernel: string | undefined;
 /** The model, loaded in `flags.dtype`; its q8 kernel noted, the memory then measured. */
 async function load(dir: string): Promise<BertModel> {
-  const model = await BertModel.load(dir, { dtype: flags.dtype });
+  const model = await BertModel.load(dir, { dtype: flags.dtype, inferenceOnly: flags.inferenceOnly });
   if (model.dtype !== flags.dtype) throw new Error(`loaded as ${model.dtype}, not ${flags.dtype}`);
   if (flags.dtype === 'q8') kernel = await model.quantize();
   const { rss, arrayBuffers } = process.memoryUsage();

@@ -32,10 +32,12 @@ export declare class NativeBert {
    * for bad `options`. With `head`, a model without that task head gets it (seeded, Hugging
    * Face's initialisation) and loses its pretraining heads: a pretrained encoder to fine-tune.
    * With `dropout`, every dropout (hidden, attention, classifier) is that probability. With
-   * `q8`, the model runs in q8 from the start and holds its encoder's dense
-   * weights in int8 only, each quantised as it is read (it cannot train or be saved).
+   * `hold` `'q8'`, the model runs in q8 from the start and holds its encoder's dense
+   * weights in int8 only, each quantised as it is read; `'infer'`, in f32 as its inference
+   * pass reads them, where that is not the parameters' layout (AVX-512: packed in panels).
+   * Either cannot train or be saved.
    */
-  static load(config: object | string, files: ModelFilesJs, options: TrainerOptionsJs, head?: TaskHeadJs, dropout?: number, q8?: boolean): Promise<NativeBert>
+  static load(config: object | string, files: ModelFilesJs, options: TrainerOptionsJs, head?: TaskHeadJs, dropout?: number, hold?: 'f32' | 'q8' | 'infer'): Promise<NativeBert>
   /**
    * Frees the model's memory now instead of when the garbage collector gets to it; every
    * later call fails. Throws while a call is in flight (await it first); disposing twice

@@ -139,6 +139,10 @@ describe('NativeBert', () => {
       const gone = await rejected(native().NativeBert.load(tiny, files, { seed: 0, devices: [{}] }));
       expect(gone?.message).toMatch(new RegExp(`^weights file '${at}': the file is missing`));
       expect(() => native().NativeBert.load(tiny, files, { seed: -1, devices: [{}] })).toThrow(/^seed: /);
+      const hold = 'int4' as 'q8';
+      expect(() =>
+        native().NativeBert.load(tiny, files, { seed: 0, devices: [{}] }, undefined, undefined, hold),
+      ).toThrow(/^hold: expected 'f32', 'q8' or 'infer', got 'int4'$/);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

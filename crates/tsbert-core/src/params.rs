@@ -87,8 +87,8 @@ impl ParamStore {
     /// each is created as an empty variable, counted at its shape, and refused by
     /// [`ParamStore::get`] and [`ParamStore::set`] with a message saying so. A model loaded to
     /// run in q8 holds its encoder's dense weights and token embeddings in int8 only, in its
-    /// inference pass (see [`crate::model::inference::Int8Weights`]): the f32 values never
-    /// exist whole.
+    /// inference pass, and one loaded to infer only its dense weights packed for that pass (see
+    /// [`crate::model::inference::HeldWeights`]): the f32 parameters never exist whole.
     pub fn held_elsewhere(self, shapes: HashMap<String, Vec<usize>>) -> Self {
         Self { elsewhere: shapes, ..self }
     }
@@ -166,7 +166,7 @@ impl ParamStore {
             return Err(InputError::range(
                 "name",
                 format!(
-                    "'{name}' is held in int8 only (the model was loaded with dtype 'q8'): load it without dtype 'q8' to read or change its f32 weights"
+                    "'{name}' is held only by the model's inference pass (the model was loaded with dtype 'q8' or to infer only): load it without either to read or change its f32 weights"
                 ),
             )
             .into());

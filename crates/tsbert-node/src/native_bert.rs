@@ -208,9 +208,20 @@ pub struct LoadTask {
     head: Option<TaskHead>,
     /// The dropout of every layer from now on, instead of the config's.
     dropout: Option<f64>,
-    /// Run in q8, the encoder's dense weights held in int8 only.
-    q8: bool,
+    /// How the model holds its encoder's dense weights.
+    hold: Hold,
     failure: Option<Error>,
+}
+
+/// How a loaded model holds its encoder's dense weights.
+#[derive(Debug, Clone, Copy)]
+enum Hold {
+    /// As its f32 parameters.
+    F32,
+    /// In int8 only ([`ModelHandle::from_weights_q8`]).
+    Q8,
+    /// As its f32 inference pass reads them ([`ModelHandle::from_weights_to_infer`]).
+    ToInfer,
 }
 
 impl LoadTask {
@@ -248,7 +259,11 @@ impl LoadTask {
             config = BertConfig { dropout: p, attention_dropout: None, classifier_dropout: None, ..config };
         }
         // the file's weights that the model has (all of them, but a new head's)
-        let read = if self.q8 { ModelHandle::from_weights_q8 } else { ModelHandle::from_weights };
+        let read = match self.hold {
+            Hold::F32 => ModelHandle::from_weights,
+            Hold::Q8 => ModelHandle::from_weights_q8,
+            Hold::ToInfer => ModelHandle::from_weights_to_infer,
+        };
         let model = read(config.clone(), &self.options, &file, &stored, &naming).map_err(|e| match e {
             Error::Input(ref input) if input.field == "dtype" => e, // q8 on a GPU: the option's fault
             Error::Input(_) => config_err(e),
@@ -339,10 +354,12 @@ impl NativeBert {
     /// for bad `options`. With `head`, a model without that task head gets it (seeded, Hugging
     /// Face's initialisation) and loses its pretraining heads: a pretrained encoder to fine-tune.
     /// With `dropout`, every dropout (hidden, attention, classifier) is that probability. With
-    /// `q8`, the model runs in q8 from the start and holds its encoder's dense
-    /// weights in int8 only, each quantised as it is read (it cannot train or be saved).
+    /// `hold` `'q8'`, the model runs in q8 from the start and holds its encoder's dense
+    /// weights in int8 only, each quantised as it is read; `'infer'`, in f32 as its inference
+    /// pass reads them, where that is not the parameters' layout (AVX-512: packed in panels).
+    /// Either cannot train or be saved.
     #[napi(
-        ts_args_type = "config: object | string, files: ModelFilesJs, options: TrainerOptionsJs, head?: TaskHeadJs, dropout?: number, q8?: boolean",
+        ts_args_type = "config: object | string, files: ModelFilesJs, options: TrainerOptionsJs, head?: TaskHeadJs, dropout?: number, hold?: 'f32' | 'q8' | 'infer'",
         ts_return_type = "Promise<NativeBert>"
     )]
     pub fn load(
@@ -352,9 +369,17 @@ impl NativeBert {
         options: Object,
         head: Option<TaskHeadJs>,
         dropout: Option<f64>,
-        q8: Option<bool>,
+        hold: Option<String>,
     ) -> napi::Result<AsyncTask<LoadTask>> {
-        let q8 = q8.unwrap_or(false);
+        let hold = match hold.as_deref() {
+            None | Some("f32") => Hold::F32,
+            Some("q8") => Hold::Q8,
+            Some("infer") => Hold::ToInfer,
+            Some(other) => {
+                let message = format!("expected 'f32', 'q8' or 'infer', got '{other}'");
+                return Err(tsbert_core::Error::from(InputError::range("hold", message))).or_throw(&env);
+            }
+        };
         let head = head.as_ref().map(TaskHeadJs::read).transpose().map_err(tsbert_core::Error::from).or_throw(&env)?;
         let read = || -> tsbert_core::Result<(ConfigSource, ModelOptions, TrainerOptions)> {
             let (options, training) = read_options(&options)?;
@@ -373,7 +398,7 @@ impl NativeBert {
             Ok((source, options, training))
         };
         let (config, options, training) = read().or_throw(&env)?;
-        Ok(AsyncTask::new(LoadTask { config, files, options, training, head, dropout, q8, failure: None }))
+        Ok(AsyncTask::new(LoadTask { config, files, options, training, head, dropout, hold, failure: None }))
     }
 
     /// Frees the model's memory now instead of when the garbage collector gets to it; every

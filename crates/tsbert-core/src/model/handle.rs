@@ -15,7 +15,7 @@ use crate::config::BertConfig;
 use crate::error::{InputError, Result};
 use crate::hf::HF_INITIALIZER_RANGE;
 use crate::loss::{nsp_loss, weighted_mlm_loss, LossScale};
-use crate::model::inference::{self, Int8Weights, PackedWeights, Padding, Precision};
+use crate::model::inference::{self, HeldForm, HeldWeights, PackedWeights, Padding, Precision};
 use crate::model::{BertModel, Mode};
 use crate::ops::attention::KeyMask;
 use crate::ops::decoder_loss::Targets;
@@ -299,7 +299,7 @@ impl ModelHandle {
     /// [`ModelHandle::from_weights`] for a model that runs in q8 from the start (see
     /// [`ModelHandle::quantize`]) and holds its encoder's dense weights and its token embedding
     /// table (unless a tied MLM decoder reads it) in int8 only: each is quantised as it is read
-    /// and its f32 values freed ([`Int8Weights`]), so that the model takes about a quarter of
+    /// and its f32 values freed ([`HeldWeights`]), so that the model takes about a quarter of
     /// those weights' f32 memory, at its peak as after. Such a model encodes, embeds and
     /// classifies; it cannot train, be saved, load other weights, have any weight set or those
     /// weights read (errors saying so). Only f32 models on the CPU run in q8.
@@ -313,25 +313,43 @@ impl ModelHandle {
         check_q8_runs(options.dtype, &options.devices)?;
         // the f32 tensors freed as they are quantised leave the process at once
         allocator::releasing_freed_memory(|| {
-            Self::read_weights(config, options, (file, stored, naming), Some(Kernel::detect()))
+            Self::read_weights(config, options, (file, stored, naming), Some(HeldForm::Q8(Kernel::detect())))
         })
     }
 
-    /// [`ModelHandle::from_weights`], the encoder's dense weights quantised as they are read
-    /// for `q8`'s kernel when it is given.
+    /// [`ModelHandle::from_weights`] for a model that only infers, in f32: where this CPU
+    /// multiplies by panels ([`HeldForm::panels`]), its encoder's dense weights are packed into
+    /// them as they are read and held so only ([`HeldForm::Panels`]: the same memory and
+    /// values, faster products), and the model, like one loaded in q8, cannot train, be saved,
+    /// load other weights, have those weights set or read (errors saying so). Elsewhere, and
+    /// for a model that is not f32 on the CPU, it is [`ModelHandle::from_weights`].
+    pub fn from_weights_to_infer(
+        config: BertConfig,
+        options: &ModelOptions,
+        file: &WeightsFile,
+        stored: &BertConfig,
+        naming: &Naming,
+    ) -> Result<Self> {
+        let on_cpu = options.dtype == DType::F32 && options.devices.iter().all(Device::is_cpu);
+        let form = HeldForm::panels().filter(|_| on_cpu);
+        allocator::releasing_freed_memory(|| Self::read_weights(config, options, (file, stored, naming), form))
+    }
+
+    /// [`ModelHandle::from_weights`], the encoder's dense weights held in `held`'s form only,
+    /// converted as they are read, when it is given.
     fn read_weights(
         config: BertConfig,
         options: &ModelOptions,
         (file, stored, naming): (&WeightsFile, &BertConfig, &Naming),
-        q8: Option<Kernel>,
+        held: Option<HeldForm>,
     ) -> Result<Self> {
         Self::check_sizes(&config, options)?;
-        let mut int8 = q8.map(|kernel| Int8Weights::new(&config, kernel)).transpose()?;
-        let elsewhere = int8.as_ref().map(|int8| int8.shapes(&config)).transpose()?.unwrap_or_default();
+        let mut taker = held.map(|form| HeldWeights::new(&config, form)).transpose()?;
+        let elsewhere = taker.as_ref().map(|taker| taker.shapes(&config)).transpose()?.unwrap_or_default();
         let mut values = HashMap::new();
         file.read_each((&config, options.dtype), stored, naming, |name, tensor| {
-            let kept = match &mut int8 {
-                Some(int8) => int8.take(name, tensor)?,
+            let kept = match &mut taker {
+                Some(taker) => taker.take(name, tensor)?,
                 None => Some(tensor.read()?),
             };
             if let Some(t) = kept {
@@ -356,11 +374,11 @@ impl ModelHandle {
             drawn.insert(name.to_string(), value);
         }
         model.set_weights(&drawn)?;
-        if let (Some(int8), Some(kernel)) = (int8, q8) {
-            let packed = Arc::new(int8.into_packed(&model.replicas[0].model)?);
+        if let Some(taker) = taker {
+            let packed = Arc::new(taker.into_packed(&model.replicas[0].model)?);
             for r in &model.replicas {
                 *r.inference_state() =
-                    InferenceState { precision: Precision::Q8(kernel), packed: Some(Arc::clone(&packed)) };
+                    InferenceState { precision: packed.precision(), packed: Some(Arc::clone(&packed)) };
             }
         }
         Ok(model)
@@ -484,6 +502,7 @@ impl ModelHandle {
         if let Precision::Q8(kernel) = self.replicas[0].inference_state().precision {
             return Ok(kernel); // quantised already (its int8 weights kept)
         }
+        self.check_holds_f32("be quantised")?;
         let kernel = Kernel::detect();
         for r in &self.replicas {
             *r.inference_state() = InferenceState { precision: Precision::Q8(kernel), packed: None };
@@ -508,17 +527,21 @@ impl ModelHandle {
         Ok(())
     }
 
-    /// Refuses `what` (training, saving, loading weights) for a model that holds some weights in int8
-    /// only ([`ModelHandle::from_weights_q8`]).
+    /// Refuses `what` (training, saving, loading weights) for a model that holds some weights
+    /// only in its inference pass ([`ModelHandle::from_weights_q8`],
+    /// [`ModelHandle::from_weights_to_infer`]).
     pub(crate) fn check_holds_f32(&self, what: &str) -> Result<()> {
         if !self.params().holds_all_values() {
-            return Err(InputError::range(
-                "model",
+            let message = if self.is_quantized() {
                 format!(
                     "it was loaded with dtype 'q8' and holds some of its weights in int8 only: it cannot {what}; load it without dtype 'q8' for that (a model quantised after an f32 load keeps its f32 weights)"
-                ),
-            )
-            .into());
+                )
+            } else {
+                format!(
+                    "it was loaded to infer only and holds its dense weights only as its inference pass reads them: it cannot {what}; load it without inferenceOnly for that"
+                )
+            };
+            return Err(InputError::range("model", message).into());
         }
         Ok(())
     }

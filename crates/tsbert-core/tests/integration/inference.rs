@@ -201,7 +201,7 @@ fn a_model_loaded_in_q8_holds_its_dense_weights_in_int8_only() {
             );
         } else {
             let err = table.unwrap_err().to_string();
-            assert!(err.contains("held in int8 only"), "{err}");
+            assert!(err.contains("held only by the model's inference pass"), "{err}");
             assert!(states != reference, "the int8 table changed nothing");
             let h = config.hidden;
             let worst =
@@ -215,7 +215,7 @@ fn a_model_loaded_in_q8_holds_its_dense_weights_in_int8_only() {
 
         let name = "encoder.blks.1.ffn.dense2.weight";
         let err = q8.params().get(name).unwrap_err().to_string();
-        assert!(err.starts_with(&format!("name: '{name}' is held in int8 only")), "{err}");
+        assert!(err.starts_with(&format!("name: '{name}' is held only by the model's inference pass")), "{err}");
         let saved = quantized.save_weights(&Naming::Tsbert).unwrap();
         let refusals = [
             ("be saved", q8.save_weights(&Naming::Tsbert).map(|_| ())),
@@ -230,6 +230,57 @@ fn a_model_loaded_in_q8_holds_its_dense_weights_in_int8_only() {
             assert!(err.starts_with("model: it was loaded with dtype 'q8'") && err.contains(what), "{err}");
         }
     }
+}
+
+/// Loaded to infer only, a model holds its encoder's dense weights packed in panels only
+/// (where this CPU multiplies by panels): at the rows that take the panels in an f32 model too
+/// (from 96), it encodes with the same bits as the same weights loaded in f32; at fewer (which
+/// an f32 model multiplies by the dot kernel), within rounding. Reading or setting those
+/// weights, saving, loading weights, training and quantising are errors saying why.
+#[test]
+fn a_model_loaded_to_infer_only_encodes_as_in_f32_and_refuses_to_change() {
+    use tsbert_core::model::inference::HeldForm;
+    use tsbert_core::weights::{Naming, WeightsFile};
+    use tsbert_core::{ModelHandle, ModelOptions, Trainer, TrainerOptions};
+
+    use crate::common::{random_batch, tiny_hf_config, values};
+    let config = BertConfig { hidden: 64, ffn_hidden: 96, heads: 4, ..tiny_hf_config(0.0) };
+    let bytes = crate::common::model(config.clone(), 3, DType::F32).save_weights(&Naming::Tsbert).unwrap();
+    let file = WeightsFile::from_bytes(&bytes).unwrap();
+    let options = ModelOptions::default();
+    let to_infer =
+        ModelHandle::from_weights_to_infer(config.clone(), &options, &file, &config, &Naming::Tsbert).unwrap();
+    let f32_model = ModelHandle::from_weights(config.clone(), &options, &file, &config, &Naming::Tsbert).unwrap();
+    assert_eq!(to_infer.params().count(), f32_model.params().count());
+    let many = random_batch(&config, 12, 10, 2, 5);
+    let states = values(&to_infer.encode(&many.sequences).unwrap());
+    assert_eq!(states, values(&f32_model.encode(&many.sequences).unwrap()), "120 rows: other bits");
+    let few = random_batch(&config, 3, 10, 2, 6);
+    let (a, b) =
+        (values(&to_infer.encode(&few.sequences).unwrap()), values(&f32_model.encode(&few.sequences).unwrap()));
+    let worst = a.iter().zip(&b).fold(0f64, |m, (x, y)| m.max((x - y).abs()));
+    assert!(worst < 1e-5, "30 rows: max |Δ| {worst}");
+    assert!(!to_infer.is_quantized());
+    let Some(HeldForm::Panels) = HeldForm::panels() else {
+        assert!(to_infer.params().holds_all_values(), "no panels on this CPU: a plain f32 load");
+        return;
+    };
+    let name = "encoder.blks.1.ffn.dense2.weight";
+    let err = to_infer.params().get(name).unwrap_err().to_string();
+    assert!(err.starts_with(&format!("name: '{name}' is held only by the model's inference pass")), "{err}");
+    let saved = f32_model.save_weights(&Naming::Tsbert).unwrap();
+    let refusals = [
+        ("be saved", to_infer.save_weights(&Naming::Tsbert).map(|_| ())),
+        ("load other weights", to_infer.load_weights(&saved, &Naming::Tsbert)),
+        ("train", Trainer::new(&to_infer, &TrainerOptions::default()).map(|_| ())),
+        ("have its weights set", to_infer.set_param("encoder.blks.0.ffn.dense1.bias", &[0.0; 96])),
+        ("be quantised", to_infer.quantize().map(|_| ())),
+    ];
+    for (what, result) in refusals {
+        let err = result.unwrap_err().to_string();
+        assert!(err.starts_with("model: it was loaded to infer only") && err.contains(what), "{err}");
+    }
+    assert_eq!(values(&to_infer.encode(&many.sequences).unwrap()), states, "the refusals changed the states");
 }
 
 /// What a model holds, as `held_bytes` counts it (what the addon tells V8): an f32 model its

@@ -1,0 +1,86 @@
+/**
+ * A model loaded to infer only (`BertModel.load(dir, { inferenceOnly: true })`) on Hugging
+ * Face's fixture models: where the CPU multiplies by panels (AVX-512F), its dense weights held
+ * packed in them, the same memory and the embeddings and scores of an f32 load (within
+ * rounding: few rows take another kernel in f32), and training, saving and quantising refused
+ * by name; a bad value named.
+ */
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+
+import { BertModel, classify, embed } from '../../src/index.js';
+
+const FIXTURES = join(import.meta.dirname, '../../crates/tsbert-core/tests/fixtures');
+const MODEL = join(FIXTURES, 'hf/model');
+const TASKS = join(FIXTURES, 'hf-task');
+const SENTENCES = [
+  'the crane is flying over the river',
+  'a crane driver came to the harbour early in the morning',
+  'tokyo is a big city',
+  'rain',
+];
+
+/** Whether this CPU multiplies by panels, so an inference-only load holds its weights so. */
+async function panels(): Promise<boolean> {
+  const cpu = await readFile('/proc/cpuinfo', 'utf8').catch(() => '');
+  return process.arch === 'x64' && /\bavx512f\b/.test(cpu) && process.env.TSBERT_F32_KERNEL === undefined;
+}
+
+describe('inferenceOnly', () => {
+  it('embeds and classifies as an f32 load, in the same memory', async () => {
+    const [f32, toInfer] = [await BertModel.load(MODEL), await BertModel.load(MODEL, { inferenceOnly: true })];
+    expect(toInfer.dtype).toBe('f32');
+    expect(toInfer.paramCount).toBe(f32.paramCount);
+    const [a, b] = [await embed(f32, SENTENCES), await embed(toInfer, SENTENCES)];
+    expect(b.shape).toEqual(a.shape);
+    for (const [i, v] of b.data.entries()) expect(Math.abs(v - a.data[i]), `value ${i}`).toBeLessThan(1e-5);
+    // hidden 32 and 64 inner values: whole panels, no padding; and the copies of the dense
+    // layers' biases its pass holds (2 blocks of 3·32 + 32 + 64 + 32)
+    expect(toInfer.memoryFootprint).toBe(f32.memoryFootprint + 4 * 2 * (3 * 32 + 32 + 64 + 32));
+
+    const [single, singleToInfer] = [
+      await BertModel.load(join(TASKS, 'single')),
+      await BertModel.load(join(TASKS, 'single'), { inferenceOnly: true }),
+    ];
+    const want = await classify(single, SENTENCES, { topK: null });
+    for (const [row, ranked] of (await classify(singleToInfer, SENTENCES, { topK: null })).entries()) {
+      for (const { label, score } of ranked) {
+        const theirs = want[row].find((r) => r.label === label)?.score ?? Number.NaN;
+        expect(Math.abs(score - theirs), `${row} ${label}`).toBeLessThan(1e-5);
+      }
+    }
+  });
+
+  it('refuses to train, save or quantise where it holds its weights in panels; names a bad value', async () => {
+    const model = await BertModel.load(join(TASKS, 'single'), { inferenceOnly: true });
+    const sequences = model.tokenizer.pad(model.tokenizer.encodeBatch(SENTENCES.slice(0, 3).map((t) => [t] as const)));
+    const dir = await mkdtemp(join(tmpdir(), 'tsbert-infer-'));
+    try {
+      if (await panels()) {
+        const refusal = (what: string) =>
+          new RegExp(`^model: it was loaded to infer only .*: it cannot ${what}; load it without inferenceOnly`);
+        await expect(model.trainTaskStep(sequences, Int32Array.from([0, 1, 2]))).rejects.toThrow(refusal('train'));
+        expect(model.stepsTaken).toBe(0);
+        const saved = model.save(dir);
+        await expect(saved).rejects.toThrow(RangeError);
+        await expect(saved).rejects.toThrow(refusal('be saved'));
+        await expect(readFile(join(dir, 'config.json'))).rejects.toThrow(/ENOENT/);
+        await expect(model.quantize()).rejects.toThrow(refusal('be quantised'));
+        expect(model.dtype).toBe('f32');
+        expect((await classify(model, SENTENCES)).length).toBe(SENTENCES.length);
+      } else {
+        await model.save(dir); // no panels on this CPU: a plain f32 load
+        expect((await BertModel.load(dir)).paramCount).toBe(model.paramCount);
+      }
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+    await expect(BertModel.load(MODEL, { inferenceOnly: 'yes' as unknown as boolean })).rejects.toThrow(
+      new TypeError('inferenceOnly: expected true or false, got yes'),
+    );
+    // q8 is a load to infer only already
+    expect((await BertModel.load(MODEL, { dtype: 'q8', inferenceOnly: true })).dtype).toBe('q8');
+  });
+});
