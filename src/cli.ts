@@ -18,6 +18,7 @@ import {
   DTYPE_HELP,
   flagParser,
   interruptible,
+  modelToInfer,
   parseDtype,
   runFolderOf,
 } from './cli/flags.js';
@@ -27,7 +28,7 @@ import { type ModelSizes, TEXTBOOK_SIZES } from './config.js';
 import type { CorpusFormat } from './data/formats.js';
 import { LABELLED_FORMATS, type LabelledFormat } from './data/labelled-files.js';
 import { corpusFiles } from './data/sources.js';
-import { BertModel, type ModelDtype } from './model.js';
+import type { ModelDtype } from './model.js';
 import { PRETRAIN_DEFAULTS, type PretrainOptions, pretrain } from './pretrain.js';
 import { POOLING_MODES, type PoolingMode } from './sentence-transformers.js';
 import { embed } from './tasks/embed.js';
@@ -115,7 +116,7 @@ interface EvaluateFlags {
 const CORPUS_FORMATS = ['wikitext', 'lines', 'jsonl'];
 
 async function runEvaluate(flags: EvaluateFlags): Promise<void> {
-  const model = await BertModel.load(flags.model, { dtype: flags.dtype });
+  const model = await modelToInfer(flags.model, flags.dtype);
   if (model.config.task) {
     const format = flags.format === 'auto' ? undefined : flags.format;
     if (format !== undefined && !(LABELLED_FORMATS as readonly string[]).includes(format)) {
@@ -149,7 +150,7 @@ async function runEvaluate(flags: EvaluateFlags): Promise<void> {
 }
 
 async function runEncode(sentence: string, flags: { model: string; pair?: string; dtype: ModelDtype }): Promise<void> {
-  const model = await BertModel.load(flags.model, { dtype: flags.dtype });
+  const model = await modelToInfer(flags.model, flags.dtype);
   const encoding = await encode(model, sentence, flags.pair);
   console.log(`tokens: ${encoding.tokens.join(' ')}`);
   console.log(`shape: [${encoding.shape.join(', ')}]`);
@@ -172,7 +173,7 @@ interface EmbedFlags {
 }
 
 async function runEmbed(flags: EmbedFlags): Promise<void> {
-  const model = await BertModel.load(flags.model, { dtype: flags.dtype });
+  const model = await modelToInfer(flags.model, flags.dtype);
   const bar = new SingleBar({
     format: 'embedded {value} texts | {rate} texts/sec',
     stream: process.stderr,
@@ -199,7 +200,7 @@ async function runEmbed(flags: EmbedFlags): Promise<void> {
 }
 
 async function runFillMask(text: string, flags: { model: string; topK: number; dtype: ModelDtype }): Promise<void> {
-  const model = await BertModel.load(flags.model, { dtype: flags.dtype });
+  const model = await modelToInfer(flags.model, flags.dtype);
   for (const { position, predictions } of await fillMask(model, text, { topK: flags.topK })) {
     console.log(`mask at token ${position}:`);
     for (const p of predictions) console.log(`  ${p.token.padEnd(16)} ${p.probability.toFixed(4)}`);

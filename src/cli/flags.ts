@@ -11,7 +11,7 @@ import { basename, dirname, resolve } from 'node:path';
 
 import { type Command, InvalidArgumentError } from 'commander';
 import { TrainingDivergedError } from '../errors.js';
-import { MODEL_DTYPES, type ModelDtype } from '../model.js';
+import { BertModel, MODEL_DTYPES, type ModelDtype } from '../model.js';
 import { CHECKPOINTS_DIR } from '../training/checkpoints.js';
 import type { Rule, RunOption } from '../training/options.js';
 
@@ -31,6 +31,14 @@ export function flagParser<T>(flag: string, rule: Rule<T>, unit = 1) {
 
 /** `--dtype`'s help: how a loaded model computes. */
 export const DTYPE_HELP = `how the model computes: ${MODEL_DTYPES.join(' or ')} (q8: int8 dense layers, faster; it cannot train)`;
+
+/**
+ * The model of `--model` for a command that only infers (encode, embed, fill-mask, evaluate,
+ * classify, tag, rerank): in `dtype`, loaded to infer only (see `LoadOptions.inferenceOnly`).
+ */
+export function modelToInfer(dir: string, dtype: ModelDtype): Promise<BertModel> {
+  return BertModel.load(dir, { dtype, inferenceOnly: true });
+}
 
 /** `--dtype`'s parser: one of {@link MODEL_DTYPES}, else commander's one-line error. */
 export function parseDtype(text: string): ModelDtype {

@@ -9,11 +9,11 @@
 import { once } from 'node:events';
 
 import { type Command, InvalidArgumentError } from 'commander';
-import { BertModel, type ModelDtype } from '../model.js';
+import type { ModelDtype } from '../model.js';
 import { type ClassifyInput, classify, rerank } from '../tasks/classify.js';
 import { AGGREGATIONS, type Aggregation, tagTokens } from '../tasks/tag-tokens.js';
 import { integerFrom } from '../training/options.js';
-import { DTYPE_HELP, flagParser, parseDtype } from './flags.js';
+import { DTYPE_HELP, flagParser, modelToInfer, parseDtype } from './flags.js';
 import { lineChunks } from './input.js';
 
 /** Inputs read and answered at a time from standard input. */
@@ -101,7 +101,7 @@ export function addTaskCommands(cli: Command): void {
         texts: string[],
         flags: { model: string; pair?: string; topK: number; function?: string; batchSize: number; dtype: ModelDtype },
       ) => {
-        const model = await BertModel.load(flags.model, { dtype: flags.dtype });
+        const model = await modelToInfer(flags.model, flags.dtype);
         for await (const chunk of inputs(texts, true)) {
           const withPairs =
             flags.pair === undefined ? chunk : chunk.map((t) => [t as string, flags.pair as string] as const);
@@ -136,7 +136,7 @@ export function addTaskCommands(cli: Command): void {
         texts: string[],
         flags: { model: string; aggregation: Aggregation; batchSize: number; dtype: ModelDtype },
       ) => {
-        const model = await BertModel.load(flags.model, { dtype: flags.dtype });
+        const model = await modelToInfer(flags.model, flags.dtype);
         for await (const chunk of inputs(texts, false)) {
           await writeLines(await tagTokens(model, chunk as string[], flags));
         }
@@ -158,7 +158,7 @@ export function addTaskCommands(cli: Command): void {
         documents: string[],
         flags: { model: string; query: string; topK?: number; batchSize: number; dtype: ModelDtype },
       ) => {
-        const model = await BertModel.load(flags.model, { dtype: flags.dtype });
+        const model = await modelToInfer(flags.model, flags.dtype);
         const all: string[] = [];
         for await (const chunk of inputs(documents, false)) all.push(...(chunk as string[]));
         await writeLines(
