@@ -40,7 +40,7 @@ export type ClassifyInput = string | readonly [string, string];
  *
  * @example
  * ```ts
- * const model = await BertModel.load('textattack/bert-base-uncased-SST-2');
+ * const model = await BertModel.load('textattack/bert-base-uncased-SST-2', { inferenceOnly: true });
  * await classify(model, ['a gripping film', 'dull and too long']);
  * // [[{ label: 'LABEL_1', score: 0.99 }], [{ label: 'LABEL_0', score: 0.98 }]]
  * ```
@@ -98,7 +98,7 @@ export interface RankedDocument {
  *
  * @example
  * ```ts
- * const model = await BertModel.load('cross-encoder/ms-marco-MiniLM-L6-v2');
+ * const model = await BertModel.load('cross-encoder/ms-marco-MiniLM-L6-v2', { inferenceOnly: true });
  * await rerank(model, 'how do cranes fly', ['cranes soar on thermals', 'a crane lifts steel']);
  * ```
  */

@@ -38,7 +38,7 @@ export interface EmbedOptions extends EncodeOptions {
  *
  * @example
  * ```ts
- * const model = await BertModel.load('all-MiniLM-L6-v2');
+ * const model = await BertModel.load('all-MiniLM-L6-v2', { inferenceOnly: true }); // faster, cannot train
  * const vectors = await embed(model, ['a crane is flying', 'a bird flies']); // normalised: MiniLM has a Normalize module
  * vectors.shape; // [2, 384]
  * ```

@@ -232,7 +232,7 @@ function scoredTokens(
  *
  * @example
  * ```ts
- * const ner = await BertModel.load('dslim/bert-base-NER');
+ * const ner = await BertModel.load('dslim/bert-base-NER', { inferenceOnly: true });
  * await tagTokens(ner, 'My name is Wolfgang and I live in Berlin');
  * // [{ entity: 'PER', score: 0.99, word: 'Wolfgang', start: 11, end: 19 }, { entity: 'LOC', … }]
  * ```
