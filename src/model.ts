@@ -106,8 +106,9 @@ export interface LoadOptions extends Omit<CreateModelOptions, 'config'> {
    * panels (x86-64 with AVX-512F) the encoder's dense weights are packed into them as they are
    * read and held so only, instead of as the parameters' `[out, in]` matrices: the same memory
    * and the same values, faster passes (BERT-base on 2 Zen 4 cores: 7% at a batch of one
-   * sequence, 3.6% at 32). Such a model cannot train, be saved or have its weights set (a
-   * `RangeError` saying so); elsewhere the option changes nothing. Default `false`.
+   * sequence, 3.6% at 32). Such a model cannot train, be saved, have its weights set or be
+   * quantised (a `RangeError` saying so; load it with `dtype: 'q8'` for int8); elsewhere the
+   * option changes nothing. Default `false`.
    */
   inferenceOnly?: boolean;
 }
