@@ -318,7 +318,7 @@ impl ModelHandle {
     }
 
     /// [`ModelHandle::from_weights`] for a model that only infers, in f32: where this CPU
-    /// multiplies by panels ([`HeldForm::panels`]), its encoder's dense weights are packed into
+    /// has a product by packed panels ([`HeldForm::panels`]: AVX-512, AVX2), its encoder's dense weights are packed into
     /// them as they are read and held so only ([`HeldForm::Panels`]: the same memory and
     /// values, faster products), and the model, like one loaded in q8, cannot train, be saved,
     /// load other weights, have those weights set or read (errors saying so). Elsewhere, and

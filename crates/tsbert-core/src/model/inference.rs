@@ -31,7 +31,7 @@ use crate::ops::dots::{by_gemm, dots, DotKernel, Epilogue};
 use crate::ops::layer_norm::normalize_row;
 use crate::ops::matmul::View;
 #[cfg(target_arch = "x86_64")]
-use crate::ops::panels::PanelMatrix;
+use crate::ops::panel_matrix::PanelMatrix;
 use crate::ops::quantized::{quantized_product, Kernel, QuantizedMatrix, QuantizedRows, QuantizedTable};
 use crate::ops::rows::{TensorValues, MIN_ROWS_A_TASK};
 use crate::params::weights_written;
@@ -80,7 +80,7 @@ enum Weight {
     Packed(Vec<f32>),
     /// Quantised, laid out for the kernel that multiplies by it.
     Q8(QuantizedMatrix),
-    /// f32 in the panels of the AVX-512 product, the only copy ([`HeldForm::Panels`]).
+    /// f32 in the panels of the CPU's product, the only copy ([`HeldForm::Panels`]).
     #[cfg(target_arch = "x86_64")]
     Panels(PanelMatrix),
 }
@@ -267,17 +267,22 @@ pub enum HeldForm {
     /// int8 for `kernel` (q8), the token embedding table too unless the MLM head's decoder
     /// reads it: about a quarter of their f32 memory.
     Q8(Kernel),
-    /// f32, packed into the panels of the AVX-512 product once at load instead of a panel at a
-    /// time at every product: the same memory, the same values (BERT-base on 2 Zen 4 cores: 7%
+    /// f32, packed into the panels of the CPU's product once at load
+    /// ([`crate::ops::panel_matrix`]; the AVX-512 one copies a panel at a time at every
+    /// product otherwise): the same memory, the same values (BERT-base on 2 Zen 4 cores: 7%
     /// faster at a batch of one sequence, 3.6% at 32).
     Panels,
 }
 
 impl HeldForm {
-    /// [`HeldForm::Panels`] where this CPU multiplies by panels (x86-64 with AVX-512F, unless
-    /// `TSBERT_F32_KERNEL` forces another kernel); else none.
+    /// [`HeldForm::Panels`] where this CPU has a product by packed panels (x86-64 with AVX-512F
+    /// or AVX2 and FMA, unless `TSBERT_F32_KERNEL` forces the `gemm` copy); else none.
     pub fn panels() -> Option<Self> {
-        (cfg!(target_arch = "x86_64") && DotKernel::detect() == DotKernel::Avx512).then_some(Self::Panels)
+        #[cfg(target_arch = "x86_64")]
+        if PanelMatrix::width_for(DotKernel::detect()).is_some() {
+            return Some(Self::Panels);
+        }
+        None
     }
 
     /// How the inference pass of a model holding its weights so computes.
@@ -302,7 +307,10 @@ impl HeldMatrix {
         match form {
             HeldForm::Q8(kernel) => Self::Q8(QuantizedMatrix::zeros(n_out, n_in, kernel)),
             #[cfg(target_arch = "x86_64")]
-            HeldForm::Panels => Self::Panels(PanelMatrix::zeros(n_out, n_in)),
+            HeldForm::Panels => {
+                let width = PanelMatrix::width_for(DotKernel::detect()).expect("HeldForm::panels() said so");
+                Self::Panels(PanelMatrix::zeros(n_out, n_in, width))
+            }
             #[cfg(not(target_arch = "x86_64"))]
             HeldForm::Panels => unreachable!("HeldForm::panels() is none off x86-64"),
         }

@@ -16,6 +16,10 @@ pub mod layer_norm;
 pub mod linear;
 pub(crate) mod matmul;
 #[cfg(target_arch = "x86_64")]
+pub(crate) mod packed_avx2;
+#[cfg(target_arch = "x86_64")]
+pub(crate) mod panel_matrix;
+#[cfg(target_arch = "x86_64")]
 pub(crate) mod panels;
 pub mod quantized;
 pub mod row_affine;

@@ -5,7 +5,8 @@
 //! multiplies by it: 24 accumulators of 16 channels, each row's value broadcast, no horizontal
 //! sums. At BERT-base's 128 rows by a weight read from memory it ran at 204–214 GFLOP/s on 2
 //! Zen 4 cores against the dot kernel's ≤ 202 (a one-off timing test; bench/RESULTS.md).
-//! A model loaded to infer only holds its weights packed so once ([`PanelMatrix`]): its
+//! A model loaded to infer only holds its weights packed so once
+//! ([`PanelMatrix`](crate::ops::panel_matrix::PanelMatrix)): its
 //! products read the panels in place, with no copy to pay back, at any number of rows (BERT-base
 //! at 128 rows 7–14% faster than copying them; MiniLM's short sentences faster than the dot
 //! kernel).
@@ -34,7 +35,7 @@ pub(crate) const PANEL_ROWS: usize = 96;
 /// Rows a tile.
 const MR: usize = 12;
 /// Output channels a panel: two vectors of 16.
-const NR: usize = 32;
+pub(crate) const NR: usize = 32;
 /// Values of `in` a panel holds.
 const KC: usize = 768;
 /// Rows a task runs through one panel (its copy of the panel used by all of them).
@@ -94,62 +95,27 @@ pub(crate) fn product(
     by_panels(out, out_stride, (x, n_in), sources, epilogue);
 }
 
-/// A dense layer's weight packed once into the panels [`product`] multiplies by (each panel
-/// of 32 output channels `[in][32]`, channels past the last zeros), for a model that only
-/// infers: the same products with no copying at each call, the same bits.
-#[derive(Debug, Clone)]
-pub(crate) struct PanelMatrix {
-    /// Panel after panel, `n_in × 32` values each.
-    values: Vec<f32>,
-    n_in: usize,
-    n_out: usize,
-}
-
-impl PanelMatrix {
-    /// All zeros, `n_out` channels of `n_in` inputs, to be filled by [`PanelMatrix::set_rows`].
-    pub(crate) fn zeros(n_out: usize, n_in: usize) -> Self {
-        Self { values: vec![0.0; n_out.div_ceil(NR) * NR * n_in], n_in, n_out }
-    }
-
-    /// Channels `first..` from `rows` (`[n, n_in]` row-major).
-    pub(crate) fn set_rows(&mut self, first: usize, rows: &[f32]) {
-        for (i, row) in rows.chunks_exact(self.n_in).enumerate() {
-            let o = first + i;
-            let panel = &mut self.values[(o / NR) * NR * self.n_in..][..NR * self.n_in];
-            for (k, &v) in row.iter().enumerate() {
-                panel[k * NR + o % NR] = v;
-            }
-        }
-    }
-
-    /// Output channels.
-    pub(crate) fn n_out(&self) -> usize {
-        self.n_out
-    }
-
-    /// Inputs a channel.
-    pub(crate) fn n_in(&self) -> usize {
-        self.n_in
-    }
-
-    /// Bytes it holds.
-    pub(crate) fn bytes(&self) -> usize {
-        4 * self.values.len()
-    }
-
-    /// [`product`] by this matrix.
-    ///
-    /// # Panics
-    /// When this CPU lacks AVX-512F or the sizes disagree.
-    pub(crate) fn product(&self, out: &mut [f32], out_stride: usize, x: &[f32], epilogue: Epilogue<'_>) {
-        let sources = self
-            .values
-            .chunks_exact(NR * self.n_in)
-            .enumerate()
-            .map(|(p, panel)| (Source::Packed(panel), (self.n_out - p * NR).min(NR), p * NR))
-            .collect();
-        by_panels(out, out_stride, (x, self.n_in), sources, epilogue);
-    }
+/// [`product`] by a weight packed already (panel after panel of `n_in × 32` values, channels
+/// past `n_out` zeros: [`PanelMatrix`]), its panels read in place.
+///
+/// # Panics
+/// When this CPU lacks AVX-512F or the sizes disagree.
+///
+/// [`PanelMatrix`]: crate::ops::panel_matrix::PanelMatrix
+pub(crate) fn packed_product(
+    out: &mut [f32],
+    out_stride: usize,
+    x: &[f32],
+    (panels, n_in, n_out): (&[f32], usize, usize),
+    epilogue: Epilogue<'_>,
+) {
+    assert_eq!(panels.len(), n_out.div_ceil(NR) * NR * n_in, "panels: a packed weight of another size");
+    let sources = panels
+        .chunks_exact(NR * n_in)
+        .enumerate()
+        .map(|(p, panel)| (Source::Packed(panel), (n_out - p * NR).min(NR), p * NR))
+        .collect();
+    by_panels(out, out_stride, (x, n_in), sources, epilogue);
 }
 
 /// Where a task's panel comes from.
@@ -157,7 +123,7 @@ impl PanelMatrix {
 enum Source<'a> {
     /// Copied from channels `o0..` of the weight `w` (`[n, n_in]` row-major) by the task.
     Rows { w: &'a [f32], o0: usize },
-    /// Packed already, `[n_in][32]` ([`PanelMatrix`]): read in place.
+    /// Packed already, `[n_in][32]`: read in place.
     Packed(&'a [f32]),
 }
 
@@ -485,11 +451,12 @@ mod tests {
         let value = |i: usize| ((i * 7919 % 1013) as f32 - 506.0) / 1013.0;
         let weights: Vec<Vec<f32>> =
             parts.iter().enumerate().map(|(w, &n)| (0..n * n_in).map(|i| value(i + w * 99_991)).collect()).collect();
-        let mut packed = PanelMatrix::zeros(70, n_in);
+        let mut packed = crate::ops::panel_matrix::PanelMatrix::zeros(70, n_in, NR);
         packed.set_rows(0, &weights[0][..20 * n_in]);
         packed.set_rows(20, &weights[0][20 * n_in..]);
         packed.set_rows(40, &weights[1]);
         assert_eq!((packed.n_out(), packed.n_in(), packed.bytes()), (70, n_in, 4 * 96 * n_in));
+        let panels = packed.values();
         let bias: Vec<f32> = (0..70).map(|i| value(i + 5)).collect();
         let epilogue = Epilogue { bias: Some(&bias), activation: Some(crate::config::Activation::Gelu) };
         let parts: Vec<&[f32]> = weights.iter().map(Vec::as_slice).collect();
@@ -497,7 +464,7 @@ mod tests {
             let x: Vec<f32> = (0..rows * n_in).map(|i| value(i + 17)).collect();
             let (mut by_rows, mut by_packed) = (vec![0f32; rows * 72], vec![0f32; rows * 72]);
             product(&mut by_rows, 72, &x, (&parts, n_in), epilogue);
-            packed.product(&mut by_packed, 72, &x, epilogue);
+            packed_product(&mut by_packed, 72, &x, (panels, n_in, 70), epilogue);
             assert_eq!(by_rows, by_packed, "{rows} rows");
             assert!(by_rows.chunks_exact(72).all(|row| row[70..] == [0.0, 0.0] && row[69] != 0.0), "{rows} rows");
         }
