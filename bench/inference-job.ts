@@ -6,8 +6,8 @@
  *     npx tsx bench/inference-job.ts --row bert-base --batch-size 1 --dtype q8
  *
  * The model is loaded to infer only, as onnxruntime holds one (`BertModel.load(dir, { dtype,
- * inferenceOnly: true })`: in f32 on an AVX-512 CPU, the dense weights packed for the panel
- * kernel as they are read; `--no-inference-only` loads a trainable f32 model instead).
+ * inferenceOnly: true })`: in f32 on an AVX-512 or AVX2 CPU, the dense weights packed for
+ * the panel kernel as they are read; `--no-inference-only` loads a trainable f32 model instead).
  * `--dtype q8` loads it with `dtype: 'q8'` (int8 products in the
  * encoder's dense layers) and reports the kernel (`model.quantize()`'s name; quantising again
  * only re-reads it, the packed weights are made at the first pass either way).

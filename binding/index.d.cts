@@ -34,7 +34,7 @@ export declare class NativeBert {
    * With `dropout`, every dropout (hidden, attention, classifier) is that probability. With
    * `hold` `'q8'`, the model runs in q8 from the start and holds its encoder's dense
    * weights in int8 only, each quantised as it is read; `'infer'`, in f32 as its inference
-   * pass reads them, where that is not the parameters' layout (AVX-512: packed in panels).
+   * pass reads them, where that is not the parameters' layout (AVX-512, AVX2: packed in panels).
    * Either cannot train or be saved.
    */
   static load(config: object | string, files: ModelFilesJs, options: TrainerOptionsJs, head?: TaskHeadJs, dropout?: number, hold?: 'f32' | 'q8' | 'infer'): Promise<NativeBert>

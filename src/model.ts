@@ -102,13 +102,14 @@ export interface LoadOptions extends Omit<CreateModelOptions, 'config'> {
   dtype?: ModelDtype;
   /**
    * Load the model to infer only (encode, embed, classify, tag, rerank, evaluate), as
-   * onnxruntime does: in f32 (q8 is such a load already), where the CPU multiplies by
-   * panels (x86-64 with AVX-512F) the encoder's dense weights are packed into them as they are
-   * read and held so only, instead of as the parameters' `[out, in]` matrices: the same memory
-   * and the same values, faster passes (BERT-base on 2 Zen 4 cores: 7% at a batch of one
-   * sequence, 3.6% at 32). Such a model cannot train, be saved, have its weights set or be
-   * quantised (a `RangeError` saying so; load it with `dtype: 'q8'` for int8); elsewhere the
-   * option changes nothing. Default `false`.
+   * onnxruntime does: in f32 (q8 is such a load already), on x86-64 with AVX-512F or AVX2 and
+   * FMA the encoder's dense weights are packed into the panels of the CPU's product as they
+   * are read and held so only, instead of as the parameters' `[out, in]` matrices: the same
+   * memory and the same values, faster passes (BERT-base on 2 Zen 4 cores: 7% faster at a
+   * batch of one sequence and 3.6% at 32 with AVX-512; with AVX2, 1.55× and 1.8× the dot
+   * kernel an f32 load runs). Such a model cannot train, be saved, have its weights set or be
+   * quantised (a `RangeError` saying so; load it with `dtype: 'q8'` for int8); elsewhere
+   * (arm64) the option changes nothing. Default `false`.
    */
   inferenceOnly?: boolean;
 }

@@ -1,7 +1,7 @@
 /**
  * A model loaded to infer only (`BertModel.load(dir, { inferenceOnly: true })`) on Hugging
- * Face's fixture models: where the CPU multiplies by panels (AVX-512F), its dense weights held
- * packed in them, the same memory and the embeddings and scores of an f32 load (within
+ * Face's fixture models: where the CPU has a product by packed panels (AVX-512F, AVX2 with
+ * FMA), its dense weights held packed in them, the same memory and the embeddings and scores of an f32 load (within
  * rounding: few rows take another kernel in f32), and training, saving and quantising refused
  * by name; a bad value named.
  */
@@ -22,10 +22,33 @@ const SENTENCES = [
   'rain',
 ];
 
-/** Whether this CPU multiplies by panels, so an inference-only load holds its weights so. */
+/**
+ * Whether an inference-only load holds its weights in panels here: on x86-64 with AVX-512F or
+ * AVX2 and FMA, unless `TSBERT_F32_KERNEL` forces the `gemm` copy (or a kernel the CPU lacks).
+ */
 async function panels(): Promise<boolean> {
   const cpu = await readFile('/proc/cpuinfo', 'utf8').catch(() => '');
-  return process.arch === 'x64' && /\bavx512f\b/.test(cpu) && process.env.TSBERT_F32_KERNEL === undefined;
+  const has = (flag: string) => new RegExp(`\\b${flag}\\b`).test(cpu);
+  const avx512 = has('avx512f');
+  const avx2 = has('avx2') && has('fma');
+  const forced = process.env.TSBERT_F32_KERNEL;
+  if (process.arch !== 'x64') return false;
+  if (forced === 'packed') return false;
+  if (forced === 'avx512') return avx512;
+  if (forced === 'avx2') return avx2;
+  return avx512 || avx2;
+}
+
+/** `f()` with `TSBERT_F32_KERNEL` set to `kernel`, then as it was. */
+async function withF32Kernel<T>(kernel: string, f: () => Promise<T>): Promise<T> {
+  const before = process.env.TSBERT_F32_KERNEL;
+  process.env.TSBERT_F32_KERNEL = kernel;
+  try {
+    return await f();
+  } finally {
+    if (before === undefined) delete process.env.TSBERT_F32_KERNEL;
+    else process.env.TSBERT_F32_KERNEL = before;
+  }
 }
 
 describe('inferenceOnly', () => {
@@ -38,7 +61,16 @@ describe('inferenceOnly', () => {
     for (const [i, v] of b.data.entries()) expect(Math.abs(v - a.data[i]), `value ${i}`).toBeLessThan(1e-5);
     // hidden 32 and 64 inner values: whole panels, no padding; and the copies of the dense
     // layers' biases its pass holds (2 blocks of 3·32 + 32 + 64 + 32)
-    expect(toInfer.memoryFootprint).toBe(f32.memoryFootprint + 4 * 2 * (3 * 32 + 32 + 64 + 32));
+    const held = 4 * toInfer.paramCount + 4 * 2 * (3 * 32 + 32 + 64 + 32);
+    expect(toInfer.memoryFootprint).toBe((await panels()) ? held : f32.memoryFootprint);
+    // the AVX2 kernel (forced; where the CPU lacks AVX2, a plain f32 load): the same vectors
+    const avx2 = await withF32Kernel('avx2', async () => {
+      const model = await BertModel.load(MODEL, { inferenceOnly: true });
+      return { model, held: await panels() };
+    });
+    const c = await embed(avx2.model, SENTENCES);
+    for (const [i, v] of c.data.entries()) expect(Math.abs(v - a.data[i]), `AVX2, value ${i}`).toBeLessThan(1e-5);
+    if (avx2.held) expect(avx2.model.memoryFootprint).toBe(held);
 
     const [single, singleToInfer] = [
       await BertModel.load(join(TASKS, 'single')),
