@@ -143,10 +143,16 @@ pub struct EvalMetrics {
     pub examples: f64,
 }
 
-/// Refuses q8 for a model in `dtype` on `devices` unless it is f32 on the CPU (where the
-/// inference pass runs, see [`inference::runs_inference_pass`]).
+/// Whether a model in `dtype` on `devices` is f32 on the CPU, where the inference pass runs
+/// (see [`inference::runs_inference_pass`]) and so q8 and packed weights can.
+fn f32_on_cpu(dtype: DType, devices: &[Device]) -> bool {
+    dtype == DType::F32 && devices.iter().all(Device::is_cpu)
+}
+
+/// Refuses q8 for a model in `dtype` on `devices` unless it is f32 on the CPU
+/// ([`f32_on_cpu`]).
 fn check_q8_runs(dtype: DType, devices: &[Device]) -> Result<()> {
-    if dtype != DType::F32 || devices.iter().any(|d| !d.is_cpu()) {
+    if !f32_on_cpu(dtype, devices) {
         let message = format!("q8 runs on the CPU from an f32 model; this one is {dtype:?} on {devices:?}");
         return Err(InputError::range("dtype", message).into());
     }
@@ -317,10 +323,10 @@ impl ModelHandle {
         })
     }
 
-    /// [`ModelHandle::from_weights`] for a model that only infers, in f32: where this CPU
-    /// has a product by packed panels ([`HeldForm::panels`]: AVX-512, AVX2), its encoder's dense weights are packed into
-    /// them as they are read and held so only ([`HeldForm::Panels`]: the same memory and
-    /// values, faster products), and the model, like one loaded in q8, cannot train, be saved,
+    /// [`ModelHandle::from_weights`] for a model that only infers, in f32: where this CPU has a
+    /// product by packed panels ([`HeldForm::panels`]: AVX-512, AVX2), its encoder's dense
+    /// weights are packed into them as they are read and held so only ([`HeldForm::Panels`]:
+    /// the same memory and values, faster products), and the model, like one loaded in q8, cannot train, be saved,
     /// load other weights, have those weights set or read (errors saying so). Elsewhere, and
     /// for a model that is not f32 on the CPU, it is [`ModelHandle::from_weights`].
     pub fn from_weights_to_infer(
@@ -330,8 +336,7 @@ impl ModelHandle {
         stored: &BertConfig,
         naming: &Naming,
     ) -> Result<Self> {
-        let on_cpu = options.dtype == DType::F32 && options.devices.iter().all(Device::is_cpu);
-        let form = HeldForm::panels().filter(|_| on_cpu);
+        let form = HeldForm::panels().filter(|_| f32_on_cpu(options.dtype, &options.devices));
         allocator::releasing_freed_memory(|| Self::read_weights(config, options, (file, stored, naming), form))
     }
 

@@ -5,16 +5,16 @@
 //! by a copy made once in the layout `gemm` reads without repacking), or by an int8 copy in q8
 //! ([`PackedWeights`], re-made after any weight changes; for a model loaded in q8, made as its
 //! file is read and the only copy, [`HeldWeights`]; for a model loaded to infer only in f32,
-//! packed as read into the panels the AVX-512 product reads, [`HeldForm::Panels`]). The dot
-//! kernel starts its sums from the bias and applies the activation to the blocks it has summed (the q8 product applies it to
-//! the values it has scaled; `gemm` on a copy gets the bias first and the activation after,
-//! [`crate::ops::dots::by_gemm`]).
+//! packed as read into the panels the AVX-512 or AVX2 product reads, [`HeldForm::Panels`]).
+//! The dot kernel starts its sums from the bias and applies the activation to the blocks it
+//! has summed (the q8 product applies it to the values it has scaled; `gemm` on a copy gets
+//! the bias first and the activation after, [`crate::ops::dots::by_gemm`]).
 //! The pass computes a block's queries, keys and values as one product (one parallel
 //! section), adds residuals inside the layer norms, attends to each row's valid keys only, a
 //! (sequence, head) pair a task, with the training op's kernel (and, for callers that read
 //! valid rows only, skips the padding rows: [`Padding::Zeros`]) ([`crate::ops::attention`]):
 //! no autograd bookkeeping and no temporaries besides a few buffers of a chunk's size: a large
-//! batch goes through the blocks a chunk of sequences at a time ([`ROWS_A_THREAD`]).
+//! batch goes through the blocks a chunk of sequences at a time (`ROWS_A_CHUNK` rows at most).
 
 use std::collections::HashMap;
 
@@ -267,11 +267,14 @@ pub enum HeldForm {
     /// int8 for `kernel` (q8), the token embedding table too unless the MLM head's decoder
     /// reads it: about a quarter of their f32 memory.
     Q8(Kernel),
-    /// f32, packed into the panels of the CPU's product once at load
-    /// ([`crate::ops::panel_matrix`]; the AVX-512 one copies a panel at a time at every
-    /// product otherwise): the same memory, the same values (BERT-base on 2 Zen 4 cores: 7%
-    /// faster at a batch of one sequence, 3.6% at 32).
-    Panels,
+    /// f32, packed once at load into the panels of `width` output channels that the CPU's
+    /// product reads (32 for AVX-512, which otherwise copies a panel at a time at every
+    /// product; 16 for AVX2): the same memory, the same values (BERT-base on 2 Zen 4 cores with
+    /// AVX-512: 7% faster at a batch of one sequence, 3.6% at 32).
+    Panels {
+        /// Output channels a panel.
+        width: usize,
+    },
 }
 
 impl HeldForm {
@@ -279,9 +282,8 @@ impl HeldForm {
     /// or AVX2 and FMA, unless `TSBERT_F32_KERNEL` forces the `gemm` copy); else none.
     pub fn panels() -> Option<Self> {
         #[cfg(target_arch = "x86_64")]
-        if PanelMatrix::width_for(DotKernel::detect()).is_some() {
-            return Some(Self::Panels);
-        }
+        return PanelMatrix::width_for(DotKernel::detect()).map(|width| Self::Panels { width });
+        #[cfg(not(target_arch = "x86_64"))]
         None
     }
 
@@ -289,7 +291,7 @@ impl HeldForm {
     fn precision(self) -> Precision {
         match self {
             Self::Q8(kernel) => Precision::Q8(kernel),
-            Self::Panels => Precision::F32,
+            Self::Panels { .. } => Precision::F32,
         }
     }
 }
@@ -307,12 +309,9 @@ impl HeldMatrix {
         match form {
             HeldForm::Q8(kernel) => Self::Q8(QuantizedMatrix::zeros(n_out, n_in, kernel)),
             #[cfg(target_arch = "x86_64")]
-            HeldForm::Panels => {
-                let width = PanelMatrix::width_for(DotKernel::detect()).expect("HeldForm::panels() said so");
-                Self::Panels(PanelMatrix::zeros(n_out, n_in, width))
-            }
+            HeldForm::Panels { width } => Self::Panels(PanelMatrix::zeros(n_out, n_in, width)),
             #[cfg(not(target_arch = "x86_64"))]
-            HeldForm::Panels => unreachable!("HeldForm::panels() is none off x86-64"),
+            HeldForm::Panels { .. } => unreachable!("HeldForm::panels() is none off x86-64"),
         }
     }
 

@@ -53,9 +53,9 @@ pub(crate) fn product(
         let (c0, channels) = (p * WIDTH, (n_out - p * WIDTH).min(WIDTH));
         let panel = &panels[p * WIDTH * n_in..(p + 1) * WIDTH * n_in];
         let bias = epilogue.bias.map(|b| &b[c0..c0 + channels]);
-        let mut r = r0;
-        while r < (r0 + ROWS_A_TASK).min(rows) {
-            let mr = ((r0 + ROWS_A_TASK).min(rows) - r).min(MR);
+        let (mut r, end) = (r0, (r0 + ROWS_A_TASK).min(rows));
+        while r < end {
+            let mr = (end - r).min(MR);
             let tile = Tile {
                 // SAFETY: row r's column c0 lies within `out` (asserted above).
                 out: unsafe { shared.get().add(r * out_stride + c0) },

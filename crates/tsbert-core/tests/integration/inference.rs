@@ -270,7 +270,7 @@ fn a_model_loaded_to_infer_only_encodes_as_in_f32_and_refuses_to_change() {
         (values(&to_infer.encode(&few.sequences).unwrap()), values(&f32_model.encode(&few.sequences).unwrap()));
     assert!(max_diff(&a, &b) < 1e-5, "30 rows: max |Δ| {}", max_diff(&a, &b));
     assert!(!to_infer.is_quantized());
-    let Some(HeldForm::Panels) = HeldForm::panels() else {
+    let Some(HeldForm::Panels { .. }) = HeldForm::panels() else {
         assert!(to_infer.params().holds_all_values(), "no panels on this CPU: a plain f32 load");
         return;
     };
