@@ -71,6 +71,9 @@ describe('inferenceOnly', () => {
     const c = await embed(avx2.model, SENTENCES);
     for (const [i, v] of c.data.entries()) expect(Math.abs(v - a.data[i]), `AVX2, value ${i}`).toBeLessThan(1e-5);
     if (avx2.held) expect(avx2.model.memoryFootprint).toBe(held);
+    // calls at once on the packed weights: the vectors of one call at a time
+    const together = await Promise.all(SENTENCES.map((s) => embed(toInfer, [s])));
+    for (const [i, s] of SENTENCES.entries()) expect(together[i].data).toEqual((await embed(toInfer, [s])).data);
 
     const [single, singleToInfer] = [
       await BertModel.load(join(TASKS, 'single')),
